@@ -1,0 +1,11 @@
+//! Sans-IO core of the WhatsApp multi-device protocol.
+//!
+//! No sockets, no clock, no database: time and randomness come in as
+//! arguments, so everything here can be unit-tested, fuzzed and benchmarked
+//! without a runtime. `wa-client` drives it over tokio.
+
+pub mod binary;
+pub mod jid;
+
+pub use binary::{AttrValue, Attrs, Content, Node};
+pub use jid::{Jid, Server};
