@@ -5,6 +5,7 @@
 //! without a runtime. `wa-client` drives it over tokio.
 
 pub mod binary;
+pub mod frame;
 pub mod jid;
 
 pub use binary::{AttrValue, Attrs, Content, Node};
