@@ -7,6 +7,9 @@
 pub mod binary;
 pub mod frame;
 pub mod jid;
+pub mod keys;
+pub mod noise;
+pub mod proto;
 
 pub use binary::{AttrValue, Attrs, Content, Node};
 pub use jid::{Jid, Server};
