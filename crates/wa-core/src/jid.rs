@@ -359,12 +359,7 @@ pub(crate) mod tests {
                 .unwrap()
                 .is_status_broadcast()
         );
-        assert!(
-            "120363@newsletter"
-                .parse::<Jid>()
-                .unwrap()
-                .is_newsletter()
-        );
+        assert!("120363@newsletter".parse::<Jid>().unwrap().is_newsletter());
         let s: Jid = "@s.whatsapp.net".parse().unwrap();
         assert_eq!(s, Jid::server_jid());
         assert_eq!(s.to_string(), "@s.whatsapp.net");

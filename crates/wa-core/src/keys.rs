@@ -172,8 +172,9 @@ mod tests {
     #[test]
     fn public_key_matches_x25519() {
         // RFC 7748 section 6.1, Alice.
-        let private = hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
-            .unwrap();
+        let private =
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap();
         let k = KeyPair::from_private_slice(&private).unwrap();
         assert_eq!(
             hex::encode(k.public()),

@@ -15,7 +15,8 @@ fn repo_root() -> PathBuf {
 }
 
 fn vectors() -> Vec<Value> {
-    let text = std::fs::read_to_string(repo_root().join("tests/vectors/binary_nodes.json")).unwrap();
+    let text =
+        std::fs::read_to_string(repo_root().join("tests/vectors/binary_nodes.json")).unwrap();
     let doc: Value = serde_json::from_str(&text).unwrap();
     doc["vectors"].as_array().unwrap().clone()
 }
@@ -56,7 +57,10 @@ fn we_decode_every_baileys_vector() {
             }
             Some(Deliberate::ReadAs(jid)) => {
                 let node = decoded.unwrap();
-                assert_eq!(node.attr_jid("jid").map(ToString::to_string).as_deref(), Some(jid));
+                assert_eq!(
+                    node.attr_jid("jid").map(ToString::to_string).as_deref(),
+                    Some(jid)
+                );
             }
             None => {
                 let node = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -136,17 +140,39 @@ fn generated_nodes() -> Vec<Value> {
         seed ^= seed << 5;
         seed
     };
-    let tokens = ["message", "receipt", "iq", "type", "id", "participant", "read-self", "enc"];
+    let tokens = [
+        "message",
+        "receipt",
+        "iq",
+        "type",
+        "id",
+        "participant",
+        "read-self",
+        "enc",
+    ];
     let values = [
-        "text", "1700000000", "3EB0ABCDEF0123456789", "abc-def", "w:g2", "12.34-5",
-        "123456789:12@s.whatsapp.net", "987654321@lid", "120363000000000001@g.us",
-        "status@broadcast", "5:3@lid", "",
+        "text",
+        "1700000000",
+        "3EB0ABCDEF0123456789",
+        "abc-def",
+        "w:g2",
+        "12.34-5",
+        "123456789:12@s.whatsapp.net",
+        "987654321@lid",
+        "120363000000000001@g.us",
+        "status@broadcast",
+        "5:3@lid",
+        "",
     ];
     let mut nodes = Vec::new();
     for i in 0..200 {
         let mut attrs = serde_json::Map::new();
         for _ in 0..(next() % 5) {
-            let k = format!("{}{}", tokens[(next() % 8) as usize], if next() % 2 == 0 { "" } else { "x" });
+            let k = format!(
+                "{}{}",
+                tokens[(next() % 8) as usize],
+                if next() % 2 == 0 { "" } else { "x" }
+            );
             attrs.insert(k, json!(values[(next() % 12) as usize]));
         }
         let content = match next() % 3 {
@@ -166,7 +192,9 @@ fn generated_nodes() -> Vec<Value> {
     }
     // BINARY_32 content and a LIST_16 of children.
     nodes.push(json!({"tag": "big", "attrs": {}, "content": {"b64": base64_encode(&vec![0x5a; (1 << 20) + 3])}}));
-    let many: Vec<Value> = (0..70_000.min(1000)).map(|_| json!({"tag": "item", "attrs": {}, "content": null})).collect();
+    let many: Vec<Value> = (0..70_000.min(1000))
+        .map(|_| json!({"tag": "item", "attrs": {}, "content": null}))
+        .collect();
     nodes.push(json!({"tag": "list", "attrs": {}, "content": many}));
     nodes
 }
@@ -190,10 +218,16 @@ fn baileys_decodes_our_bytes_to_the_same_node() {
         .iter()
         .map(|n| hex::encode(binary::encode(&node_json::from_json(n).unwrap()).unwrap()))
         .collect();
-    let Some(answers) = baileys("decode", &ours) else { return };
+    let Some(answers) = baileys("decode", &ours) else {
+        return;
+    };
     for (node, answer) in nodes.iter().zip(&answers) {
         let theirs: Value = serde_json::from_str(answer).unwrap();
-        assert_eq!(&theirs, node, "Baileys decoded our encoding of {}", node["tag"]);
+        assert_eq!(
+            &theirs, node,
+            "Baileys decoded our encoding of {}",
+            node["tag"]
+        );
     }
 }
 
@@ -201,12 +235,19 @@ fn baileys_decodes_our_bytes_to_the_same_node() {
 fn we_decode_what_baileys_encodes_now() {
     let nodes = generated_nodes();
     let lines: Vec<String> = nodes.iter().map(Value::to_string).collect();
-    let Some(answers) = baileys("encode", &lines) else { return };
+    let Some(answers) = baileys("encode", &lines) else {
+        return;
+    };
     for (node, answer) in nodes.iter().zip(&answers) {
         let bytes = hex::decode(answer).unwrap_or_else(|_| panic!("Baileys said {answer}"));
         let ours = binary::decode(&bytes).unwrap();
         assert_eq!(&node_json::to_json(&ours), node);
         // Where no quirk applies our encoder writes the very same bytes.
-        assert_eq!(hex::encode(binary::encode(&ours).unwrap()), *answer, "{}", node["tag"]);
+        assert_eq!(
+            hex::encode(binary::encode(&ours).unwrap()),
+            *answer,
+            "{}",
+            node["tag"]
+        );
     }
 }

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use super::DecodeError;
 use super::node::{AttrValue, Attrs, Content, Node, Str};
 use super::token::{self, tag};
-use super::DecodeError;
 use crate::jid::{Jid, Server};
 
 /// Deepest nesting of child lists accepted. Real stanzas nest a handful of levels.
@@ -192,8 +192,7 @@ impl<'a> Decoder<'a> {
             tag::DICTIONARY_0..=tag::DICTIONARY_3 => {
                 let i = self.byte()?;
                 Cow::Borrowed(
-                    token::double(t - tag::DICTIONARY_0, i)
-                        .ok_or(DecodeError::InvalidToken(t))?,
+                    token::double(t - tag::DICTIONARY_0, i).ok_or(DecodeError::InvalidToken(t))?,
                 )
             }
             tag::BINARY_8 | tag::BINARY_20 | tag::BINARY_32 => {

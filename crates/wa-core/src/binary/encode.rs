@@ -1,9 +1,9 @@
 //! Node encoder. Writes the forms the real clients write: tokens first, then
 //! packed nibble or hex strings, then raw bytes; JIDs in their own forms.
 
+use super::EncodeError;
 use super::node::{AttrValue, Content, Node};
 use super::token::{self, PACKED_MAX, Token, tag};
-use super::EncodeError;
 use crate::jid::{Jid, Server};
 
 /// Encodes `node` as a frame payload: the flags byte (0, uncompressed) and the node.
@@ -164,13 +164,15 @@ impl Encoder<'_> {
 fn is_nibble(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= PACKED_MAX
-        && s.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b'.')
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || c == b'-' || c == b'.')
 }
 
 fn is_hex(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= PACKED_MAX
-        && s.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
 }
 
 fn nibble(c: u8) -> u8 {

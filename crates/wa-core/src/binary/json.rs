@@ -56,13 +56,19 @@ pub fn from_json(value: &Value) -> Result<Node, JsonError> {
 
 fn err(path: &str, reason: &'static str) -> JsonError {
     JsonError {
-        path: if path.is_empty() { "$".into() } else { path.to_owned() },
+        path: if path.is_empty() {
+            "$".into()
+        } else {
+            path.to_owned()
+        },
         reason,
     }
 }
 
 fn node_at(value: &Value, path: &mut String) -> Result<Node, JsonError> {
-    let obj = value.as_object().ok_or_else(|| err(path, "not an object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| err(path, "not an object"))?;
     let tag = obj
         .get("tag")
         .and_then(Value::as_str)

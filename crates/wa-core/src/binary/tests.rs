@@ -28,14 +28,14 @@ fn ping_iq_matches_the_known_vector() {
 #[test]
 fn string_forms() {
     let cases: &[(&str, &str)] = &[
-        ("type", "04"),                   // single-byte token
-        ("read-self", "ec00"),            // double-byte token, dictionary 0
-        ("123", "ff82123f"),              // nibble, odd
-        ("12-.", "ff0212ab"),             // nibble with '-' and '.'
-        ("1A2B", "fb021a2b"),             // hex, even
-        ("ABC", "fb82abcf"),              // hex, odd
-        ("abc", "fc03616263"),            // lowercase: raw
-        ("", "fc00"),                     // empty string: raw
+        ("type", "04"),        // single-byte token
+        ("read-self", "ec00"), // double-byte token, dictionary 0
+        ("123", "ff82123f"),   // nibble, odd
+        ("12-.", "ff0212ab"),  // nibble with '-' and '.'
+        ("1A2B", "fb021a2b"),  // hex, even
+        ("ABC", "fb82abcf"),   // hex, odd
+        ("abc", "fc03616263"), // lowercase: raw
+        ("", "fc00"),          // empty string: raw
     ];
     for (s, want) in cases {
         let node = Node::new("a").attr("k", *s);
@@ -169,13 +169,19 @@ fn malformed_inputs_get_distinct_errors() {
         decode(&[0, 0xf8, 1, 0xff, 1, 0xcc]),
         Err(DecodeError::InvalidPacked(0xc))
     );
-    assert_eq!(decode(&[0, 0xf8, 1, 4, 9]), Err(DecodeError::TrailingBytes(1)));
+    assert_eq!(
+        decode(&[0, 0xf8, 1, 4, 9]),
+        Err(DecodeError::TrailingBytes(1))
+    );
     assert_eq!(
         decode(&[0, 0xf8, 1, 0xf0]),
         Err(DecodeError::InvalidTag(0xf0))
     );
     // 100 attributes announced, none present: an error, not an allocation.
-    assert_eq!(decode(&[0, 0xf9, 0xff, 0xff, 4]), Err(DecodeError::UnexpectedEnd));
+    assert_eq!(
+        decode(&[0, 0xf9, 0xff, 0xff, 4]),
+        Err(DecodeError::UnexpectedEnd)
+    );
 }
 
 #[test]
@@ -267,9 +273,8 @@ fn arb_node() -> impl Strategy<Value = Node> {
             }
         });
     leaf.prop_recursive(4, 64, 8, move |inner| {
-        (arb_tag(), proptest::collection::vec(inner, 0..8)).prop_map(|(t, children)| {
-            Node::new(t).children(children)
-        })
+        (arb_tag(), proptest::collection::vec(inner, 0..8))
+            .prop_map(|(t, children)| Node::new(t).children(children))
     })
 }
 

@@ -65,9 +65,7 @@ struct Tables {
 }
 
 fn lines(src: &'static str) -> Vec<&'static str> {
-    src.split('\n')
-        .take(src.matches('\n').count())
-        .collect()
+    src.split('\n').take(src.matches('\n').count()).collect()
 }
 
 static TABLES: LazyLock<Tables> = LazyLock::new(|| {

@@ -22,7 +22,10 @@ const ENC_STATIC_LEN: usize = DH_LEN + TAG_LEN;
 /// Noise's limit on one handshake message.
 const MAX_HANDSHAKE: usize = 65535;
 
-fn builder_state(static_key: &KeyPair, initiator: bool) -> Result<snow::HandshakeState, NoiseError> {
+fn builder_state(
+    static_key: &KeyPair,
+    initiator: bool,
+) -> Result<snow::HandshakeState, NoiseError> {
     let params: snow::params::NoiseParams = PATTERN
         .parse()
         .map_err(|e: snow::Error| NoiseError::State(e.to_string()))?;

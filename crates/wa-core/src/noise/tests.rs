@@ -51,7 +51,9 @@ fn full_handshake_then_transport_both_ways() {
     assert_eq!(done.client_static, client_pub);
     let mut server = done.transport;
     for i in 0..50u32 {
-        let msg = i.to_be_bytes().repeat(usize::try_from(i).unwrap() * 100 + 1);
+        let msg = i
+            .to_be_bytes()
+            .repeat(usize::try_from(i).unwrap() * 100 + 1);
         let ct = client.encrypt(&msg).unwrap();
         assert_eq!(server.decrypt(&ct).unwrap(), msg);
         let ct = server.encrypt(&msg).unwrap();
@@ -206,7 +208,9 @@ fn garbage_handshake_messages_are_errors() {
     };
     use prost::Message;
     assert_eq!(
-        waiting.read_client_finish(&bogus.encode_to_vec()).unwrap_err(),
+        waiting
+            .read_client_finish(&bogus.encode_to_vec())
+            .unwrap_err(),
         NoiseError::HandshakeAuth
     );
 }
