@@ -2,8 +2,8 @@
 //! 3-byte big-endian length and a payload.
 //!
 //! The client's first bytes are the header `W A 6 3` (3 = token dictionary
-//! version), optionally preceded by a routing prefix `E D 0 1` + 3-byte length
-//! + routing info. Only the `WA` header is the Noise prologue. The decoders
+//! version), optionally preceded by a routing prefix: `E D 0 1`, a 3-byte length
+//! and the routing info. Only the `WA` header is the Noise prologue. The decoders
 //! here work on a byte stream (WebSocket message boundaries carry no meaning),
 //! say "incomplete" by returning `None`, and never allocate more than one
 //! frame's announced size once its bytes have arrived.

@@ -214,8 +214,7 @@ fn json_round_trip() {
     let v = json::to_json(&ping());
     assert_eq!(
         v.to_string(),
-        r#"{"attrs":{"id":"1A2B","to":"@s.whatsapp.net","type":"get","xmlns":"w:p"},"content":[{"attrs":{},"content":null,"tag":"ping"}],"tag":"iq"}"#
-            .replace("\"attrs\":{\"id\"", "\"attrs\":{\"id\"")
+        r#"{"tag":"iq","attrs":{"id":"1A2B","to":"@s.whatsapp.net","type":"get","xmlns":"w:p"},"content":[{"tag":"ping","attrs":{},"content":null}]}"#
     );
     assert_eq!(json::from_json(&v).unwrap(), ping());
     let bad = serde_json::json!({"tag": "a", "content": {"b64": "!!"}});
@@ -289,7 +288,7 @@ proptest! {
     fn json_then_node_is_identity(node in arb_node()) {
         // JSON reads strings with '@' back as JIDs, as other clients write them.
         let back = json::from_json(&json::to_json(&node)).unwrap();
-        prop_assert_eq!(encode(&back).unwrap().len() > 0, true);
+        prop_assert_eq!(&decode(&encode(&back).unwrap()).unwrap(), &back);
         prop_assert_eq!(json::to_json(&back), json::to_json(&node));
     }
 
