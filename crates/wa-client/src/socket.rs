@@ -118,7 +118,8 @@ async fn open(
         .await
         .map_err(|e| Error::Network(e.to_string()))?;
 
-    let (hs, hello) = ClientHandshake::start(static_key).map_err(ProtocolError::from)?;
+    let (hs, hello) =
+        ClientHandshake::start(static_key, &mut rand::rng()).map_err(ProtocolError::from)?;
     let mut first =
         frame::connection_header(opts.routing.as_deref()).map_err(ProtocolError::from)?;
     frame::encode_frame(&hello, &mut first).map_err(ProtocolError::from)?;

@@ -107,7 +107,7 @@ impl Harness {
         let hello = next_frame(&mut ws, &mut frames).await.unwrap();
         let (waiting, reply) = ServerHandshake::new(&self.key)
             .unwrap()
-            .read_client_hello(&hello, &chain)
+            .read_client_hello(&hello, &chain, &mut rand::rng())
             .unwrap();
         let mut out = Vec::new();
         frame::encode_frame(&reply, &mut out).unwrap();
@@ -366,7 +366,7 @@ async fn untrusted_root_is_refused_at_connect() {
         );
         let (_w, reply) = ServerHandshake::new(&h.key)
             .unwrap()
-            .read_client_hello(&hello, &chain)
+            .read_client_hello(&hello, &chain, &mut rand::rng())
             .unwrap();
         let mut out = Vec::new();
         frame::encode_frame(&reply, &mut out).unwrap();

@@ -84,6 +84,19 @@ impl KeyPair {
     }
 }
 
+impl KeyPair {
+    /// X25519 agreement with `their` public key.
+    pub fn agree(&self, their: &[u8]) -> Result<[u8; 32], KeyError> {
+        if their.len() != 32 {
+            return Err(KeyError::BadLength(their.len()));
+        }
+        let ours = PrivateKey::deserialize(self.private.as_ref()).map_err(|_| KeyError::Invalid)?;
+        let theirs = PublicKey::from_djb_public_key_bytes(their).map_err(|_| KeyError::Invalid)?;
+        ours.calculate_agreement(&theirs)
+            .map_err(|_| KeyError::Invalid)
+    }
+}
+
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyPair")
@@ -167,6 +180,27 @@ mod tests {
         let shown = format!("{k:?}");
         assert!(!shown.contains("0707070707"), "{shown}");
         assert!(shown.contains("public"));
+    }
+
+    #[test]
+    fn agreement_is_symmetric_and_matches_rfc7748() {
+        let a = KeyPair::from_private_slice(
+            &hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap(),
+        )
+        .unwrap();
+        let b = KeyPair::from_private_slice(
+            &hex::decode("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb")
+                .unwrap(),
+        )
+        .unwrap();
+        let shared = a.agree(b.public()).unwrap();
+        assert_eq!(shared, b.agree(a.public()).unwrap());
+        assert_eq!(
+            hex::encode(shared),
+            "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
+        );
+        assert_eq!(a.agree(&[1, 2]), Err(KeyError::BadLength(2)));
     }
 
     #[test]

@@ -7,12 +7,13 @@
 //! [`ServerFinished`]. Nothing here does I/O: each step takes the received
 //! message bytes and returns the bytes to frame and send.
 //!
-//! snow runs the handshake. The transport is our own AES-256-GCM with the
-//! split keys, because WhatsApp frames go up to 16 MiB and Noise transport
-//! messages (and snow) stop at 64 KiB.
+//! The symmetric state is our own (see `symmetric.rs` for the one detail in
+//! which WhatsApp departs from the Noise specification), and so is the
+//! transport: WhatsApp frames go up to 16 MiB, past Noise's 64 KiB messages.
 
 pub mod cert;
 mod handshake;
+mod symmetric;
 
 use std::fmt;
 
@@ -23,7 +24,7 @@ pub use handshake::{
     ClientHandshake, ClientServerVerified, ServerAwaitingFinish, ServerFinished, ServerHandshake,
 };
 
-/// Noise protocol name, as snow parses it.
+/// Noise protocol name (the initial hash is this, zero-padded to 32 bytes).
 pub const PATTERN: &str = "Noise_XX_25519_AESGCM_SHA256";
 
 /// Handshake and transport failures.
@@ -44,18 +45,9 @@ pub enum NoiseError {
     /// The nonce counter ran out (2^64 frames): the connection must end.
     #[error("nonce counter exhausted")]
     NonceExhausted,
-    /// The Noise library refused a step (a bug or a state mix-up on our side).
+    /// A step taken out of order (a bug on our side).
     #[error("noise state error: {0}")]
     State(String),
-}
-
-impl From<snow::Error> for NoiseError {
-    fn from(e: snow::Error) -> Self {
-        match e {
-            snow::Error::Decrypt => NoiseError::HandshakeAuth,
-            other => NoiseError::State(other.to_string()),
-        }
-    }
 }
 
 /// One direction of the transport: AES-256-GCM, 96-bit nonce of four zero

@@ -1,16 +1,17 @@
-//! Handshake phases of both sides, mapping snow's XX messages onto WhatsApp's
-//! `HandshakeMessage`: message 1 is `clientHello.ephemeral`; message 2 is
-//! `e(32) || enc_s(48) || enc_payload`, split into `serverHello.{ephemeral,
-//! static, payload}` with the payload a `CertChain`; message 3 is
-//! `enc_s(48) || enc_payload`, split into `clientFinish.{static, payload}`
-//! with the payload a `ClientPayload`.
+//! Handshake phases of both sides on WhatsApp's `HandshakeMessage`: message 1
+//! is `clientHello.ephemeral` (no payload, and no hash of one); message 2 is
+//! `serverHello.{ephemeral, static (48: key + tag), payload}` with the payload
+//! a `CertChain`; message 3 is `clientFinish.{static (48), payload}` with the
+//! payload a `ClientPayload`. Token order is XX: `e`; `e, ee, s, es`; `s, se`.
 
 use std::fmt;
 
 use prost::Message;
+use rand::CryptoRng;
 
 use super::cert::{self, VerifiedChain};
-use super::{NoiseError, PATTERN, Transport};
+use super::symmetric::SymmetricState;
+use super::{NoiseError, Transport};
 use crate::frame::WA_HEADER;
 use crate::keys::KeyPair;
 use crate::proto::HandshakeMessage;
@@ -19,71 +20,48 @@ use crate::proto::handshake_message::{ClientFinish, ClientHello, ServerHello};
 const DH_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const ENC_STATIC_LEN: usize = DH_LEN + TAG_LEN;
-/// Noise's limit on one handshake message.
-const MAX_HANDSHAKE: usize = 65535;
 
-fn builder_state(
-    static_key: &KeyPair,
-    initiator: bool,
-) -> Result<snow::HandshakeState, NoiseError> {
-    let params: snow::params::NoiseParams = PATTERN
-        .parse()
-        .map_err(|e: snow::Error| NoiseError::State(e.to_string()))?;
-    let b = snow::Builder::new(params)
-        .local_private_key(static_key.private())?
-        .prologue(&WA_HEADER)?;
-    Ok(if initiator {
-        b.build_initiator()?
-    } else {
-        b.build_responder()?
-    })
+fn dh(ours: &KeyPair, theirs: &[u8]) -> Result<zeroize::Zeroizing<[u8; 32]>, NoiseError> {
+    ours.agree(theirs)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| NoiseError::Malformed("invalid public key"))
 }
 
-fn write(hs: &mut snow::HandshakeState, payload: &[u8]) -> Result<Vec<u8>, NoiseError> {
-    if payload.len() > MAX_HANDSHAKE - 2 * ENC_STATIC_LEN {
-        return Err(NoiseError::Malformed("handshake payload too large"));
-    }
-    let mut out = vec![0u8; MAX_HANDSHAKE];
-    let n = hs.write_message(payload, &mut out)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-fn read(hs: &mut snow::HandshakeState, message: &[u8]) -> Result<Vec<u8>, NoiseError> {
-    if message.len() > MAX_HANDSHAKE {
-        return Err(NoiseError::Malformed("handshake message too large"));
-    }
-    let mut out = vec![0u8; message.len()];
-    let n = hs.read_message(message, &mut out)?;
-    out.truncate(n);
-    Ok(out)
-}
-
-fn remote_static(hs: &snow::HandshakeState) -> Result<[u8; 32], NoiseError> {
-    hs.get_remote_static()
-        .and_then(|s| s.try_into().ok())
-        .ok_or(NoiseError::State("no remote static key".into()))
+fn key32(bytes: &[u8], what: &'static str) -> Result<[u8; 32], NoiseError> {
+    bytes.try_into().map_err(|_| NoiseError::Malformed(what))
 }
 
 /// Client phase 1: `ClientHello` sent, waiting for the server's hello.
 pub struct ClientHandshake {
-    hs: snow::HandshakeState,
+    sym: SymmetricState,
+    ephemeral: KeyPair,
+    static_key: KeyPair,
 }
 
 impl ClientHandshake {
-    /// Starts a handshake with our Noise static key; returns the encoded
-    /// `HandshakeMessage` (client hello) to send as the first frame.
-    pub fn start(static_key: &KeyPair) -> Result<(ClientHandshake, Vec<u8>), NoiseError> {
-        let mut hs = builder_state(static_key, true)?;
-        let e = write(&mut hs, &[])?;
+    /// Starts a handshake with our Noise static key and a fresh ephemeral key
+    /// from `rng`; returns the encoded `HandshakeMessage` (client hello) to
+    /// send as the first frame.
+    pub fn start<R: CryptoRng + ?Sized>(
+        static_key: &KeyPair,
+        rng: &mut R,
+    ) -> Result<(ClientHandshake, Vec<u8>), NoiseError> {
+        let ephemeral = KeyPair::generate(rng);
+        let mut sym = SymmetricState::new(&WA_HEADER);
+        sym.mix_hash(ephemeral.public());
         let msg = HandshakeMessage {
             client_hello: Some(ClientHello {
-                ephemeral: Some(e),
+                ephemeral: Some(ephemeral.public().to_vec()),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        Ok((ClientHandshake { hs }, msg.encode_to_vec()))
+        let hs = ClientHandshake {
+            sym,
+            ephemeral,
+            static_key: static_key.clone(),
+        };
+        Ok((hs, msg.encode_to_vec()))
     }
 
     /// Reads the server hello, checks its certificate chain against `root` at
@@ -105,15 +83,17 @@ impl ClientHandshake {
         if e.len() != DH_LEN || s.len() != ENC_STATIC_LEN {
             return Err(NoiseError::Malformed("serverHello part of wrong length"));
         }
-        let mut joined = Vec::with_capacity(e.len() + s.len() + p.len());
-        joined.extend_from_slice(&e);
-        joined.extend_from_slice(&s);
-        joined.extend_from_slice(&p);
-        let chain_bytes = read(&mut self.hs, &joined)?;
-        let server_static = remote_static(&self.hs)?;
+        let sym = &mut self.sym;
+        sym.mix_hash(&e);
+        sym.mix_key(dh(&self.ephemeral, &e)?.as_ref());
+        let server_static = key32(&sym.decrypt_and_hash(&s)?, "server static")?;
+        sym.mix_key(dh(&self.ephemeral, &server_static)?.as_ref());
+        let chain_bytes = sym.decrypt_and_hash(&p)?;
         let chain = cert::verify_chain(&chain_bytes, root, &server_static, now)?;
         Ok(ClientServerVerified {
-            hs: self.hs,
+            sym: self.sym,
+            static_key: self.static_key,
+            server_ephemeral: key32(&e, "server ephemeral")?,
             server_static,
             chain,
         })
@@ -122,7 +102,9 @@ impl ClientHandshake {
 
 /// Client phase 2: the server is verified; send our static key and payload.
 pub struct ClientServerVerified {
-    hs: snow::HandshakeState,
+    sym: SymmetricState,
+    static_key: KeyPair,
+    server_ephemeral: [u8; 32],
     server_static: [u8; 32],
     chain: VerifiedChain,
 }
@@ -141,70 +123,82 @@ impl ClientServerVerified {
     /// Sends our encrypted static key and `client_payload` (an encoded
     /// `ClientPayload`); returns the `ClientFinish` message and the transport.
     pub fn finish(mut self, client_payload: &[u8]) -> Result<(Vec<u8>, Transport), NoiseError> {
-        let out = write(&mut self.hs, client_payload)?;
-        let (s, p) = out.split_at(ENC_STATIC_LEN.min(out.len()));
+        let enc_static = self.sym.encrypt_and_hash(self.static_key.public())?;
+        self.sym
+            .mix_key(dh(&self.static_key, &self.server_ephemeral)?.as_ref());
+        let enc_payload = self.sym.encrypt_and_hash(client_payload)?;
         let msg = HandshakeMessage {
             client_finish: Some(ClientFinish {
-                r#static: Some(s.to_vec()),
-                payload: Some(p.to_vec()),
+                r#static: Some(enc_static),
+                payload: Some(enc_payload),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let keys = self.hs.dangerously_get_raw_split();
-        Ok((msg.encode_to_vec(), Transport::from_split(keys, true)))
+        Ok((
+            msg.encode_to_vec(),
+            Transport::from_split(self.sym.split(), true),
+        ))
     }
 }
 
 /// Server phase 1: waiting for a client hello.
 pub struct ServerHandshake {
-    hs: snow::HandshakeState,
+    static_key: KeyPair,
 }
 
 impl ServerHandshake {
     /// A responder with the server's Noise static key.
     pub fn new(static_key: &KeyPair) -> Result<ServerHandshake, NoiseError> {
         Ok(ServerHandshake {
-            hs: builder_state(static_key, false)?,
+            static_key: static_key.clone(),
         })
     }
 
     /// Reads the client hello and answers with a server hello carrying
-    /// `cert_chain` (an encoded `CertChain`, see [`cert::issue_chain`]).
-    pub fn read_client_hello(
-        mut self,
+    /// `cert_chain` (an encoded `CertChain`, see [`cert::issue_chain`]), with
+    /// a fresh ephemeral key from `rng`.
+    pub fn read_client_hello<R: CryptoRng + ?Sized>(
+        self,
         message: &[u8],
         cert_chain: &[u8],
+        rng: &mut R,
     ) -> Result<(ServerAwaitingFinish, Vec<u8>), NoiseError> {
         let msg = HandshakeMessage::decode(message)
             .map_err(|_| NoiseError::Malformed("not a HandshakeMessage"))?;
-        let e = msg
+        let client_e = msg
             .client_hello
             .and_then(|h| h.ephemeral)
             .ok_or(NoiseError::Malformed("no clientHello.ephemeral"))?;
-        if e.len() != DH_LEN {
-            return Err(NoiseError::Malformed("client ephemeral of wrong length"));
-        }
-        read(&mut self.hs, &e)?;
-        let out = write(&mut self.hs, cert_chain)?;
-        let (e, rest) = out.split_at(DH_LEN.min(out.len()));
-        let (s, p) = rest.split_at(ENC_STATIC_LEN.min(rest.len()));
+        let client_e = key32(&client_e, "client ephemeral of wrong length")?;
+        let mut sym = SymmetricState::new(&WA_HEADER);
+        sym.mix_hash(&client_e);
+        let ephemeral = KeyPair::generate(rng);
+        sym.mix_hash(ephemeral.public());
+        sym.mix_key(dh(&ephemeral, &client_e)?.as_ref());
+        let enc_static = sym.encrypt_and_hash(self.static_key.public())?;
+        sym.mix_key(dh(&self.static_key, &client_e)?.as_ref());
+        let enc_payload = sym.encrypt_and_hash(cert_chain)?;
         let reply = HandshakeMessage {
             server_hello: Some(ServerHello {
-                ephemeral: Some(e.to_vec()),
-                r#static: Some(s.to_vec()),
-                payload: Some(p.to_vec()),
+                ephemeral: Some(ephemeral.public().to_vec()),
+                r#static: Some(enc_static),
+                payload: Some(enc_payload),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        Ok((ServerAwaitingFinish { hs: self.hs }, reply.encode_to_vec()))
+        Ok((
+            ServerAwaitingFinish { sym, ephemeral },
+            reply.encode_to_vec(),
+        ))
     }
 }
 
 /// Server phase 2: hello sent, waiting for the client's finish.
 pub struct ServerAwaitingFinish {
-    hs: snow::HandshakeState,
+    sym: SymmetricState,
+    ephemeral: KeyPair,
 }
 
 impl ServerAwaitingFinish {
@@ -221,15 +215,14 @@ impl ServerAwaitingFinish {
         if s.len() != ENC_STATIC_LEN {
             return Err(NoiseError::Malformed("client static of wrong length"));
         }
-        let mut joined = s;
-        joined.extend_from_slice(&p);
-        let payload = read(&mut self.hs, &joined)?;
-        let client_static = remote_static(&self.hs)?;
-        let keys = self.hs.dangerously_get_raw_split();
+        let client_static = key32(&self.sym.decrypt_and_hash(&s)?, "client static")?;
+        self.sym
+            .mix_key(dh(&self.ephemeral, &client_static)?.as_ref());
+        let payload = self.sym.decrypt_and_hash(&p)?;
         Ok(ServerFinished {
             client_static,
             payload,
-            transport: Transport::from_split(keys, false),
+            transport: Transport::from_split(self.sym.split(), false),
         })
     }
 }

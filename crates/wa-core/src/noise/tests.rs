@@ -33,8 +33,9 @@ fn handshake(
     now: u64,
 ) -> Result<(Transport, ServerFinished, [u8; 32]), NoiseError> {
     let client_key = KeyPair::generate(&mut rand::rng());
-    let (client, hello) = ClientHandshake::start(&client_key)?;
-    let (server, reply) = ServerHandshake::new(&s.key)?.read_client_hello(&hello, chain)?;
+    let (client, hello) = ClientHandshake::start(&client_key, &mut rand::rng())?;
+    let (server, reply) =
+        ServerHandshake::new(&s.key)?.read_client_hello(&hello, chain, &mut rand::rng())?;
     let verified = client.read_server_hello(&reply, root, now)?;
     assert_eq!(verified.server_static(), s.key.public());
     let (finish, transport) = verified.finish(b"client payload")?;
@@ -181,22 +182,22 @@ fn intermediate_carries_issuer_serial_zero_on_the_wire() {
 fn garbage_handshake_messages_are_errors() {
     let s = server();
     let client_key = KeyPair::generate(&mut rand::rng());
-    let (client, _hello) = ClientHandshake::start(&client_key).unwrap();
+    let (client, _hello) = ClientHandshake::start(&client_key, &mut rand::rng()).unwrap();
     assert!(matches!(
         client.read_server_hello(&[0xff, 0x01], s.root.public(), NOW),
         Err(NoiseError::Malformed(_))
     ));
     let srv = ServerHandshake::new(&s.key).unwrap();
     assert!(matches!(
-        srv.read_client_hello(b"\x12\x02\x0a\x00", b""),
+        srv.read_client_hello(b"\x12\x02\x0a\x00", b"", &mut rand::rng()),
         Err(NoiseError::Malformed(_))
     ));
     // A well-formed hello followed by a finish that fails authentication.
-    let (_c, hello) = ClientHandshake::start(&client_key).unwrap();
+    let (_c, hello) = ClientHandshake::start(&client_key, &mut rand::rng()).unwrap();
     let chain = cert::issue_chain(&s.root, s.key.public(), &params(), &mut rand::rng());
     let (waiting, _) = ServerHandshake::new(&s.key)
         .unwrap()
-        .read_client_hello(&hello, &chain)
+        .read_client_hello(&hello, &chain, &mut rand::rng())
         .unwrap();
     let bogus = crate::proto::HandshakeMessage {
         client_finish: Some(crate::proto::handshake_message::ClientFinish {
