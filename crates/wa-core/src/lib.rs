@@ -4,6 +4,7 @@
 //! arguments, so everything here can be unit-tested, fuzzed and benchmarked
 //! without a runtime. `wa-client` drives it over tokio.
 
+pub mod adv;
 pub mod binary;
 pub mod frame;
 pub mod jid;
