@@ -1,9 +1,15 @@
 //! A simulated WhatsApp network for tests, demos and benchmarks.
 //!
 //! [`Sim`] is the server side of the multi-device protocol on an injected
-//! listener. It grows with the simulator issue; today it runs the Noise
-//! responder with its own certificate chain and registers companions.
+//! listener; [`Phone`] is an account's scripted primary device. So far the
+//! simulator runs the Noise responder with its own certificate chain,
+//! registers companions, pairs them when a phone scans their QR code (ADV
+//! signatures both ways), logs them in by Noise key, counts and stores their
+//! prekeys, and logs them out when the phone removes them.
 
+pub mod account;
+pub mod phone;
 pub mod server;
 
+pub use phone::{Phone, ScanError};
 pub use server::{Registration, Sim};

@@ -1,31 +1,31 @@
 //! The simulated server: accepts WebSocket connections on an injected
 //! listener, runs the Noise responder with a certificate chain made at start,
-//! and speaks the first steps of the protocol.
-//!
-//! What exists so far: the handshake; registration of an unpaired companion
-//! (`pair-device` with fresh refs, recorded so a test or a scripted phone can
-//! scan them); keepalive pings; `failure 401` for logins of unknown devices;
-//! `501` for IQs the simulator does not know.
+//! registers and pairs companions (scanned by scripted phones), and logs
+//! paired companions in by their Noise static key.
 
-use std::sync::{Arc, Mutex};
+mod login;
+mod register;
+pub(crate) mod session;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, info, warn};
 use wa_core::binary::{self, Node};
 use wa_core::frame::{self, ServerFrameDecoder};
 use wa_core::jid::Jid;
 use wa_core::keys::KeyPair;
+use wa_core::noise::ServerHandshake;
 use wa_core::noise::cert::{self, ChainParams};
-use wa_core::noise::{CipherState, ServerHandshake};
-use wa_core::proto::ClientPayload;
+use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
+
+use crate::account::Account;
+use crate::phone::{Phone, ScanError};
+use session::{Conn, Session};
 
 /// Refs handed out per registration (the client shows them one after another).
 pub const REFS_PER_PAIRING: usize = 6;
@@ -41,26 +41,73 @@ pub struct Registration {
     pub refs: Vec<String>,
 }
 
+/// What other parts of the simulator push into a live connection.
+#[derive(Debug)]
+pub(crate) enum Push {
+    /// A phone scanned this registration's QR: send `pair-success`.
+    Pair(Box<PairRequest>),
+    /// The phone removed this companion: end its stream with 401.
+    LoggedOut,
+}
+
+/// Everything a registration connection needs to finish a pairing.
+#[derive(Debug)]
+pub(crate) struct PairRequest {
+    pub(crate) pn: String,
+    pub(crate) device: u16,
+    pub(crate) key_index: u32,
+    pub(crate) iq: Node,
+    pub(crate) iq_id: String,
+    pub(crate) account_key: [u8; 32],
+    pub(crate) noise_key: [u8; 32],
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) signed: AdvSignedDeviceIdentity,
+    pub(crate) done: oneshot::Sender<Result<Jid, ScanError>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PendingPairing {
+    pub(crate) registration: Registration,
+    pub(crate) push: mpsc::Sender<Push>,
+}
+
 #[derive(Debug, Default)]
-struct State {
-    registrations: Vec<Registration>,
+pub(crate) struct State {
+    pub(crate) accounts: BTreeMap<String, Account>,
+    pub(crate) pending: HashMap<String, Arc<PendingPairing>>,
+    pub(crate) registrations: Vec<Registration>,
+    pub(crate) online: HashMap<(String, u16), mpsc::Sender<Push>>,
+    next_lid: u64,
+}
+
+pub(crate) struct Shared {
+    static_key: KeyPair,
+    chain: Vec<u8>,
+    state: Mutex<State>,
+    registered: Notify,
+}
+
+impl Shared {
+    /// The state; a poisoned lock (a panicked task) is taken over, not spread.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A running simulator.
-#[derive(Debug)]
 pub struct Sim {
     root: KeyPair,
     url: String,
-    state: Arc<Mutex<State>>,
-    registered: Arc<Notify>,
+    shared: Arc<Shared>,
     shutdown: Arc<Notify>,
 }
 
-struct Shared {
-    static_key: KeyPair,
-    chain: Vec<u8>,
-    state: Arc<Mutex<State>>,
-    registered: Arc<Notify>,
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sim {
@@ -82,22 +129,19 @@ impl Sim {
             &mut rng,
         );
         let url = format!("ws://{}/ws/chat", listener.local_addr()?);
-        let state = Arc::new(Mutex::new(State::default()));
-        let registered = Arc::new(Notify::new());
         let shutdown = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
             static_key,
             chain,
-            state: state.clone(),
-            registered: registered.clone(),
+            state: Mutex::new(State::default()),
+            registered: Notify::new(),
         });
-        tokio::spawn(accept_loop(listener, shared, shutdown.clone()));
+        tokio::spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
         info!(%url, root = %hex::encode(root.public()), "wa-sim listening");
         Ok(Sim {
             root,
             url,
-            state,
-            registered,
+            shared,
             shutdown,
         })
     }
@@ -112,19 +156,46 @@ impl Sim {
         &self.url
     }
 
+    /// Creates an account with phone number `pn` (digits) and returns its
+    /// scripted phone. An existing account's phone is returned as is.
+    pub fn account(&self, pn: &str) -> Phone {
+        let mut state = self.shared.state();
+        if !state.accounts.contains_key(pn) {
+            state.next_lid += 1;
+            let lid = format!("{}", 100_000_000_000_000 + state.next_lid);
+            let account = Account {
+                pn: pn.to_owned(),
+                lid,
+                identity: KeyPair::generate(&mut rand::rng()),
+                raw_id: rand::random::<u32>() >> 1,
+                companions: BTreeMap::new(),
+                next_key_index: 1,
+            };
+            state.accounts.insert(pn.to_owned(), account);
+        }
+        Phone::new(self.shared.clone(), pn.to_owned())
+    }
+
+    /// How many one-time prekeys companion `device` of `pn` has on the server.
+    pub fn prekey_count(&self, pn: &str, device: u16) -> usize {
+        self.shared
+            .state()
+            .accounts
+            .get(pn)
+            .and_then(|a| a.companions.get(&device))
+            .map_or(0, |c| c.prekeys.len())
+    }
+
     /// Registrations seen so far.
     pub fn registrations(&self) -> Vec<Registration> {
-        self.state
-            .lock()
-            .map(|s| s.registrations.clone())
-            .unwrap_or_default()
+        self.shared.state().registrations.clone()
     }
 
     /// Waits until at least `n` registrations were seen, or `timeout` passes.
     pub async fn wait_registrations(&self, n: usize, timeout: Duration) -> Vec<Registration> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let notified = self.registered.notified();
+            let notified = self.shared.registered.notified();
             let regs = self.registrations();
             if regs.len() >= n {
                 return regs;
@@ -142,7 +213,7 @@ impl Drop for Sim {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -170,7 +241,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Arc<N
 
 /// Why a connection ended early.
 #[derive(Debug, thiserror::Error)]
-enum ConnError {
+pub(crate) enum ConnError {
     #[error("websocket: {0}")]
     Ws(#[from] tokio_tungstenite::tungstenite::Error),
     #[error("framing: {0}")]
@@ -185,34 +256,6 @@ enum ConnError {
     BadPayload,
     #[error("peer closed")]
     Closed,
-}
-
-struct Conn {
-    ws: WebSocketStream<TcpStream>,
-    frames: ServerFrameDecoder,
-}
-
-impl Conn {
-    async fn next_frame(&mut self) -> Result<Vec<u8>, ConnError> {
-        loop {
-            if let Some(f) = self.frames.next_frame()? {
-                return Ok(f);
-            }
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(b))) => self.frames.push(&b),
-                Some(Ok(Message::Close(_))) | None => return Err(ConnError::Closed),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-            }
-        }
-    }
-
-    async fn send_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
-        let mut out = Vec::with_capacity(payload.len() + 3);
-        frame::encode_frame(payload, &mut out)?;
-        self.ws.send(Message::Binary(out.into())).await?;
-        Ok(())
-    }
 }
 
 async fn serve(tcp: TcpStream, shared: Arc<Shared>) -> Result<(), ConnError> {
@@ -233,111 +276,15 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>) -> Result<(), ConnError> {
     let payload =
         ClientPayload::decode(done.payload.as_slice()).map_err(|_| ConnError::BadPayload)?;
     let (send, recv) = done.transport.into_split();
-    let mut session = Session {
-        conn,
-        send,
-        recv,
-        ids: 0,
-    };
-    match payload.device_pairing_data {
-        Some(reg) if payload.username.is_none() => {
-            let refs: Vec<String> = (0..REFS_PER_PAIRING).map(|_| new_ref()).collect();
-            let registration = Registration {
-                noise_key: done.client_static,
-                identity_key: reg.e_ident.unwrap_or_default(),
-                refs: refs.clone(),
-            };
-            let id = session.next_id();
-            let pair = Node::new("iq")
-                .attr("from", Jid::server_jid())
-                .attr("type", "set")
-                .attr("id", id)
-                .attr("xmlns", "md")
-                .children(vec![
-                    Node::new("pair-device").children(
-                        refs.into_iter()
-                            .map(|r| Node::new("ref").bytes(r))
-                            .collect(),
-                    ),
-                ]);
-            session.send(&pair).await?;
-            if let Ok(mut s) = shared.state.lock() {
-                s.registrations.push(registration);
-            }
-            shared.registered.notify_waiters();
-        }
-        _ => {
-            // No paired devices exist yet: every login is an unknown device.
+    let session = Session::new(conn, send, recv);
+    match (&payload.device_pairing_data, payload.username) {
+        (Some(_), None) => register::run(session, &shared, done.client_static, payload).await,
+        (_, Some(_)) => login::run(session, &shared, done.client_static, payload).await,
+        (None, None) => {
+            let mut session = session;
             session
-                .send(&Node::new("failure").attr("reason", "401"))
-                .await?;
-            return Ok(());
-        }
-    }
-    session.run().await
-}
-
-fn new_ref() -> String {
-    let mut bytes = [0u8; 36];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
-    format!("2@{}", STANDARD.encode(bytes))
-}
-
-struct Session {
-    conn: Conn,
-    send: CipherState,
-    recv: CipherState,
-    ids: u64,
-}
-
-impl Session {
-    fn next_id(&mut self) -> String {
-        self.ids += 1;
-        format!("sim-{}", self.ids)
-    }
-
-    async fn send(&mut self, node: &Node) -> Result<(), ConnError> {
-        let ct = self.send.encrypt(&binary::encode(node)?)?;
-        self.conn.send_frame(&ct).await
-    }
-
-    async fn recv(&mut self) -> Result<Node, ConnError> {
-        let f = self.conn.next_frame().await?;
-        Ok(binary::decode(&self.recv.decrypt(&f)?)?)
-    }
-
-    /// Answers what the simulator knows; refuses the rest with 501.
-    async fn run(&mut self) -> Result<(), ConnError> {
-        loop {
-            let node = self.recv().await?;
-            if node.tag != "iq" {
-                continue;
-            }
-            let Some(id) = node.attr_str("id").map(str::to_owned) else {
-                continue;
-            };
-            match (node.attr_str("type"), node.attr_str("xmlns")) {
-                (Some("result" | "error"), _) => {}
-                (Some("get"), Some("w:p")) => {
-                    let pong = Node::new("iq")
-                        .attr("from", Jid::server_jid())
-                        .attr("type", "result")
-                        .attr("id", id);
-                    self.send(&pong).await?;
-                }
-                _ => {
-                    let err = Node::new("iq")
-                        .attr("from", Jid::server_jid())
-                        .attr("type", "error")
-                        .attr("id", id)
-                        .children(vec![
-                            Node::new("error")
-                                .attr("code", "501")
-                                .attr("text", "feature-not-implemented"),
-                        ]);
-                    self.send(&err).await?;
-                }
-            }
+                .send(&Node::new("failure").attr("reason", "400"))
+                .await
         }
     }
 }

@@ -1,0 +1,181 @@
+//! Scripted phones: the primary device of an account, which links and
+//! removes companions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use prost::Message as _;
+use tokio::sync::oneshot;
+use wa_core::adv;
+use wa_core::binary::Node;
+use wa_core::jid::Jid;
+use wa_core::proto::AdvDeviceIdentity;
+
+use crate::server::{PairRequest, Push, Shared, unix_now};
+
+/// The prefix newer clients put before the QR data.
+pub const QR_URL_PREFIX: &str = "https://wa.me/settings/linked_devices#";
+
+/// Why a scan did not link a companion.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScanError {
+    /// The QR text is not `ref,noiseKey,identityKey,advSecret[,platform]`.
+    #[error("not a WhatsApp pairing QR code: {0}")]
+    BadQr(&'static str),
+    /// No connection waits with this ref (expired, or never issued).
+    #[error("QR code is not (or no longer) valid")]
+    UnknownRef,
+    /// The account already has the most companions the service allows.
+    #[error("the account already has the maximum number of linked devices")]
+    TooManyDevices,
+    /// The companion's answer to `pair-success` was refused.
+    #[error("companion refused: {0}")]
+    Refused(&'static str),
+    /// The companion did not answer in time.
+    #[error("companion did not answer the pairing")]
+    Timeout,
+    /// The companion's connection went away during the pairing.
+    #[error("companion disconnected during the pairing")]
+    CompanionGone,
+}
+
+/// The primary device of one account.
+#[derive(Clone)]
+pub struct Phone {
+    shared: Arc<Shared>,
+    pn: String,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone").field("pn", &self.pn).finish()
+    }
+}
+
+impl Phone {
+    pub(crate) fn new(shared: Arc<Shared>, pn: String) -> Phone {
+        Phone { shared, pn }
+    }
+
+    /// The phone number.
+    pub fn pn(&self) -> &str {
+        &self.pn
+    }
+
+    /// The account's LID JID (device 0).
+    pub fn lid(&self) -> Option<Jid> {
+        self.shared
+            .state()
+            .accounts
+            .get(&self.pn)
+            .map(|a| a.lid_jid(0))
+    }
+
+    /// Device numbers of the linked companions.
+    pub fn linked_devices(&self) -> Vec<u16> {
+        self.shared
+            .state()
+            .accounts
+            .get(&self.pn)
+            .map(|a| a.companions.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Scans a companion's QR code: links it as a new device of this account.
+    pub async fn scan(&self, qr: &str) -> Result<Jid, ScanError> {
+        let data = qr.trim().strip_prefix(QR_URL_PREFIX).unwrap_or(qr.trim());
+        let parts: Vec<&str> = data.split(',').collect();
+        let [r, noise, identity, secret, ..] = parts.as_slice() else {
+            return Err(ScanError::BadQr("fewer than four fields"));
+        };
+        let decode = |s: &str, what| STANDARD.decode(s).map_err(|_| ScanError::BadQr(what));
+        let noise = decode(noise, "noise key is not base64")?;
+        let identity = decode(identity, "identity key is not base64")?;
+        let secret = decode(secret, "adv secret is not base64")?;
+        let (done_tx, done_rx) = oneshot::channel();
+        let push = {
+            let mut state = self.shared.state();
+            let pending = state
+                .pending
+                .get(*r)
+                .cloned()
+                .ok_or(ScanError::UnknownRef)?;
+            if pending.registration.noise_key.as_slice() != noise.as_slice()
+                || pending.registration.identity_key != identity
+            {
+                return Err(ScanError::BadQr("keys differ from the registration"));
+            }
+            let account = state
+                .accounts
+                .get_mut(&self.pn)
+                .ok_or(ScanError::Refused("no such account"))?;
+            let device = account.free_device().ok_or(ScanError::TooManyDevices)?;
+            let key_index = account.next_key_index;
+            account.next_key_index += 1;
+            let details = AdvDeviceIdentity {
+                raw_id: Some(account.raw_id),
+                timestamp: Some(unix_now()),
+                key_index: Some(key_index),
+                ..Default::default()
+            };
+            let mut rng = rand::rng();
+            let signed =
+                adv::sign_device_identity(&account.identity, &details, &identity, &mut rng);
+            let wrapped = adv::wrap_hmac(&signed, &secret).encode_to_vec();
+            let iq_id = format!("pair-{:08x}", rand::random::<u32>());
+            let iq = Node::new("iq")
+                .attr("from", Jid::server_jid())
+                .attr("type", "set")
+                .attr("id", iq_id.clone())
+                .children(vec![Node::new("pair-success").children(vec![
+                    Node::new("device-identity").bytes(wrapped),
+                    Node::new("platform").attr("name", "android"),
+                    Node::new("device")
+                        .attr("jid", account.pn_jid(device))
+                        .attr("lid", account.lid_jid(device)),
+                ])]);
+            let req = PairRequest {
+                pn: self.pn.clone(),
+                device,
+                key_index,
+                iq,
+                iq_id,
+                account_key: *account.identity.public(),
+                noise_key: pending.registration.noise_key,
+                identity_key: identity,
+                signed,
+                done: done_tx,
+            };
+            (pending.push.clone(), req)
+        };
+        let (tx, req) = push;
+        tx.send(Push::Pair(Box::new(req)))
+            .await
+            .map_err(|_| ScanError::CompanionGone)?;
+        match tokio::time::timeout(Duration::from_secs(30), done_rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ScanError::CompanionGone),
+            Err(_) => Err(ScanError::Timeout),
+        }
+    }
+
+    /// Unlinks companion `device`: its live connection ends with 401 and later
+    /// logins are refused. False if no such companion.
+    pub async fn remove_device(&self, device: u16) -> bool {
+        let (removed, online) = {
+            let mut state = self.shared.state();
+            let removed = state
+                .accounts
+                .get_mut(&self.pn)
+                .and_then(|a| a.companions.remove(&device))
+                .is_some();
+            (removed, state.online.remove(&(self.pn.clone(), device)))
+        };
+        if let Some(tx) = online {
+            let _ = tx.send(Push::LoggedOut).await;
+        }
+        removed
+    }
+}

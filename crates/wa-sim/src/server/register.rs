@@ -1,0 +1,212 @@
+//! An unpaired companion: `pair-device` refs, then, when a phone scans one,
+//! `pair-success`, the companion's `pair-device-sign` checked, and 515.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+use wa_core::adv;
+use wa_core::binary::Node;
+use wa_core::jid::Jid;
+use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
+
+use super::session::Session;
+use super::{ConnError, PairRequest, PendingPairing, Push, REFS_PER_PAIRING, Registration, Shared};
+use crate::account::Companion;
+use crate::phone::ScanError;
+
+/// How long the companion has to answer `pair-success`.
+const PAIR_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn new_ref() -> String {
+    let mut bytes = [0u8; 36];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!("2@{}", STANDARD.encode(bytes))
+}
+
+pub(super) async fn run(
+    mut session: Session,
+    shared: &Arc<Shared>,
+    noise_key: [u8; 32],
+    payload: ClientPayload,
+) -> Result<(), ConnError> {
+    let identity_key = payload
+        .device_pairing_data
+        .and_then(|d| d.e_ident)
+        .unwrap_or_default();
+    let refs: Vec<String> = (0..REFS_PER_PAIRING).map(|_| new_ref()).collect();
+    let registration = Registration {
+        noise_key,
+        identity_key,
+        refs: refs.clone(),
+    };
+    let id = session.next_id();
+    let pair = Node::new("iq")
+        .attr("from", Jid::server_jid())
+        .attr("type", "set")
+        .attr("id", id)
+        .attr("xmlns", "md")
+        .children(vec![
+            Node::new("pair-device").children(
+                refs.iter()
+                    .map(|r| Node::new("ref").bytes(r.as_bytes()))
+                    .collect(),
+            ),
+        ]);
+    session.send(&pair).await?;
+
+    let (tx, mut rx) = mpsc::channel(4);
+    let pending = Arc::new(PendingPairing {
+        registration: registration.clone(),
+        push: tx,
+    });
+    {
+        let mut state = shared.state();
+        for r in &refs {
+            state.pending.insert(r.clone(), pending.clone());
+        }
+        state.registrations.push(registration);
+    }
+    shared.registered.notify_waiters();
+
+    let result = serve_until_paired(&mut session, &mut rx).await;
+    {
+        let mut state = shared.state();
+        for r in &refs {
+            state.pending.remove(r);
+        }
+    }
+    match result {
+        Ok(Some(req)) => finish_pairing(session, shared, req).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Answers pings until a phone scans one of the refs.
+async fn serve_until_paired(
+    session: &mut Session,
+    rx: &mut mpsc::Receiver<Push>,
+) -> Result<Option<PairRequest>, ConnError> {
+    loop {
+        tokio::select! {
+            node = session.recv() => {
+                let node = node?;
+                if node.tag == "iq" {
+                    answer_idle_iq(session, &node).await?;
+                }
+            }
+            push = rx.recv() => match push {
+                Some(Push::Pair(req)) => return Ok(Some(*req)),
+                Some(Push::LoggedOut) | None => return Ok(None),
+            },
+        }
+    }
+}
+
+async fn answer_idle_iq(session: &mut Session, node: &Node) -> Result<(), ConnError> {
+    let Some(id) = node.attr_str("id").map(str::to_owned) else {
+        return Ok(());
+    };
+    match (node.attr_str("type"), node.attr_str("xmlns")) {
+        (Some("result" | "error"), _) => Ok(()),
+        (Some("get"), Some("w:p")) => session.result(&id, Vec::new()).await,
+        _ => session.not_implemented(&id).await,
+    }
+}
+
+async fn finish_pairing(
+    mut session: Session,
+    shared: &Arc<Shared>,
+    req: PairRequest,
+) -> Result<(), ConnError> {
+    session.send(&req.iq).await?;
+    let answer = tokio::time::timeout(PAIR_ANSWER_TIMEOUT, async {
+        loop {
+            let node = session.recv().await?;
+            if node.tag == "iq" && node.attr_str("id") == Some(req.iq_id.as_str()) {
+                return Ok::<Node, ConnError>(node);
+            }
+            if node.tag == "iq" {
+                answer_idle_iq(&mut session, &node).await?;
+            }
+        }
+    })
+    .await;
+    let answer = match answer {
+        Ok(Ok(node)) => node,
+        Ok(Err(e)) => {
+            let _ = req.done.send(Err(ScanError::CompanionGone));
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = req.done.send(Err(ScanError::Timeout));
+            return Ok(());
+        }
+    };
+    match check_countersignature(&answer, &req) {
+        Ok(signed) => {
+            let jid = Jid::with_device(req.pn.clone(), req.device, wa_core::jid::Server::User);
+            {
+                let mut state = shared.state();
+                if let Some(account) = state.accounts.get_mut(&req.pn) {
+                    account.companions.insert(
+                        req.device,
+                        Companion {
+                            noise_key: req.noise_key,
+                            identity_key: req.identity_key.clone(),
+                            key_index: req.key_index,
+                            signed_identity: signed,
+                            prekeys: Default::default(),
+                        },
+                    );
+                }
+            }
+            info!(%jid, "companion paired");
+            let _ = req.done.send(Ok(jid));
+            session.stream_error("515").await
+        }
+        Err(e) => {
+            debug!(error = %e, "pair-device-sign refused");
+            let _ = req.done.send(Err(e));
+            session.stream_error("401").await
+        }
+    }
+}
+
+/// Checks the companion's `pair-device-sign`: the same details we sent,
+/// countersigned by the identity key it registered with.
+fn check_countersignature(
+    answer: &Node,
+    req: &PairRequest,
+) -> Result<AdvSignedDeviceIdentity, ScanError> {
+    if answer.attr_str("type") != Some("result") {
+        return Err(ScanError::Refused(
+            "companion answered pair-success with an error",
+        ));
+    }
+    let identity = answer
+        .child("pair-device-sign")
+        .and_then(|n| n.child("device-identity"))
+        .ok_or(ScanError::Refused("no pair-device-sign/device-identity"))?;
+    if identity.attr_str("key-index") != Some(req.key_index.to_string().as_str()) {
+        return Err(ScanError::Refused("key-index differs from the one given"));
+    }
+    let mut signed = identity
+        .content_bytes()
+        .and_then(|b| AdvSignedDeviceIdentity::decode(b).ok())
+        .ok_or(ScanError::Refused(
+            "device-identity is not an ADVSignedDeviceIdentity",
+        ))?;
+    if signed.details != req.signed.details {
+        return Err(ScanError::Refused("device identity details were changed"));
+    }
+    adv::verify_device_identity(&signed, &req.identity_key, &req.account_key)
+        .map_err(|_| ScanError::Refused("device signature does not verify"))?;
+    signed.account_signature_key = Some(req.account_key.to_vec());
+    Ok(signed)
+}

@@ -1,0 +1,111 @@
+//! One connection after the handshake: encrypted nodes in and out.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use wa_core::binary::{self, Node};
+use wa_core::frame::{self, ServerFrameDecoder};
+use wa_core::jid::Jid;
+use wa_core::noise::CipherState;
+
+use super::ConnError;
+
+/// The WebSocket and the frame decoder, before and after the handshake.
+pub(crate) struct Conn {
+    pub(crate) ws: WebSocketStream<TcpStream>,
+    pub(crate) frames: ServerFrameDecoder,
+}
+
+impl Conn {
+    /// The next frame; cancel-safe (partial input stays in the decoder).
+    pub(crate) async fn next_frame(&mut self) -> Result<Vec<u8>, ConnError> {
+        loop {
+            if let Some(f) = self.frames.next_frame()? {
+                return Ok(f);
+            }
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => self.frames.push(&b),
+                Some(Ok(Message::Close(_))) | None => return Err(ConnError::Closed),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    pub(crate) async fn send_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
+        let mut out = Vec::with_capacity(payload.len() + 3);
+        frame::encode_frame(payload, &mut out)?;
+        self.ws.send(Message::Binary(out.into())).await?;
+        Ok(())
+    }
+}
+
+/// An encrypted session.
+pub(crate) struct Session {
+    pub(crate) conn: Conn,
+    pub(crate) send: CipherState,
+    pub(crate) recv: CipherState,
+    ids: u64,
+}
+
+impl Session {
+    pub(crate) fn new(conn: Conn, send: CipherState, recv: CipherState) -> Session {
+        Session {
+            conn,
+            send,
+            recv,
+            ids: 0,
+        }
+    }
+
+    pub(crate) fn next_id(&mut self) -> String {
+        self.ids += 1;
+        format!("sim-{}", self.ids)
+    }
+
+    pub(crate) async fn send(&mut self, node: &Node) -> Result<(), ConnError> {
+        let ct = self.send.encrypt(&binary::encode(node)?)?;
+        self.conn.send_frame(&ct).await
+    }
+
+    /// The next node; cancel-safe.
+    pub(crate) async fn recv(&mut self) -> Result<Node, ConnError> {
+        let f = self.conn.next_frame().await?;
+        Ok(binary::decode(&self.recv.decrypt(&f)?)?)
+    }
+
+    /// Ends the stream with `<stream:error code=..>` and closes the socket.
+    pub(crate) async fn stream_error(&mut self, code: &'static str) -> Result<(), ConnError> {
+        self.send(&Node::new("stream:error").attr("code", code))
+            .await?;
+        let _ = self.conn.ws.close(None).await;
+        Ok(())
+    }
+
+    /// Answers an IQ the simulator does not know: 501, as the real service does.
+    pub(crate) async fn not_implemented(&mut self, id: &str) -> Result<(), ConnError> {
+        let err = Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("type", "error")
+            .attr("id", id.to_owned())
+            .children(vec![
+                Node::new("error")
+                    .attr("code", "501")
+                    .attr("text", "feature-not-implemented"),
+            ]);
+        self.send(&err).await
+    }
+
+    /// An empty `type=result` answer to `id`.
+    pub(crate) async fn result(&mut self, id: &str, children: Vec<Node>) -> Result<(), ConnError> {
+        let mut iq = Node::new("iq")
+            .attr("from", Jid::server_jid())
+            .attr("type", "result")
+            .attr("id", id.to_owned());
+        if !children.is_empty() {
+            iq = iq.children(children);
+        }
+        self.send(&iq).await
+    }
+}

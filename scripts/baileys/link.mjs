@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//
+// Drives one Baileys client against a simulated server through linking:
+// shows the QR (for a scripted phone to scan), restarts after the server's
+// 515 as a real client must, and reports when the connection is open. Then it
+// stays connected until the server ends the session or stdin closes.
+//
+//   node link.mjs <ws-url> <root-public-key-hex>
+//
+// Output, one JSON object per line:
+//   {"event":"qr","qr":"..."}                 each QR shown
+//   {"event":"restart"}                       after 515, reconnecting
+//   {"event":"open","me":{"id":..,"lid":..}}  logged in
+//   {"event":"close","status":N,"error":".."} connection ended for good
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import makeWASocket, { DisconnectReason, useMultiFileAuthState, WA_CERT_DETAILS } from 'baileys';
+import pino from 'pino';
+
+const [url, rootHex] = process.argv.slice(2);
+if (!url || !/^[0-9a-f]{64}$/.test(rootHex ?? '')) {
+  console.error('usage: node link.mjs <ws-url> <root-public-key-hex>');
+  process.exit(2);
+}
+WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
+
+const dir = mkdtempSync(join(tmpdir(), 'wabridge-baileys-'));
+const { state, saveCreds } = await useMultiFileAuthState(dir);
+const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+let sock;
+
+const quit = (code) => {
+  try {
+    sock?.end(undefined);
+  } catch {
+    // already closed
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
+};
+
+const connect = () => {
+  sock = makeWASocket({
+    waWebSocketUrl: url,
+    auth: state,
+    logger: pino({ level: process.env.BAILEYS_LOG ?? 'silent' }, pino.destination(2)),
+    printQRInTerminal: false,
+    markOnlineOnConnect: false,
+  });
+  sock.ev.on('creds.update', saveCreds);
+  sock.ev.on('connection.update', (u) => {
+    if (u.qr) say({ event: 'qr', qr: u.qr });
+    if (u.connection === 'open') {
+      say({ event: 'open', me: { id: sock.user?.id, lid: sock.user?.lid ?? state.creds.me?.lid } });
+    }
+    if (u.connection === 'close') {
+      const status = u.lastDisconnect?.error?.output?.statusCode;
+      if (status === DisconnectReason.restartRequired) {
+        say({ event: 'restart' });
+        connect();
+      } else {
+        say({ event: 'close', status, error: String(u.lastDisconnect?.error?.message ?? '') });
+        quit(0);
+      }
+    }
+  });
+};
+
+connect();
+process.stdin.on('end', () => quit(0));
+process.stdin.resume();
