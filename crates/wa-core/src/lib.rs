@@ -11,6 +11,7 @@ pub mod jid;
 pub mod keys;
 pub mod noise;
 pub mod proto;
+pub mod signal;
 
 pub use binary::{AttrValue, Attrs, Content, Node};
 pub use jid::{Jid, Server};
