@@ -10,19 +10,90 @@ use wa_core::proto::AdvSignedDeviceIdentity;
 /// The real service's limit of linked companions per account.
 pub const MAX_COMPANIONS: usize = 4;
 
+/// The public Signal keys of one device, as the server hands them out in
+/// prekey bundles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BundleKeys {
+    /// Signal registration id.
+    pub registration_id: u32,
+    /// Identity public key (32 bytes).
+    pub identity: Vec<u8>,
+    /// Signed prekey id.
+    pub signed_prekey_id: u32,
+    /// Signed prekey public key (32 bytes).
+    pub signed_prekey: Vec<u8>,
+    /// Signature of the signed prekey by the identity key.
+    pub signed_prekey_signature: Vec<u8>,
+    /// One-time prekeys not yet handed out: id -> public key.
+    pub prekeys: BTreeMap<u32, Vec<u8>>,
+}
+
+impl BundleKeys {
+    /// Takes the lowest one-time prekey: each is handed out once.
+    pub fn take_prekey(&mut self) -> Option<(u32, Vec<u8>)> {
+        self.prekeys.pop_first()
+    }
+}
+
 /// A companion linked to an account.
 #[derive(Debug, Clone)]
 pub struct Companion {
     /// Its Noise static public key (how logins are recognised).
     pub noise_key: [u8; 32],
-    /// Its Signal identity public key.
-    pub identity_key: Vec<u8>,
     /// The ADV key index the phone gave it.
     pub key_index: u32,
     /// Its signed identity, with both signatures.
     pub signed_identity: AdvSignedDeviceIdentity,
-    /// Prekeys it uploaded: id -> public key.
-    pub prekeys: BTreeMap<u32, Vec<u8>>,
+    /// Its Signal keys (identity and signed prekey from registration,
+    /// one-time prekeys from uploads).
+    pub keys: BundleKeys,
+}
+
+/// The private halves of the phone's Signal keys (for the scripted phone).
+pub struct PhoneSecrets {
+    /// Signed prekey pair.
+    pub signed_prekey: KeyPair,
+    /// One-time prekey pairs by id.
+    pub prekeys: BTreeMap<u32, KeyPair>,
+}
+
+impl std::fmt::Debug for PhoneSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneSecrets").finish_non_exhaustive()
+    }
+}
+
+/// One-time prekeys a scripted phone publishes.
+pub const PHONE_PREKEYS: u32 = 50;
+
+/// Fresh Signal keys for a phone whose identity is `identity`.
+pub fn phone_keys(identity: &KeyPair) -> (BundleKeys, PhoneSecrets) {
+    let mut rng = rand::rng();
+    let signed_prekey = KeyPair::generate(&mut rng);
+    let mut prefixed = vec![5u8];
+    prefixed.extend_from_slice(signed_prekey.public());
+    let signature = identity.sign(&prefixed, &mut rng);
+    let prekeys: BTreeMap<u32, KeyPair> = (1..=PHONE_PREKEYS)
+        .map(|id| (id, KeyPair::generate(&mut rng)))
+        .collect();
+    let bundle = BundleKeys {
+        registration_id: rand::random::<u32>() % 16380 + 1,
+        identity: identity.public().to_vec(),
+        signed_prekey_id: 1,
+        signed_prekey: signed_prekey.public().to_vec(),
+        signed_prekey_signature: signature.to_vec(),
+        prekeys: prekeys
+            .iter()
+            .map(|(id, k)| (*id, k.public().to_vec()))
+            .collect(),
+    };
+    (
+        bundle,
+        PhoneSecrets {
+            signed_prekey,
+            prekeys,
+        },
+    )
 }
 
 /// One account.
@@ -36,6 +107,10 @@ pub struct Account {
     pub identity: KeyPair,
     /// ADV `rawId` of the account.
     pub raw_id: u32,
+    /// The phone's (device 0) Signal keys.
+    pub phone_keys: BundleKeys,
+    /// Their private halves.
+    pub phone_secrets: PhoneSecrets,
     /// Companions by device number (1..).
     pub companions: BTreeMap<u16, Companion>,
     /// The next ADV key index to hand out.
@@ -51,6 +126,15 @@ impl Account {
     /// The account's LID JID for `device`.
     pub fn lid_jid(&self, device: u16) -> Jid {
         Jid::with_device(self.lid.clone(), device, Server::Lid)
+    }
+
+    /// The bundle keys of `device` (0 = the phone).
+    pub fn keys_mut(&mut self, device: u16) -> Option<&mut BundleKeys> {
+        if device == 0 {
+            Some(&mut self.phone_keys)
+        } else {
+            self.companions.get_mut(&device).map(|c| &mut c.keys)
+        }
     }
 
     /// The device number a new companion gets: the lowest free one.

@@ -12,4 +12,4 @@ pub mod phone;
 pub mod server;
 
 pub use phone::{Phone, ScanError};
-pub use server::{Registration, Sim};
+pub use server::{Registration, Routed, Sim};

@@ -145,6 +145,7 @@ impl Phone {
                 account_key: *account.identity.public(),
                 noise_key: pending.registration.noise_key,
                 identity_key: identity,
+                keys: pending.registration.keys.clone(),
                 signed,
                 done: done_tx,
             };
@@ -152,7 +153,6 @@ impl Phone {
         };
         let (tx, req) = push;
         tx.send(Push::Pair(Box::new(req)))
-            .await
             .map_err(|_| ScanError::CompanionGone)?;
         match tokio::time::timeout(Duration::from_secs(30), done_rx).await {
             Ok(Ok(result)) => result,
@@ -174,7 +174,7 @@ impl Phone {
             (removed, state.online.remove(&(self.pn.clone(), device)))
         };
         if let Some(tx) = online {
-            let _ = tx.send(Push::LoggedOut).await;
+            let _ = tx.send(Push::LoggedOut);
         }
         removed
     }

@@ -5,7 +5,9 @@
 
 mod login;
 mod register;
+mod route;
 pub(crate) mod session;
+mod usync;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,7 +25,7 @@ use wa_core::noise::ServerHandshake;
 use wa_core::noise::cert::{self, ChainParams};
 use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
 
-use crate::account::Account;
+use crate::account::{self, Account, BundleKeys};
 use crate::phone::{Phone, ScanError};
 use session::{Conn, Session};
 
@@ -39,6 +41,8 @@ pub struct Registration {
     pub identity_key: Vec<u8>,
     /// The refs sent in `pair-device`, in order.
     pub refs: Vec<String>,
+    /// Its Signal keys from `devicePairingData` (no one-time prekeys yet).
+    pub keys: BundleKeys,
 }
 
 /// What other parts of the simulator push into a live connection.
@@ -48,6 +52,8 @@ pub(crate) enum Push {
     Pair(Box<PairRequest>),
     /// The phone removed this companion: end its stream with 401.
     LoggedOut,
+    /// A stanza routed to this device.
+    Deliver(Node),
 }
 
 /// Everything a registration connection needs to finish a pairing.
@@ -61,6 +67,7 @@ pub(crate) struct PairRequest {
     pub(crate) account_key: [u8; 32],
     pub(crate) noise_key: [u8; 32],
     pub(crate) identity_key: Vec<u8>,
+    pub(crate) keys: BundleKeys,
     pub(crate) signed: AdvSignedDeviceIdentity,
     pub(crate) done: oneshot::Sender<Result<Jid, ScanError>>,
 }
@@ -68,7 +75,7 @@ pub(crate) struct PairRequest {
 #[derive(Debug)]
 pub(crate) struct PendingPairing {
     pub(crate) registration: Registration,
-    pub(crate) push: mpsc::Sender<Push>,
+    pub(crate) push: mpsc::UnboundedSender<Push>,
 }
 
 #[derive(Debug, Default)]
@@ -76,8 +83,54 @@ pub(crate) struct State {
     pub(crate) accounts: BTreeMap<String, Account>,
     pub(crate) pending: HashMap<String, Arc<PendingPairing>>,
     pub(crate) registrations: Vec<Registration>,
-    pub(crate) online: HashMap<(String, u16), mpsc::Sender<Push>>,
+    pub(crate) online: HashMap<(String, u16), mpsc::UnboundedSender<Push>>,
+    /// Stanzas for devices that were offline, delivered at their next login.
+    pub(crate) offline: HashMap<(String, u16), Vec<Node>>,
+    /// LID user -> phone number.
+    pub(crate) lids: HashMap<String, String>,
+    /// Push names set with `<presence name>`, by phone number.
+    pub(crate) push_names: HashMap<String, String>,
+    /// Every `<enc>` routed: (from device, to device, enc type), for tests.
+    pub(crate) routed: Vec<Routed>,
     next_lid: u64,
+}
+
+/// One end-to-end encrypted payload the server routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// Sending device (PN form).
+    pub from: Jid,
+    /// Receiving device (PN form).
+    pub to: Jid,
+    /// `pkmsg`, `msg` or `skmsg`.
+    pub enc_type: String,
+}
+
+impl State {
+    /// The account and device a JID (PN or LID form) names, if both exist.
+    pub(crate) fn resolve(&self, jid: &Jid) -> Option<(String, u16)> {
+        let pn = match jid.server() {
+            wa_core::jid::Server::User => jid.user().to_owned(),
+            wa_core::jid::Server::Lid => self.lids.get(jid.user())?.clone(),
+            _ => return None,
+        };
+        let account = self.accounts.get(&pn)?;
+        let device = jid.device();
+        (device == 0 || account.companions.contains_key(&device)).then_some((pn, device))
+    }
+
+    /// Hands `node` to the device's connection, or queues it until its next login.
+    pub(crate) fn deliver(&mut self, target: &(String, u16), node: Node) {
+        let node = match self.online.get(target) {
+            Some(tx) => match tx.send(Push::Deliver(node)) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(Push::Deliver(node))) => node,
+                Err(_) => return,
+            },
+            None => node,
+        };
+        self.offline.entry(target.clone()).or_default().push(node);
+    }
 }
 
 pub(crate) struct Shared {
@@ -163,14 +216,19 @@ impl Sim {
         if !state.accounts.contains_key(pn) {
             state.next_lid += 1;
             let lid = format!("{}", 100_000_000_000_000 + state.next_lid);
+            let identity = KeyPair::generate(&mut rand::rng());
+            let (phone_keys, phone_secrets) = account::phone_keys(&identity);
             let account = Account {
                 pn: pn.to_owned(),
                 lid,
-                identity: KeyPair::generate(&mut rand::rng()),
+                identity,
+                phone_keys,
+                phone_secrets,
                 raw_id: rand::random::<u32>() >> 1,
                 companions: BTreeMap::new(),
                 next_key_index: 1,
             };
+            state.lids.insert(account.lid.clone(), pn.to_owned());
             state.accounts.insert(pn.to_owned(), account);
         }
         Phone::new(self.shared.clone(), pn.to_owned())
@@ -183,7 +241,21 @@ impl Sim {
             .accounts
             .get(pn)
             .and_then(|a| a.companions.get(&device))
-            .map_or(0, |c| c.prekeys.len())
+            .map_or(0, |c| c.keys.prekeys.len())
+    }
+
+    /// Every end-to-end payload routed so far, in order.
+    pub fn routed(&self) -> Vec<Routed> {
+        self.shared.state().routed.clone()
+    }
+
+    /// Stanzas queued for a device that is offline (the scripted phone, for now).
+    pub fn queued(&self, pn: &str, device: u16) -> usize {
+        self.shared
+            .state()
+            .offline
+            .get(&(pn.to_owned(), device))
+            .map_or(0, Vec::len)
     }
 
     /// Registrations seen so far.

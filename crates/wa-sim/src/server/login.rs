@@ -9,7 +9,7 @@ use wa_core::binary::Node;
 use wa_core::proto::ClientPayload;
 
 use super::session::Session;
-use super::{ConnError, Push, Shared, unix_now};
+use super::{ConnError, Push, Shared, route, unix_now, usync};
 
 pub(super) async fn run(
     mut session: Session,
@@ -35,40 +35,62 @@ pub(super) async fn run(
             .send(&Node::new("failure").attr("reason", "401"))
             .await;
     };
-    let (tx, mut rx) = mpsc::channel(4);
-    shared
-        .state()
-        .online
-        .insert((pn.clone(), device), tx.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let me = (pn.clone(), device);
+    shared.state().online.insert(me.clone(), tx.clone());
     info!(%pn, device, "companion logged in");
     let success = Node::new("success")
         .attr("t", unix_now().to_string())
         .attr("lid", lid);
     let result = async {
         session.send(&success).await?;
+        // What arrived while the device was away, then the end-of-offline marker.
+        let queued = shared.state().offline.remove(&me).unwrap_or_default();
+        for node in &queued {
+            session.send(node).await?;
+        }
+        let offline = Node::new("ib").children(vec![
+            Node::new("offline").attr("count", queued.len().to_string()),
+        ]);
+        session.send(&offline).await?;
         loop {
             tokio::select! {
                 node = session.recv() => {
                     let node = node?;
-                    if node.tag == "iq" {
-                        answer_iq(&mut session, shared, (&pn, device), &node).await?;
+                    match node.tag.as_ref() {
+                        "iq" => answer_iq(&mut session, shared, (&pn, device), &node).await?,
+                        "message" => {
+                            let ack = route::message(shared, &me, &node);
+                            session.send(&ack).await?;
+                        }
+                        "receipt" => {
+                            if let Some(ack) = route::receipt(shared, &me, &node) {
+                                session.send(&ack).await?;
+                            }
+                        }
+                        "presence" => route::presence(shared, &me, &node),
+                        _ => {}
                     }
                 }
                 push = rx.recv() => match push {
                     Some(Push::LoggedOut) => return session.stream_error("401").await,
+                    Some(Push::Deliver(node)) => session.send(&node).await?,
                     Some(Push::Pair(_)) | None => {}
                 },
             }
         }
     }
     .await;
+    rx.close();
     let mut state = shared.state();
-    if state
-        .online
-        .get(&(pn.clone(), device))
-        .is_some_and(|t| t.same_channel(&tx))
-    {
-        state.online.remove(&(pn, device));
+    if state.online.get(&me).is_some_and(|t| t.same_channel(&tx)) {
+        state.online.remove(&me);
+    }
+    // Stanzas pushed but not sent go back to the queue.
+    while let Ok(push) = rx.try_recv() {
+        if let Push::Deliver(node) = push {
+            state.offline.entry(me.clone()).or_default().push(node);
+        }
     }
     result
 }
@@ -93,7 +115,7 @@ async fn answer_iq(
                 .accounts
                 .get(pn)
                 .and_then(|a| a.companions.get(&device))
-                .map_or(0, |c| c.prekeys.len());
+                .map_or(0, |c| c.keys.prekeys.len());
             session
                 .result(
                     &id,
@@ -101,18 +123,32 @@ async fn answer_iq(
                 )
                 .await
         }
+        (Some("get"), Some("usync"), _) => {
+            let answer = usync::query(shared, &id, node);
+            session.send(&answer).await
+        }
+        (Some("get"), Some("encrypt"), Some("key")) => {
+            let answer = usync::prekey_bundles(shared, &id, node);
+            session.send(&answer).await
+        }
         (Some("set"), Some("encrypt"), _) if node.child("list").is_some() => {
             let keys: Vec<(u32, Vec<u8>)> = node
                 .child("list")
                 .map(|l| l.children_by_tag("key").filter_map(prekey).collect())
                 .unwrap_or_default();
+            let skey = node.child("skey").and_then(signed_prekey);
             if let Some(c) = shared
                 .state()
                 .accounts
                 .get_mut(pn)
                 .and_then(|a| a.companions.get_mut(&device))
             {
-                c.prekeys.extend(keys);
+                c.keys.prekeys.extend(keys);
+                if let Some((id, value, signature)) = skey {
+                    c.keys.signed_prekey_id = id;
+                    c.keys.signed_prekey = value;
+                    c.keys.signed_prekey_signature = signature;
+                }
             }
             session.result(&id, Vec::new()).await
         }
@@ -127,6 +163,16 @@ fn prekey(key: &Node) -> Option<(u32, Vec<u8>)> {
     if id.len() != 3 || value.len() != 32 {
         return None;
     }
-    let id = id.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b));
-    Some((id, value.to_vec()))
+    Some((be_u32(id), value.to_vec()))
+}
+
+/// A `<skey><id/><value/><signature/></skey>`.
+fn signed_prekey(skey: &Node) -> Option<(u32, Vec<u8>, Vec<u8>)> {
+    let (id, value) = prekey(skey)?;
+    let signature = skey.child("signature")?.content_bytes()?;
+    (signature.len() == 64).then(|| (id, value, signature.to_vec()))
+}
+
+pub(crate) fn be_u32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b))
 }

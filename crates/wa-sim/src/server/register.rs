@@ -14,9 +14,10 @@ use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
 
+use super::login::be_u32;
 use super::session::Session;
 use super::{ConnError, PairRequest, PendingPairing, Push, REFS_PER_PAIRING, Registration, Shared};
-use crate::account::Companion;
+use crate::account::{BundleKeys, Companion};
 use crate::phone::ScanError;
 
 /// How long the companion has to answer `pair-success`.
@@ -34,15 +35,22 @@ pub(super) async fn run(
     noise_key: [u8; 32],
     payload: ClientPayload,
 ) -> Result<(), ConnError> {
-    let identity_key = payload
-        .device_pairing_data
-        .and_then(|d| d.e_ident)
-        .unwrap_or_default();
+    let reg = payload.device_pairing_data.unwrap_or_default();
+    let identity_key = reg.e_ident.clone().unwrap_or_default();
+    let keys = BundleKeys {
+        registration_id: reg.e_regid.as_deref().map_or(0, be_u32),
+        identity: identity_key.clone(),
+        signed_prekey_id: reg.e_skey_id.as_deref().map_or(0, be_u32),
+        signed_prekey: reg.e_skey_val.clone().unwrap_or_default(),
+        signed_prekey_signature: reg.e_skey_sig.clone().unwrap_or_default(),
+        prekeys: Default::default(),
+    };
     let refs: Vec<String> = (0..REFS_PER_PAIRING).map(|_| new_ref()).collect();
     let registration = Registration {
         noise_key,
         identity_key,
         refs: refs.clone(),
+        keys,
     };
     let id = session.next_id();
     let pair = Node::new("iq")
@@ -59,7 +67,7 @@ pub(super) async fn run(
         ]);
     session.send(&pair).await?;
 
-    let (tx, mut rx) = mpsc::channel(4);
+    let (tx, mut rx) = mpsc::unbounded_channel();
     let pending = Arc::new(PendingPairing {
         registration: registration.clone(),
         push: tx,
@@ -90,7 +98,7 @@ pub(super) async fn run(
 /// Answers pings until a phone scans one of the refs.
 async fn serve_until_paired(
     session: &mut Session,
-    rx: &mut mpsc::Receiver<Push>,
+    rx: &mut mpsc::UnboundedReceiver<Push>,
 ) -> Result<Option<PairRequest>, ConnError> {
     loop {
         tokio::select! {
@@ -103,6 +111,7 @@ async fn serve_until_paired(
             push = rx.recv() => match push {
                 Some(Push::Pair(req)) => return Ok(Some(*req)),
                 Some(Push::LoggedOut) | None => return Ok(None),
+                Some(Push::Deliver(_)) => {}
             },
         }
     }
@@ -158,10 +167,9 @@ async fn finish_pairing(
                         req.device,
                         Companion {
                             noise_key: req.noise_key,
-                            identity_key: req.identity_key.clone(),
                             key_index: req.key_index,
                             signed_identity: signed,
-                            prekeys: Default::default(),
+                            keys: req.keys.clone(),
                         },
                     );
                 }

@@ -1,0 +1,152 @@
+//! Routing of end-to-end encrypted stanzas: a sender's `<message>` becomes one
+//! stanza per recipient device (each with its own `<enc>`), receipts go back
+//! to the device that sent the message, and the sender gets the server `ack`.
+//!
+//! Addressing follows the sender: a chat addressed by LID is delivered in LID
+//! form (with `sender_pn`), one addressed by phone number in PN form (with
+//! `sender_lid`); a copy for the sender's own other devices carries
+//! `recipient` and the peer's alternate address instead.
+
+use std::sync::Arc;
+
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+
+use super::{Routed, Shared, unix_now};
+
+/// Routes a `<message>` from device `me`; returns the `ack` for the sender.
+pub(super) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Node {
+    let id = node.attr_str("id").unwrap_or_default().to_owned();
+    let t = unix_now().to_string();
+    let Some(chat) = node.attr_jid("to").cloned() else {
+        return Node::new("ack")
+            .attr("class", "message")
+            .attr("id", id)
+            .attr("error", "400");
+    };
+    let ack = Node::new("ack")
+        .attr("class", "message")
+        .attr("id", id.clone())
+        .attr("from", chat.clone())
+        .attr("t", t.clone());
+    let kind = node.attr_str("type").unwrap_or("text").to_owned();
+    let device_identity = node.child("device-identity").cloned();
+    // Either <participants><to jid><enc/></to>..</participants>, or (a retry
+    // resend to one device) <enc> directly under the message.
+    let targets: Vec<(Jid, Node)> = match node.child("participants") {
+        Some(p) => p
+            .children_by_tag("to")
+            .filter_map(|to| Some((to.attr_jid("jid")?.clone(), to.child("enc")?.clone())))
+            .collect(),
+        None => node
+            .child("enc")
+            .map(|enc| vec![(chat.clone(), enc.clone())])
+            .unwrap_or_default(),
+    };
+    let lid_form = chat.server() == &Server::Lid;
+    let mut state = shared.state();
+    let Some(sender) = state.accounts.get(&me.0) else {
+        return ack;
+    };
+    let (sender_pn, sender_lid) = (sender.pn_jid(me.1), sender.lid_jid(me.1));
+    let (sender_pn_user, sender_lid_user) = (sender.pn_jid(0), sender.lid_jid(0));
+    let notify = state
+        .push_names
+        .get(&me.0)
+        .cloned()
+        .unwrap_or_else(|| me.0.clone());
+    // The peer's other address, for copies to our own devices.
+    let peer_alt = state.resolve(&chat.to_non_ad()).and_then(|(pn, _)| {
+        let a = state.accounts.get(&pn)?;
+        Some(if lid_form {
+            ("peer_recipient_pn", a.pn_jid(0))
+        } else {
+            ("peer_recipient_lid", a.lid_jid(0))
+        })
+    });
+    for (to, enc) in targets {
+        let Some(target) = state.resolve(&to) else {
+            continue;
+        };
+        let from = if lid_form { &sender_lid } else { &sender_pn };
+        let mut out = Node::new("message")
+            .attr("from", from.clone())
+            .attr("id", id.clone())
+            .attr("t", t.clone())
+            .attr("type", kind.clone());
+        if target.0 == me.0 {
+            out = out.attr("recipient", chat.clone());
+            if let Some((k, v)) = &peer_alt {
+                out = out.attr(*k, v.clone());
+            }
+        } else {
+            out = out.attr("notify", notify.clone());
+            out = if lid_form {
+                out.attr("sender_pn", sender_pn_user.clone())
+            } else {
+                out.attr("sender_lid", sender_lid_user.clone())
+            };
+        }
+        let mut children = vec![enc.clone()];
+        if let Some(di) = &device_identity {
+            children.push(di.clone());
+        }
+        state.routed.push(Routed {
+            from: sender_pn.clone(),
+            to: Jid::with_device(target.0.clone(), target.1, Server::User),
+            enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
+        });
+        state.deliver(&target, out.children(children));
+    }
+    ack
+}
+
+/// Forwards a `<receipt>` from device `me` to the device it names in `to`.
+pub(super) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Option<Node> {
+    let id = node.attr_str("id")?.to_owned();
+    let kind = node.attr_str("type").map(str::to_owned);
+    let mut ack = Node::new("ack")
+        .attr("class", "receipt")
+        .attr("id", id.clone());
+    if let Some(k) = &kind {
+        ack = ack.attr("type", k.clone());
+    }
+    let Some(to) = node.attr_jid("to").cloned() else {
+        return Some(ack);
+    };
+    ack = ack.attr("from", to.clone());
+    if kind.as_deref() == Some("sender") {
+        return Some(ack);
+    }
+    let mut state = shared.state();
+    let target = state.resolve(&to)?;
+    let account = state.accounts.get(&me.0)?;
+    let from = if to.server() == &Server::Lid {
+        account.lid_jid(0)
+    } else {
+        account.pn_jid(0)
+    };
+    let mut out = Node::new("receipt").attr("from", from).attr("id", id).attr(
+        "t",
+        node.attr_str("t")
+            .map_or_else(|| unix_now().to_string(), str::to_owned),
+    );
+    if let Some(k) = kind {
+        out = out.attr("type", k);
+    }
+    if let Some(list) = node.child("list") {
+        out = out.children(vec![list.clone()]);
+    }
+    state.deliver(&target, out);
+    Some(ack)
+}
+
+/// `<presence name=..>` sets the push name others see in `notify`.
+pub(super) fn presence(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
+    if let Some(name) = node.attr_str("name") {
+        shared
+            .state()
+            .push_names
+            .insert(me.0.clone(), name.to_owned());
+    }
+}

@@ -1,0 +1,155 @@
+//! Device lists (usync) and prekey bundles: what a sender needs before it can
+//! encrypt to every device of a user.
+
+use std::sync::Arc;
+
+use prost::Message as _;
+use wa_core::adv;
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+use wa_core::proto::AdvKeyIndexList;
+
+use super::{Shared, unix_now};
+use crate::account::{Account, BundleKeys};
+
+fn result(id: &str, children: Vec<Node>) -> Node {
+    Node::new("iq")
+        .attr("from", Jid::server_jid())
+        .attr("type", "result")
+        .attr("id", id.to_owned())
+        .children(children)
+}
+
+/// `<usync>`: devices (with the account-signed key-index list) and LIDs of
+/// the listed users. Unknown users are left out.
+pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
+    let Some(usync) = iq.child("usync") else {
+        return result(id, Vec::new());
+    };
+    let wants = |proto: &str| usync.child("query").and_then(|q| q.child(proto)).is_some();
+    let (want_devices, want_lid) = (wants("devices"), wants("lid"));
+    let users: Vec<Jid> = usync
+        .child("list")
+        .map(|l| {
+            l.children_by_tag("user")
+                .filter_map(|u| u.attr_jid("jid").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let state = shared.state();
+    for jid in users {
+        let Some((pn, _)) = state.resolve(&jid.to_non_ad()) else {
+            continue;
+        };
+        let Some(account) = state.accounts.get(&pn) else {
+            continue;
+        };
+        let mut children = Vec::new();
+        if want_devices {
+            children.push(devices(account));
+        }
+        if want_lid && jid.server() == &Server::User {
+            children.push(Node::new("lid").attr("val", account.lid_jid(0)));
+        }
+        out.push(Node::new("user").attr("jid", jid).children(children));
+    }
+    drop(state);
+    let sid = usync.attr_str("sid").unwrap_or_default().to_owned();
+    result(
+        id,
+        vec![
+            Node::new("usync")
+                .attr("sid", sid)
+                .attr("mode", "query")
+                .attr("last", "true")
+                .attr("index", "0")
+                .children(vec![Node::new("list").children(out)]),
+        ],
+    )
+}
+
+fn devices(account: &Account) -> Node {
+    let mut list = vec![Node::new("device").attr("id", "0")];
+    for (device, c) in &account.companions {
+        list.push(
+            Node::new("device")
+                .attr("id", device.to_string())
+                .attr("key-index", c.key_index.to_string()),
+        );
+    }
+    let now = unix_now();
+    let key_index_list = AdvKeyIndexList {
+        raw_id: Some(account.raw_id),
+        timestamp: Some(now),
+        current_index: Some(account.next_key_index.saturating_sub(1)),
+        valid_indexes: account.companions.values().map(|c| c.key_index).collect(),
+        account_type: None,
+    };
+    let signed = adv::sign_key_index_list(&account.identity, &key_index_list, &mut rand::rng());
+    Node::new("devices").children(vec![
+        Node::new("device-list").children(list),
+        Node::new("key-index-list")
+            .attr("ts", now.to_string())
+            .bytes(signed.encode_to_vec()),
+    ])
+}
+
+/// `<key><user jid/>..</key>`: one bundle per existing device, each one-time
+/// prekey handed out once. Unknown devices are left out.
+pub(super) fn prekey_bundles(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
+    let wanted: Vec<Jid> = iq
+        .child("key")
+        .map(|k| {
+            k.children_by_tag("user")
+                .filter_map(|u| u.attr_jid("jid").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut users = Vec::new();
+    let mut state = shared.state();
+    for jid in wanted {
+        let Some((pn, device)) = state.resolve(&jid) else {
+            continue;
+        };
+        let Some(account) = state.accounts.get_mut(&pn) else {
+            continue;
+        };
+        let identity = (device != 0)
+            .then(|| account.companions.get(&device))
+            .flatten()
+            .map(|c| c.signed_identity.encode_to_vec());
+        let Some(keys) = account.keys_mut(device) else {
+            continue;
+        };
+        users.push(bundle(jid, keys, identity));
+    }
+    result(id, vec![Node::new("list").children(users)])
+}
+
+fn be(n: u32, len: usize) -> Vec<u8> {
+    n.to_be_bytes()[4 - len..].to_vec()
+}
+
+fn bundle(jid: Jid, keys: &mut BundleKeys, device_identity: Option<Vec<u8>>) -> Node {
+    let mut children = vec![
+        Node::new("registration").bytes(be(keys.registration_id, 4)),
+        Node::new("type").bytes(vec![5u8]),
+        Node::new("identity").bytes(keys.identity.clone()),
+        Node::new("skey").children(vec![
+            Node::new("id").bytes(be(keys.signed_prekey_id, 3)),
+            Node::new("value").bytes(keys.signed_prekey.clone()),
+            Node::new("signature").bytes(keys.signed_prekey_signature.clone()),
+        ]),
+    ];
+    if let Some((pid, public)) = keys.take_prekey() {
+        children.push(Node::new("key").children(vec![
+            Node::new("id").bytes(be(pid, 3)),
+            Node::new("value").bytes(public),
+        ]));
+    }
+    if let Some(identity) = device_identity {
+        children.push(Node::new("device-identity").bytes(identity));
+    }
+    Node::new("user").attr("jid", jid).children(children)
+}
