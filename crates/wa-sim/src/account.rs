@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use wa_core::jid::{Jid, Server};
 use wa_core::keys::KeyPair;
 use wa_core::proto::AdvSignedDeviceIdentity;
+use wa_core::signal::{self, MemoryStore, SignalError, SignedPreKey};
 
 /// The real service's limit of linked companions per account.
 pub const MAX_COMPANIONS: usize = 4;
@@ -49,51 +50,34 @@ pub struct Companion {
     pub keys: BundleKeys,
 }
 
-/// The private halves of the phone's Signal keys (for the scripted phone).
-pub struct PhoneSecrets {
-    /// Signed prekey pair.
-    pub signed_prekey: KeyPair,
-    /// One-time prekey pairs by id.
-    pub prekeys: BTreeMap<u32, KeyPair>,
-}
-
-impl std::fmt::Debug for PhoneSecrets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneSecrets").finish_non_exhaustive()
-    }
-}
-
 /// One-time prekeys a scripted phone publishes.
 pub const PHONE_PREKEYS: u32 = 50;
 
-/// Fresh Signal keys for a phone whose identity is `identity`.
-pub fn phone_keys(identity: &KeyPair) -> (BundleKeys, PhoneSecrets) {
+/// Fresh Signal keys for a phone whose identity is `identity`: the public
+/// bundle the server hands out, and the phone's own store holding the private
+/// halves.
+pub fn phone_keys(identity: &KeyPair) -> Result<(BundleKeys, MemoryStore), SignalError> {
     let mut rng = rand::rng();
-    let signed_prekey = KeyPair::generate(&mut rng);
-    let mut prefixed = vec![5u8];
-    prefixed.extend_from_slice(signed_prekey.public());
-    let signature = identity.sign(&prefixed, &mut rng);
-    let prekeys: BTreeMap<u32, KeyPair> = (1..=PHONE_PREKEYS)
-        .map(|id| (id, KeyPair::generate(&mut rng)))
-        .collect();
+    let registration_id = signal::generate_registration_id(&mut rng);
+    let signed = SignedPreKey::generate(identity, 1, &mut rng)?;
+    let prekeys = signal::generate_prekeys(1, PHONE_PREKEYS, &mut rng);
+    let mut store = MemoryStore::new(identity, registration_id)?;
+    store.signed_prekeys.insert(&signed, 0)?;
+    for k in &prekeys {
+        store.prekeys.insert(k)?;
+    }
     let bundle = BundleKeys {
-        registration_id: rand::random::<u32>() % 16380 + 1,
+        registration_id,
         identity: identity.public().to_vec(),
-        signed_prekey_id: 1,
-        signed_prekey: signed_prekey.public().to_vec(),
-        signed_prekey_signature: signature.to_vec(),
+        signed_prekey_id: signed.id(),
+        signed_prekey: signed.public().to_vec(),
+        signed_prekey_signature: signed.signature().to_vec(),
         prekeys: prekeys
             .iter()
-            .map(|(id, k)| (*id, k.public().to_vec()))
+            .map(|k| (k.id(), k.public().to_vec()))
             .collect(),
     };
-    (
-        bundle,
-        PhoneSecrets {
-            signed_prekey,
-            prekeys,
-        },
-    )
+    Ok((bundle, store))
 }
 
 /// One account.
@@ -109,8 +93,6 @@ pub struct Account {
     pub raw_id: u32,
     /// The phone's (device 0) Signal keys.
     pub phone_keys: BundleKeys,
-    /// Their private halves.
-    pub phone_secrets: PhoneSecrets,
     /// Companions by device number (1..).
     pub companions: BTreeMap<u16, Companion>,
     /// The next ADV key index to hand out.
@@ -126,6 +108,30 @@ impl Account {
     /// The account's LID JID for `device`.
     pub fn lid_jid(&self, device: u16) -> Jid {
         Jid::with_device(self.lid.clone(), device, Server::Lid)
+    }
+
+    /// The bundle of `device` for a sender, taking one one-time prekey.
+    pub fn take_bundle(&mut self, device: u16) -> Option<signal::PreKeyBundle> {
+        let keys = self.keys_mut(device)?;
+        let prekey = keys.take_prekey();
+        let id3 = |id: u32| signal::encode_key_id(id).ok().map(|b| b.to_vec());
+        Some(signal::PreKeyBundle {
+            registration: signal::encode_registration_id(keys.registration_id).to_vec(),
+            key_type: vec![signal::KEY_TYPE_DJB],
+            identity: keys.identity.clone(),
+            signed_prekey: signal::BundleSignedPreKey {
+                id: id3(keys.signed_prekey_id)?,
+                value: keys.signed_prekey.clone(),
+                signature: keys.signed_prekey_signature.clone(),
+            },
+            prekey: match prekey {
+                Some((id, value)) => Some(signal::BundlePreKey {
+                    id: id3(id)?,
+                    value,
+                }),
+                None => None,
+            },
+        })
     }
 
     /// The bundle keys of `device` (0 = the phone).

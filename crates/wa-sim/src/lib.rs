@@ -11,5 +11,5 @@ pub mod account;
 pub mod phone;
 pub mod server;
 
-pub use phone::{Phone, ScanError};
+pub use phone::{Phone, PhoneError, Received, ScanError};
 pub use server::{Registration, Routed, Sim};

@@ -15,6 +15,10 @@ use wa_core::proto::AdvDeviceIdentity;
 
 use crate::server::{PairRequest, Push, Shared, unix_now};
 
+pub(crate) mod device;
+
+pub use device::{PhoneError, Received};
+
 /// The prefix newer clients put before the QR data.
 pub const QR_URL_PREFIX: &str = "https://wa.me/settings/linked_devices#";
 
@@ -159,6 +163,44 @@ impl Phone {
             Ok(Err(_)) => Err(ScanError::CompanionGone),
             Err(_) => Err(ScanError::Timeout),
         }
+    }
+
+    /// Sends a text to the account with phone number `to`, as the phone does:
+    /// to every device of `to` and, as a sent-message copy, to our companions.
+    /// Returns the message id.
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<String, PhoneError> {
+        let device = self.device()?;
+        device::send_text(&self.shared, &device, &self.pn, to, text).await
+    }
+
+    /// Messages the phone received and decrypted, in order.
+    pub fn received(&self) -> Vec<Received> {
+        self.device().map(|d| d.received()).unwrap_or_default()
+    }
+
+    /// Waits until the phone has received at least `n` messages or `timeout`
+    /// passes; returns what it has.
+    pub async fn wait_received(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        let Ok(device) = self.device() else {
+            return Vec::new();
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = device.arrived().notified();
+            let got = device.received();
+            if got.len() >= n || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return device.received();
+            }
+        }
+    }
+
+    fn device(&self) -> Result<Arc<device::PhoneDevice>, PhoneError> {
+        self.shared
+            .state()
+            .phones
+            .get(&self.pn)
+            .cloned()
+            .ok_or_else(|| PhoneError::NoAccount(self.pn.clone()))
     }
 
     /// Unlinks companion `device`: its live connection ends with 401 and later

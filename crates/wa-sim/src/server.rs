@@ -5,7 +5,7 @@
 
 mod login;
 mod register;
-mod route;
+pub(crate) mod route;
 pub(crate) mod session;
 mod usync;
 
@@ -90,6 +90,8 @@ pub(crate) struct State {
     pub(crate) lids: HashMap<String, String>,
     /// Push names set with `<presence name>`, by phone number.
     pub(crate) push_names: HashMap<String, String>,
+    /// The scripted phones' Signal devices, by phone number.
+    pub(crate) phones: HashMap<String, Arc<crate::phone::device::PhoneDevice>>,
     /// Every `<enc>` routed: (from device, to device, enc type), for tests.
     pub(crate) routed: Vec<Routed>,
     next_lid: u64,
@@ -214,16 +216,32 @@ impl Sim {
     pub fn account(&self, pn: &str) -> Phone {
         let mut state = self.shared.state();
         if !state.accounts.contains_key(pn) {
+            let identity = KeyPair::generate(&mut rand::rng());
+            let (phone_keys, store) = match account::phone_keys(&identity) {
+                Ok(k) => k,
+                Err(e) => {
+                    // Fresh random keys are always valid; say so loudly if not.
+                    tracing::error!(error = %e, "could not make the phone's keys");
+                    return Phone::new(self.shared.clone(), pn.to_owned());
+                }
+            };
+            let device = Arc::new(crate::phone::device::PhoneDevice::new(store));
+            let (tx, rx) = mpsc::unbounded_channel();
+            state.online.insert((pn.to_owned(), 0), tx);
+            state.phones.insert(pn.to_owned(), device.clone());
+            tokio::spawn(crate::phone::device::run(
+                self.shared.clone(),
+                pn.to_owned(),
+                device,
+                rx,
+            ));
             state.next_lid += 1;
             let lid = format!("{}", 100_000_000_000_000 + state.next_lid);
-            let identity = KeyPair::generate(&mut rand::rng());
-            let (phone_keys, phone_secrets) = account::phone_keys(&identity);
             let account = Account {
                 pn: pn.to_owned(),
                 lid,
                 identity,
                 phone_keys,
-                phone_secrets,
                 raw_id: rand::random::<u32>() >> 1,
                 companions: BTreeMap::new(),
                 next_key_index: 1,

@@ -196,7 +196,79 @@ async fn two_baileys_clients_chat_one_to_one_through_the_simulator() {
         .map(|r| r.enc_type)
         .collect();
     assert_eq!(to_bob, vec!["pkmsg", "msg"], "enc types Alice -> Bob");
-    // Fan-out also reached both phones (queued: scripted phones are not online yet).
-    assert!(sim.queued("15550004444", 0) >= 2);
-    assert!(sim.queued("15550003333", 0) >= 1);
+    // Client fan-out reached both phones, which read everything: the peer's
+    // messages and their own companion's sent copies.
+    let texts = |got: Vec<wa_sim::Received>| {
+        let mut t: Vec<(bool, String)> = got
+            .into_iter()
+            .map(|r| (r.from_me, r.text.unwrap_or_default()))
+            .collect();
+        t.sort();
+        t
+    };
+    let bob_saw = texts(bob_phone.wait_received(3, Duration::from_secs(10)).await);
+    assert_eq!(
+        bob_saw,
+        vec![
+            (false, "hello bob".to_owned()),
+            (false, "second".to_owned()),
+            (true, "hi alice".to_owned())
+        ]
+    );
+    let alice_saw = texts(alice_phone.wait_received(3, Duration::from_secs(10)).await);
+    assert_eq!(
+        alice_saw,
+        vec![
+            (false, "hi alice".to_owned()),
+            (true, "hello bob".to_owned()),
+            (true, "second".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_scripted_phone_and_baileys_chat_both_ways() {
+    let Some(dir) = baileys_dir() else { return };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let carol = sim.account("15550005555");
+    let dave_phone = sim.account("15550006666");
+    let mut dave = Baileys::start(&dir, &sim);
+    dave.link(&dave_phone).await;
+
+    // Baileys -> a phone: the phone decrypts it (pkmsg from a fetched bundle),
+    // and Dave's own phone decrypts its sent-message copy.
+    let id = dave.send("15550005555@s.whatsapp.net", "hi carol").await;
+    let got = carol.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].text.as_deref(), Some("hi carol"));
+    assert_eq!(got[0].id, id.clone().unwrap());
+    assert_eq!(got[0].from.to_string(), "15550006666:1@s.whatsapp.net");
+    assert!(!got[0].from_me);
+    let copy = dave_phone.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(copy.len(), 1, "{copy:?}");
+    assert!(copy[0].from_me);
+    assert_eq!(copy[0].chat.to_string(), "15550005555@s.whatsapp.net");
+    assert_eq!(copy[0].text.as_deref(), Some("hi carol"));
+
+    // A phone -> Baileys, then again (the session is answered now: msg).
+    let id = carol.send_text("15550006666", "hello dave").await.unwrap();
+    let got = dave.incoming().await;
+    assert_eq!(got["text"], "hello dave");
+    assert_eq!(got["id"], id.as_str());
+    assert_eq!(got["chat"], "15550005555@s.whatsapp.net");
+    carol.send_text("15550006666", "again").await.unwrap();
+    assert_eq!(dave.incoming().await["text"], "again");
+    let carol_to_dave: Vec<String> = sim
+        .routed()
+        .into_iter()
+        .filter(|r| r.from.to_string() == "15550005555@s.whatsapp.net" && r.to.device() == 1)
+        .map(|r| r.enc_type)
+        .collect();
+    assert_eq!(
+        carol_to_dave,
+        vec!["msg", "msg"],
+        "Carol answers Dave's session"
+    );
 }

@@ -15,7 +15,7 @@ use wa_core::jid::{Jid, Server};
 use super::{Routed, Shared, unix_now};
 
 /// Routes a `<message>` from device `me`; returns the `ack` for the sender.
-pub(super) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Node {
+pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Node {
     let id = node.attr_str("id").unwrap_or_default().to_owned();
     let t = unix_now().to_string();
     let Some(chat) = node.attr_jid("to").cloned() else {
@@ -102,7 +102,7 @@ pub(super) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
 }
 
 /// Forwards a `<receipt>` from device `me` to the device it names in `to`.
-pub(super) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Option<Node> {
+pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Option<Node> {
     let id = node.attr_str("id")?.to_owned();
     let kind = node.attr_str("type").map(str::to_owned);
     let mut ack = Node::new("ack")

@@ -1,0 +1,246 @@
+//! The phone as a Signal device (device 0): it receives what is routed to it,
+//! decrypts, records and acknowledges it with a delivery receipt, and sends
+//! texts with client fan-out like a real primary device.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use prost::Message as _;
+use tokio::sync::{Notify, mpsc};
+use tracing::warn;
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+use wa_core::proto::Message;
+use wa_core::proto::message::DeviceSentMessage;
+use wa_core::signal::{self, EncType, MemoryStore, SignalAddress, SignalError};
+
+use crate::server::{Push, Shared, route};
+
+/// A message the phone received and decrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Message id.
+    pub id: String,
+    /// Sending device, PN form.
+    pub from: Jid,
+    /// The chat: the other party (for copies of our own companions' messages,
+    /// the chat they wrote to).
+    pub chat: Jid,
+    /// Text, for text messages.
+    pub text: Option<String>,
+    /// True for copies of messages our own companions sent.
+    pub from_me: bool,
+}
+
+/// Why the phone could not send or read a message.
+#[derive(Debug, thiserror::Error)]
+pub enum PhoneError {
+    /// No such account.
+    #[error("no account {0}")]
+    NoAccount(String),
+    /// Signal failed.
+    #[error("signal: {0}")]
+    Signal(#[from] SignalError),
+    /// A stanza without what it needs.
+    #[error("malformed stanza: {0}")]
+    Malformed(&'static str),
+}
+
+/// The phone's Signal state and inbox.
+pub(crate) struct PhoneDevice {
+    store: tokio::sync::Mutex<MemoryStore>,
+    received: Mutex<Vec<Received>>,
+    arrived: Notify,
+}
+
+impl std::fmt::Debug for PhoneDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneDevice").finish_non_exhaustive()
+    }
+}
+
+impl PhoneDevice {
+    pub(crate) fn new(store: MemoryStore) -> PhoneDevice {
+        PhoneDevice {
+            store: tokio::sync::Mutex::new(store),
+            received: Mutex::new(Vec::new()),
+            arrived: Notify::new(),
+        }
+    }
+
+    pub(crate) fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn arrived(&self) -> &Notify {
+        &self.arrived
+    }
+}
+
+/// Runs the phone of `pn`: everything routed to device 0 comes through `rx`.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    pn: String,
+    device: Arc<PhoneDevice>,
+    mut rx: mpsc::UnboundedReceiver<Push>,
+) {
+    while let Some(push) = rx.recv().await {
+        let Push::Deliver(node) = push else { continue };
+        if node.tag != "message" {
+            continue;
+        }
+        match receive(&shared, &device, &node).await {
+            Ok(received) => {
+                if let Some(to) = node.attr_jid("from").filter(|_| !received.from_me) {
+                    let receipt = Node::new("receipt")
+                        .attr("id", received.id.clone())
+                        .attr("to", to.clone());
+                    route::receipt(&shared, &(pn.clone(), 0), &receipt);
+                }
+                if let Ok(mut r) = device.received.lock() {
+                    r.push(received);
+                }
+                device.arrived.notify_waiters();
+            }
+            Err(e) => warn!(%pn, error = %e, "phone could not read a message"),
+        }
+    }
+}
+
+/// The sender's LID device JID: the address its Signal session lives under.
+fn lid_address(shared: &Shared, jid: &Jid) -> Option<(Jid, SignalAddress)> {
+    let state = shared.state();
+    let (pn, device) = state.resolve(jid)?;
+    let account = state.accounts.get(&pn)?;
+    let lid = account.lid_jid(device);
+    let addr = SignalAddress::from_jid(&lid).ok()?;
+    Some((account.pn_jid(device), addr))
+}
+
+async fn receive(
+    shared: &Shared,
+    device: &PhoneDevice,
+    node: &Node,
+) -> Result<Received, PhoneError> {
+    let from = node
+        .attr_jid("from")
+        .ok_or(PhoneError::Malformed("no from"))?;
+    let id = node.attr_str("id").unwrap_or_default().to_owned();
+    let (from_pn, addr) =
+        lid_address(shared, from).ok_or(PhoneError::Malformed("unknown sender"))?;
+    let enc = node.child("enc").ok_or(PhoneError::Malformed("no enc"))?;
+    let kind = EncType::from_str(enc.attr_str("type").unwrap_or_default())
+        .map_err(|_| PhoneError::Malformed("enc type"))?;
+    let ciphertext = enc
+        .content_bytes()
+        .ok_or(PhoneError::Malformed("empty enc"))?;
+    let padded = {
+        let mut store = device.store.lock().await;
+        let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+        signal::decrypt(&mut *store, &addr, kind, ciphertext, &mut rng).await?
+    };
+    let plain = signal::unpad(&padded)?;
+    let message = Message::decode(plain).map_err(|_| PhoneError::Malformed("not a Message"))?;
+    let (message, chat, from_me) = match message.device_sent_message {
+        Some(dsm) => {
+            let chat = dsm
+                .destination_jid
+                .as_deref()
+                .and_then(|j| j.parse::<Jid>().ok())
+                .ok_or(PhoneError::Malformed(
+                    "deviceSentMessage without destination",
+                ))?;
+            (dsm.message.map(|m| *m).unwrap_or_default(), chat, true)
+        }
+        None => (message, from_pn.to_non_ad(), false),
+    };
+    let text = message.conversation.clone().or_else(|| {
+        message
+            .extended_text_message
+            .as_ref()
+            .and_then(|e| e.text.clone())
+    });
+    Ok(Received {
+        id,
+        from: from_pn,
+        chat,
+        text,
+        from_me,
+    })
+}
+
+/// Sends `text` from the phone of `pn` to the account `to` (a phone number):
+/// one `<enc>` per device of the peer and per companion of our own (those
+/// get a `deviceSentMessage`), sessions built from fetched bundles.
+pub(crate) async fn send_text(
+    shared: &Arc<Shared>,
+    device: &PhoneDevice,
+    pn: &str,
+    to: &str,
+    text: &str,
+) -> Result<String, PhoneError> {
+    let id = format!("3EB0{:016X}", rand::random::<u64>());
+    let chat = Jid::user_jid(to);
+    let message = Message {
+        conversation: Some(text.to_owned()),
+        ..Default::default()
+    };
+    let own_copy = Message {
+        device_sent_message: Some(Box::new(DeviceSentMessage {
+            destination_jid: Some(chat.to_string()),
+            message: Some(Box::new(message.clone())),
+            phash: None,
+        })),
+        ..Default::default()
+    };
+    let targets: Vec<(String, u16)> = {
+        let state = shared.state();
+        let peer = state
+            .accounts
+            .get(to)
+            .ok_or_else(|| PhoneError::NoAccount(to.to_owned()))?;
+        let own = state
+            .accounts
+            .get(pn)
+            .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?;
+        std::iter::once(0)
+            .chain(peer.companions.keys().copied())
+            .map(|d| (to.to_owned(), d))
+            .chain(own.companions.keys().map(|d| (pn.to_owned(), *d)))
+            .collect()
+    };
+    let mut participants = Vec::new();
+    let mut store = device.store.lock().await;
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    for (tpn, tdev) in targets {
+        let (pn_jid, addr) =
+            lid_address(shared, &Jid::with_device(tpn.clone(), tdev, Server::User))
+                .ok_or(PhoneError::Malformed("target vanished"))?;
+        if !signal::has_session(&mut *store, &addr).await? {
+            let bundle = shared
+                .state()
+                .accounts
+                .get_mut(&tpn)
+                .and_then(|a| a.take_bundle(tdev))
+                .ok_or(PhoneError::Malformed("no bundle"))?;
+            signal::process_prekey_bundle(&mut *store, &addr, &bundle, &mut rng).await?;
+        }
+        let body = if tpn == pn { &own_copy } else { &message };
+        let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
+        let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
+        participants.push(Node::new("to").attr("jid", pn_jid).children(vec![
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", kind.as_str())
+                .bytes(ciphertext),
+        ]));
+    }
+    drop(store);
+    let stanza = Node::new("message")
+        .attr("id", id.clone())
+        .attr("to", chat)
+        .attr("type", "text")
+        .children(vec![Node::new("participants").children(participants)]);
+    route::message(shared, &(pn.to_owned(), 0), &stanza);
+    Ok(id)
+}
