@@ -136,6 +136,7 @@ impl State {
 }
 
 pub(crate) struct Shared {
+    pub(crate) media: crate::media::MediaServer,
     static_key: KeyPair,
     chain: Vec<u8>,
     state: Mutex<State>,
@@ -185,7 +186,9 @@ impl Sim {
         );
         let url = format!("ws://{}/ws/chat", listener.local_addr()?);
         let shutdown = Arc::new(Notify::new());
+        let media = crate::media::MediaServer::start().await?;
         let shared = Arc::new(Shared {
+            media,
             static_key,
             chain,
             state: Mutex::new(State::default()),

@@ -123,6 +123,10 @@ async fn answer_iq(
                 )
                 .await
         }
+        (Some("set"), Some("w:m"), Some("media_conn")) => match shared.media.media_conn() {
+            Some(conn) => session.result(&id, vec![conn]).await,
+            None => session.not_implemented(&id).await,
+        },
         (Some("get"), Some("usync"), _) => {
             let answer = usync::query(shared, &id, node);
             session.send(&answer).await
