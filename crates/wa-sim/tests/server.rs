@@ -1,0 +1,223 @@
+//! The simulator's server behaviours, driven by our own companion code:
+//! linking, login by Noise key, limits, removal, offline queues and bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::Message;
+use wa_client::{AuthError, Error};
+use wa_core::binary::Node;
+use wa_core::jid::Jid;
+use wa_sim::{ScanError, Sim};
+
+use support::{Device, link, login, next_end, next_node};
+
+async fn sim() -> Sim {
+    Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn link_then_login_then_success_carries_the_lid() {
+    let sim = sim().await;
+    let phone = sim.account("15551110000");
+    let mut device = Device::new();
+    let jid = link(&sim, &phone, &mut device).await.unwrap();
+    assert_eq!(jid.to_string(), "15551110000:1@s.whatsapp.net");
+    let (_conn, mut events, success) = login(&sim, &device).await;
+    let lid = success.attr_jid("lid").unwrap();
+    assert_eq!(
+        lid.to_string(),
+        format!("{}:1@lid", phone.lid().unwrap().user())
+    );
+    // Nothing was waiting: the offline marker says 0.
+    let ib = next_node(&mut events).await;
+    assert_eq!(ib.child("offline").unwrap().attr_str("count"), Some("0"));
+}
+
+#[tokio::test]
+async fn a_fifth_companion_is_refused() {
+    let sim = sim().await;
+    let phone = sim.account("15551110001");
+    for _ in 0..4 {
+        link(&sim, &phone, &mut Device::new()).await.unwrap();
+    }
+    assert_eq!(phone.linked_devices(), vec![1, 2, 3, 4]);
+    let err = link(&sim, &phone, &mut Device::new()).await.unwrap_err();
+    assert_eq!(err, ScanError::TooManyDevices);
+}
+
+#[tokio::test]
+async fn login_with_another_noise_key_is_refused_with_401() {
+    let sim = sim().await;
+    let phone = sim.account("15551110002");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let mut impostor = Device::new();
+    impostor.jid = device.jid.clone();
+    let (_conn, mut events) = wa_client::connect(
+        &support::options(&sim),
+        &impostor.noise,
+        &impostor.login_payload(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        next_end(&mut events).await,
+        Error::Auth(AuthError::LoggedOut)
+    ));
+}
+
+#[tokio::test]
+async fn removal_logs_out_the_live_connection_and_later_logins() {
+    let sim = sim().await;
+    let phone = sim.account("15551110003");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let (_conn, mut events, _) = login(&sim, &device).await;
+    assert!(phone.remove_device(1).await);
+    assert!(matches!(
+        next_end(&mut events).await,
+        Error::Auth(AuthError::LoggedOut)
+    ));
+    let (_conn, mut events) = wa_client::connect(
+        &support::options(&sim),
+        &device.noise,
+        &device.login_payload(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        next_end(&mut events).await,
+        Error::Auth(AuthError::LoggedOut)
+    ));
+}
+
+#[tokio::test]
+async fn unknown_iqs_get_501_and_pings_are_answered() {
+    let sim = sim().await;
+    let phone = sim.account("15551110004");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let (conn, _events, _) = login(&sim, &device).await;
+    let err = conn
+        .iq(Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("type", "get")
+            .attr("xmlns", "no:such:thing"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Iq { code: 501, .. }), "{err:?}");
+    let pong = conn
+        .iq(Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("type", "get")
+            .attr("xmlns", "w:p")
+            .children(vec![Node::new("ping")]))
+        .await
+        .unwrap();
+    assert_eq!(pong.attr_str("type"), Some("result"));
+}
+
+#[tokio::test]
+async fn messages_to_an_offline_device_wait_for_its_next_login() {
+    let sim = sim().await;
+    let alice = sim.account("15551110005");
+    let bob = sim.account("15551110006");
+    let mut device = Device::new();
+    link(&sim, &bob, &mut device).await.unwrap();
+    // Bob's companion is offline: the phone's message is queued for it.
+    let id = alice
+        .send_text("15551110006", "while you were away")
+        .await
+        .unwrap();
+    assert_eq!(sim.queued("15551110006", 1), 1);
+    let (_conn, mut events, _) = login(&sim, &device).await;
+    let msg = next_node(&mut events).await;
+    assert_eq!(msg.tag, "message", "{msg}");
+    assert_eq!(msg.attr_str("id"), Some(id.as_str()));
+    assert_eq!(
+        msg.attr_jid("from").unwrap().to_string(),
+        "15551110005@s.whatsapp.net"
+    );
+    assert_eq!(msg.child("enc").unwrap().attr_str("type"), Some("pkmsg"));
+    let ib = next_node(&mut events).await;
+    assert_eq!(ib.child("offline").unwrap().attr_str("count"), Some("1"));
+    assert_eq!(sim.queued("15551110006", 1), 0);
+}
+
+#[tokio::test]
+async fn a_message_without_recipient_is_refused_and_unknown_devices_are_skipped() {
+    let sim = sim().await;
+    let phone = sim.account("15551110007");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let (conn, mut events, _) = login(&sim, &device).await;
+    let _ib = next_node(&mut events).await;
+    conn.send(&Node::new("message").attr("id", "X1").attr("type", "text"))
+        .await
+        .unwrap();
+    let ack = next_node(&mut events).await;
+    assert_eq!(
+        (ack.tag.as_ref(), ack.attr_str("error")),
+        ("ack", Some("400"))
+    );
+    let stray = Node::new("message")
+        .attr("id", "X2")
+        .attr("to", Jid::user_jid("19999999999"))
+        .attr("type", "text")
+        .children(vec![
+            Node::new("participants").children(vec![
+                Node::new("to")
+                    .attr(
+                        "jid",
+                        "19999999999:3@s.whatsapp.net".parse::<Jid>().unwrap(),
+                    )
+                    .children(vec![
+                        Node::new("enc")
+                            .attr("v", "2")
+                            .attr("type", "msg")
+                            .bytes(vec![1, 2, 3]),
+                    ]),
+            ]),
+        ]);
+    conn.send(&stray).await.unwrap();
+    let ack = next_node(&mut events).await;
+    assert_eq!((ack.tag.as_ref(), ack.attr_str("id")), ("ack", Some("X2")));
+    assert!(
+        sim.routed().is_empty(),
+        "nothing routed to a device that does not exist"
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_the_socket_closes_that_connection_only() {
+    let sim = sim().await;
+    for garbage in [
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        [&b"WA\x06\x03"[..], &[0, 0, 5], b"junk!"].concat(),
+        [&b"WA\x06\x03"[..], &[0, 0, 2], &[0xff, 0xff]].concat(),
+    ] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(sim.url()).await.unwrap();
+        ws.send(Message::Binary(garbage.into())).await.unwrap();
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            use futures_util::StreamExt;
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "the server hung up on garbage");
+    }
+    // The server still serves everyone else.
+    let phone = sim.account("15551110008");
+    link(&sim, &phone, &mut Device::new()).await.unwrap();
+}
