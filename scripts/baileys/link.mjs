@@ -6,7 +6,9 @@
 // 515 as a real client must, and reports when the connection is open. Then it
 // stays connected until the server ends the session or stdin closes,
 // taking commands on stdin, one JSON object per line:
-//   {"cmd":"send","to":"<jid>","text":"..."}  send a text message
+//   {"cmd":"send","to":"<jid>","text":"..."}  send a text message (1:1 or group)
+//   {"cmd":"group-create","subject":"..","participants":["<jid>",..]}  create a group
+//   media commands: see the "media" block below
 //
 //   node link.mjs <ws-url> <root-public-key-hex>
 //
@@ -15,9 +17,11 @@
 //   {"event":"restart"}                       after 515, reconnecting
 //   {"event":"open","me":{"id":..,"lid":..}}  logged in
 //   {"event":"sent","id":"..","to":".."}      a message was handed to the server
-//   {"event":"message","chat":..,"id":..,"fromMe":..,"text":..}  a message arrived
+//   {"event":"message","chat":..,"participant":..,"id":..,"fromMe":..,"text":..}  a message arrived
+//   {"event":"group","id":..,"subject":..,"participants":[..]}  a group was created
 //   {"event":"error","error":".."}            a command failed
 //   {"event":"close","status":N,"error":".."} connection ended for good
+//   media events: see the "media" block below
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +30,9 @@ import { createInterface } from 'node:readline';
 
 import makeWASocket, { DisconnectReason, useMultiFileAuthState, WA_CERT_DETAILS } from 'baileys';
 import pino from 'pino';
+// media block
+import { createHash } from 'node:crypto';
+import { downloadContentFromMessage, downloadMediaMessage, normalizeMessageContent } from 'baileys';
 
 const [url, rootHex] = process.argv.slice(2);
 if (!url || !/^[0-9a-f]{64}$/.test(rootHex ?? '')) {
@@ -38,6 +45,100 @@ const dir = mkdtempSync(join(tmpdir(), 'wabridge-baileys-'));
 const { state, saveCreds } = await useMultiFileAuthState(dir);
 const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 let sock;
+
+// ---- media (documents) ------------------------------------------------------
+// Commands:
+//   {"cmd":"send-document","to":"<jid>","data":"<base64>","fileName":"..","mimetype":".."}
+//       upload and send a document; answers {"event":"sent",..} like "send"
+//   {"cmd":"download","id":"<message id>","viaDefaultHost":false}
+//       download and decrypt a received document (Baileys downloadMediaMessage);
+//       with viaDefaultHost, from mmg.whatsapp.net + directPath instead of the
+//       message's url (downloadContentFromMessage without url)
+// Events:
+//   {"event":"document","chat":..,"id":..,"fromMe":..,"fileName":..,"mimetype":..,
+//    "fileLength":N,"url":..,"directPath":..}          a document arrived
+//   {"event":"downloaded","id":..,"length":N,"sha256":"<hex>","data":"<base64>",
+//    "fetched":["<url asked>",..]}                     its plaintext
+// WA_SIM_MEDIA_HOST=127.0.0.1:PORT stands the simulator's media host in for
+// mmg.whatsapp.net: Baileys fetches media with the global fetch, so requests to
+// that host are rewritten there (uploads already go to the media_conn host).
+// The simulator's CA is trusted through NODE_EXTRA_CA_CERTS.
+const DEFAULT_MEDIA_ORIGIN = 'https://mmg.whatsapp.net/';
+const mediaFetched = [];
+if (process.env.WA_SIM_MEDIA_HOST) {
+  const simOrigin = `https://${process.env.WA_SIM_MEDIA_HOST}/`;
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const href = typeof input === 'string' ? input : (input?.href ?? input?.url ?? '');
+    mediaFetched.push(href);
+    if (href.startsWith(DEFAULT_MEDIA_ORIGIN)) {
+      return realFetch(simOrigin + href.slice(DEFAULT_MEDIA_ORIGIN.length), init);
+    }
+    return realFetch(input, init);
+  };
+}
+const receivedMedia = new Map();
+const attachMedia = (s) => {
+  s.ev.on('messages.upsert', ({ messages }) => {
+    for (const m of messages) {
+      const doc = normalizeMessageContent(m.message)?.documentMessage;
+      if (!doc) continue;
+      receivedMedia.set(m.key.id, m);
+      say({
+        event: 'document',
+        chat: m.key.remoteJid,
+        id: m.key.id,
+        fromMe: !!m.key.fromMe,
+        fileName: doc.fileName,
+        mimetype: doc.mimetype,
+        fileLength: Number(doc.fileLength ?? 0),
+        url: doc.url,
+        directPath: doc.directPath,
+      });
+    }
+  });
+};
+// Answers true if it knew the command.
+const mediaCommand = async (cmd) => {
+  if (cmd.cmd === 'send-document') {
+    const sent = await sock.sendMessage(cmd.to, {
+      document: Buffer.from(cmd.data, 'base64'),
+      fileName: cmd.fileName,
+      mimetype: cmd.mimetype,
+    });
+    say({ event: 'sent', id: sent?.key?.id, to: cmd.to });
+    return true;
+  }
+  if (cmd.cmd === 'download') {
+    const m = receivedMedia.get(cmd.id);
+    if (!m) throw new Error(`no document ${cmd.id}`);
+    mediaFetched.length = 0;
+    let data;
+    if (cmd.viaDefaultHost) {
+      const doc = normalizeMessageContent(m.message).documentMessage;
+      const stream = await downloadContentFromMessage(
+        { mediaKey: doc.mediaKey, directPath: doc.directPath },
+        'document',
+      );
+      const chunks = [];
+      for await (const chunk of stream) chunks.push(chunk);
+      data = Buffer.concat(chunks);
+    } else {
+      data = await downloadMediaMessage(m, 'buffer', {});
+    }
+    say({
+      event: 'downloaded',
+      id: cmd.id,
+      length: data.length,
+      sha256: createHash('sha256').update(data).digest('hex'),
+      data: data.toString('base64'),
+      fetched: [...mediaFetched],
+    });
+    return true;
+  }
+  return false;
+};
+// ---- end of media -----------------------------------------------------------
 
 const quit = (code) => {
   try {
@@ -60,11 +161,19 @@ const connect = () => {
     shouldSyncHistoryMessage: () => false,
   });
   sock.ev.on('creds.update', saveCreds);
+  attachMedia(sock);
   sock.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
       const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text;
       if (text === undefined) continue;
-      say({ event: 'message', chat: m.key.remoteJid, id: m.key.id, fromMe: !!m.key.fromMe, text });
+      say({
+        event: 'message',
+        chat: m.key.remoteJid,
+        participant: m.key.participant,
+        id: m.key.id,
+        fromMe: !!m.key.fromMe,
+        text,
+      });
     }
   });
   sock.ev.on('connection.update', (u) => {
@@ -94,6 +203,17 @@ commands.on('line', async (line) => {
     if (cmd.cmd === 'send') {
       const sent = await sock.sendMessage(cmd.to, { text: cmd.text });
       say({ event: 'sent', id: sent?.key?.id, to: cmd.to });
+    } else if (cmd.cmd === 'group-create') {
+      // Groups: create one and report its id and members.
+      const meta = await sock.groupCreate(cmd.subject, cmd.participants);
+      say({
+        event: 'group',
+        id: meta.id,
+        subject: meta.subject,
+        participants: meta.participants.map((p) => p.id).sort(),
+      });
+    } else if (await mediaCommand(cmd)) {
+      // handled in the media block
     } else {
       say({ event: 'error', error: `unknown command ${cmd.cmd}` });
     }

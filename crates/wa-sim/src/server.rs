@@ -3,6 +3,7 @@
 //! registers and pairs companions (scanned by scripted phones), and logs
 //! paired companions in by their Noise static key.
 
+mod groups;
 mod login;
 mod register;
 pub(crate) mod route;
@@ -90,6 +91,8 @@ pub(crate) struct State {
     pub(crate) lids: HashMap<String, String>,
     /// Push names set with `<presence name>`, by phone number.
     pub(crate) push_names: HashMap<String, String>,
+    /// Groups by id (the user part of `...@g.us`).
+    pub(crate) groups: BTreeMap<String, groups::Group>,
     /// The scripted phones' Signal devices, by phone number.
     pub(crate) phones: HashMap<String, Arc<crate::phone::device::PhoneDevice>>,
     /// Every `<enc>` routed: (from device, to device, enc type), for tests.
@@ -119,6 +122,18 @@ impl State {
         let account = self.accounts.get(&pn)?;
         let device = jid.device();
         (device == 0 || account.companions.contains_key(&device)).then_some((pn, device))
+    }
+
+    /// The devices of an account: the phone (0) and its companions.
+    pub(crate) fn devices_of(&self, pn: &str) -> Vec<u16> {
+        self.accounts
+            .get(pn)
+            .map(|a| {
+                std::iter::once(0)
+                    .chain(a.companions.keys().copied())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Hands `node` to the device's connection, or queues it until its next login.
@@ -212,6 +227,17 @@ impl Sim {
     /// The WebSocket URL clients connect to.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The media host, `127.0.0.1:PORT` (HTTPS), as `media_conn` names it.
+    pub fn media_host(&self) -> &str {
+        self.shared.media.host()
+    }
+
+    /// A PEM file with the CA that signed the media host's certificate, for
+    /// clients to trust (Node: `NODE_EXTRA_CA_CERTS`).
+    pub fn media_ca_pem_path(&self) -> &std::path::Path {
+        self.shared.media.ca_pem_path()
     }
 
     /// Creates an account with phone number `pn` (digits) and returns its

@@ -4,32 +4,16 @@
 //! the keys we saw on the wire.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use support::baileys::baileys_dir;
 use tokio::net::TcpListener;
 use wa_sim::Sim;
-
-fn baileys_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/baileys");
-    let ok = dir.join("node_modules/baileys").is_dir()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("WABRIDGE_REQUIRE_NODE").is_none(),
-        "WABRIDGE_REQUIRE_NODE is set but node or scripts/baileys/node_modules is missing"
-    );
-    eprintln!("node or Baileys not installed: Baileys handshake test not run");
-    None
-}
 
 #[tokio::test]
 async fn baileys_completes_the_handshake_and_shows_our_ref() {

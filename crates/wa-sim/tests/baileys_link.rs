@@ -5,110 +5,13 @@
 //! routing, pkmsg then msg).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
+mod support;
+
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use support::baileys::{Baileys, baileys_dir};
 use tokio::net::TcpListener;
-use tokio::process::{Child, ChildStdout, Command};
 use wa_sim::Sim;
-
-fn baileys_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/baileys");
-    let ok = dir.join("node_modules/baileys").is_dir()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("WABRIDGE_REQUIRE_NODE").is_none(),
-        "WABRIDGE_REQUIRE_NODE is set but node or scripts/baileys/node_modules is missing"
-    );
-    eprintln!("node or Baileys not installed: Baileys link test not run");
-    None
-}
-
-struct Baileys {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Baileys {
-    fn start(dir: &PathBuf, sim: &Sim) -> Baileys {
-        let mut child = Command::new("node")
-            .arg("link.mjs")
-            .arg(sim.url())
-            .arg(hex::encode(sim.root_public_key()))
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Baileys { child, lines }
-    }
-
-    async fn command(&mut self, cmd: serde_json::Value) {
-        use tokio::io::AsyncWriteExt;
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin
-            .write_all(format!("{cmd}\n").as_bytes())
-            .await
-            .unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    /// Sends a text; returns its message id once Baileys handed it over.
-    async fn send(&mut self, to: &str, text: &str) -> Option<String> {
-        self.command(serde_json::json!({"cmd": "send", "to": to, "text": text}))
-            .await;
-        let ev = self.next(&["message"]).await;
-        assert_eq!(ev["event"], "sent", "{ev}");
-        ev["id"].as_str().map(str::to_owned)
-    }
-
-    /// The next message from someone else (own echoes skipped).
-    async fn incoming(&mut self) -> serde_json::Value {
-        loop {
-            let ev = self.next(&["sent"]).await;
-            assert_eq!(ev["event"], "message", "{ev}");
-            if ev["fromMe"] == false {
-                return ev;
-            }
-        }
-    }
-
-    /// Links this client to `phone`'s account and waits until it is open.
-    async fn link(&mut self, phone: &wa_sim::Phone) -> serde_json::Value {
-        let qr = self.next(&[]).await;
-        assert_eq!(qr["event"], "qr", "{qr}");
-        phone.scan(qr["qr"].as_str().unwrap()).await.unwrap();
-        let open = self.next(&["qr", "restart"]).await;
-        assert_eq!(open["event"], "open", "{open}");
-        open
-    }
-
-    /// The next event line, skipping kinds in `skip`.
-    async fn next(&mut self, skip: &[&str]) -> serde_json::Value {
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-                .await
-                .expect("Baileys said something in time")
-                .unwrap()
-                .expect("Baileys still running");
-            eprintln!("baileys {}: {line}", self.child.id().unwrap_or_default());
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if !skip.contains(&v["event"].as_str().unwrap_or_default()) {
-                return v;
-            }
-        }
-    }
-}
 
 #[tokio::test]
 async fn baileys_links_logs_in_and_is_logged_out_by_the_phone() {
@@ -271,4 +174,67 @@ async fn a_scripted_phone_and_baileys_chat_both_ways() {
         vec!["msg", "msg"],
         "Carol answers Dave's session"
     );
+}
+
+#[tokio::test]
+async fn three_baileys_clients_chat_in_a_group() {
+    let Some(dir) = baileys_dir() else { return };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let pns = ["15550007777", "15550008888", "15550009999"];
+    let mut clients = Vec::new();
+    for pn in pns {
+        let mut b = Baileys::start(&dir, &sim);
+        b.link(&sim.account(pn)).await;
+        clients.push(b);
+    }
+    let [a, b, c] = &mut clients[..] else {
+        unreachable!()
+    };
+
+    a.command(serde_json::json!({
+        "cmd": "group-create",
+        "subject": "trio",
+        "participants": [format!("{}@s.whatsapp.net", pns[1]), format!("{}@s.whatsapp.net", pns[2])],
+    }))
+    .await;
+    let group = a.next(&["message"]).await;
+    assert_eq!(group["event"], "group", "{group}");
+    assert_eq!(group["subject"], "trio");
+    let members: Vec<String> = pns.iter().map(|p| format!("{p}@s.whatsapp.net")).collect();
+    assert_eq!(group["participants"], serde_json::json!(members));
+    let gid = group["id"].as_str().unwrap().to_owned();
+    assert!(gid.ends_with("@g.us"), "{gid}");
+
+    a.send(&gid, "hello group").await;
+    for peer in [&mut *b, &mut *c] {
+        let got = peer.incoming().await;
+        assert_eq!(got["chat"], gid.as_str());
+        assert_eq!(got["text"], "hello group");
+        assert_eq!(got["participant"], format!("{}@s.whatsapp.net", pns[0]));
+    }
+    b.send(&gid, "reply from b").await;
+    for peer in [&mut *a, &mut *c] {
+        let got = peer.incoming().await;
+        assert_eq!(
+            (got["chat"].as_str(), got["text"].as_str()),
+            (Some(gid.as_str()), Some("reply from b"))
+        );
+    }
+    a.send(&gid, "second").await;
+    assert_eq!(b.incoming().await["text"], "second");
+    assert_eq!(c.incoming().await["text"], "second");
+
+    // A's first message carried the sender key to B's companion pairwise
+    // (pkmsg) next to the skmsg; the second one needed only the skmsg.
+    let a_to_b: Vec<String> = sim
+        .routed()
+        .into_iter()
+        .filter(|r| {
+            r.from.user() == pns[0] && r.to.to_string() == format!("{}:1@s.whatsapp.net", pns[1])
+        })
+        .map(|r| r.enc_type)
+        .collect();
+    assert_eq!(a_to_b, vec!["pkmsg", "skmsg", "skmsg"]);
 }

@@ -171,8 +171,7 @@ async fn a_message_without_recipient_is_refused_and_unknown_devices_are_skipped(
         .attr("id", "X2")
         .attr("to", Jid::user_jid("19999999999"))
         .attr("type", "text")
-        .children(vec![
-            Node::new("participants").children(vec![
+        .children(vec![Node::new("participants").children(vec![
                 Node::new("to")
                     .attr(
                         "jid",
@@ -184,8 +183,7 @@ async fn a_message_without_recipient_is_refused_and_unknown_devices_are_skipped(
                             .attr("type", "msg")
                             .bytes(vec![1, 2, 3]),
                     ]),
-            ]),
-        ]);
+            ])]);
     conn.send(&stray).await.unwrap();
     let ack = next_node(&mut events).await;
     assert_eq!((ack.tag.as_ref(), ack.attr_str("id")), ("ack", Some("X2")));

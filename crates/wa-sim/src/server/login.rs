@@ -9,7 +9,7 @@ use wa_core::binary::Node;
 use wa_core::proto::ClientPayload;
 
 use super::session::Session;
-use super::{ConnError, Push, Shared, route, unix_now, usync};
+use super::{ConnError, Push, Shared, groups, route, unix_now, usync};
 
 pub(super) async fn run(
     mut session: Session,
@@ -127,6 +127,10 @@ async fn answer_iq(
             Some(conn) => session.result(&id, vec![conn]).await,
             None => session.not_implemented(&id).await,
         },
+        (Some("get" | "set"), Some("w:g2"), _) => {
+            let answer = groups::iq(shared, pn, &id, node);
+            session.send(&answer).await
+        }
         (Some("get"), Some("usync"), _) => {
             let answer = usync::query(shared, &id, node);
             session.send(&answer).await

@@ -29,6 +29,9 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         .attr("id", id.clone())
         .attr("from", chat.clone())
         .attr("t", t.clone());
+    if chat.is_group() {
+        return group_message(shared, me, node, &chat, ack);
+    }
     let kind = node.attr_str("type").unwrap_or("text").to_owned();
     let device_identity = node.child("device-identity").cloned();
     // Either <participants><to jid><enc/></to>..</participants>, or (a retry
@@ -101,6 +104,93 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     ack
 }
 
+/// Routes a group message: every device of every member but the sender gets
+/// the `skmsg`, preceded by its own pairwise `enc` (the sender key
+/// distribution) when the sender included one for it.
+fn group_message(
+    shared: &Arc<Shared>,
+    me: &(String, u16),
+    node: &Node,
+    gid: &Jid,
+    ack: Node,
+) -> Node {
+    let id = node.attr_str("id").unwrap_or_default().to_owned();
+    let t = unix_now().to_string();
+    let kind = node.attr_str("type").unwrap_or("text").to_owned();
+    let mut state = shared.state();
+    let Some(group) = state.groups.get(gid.user()) else {
+        return ack.attr("error", "404");
+    };
+    if !group.members.contains_key(&me.0) {
+        return ack.attr("error", "403");
+    }
+    let members: Vec<String> = group.members.keys().cloned().collect();
+    let skmsg = node
+        .children_by_tag("enc")
+        .find(|e| e.attr_str("type") == Some("skmsg"))
+        .cloned();
+    let device_identity = node.child("device-identity").cloned();
+    // Pairwise encs by the device they are for, whichever form named it.
+    let mut pairwise = std::collections::HashMap::new();
+    if let Some(p) = node.child("participants") {
+        for to in p.children_by_tag("to") {
+            let target = to.attr_jid("jid").and_then(|jid| state.resolve(jid));
+            if let (Some(target), Some(enc)) = (target, to.child("enc")) {
+                pairwise.insert(target, enc.clone());
+            }
+        }
+    }
+    let Some(sender) = state.accounts.get(&me.0) else {
+        return ack;
+    };
+    let (sender_pn, sender_lid) = (sender.pn_jid(me.1), sender.lid_jid(me.1));
+    let notify = state
+        .push_names
+        .get(&me.0)
+        .cloned()
+        .unwrap_or_else(|| me.0.clone());
+    for pn in members {
+        for device in state.devices_of(&pn) {
+            let target = (pn.clone(), device);
+            if &target == me {
+                continue;
+            }
+            let mut children = Vec::new();
+            if let Some(enc) = pairwise.get(&target) {
+                children.push(enc.clone());
+            }
+            if let Some(enc) = &skmsg {
+                children.push(enc.clone());
+            }
+            if children.is_empty() {
+                continue;
+            }
+            for enc in &children {
+                state.routed.push(Routed {
+                    from: sender_pn.clone(),
+                    to: Jid::with_device(pn.clone(), device, Server::User),
+                    enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
+                });
+            }
+            if let Some(di) = &device_identity {
+                children.push(di.clone());
+            }
+            let out = Node::new("message")
+                .attr("from", gid.clone())
+                .attr("participant", sender_pn.clone())
+                .attr("id", id.clone())
+                .attr("t", t.clone())
+                .attr("type", kind.clone())
+                .attr("addressing_mode", "pn")
+                .attr("participant_lid", sender_lid.clone())
+                .attr("notify", notify.clone())
+                .children(children);
+            state.deliver(&target, out);
+        }
+    }
+    ack
+}
+
 /// Forwards a `<receipt>` from device `me` to the device it names in `to`.
 pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Option<Node> {
     let id = node.attr_str("id")?.to_owned();
@@ -119,6 +209,20 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         return Some(ack);
     }
     let mut state = shared.state();
+    if to.is_group() {
+        // A group receipt goes to the sending device named in `participant`.
+        let target = state.resolve(node.attr_jid("participant")?)?;
+        let mut out = Node::new("receipt")
+            .attr("from", to.clone())
+            .attr("participant", state.accounts.get(&me.0)?.pn_jid(me.1))
+            .attr("id", id)
+            .attr("t", unix_now().to_string());
+        if let Some(k) = kind {
+            out = out.attr("type", k);
+        }
+        state.deliver(&target, out);
+        return Some(ack);
+    }
     let target = state.resolve(&to)?;
     let account = state.accounts.get(&me.0)?;
     let from = if to.server() == &Server::Lid {

@@ -3,6 +3,8 @@
 //! without Baileys. (The full client comes with wa-client's pairing.)
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod baileys;
+
 use std::time::Duration;
 
 use base64::Engine;

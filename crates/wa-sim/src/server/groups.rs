@@ -1,0 +1,287 @@
+//! Groups (`w:g2`): create, query, participants, subject, description,
+//! leave; `w:gp2` notifications to members. Groups use phone-number
+//! addressing (`addressing_mode="pn"`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+
+use super::{Shared, State, unix_now};
+
+/// A group's state on the server.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// Subject (name).
+    pub subject: String,
+    /// When the subject was set, and by whom (phone number).
+    pub subject_time: u64,
+    /// Who set the subject.
+    pub subject_owner: String,
+    /// Creator's phone number.
+    pub creator: String,
+    /// Creation time.
+    pub creation: u64,
+    /// Description, with its id.
+    pub description: Option<(String, String)>,
+    /// Members by phone number, with `superadmin`/`admin` or `None`.
+    pub members: BTreeMap<String, Option<&'static str>>,
+}
+
+fn error(id: &str, from: &Jid, code: &'static str, text: &'static str) -> Node {
+    Node::new("iq")
+        .attr("from", from.clone())
+        .attr("type", "error")
+        .attr("id", id.to_owned())
+        .children(vec![
+            Node::new("error").attr("code", code).attr("text", text),
+        ])
+}
+
+fn result(id: &str, from: &Jid, children: Vec<Node>) -> Node {
+    let iq = Node::new("iq")
+        .attr("from", from.clone())
+        .attr("type", "result")
+        .attr("id", id.to_owned());
+    if children.is_empty() {
+        iq
+    } else {
+        iq.children(children)
+    }
+}
+
+/// The `<group>` node of metadata answers and notifications.
+pub(super) fn group_node(gid: &Jid, g: &Group) -> Node {
+    let mut children: Vec<Node> = g
+        .members
+        .iter()
+        .map(|(pn, role)| {
+            let mut p = Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
+            if let Some(r) = role {
+                p = p.attr("type", *r);
+            }
+            p
+        })
+        .collect();
+    if let Some((id, body)) = &g.description {
+        children.push(
+            Node::new("description")
+                .attr("id", id.clone())
+                .children(vec![Node::new("body").bytes(body.as_bytes())]),
+        );
+    }
+    Node::new("group")
+        .attr("id", gid.user().to_owned())
+        .attr("creator", Jid::user_jid(g.creator.clone()))
+        .attr("creation", g.creation.to_string())
+        .attr("subject", g.subject.clone())
+        .attr("s_t", g.subject_time.to_string())
+        .attr("s_o", Jid::user_jid(g.subject_owner.clone()))
+        .attr("addressing_mode", "pn")
+        .attr("size", g.members.len().to_string())
+        .children(children)
+}
+
+/// Sends `<notification type="w:gp2">` with `child` to every device of every
+/// member of `gid` (and of `extra`, e.g. someone just removed).
+fn notify(state: &mut State, gid: &Jid, actor: &str, child: Node, extra: &[String]) {
+    let Some(g) = state.groups.get(gid.user()) else {
+        return;
+    };
+    let mut to: Vec<String> = g.members.keys().cloned().collect();
+    to.extend(extra.iter().cloned());
+    let note = Node::new("notification")
+        .attr("from", gid.clone())
+        .attr("type", "w:gp2")
+        .attr("id", format!("{}", rand::random::<u32>()))
+        .attr("t", unix_now().to_string())
+        .attr("participant", Jid::user_jid(actor.to_owned()))
+        .children(vec![child]);
+    for pn in to {
+        for device in state.devices_of(&pn) {
+            state.deliver(&(pn.clone(), device), note.clone());
+        }
+    }
+}
+
+fn participants_of(node: &Node) -> Vec<String> {
+    node.children_by_tag("participant")
+        .filter_map(|p| p.attr_jid("jid"))
+        .filter_map(|j| match j.server() {
+            Server::User | Server::Lid => Some(j.clone()),
+            _ => None,
+        })
+        .map(|j| j.user().to_owned())
+        .collect()
+}
+
+/// Answers a `w:g2` IQ from the account `me`.
+pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node {
+    let mut state = shared.state();
+    let to = node
+        .attr_jid("to")
+        .cloned()
+        .unwrap_or_else(|| Jid::new("", Server::Group));
+    let Some(action) = node.child_nodes().first() else {
+        return error(id, &to, "400", "bad-request");
+    };
+    // Members named by LID are kept by phone number.
+    let resolve = |state: &State, users: Vec<String>| -> Vec<String> {
+        users
+            .into_iter()
+            .filter_map(|u| {
+                if state.accounts.contains_key(&u) {
+                    Some(u)
+                } else {
+                    state.lids.get(&u).cloned()
+                }
+            })
+            .collect()
+    };
+    match action.tag.as_ref() {
+        "create" => {
+            let now = unix_now();
+            let gid = Jid::new(
+                format!("120363{:012}", rand::random::<u64>() % 1_000_000_000_000),
+                Server::Group,
+            );
+            let mut members = BTreeMap::new();
+            members.insert(me.to_owned(), Some("superadmin"));
+            for pn in resolve(&state, participants_of(action)) {
+                members.entry(pn).or_insert(None);
+            }
+            let group = Group {
+                subject: action.attr_str("subject").unwrap_or_default().to_owned(),
+                subject_time: now,
+                subject_owner: me.to_owned(),
+                creator: me.to_owned(),
+                creation: now,
+                description: None,
+                members,
+            };
+            let meta = group_node(&gid, &group);
+            state.groups.insert(gid.user().to_owned(), group);
+            let create = Node::new("create").children(vec![meta.clone()]);
+            notify(&mut state, &gid, me, create, &[]);
+            result(id, &Jid::new("", Server::Group), vec![meta])
+        }
+        "leave" => {
+            let gids: Vec<Jid> = action
+                .children_by_tag("group")
+                .filter_map(|g| g.attr_str("id"))
+                .filter_map(|g| {
+                    g.parse::<Jid>()
+                        .ok()
+                        .or_else(|| Some(Jid::new(g, Server::Group)))
+                })
+                .collect();
+            for gid in gids {
+                let removed = state
+                    .groups
+                    .get_mut(gid.user())
+                    .is_some_and(|g| g.members.remove(me).is_some());
+                if removed {
+                    let leave = Node::new("leave").children(vec![
+                        Node::new("participant").attr("jid", Jid::user_jid(me.to_owned())),
+                    ]);
+                    notify(&mut state, &gid, me, leave, &[me.to_owned()]);
+                }
+            }
+            result(id, &to, Vec::new())
+        }
+        tag => {
+            let Some(group) = state.groups.get(to.user()).cloned() else {
+                return error(id, &to, "404", "item-not-found");
+            };
+            if !group.members.contains_key(me) {
+                return error(id, &to, "403", "forbidden");
+            }
+            let is_admin = group.members.get(me).copied().flatten().is_some();
+            match tag {
+                "query" => result(id, &to, vec![group_node(&to, &group)]),
+                "add" | "remove" | "promote" | "demote" => {
+                    if !is_admin {
+                        return error(id, &to, "403", "forbidden");
+                    }
+                    let users = resolve(&state, participants_of(action));
+                    let mut answers = Vec::new();
+                    let mut changed = Vec::new();
+                    if let Some(g) = state.groups.get_mut(to.user()) {
+                        for pn in users {
+                            let ok = match tag {
+                                "add" => g.members.insert(pn.clone(), None).is_none(),
+                                "remove" => g.members.remove(&pn).is_some(),
+                                "promote" => {
+                                    g.members.get_mut(&pn).map(|r| *r = Some("admin")).is_some()
+                                }
+                                _ => g.members.get_mut(&pn).map(|r| *r = None).is_some(),
+                            };
+                            let mut p =
+                                Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
+                            if ok {
+                                changed.push(pn);
+                            } else {
+                                p = p.attr("error", if tag == "add" { "409" } else { "404" });
+                            }
+                            answers.push(p);
+                        }
+                    }
+                    if !changed.is_empty() {
+                        let child = Node::new(tag.to_owned()).children(
+                            changed
+                                .iter()
+                                .map(|pn| {
+                                    Node::new("participant").attr("jid", Jid::user_jid(pn.clone()))
+                                })
+                                .collect(),
+                        );
+                        let extra = if tag == "remove" {
+                            changed.clone()
+                        } else {
+                            Vec::new()
+                        };
+                        notify(&mut state, &to, me, child, &extra);
+                    }
+                    result(id, &to, vec![Node::new(tag.to_owned()).children(answers)])
+                }
+                "subject" => {
+                    let subject =
+                        String::from_utf8_lossy(action.content_bytes().unwrap_or_default())
+                            .into_owned();
+                    let now = unix_now();
+                    if let Some(g) = state.groups.get_mut(to.user()) {
+                        g.subject = subject.clone();
+                        g.subject_time = now;
+                        g.subject_owner = me.to_owned();
+                    }
+                    let child = Node::new("subject")
+                        .attr("subject", subject)
+                        .attr("s_t", now.to_string())
+                        .attr("s_o", Jid::user_jid(me.to_owned()));
+                    notify(&mut state, &to, me, child, &[]);
+                    result(id, &to, Vec::new())
+                }
+                "description" => {
+                    let body = action
+                        .child("body")
+                        .and_then(Node::content_bytes)
+                        .map(|b| String::from_utf8_lossy(b).into_owned());
+                    let desc_id = action.attr_str("id").unwrap_or_default().to_owned();
+                    if let Some(g) = state.groups.get_mut(to.user()) {
+                        g.description = body.clone().map(|b| (desc_id.clone(), b));
+                    }
+                    let mut child = Node::new("description").attr("id", desc_id);
+                    if let Some(b) = body {
+                        child = child.children(vec![Node::new("body").bytes(b.into_bytes())]);
+                    } else {
+                        child = child.attr("delete", "true");
+                    }
+                    notify(&mut state, &to, me, child, &[]);
+                    result(id, &to, Vec::new())
+                }
+                _ => error(id, &to, "501", "feature-not-implemented"),
+            }
+        }
+    }
+}
