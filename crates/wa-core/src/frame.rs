@@ -177,8 +177,12 @@ impl ServerFrameDecoder {
             }
             Some(_) => return Err(FrameError::BadHeader),
             None => {
+                // Once "WA" is here, wait for the version bytes: a whole
+                // `W A 5 2` is UnsupportedVersion, so its prefix cannot be
+                // BadHeader, however the stream is cut.
                 let got = pending.get(after..).unwrap_or_default();
-                return if WA_HEADER.starts_with(got) {
+                let n = got.len().min(2);
+                return if got.get(..n) == WA_HEADER.get(..n) {
                     Ok(false)
                 } else {
                     Err(FrameError::BadHeader)

@@ -23,12 +23,18 @@ pub fn decode(frame: &[u8]) -> Result<Node, DecodeError> {
     let (&flags, rest) = frame.split_first().ok_or(DecodeError::UnexpectedEnd)?;
     if flags & 2 != 0 {
         let mut inflated = Vec::new();
-        flate2::read::ZlibDecoder::new(rest)
+        let mut inflater = flate2::bufread::ZlibDecoder::new(rest);
+        (&mut inflater)
             .take(MAX_INFLATED + 1)
             .read_to_end(&mut inflated)
             .map_err(|e| DecodeError::Inflate(e.to_string()))?;
         if inflated.len() as u64 > MAX_INFLATED {
             return Err(DecodeError::InflatedTooLarge);
+        }
+        // Bytes after the end of the zlib stream are as wrong as bytes after a node.
+        let leftover = inflater.into_inner().len();
+        if leftover != 0 {
+            return Err(DecodeError::TrailingBytes(leftover));
         }
         decode_node(&inflated)
     } else {

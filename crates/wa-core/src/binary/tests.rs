@@ -123,6 +123,9 @@ fn compressed_frames_inflate() {
     let mut frame = vec![2u8];
     frame.extend(z.finish().unwrap());
     assert_eq!(decode(&frame).unwrap(), ping());
+    let mut junk = frame.clone();
+    junk.extend_from_slice(b"junk");
+    assert_eq!(decode(&junk), Err(DecodeError::TrailingBytes(4)));
     assert!(matches!(
         decode(&[2, 1, 2, 3]),
         Err(DecodeError::Inflate(_))
