@@ -238,8 +238,10 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     if let Some(k) = kind {
         out = out.attr("type", k);
     }
-    if let Some(list) = node.child("list") {
-        out = out.children(vec![list.clone()]);
+    // Everything the receipt carries goes along: `<list>` of further ids, or a
+    // retry request's `<retry>`, `<registration>` and `<keys>`.
+    if !node.child_nodes().is_empty() {
+        out = out.children(node.child_nodes().to_vec());
     }
     state.deliver(&target, out);
     Some(ack)
