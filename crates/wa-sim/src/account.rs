@@ -48,6 +48,8 @@ pub struct Companion {
     /// Its Signal keys (identity and signed prekey from registration,
     /// one-time prekeys from uploads).
     pub keys: BundleKeys,
+    /// True for a device injected by a fault: the account never signed it.
+    pub unsigned: bool,
 }
 
 /// One-time prekeys a scripted phone publishes.

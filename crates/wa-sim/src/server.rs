@@ -3,6 +3,7 @@
 //! registers and pairs companions (scanned by scripted phones), and logs
 //! paired companions in by their Noise static key.
 
+mod faults;
 mod groups;
 mod login;
 mod register;
@@ -55,6 +56,8 @@ pub(crate) enum Push {
     LoggedOut,
     /// A stanza routed to this device.
     Deliver(Node),
+    /// Cut the socket without a word (fault injection).
+    Cut,
 }
 
 /// Everything a registration connection needs to finish a pairing.
@@ -85,12 +88,20 @@ pub(crate) struct State {
     pub(crate) pending: HashMap<String, Arc<PendingPairing>>,
     pub(crate) registrations: Vec<Registration>,
     pub(crate) online: HashMap<(String, u16), mpsc::UnboundedSender<Push>>,
+    /// The shared state itself, for delayed deliveries.
+    pub(crate) me: std::sync::Weak<Shared>,
     /// Stanzas for devices that were offline, delivered at their next login.
     pub(crate) offline: HashMap<(String, u16), Vec<Node>>,
     /// LID user -> phone number.
     pub(crate) lids: HashMap<String, String>,
     /// Push names set with `<presence name>`, by phone number.
     pub(crate) push_names: HashMap<String, String>,
+    /// Armed faults.
+    pub(crate) faults: faults::Faults,
+    /// Last presence of each account: (available, when).
+    pub(crate) presence: HashMap<String, (bool, u64)>,
+    /// Presence subscriptions: target account -> subscribed devices.
+    pub(crate) subscribers: HashMap<String, Vec<(String, u16)>>,
     /// Groups by id (the user part of `...@g.us`).
     pub(crate) groups: BTreeMap<String, groups::Group>,
     /// The scripted phones' Signal devices, by phone number.
@@ -138,6 +149,26 @@ impl State {
 
     /// Hands `node` to the device's connection, or queues it until its next login.
     pub(crate) fn deliver(&mut self, target: &(String, u16), node: Node) {
+        match self.faults.fate(target) {
+            faults::Fate::Deliver => {}
+            faults::Fate::Drop => return,
+            faults::Fate::Delay(after) => {
+                let shared = self.me.clone();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    if let Some(shared) = shared.upgrade() {
+                        shared.state().deliver_now(&target, node);
+                    }
+                });
+                return;
+            }
+        }
+        self.deliver_now(target, node);
+    }
+
+    /// Delivers without consulting the faults.
+    pub(crate) fn deliver_now(&mut self, target: &(String, u16), node: Node) {
         let node = match self.online.get(target) {
             Some(tx) => match tx.send(Push::Deliver(node)) {
                 Ok(()) => return,
@@ -209,6 +240,7 @@ impl Sim {
             state: Mutex::new(State::default()),
             registered: Notify::new(),
         });
+        shared.state().me = Arc::downgrade(&shared);
         tokio::spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
         info!(%url, root = %hex::encode(root.public()), "wa-sim listening");
         Ok(Sim {
@@ -303,6 +335,99 @@ impl Sim {
             .offline
             .get(&(pn.to_owned(), device))
             .map_or(0, Vec::len)
+    }
+
+    /// Fault: drop the next `n` stanzas routed to device `device` of `pn`.
+    pub fn drop_next(&self, pn: &str, device: u16, n: usize) {
+        let mut state = self.shared.state();
+        let f = state
+            .faults
+            .devices
+            .entry((pn.to_owned(), device))
+            .or_default();
+        f.drop_next = n;
+    }
+
+    /// Fault: hold back each of the next `n` stanzas for the device by `by`.
+    pub fn delay_next(&self, pn: &str, device: u16, n: usize, by: Duration) {
+        let mut state = self.shared.state();
+        let f = state
+            .faults
+            .devices
+            .entry((pn.to_owned(), device))
+            .or_default();
+        f.delay_next = n;
+        f.delay = by;
+    }
+
+    /// How many stanzas for the device were dropped by [`Sim::drop_next`].
+    pub fn dropped(&self, pn: &str, device: u16) -> usize {
+        let state = self.shared.state();
+        state
+            .faults
+            .dropped
+            .get(&(pn.to_owned(), device))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Fault: answer the device's logins with `<failure reason="503">` for `how_long`.
+    pub fn refuse_logins(&self, pn: &str, device: u16, how_long: Duration) {
+        let mut state = self.shared.state();
+        let f = state
+            .faults
+            .devices
+            .entry((pn.to_owned(), device))
+            .or_default();
+        f.refuse_until = Some(tokio::time::Instant::now() + how_long);
+    }
+
+    /// Fault: cut the device's socket now, with no stream error. False if it
+    /// was not connected.
+    pub fn cut(&self, pn: &str, device: u16) -> bool {
+        let state = self.shared.state();
+        state
+            .online
+            .get(&(pn.to_owned(), device))
+            .is_some_and(|tx| tx.send(Push::Cut).is_ok())
+    }
+
+    /// Fault (a compromised server): lists a companion `device` under `pn`
+    /// that the account's primary never signed. It appears in device lists
+    /// (outside the signed key-index list) with a prekey bundle whose ADV
+    /// identity is signed by a stranger; whatever is encrypted to it is kept
+    /// and counted by [`Sim::queued`].
+    pub fn inject_unsigned_device(&self, pn: &str, device: u16) -> bool {
+        let mut state = self.shared.state();
+        let Some(account) = state.accounts.get_mut(pn) else {
+            return false;
+        };
+        let mut rng = rand::rng();
+        let stranger = KeyPair::generate(&mut rng);
+        let identity = KeyPair::generate(&mut rng);
+        let Ok((keys, _store)) = account::phone_keys(&identity) else {
+            return false;
+        };
+        let key_index = account.next_key_index + 1000;
+        let details = wa_core::proto::AdvDeviceIdentity {
+            raw_id: Some(account.raw_id),
+            timestamp: Some(unix_now()),
+            key_index: Some(key_index),
+            ..Default::default()
+        };
+        let signed =
+            wa_core::adv::sign_device_identity(&stranger, &details, identity.public(), &mut rng);
+        account.companions.insert(
+            device,
+            crate::account::Companion {
+                noise_key: [0; 32],
+                key_index,
+                signed_identity: signed,
+                keys,
+                unsigned: true,
+            },
+        );
+        true
     }
 
     /// Registrations seen so far.

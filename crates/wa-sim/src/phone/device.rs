@@ -85,7 +85,9 @@ pub(crate) async fn run(
     mut rx: mpsc::UnboundedReceiver<Push>,
 ) {
     while let Some(push) = rx.recv().await {
-        let Push::Deliver(node) = push else { continue };
+        let Push::Deliver(node) = push else {
+            continue;
+        };
         if node.tag != "message" {
             continue;
         }

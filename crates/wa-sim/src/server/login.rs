@@ -35,6 +35,11 @@ pub(super) async fn run(
             .send(&Node::new("failure").attr("reason", "401"))
             .await;
     };
+    if shared.state().faults.refusing(&(pn.clone(), device)) {
+        return session
+            .send(&Node::new("failure").attr("reason", "503"))
+            .await;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let me = (pn.clone(), device);
     shared.state().online.insert(me.clone(), tx.clone());
@@ -69,12 +74,14 @@ pub(super) async fn run(
                             }
                         }
                         "presence" => route::presence(shared, &me, &node),
+                        "chatstate" => route::chatstate(shared, &me, &node),
                         _ => {}
                     }
                 }
                 push = rx.recv() => match push {
                     Some(Push::LoggedOut) => return session.stream_error("401").await,
                     Some(Push::Deliver(node)) => session.send(&node).await?,
+                    Some(Push::Cut) => return Err(ConnError::Closed),
                     Some(Push::Pair(_)) | None => {}
                 },
             }

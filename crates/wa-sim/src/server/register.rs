@@ -112,6 +112,7 @@ async fn serve_until_paired(
                 Some(Push::Pair(req)) => return Ok(Some(*req)),
                 Some(Push::LoggedOut) | None => return Ok(None),
                 Some(Push::Deliver(_)) => {}
+                Some(Push::Cut) => return Err(ConnError::Closed),
             },
         }
     }
@@ -170,6 +171,7 @@ async fn finish_pairing(
                             key_index: req.key_index,
                             signed_identity: signed,
                             keys: req.keys.clone(),
+                            unsigned: false,
                         },
                     );
                 }

@@ -247,12 +247,82 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     Some(ack)
 }
 
-/// `<presence name=..>` sets the push name others see in `notify`.
+/// `<presence>`: `name` sets the push name others see in `notify`;
+/// `available`/`unavailable` go to the devices that subscribed to this
+/// account; `subscribe` registers such a device and tells it the current state.
 pub(super) fn presence(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
+    let mut state = shared.state();
     if let Some(name) = node.attr_str("name") {
-        shared
-            .state()
-            .push_names
-            .insert(me.0.clone(), name.to_owned());
+        state.push_names.insert(me.0.clone(), name.to_owned());
+    }
+    match node.attr_str("type") {
+        Some("subscribe") => {
+            let Some(target) = node
+                .attr_jid("to")
+                .and_then(|j| state.resolve(&j.to_non_ad()))
+            else {
+                return;
+            };
+            let subs = state.subscribers.entry(target.0.clone()).or_default();
+            if !subs.contains(me) {
+                subs.push(me.clone());
+            }
+            if let Some(update) = state.presence.get(&target.0).cloned() {
+                let out = presence_node(&target.0, &update);
+                state.deliver(me, out);
+            }
+        }
+        Some(kind @ ("available" | "unavailable")) => {
+            let update = (kind == "available", unix_now());
+            state.presence.insert(me.0.clone(), update);
+            let out = presence_node(&me.0, &update);
+            for sub in state.subscribers.get(&me.0).cloned().unwrap_or_default() {
+                state.deliver(&sub, out.clone());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn presence_node(pn: &str, (available, t): &(bool, u64)) -> Node {
+    let out = Node::new("presence").attr("from", Jid::user_jid(pn.to_owned()));
+    if *available {
+        out.attr("type", "available")
+    } else {
+        out.attr("type", "unavailable").attr("last", t.to_string())
+    }
+}
+
+/// `<chatstate to><composing/>|<paused/></chatstate>` goes to every device of
+/// the peer (or of every other group member, with `participant`).
+pub(super) fn chatstate(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
+    let Some(to) = node.attr_jid("to").cloned() else {
+        return;
+    };
+    let children = node.child_nodes().to_vec();
+    let mut state = shared.state();
+    let sender = Jid::user_jid(me.0.clone());
+    let (out, accounts) = if to.is_group() {
+        let Some(group) = state.groups.get(to.user()) else {
+            return;
+        };
+        let members: Vec<String> = group.members.keys().cloned().collect();
+        let out = Node::new("chatstate")
+            .attr("from", to.clone())
+            .attr("participant", sender);
+        (out, members)
+    } else {
+        let Some((pn, _)) = state.resolve(&to.to_non_ad()) else {
+            return;
+        };
+        (Node::new("chatstate").attr("from", sender), vec![pn])
+    };
+    let out = out.children(children);
+    for pn in accounts {
+        for device in state.devices_of(&pn) {
+            if (pn.as_str(), device) != (me.0.as_str(), me.1) {
+                state.deliver(&(pn.clone(), device), out.clone());
+            }
+        }
     }
 }

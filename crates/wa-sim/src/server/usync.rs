@@ -83,7 +83,12 @@ fn devices(account: &Account) -> Node {
         raw_id: Some(account.raw_id),
         timestamp: Some(now),
         current_index: Some(account.next_key_index.saturating_sub(1)),
-        valid_indexes: account.companions.values().map(|c| c.key_index).collect(),
+        valid_indexes: account
+            .companions
+            .values()
+            .filter(|c| !c.unsigned)
+            .map(|c| c.key_index)
+            .collect(),
         account_type: None,
     };
     let signed = adv::sign_key_index_list(&account.identity, &key_index_list, &mut rand::rng());

@@ -1,0 +1,61 @@
+//! Fault injection, for testing clients against a server that misbehaves or
+//! is attacked: stanzas dropped or delayed, sockets cut, logins refused, and
+//! devices in an account's list that its primary never signed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Faults armed for one device.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct DeviceFaults {
+    /// Drop this many of the next stanzas for the device.
+    pub(crate) drop_next: usize,
+    /// Delay this many of the next stanzas for the device by `delay`.
+    pub(crate) delay_next: usize,
+    pub(crate) delay: Duration,
+    /// Refuse the device's logins until then.
+    pub(crate) refuse_until: Option<Instant>,
+}
+
+/// What `deliver` should do with the next stanza.
+pub(crate) enum Fate {
+    Deliver,
+    Drop,
+    Delay(Duration),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) devices: HashMap<(String, u16), DeviceFaults>,
+    /// Stanzas dropped so far, per device.
+    pub(crate) dropped: HashMap<(String, u16), usize>,
+}
+
+impl Faults {
+    /// Decides (and counts) the fate of the next stanza for `target`.
+    pub(crate) fn fate(&mut self, target: &(String, u16)) -> Fate {
+        let Some(f) = self.devices.get_mut(target) else {
+            return Fate::Deliver;
+        };
+        if f.drop_next > 0 {
+            f.drop_next -= 1;
+            *self.dropped.entry(target.clone()).or_default() += 1;
+            return Fate::Drop;
+        }
+        if f.delay_next > 0 {
+            f.delay_next -= 1;
+            return Fate::Delay(f.delay);
+        }
+        Fate::Deliver
+    }
+
+    /// True while logins of `target` are refused.
+    pub(crate) fn refusing(&self, target: &(String, u16)) -> bool {
+        self.devices
+            .get(target)
+            .and_then(|f| f.refuse_until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+}
