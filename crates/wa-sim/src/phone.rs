@@ -173,6 +173,13 @@ impl Phone {
         device::send_text(&self.shared, &device, &self.pn, to, text).await
     }
 
+    /// Sends `text` into group `gid` (a `...@g.us` JID) with sender keys, as
+    /// the phone does. Returns the message id.
+    pub async fn send_group_text(&self, gid: &Jid, text: &str) -> Result<String, PhoneError> {
+        let device = self.device()?;
+        device::send_group_text(&self.shared, &device, &self.pn, gid, text).await
+    }
+
     /// Messages the phone received and decrypted, in order.
     pub fn received(&self) -> Vec<Received> {
         self.device().map(|d| d.received()).unwrap_or_default()

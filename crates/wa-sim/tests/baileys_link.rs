@@ -238,3 +238,70 @@ async fn three_baileys_clients_chat_in_a_group() {
         .collect();
     assert_eq!(a_to_b, vec!["pkmsg", "skmsg", "skmsg"]);
 }
+
+#[tokio::test]
+async fn scripted_phones_and_baileys_chat_in_a_group_with_sender_keys() {
+    let Some(dir) = baileys_dir() else { return };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let (a_pn, b_pn, p_pn) = ("15550011111", "15550022222", "15550033333");
+    let a_phone = sim.account(a_pn);
+    let pat = sim.account(p_pn); // a phone with no companions
+    let mut a = Baileys::start(&dir, &sim);
+    a.link(&a_phone).await;
+    let mut b = Baileys::start(&dir, &sim);
+    b.link(&sim.account(b_pn)).await;
+
+    a.command(serde_json::json!({
+        "cmd": "group-create",
+        "subject": "mixed",
+        "participants": [format!("{b_pn}@s.whatsapp.net"), format!("{p_pn}@s.whatsapp.net")],
+    }))
+    .await;
+    let group = a.expect("group", &["message"]).await;
+    let gid: wa_core::jid::Jid = group["id"].as_str().unwrap().parse().unwrap();
+
+    // Baileys -> group: the phone member and A's own phone read it.
+    let id = a.send(&gid.to_string(), "hi all").await.unwrap();
+    assert_eq!(b.incoming().await["text"], "hi all");
+    let got = pat.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].id.as_str(), got[0].text.as_deref()),
+        (id.as_str(), Some("hi all"))
+    );
+    assert_eq!(got[0].chat, gid);
+    assert_eq!(got[0].from.to_string(), format!("{a_pn}:1@s.whatsapp.net"));
+    let own = a_phone.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(
+        own.first().and_then(|r| r.text.as_deref()),
+        Some("hi all"),
+        "{own:?}"
+    );
+
+    // A phone -> group, twice: the second needs no new sender key.
+    let id = pat.send_group_text(&gid, "phone here").await.unwrap();
+    for peer in [&mut a, &mut b] {
+        let got = peer.incoming().await;
+        assert_eq!(
+            (got["text"].as_str(), got["id"].as_str()),
+            (Some("phone here"), Some(id.as_str()))
+        );
+        assert_eq!(got["participant"], format!("{p_pn}@s.whatsapp.net"));
+    }
+    pat.send_group_text(&gid, "and again").await.unwrap();
+    assert_eq!(a.incoming().await["text"], "and again");
+    assert_eq!(b.incoming().await["text"], "and again");
+    let to_a: Vec<String> = sim
+        .routed()
+        .into_iter()
+        .filter(|r| r.from.user() == p_pn && r.to.to_string() == format!("{a_pn}:1@s.whatsapp.net"))
+        .map(|r| r.enc_type)
+        .collect();
+    assert_eq!(
+        to_a,
+        vec!["msg", "skmsg", "skmsg"],
+        "key once (A had a session), then skmsg"
+    );
+}

@@ -49,6 +49,8 @@ pub enum PhoneError {
 /// The phone's Signal state and inbox.
 pub(crate) struct PhoneDevice {
     store: tokio::sync::Mutex<MemoryStore>,
+    /// Devices that hold our sender key, per group.
+    sender_key_holders: Mutex<std::collections::HashSet<(Jid, (String, u16))>>,
     received: Mutex<Vec<Received>>,
     arrived: Notify,
 }
@@ -63,6 +65,7 @@ impl PhoneDevice {
     pub(crate) fn new(store: MemoryStore) -> PhoneDevice {
         PhoneDevice {
             store: tokio::sync::Mutex::new(store),
+            sender_key_holders: Mutex::default(),
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
         }
@@ -70,6 +73,18 @@ impl PhoneDevice {
 
     pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn has_sender_key(&self, gid: &Jid, device: &(String, u16)) -> bool {
+        self.sender_key_holders
+            .lock()
+            .is_ok_and(|h| h.contains(&(gid.clone(), device.clone())))
+    }
+
+    fn remember_sender_key(&self, gid: &Jid, device: (String, u16)) {
+        if let Ok(mut h) = self.sender_key_holders.lock() {
+            h.insert((gid.clone(), device));
+        }
     }
 
     pub(crate) fn arrived(&self) -> &Notify {
@@ -92,11 +107,14 @@ pub(crate) async fn run(
             continue;
         }
         match receive(&shared, &device, &node).await {
-            Ok(received) => {
-                if let Some(to) = node.attr_jid("from").filter(|_| !received.from_me) {
-                    let receipt = Node::new("receipt")
+            Ok(Some(received)) => {
+                if let Some(from) = node.attr_jid("from").filter(|_| !received.from_me) {
+                    let mut receipt = Node::new("receipt")
                         .attr("id", received.id.clone())
-                        .attr("to", to.clone());
+                        .attr("to", from.clone());
+                    if let Some(p) = node.attr_jid("participant") {
+                        receipt = receipt.attr("participant", p.clone());
+                    }
                     route::receipt(&shared, &(pn.clone(), 0), &receipt);
                 }
                 if let Ok(mut r) = device.received.lock() {
@@ -104,6 +122,7 @@ pub(crate) async fn run(
                 }
                 device.arrived.notify_waiters();
             }
+            Ok(None) => {}
             Err(e) => warn!(%pn, error = %e, "phone could not read a message"),
         }
     }
@@ -123,26 +142,63 @@ async fn receive(
     shared: &Shared,
     device: &PhoneDevice,
     node: &Node,
-) -> Result<Received, PhoneError> {
+) -> Result<Option<Received>, PhoneError> {
     let from = node
         .attr_jid("from")
         .ok_or(PhoneError::Malformed("no from"))?;
     let id = node.attr_str("id").unwrap_or_default().to_owned();
+    // In a group the sender is the `participant`; the sender key is named by
+    // the group and that device.
+    let group = from.is_group().then(|| from.clone());
+    let sender = match &group {
+        Some(_) => node
+            .attr_jid("participant")
+            .ok_or(PhoneError::Malformed("group message without participant"))?,
+        None => from,
+    };
     let (from_pn, addr) =
-        lid_address(shared, from).ok_or(PhoneError::Malformed("unknown sender"))?;
-    let enc = node.child("enc").ok_or(PhoneError::Malformed("no enc"))?;
-    let kind = EncType::from_str(enc.attr_str("type").unwrap_or_default())
-        .map_err(|_| PhoneError::Malformed("enc type"))?;
-    let ciphertext = enc
-        .content_bytes()
-        .ok_or(PhoneError::Malformed("empty enc"))?;
-    let padded = {
+        lid_address(shared, sender).ok_or(PhoneError::Malformed("unknown sender"))?;
+    let mut content = None;
+    {
         let mut store = device.store.lock().await;
         let mut rng = rand::make_rng::<rand::rngs::StdRng>();
-        signal::decrypt(&mut *store, &addr, kind, ciphertext, &mut rng).await?
+        // Pairwise first (it may carry the sender key), then the skmsg.
+        for enc in node.children_by_tag("enc") {
+            let ciphertext = enc
+                .content_bytes()
+                .ok_or(PhoneError::Malformed("empty enc"))?;
+            let padded = match (enc.attr_str("type").unwrap_or_default(), &group) {
+                ("skmsg", Some(g)) => {
+                    signal::group_decrypt(&mut *store, g, &addr, ciphertext).await?
+                }
+                ("skmsg", None) => return Err(PhoneError::Malformed("skmsg outside a group")),
+                (kind, _) => {
+                    let kind =
+                        EncType::from_str(kind).map_err(|_| PhoneError::Malformed("enc type"))?;
+                    signal::decrypt(&mut *store, &addr, kind, ciphertext, &mut rng).await?
+                }
+            };
+            let message = Message::decode(signal::unpad(&padded)?)
+                .map_err(|_| PhoneError::Malformed("not a Message"))?;
+            let skdm = message
+                .sender_key_distribution_message
+                .as_ref()
+                .and_then(|d| d.axolotl_sender_key_distribution_message.as_deref());
+            if let (Some(g), Some(bytes)) = (&group, skdm) {
+                signal::process_sender_key_distribution(&mut *store, g, &addr, bytes).await?;
+            }
+            let only_key = skdm.is_some()
+                && message.conversation.is_none()
+                && message.extended_text_message.is_none()
+                && message.device_sent_message.is_none();
+            if !only_key {
+                content = Some(message);
+            }
+        }
+    }
+    let Some(message) = content else {
+        return Ok(None);
     };
-    let plain = signal::unpad(&padded)?;
-    let message = Message::decode(plain).map_err(|_| PhoneError::Malformed("not a Message"))?;
     let (message, chat, from_me) = match message.device_sent_message {
         Some(dsm) => {
             let chat = dsm
@@ -154,7 +210,7 @@ async fn receive(
                 ))?;
             (dsm.message.map(|m| *m).unwrap_or_default(), chat, true)
         }
-        None => (message, from_pn.to_non_ad(), false),
+        None => (message, group.unwrap_or_else(|| from_pn.to_non_ad()), false),
     };
     let text = message.conversation.clone().or_else(|| {
         message
@@ -162,13 +218,13 @@ async fn receive(
             .as_ref()
             .and_then(|e| e.text.clone())
     });
-    Ok(Received {
+    Ok(Some(Received {
         id,
         from: from_pn,
         chat,
         text,
         from_me,
-    })
+    }))
 }
 
 /// Sends `text` from the phone of `pn` to the account `to` (a phone number):
@@ -243,6 +299,101 @@ pub(crate) async fn send_text(
         .attr("to", chat)
         .attr("type", "text")
         .children(vec![Node::new("participants").children(participants)]);
+    route::message(shared, &(pn.to_owned(), 0), &stanza);
+    Ok(id)
+}
+
+/// Sends `text` from the phone of `pn` into group `gid`: the sender key goes
+/// pairwise to every member device that lacks it, the text once as `skmsg`.
+pub(crate) async fn send_group_text(
+    shared: &Arc<Shared>,
+    device: &PhoneDevice,
+    pn: &str,
+    gid: &Jid,
+    text: &str,
+) -> Result<String, PhoneError> {
+    let id = format!("3EB0{:016X}", rand::random::<u64>());
+    let (targets, own) = {
+        let state = shared.state();
+        let group = state
+            .groups
+            .get(gid.user())
+            .ok_or(PhoneError::Malformed("no such group"))?;
+        if !group.members.contains_key(pn) {
+            return Err(PhoneError::Malformed("not a member of the group"));
+        }
+        let targets: Vec<(String, u16)> = group
+            .members
+            .keys()
+            .flat_map(|m| state.devices_of(m).into_iter().map(move |d| (m.clone(), d)))
+            .filter(|(m, d)| !(m == pn && *d == 0))
+            .collect();
+        let own = state
+            .accounts
+            .get(pn)
+            .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?
+            .lid_jid(0);
+        (targets, SignalAddress::from_jid(&own)?)
+    };
+    let mut store = device.store.lock().await;
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    let skdm = signal::create_sender_key_distribution(&mut *store, gid, &own, &mut rng).await?;
+    let key_message = Message {
+        sender_key_distribution_message: Some(
+            wa_core::proto::message::SenderKeyDistributionMessage {
+                group_id: Some(gid.to_string()),
+                axolotl_sender_key_distribution_message: Some(skdm),
+            },
+        ),
+        ..Default::default()
+    };
+    let mut participants = Vec::new();
+    for target in targets {
+        if device.has_sender_key(gid, &target) {
+            continue;
+        }
+        let (pn_jid, addr) = lid_address(
+            shared,
+            &Jid::with_device(target.0.clone(), target.1, Server::User),
+        )
+        .ok_or(PhoneError::Malformed("target vanished"))?;
+        if !signal::has_session(&mut *store, &addr).await? {
+            let bundle = shared
+                .state()
+                .accounts
+                .get_mut(&target.0)
+                .and_then(|a| a.take_bundle(target.1))
+                .ok_or(PhoneError::Malformed("no bundle"))?;
+            signal::process_prekey_bundle(&mut *store, &addr, &bundle, &mut rng).await?;
+        }
+        let padded = signal::pad(&key_message.encode_to_vec(), rand::random::<u8>());
+        let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
+        participants.push(Node::new("to").attr("jid", pn_jid).children(vec![
+            Node::new("enc").attr("v", "2").attr("type", kind.as_str()).bytes(ciphertext),
+        ]));
+        device.remember_sender_key(gid, target);
+    }
+    let body = Message {
+        conversation: Some(text.to_owned()),
+        ..Default::default()
+    };
+    let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
+    let skmsg = signal::group_encrypt(&mut *store, gid, &own, &padded, &mut rng).await?;
+    drop(store);
+    let mut children = vec![
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(skmsg),
+    ];
+    if !participants.is_empty() {
+        children.push(Node::new("participants").children(participants));
+    }
+    let stanza = Node::new("message")
+        .attr("id", id.clone())
+        .attr("to", gid.clone())
+        .attr("type", "text")
+        .children(children);
     route::message(shared, &(pn.to_owned(), 0), &stanza);
     Ok(id)
 }
