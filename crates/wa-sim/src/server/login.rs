@@ -146,6 +146,38 @@ async fn answer_iq(
             let answer = usync::prekey_bundles(shared, &id, node);
             session.send(&answer).await
         }
+        (Some("get"), Some("encrypt"), Some("digest")) => {
+            let digest = shared
+                .state()
+                .accounts
+                .get(pn)
+                .and_then(|a| a.companions.get(&device))
+                .map(|c| key_digest(&c.keys));
+            match digest {
+                Some(d) => session.result(&id, vec![d]).await,
+                None => session.error(&id, "404", "item-not-found").await,
+            }
+        }
+        (Some("set"), Some("encrypt"), Some("rotate")) => {
+            let skey = node
+                .child("rotate")
+                .and_then(|r| r.child("skey"))
+                .and_then(signed_prekey);
+            let Some((skey_id, value, signature)) = skey else {
+                return session.error(&id, "400", "bad-request").await;
+            };
+            if let Some(c) = shared
+                .state()
+                .accounts
+                .get_mut(pn)
+                .and_then(|a| a.companions.get_mut(&device))
+            {
+                c.keys.signed_prekey_id = skey_id;
+                c.keys.signed_prekey = value;
+                c.keys.signed_prekey_signature = signature;
+            }
+            session.result(&id, Vec::new()).await
+        }
         (Some("set"), Some("encrypt"), _) if node.child("list").is_some() => {
             let keys: Vec<(u32, Vec<u8>)> = node
                 .child("list")
@@ -190,4 +222,32 @@ fn signed_prekey(skey: &Node) -> Option<(u32, Vec<u8>, Vec<u8>)> {
 
 pub(crate) fn be_u32(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b))
+}
+
+/// `<digest>`: the registration id, the key ids the server holds and a SHA-1
+/// over identity, signed prekey, its signature and those prekeys in order,
+/// so the client can compare with what it has.
+fn key_digest(keys: &crate::account::BundleKeys) -> Node {
+    use sha1::{Digest, Sha1};
+    let mut hash = Sha1::new();
+    hash.update(&keys.identity);
+    hash.update(&keys.signed_prekey);
+    hash.update(&keys.signed_prekey_signature);
+    let mut ids = Vec::with_capacity(keys.prekeys.len());
+    for (id, public) in &keys.prekeys {
+        hash.update(public);
+        ids.push(Node::new("id").bytes(id.to_be_bytes()[1..].to_vec()));
+    }
+    Node::new("digest").children(vec![
+        Node::new("type").bytes(vec![5u8]),
+        Node::new("registration").bytes(keys.registration_id.to_be_bytes().to_vec()),
+        Node::new("identity").bytes(keys.identity.clone()),
+        Node::new("skey").children(vec![
+            Node::new("id").bytes(keys.signed_prekey_id.to_be_bytes()[1..].to_vec()),
+            Node::new("value").bytes(keys.signed_prekey.clone()),
+            Node::new("signature").bytes(keys.signed_prekey_signature.clone()),
+        ]),
+        Node::new("list").children(ids),
+        Node::new("hash").bytes(hash.finalize().to_vec()),
+    ])
 }

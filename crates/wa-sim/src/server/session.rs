@@ -85,14 +85,22 @@ impl Session {
 
     /// Answers an IQ the simulator does not know: 501, as the real service does.
     pub(crate) async fn not_implemented(&mut self, id: &str) -> Result<(), ConnError> {
+        self.error(id, "501", "feature-not-implemented").await
+    }
+
+    /// An IQ error answer with `code` and `text`.
+    pub(crate) async fn error(
+        &mut self,
+        id: &str,
+        code: &'static str,
+        text: &'static str,
+    ) -> Result<(), ConnError> {
         let err = Node::new("iq")
             .attr("from", Jid::server_jid())
             .attr("type", "error")
             .attr("id", id.to_owned())
             .children(vec![
-                Node::new("error")
-                    .attr("code", "501")
-                    .attr("text", "feature-not-implemented"),
+                Node::new("error").attr("code", code).attr("text", text),
             ]);
         self.send(&err).await
     }

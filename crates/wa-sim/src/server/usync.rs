@@ -28,16 +28,37 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
     };
     let wants = |proto: &str| usync.child("query").and_then(|q| q.child(proto)).is_some();
     let (want_devices, want_lid) = (wants("devices"), wants("lid"));
-    let users: Vec<Jid> = usync
+    let want_contact = wants("contact");
+    let list: Vec<Node> = usync
         .child("list")
-        .map(|l| {
-            l.children_by_tag("user")
-                .filter_map(|u| u.attr_jid("jid").cloned())
-                .collect()
-        })
+        .map(|l| l.children_by_tag("user").cloned().collect())
         .unwrap_or_default();
     let mut out = Vec::new();
     let state = shared.state();
+    // Contact lookup by phone number: `<user><contact>+1555..</contact></user>`
+    // answers `type="in"` with the user's JID if the number is on the
+    // network, `type="out"` if not.
+    let mut users = Vec::new();
+    for user in list {
+        if let Some(jid) = user.attr_jid("jid") {
+            users.push(jid.clone());
+            continue;
+        }
+        let Some(number) = user.child("contact").and_then(Node::content_bytes) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(number).into_owned();
+        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let known = want_contact && state.accounts.contains_key(&digits);
+        let contact = Node::new("contact")
+            .attr("type", if known { "in" } else { "out" })
+            .bytes(text.into_bytes());
+        let mut node = Node::new("user");
+        if known {
+            node = node.attr("jid", Jid::user_jid(digits));
+        }
+        out.push(node.children(vec![contact]));
+    }
     for jid in users {
         let Some((pn, _)) = state.resolve(&jid.to_non_ad()) else {
             continue;
