@@ -180,6 +180,35 @@ impl Phone {
         device::send_group_text(&self.shared, &device, &self.pn, gid, text).await
     }
 
+    /// Marks received messages read, as the phone does when the chat is
+    /// opened: one `read` receipt per sending device, for its ids.
+    pub fn mark_read(&self, ids: &[&str]) -> usize {
+        let received = self.received();
+        let mut sent = 0;
+        for r in received
+            .iter()
+            .filter(|r| !r.from_me && ids.contains(&r.id.as_str()))
+        {
+            let mut receipt = Node::new("receipt")
+                .attr("id", r.id.clone())
+                .attr("type", "read")
+                .attr("t", unix_now().to_string());
+            receipt = if r.chat.is_group() {
+                receipt
+                    .attr("to", r.chat.clone())
+                    .attr("participant", r.from.clone())
+            } else {
+                receipt.attr("to", r.from.clone())
+            };
+            if crate::server::route::receipt(&self.shared, &(self.pn.clone(), 0), &receipt)
+                .is_some()
+            {
+                sent += 1;
+            }
+        }
+        sent
+    }
+
     /// Messages the phone received and decrypted, in order.
     pub fn received(&self) -> Vec<Received> {
         self.device().map(|d| d.received()).unwrap_or_default()

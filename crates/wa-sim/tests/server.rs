@@ -219,3 +219,99 @@ async fn garbage_on_the_socket_closes_that_connection_only() {
     let phone = sim.account("15551110008");
     link(&sim, &phone, &mut Device::new()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_sender_gets_delivery_and_read_receipts_from_a_phone() {
+    use prost::Message as _;
+    use wa_core::signal::{self, MemoryStore, PreKeyBundle, SignalAddress};
+
+    let sim = sim().await;
+    let bob = sim.account("15551110009");
+    let phone = sim.account("15551110010");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let (conn, mut events, _) = login(&sim, &device).await;
+    let _ib = next_node(&mut events).await;
+
+    // The companion encrypts to Bob's phone from its fetched bundle.
+    let bob_phone: Jid = "15551110009@s.whatsapp.net".parse().unwrap();
+    let answer = conn
+        .iq(Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("type", "get")
+            .attr("xmlns", "encrypt")
+            .children(vec![
+                Node::new("key").children(vec![Node::new("user").attr("jid", bob_phone.clone())]),
+            ]))
+        .await
+        .unwrap();
+    let user = answer.child("list").unwrap().child("user").unwrap();
+    let bytes = |n: &Node, tag: &str| n.child(tag).unwrap().content_bytes().unwrap().to_vec();
+    let skey = user.child("skey").unwrap();
+    let key = user.child("key").unwrap();
+    let bundle = PreKeyBundle {
+        registration: bytes(user, "registration"),
+        key_type: bytes(user, "type"),
+        identity: bytes(user, "identity"),
+        signed_prekey: signal::BundleSignedPreKey {
+            id: bytes(skey, "id"),
+            value: bytes(skey, "value"),
+            signature: bytes(skey, "signature"),
+        },
+        prekey: Some(signal::BundlePreKey {
+            id: bytes(key, "id"),
+            value: bytes(key, "value"),
+        }),
+    };
+    let mut store = MemoryStore::new(&device.identity, device.registration_id).unwrap();
+    let bob_lid = bob.lid().unwrap();
+    let address = SignalAddress::from_jid(&bob_lid).unwrap();
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    signal::process_prekey_bundle(&mut store, &address, &bundle, &mut rng)
+        .await
+        .unwrap();
+    let text = wa_core::proto::Message {
+        conversation: Some("read me".into()),
+        ..Default::default()
+    };
+    let padded = signal::pad(&text.encode_to_vec(), 3);
+    let (kind, ciphertext) = signal::encrypt(&mut store, &address, &padded)
+        .await
+        .unwrap();
+    let message = Node::new("message")
+        .attr("id", "3EB0RECEIPTS")
+        .attr("to", Jid::user_jid("15551110009"))
+        .attr("type", "text")
+        .children(vec![Node::new("participants").children(vec![
+            Node::new("to").attr("jid", bob_phone).children(vec![
+                Node::new("enc").attr("v", "2").attr("type", kind.as_str()).bytes(ciphertext),
+            ]),
+        ])]);
+    conn.send(&message).await.unwrap();
+    let ack = next_node(&mut events).await;
+    assert_eq!(
+        (ack.tag.as_ref(), ack.attr_str("id")),
+        ("ack", Some("3EB0RECEIPTS"))
+    );
+
+    // Bob's phone decrypts it and sends a delivery receipt to our device.
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].text.as_deref(), Some("read me"));
+    let delivered = next_node(&mut events).await;
+    assert_eq!(delivered.tag, "receipt", "{delivered}");
+    assert_eq!(delivered.attr_str("id"), Some("3EB0RECEIPTS"));
+    assert_eq!(delivered.attr_str("type"), None);
+    assert_eq!(
+        delivered.attr_jid("from").unwrap().to_string(),
+        "15551110009@s.whatsapp.net"
+    );
+
+    // When Bob reads it, a read receipt follows.
+    assert_eq!(bob.mark_read(&["3EB0RECEIPTS"]), 1);
+    let read = next_node(&mut events).await;
+    assert_eq!(
+        (read.tag.as_ref(), read.attr_str("type")),
+        ("receipt", Some("read"))
+    );
+    assert_eq!(read.attr_str("id"), Some("3EB0RECEIPTS"));
+}
