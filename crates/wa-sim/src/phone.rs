@@ -28,9 +28,12 @@ pub enum ScanError {
     /// The QR text is not `ref,noiseKey,identityKey,advSecret[,platform]`.
     #[error("not a WhatsApp pairing QR code: {0}")]
     BadQr(&'static str),
-    /// No connection waits with this ref (expired, or never issued).
+    /// No connection waits with this ref (its client left, or it never was).
     #[error("QR code is not (or no longer) valid")]
     UnknownRef,
+    /// The ref's time is over (60 s for the first, 20 s more for each next).
+    #[error("QR code has expired")]
+    ExpiredRef,
     /// The account already has the most companions the service allows.
     #[error("the account already has the maximum number of linked devices")]
     TooManyDevices,
@@ -106,6 +109,19 @@ impl Phone {
                 .get(*r)
                 .cloned()
                 .ok_or(ScanError::UnknownRef)?;
+            let (first, later) = state
+                .ref_lifetimes
+                .unwrap_or((Duration::from_secs(60), Duration::from_secs(20)));
+            let index = pending
+                .registration
+                .refs
+                .iter()
+                .position(|x| x == r)
+                .unwrap_or(0);
+            let lifetime = first + later * u32::try_from(index).unwrap_or(u32::MAX);
+            if pending.issued.elapsed() > lifetime {
+                return Err(ScanError::ExpiredRef);
+            }
             if pending.registration.noise_key.as_slice() != noise.as_slice()
                 || pending.registration.identity_key != identity
             {

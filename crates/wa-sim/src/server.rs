@@ -80,6 +80,8 @@ pub(crate) struct PairRequest {
 pub(crate) struct PendingPairing {
     pub(crate) registration: Registration,
     pub(crate) push: mpsc::UnboundedSender<Push>,
+    /// When the refs were sent.
+    pub(crate) issued: tokio::time::Instant,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +98,8 @@ pub(crate) struct State {
     pub(crate) lids: HashMap<String, String>,
     /// Push names set with `<presence name>`, by phone number.
     pub(crate) push_names: HashMap<String, String>,
+    /// How long the first ref lives, and each later one after it.
+    pub(crate) ref_lifetimes: Option<(Duration, Duration)>,
     /// Armed faults.
     pub(crate) faults: faults::Faults,
     /// Last presence of each account: (available, when).
@@ -335,6 +339,12 @@ impl Sim {
             .offline
             .get(&(pn.to_owned(), device))
             .map_or(0, Vec::len)
+    }
+
+    /// Sets how long pairing refs stay scannable: the first `first`, each
+    /// later one `later` more (the real service: 60 s, then 20 s each).
+    pub fn set_ref_lifetimes(&self, first: Duration, later: Duration) {
+        self.shared.state().ref_lifetimes = Some((first, later));
     }
 
     /// Fault: drop the next `n` stanzas routed to device `device` of `pn`.

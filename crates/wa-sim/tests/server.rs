@@ -315,3 +315,47 @@ async fn the_sender_gets_delivery_and_read_receipts_from_a_phone() {
     );
     assert_eq!(read.attr_str("id"), Some("3EB0RECEIPTS"));
 }
+
+#[tokio::test]
+async fn refs_expire_one_after_another() {
+    let sim = sim().await;
+    sim.set_ref_lifetimes(Duration::from_secs(1), Duration::from_secs(2));
+    let phone = sim.account("15551110011");
+    let device = Device::new();
+    let (_conn, mut events) = wa_client::connect(
+        &support::options(&sim),
+        &device.noise,
+        &device.registration_payload(),
+    )
+    .await
+    .unwrap();
+    let pair_device = next_node(&mut events).await;
+    let refs: Vec<String> = pair_device
+        .child("pair-device")
+        .unwrap()
+        .children_by_tag("ref")
+        .map(|r| String::from_utf8(r.content_bytes().unwrap().to_vec()).unwrap())
+        .collect();
+    assert_eq!(refs.len(), 6);
+    let qr = |r: &str| {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        format!(
+            "{r},{},{},{}",
+            b64(device.noise.public()),
+            b64(device.identity.public()),
+            b64(&device.adv_secret)
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The first ref lived 1 s; the second lives until 3 s.
+    assert_eq!(phone.scan(&qr(&refs[0])).await, Err(ScanError::ExpiredRef));
+    let second = tokio::spawn({
+        let phone = phone.clone();
+        let qr = qr(&refs[1]);
+        async move { phone.scan(&qr).await }
+    });
+    let success = next_node(&mut events).await;
+    assert!(success.child("pair-success").is_some(), "{success}");
+    second.abort();
+}

@@ -71,6 +71,7 @@ pub(super) async fn run(
     let pending = Arc::new(PendingPairing {
         registration: registration.clone(),
         push: tx,
+        issued: tokio::time::Instant::now(),
     });
     {
         let mut state = shared.state();
