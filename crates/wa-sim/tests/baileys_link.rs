@@ -305,3 +305,24 @@ async fn scripted_phones_and_baileys_chat_in_a_group_with_sender_keys() {
         "key once (A had a session), then skmsg"
     );
 }
+
+#[tokio::test]
+async fn baileys_as_a_fifth_companion_is_refused() {
+    let Some(dir) = baileys_dir() else { return };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let phone = sim.account("15550044444");
+    for _ in 0..4 {
+        support::link(&sim, &phone, &mut support::Device::new())
+            .await
+            .unwrap();
+    }
+    let mut fifth = Baileys::start(&dir, &sim);
+    let qr = fifth.expect("qr", &[]).await;
+    assert_eq!(
+        phone.scan(qr["qr"].as_str().unwrap()).await,
+        Err(wa_sim::ScanError::TooManyDevices)
+    );
+    assert_eq!(phone.linked_devices(), vec![1, 2, 3, 4]);
+}
