@@ -334,3 +334,113 @@ async fn group_administration_and_its_notifications() {
         .unwrap_err();
     assert!(matches!(gone, Error::Iq { code: 403, .. }), "{gone:?}");
 }
+
+#[tokio::test]
+async fn group_subject_description_and_roles() {
+    let sim = sim().await;
+    let (admin, _, _admin_events) = online(&sim, "15553330010").await;
+    let (member, _, mut member_events) = online(&sim, "15553330011").await;
+    let g2 = |to: Jid, kind: &'static str, child: Node| {
+        Node::new("iq")
+            .attr("to", to)
+            .attr("type", kind)
+            .attr("xmlns", "w:g2")
+            .children(vec![child])
+    };
+    let p = |pn: &str| Node::new("participant").attr("jid", Jid::user_jid(pn.to_owned()));
+    let created = admin
+        .iq(g2(
+            Jid::new("", wa_core::jid::Server::Group),
+            "set",
+            Node::new("create")
+                .attr("subject", "one")
+                .children(vec![p("15553330011")]),
+        ))
+        .await
+        .unwrap();
+    let gid = Jid::new(
+        created.child("group").unwrap().attr_str("id").unwrap(),
+        wa_core::jid::Server::Group,
+    );
+    let _create = next_node(&mut member_events).await;
+
+    admin
+        .iq(g2(
+            gid.clone(),
+            "set",
+            Node::new("subject").bytes(b"two".to_vec()),
+        ))
+        .await
+        .unwrap();
+    let note = next_node(&mut member_events).await;
+    assert_eq!(
+        note.child("subject").unwrap().attr_str("subject"),
+        Some("two")
+    );
+    admin
+        .iq(g2(
+            gid.clone(),
+            "set",
+            Node::new("description")
+                .attr("id", "d1")
+                .children(vec![Node::new("body").bytes(b"about us".to_vec())]),
+        ))
+        .await
+        .unwrap();
+    let _desc = next_node(&mut member_events).await;
+    admin
+        .iq(g2(
+            gid.clone(),
+            "set",
+            Node::new("promote").children(vec![p("15553330011")]),
+        ))
+        .await
+        .unwrap();
+    let _promote = next_node(&mut member_events).await;
+
+    let meta = member
+        .iq(g2(
+            gid.clone(),
+            "get",
+            Node::new("query").attr("request", "interactive"),
+        ))
+        .await
+        .unwrap();
+    let group = meta.child("group").unwrap();
+    assert_eq!(group.attr_str("subject"), Some("two"));
+    assert_eq!(
+        group
+            .child("description")
+            .unwrap()
+            .child("body")
+            .unwrap()
+            .content_bytes(),
+        Some(&b"about us"[..])
+    );
+    let roles: Vec<Option<&str>> = group
+        .children_by_tag("participant")
+        .map(|p| p.attr_str("type"))
+        .collect();
+    assert_eq!(roles, vec![Some("superadmin"), Some("admin")]);
+    // Demoted again, the member may no longer add anyone.
+    member
+        .iq(g2(
+            gid.clone(),
+            "set",
+            Node::new("demote").children(vec![p("15553330011")]),
+        ))
+        .await
+        .unwrap();
+    let refused = member
+        .iq(g2(
+            gid,
+            "set",
+            Node::new("add").children(vec![p("15553330010")]),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::Iq { code: 403, .. }),
+        "{refused:?}"
+    );
+}
