@@ -8,6 +8,7 @@
 //! prekeys, and logs them out when the phone removes them.
 
 pub mod account;
+pub mod control;
 mod media;
 pub mod phone;
 pub mod server;
