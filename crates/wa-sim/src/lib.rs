@@ -1,11 +1,13 @@
 //! A simulated WhatsApp network for tests, demos and benchmarks.
 //!
 //! [`Sim`] is the server side of the multi-device protocol on an injected
-//! listener; [`Phone`] is an account's scripted primary device. So far the
-//! simulator runs the Noise responder with its own certificate chain,
-//! registers companions, pairs them when a phone scans their QR code (ADV
-//! signatures both ways), logs them in by Noise key, counts and stores their
-//! prekeys, and logs them out when the phone removes them.
+//! listener: Noise responder with its own certificate chain, registration and
+//! pairing (ADV both ways), login by Noise key, prekeys, usync, routing of
+//! messages and receipts with offline queues, groups, an HTTPS media host,
+//! presence and chatstate, and fault injection. [`Phone`] is an account's
+//! scripted primary device, a real Signal device that links and removes
+//! companions and chats 1:1 and in groups. [`control`] serves the same
+//! operations over HTTP for `wa-sim serve`.
 
 pub mod account;
 pub mod control;
