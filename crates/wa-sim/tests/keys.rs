@@ -28,6 +28,20 @@ fn iq(xmlns: &'static str, kind: &'static str, children: Vec<Node>) -> Node {
         .children(children)
 }
 
+/// A `w:g2` IQ to `to` with one child.
+fn g2(to: Jid, kind: &'static str, child: Node) -> Node {
+    Node::new("iq")
+        .attr("to", to)
+        .attr("type", kind)
+        .attr("xmlns", "w:g2")
+        .children(vec![child])
+}
+
+/// `<participant jid=pn@s.whatsapp.net/>`.
+fn p(pn: &str) -> Node {
+    Node::new("participant").attr("jid", Jid::user_jid(pn.to_owned()))
+}
+
 fn id3(id: u32) -> Vec<u8> {
     signal::encode_key_id(id).unwrap().to_vec()
 }
@@ -235,14 +249,6 @@ async fn group_administration_and_its_notifications() {
     let _ib = next_node(&mut member_events).await;
     sim.account("15553330009");
 
-    let g2 = |to: Jid, kind: &'static str, child: Node| {
-        Node::new("iq")
-            .attr("to", to)
-            .attr("type", kind)
-            .attr("xmlns", "w:g2")
-            .children(vec![child])
-    };
-    let p = |pn: &str| Node::new("participant").attr("jid", Jid::user_jid(pn.to_owned()));
     let created = admin
         .iq(g2(
             Jid::new("", wa_core::jid::Server::Group),
@@ -340,14 +346,6 @@ async fn group_subject_description_and_roles() {
     let sim = sim().await;
     let (admin, _, _admin_events) = online(&sim, "15553330010").await;
     let (member, _, mut member_events) = online(&sim, "15553330011").await;
-    let g2 = |to: Jid, kind: &'static str, child: Node| {
-        Node::new("iq")
-            .attr("to", to)
-            .attr("type", kind)
-            .attr("xmlns", "w:g2")
-            .children(vec![child])
-    };
-    let p = |pn: &str| Node::new("participant").attr("jid", Jid::user_jid(pn.to_owned()));
     let created = admin
         .iq(g2(
             Jid::new("", wa_core::jid::Server::Group),
