@@ -1,0 +1,208 @@
+//! The companion device's own state: the keys it registers with, and what it
+//! learns when a phone links it (its JIDs and the account's signed vouch).
+//!
+//! A [`DeviceState`] is created once per link attempt, filled in by
+//! [`pair`](crate::pair::pair), grown by [`login`](crate::login::login)
+//! (uploaded one-time prekeys) and kept in a
+//! [`DeviceStore`](crate::store::DeviceStore) between runs.
+
+use std::fmt;
+
+use prost::Message as _;
+use rand::CryptoRng;
+use wa_core::jid::Jid;
+use wa_core::keys::KeyPair;
+use wa_core::proto::client_payload::DevicePairingRegistrationData;
+use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
+use wa_core::signal::{self, PreKey, SignalError, SignedPreKey};
+
+/// The id of the signed prekey a fresh device registers with.
+const FIRST_SIGNED_PREKEY_ID: u32 = 1;
+
+/// Everything a companion device keeps about itself.
+///
+/// `Debug` prints public keys and JIDs only, never private keys or the ADV
+/// secret.
+#[derive(Clone)]
+pub struct DeviceState {
+    /// Noise static key pair: how the server recognises this device at login.
+    pub noise: KeyPair,
+    /// Signal identity key pair.
+    pub identity: KeyPair,
+    /// Signal registration id (1..=16380).
+    pub registration_id: u32,
+    /// The current signed prekey.
+    pub signed_prekey: SignedPreKey,
+    /// Secret shared with the phone through the QR code; keys the HMAC of
+    /// `pair-success`.
+    pub adv_secret: [u8; 32],
+    /// The id the next generated one-time prekey gets.
+    pub next_prekey_id: u32,
+    /// One-time prekeys uploaded to the server and not yet used by a peer
+    /// (their private halves decrypt incoming `pkmsg`s).
+    pub prekeys: Vec<PreKey>,
+    /// After pairing: our JID, phone number form with device
+    /// (`PN:D@s.whatsapp.net`).
+    pub jid: Option<Jid>,
+    /// After pairing (or login): our LID with device (`LID:D@lid`).
+    pub lid: Option<Jid>,
+    /// After pairing: the account's signed vouch for this device, with the
+    /// account signature key and our device signature.
+    pub account: Option<AdvSignedDeviceIdentity>,
+    /// After pairing: the platform name the phone reported, if any.
+    pub platform: Option<String>,
+}
+
+impl DeviceState {
+    /// A fresh, unpaired device with new keys.
+    pub fn new<R: CryptoRng + ?Sized>(rng: &mut R) -> DeviceState {
+        let identity = signal::generate_identity(rng);
+        let signed_prekey = match SignedPreKey::generate(&identity, FIRST_SIGNED_PREKEY_ID, rng) {
+            Ok(k) => k,
+            // Id 1 is always in range; keep the arm total anyway.
+            Err(_) => {
+                SignedPreKey::from_parts(FIRST_SIGNED_PREKEY_ID, KeyPair::generate(rng), [0; 64])
+            }
+        };
+        let mut adv_secret = [0u8; 32];
+        rng.fill_bytes(&mut adv_secret);
+        DeviceState {
+            noise: KeyPair::generate(rng),
+            identity,
+            registration_id: signal::generate_registration_id(rng),
+            signed_prekey,
+            adv_secret,
+            next_prekey_id: 1,
+            prekeys: Vec::new(),
+            jid: None,
+            lid: None,
+            account: None,
+            platform: None,
+        }
+    }
+
+    /// True once a phone has linked this device.
+    pub fn is_paired(&self) -> bool {
+        self.jid.is_some()
+    }
+
+    /// The encoded `ClientPayload` an unpaired device registers with.
+    pub fn registration_payload(&self) -> Result<Vec<u8>, SignalError> {
+        Ok(ClientPayload {
+            passive: Some(false),
+            pull: Some(false),
+            device_pairing_data: Some(DevicePairingRegistrationData {
+                e_regid: Some(signal::encode_registration_id(self.registration_id).to_vec()),
+                e_keytype: Some(vec![signal::KEY_TYPE_DJB]),
+                e_ident: Some(self.identity.public().to_vec()),
+                e_skey_id: Some(signal::encode_key_id(self.signed_prekey.id())?.to_vec()),
+                e_skey_val: Some(self.signed_prekey.public().to_vec()),
+                e_skey_sig: Some(self.signed_prekey.signature().to_vec()),
+                build_hash: Some(vec![0; 16]),
+                device_props: Some(Vec::new()),
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec())
+    }
+
+    /// The encoded `ClientPayload` a paired device logs in with; `None`
+    /// when not paired (or the JID's user is not a phone number).
+    pub fn login_payload(&self) -> Option<Vec<u8>> {
+        let jid = self.jid.as_ref()?;
+        Some(
+            ClientPayload {
+                username: Some(jid.user().parse().ok()?),
+                device: Some(u32::from(jid.device())),
+                passive: Some(true),
+                pull: Some(true),
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        )
+    }
+
+    /// Generates `count` one-time prekeys from [`next_prekey_id`](Self::next_prekey_id),
+    /// keeps them in [`prekeys`](Self::prekeys) and returns the new ones.
+    pub fn generate_prekeys<R: CryptoRng + ?Sized>(
+        &mut self,
+        count: u32,
+        rng: &mut R,
+    ) -> &[PreKey] {
+        let fresh = signal::generate_prekeys(self.next_prekey_id, count, rng);
+        if let Some(last) = fresh.last() {
+            self.next_prekey_id = last.id() % signal::MAX_KEY_ID + 1;
+        }
+        let start = self.prekeys.len();
+        self.prekeys.extend(fresh);
+        &self.prekeys[start..]
+    }
+}
+
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for DeviceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceState")
+            .field("noise", &Hex(self.noise.public()))
+            .field("identity", &Hex(self.identity.public()))
+            .field("registration_id", &self.registration_id)
+            .field("signed_prekey_id", &self.signed_prekey.id())
+            .field("next_prekey_id", &self.next_prekey_id)
+            .field("prekeys", &self.prekeys.len())
+            .field("jid", &self.jid.as_ref().map(ToString::to_string))
+            .field("lid", &self.lid.as_ref().map(ToString::to_string))
+            .field("account", &self.account.is_some())
+            .field("platform", &self.platform)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secrets() {
+        let mut state = DeviceState::new(&mut rand::rng());
+        state.generate_prekeys(3, &mut rand::rng());
+        let shown = format!("{state:?}");
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert!(shown.contains(&hex(state.identity.public())));
+        for secret in [
+            hex(state.noise.private()),
+            hex(state.identity.private()),
+            hex(state.signed_prekey.key_pair().private()),
+            hex(&state.adv_secret),
+            hex(state.prekeys[0].key_pair().private()),
+        ] {
+            assert!(!shown.contains(&secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn prekey_ids_continue() {
+        let mut state = DeviceState::new(&mut rand::rng());
+        let ids: Vec<u32> = state
+            .generate_prekeys(2, &mut rand::rng())
+            .iter()
+            .map(PreKey::id)
+            .collect();
+        assert_eq!(ids, [1, 2]);
+        let next = state.generate_prekeys(1, &mut rand::rng())[0].id();
+        assert_eq!(next, 3);
+        assert_eq!(state.next_prekey_id, 4);
+        assert_eq!(state.prekeys.len(), 3);
+        assert!(state.login_payload().is_none());
+        assert!(state.registration_payload().is_ok());
+    }
+}
