@@ -2,10 +2,10 @@
 //!
 //! So far: one connection ([`socket::connect`]: Noise handshake, encrypted
 //! nodes, IQ correlation, keepalive), the device state and its store, QR
-//! pairing ([`pair`](mod@pair)), login with prekey upload ([`login`](mod@login)),
-//! and a first 1:1
-//! text path with ADV-checked fan-out ([`messaging`]). Persistent Signal
-//! stores, groups, retries, reconnects and the typed event stream come next.
+//! pairing ([`pair`](mod@pair)), login with prekey upload
+//! ([`login`](mod@login)), and a first 1:1 text path with ADV-checked fan-out
+//! ([`messaging`]). Persistent Signal stores, groups, retries, reconnects and
+//! the typed event stream come next.
 
 pub mod device;
 pub mod error;
