@@ -399,3 +399,21 @@ async fn refused_tcp_is_a_network_error() {
     assert!(matches!(err, Error::Network(_)), "{err:?}");
     assert!(err.is_retryable());
 }
+
+#[tokio::test]
+async fn wss_to_a_server_that_is_not_tls_is_a_network_error() {
+    use tokio::io::AsyncWriteExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let _ = tcp.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    });
+    let opts = ConnectOptions {
+        url: format!("wss://{addr}/ws/chat"),
+        ..ConnectOptions::default()
+    };
+    let err = connect(&opts, &client_key(), b"payload").await.unwrap_err();
+    assert!(matches!(err, Error::Network(_)), "{err:?}");
+    server.await.unwrap();
+}
