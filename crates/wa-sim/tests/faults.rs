@@ -7,43 +7,17 @@ mod support;
 use std::time::Duration;
 
 use prost::Message as _;
-use tokio::net::TcpListener;
 use wa_client::{AuthError, Error};
 use wa_core::adv;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::proto::{AdvSignedDeviceIdentity, AdvSignedKeyIndexList};
-use wa_sim::Sim;
 
-use support::{Device, link, login, next_end, next_node};
-
-async fn sim() -> Sim {
-    Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap()
-}
-
-/// A linked companion of a fresh account, logged in, past its offline marker.
-async fn online(
-    sim: &Sim,
-    pn: &str,
-) -> (
-    wa_client::Connection,
-    tokio::sync::mpsc::Receiver<wa_client::Event>,
-    Device,
-) {
-    let phone = sim.account(pn);
-    let mut device = Device::new();
-    link(sim, &phone, &mut device).await.unwrap();
-    let (conn, mut events, _) = login(sim, &device).await;
-    let ib = next_node(&mut events).await;
-    assert_eq!(ib.tag, "ib");
-    (conn, events, device)
-}
+use support::{Device, link, next_end, next_node, online, start_sim};
 
 #[tokio::test]
 async fn dropped_stanzas_never_arrive_and_are_counted() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let alice = sim.account("15552220001");
     let (_conn, mut events, _) = online(&sim, "15552220002").await;
     sim.drop_next("15552220002", 1, 1);
@@ -56,7 +30,7 @@ async fn dropped_stanzas_never_arrive_and_are_counted() {
 
 #[tokio::test]
 async fn a_delayed_stanza_is_overtaken_by_the_next() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let alice = sim.account("15552220003");
     let (_conn, mut events, _) = online(&sim, "15552220004").await;
     sim.delay_next("15552220004", 1, 1, Duration::from_secs(1));
@@ -70,7 +44,7 @@ async fn a_delayed_stanza_is_overtaken_by_the_next() {
 
 #[tokio::test]
 async fn a_cut_socket_ends_the_connection_without_a_verdict() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let (_conn, mut events, _) = online(&sim, "15552220005").await;
     assert!(sim.cut("15552220005", 1));
     let end = next_end(&mut events).await;
@@ -80,7 +54,7 @@ async fn a_cut_socket_ends_the_connection_without_a_verdict() {
 
 #[tokio::test]
 async fn refused_logins_get_503_which_is_retryable() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15552220006");
     let mut device = Device::new();
     link(&sim, &phone, &mut device).await.unwrap();
@@ -102,7 +76,7 @@ async fn refused_logins_get_503_which_is_retryable() {
 
 #[tokio::test]
 async fn an_injected_device_is_outside_the_signed_list_and_its_identity_fails_adv() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let (conn, _events, _) = online(&sim, "15552220007").await;
     sim.account("15552220008");
     assert!(sim.inject_unsigned_device("15552220008", 7));
@@ -192,7 +166,7 @@ async fn an_injected_device_is_outside_the_signed_list_and_its_identity_fails_ad
 
 #[tokio::test]
 async fn presence_and_chatstate_reach_the_peer() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let (alice, _alice_events, _) = online(&sim, "15552220009").await;
     let (bob, mut bob_events, _) = online(&sim, "15552220010").await;
     bob.send(

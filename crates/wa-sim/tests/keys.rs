@@ -5,20 +5,12 @@
 mod support;
 
 use sha1::{Digest, Sha1};
-use tokio::net::TcpListener;
 use wa_client::Error;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::signal::{self, SignedPreKey};
-use wa_sim::Sim;
 
-use support::{Device, link, login, next_node};
-
-async fn sim() -> Sim {
-    Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap()
-}
+use support::{Device, link, login, next_node, online, start_sim};
 
 fn iq(xmlns: &'static str, kind: &'static str, children: Vec<Node>) -> Node {
     Node::new("iq")
@@ -46,27 +38,10 @@ fn id3(id: u32) -> Vec<u8> {
     signal::encode_key_id(id).unwrap().to_vec()
 }
 
-/// A linked, logged-in companion; the event stream must be kept alive.
-async fn online(
-    sim: &Sim,
-    pn: &str,
-) -> (
-    wa_client::Connection,
-    Device,
-    tokio::sync::mpsc::Receiver<wa_client::Event>,
-) {
-    let phone = sim.account(pn);
-    let mut device = Device::new();
-    link(sim, &phone, &mut device).await.unwrap();
-    let (conn, mut events, _) = login(sim, &device).await;
-    let _ib = next_node(&mut events).await;
-    (conn, device, events)
-}
-
 #[tokio::test]
 async fn uploaded_prekeys_are_counted_digested_and_handed_out_once() {
-    let sim = sim().await;
-    let (conn, device, _events) = online(&sim, "15553330001").await;
+    let sim = start_sim().await;
+    let (conn, _events, device) = online(&sim, "15553330001").await;
     let mut rng = rand::rng();
     let prekeys = signal::generate_prekeys(1, 3, &mut rng);
     let list = prekeys
@@ -114,7 +89,7 @@ async fn uploaded_prekeys_are_counted_digested_and_handed_out_once() {
     );
 
     // Another account fetches the bundle three times, then once more.
-    let (other, _, _other_events) = online(&sim, "15553330002").await;
+    let (other, _other_events, _) = online(&sim, "15553330002").await;
     let me: Jid = "15553330001:1@s.whatsapp.net".parse().unwrap();
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -143,8 +118,8 @@ async fn uploaded_prekeys_are_counted_digested_and_handed_out_once() {
 
 #[tokio::test]
 async fn a_rotated_signed_prekey_is_served_in_bundles() {
-    let sim = sim().await;
-    let (conn, device, _events) = online(&sim, "15553330003").await;
+    let sim = start_sim().await;
+    let (conn, _events, device) = online(&sim, "15553330003").await;
     let next = SignedPreKey::generate(&device.identity, 2, &mut rand::rng()).unwrap();
     let skey = Node::new("skey").children(vec![
         Node::new("id").bytes(id3(2)),
@@ -163,7 +138,7 @@ async fn a_rotated_signed_prekey_is_served_in_bundles() {
         .await
         .unwrap_err();
     assert!(matches!(bad, Error::Iq { code: 400, .. }), "{bad:?}");
-    let (other, _, _other_events) = online(&sim, "15553330004").await;
+    let (other, _other_events, _) = online(&sim, "15553330004").await;
     let answer = other
         .iq(iq(
             "encrypt",
@@ -192,8 +167,8 @@ async fn a_rotated_signed_prekey_is_served_in_bundles() {
 
 #[tokio::test]
 async fn contacts_are_looked_up_by_phone_number() {
-    let sim = sim().await;
-    let (conn, _, _events) = online(&sim, "15553330005").await;
+    let sim = start_sim().await;
+    let (conn, _events, _) = online(&sim, "15553330005").await;
     sim.account("15553330006");
     let user = |n: &str| Node::new("user").children(vec![Node::new("contact").bytes(n.as_bytes())]);
     let answer = conn
@@ -240,8 +215,8 @@ async fn contacts_are_looked_up_by_phone_number() {
 
 #[tokio::test]
 async fn group_administration_and_its_notifications() {
-    let sim = sim().await;
-    let (admin, _, _admin_events) = online(&sim, "15553330007").await;
+    let sim = start_sim().await;
+    let (admin, _admin_events, _) = online(&sim, "15553330007").await;
     let phone = sim.account("15553330008");
     let mut member = Device::new();
     link(&sim, &phone, &mut member).await.unwrap();
@@ -343,9 +318,9 @@ async fn group_administration_and_its_notifications() {
 
 #[tokio::test]
 async fn group_subject_description_and_roles() {
-    let sim = sim().await;
-    let (admin, _, _admin_events) = online(&sim, "15553330010").await;
-    let (member, _, mut member_events) = online(&sim, "15553330011").await;
+    let sim = start_sim().await;
+    let (admin, _admin_events, _) = online(&sim, "15553330010").await;
+    let (member, mut member_events, _) = online(&sim, "15553330011").await;
     let created = admin
         .iq(g2(
             Jid::new("", wa_core::jid::Server::Group),

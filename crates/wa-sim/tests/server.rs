@@ -7,24 +7,17 @@ mod support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use wa_client::{AuthError, Error};
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
-use wa_sim::{ScanError, Sim};
+use wa_sim::ScanError;
 
-use support::{Device, link, login, next_end, next_node};
-
-async fn sim() -> Sim {
-    Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap()
-}
+use support::{Device, link, login, next_end, next_node, start_sim};
 
 #[tokio::test]
 async fn link_then_login_then_success_carries_the_lid() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110000");
     let mut device = Device::new();
     let jid = link(&sim, &phone, &mut device).await.unwrap();
@@ -42,7 +35,7 @@ async fn link_then_login_then_success_carries_the_lid() {
 
 #[tokio::test]
 async fn a_fifth_companion_is_refused() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110001");
     for _ in 0..4 {
         link(&sim, &phone, &mut Device::new()).await.unwrap();
@@ -54,7 +47,7 @@ async fn a_fifth_companion_is_refused() {
 
 #[tokio::test]
 async fn login_with_another_noise_key_is_refused_with_401() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110002");
     let mut device = Device::new();
     link(&sim, &phone, &mut device).await.unwrap();
@@ -75,7 +68,7 @@ async fn login_with_another_noise_key_is_refused_with_401() {
 
 #[tokio::test]
 async fn removal_logs_out_the_live_connection_and_later_logins() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110003");
     let mut device = Device::new();
     link(&sim, &phone, &mut device).await.unwrap();
@@ -100,7 +93,7 @@ async fn removal_logs_out_the_live_connection_and_later_logins() {
 
 #[tokio::test]
 async fn unknown_iqs_get_501_and_pings_are_answered() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110004");
     let mut device = Device::new();
     link(&sim, &phone, &mut device).await.unwrap();
@@ -126,7 +119,7 @@ async fn unknown_iqs_get_501_and_pings_are_answered() {
 
 #[tokio::test]
 async fn messages_to_an_offline_device_wait_for_its_next_login() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let alice = sim.account("15551110005");
     let bob = sim.account("15551110006");
     let mut device = Device::new();
@@ -153,7 +146,7 @@ async fn messages_to_an_offline_device_wait_for_its_next_login() {
 
 #[tokio::test]
 async fn a_message_without_recipient_is_refused_and_unknown_devices_are_skipped() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     let phone = sim.account("15551110007");
     let mut device = Device::new();
     link(&sim, &phone, &mut device).await.unwrap();
@@ -195,7 +188,7 @@ async fn a_message_without_recipient_is_refused_and_unknown_devices_are_skipped(
 
 #[tokio::test]
 async fn garbage_on_the_socket_closes_that_connection_only() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     for garbage in [
         b"GET / HTTP/1.1\r\n\r\n".to_vec(),
         [&b"WA\x06\x03"[..], &[0, 0, 5], b"junk!"].concat(),
@@ -225,7 +218,7 @@ async fn the_sender_gets_delivery_and_read_receipts_from_a_phone() {
     use prost::Message as _;
     use wa_core::signal::{self, MemoryStore, PreKeyBundle, SignalAddress};
 
-    let sim = sim().await;
+    let sim = start_sim().await;
     let bob = sim.account("15551110009");
     let phone = sim.account("15551110010");
     let mut device = Device::new();
@@ -318,7 +311,7 @@ async fn the_sender_gets_delivery_and_read_receipts_from_a_phone() {
 
 #[tokio::test]
 async fn refs_expire_one_after_another() {
-    let sim = sim().await;
+    let sim = start_sim().await;
     sim.set_ref_lifetimes(Duration::from_secs(1), Duration::from_secs(2));
     let phone = sim.account("15551110011");
     let device = Device::new();

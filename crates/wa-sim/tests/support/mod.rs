@@ -200,3 +200,22 @@ pub async fn login(sim: &Sim, device: &Device) -> (Connection, mpsc::Receiver<Ev
     assert_eq!(success.tag, "success", "{success}");
     (conn, events, success)
 }
+
+/// A simulator on 127.0.0.1:0.
+pub async fn start_sim() -> Sim {
+    Sim::start(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap()
+}
+
+/// A linked companion of a fresh account `pn`, logged in and past its
+/// offline marker. The event stream must be kept alive.
+pub async fn online(sim: &Sim, pn: &str) -> (Connection, mpsc::Receiver<Event>, Device) {
+    let phone = sim.account(pn);
+    let mut device = Device::new();
+    link(sim, &phone, &mut device).await.unwrap();
+    let (conn, mut events, _) = login(sim, &device).await;
+    let ib = next_node(&mut events).await;
+    assert_eq!(ib.tag, "ib");
+    (conn, events, device)
+}
