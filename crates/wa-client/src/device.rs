@@ -11,7 +11,7 @@ use std::fmt;
 use prost::Message as _;
 use rand::CryptoRng;
 use wa_core::jid::Jid;
-use wa_core::keys::KeyPair;
+use wa_core::keys::{Hex, KeyPair};
 use wa_core::proto::client_payload::DevicePairingRegistrationData;
 use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
 use wa_core::signal::{self, PreKey, SignalError, SignedPreKey};
@@ -136,17 +136,6 @@ impl DeviceState {
         let start = self.prekeys.len();
         self.prekeys.extend(fresh);
         &self.prekeys[start..]
-    }
-}
-
-struct Hex<'a>(&'a [u8]);
-
-impl fmt::Debug for Hex<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
     }
 }
 

@@ -105,7 +105,9 @@ impl fmt::Debug for KeyPair {
     }
 }
 
-struct Hex<'a>(&'a [u8]);
+/// Shows bytes as lowercase hex in `Debug` output; for public keys and ids,
+/// never for secrets.
+pub struct Hex<'a>(pub &'a [u8]);
 
 impl fmt::Debug for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -347,27 +347,27 @@ impl Sim {
         self.shared.state().ref_lifetimes = Some((first, later));
     }
 
-    /// Fault: drop the next `n` stanzas routed to device `device` of `pn`.
-    pub fn drop_next(&self, pn: &str, device: u16, n: usize) {
+    /// Changes the faults armed for device `device` of `pn`.
+    fn arm(&self, pn: &str, device: u16, set: impl FnOnce(&mut faults::DeviceFaults)) {
         let mut state = self.shared.state();
-        let f = state
+        set(state
             .faults
             .devices
             .entry((pn.to_owned(), device))
-            .or_default();
-        f.drop_next = n;
+            .or_default());
+    }
+
+    /// Fault: drop the next `n` stanzas routed to device `device` of `pn`.
+    pub fn drop_next(&self, pn: &str, device: u16, n: usize) {
+        self.arm(pn, device, |f| f.drop_next = n);
     }
 
     /// Fault: hold back each of the next `n` stanzas for the device by `by`.
     pub fn delay_next(&self, pn: &str, device: u16, n: usize, by: Duration) {
-        let mut state = self.shared.state();
-        let f = state
-            .faults
-            .devices
-            .entry((pn.to_owned(), device))
-            .or_default();
-        f.delay_next = n;
-        f.delay = by;
+        self.arm(pn, device, |f| {
+            f.delay_next = n;
+            f.delay = by;
+        });
     }
 
     /// How many stanzas for the device were dropped by [`Sim::drop_next`].
@@ -383,13 +383,8 @@ impl Sim {
 
     /// Fault: answer the device's logins with `<failure reason="503">` for `how_long`.
     pub fn refuse_logins(&self, pn: &str, device: u16, how_long: Duration) {
-        let mut state = self.shared.state();
-        let f = state
-            .faults
-            .devices
-            .entry((pn.to_owned(), device))
-            .or_default();
-        f.refuse_until = Some(tokio::time::Instant::now() + how_long);
+        let until = tokio::time::Instant::now() + how_long;
+        self.arm(pn, device, |f| f.refuse_until = Some(until));
     }
 
     /// Fault: cut the device's socket now, with no stream error. False if it
