@@ -3,8 +3,9 @@
 //!
 //! A [`DeviceState`] is created once per link attempt, filled in by
 //! [`pair`](crate::pair::pair), grown by [`login`](crate::login::login)
-//! (uploaded one-time prekeys) and kept in a
-//! [`DeviceStore`](crate::store::DeviceStore) between runs.
+//! (the id of the next one-time prekey) and kept in a
+//! [`DeviceStore`](crate::store::DeviceStore) between runs. The prekeys
+//! themselves live in a [`PreKeyStore`](crate::store::PreKeyStore).
 
 use std::fmt;
 
@@ -38,9 +39,6 @@ pub struct DeviceState {
     pub adv_secret: [u8; 32],
     /// The id the next generated one-time prekey gets.
     pub next_prekey_id: u32,
-    /// One-time prekeys uploaded to the server and not yet used by a peer
-    /// (their private halves decrypt incoming `pkmsg`s).
-    pub prekeys: Vec<PreKey>,
     /// After pairing: our JID, phone number form with device
     /// (`PN:D@s.whatsapp.net`).
     pub jid: Option<Jid>,
@@ -73,7 +71,6 @@ impl DeviceState {
             signed_prekey,
             adv_secret,
             next_prekey_id: 1,
-            prekeys: Vec::new(),
             jid: None,
             lid: None,
             account: None,
@@ -122,20 +119,20 @@ impl DeviceState {
         )
     }
 
-    /// Generates `count` one-time prekeys from [`next_prekey_id`](Self::next_prekey_id),
-    /// keeps them in [`prekeys`](Self::prekeys) and returns the new ones.
+    /// Generates `count` one-time prekeys from
+    /// [`next_prekey_id`](Self::next_prekey_id) and advances it. The caller
+    /// stores them (and this state) before uploading them.
+    #[must_use = "the prekeys must be stored"]
     pub fn generate_prekeys<R: CryptoRng + ?Sized>(
         &mut self,
         count: u32,
         rng: &mut R,
-    ) -> &[PreKey] {
+    ) -> Vec<PreKey> {
         let fresh = signal::generate_prekeys(self.next_prekey_id, count, rng);
         if let Some(last) = fresh.last() {
             self.next_prekey_id = last.id() % signal::MAX_KEY_ID + 1;
         }
-        let start = self.prekeys.len();
-        self.prekeys.extend(fresh);
-        &self.prekeys[start..]
+        fresh
     }
 }
 
@@ -147,7 +144,6 @@ impl fmt::Debug for DeviceState {
             .field("registration_id", &self.registration_id)
             .field("signed_prekey_id", &self.signed_prekey.id())
             .field("next_prekey_id", &self.next_prekey_id)
-            .field("prekeys", &self.prekeys.len())
             .field("jid", &self.jid.as_ref().map(ToString::to_string))
             .field("lid", &self.lid.as_ref().map(ToString::to_string))
             .field("account", &self.account.is_some())
@@ -162,8 +158,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_secrets() {
-        let mut state = DeviceState::new(&mut rand::rng());
-        state.generate_prekeys(3, &mut rand::rng());
+        let state = DeviceState::new(&mut rand::rng());
         let shown = format!("{state:?}");
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         assert!(shown.contains(&hex(state.identity.public())));
@@ -172,7 +167,6 @@ mod tests {
             hex(state.identity.private()),
             hex(state.signed_prekey.key_pair().private()),
             hex(&state.adv_secret),
-            hex(state.prekeys[0].key_pair().private()),
         ] {
             assert!(!shown.contains(&secret), "{shown}");
         }
@@ -190,7 +184,6 @@ mod tests {
         let next = state.generate_prekeys(1, &mut rand::rng())[0].id();
         assert_eq!(next, 3);
         assert_eq!(state.next_prekey_id, 4);
-        assert_eq!(state.prekeys.len(), 3);
         assert!(state.login_payload().is_none());
         assert!(state.registration_payload().is_ok());
     }

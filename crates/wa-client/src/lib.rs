@@ -1,24 +1,32 @@
 //! Tokio driver of the WhatsApp multi-device protocol over `wa-core`.
 //!
-//! So far: one connection ([`socket::connect`]: Noise handshake, encrypted
-//! nodes, IQ correlation, keepalive), the device state and its store, QR
-//! pairing ([`pair`](mod@pair)), login with prekey upload
-//! ([`login`](mod@login)), and a first 1:1 text path with ADV-checked fan-out
-//! ([`messaging`]). Persistent Signal stores, groups, retries, reconnects and
-//! the typed event stream come next.
+//! Layers, bottom up: one connection ([`socket::connect`]: Noise handshake,
+//! encrypted nodes, IQ correlation, keepalive); the device state and the
+//! [`store`] traits by role; QR pairing ([`pair`](mod@pair)); login with
+//! prekey upload ([`login`](mod@login)); and the [`Client`]: online with
+//! reconnects, an ordered offline-tolerant outbox, 1:1 and group messages
+//! with ADV-checked fan-out and sender keys, retry receipts both ways, and
+//! typed [`ClientEvent`]s.
 
+pub mod client;
+mod crypto;
 pub mod device;
+pub mod devices;
 pub mod error;
 pub mod login;
-pub mod messaging;
 pub mod pair;
 pub mod socket;
 pub mod store;
 
+pub use client::{
+    Backoff, ChatState, Client, ClientError, ClientEvent, ClientOptions, GroupChange,
+    GroupChangeKind, GroupInfo, IncomingMessage, MessageAck, PendingSend, Receipt, ReceiptKind,
+    SendError, Sent,
+};
+pub use crypto::CryptoError;
 pub use device::DeviceState;
 pub use error::{AuthError, Error, ProtocolError};
 pub use login::{LoggedIn, LoginError, LoginOptions, login};
-pub use messaging::{MessagingError, Messenger, Received};
 pub use pair::{PairError, PairEvent, PairOptions, Pairing, pair};
 pub use socket::{ConnectOptions, Connection, Event, connect};
-pub use store::{DeviceStore, MemoryDeviceStore, StoreError};
+pub use store::{MemoryStore, Store, StoreError};

@@ -1,9 +1,12 @@
 //! Logging a paired device in, and the IQs it owes the server before it is
 //! online: prekey count (and upload when low), then `passive set <active/>`.
 //!
-//! New one-time prekeys are written into the [`DeviceState`] and saved to the
-//! [`DeviceStore`] *before* they are uploaded, so a peer can never hold a
-//! prekey whose private half we lost.
+//! New one-time prekeys are saved to the [`PreKeyStore`] (and the advanced
+//! id counter to the [`DeviceStore`]) *before* they are uploaded, so a peer
+//! can never hold a prekey whose private half we lost.
+//!
+//! [`PreKeyStore`]: crate::store::PreKeyStore
+//! [`DeviceStore`]: crate::store::DeviceStore
 
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use wa_core::signal::{self, KEY_TYPE_DJB, PreKey, SignalError};
 use crate::device::DeviceState;
 use crate::error::{AuthError, Error};
 use crate::socket::{self, ConnectOptions, Connection, Event};
-use crate::store::{DeviceStore, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One-time prekeys uploaded when the server has none (whatsmeow, Baileys).
 pub const INITIAL_PREKEY_COUNT: u32 = 812;
@@ -97,7 +100,7 @@ pub struct LoggedIn {
 pub async fn login(
     opts: &LoginOptions,
     state: &mut DeviceState,
-    store: &dyn DeviceStore,
+    store: &dyn Store,
 ) -> Result<LoggedIn, LoginError> {
     let payload = state.login_payload().ok_or(LoginError::NotPaired)?;
     let (conn, mut events) = socket::connect(&opts.connect, &state.noise, &payload).await?;
@@ -133,7 +136,7 @@ async fn after_success(
     conn: &Connection,
     success: &Node,
     state: &mut DeviceState,
-    store: &dyn DeviceStore,
+    store: &dyn Store,
 ) -> Result<u32, LoginError> {
     let lid = success
         .attr_jid("lid")
@@ -179,11 +182,12 @@ async fn prekey_count(conn: &Connection) -> Result<u32, LoginError> {
 pub async fn upload_prekeys(
     conn: &Connection,
     state: &mut DeviceState,
-    store: &dyn DeviceStore,
+    store: &dyn Store,
     count: u32,
 ) -> Result<(), LoginError> {
-    let fresh = state.generate_prekeys(count, &mut rand::rng()).to_vec();
+    let fresh = state.generate_prekeys(count, &mut rand::rng());
     store.save(state).await?;
+    store.store_prekeys(&fresh).await?;
     conn.iq(upload_node(state, &fresh)?).await?;
     info!(count, "prekeys uploaded");
     Ok(())
@@ -230,7 +234,7 @@ mod tests {
     #[test]
     fn upload_node_has_the_wire_layout() {
         let mut state = DeviceState::new(&mut rand::rng());
-        let fresh = state.generate_prekeys(2, &mut rand::rng()).to_vec();
+        let fresh = state.generate_prekeys(2, &mut rand::rng());
         let node = upload_node(&state, &fresh).unwrap();
         assert_eq!(
             node.child("registration")

@@ -1,14 +1,35 @@
-//! Where a device keeps its [`DeviceState`] between runs.
+//! Where a device keeps what it knows between runs, one trait per role.
 //!
-//! One trait per role (this one: the device's own keys and identity); each
-//! has an in-memory implementation and one conformance suite that every
-//! implementation (memory, SQL) runs.
+//! | role | trait | keyed by |
+//! |---|---|---|
+//! | own keys and identity | [`DeviceStore`] | (one per store) |
+//! | peers' identity keys | [`IdentityStore`] | Signal address |
+//! | our one-time prekeys | [`PreKeyStore`] | prekey id |
+//! | our signed prekeys | [`SignedPreKeyStore`] | signed prekey id |
+//! | pairwise sessions | [`SessionStore`] | Signal address |
+//! | group sender keys, and who has ours | [`SenderKeyStore`] | group, sender |
+//! | device-list cache | [`DeviceListStore`] | user |
+//! | LID <-> phone number | [`LidStore`] | user |
+//! | message dedupe | [`DedupeStore`] | chat, sender, id |
+//!
+//! A [`Store`] is all of them; one store holds one device (a bridge keeps
+//! one per logged-in user). Signal records (sessions, sender keys) are opaque
+//! bytes here, so a backend never needs the Signal library. Every write must
+//! be durable when the call returns: the client writes the session a
+//! ciphertext came from *before* that ciphertext goes on the wire, and
+//! deletes a used prekey only after the session it made was written.
+//!
+//! [`MemoryStore`] keeps everything in memory. [`conformance`] is the
+//! behaviour every backend must show; the SQL stores run it too.
 
+mod conformance;
 mod memory;
 
-pub use memory::MemoryDeviceStore;
+pub use conformance::conformance;
+pub use memory::MemoryStore;
 
 use async_trait::async_trait;
+use wa_core::signal::{PreKey, SignedPreKey};
 
 use crate::device::DeviceState;
 
@@ -25,81 +46,170 @@ pub enum StoreError {
 
 /// Keeps one device's [`DeviceState`].
 #[async_trait]
-pub trait DeviceStore: Send + Sync + std::fmt::Debug {
+pub trait DeviceStore: Send + Sync {
     /// The stored state, `None` if nothing was saved yet (or it was deleted).
     async fn load(&self) -> Result<Option<DeviceState>, StoreError>;
     /// Saves `state`, replacing what was stored.
     async fn save(&self, state: &DeviceState) -> Result<(), StoreError>;
-    /// Forgets the stored state (after a logout).
+    /// Forgets the device and everything the other roles hold for it
+    /// (after a logout: its sessions and keys are worthless).
     async fn delete(&self) -> Result<(), StoreError>;
 }
 
-/// The behaviour every [`DeviceStore`] must show; panics (test assertions)
-/// on a violation. Starts from, and leaves, an empty store.
-pub async fn conformance_device_store(store: &dyn DeviceStore) -> Result<(), StoreError> {
-    assert!(store.load().await?.is_none(), "a new store is empty");
-
-    let mut rng = rand::rng();
-    let mut state = DeviceState::new(&mut rng);
-    store.save(&state).await?;
-    let loaded = store.load().await?;
-    assert!(
-        loaded.as_ref().is_some_and(|l| same(l, &state)),
-        "fresh state round-trips: {loaded:?}"
-    );
-
-    // Paired, with prekeys: every field must survive.
-    state.generate_prekeys(5, &mut rng);
-    state.jid = Some(wa_core::jid::Jid::with_device(
-        "15550001111",
-        3,
-        wa_core::jid::Server::User,
-    ));
-    state.lid = Some(wa_core::jid::Jid::with_device(
-        "123456789",
-        3,
-        wa_core::jid::Server::Lid,
-    ));
-    state.account = Some(wa_core::proto::AdvSignedDeviceIdentity {
-        details: Some(vec![1, 2, 3]),
-        account_signature_key: Some(vec![4; 32]),
-        account_signature: Some(vec![5; 64]),
-        device_signature: Some(vec![6; 64]),
-    });
-    state.platform = Some("android".to_owned());
-    store.save(&state).await?;
-    let loaded = store.load().await?;
-    assert!(
-        loaded.as_ref().is_some_and(|l| same(l, &state)),
-        "saving replaces the state: {loaded:?}"
-    );
-
-    store.delete().await?;
-    assert!(store.load().await?.is_none(), "delete forgets the state");
-    store.delete().await?;
-    Ok(())
+/// The identity keys peers presented, by Signal address (`user[_d].device`).
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The identity key `address` last presented.
+    async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>, StoreError>;
+    /// Records each `(address, key)`; for each, true if it replaced a
+    /// different key. Batched: a first group message learns thousands.
+    async fn save_identities(&self, keys: &[(String, [u8; 32])]) -> Result<Vec<bool>, StoreError>;
+    /// Forgets the identity of `address`.
+    async fn delete_identity(&self, address: &str) -> Result<(), StoreError>;
 }
 
-/// Field-by-field equality, private halves included (`KeyPair` has no `Eq`).
-fn same(a: &DeviceState, b: &DeviceState) -> bool {
-    let pair = |x: &wa_core::keys::KeyPair, y: &wa_core::keys::KeyPair| {
-        x.private() == y.private() && x.public() == y.public()
-    };
-    pair(&a.noise, &b.noise)
-        && pair(&a.identity, &b.identity)
-        && a.registration_id == b.registration_id
-        && a.signed_prekey.id() == b.signed_prekey.id()
-        && pair(a.signed_prekey.key_pair(), b.signed_prekey.key_pair())
-        && a.signed_prekey.signature() == b.signed_prekey.signature()
-        && a.adv_secret == b.adv_secret
-        && a.next_prekey_id == b.next_prekey_id
-        && a.prekeys.len() == b.prekeys.len()
-        && a.prekeys
-            .iter()
-            .zip(&b.prekeys)
-            .all(|(x, y)| x.id() == y.id() && pair(x.key_pair(), y.key_pair()))
-        && a.jid == b.jid
-        && a.lid == b.lid
-        && a.account == b.account
-        && a.platform == b.platform
+/// Our one-time prekeys: saved before upload, removed once a peer used one.
+#[async_trait]
+pub trait PreKeyStore: Send + Sync {
+    /// Saves `keys` (replacing any with the same id).
+    async fn store_prekeys(&self, keys: &[PreKey]) -> Result<(), StoreError>;
+    /// The prekey with this id, if still unused.
+    async fn load_prekey(&self, id: u32) -> Result<Option<PreKey>, StoreError>;
+    /// Removes a used prekey.
+    async fn remove_prekey(&self, id: u32) -> Result<(), StoreError>;
+    /// How many unused prekeys are kept.
+    async fn prekey_count(&self) -> Result<usize, StoreError>;
+}
+
+/// Our signed prekeys: the current one and, after a rotation, older ones
+/// peers may still start sessions with.
+#[async_trait]
+pub trait SignedPreKeyStore: Send + Sync {
+    /// Saves `key` (replacing any with the same id).
+    async fn store_signed_prekey(&self, key: &SignedPreKey) -> Result<(), StoreError>;
+    /// The signed prekey with this id.
+    async fn load_signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, StoreError>;
+    /// Removes the signed prekey with this id.
+    async fn remove_signed_prekey(&self, id: u32) -> Result<(), StoreError>;
+}
+
+/// Pairwise Signal sessions (serialized records), by Signal address.
+///
+/// Batched, because a first message to a large group touches thousands.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// The records of `addresses`, in order (`None` where there is none).
+    async fn load_sessions(&self, addresses: &[String])
+    -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+    /// Saves records (replacing), all or none.
+    async fn store_sessions(&self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError>;
+    /// Removes the session with `address`.
+    async fn delete_session(&self, address: &str) -> Result<(), StoreError>;
+}
+
+/// Group sender keys (serialized records) by group and sender address, and
+/// the member devices our own current sender key was sent to.
+#[async_trait]
+pub trait SenderKeyStore: Send + Sync {
+    /// The record of `sender` in `group`.
+    async fn load_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Saves the record of `sender` in `group` (replacing).
+    async fn store_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+        record: &[u8],
+    ) -> Result<(), StoreError>;
+    /// Removes the record of `sender` in `group`.
+    async fn delete_sender_key(&self, group: &str, sender: &str) -> Result<(), StoreError>;
+    /// The devices (JID strings) that received our sender key for `group`.
+    async fn sender_key_holders(&self, group: &str) -> Result<Vec<String>, StoreError>;
+    /// Records that `devices` received our sender key for `group`.
+    async fn add_sender_key_holders(
+        &self,
+        group: &str,
+        devices: &[String],
+    ) -> Result<(), StoreError>;
+    /// Forgets who holds our key for `group` (after rotating it).
+    async fn clear_sender_key_holders(&self, group: &str) -> Result<(), StoreError>;
+}
+
+/// A user's devices we may encrypt to, as last fetched and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedDevices {
+    /// Device ids (0 is the phone), ADV-verified when cached.
+    pub devices: Vec<u16>,
+    /// When they were fetched (unix seconds).
+    pub fetched: u64,
+}
+
+/// The device-list cache, by user (the LID or phone-number user part, with
+/// its server: `123@lid`).
+#[async_trait]
+pub trait DeviceListStore: Send + Sync {
+    /// The cached devices of `user`.
+    async fn load_devices(&self, user: &str) -> Result<Option<CachedDevices>, StoreError>;
+    /// Caches the devices of `user` (replacing).
+    async fn store_devices(&self, user: &str, devices: &CachedDevices) -> Result<(), StoreError>;
+    /// Drops the cached devices of `user` (a device-list notification).
+    async fn delete_devices(&self, user: &str) -> Result<(), StoreError>;
+}
+
+/// The mapping between phone-number users and LID users (user parts only).
+#[async_trait]
+pub trait LidStore: Send + Sync {
+    /// Records that `pn` is `lid` (replacing an older mapping of either).
+    async fn store_lid_mapping(&self, pn: &str, lid: &str) -> Result<(), StoreError>;
+    /// The LID user of phone number `pn`.
+    async fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, StoreError>;
+    /// The phone number of LID user `lid`.
+    async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError>;
+}
+
+/// Messages already handled, so a redelivery is acked and not shown twice.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    /// Marks the message seen; true if it was not seen before.
+    async fn mark_message_seen(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        at: u64,
+    ) -> Result<bool, StoreError>;
+    /// Forgets messages seen before `before` (unix seconds); returns how many.
+    async fn prune_seen(&self, before: u64) -> Result<usize, StoreError>;
+}
+
+/// Every role at once: what a client runs on.
+pub trait Store:
+    DeviceStore
+    + IdentityStore
+    + PreKeyStore
+    + SignedPreKeyStore
+    + SessionStore
+    + SenderKeyStore
+    + DeviceListStore
+    + LidStore
+    + DedupeStore
+    + std::fmt::Debug
+{
+}
+
+impl<T> Store for T where
+    T: DeviceStore
+        + IdentityStore
+        + PreKeyStore
+        + SignedPreKeyStore
+        + SessionStore
+        + SenderKeyStore
+        + DeviceListStore
+        + LidStore
+        + DedupeStore
+        + std::fmt::Debug
+{
 }

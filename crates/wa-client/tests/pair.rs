@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use wa_client::store::{DeviceStore, PreKeyStore};
 use wa_client::{
-    AuthError, ConnectOptions, DeviceState, DeviceStore, Event, LoginError, LoginOptions,
-    MemoryDeviceStore, PairError, PairEvent, PairOptions, login, pair,
+    AuthError, ConnectOptions, DeviceState, Event, LoginError, LoginOptions, MemoryStore,
+    PairError, PairEvent, PairOptions, login, pair,
 };
 use wa_sim::{Phone, Sim};
 
@@ -50,9 +51,9 @@ async fn next_qr(pairing: &mut wa_client::Pairing<'_>) -> String {
 
 /// Pairs a fresh device by scanning its `nth` QR code (0-based); returns the
 /// state, saved in a new memory store.
-async fn paired(sim: &Sim, phone: &Phone, nth: usize) -> (DeviceState, MemoryDeviceStore) {
+async fn paired(sim: &Sim, phone: &Phone, nth: usize) -> (DeviceState, MemoryStore) {
     let mut state = DeviceState::new(&mut rand::rng());
-    let store = MemoryDeviceStore::new();
+    let store = MemoryStore::new();
     let opts = PairOptions {
         // Rotate quickly when a later code is wanted; the sim allows 60 s.
         first_ref_ttl: if nth == 0 {
@@ -114,14 +115,14 @@ async fn pair_login_upload_prekeys_then_log_in_again_from_the_store() {
         .unwrap();
     assert_eq!(first.uploaded_prekeys, 812);
     assert_eq!(sim.prekey_count("15552220000", 1), 812);
-    assert_eq!(state.prekeys.len(), 812);
+    assert_eq!(store.prekey_count().await.unwrap(), 812);
     assert_eq!(state.next_prekey_id, 813);
     assert_eq!(
         state.lid.as_ref().map(ToString::to_string),
         first.success.attr_jid("lid").map(ToString::to_string)
     );
     // The new prekeys were saved before the upload.
-    assert_eq!(store.load().await.unwrap().unwrap().prekeys.len(), 812);
+    assert_eq!(store.load().await.unwrap().unwrap().next_prekey_id, 813);
     match first.events.recv().await.unwrap() {
         Event::Node(n) => assert_eq!(n.tag, "ib", "{n}"),
         Event::Disconnected(e) => panic!("{e}"),
@@ -135,7 +136,7 @@ async fn pair_login_upload_prekeys_then_log_in_again_from_the_store() {
         .unwrap();
     assert_eq!(second.uploaded_prekeys, 0);
     assert_eq!(sim.prekey_count("15552220000", 1), 812);
-    assert_eq!(restored.prekeys.len(), 812);
+    assert_eq!(restored.next_prekey_id, 813);
     second.conn.close();
 }
 
@@ -217,7 +218,7 @@ async fn login_after_the_phone_removed_the_device_is_logged_out() {
 async fn an_unpaired_state_cannot_log_in() {
     let sim = sim().await;
     let mut state = DeviceState::new(&mut rand::rng());
-    let err = login(&login_options(&sim), &mut state, &MemoryDeviceStore::new())
+    let err = login(&login_options(&sim), &mut state, &MemoryStore::new())
         .await
         .unwrap_err();
     assert!(matches!(err, LoginError::NotPaired), "{err:?}");

@@ -1,46 +1,308 @@
-//! [`DeviceStore`] in memory: for tests, and for bridges that re-pair on
-//! every start.
+//! [`Store`](super::Store) in memory: for tests, tools, and bridges that
+//! re-pair on every start.
 
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use wa_core::signal::{PreKey, SignedPreKey};
 
-use super::{DeviceStore, StoreError};
+use super::{
+    CachedDevices, DedupeStore, DeviceListStore, DeviceStore, IdentityStore, LidStore, PreKeyStore,
+    SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+};
 use crate::device::DeviceState;
 
-/// A [`DeviceStore`] holding the state in memory.
-#[derive(Debug, Default)]
-pub struct MemoryDeviceStore {
-    state: Mutex<Option<DeviceState>>,
+#[derive(Default)]
+struct Inner {
+    device: Option<DeviceState>,
+    identities: HashMap<String, [u8; 32]>,
+    prekeys: BTreeMap<u32, PreKey>,
+    signed_prekeys: BTreeMap<u32, SignedPreKey>,
+    sessions: HashMap<String, Vec<u8>>,
+    sender_keys: HashMap<(String, String), Vec<u8>>,
+    holders: HashMap<String, HashSet<String>>,
+    devices: HashMap<String, CachedDevices>,
+    pn_to_lid: HashMap<String, String>,
+    lid_to_pn: HashMap<String, String>,
+    seen: HashMap<(String, String, String), u64>,
 }
 
-impl MemoryDeviceStore {
+/// Every store role in memory, behind one lock.
+///
+/// `Debug` prints counts only.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("MemoryStore");
+        if let Ok(i) = self.inner.lock() {
+            s.field(
+                "paired",
+                &i.device.as_ref().is_some_and(DeviceState::is_paired),
+            )
+            .field("sessions", &i.sessions.len())
+            .field("prekeys", &i.prekeys.len())
+            .field("sender_keys", &i.sender_keys.len());
+        }
+        s.finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
     /// An empty store.
-    pub fn new() -> MemoryDeviceStore {
-        MemoryDeviceStore::default()
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
     }
 
-    fn slot(&self) -> Result<std::sync::MutexGuard<'_, Option<DeviceState>>, StoreError> {
-        self.state
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner
             .lock()
             .map_err(|_| StoreError::Corrupt("memory store lock poisoned".to_owned()))
     }
 }
 
 #[async_trait]
-impl DeviceStore for MemoryDeviceStore {
+impl DeviceStore for MemoryStore {
     async fn load(&self) -> Result<Option<DeviceState>, StoreError> {
-        Ok(self.slot()?.clone())
+        Ok(self.lock()?.device.clone())
     }
 
     async fn save(&self, state: &DeviceState) -> Result<(), StoreError> {
-        *self.slot()? = Some(state.clone());
+        self.lock()?.device = Some(state.clone());
         Ok(())
     }
 
     async fn delete(&self) -> Result<(), StoreError> {
-        *self.slot()? = None;
+        // A logged-out device's sessions and keys are worthless: forget all.
+        *self.lock()? = Inner::default();
         Ok(())
+    }
+}
+
+#[async_trait]
+impl IdentityStore for MemoryStore {
+    async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        Ok(self.lock()?.identities.get(address).copied())
+    }
+
+    async fn save_identities(&self, keys: &[(String, [u8; 32])]) -> Result<Vec<bool>, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(keys
+            .iter()
+            .map(|(address, key)| {
+                let old = inner.identities.insert(address.clone(), *key);
+                old.is_some_and(|o| o != *key)
+            })
+            .collect())
+    }
+
+    async fn delete_identity(&self, address: &str) -> Result<(), StoreError> {
+        self.lock()?.identities.remove(address);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PreKeyStore for MemoryStore {
+    async fn store_prekeys(&self, keys: &[PreKey]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for k in keys {
+            inner.prekeys.insert(k.id(), k.clone());
+        }
+        Ok(())
+    }
+
+    async fn load_prekey(&self, id: u32) -> Result<Option<PreKey>, StoreError> {
+        Ok(self.lock()?.prekeys.get(&id).cloned())
+    }
+
+    async fn remove_prekey(&self, id: u32) -> Result<(), StoreError> {
+        self.lock()?.prekeys.remove(&id);
+        Ok(())
+    }
+
+    async fn prekey_count(&self) -> Result<usize, StoreError> {
+        Ok(self.lock()?.prekeys.len())
+    }
+}
+
+#[async_trait]
+impl SignedPreKeyStore for MemoryStore {
+    async fn store_signed_prekey(&self, key: &SignedPreKey) -> Result<(), StoreError> {
+        self.lock()?.signed_prekeys.insert(key.id(), key.clone());
+        Ok(())
+    }
+
+    async fn load_signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, StoreError> {
+        Ok(self.lock()?.signed_prekeys.get(&id).cloned())
+    }
+
+    async fn remove_signed_prekey(&self, id: u32) -> Result<(), StoreError> {
+        self.lock()?.signed_prekeys.remove(&id);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn load_sessions(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let inner = self.lock()?;
+        Ok(addresses
+            .iter()
+            .map(|a| inner.sessions.get(a).cloned())
+            .collect())
+    }
+
+    async fn store_sessions(&self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for (address, record) in records {
+            inner.sessions.insert(address.clone(), record.clone());
+        }
+        Ok(())
+    }
+
+    async fn delete_session(&self, address: &str) -> Result<(), StoreError> {
+        self.lock()?.sessions.remove(address);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SenderKeyStore for MemoryStore {
+    async fn load_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .lock()?
+            .sender_keys
+            .get(&(group.to_owned(), sender.to_owned()))
+            .cloned())
+    }
+
+    async fn store_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .sender_keys
+            .insert((group.to_owned(), sender.to_owned()), record.to_vec());
+        Ok(())
+    }
+
+    async fn delete_sender_key(&self, group: &str, sender: &str) -> Result<(), StoreError> {
+        self.lock()?
+            .sender_keys
+            .remove(&(group.to_owned(), sender.to_owned()));
+        Ok(())
+    }
+
+    async fn sender_key_holders(&self, group: &str) -> Result<Vec<String>, StoreError> {
+        let mut out: Vec<String> = self
+            .lock()?
+            .holders
+            .get(group)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        out.sort();
+        Ok(out)
+    }
+
+    async fn add_sender_key_holders(
+        &self,
+        group: &str,
+        devices: &[String],
+    ) -> Result<(), StoreError> {
+        self.lock()?
+            .holders
+            .entry(group.to_owned())
+            .or_default()
+            .extend(devices.iter().cloned());
+        Ok(())
+    }
+
+    async fn clear_sender_key_holders(&self, group: &str) -> Result<(), StoreError> {
+        self.lock()?.holders.remove(group);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeviceListStore for MemoryStore {
+    async fn load_devices(&self, user: &str) -> Result<Option<CachedDevices>, StoreError> {
+        Ok(self.lock()?.devices.get(user).cloned())
+    }
+
+    async fn store_devices(&self, user: &str, devices: &CachedDevices) -> Result<(), StoreError> {
+        self.lock()?
+            .devices
+            .insert(user.to_owned(), devices.clone());
+        Ok(())
+    }
+
+    async fn delete_devices(&self, user: &str) -> Result<(), StoreError> {
+        self.lock()?.devices.remove(user);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LidStore for MemoryStore {
+    async fn store_lid_mapping(&self, pn: &str, lid: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(old_lid) = inner.pn_to_lid.insert(pn.to_owned(), lid.to_owned()) {
+            inner.lid_to_pn.remove(&old_lid);
+        }
+        if let Some(old_pn) = inner.lid_to_pn.insert(lid.to_owned(), pn.to_owned())
+            && old_pn != pn
+        {
+            inner.pn_to_lid.remove(&old_pn);
+        }
+        Ok(())
+    }
+
+    async fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock()?.pn_to_lid.get(pn).cloned())
+    }
+
+    async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock()?.lid_to_pn.get(lid).cloned())
+    }
+}
+
+#[async_trait]
+impl DedupeStore for MemoryStore {
+    async fn mark_message_seen(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let key = (chat.to_owned(), sender.to_owned(), id.to_owned());
+        let mut inner = self.lock()?;
+        if inner.seen.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.seen.insert(key, at);
+        Ok(true)
+    }
+
+    async fn prune_seen(&self, before: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let len = inner.seen.len();
+        inner.seen.retain(|_, at| *at >= before);
+        Ok(len - inner.seen.len())
     }
 }
 
@@ -50,8 +312,8 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_conforms() {
-        let store = MemoryDeviceStore::new();
-        let result = crate::store::conformance_device_store(&store).await;
+        let store = MemoryStore::new();
+        let result = crate::store::conformance(&store).await;
         assert!(result.is_ok(), "{result:?}");
     }
 }

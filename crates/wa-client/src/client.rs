@@ -1,0 +1,756 @@
+//! The companion client: one logged-in device that stays online, sends and
+//! receives messages, and reports what happens as [`ClientEvent`]s.
+//!
+//! [`Client::start`] logs a paired device in and spawns two tasks:
+//!
+//! - the connection task reads the server's nodes (messages are decrypted,
+//!   deduplicated and passed on, receipts and notifications acknowledged)
+//!   and, when the connection breaks, reconnects with exponential backoff
+//!   and jitter. A 401 (unlinked) clears the store and ends the client.
+//! - the send task drains the outbox in order: a message queued while
+//!   offline waits there and goes out after the next login, and a message
+//!   sent but not acknowledged when the connection broke is sent again
+//!   (same id; receivers drop duplicates by id).
+//!
+//! All state lives in the [`Store`]; restarting a client from the same
+//! store continues the same device.
+
+mod event;
+mod groups;
+mod recv;
+mod send;
+
+pub use event::{
+    ChatState, ClientEvent, GroupChange, GroupChangeKind, IncomingMessage, MessageAck, Receipt,
+    ReceiptKind,
+};
+pub use groups::GroupInfo;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::RngExt as _;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tracing::{info, warn};
+use wa_core::binary::Node;
+use wa_core::jid::Jid;
+use wa_core::proto::Message;
+
+use crate::crypto::{Crypto, CryptoError};
+use crate::device::DeviceState;
+use crate::devices::{DevicesError, Own};
+use crate::error::{AuthError, Error};
+use crate::login::{self, LoggedIn, LoginError, LoginOptions};
+use crate::socket::{ConnectOptions, Connection};
+use crate::store::{Store, StoreError};
+
+/// Reconnect timing: `initial * factor^attempt`, capped at `max`, each
+/// delay spread by up to `jitter` (a fraction) either way so that many
+/// clients cut at once do not come back at once.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    /// The first delay.
+    pub initial: Duration,
+    /// The longest delay.
+    pub max: Duration,
+    /// Growth per attempt.
+    pub factor: f64,
+    /// Random spread, 0.0..=1.0.
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            factor: 2.0,
+            jitter: 0.2,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before attempt `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self.initial.as_secs_f64() * self.factor.powi(attempt.min(64) as i32);
+        let base = base.min(self.max.as_secs_f64());
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        let spread = if jitter > 0.0 {
+            rand::rng().random_range(-jitter..=jitter)
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64((base * (1.0 + spread)).max(0.0))
+    }
+}
+
+/// How a client runs.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Where to connect.
+    pub connect: ConnectOptions,
+    /// How long to wait for `<success>` at each login.
+    pub login_timeout: Duration,
+    /// Reconnect timing.
+    pub reconnect: Backoff,
+    /// The most messages waiting to be sent (while offline) before sends
+    /// are refused with [`SendError::QueueFull`].
+    pub max_queued: usize,
+    /// Send delivery receipts as soon as a message is passed on. Off: the
+    /// user calls [`Client::ack`] once it has handled (stored) the message,
+    /// and the server redelivers what was never acked.
+    pub auto_ack: bool,
+    /// Capacity of the event channel (the connection waits when it is full).
+    pub event_buffer: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect: ConnectOptions::default(),
+            login_timeout: Duration::from_secs(20),
+            reconnect: Backoff::default(),
+            max_queued: 10_000,
+            auto_ack: true,
+            event_buffer: 1024,
+        }
+    }
+}
+
+/// Why a client could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The store holds no paired device.
+    #[error("no paired device in the store")]
+    NotPaired,
+    /// Logging in failed.
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Too many messages are waiting already.
+    #[error("too many messages waiting to be sent")]
+    QueueFull,
+    /// The client stopped (logged out or dropped) before the message went
+    /// out.
+    #[error("client stopped")]
+    Stopped,
+    /// The recipient has no device we could encrypt to.
+    #[error("no device of the recipient could be reached")]
+    NoDevices,
+    /// The server refused the message (its error code).
+    #[error("server refused the message: {0}")]
+    Refused(String),
+    /// Not a chat messages can be sent to.
+    #[error("cannot send to {0}")]
+    BadRecipient(String),
+    /// Resolving devices failed.
+    #[error(transparent)]
+    Devices(#[from] DevicesError),
+    /// Encryption or the store failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The connection failed (the message stays queued; this reaches only
+    /// callers of IQ-like operations).
+    #[error("connection: {0}")]
+    Connection(#[from] Error),
+}
+
+impl From<StoreError> for SendError {
+    fn from(e: StoreError) -> Self {
+        SendError::Crypto(e.into())
+    }
+}
+
+/// The server accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Message id.
+    pub id: String,
+    /// Server time of the ack (unix seconds), when given.
+    pub timestamp: Option<u64>,
+}
+
+/// A queued message: its id now, the server's verdict later.
+#[derive(Debug)]
+pub struct PendingSend {
+    /// The message id.
+    pub id: String,
+    done: oneshot::Receiver<Result<Sent, SendError>>,
+}
+
+impl PendingSend {
+    /// Waits until the server accepted (or refused) the message.
+    pub async fn wait(self) -> Result<Sent, SendError> {
+        self.done.await.unwrap_or(Err(SendError::Stopped))
+    }
+}
+
+/// One message waiting in the outbox.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) id: String,
+    pub(crate) to: Jid,
+    pub(crate) message: Message,
+    done: Option<oneshot::Sender<Result<Sent, SendError>>>,
+}
+
+impl Outgoing {
+    fn finish(&mut self, result: Result<Sent, SendError>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: VecDeque<Outgoing>,
+    /// Sent, waiting for the server's ack, in send order.
+    inflight: Vec<Outgoing>,
+}
+
+/// Messages we sent recently, for resending on a retry receipt.
+#[derive(Debug, Default)]
+pub(crate) struct RecentSent {
+    order: VecDeque<String>,
+    by_id: HashMap<String, (Jid, Message)>,
+}
+
+const RECENT_SENT: usize = 1000;
+
+impl RecentSent {
+    pub(crate) fn insert(&mut self, id: String, chat: Jid, message: Message) {
+        if self.by_id.insert(id.clone(), (chat, message)).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > RECENT_SENT {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<(Jid, Message)> {
+        self.by_id.get(id).cloned()
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) opts: ClientOptions,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) crypto: Crypto,
+    pub(crate) own: Own,
+    pub(crate) state: tokio::sync::Mutex<DeviceState>,
+    conn: watch::Sender<Option<Connection>>,
+    pub(crate) events: mpsc::Sender<ClientEvent>,
+    outbox: Mutex<Outbox>,
+    outbox_changed: Notify,
+    pub(crate) recent: Mutex<RecentSent>,
+    /// Retry receipts we sent, by message id.
+    pub(crate) retries: Mutex<HashMap<String, u32>>,
+    /// Group members, by group JID (dropped on group notifications).
+    pub(crate) groups: Mutex<HashMap<String, GroupInfo>>,
+    stop: watch::Sender<bool>,
+}
+
+/// Locks a std mutex, recovering from poisoning (the data stays usable:
+/// every critical section leaves it consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running companion client. Cheap to clone; stops when [`stop`]ped,
+/// logged out, or when every clone is dropped.
+///
+/// [`stop`]: Client::stop
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+    _guard: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop(watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("jid", &self.shared.own.pn.to_string())
+            .field("online", &self.is_online())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Logs the device in `store` in and starts the client. Fails if the
+    /// store holds no paired device, or the first login fails.
+    pub async fn start(
+        opts: ClientOptions,
+        store: Arc<dyn Store>,
+    ) -> Result<(Client, mpsc::Receiver<ClientEvent>), ClientError> {
+        let mut state = store.load().await?.ok_or(ClientError::NotPaired)?;
+        let login_opts = LoginOptions {
+            connect: opts.connect.clone(),
+            success_timeout: opts.login_timeout,
+        };
+        let live = login::login(&login_opts, &mut state, &*store).await?;
+        let (Some(pn), Some(lid), Some(account_key)) = (
+            state.jid.clone(),
+            state.lid.clone(),
+            state
+                .account
+                .as_ref()
+                .and_then(|a| a.account_signature_key.clone()),
+        ) else {
+            live.conn.close();
+            return Err(ClientError::NotPaired);
+        };
+        if let (Some(pn), Some(lid)) = (state.jid.as_ref(), state.lid.as_ref()) {
+            store.store_lid_mapping(pn.user(), lid.user()).await?;
+        }
+        let (events_tx, events_rx) = mpsc::channel(opts.event_buffer.max(1));
+        let (stop, _) = watch::channel(false);
+        let crypto = Crypto::new(store.clone(), state.identity.clone(), state.registration_id);
+        let shared = Arc::new(Shared {
+            opts,
+            store,
+            crypto,
+            own: Own {
+                pn,
+                lid,
+                account_key,
+            },
+            state: tokio::sync::Mutex::new(state),
+            conn: watch::channel(None).0,
+            events: events_tx,
+            outbox: Mutex::new(Outbox::default()),
+            outbox_changed: Notify::new(),
+            recent: Mutex::new(RecentSent::default()),
+            retries: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+            stop: stop.clone(),
+        });
+        tokio::spawn(run_connections(shared.clone(), live));
+        tokio::spawn(run_outbox(shared.clone()));
+        Ok((
+            Client {
+                shared,
+                _guard: Arc::new(StopOnDrop(stop)),
+            },
+            events_rx,
+        ))
+    }
+
+    /// Our JID (phone number form, with device).
+    pub fn jid(&self) -> &Jid {
+        &self.shared.own.pn
+    }
+
+    /// Our LID (with device).
+    pub fn lid(&self) -> &Jid {
+        &self.shared.own.lid
+    }
+
+    /// Whether the client is logged in right now.
+    pub fn is_online(&self) -> bool {
+        self.shared.conn.borrow().is_some()
+    }
+
+    /// Messages waiting to be sent or acknowledged.
+    pub fn queued(&self) -> usize {
+        let outbox = lock(&self.shared.outbox);
+        outbox.queue.len() + outbox.inflight.len()
+    }
+
+    /// Queues `message` for `to` (a user or group JID) and returns its id at
+    /// once; sends to one chat go out in the order they were queued, also
+    /// across reconnects.
+    pub fn queue_message(&self, to: &Jid, message: Message) -> Result<PendingSend, SendError> {
+        if !(to.is_group() || to.is_lid() || *to.server() == wa_core::jid::Server::User) {
+            return Err(SendError::BadRecipient(to.to_string()));
+        }
+        if *self.shared.stop.borrow() {
+            return Err(SendError::Stopped);
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = new_message_id();
+        {
+            let mut outbox = lock(&self.shared.outbox);
+            if outbox.queue.len() + outbox.inflight.len() >= self.shared.opts.max_queued {
+                return Err(SendError::QueueFull);
+            }
+            outbox.queue.push_back(Outgoing {
+                id: id.clone(),
+                to: to.to_non_ad(),
+                message,
+                done: Some(tx),
+            });
+        }
+        self.shared.outbox_changed.notify_one();
+        Ok(PendingSend { id, done: rx })
+    }
+
+    /// Sends `message` to `to` and waits for the server's ack.
+    pub async fn send_message(&self, to: &Jid, message: Message) -> Result<Sent, SendError> {
+        self.queue_message(to, message)?.wait().await
+    }
+
+    /// Sends a plain text.
+    pub async fn send_text(&self, to: &Jid, text: &str) -> Result<Sent, SendError> {
+        self.send_message(
+            to,
+            Message {
+                conversation: Some(text.to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Sends the delivery receipt for a message handled by the user (with
+    /// [`ClientOptions::auto_ack`] off).
+    pub async fn ack(&self, ack: &MessageAck) -> Result<(), Error> {
+        let conn = self.connection()?;
+        conn.send(&recv::receipt_node(ack)).await
+    }
+
+    /// Sends read receipts for `ids` in `chat` (from `sender`, the
+    /// participant in groups).
+    pub async fn mark_read(
+        &self,
+        chat: &Jid,
+        sender: Option<&Jid>,
+        ids: &[String],
+    ) -> Result<(), Error> {
+        let Some((first, rest)) = ids.split_first() else {
+            return Ok(());
+        };
+        let conn = self.connection()?;
+        let mut node = Node::new("receipt")
+            .attr("id", first.clone())
+            .attr("to", chat.clone())
+            .attr("type", "read")
+            .attr("t", recv::unix_now().to_string());
+        if let Some(s) = sender.filter(|_| chat.is_group()) {
+            node = node.attr("participant", s.clone());
+        }
+        if !rest.is_empty() {
+            node = node.children(vec![
+                Node::new("list").children(
+                    rest.iter()
+                        .map(|id| Node::new("item").attr("id", id.clone()))
+                        .collect(),
+                ),
+            ]);
+        }
+        conn.send(&node).await
+    }
+
+    /// The devices of `user` we would encrypt to (ADV-verified).
+    pub async fn devices(&self, user: &Jid) -> Result<Vec<Jid>, SendError> {
+        let conn = self.connection()?;
+        let targets = crate::devices::resolve(
+            &conn,
+            &*self.shared.store,
+            &self.shared.crypto,
+            &self.shared.own,
+            std::slice::from_ref(&user.to_non_ad()),
+        )
+        .await?;
+        let mut out: Vec<Jid> = targets.into_iter().map(|t| t.device).collect();
+        if user.to_non_ad().user() == self.shared.own.pn.user()
+            || user.to_non_ad().user() == self.shared.own.lid.user()
+        {
+            out.push(self.shared.own.lid.clone());
+        }
+        Ok(out)
+    }
+
+    /// Creates a group with `participants` (user JIDs).
+    pub async fn create_group(
+        &self,
+        subject: &str,
+        participants: &[Jid],
+    ) -> Result<GroupInfo, SendError> {
+        let conn = self.connection()?;
+        groups::create(&self.shared, &conn, subject, participants).await
+    }
+
+    /// The group's current info, from the server.
+    pub async fn group_info(&self, group: &Jid) -> Result<GroupInfo, SendError> {
+        let conn = self.connection()?;
+        groups::query(&self.shared, &conn, group).await
+    }
+
+    /// Removes `participants` from `group`; our next message to the group
+    /// uses a new sender key, so they cannot read on.
+    pub async fn remove_participants(
+        &self,
+        group: &Jid,
+        participants: &[Jid],
+    ) -> Result<(), SendError> {
+        let conn = self.connection()?;
+        groups::remove(&self.shared, &conn, group, participants).await
+    }
+
+    /// Unlinks this device: tells the server, clears the store and stops.
+    pub async fn logout(&self) -> Result<(), SendError> {
+        let conn = self.connection()?;
+        let own = self.shared.own.pn.clone();
+        let iq = Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("type", "set")
+            .attr("xmlns", "md")
+            .children(vec![
+                Node::new("remove-companion-device")
+                    .attr("jid", own)
+                    .attr("reason", "user_initiated"),
+            ]);
+        let result = conn.iq(iq).await;
+        self.shared.store.delete().await?;
+        self.stop();
+        result.map(|_| ()).map_err(SendError::Connection)
+    }
+
+    /// Stops the client (the store keeps the device; start again later).
+    pub fn stop(&self) {
+        let _ = self.shared.stop.send(true);
+    }
+
+    fn connection(&self) -> Result<Connection, Error> {
+        self.shared.conn.borrow().clone().ok_or(Error::Closed)
+    }
+}
+
+/// WhatsApp-style message ids: `3EB0` and 18 upper-case hex digits.
+pub(crate) fn new_message_id() -> String {
+    let bytes: [u8; 9] = rand::random();
+    let mut id = String::with_capacity(22);
+    id.push_str("3EB0");
+    for b in bytes {
+        id.push_str(&format!("{b:02X}"));
+    }
+    id
+}
+
+impl Shared {
+    pub(crate) async fn emit(&self, event: ClientEvent) {
+        let _ = self.events.send(event).await;
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// The server acked message `id` (maybe with an error code).
+    pub(crate) fn acked(&self, id: &str, t: Option<u64>, error: Option<String>) {
+        let done = {
+            let mut outbox = lock(&self.outbox);
+            let pos = outbox.inflight.iter().position(|o| o.id == id);
+            pos.map(|p| outbox.inflight.remove(p))
+        };
+        if let Some(mut o) = done {
+            o.finish(match error {
+                Some(code) => Err(SendError::Refused(code)),
+                None => Ok(Sent {
+                    id: id.to_owned(),
+                    timestamp: t,
+                }),
+            });
+        }
+    }
+}
+
+/// Keeps the device online: handles each connection's nodes, and logs in
+/// again (with backoff) when it breaks.
+async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
+    let mut stop = shared.stop.subscribe();
+    let mut live = Some(first);
+    let mut attempt = 0u32;
+    loop {
+        if let Some(LoggedIn { conn, events, .. }) = live.take() {
+            attempt = 0;
+            shared.conn.send_replace(Some(conn.clone()));
+            shared.emit(ClientEvent::Connected).await;
+            shared.outbox_changed.notify_one();
+            let end = recv::run(&shared, &conn, events, &mut stop).await;
+            shared.conn.send_replace(None);
+            conn.close();
+            requeue_inflight(&shared);
+            match end {
+                recv::End::Stopped => break,
+                recv::End::LoggedOut => {
+                    logged_out(&shared, AuthError::LoggedOut).await;
+                    break;
+                }
+                recv::End::Refused(e) => {
+                    warn!(error = %e, "stream ended for good; stopping");
+                    shared.emit(ClientEvent::Stopped(e)).await;
+                    break;
+                }
+                recv::End::Lost(reason) => {
+                    let retry_in = shared.opts.reconnect.delay(0);
+                    warn!(%reason, ?retry_in, "connection lost");
+                    shared
+                        .emit(ClientEvent::Disconnected { reason, retry_in })
+                        .await;
+                    if sleep_or_stop(retry_in, &mut stop).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if shared.stopped() {
+            break;
+        }
+        let login_opts = LoginOptions {
+            connect: shared.opts.connect.clone(),
+            success_timeout: shared.opts.login_timeout,
+        };
+        let result = {
+            let mut state = shared.state.lock().await;
+            login::login(&login_opts, &mut state, &*shared.store).await
+        };
+        match result {
+            Ok(l) => {
+                info!("reconnected");
+                live = Some(l);
+            }
+            Err(LoginError::Auth(AuthError::LoggedOut)) => {
+                logged_out(&shared, AuthError::LoggedOut).await;
+                break;
+            }
+            Err(LoginError::Auth(
+                e @ (AuthError::Forbidden | AuthError::ClientOutdated | AuthError::Replaced),
+            )) => {
+                warn!(error = %e, "login refused for good; stopping");
+                shared.emit(ClientEvent::Stopped(e)).await;
+                break;
+            }
+            Err(e) => {
+                attempt = attempt.saturating_add(1);
+                let retry_in = shared.opts.reconnect.delay(attempt);
+                warn!(error = %e, ?retry_in, "login failed");
+                shared
+                    .emit(ClientEvent::Disconnected {
+                        reason: e.to_string(),
+                        retry_in,
+                    })
+                    .await;
+                if sleep_or_stop(retry_in, &mut stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = shared.stop.send(true);
+    fail_outbox(&shared);
+}
+
+/// Sleeps; true if the client was stopped meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let woken = tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    woken || *stop.borrow()
+}
+
+async fn logged_out(shared: &Shared, e: AuthError) {
+    warn!(error = %e, "logged out; clearing the store");
+    if let Err(err) = shared.store.delete().await {
+        warn!(error = %err, "clearing the store failed");
+    }
+    shared.emit(ClientEvent::LoggedOut(e)).await;
+}
+
+/// Messages sent but not acked go back to the front of the queue, in order.
+fn requeue_inflight(shared: &Shared) {
+    let mut outbox = lock(&shared.outbox);
+    let inflight = std::mem::take(&mut outbox.inflight);
+    for o in inflight.into_iter().rev() {
+        outbox.queue.push_front(o);
+    }
+}
+
+fn fail_outbox(shared: &Shared) {
+    let (queue, inflight) = {
+        let mut outbox = lock(&shared.outbox);
+        (
+            std::mem::take(&mut outbox.queue),
+            std::mem::take(&mut outbox.inflight),
+        )
+    };
+    for mut o in inflight.into_iter().chain(queue) {
+        o.finish(Err(SendError::Stopped));
+    }
+}
+
+/// Sends queued messages in order whenever online.
+async fn run_outbox(shared: Arc<Shared>) {
+    let mut conn_rx = shared.conn.subscribe();
+    loop {
+        if shared.stopped() {
+            break;
+        }
+        let conn = conn_rx.borrow_and_update().clone();
+        let Some(conn) = conn else {
+            if conn_rx.changed().await.is_err() {
+                break;
+            }
+            continue;
+        };
+        let next = lock(&shared.outbox).queue.pop_front();
+        let Some(mut item) = next else {
+            tokio::select! {
+                () = shared.outbox_changed.notified() => {}
+                r = conn_rx.changed() => if r.is_err() { break },
+            }
+            continue;
+        };
+        // In flight before it is written, so a fast ack finds it.
+        let id = item.id.clone();
+        let (to, message) = (item.to.clone(), item.message.clone());
+        let done = item.done.take();
+        lock(&shared.outbox).inflight.push(Outgoing {
+            id: id.clone(),
+            to: to.clone(),
+            message: message.clone(),
+            done,
+        });
+        match send::send(&shared, &conn, &id, &to, &message).await {
+            Ok(()) => {}
+            Err(SendError::Connection(e)) => {
+                // Stays in flight: requeued when the connection task sees
+                // the break.
+                warn!(error = %e, %id, "send interrupted; will resend");
+                let _ = conn_rx.changed().await;
+            }
+            Err(e) => {
+                warn!(error = %e, %id, "send failed");
+                let failed = {
+                    let mut outbox = lock(&shared.outbox);
+                    let pos = outbox.inflight.iter().position(|o| o.id == id);
+                    pos.map(|p| outbox.inflight.remove(p))
+                };
+                if let Some(mut o) = failed {
+                    o.finish(Err(e));
+                }
+            }
+        }
+    }
+}

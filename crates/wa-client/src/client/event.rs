@@ -1,0 +1,204 @@
+//! What a [`Client`](super::Client) tells its user.
+
+use std::time::Duration;
+
+use wa_core::jid::Jid;
+use wa_core::proto::Message;
+
+use crate::error::AuthError;
+
+/// One thing that happened.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// Logged in and online; queued sends are going out.
+    Connected,
+    /// The connection broke; the client reconnects after `retry_in`.
+    Disconnected {
+        /// Why, for logs and status displays.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+    /// This device was unlinked (401): the store was cleared and the client
+    /// stopped. Pair again to continue.
+    LoggedOut(AuthError),
+    /// The server refused this device for good without unlinking it
+    /// (403 forbidden, 405 outdated, or another connection replaced this
+    /// one): the client stopped; the store is kept.
+    Stopped(AuthError),
+    /// A message arrived and was decrypted.
+    Message(Box<IncomingMessage>),
+    /// A message arrived that could not be decrypted; a retry receipt asked
+    /// the sender to send it again.
+    Undecryptable {
+        /// Message id.
+        id: String,
+        /// The chat.
+        chat: Jid,
+        /// The sending device.
+        sender: Jid,
+        /// Why decryption failed.
+        error: String,
+    },
+    /// Receipts for messages we sent (or, from our own devices, read).
+    Receipt(Receipt),
+    /// A contact's presence.
+    Presence {
+        /// Whose.
+        from: Jid,
+        /// Online now.
+        available: bool,
+        /// Last seen (unix seconds), when given.
+        last_seen: Option<u64>,
+    },
+    /// Typing state in a chat.
+    ChatState {
+        /// The chat.
+        chat: Jid,
+        /// Who (the participant in groups).
+        from: Jid,
+        /// What they do.
+        state: ChatState,
+    },
+    /// A group changed (members, subject, ...).
+    GroupChange(GroupChange),
+    /// The device list of a user changed; the cache was dropped.
+    DevicesChanged {
+        /// Whose.
+        user: Jid,
+    },
+    /// A device presented a different identity key than before (it was
+    /// reinstalled, or someone is in the middle): show a notice.
+    IdentityChanged {
+        /// Which device.
+        device: Jid,
+    },
+}
+
+/// A decrypted incoming message.
+#[derive(Debug, Clone)]
+pub struct IncomingMessage {
+    /// Message id.
+    pub id: String,
+    /// The chat: the other party in 1:1 chats (for copies of messages our
+    /// own devices sent, the chat they wrote to), the group in groups.
+    pub chat: Jid,
+    /// The sending device.
+    pub sender: Jid,
+    /// The sender's LID device JID, when known.
+    pub sender_lid: Option<Jid>,
+    /// True for copies of messages our own other devices sent.
+    pub from_me: bool,
+    /// Server timestamp (unix seconds).
+    pub timestamp: u64,
+    /// The sender's push name, when given.
+    pub push_name: Option<String>,
+    /// The content.
+    pub message: Message,
+    /// What to send back once the message is handled (automatic unless
+    /// [`ClientOptions::auto_ack`](super::ClientOptions::auto_ack) is off:
+    /// then pass it to [`Client::ack`](super::Client::ack)).
+    pub ack: MessageAck,
+}
+
+impl IncomingMessage {
+    /// The text of a plain or extended text message.
+    pub fn text(&self) -> Option<&str> {
+        self.message.conversation.as_deref().or_else(|| {
+            self.message
+                .extended_text_message
+                .as_ref()
+                .and_then(|e| e.text.as_deref())
+        })
+    }
+}
+
+/// The delivery receipt owed for one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAck {
+    pub(crate) id: String,
+    pub(crate) to: Jid,
+    pub(crate) participant: Option<Jid>,
+    /// For our own devices' copies: `sender` receipt naming the chat.
+    pub(crate) recipient: Option<Jid>,
+}
+
+/// What a receipt says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiptKind {
+    /// Delivered to a device.
+    Delivered,
+    /// Read (blue ticks).
+    Read,
+    /// Voice note or video played.
+    Played,
+    /// Our own other device got our message.
+    Sender,
+    /// Anything else, with its wire type.
+    Other(String),
+}
+
+/// Receipts for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The messages.
+    pub ids: Vec<String>,
+    /// The chat.
+    pub chat: Jid,
+    /// The device that sent the receipt.
+    pub from: Jid,
+    /// What it says.
+    pub kind: ReceiptKind,
+    /// When (unix seconds), when given.
+    pub timestamp: Option<u64>,
+}
+
+/// Typing states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatState {
+    /// Typing.
+    Composing,
+    /// Recording audio.
+    Recording,
+    /// Stopped.
+    Paused,
+}
+
+/// A change to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChange {
+    /// The group.
+    pub group: Jid,
+    /// Who made it.
+    pub actor: Option<Jid>,
+    /// What changed.
+    pub kind: GroupChangeKind,
+}
+
+/// What changed in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupChangeKind {
+    /// We were added to a new group (or it was created).
+    Created {
+        /// Its name.
+        subject: String,
+        /// Its members.
+        participants: Vec<Jid>,
+    },
+    /// Members added.
+    Added(Vec<Jid>),
+    /// Members removed.
+    Removed(Vec<Jid>),
+    /// Members left.
+    Left(Vec<Jid>),
+    /// Members made admins.
+    Promoted(Vec<Jid>),
+    /// Members no longer admins.
+    Demoted(Vec<Jid>),
+    /// New name.
+    Subject(String),
+    /// New description (`None`: removed).
+    Description(Option<String>),
+    /// Something else, by its wire tag.
+    Other(String),
+}

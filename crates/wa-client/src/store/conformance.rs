@@ -1,0 +1,307 @@
+//! The behaviour every [`Store`] backend must show.
+
+use wa_core::jid::{Jid, Server};
+use wa_core::keys::KeyPair;
+use wa_core::signal::{self, SignedPreKey};
+
+use super::{CachedDevices, Store, StoreError};
+use crate::device::DeviceState;
+
+/// Runs every role's checks against `store`; panics (test assertions) on a
+/// violation, returns backend errors. Starts from, and leaves, an empty
+/// store.
+pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
+    device(store).await?;
+    identities(store).await?;
+    prekeys(store).await?;
+    sessions(store).await?;
+    sender_keys(store).await?;
+    device_lists(store).await?;
+    lids(store).await?;
+    dedupe(store).await?;
+    // Delete forgets every role.
+    store.save(&DeviceState::new(&mut rand::rng())).await?;
+    store
+        .save_identities(&[("a.0".to_owned(), [1; 32])])
+        .await?;
+    store.store_sessions(&[("a.0".to_owned(), vec![1])]).await?;
+    store.delete().await?;
+    assert!(store.load().await?.is_none(), "delete forgets the device");
+    assert_eq!(store.load_identity("a.0").await?, None, "and identities");
+    assert_eq!(
+        store.load_sessions(&["a.0".to_owned()]).await?,
+        [None],
+        "and sessions"
+    );
+    Ok(())
+}
+
+async fn device(store: &dyn Store) -> Result<(), StoreError> {
+    assert!(store.load().await?.is_none(), "a new store is empty");
+    let mut rng = rand::rng();
+    let mut state = DeviceState::new(&mut rng);
+    store.save(&state).await?;
+    let loaded = store.load().await?;
+    assert!(
+        loaded.as_ref().is_some_and(|l| same(l, &state)),
+        "fresh state round-trips: {loaded:?}"
+    );
+
+    // Paired: every field must survive.
+    let _ = state.generate_prekeys(5, &mut rng);
+    state.jid = Some(Jid::with_device("15550001111", 3, Server::User));
+    state.lid = Some(Jid::with_device("123456789", 3, Server::Lid));
+    state.account = Some(wa_core::proto::AdvSignedDeviceIdentity {
+        details: Some(vec![1, 2, 3]),
+        account_signature_key: Some(vec![4; 32]),
+        account_signature: Some(vec![5; 64]),
+        device_signature: Some(vec![6; 64]),
+    });
+    state.platform = Some("android".to_owned());
+    store.save(&state).await?;
+    let loaded = store.load().await?;
+    assert!(
+        loaded.as_ref().is_some_and(|l| same(l, &state)),
+        "saving replaces the state: {loaded:?}"
+    );
+    store.delete().await?;
+    assert!(store.load().await?.is_none(), "delete forgets the state");
+    store.delete().await?;
+    Ok(())
+}
+
+async fn identities(store: &dyn Store) -> Result<(), StoreError> {
+    let a = "123_1.0".to_owned();
+    assert_eq!(store.load_identity(&a).await?, None);
+    assert_eq!(
+        store.save_identities(&[(a.clone(), [7; 32])]).await?,
+        [false],
+        "a first key is no change"
+    );
+    assert_eq!(
+        store
+            .save_identities(&[(a.clone(), [7; 32]), ("123_1.3".to_owned(), [2; 32])])
+            .await?,
+        [false, false]
+    );
+    assert_eq!(store.load_identity(&a).await?, Some([7; 32]));
+    assert_eq!(store.load_identity("123_1.1").await?, None, "per device");
+    assert_eq!(store.load_identity("123_1.3").await?, Some([2; 32]));
+    assert_eq!(
+        store
+            .save_identities(&[("123_1.3".to_owned(), [2; 32]), (a.clone(), [8; 32])])
+            .await?,
+        [false, true],
+        "a different key is reported, in order"
+    );
+    assert_eq!(store.load_identity(&a).await?, Some([8; 32]));
+    store.delete_identity("123_1.3").await?;
+    store.delete_identity("123_1.0").await?;
+    assert_eq!(store.load_identity("123_1.0").await?, None);
+    Ok(())
+}
+
+async fn prekeys(store: &dyn Store) -> Result<(), StoreError> {
+    let mut rng = rand::rng();
+    assert_eq!(store.prekey_count().await?, 0);
+    let keys = signal::generate_prekeys(10, 3, &mut rng);
+    store.store_prekeys(&keys).await?;
+    assert_eq!(store.prekey_count().await?, 3);
+    for k in &keys {
+        let loaded = store.load_prekey(k.id()).await?;
+        assert!(
+            loaded.as_ref().is_some_and(|l| l.id() == k.id()
+                && l.key_pair().private() == k.key_pair().private()
+                && l.public() == k.public()),
+            "prekey {} round-trips",
+            k.id()
+        );
+    }
+    assert!(store.load_prekey(9).await?.is_none());
+    store.remove_prekey(11).await?;
+    assert!(
+        store.load_prekey(11).await?.is_none(),
+        "a used prekey is gone"
+    );
+    assert_eq!(store.prekey_count().await?, 2);
+    store.remove_prekey(11).await?;
+    for k in &keys {
+        store.remove_prekey(k.id()).await?;
+    }
+
+    let identity = signal::generate_identity(&mut rng);
+    let signed = SignedPreKey::generate(&identity, 4, &mut rng)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store.store_signed_prekey(&signed).await?;
+    let loaded = store.load_signed_prekey(4).await?;
+    assert!(
+        loaded.as_ref().is_some_and(|l| l.id() == 4
+            && l.signature() == signed.signature()
+            && l.key_pair().private() == signed.key_pair().private()),
+        "signed prekey round-trips"
+    );
+    assert!(store.load_signed_prekey(5).await?.is_none());
+    store.remove_signed_prekey(4).await?;
+    assert!(store.load_signed_prekey(4).await?.is_none());
+    Ok(())
+}
+
+async fn sessions(store: &dyn Store) -> Result<(), StoreError> {
+    let a = "100_1.0".to_owned();
+    let b = "100_1.2".to_owned();
+    assert_eq!(
+        store.load_sessions(&[a.clone(), b.clone()]).await?,
+        [None, None]
+    );
+    store
+        .store_sessions(&[(a.clone(), vec![1, 2]), (b.clone(), vec![3])])
+        .await?;
+    assert_eq!(
+        store
+            .load_sessions(&[b.clone(), "x.0".to_owned(), a.clone()])
+            .await?,
+        [Some(vec![3]), None, Some(vec![1, 2])],
+        "loaded in the order asked"
+    );
+    store.store_sessions(&[(a.clone(), vec![9])]).await?;
+    assert_eq!(
+        store.load_sessions(std::slice::from_ref(&a)).await?,
+        [Some(vec![9])]
+    );
+    store.delete_session(&a).await?;
+    assert_eq!(store.load_sessions(std::slice::from_ref(&a)).await?, [None]);
+    store.delete_session(&b).await?;
+    // A large batch (a first group message) in one call.
+    let many: Vec<(String, Vec<u8>)> = (0..3000)
+        .map(|i| (format!("{i}_1.0"), vec![(i % 251) as u8; 8]))
+        .collect();
+    store.store_sessions(&many).await?;
+    let names: Vec<String> = many.iter().map(|(n, _)| n.clone()).collect();
+    let loaded = store.load_sessions(&names).await?;
+    assert!(
+        loaded
+            .iter()
+            .zip(&many)
+            .all(|(l, (_, r))| l.as_ref() == Some(r)),
+        "3000 sessions round-trip in one batch"
+    );
+    for n in &names {
+        store.delete_session(n).await?;
+    }
+    Ok(())
+}
+
+async fn sender_keys(store: &dyn Store) -> Result<(), StoreError> {
+    let g = "120363@g.us";
+    assert_eq!(store.load_sender_key(g, "1.0").await?, None);
+    store.store_sender_key(g, "1.0", &[1, 2]).await?;
+    store.store_sender_key(g, "2.0", &[3]).await?;
+    store.store_sender_key("other@g.us", "1.0", &[4]).await?;
+    assert_eq!(store.load_sender_key(g, "1.0").await?, Some(vec![1, 2]));
+    assert_eq!(store.load_sender_key(g, "2.0").await?, Some(vec![3]));
+    store.store_sender_key(g, "1.0", &[5]).await?;
+    assert_eq!(store.load_sender_key(g, "1.0").await?, Some(vec![5]));
+    store.delete_sender_key(g, "1.0").await?;
+    assert_eq!(store.load_sender_key(g, "1.0").await?, None);
+    assert_eq!(
+        store.load_sender_key("other@g.us", "1.0").await?,
+        Some(vec![4]),
+        "per group"
+    );
+    store.delete_sender_key(g, "2.0").await?;
+    store.delete_sender_key("other@g.us", "1.0").await?;
+
+    assert!(store.sender_key_holders(g).await?.is_empty());
+    store
+        .add_sender_key_holders(g, &["1@lid".to_owned(), "2:1@lid".to_owned()])
+        .await?;
+    store
+        .add_sender_key_holders(g, &["2:1@lid".to_owned(), "3@lid".to_owned()])
+        .await?;
+    let mut holders = store.sender_key_holders(g).await?;
+    holders.sort();
+    assert_eq!(holders, ["1@lid", "2:1@lid", "3@lid"], "a set, merged");
+    assert!(store.sender_key_holders("other@g.us").await?.is_empty());
+    store.clear_sender_key_holders(g).await?;
+    assert!(store.sender_key_holders(g).await?.is_empty());
+    Ok(())
+}
+
+async fn device_lists(store: &dyn Store) -> Result<(), StoreError> {
+    let entry = CachedDevices {
+        devices: vec![0, 3, 17],
+        fetched: 1_700_000_000,
+    };
+    assert_eq!(store.load_devices("9@lid").await?, None);
+    store.store_devices("9@lid", &entry).await?;
+    assert_eq!(store.load_devices("9@lid").await?, Some(entry.clone()));
+    let newer = CachedDevices {
+        devices: vec![0],
+        fetched: 1_700_000_100,
+    };
+    store.store_devices("9@lid", &newer).await?;
+    assert_eq!(store.load_devices("9@lid").await?, Some(newer));
+    store.delete_devices("9@lid").await?;
+    assert_eq!(store.load_devices("9@lid").await?, None);
+    Ok(())
+}
+
+async fn lids(store: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(store.lid_for_pn("1555").await?, None);
+    store.store_lid_mapping("1555", "777").await?;
+    assert_eq!(store.lid_for_pn("1555").await?.as_deref(), Some("777"));
+    assert_eq!(store.pn_for_lid("777").await?.as_deref(), Some("1555"));
+    // A number that moved to another LID: the old LID no longer maps to it.
+    store.store_lid_mapping("1555", "888").await?;
+    assert_eq!(store.lid_for_pn("1555").await?.as_deref(), Some("888"));
+    assert_eq!(store.pn_for_lid("888").await?.as_deref(), Some("1555"));
+    assert_eq!(store.pn_for_lid("777").await?, None);
+    Ok(())
+}
+
+async fn dedupe(store: &dyn Store) -> Result<(), StoreError> {
+    assert!(
+        store
+            .mark_message_seen("c@s.whatsapp.net", "s", "ID1", 100)
+            .await?
+    );
+    assert!(
+        !store
+            .mark_message_seen("c@s.whatsapp.net", "s", "ID1", 101)
+            .await?
+    );
+    assert!(
+        store
+            .mark_message_seen("c@s.whatsapp.net", "t", "ID1", 102)
+            .await?,
+        "the same id from another sender is another message"
+    );
+    assert!(store.mark_message_seen("d@g.us", "s", "ID1", 200).await?);
+    assert_eq!(store.prune_seen(150).await?, 2);
+    assert!(
+        store
+            .mark_message_seen("c@s.whatsapp.net", "s", "ID1", 300)
+            .await?,
+        "pruned entries are forgotten"
+    );
+    assert!(!store.mark_message_seen("d@g.us", "s", "ID1", 300).await?);
+    assert_eq!(store.prune_seen(u64::MAX).await?, 2);
+    Ok(())
+}
+
+/// Field-by-field equality, private halves included (`KeyPair` has no `Eq`).
+fn same(a: &DeviceState, b: &DeviceState) -> bool {
+    let pair = |x: &KeyPair, y: &KeyPair| x.private() == y.private() && x.public() == y.public();
+    pair(&a.noise, &b.noise)
+        && pair(&a.identity, &b.identity)
+        && a.registration_id == b.registration_id
+        && a.signed_prekey.id() == b.signed_prekey.id()
+        && pair(a.signed_prekey.key_pair(), b.signed_prekey.key_pair())
+        && a.signed_prekey.signature() == b.signed_prekey.signature()
+        && a.adv_secret == b.adv_secret
+        && a.next_prekey_id == b.next_prekey_id
+        && a.jid == b.jid
+        && a.lid == b.lid
+        && a.account == b.account
+        && a.platform == b.platform
+}

@@ -1,0 +1,406 @@
+//! The companion client against wa-sim: pairing then restarts from the
+//! store, 1:1 texts both ways with receipts, ADV-checked fan-out, groups with
+//! sender keys and their rotation, retry receipts both ways, and an offline
+//! queue drained in order after a reconnect.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use wa_client::store::{DeviceStore, SenderKeyStore, Store};
+use wa_client::{
+    Backoff, Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState, IncomingMessage,
+    MemoryStore, PairEvent, PairOptions, ReceiptKind, pair,
+};
+use wa_core::jid::Jid;
+use wa_sim::{Phone, Sim};
+
+async fn sim() -> Sim {
+    Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap()
+}
+
+fn connect_options(sim: &Sim) -> ConnectOptions {
+    ConnectOptions {
+        url: sim.url().to_owned(),
+        root_key: sim.root_public_key(),
+        keepalive: None,
+        iq_timeout: Duration::from_secs(10),
+        ..ConnectOptions::default()
+    }
+}
+
+fn options(sim: &Sim) -> ClientOptions {
+    ClientOptions {
+        connect: connect_options(sim),
+        reconnect: Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+            ..Backoff::default()
+        },
+        ..ClientOptions::default()
+    }
+}
+
+/// Pairs a fresh companion to `phone`'s account; its state is in the store.
+async fn paired(sim: &Sim, phone: &Phone) -> Arc<MemoryStore> {
+    let mut state = DeviceState::new(&mut rand::rng());
+    let opts = PairOptions {
+        connect: connect_options(sim),
+        ..PairOptions::default()
+    };
+    let mut pairing = pair(&opts, &mut state).await.unwrap();
+    let PairEvent::Qr(qr) = pairing.next().await.unwrap() else {
+        panic!("expected a QR code");
+    };
+    let scan = {
+        let phone = phone.clone();
+        tokio::spawn(async move { phone.scan(&qr).await })
+    };
+    let event = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match pairing.next().await.unwrap() {
+                PairEvent::Qr(_) => {}
+                paired => break paired,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    scan.await.unwrap().unwrap();
+    assert!(matches!(event, PairEvent::Paired { .. }), "{event:?}");
+    drop(pairing);
+    let store = Arc::new(MemoryStore::new());
+    store.save(&state).await.unwrap();
+    store
+}
+
+async fn start(sim: &Sim, store: &Arc<MemoryStore>) -> (Client, mpsc::Receiver<ClientEvent>) {
+    let store: Arc<dyn Store> = store.clone();
+    let (client, mut events) = Client::start(options(sim), store).await.unwrap();
+    assert!(matches!(next(&mut events).await, ClientEvent::Connected));
+    (client, events)
+}
+
+async fn next(events: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
+    tokio::time::timeout(Duration::from_secs(15), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("client running")
+}
+
+/// Skips events until `want` matches one.
+async fn wait_for<T>(
+    events: &mut mpsc::Receiver<ClientEvent>,
+    want: impl Fn(&ClientEvent) -> Option<T>,
+) -> T {
+    loop {
+        let e = next(events).await;
+        if let Some(t) = want(&e) {
+            return t;
+        }
+    }
+}
+
+async fn next_message(events: &mut mpsc::Receiver<ClientEvent>) -> IncomingMessage {
+    wait_for(events, |e| match e {
+        ClientEvent::Message(m) => Some((**m).clone()),
+        _ => None,
+    })
+    .await
+}
+
+fn enc_types_to(sim: &Sim, to: &str) -> Vec<String> {
+    sim.routed()
+        .into_iter()
+        .filter(|r| r.to.to_string() == to)
+        .map(|r| r.enc_type)
+        .collect()
+}
+
+#[tokio::test]
+async fn texts_both_ways_then_again_after_a_restart_from_the_store() {
+    let sim = sim().await;
+    let mine = sim.account("15554440000");
+    let bob = sim.account("15554440001");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let bob_pn = Jid::user_jid("15554440001");
+
+    // First message: a pkmsg to Bob's phone, a copy to our own phone.
+    let sent = client.send_text(&bob_pn, "hello bob").await.unwrap();
+    assert!(sent.timestamp.is_some(), "the server acked with its time");
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].id, sent.id);
+    assert_eq!(got[0].text.as_deref(), Some("hello bob"));
+    assert_eq!(got[0].from, *client.jid());
+    let own = mine.wait_received(1, Duration::from_secs(10)).await;
+    assert!(own[0].from_me);
+    assert_eq!(own[0].chat, bob_pn);
+    assert_eq!(enc_types_to(&sim, "15554440001@s.whatsapp.net"), ["pkmsg"]);
+    assert!(enc_types_to(&sim, &client.jid().to_string()).is_empty());
+
+    // Bob's phone confirms delivery.
+    let receipt = wait_for(&mut events, |e| match e {
+        ClientEvent::Receipt(r) => Some(r.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(receipt.ids.as_slice(), std::slice::from_ref(&sent.id));
+    assert_eq!(receipt.kind, ReceiptKind::Delivered);
+
+    // Bob answers.
+    let answer = bob.send_text("15554440000", "hi there").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(m.id, answer);
+    assert_eq!(m.text(), Some("hi there"));
+    assert_eq!(m.chat, bob_pn);
+    assert!(!m.from_me);
+
+    // A restart: the same device from the store, no pairing, the sessions
+    // kept (a plain msg now, Bob has answered).
+    client.stop();
+    drop(client);
+    let (client, mut events) = start(&sim, &store).await;
+    let again = client.send_text(&bob_pn, "after restart").await.unwrap();
+    let got = bob.wait_received(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].id, again.id);
+    assert_eq!(got[1].text.as_deref(), Some("after restart"));
+    assert_eq!(
+        enc_types_to(&sim, "15554440001@s.whatsapp.net"),
+        ["pkmsg", "msg"]
+    );
+    let answer = bob.send_text("15554440000", "welcome back").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(
+        (m.id.as_str(), m.text()),
+        (answer.as_str(), Some("welcome back"))
+    );
+}
+
+#[tokio::test]
+async fn a_device_the_account_never_signed_gets_no_ciphertext() {
+    let sim = sim().await;
+    let mine = sim.account("15554440010");
+    let bob = sim.account("15554440011");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    assert!(sim.inject_unsigned_device("15554440011", 7));
+
+    client
+        .send_text(&Jid::user_jid("15554440011"), "only for bob")
+        .await
+        .unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].text.as_deref(), Some("only for bob"));
+    assert_eq!(sim.queued("15554440011", 7), 0);
+    assert!(enc_types_to(&sim, "15554440011:7@s.whatsapp.net").is_empty());
+    let devices = client.devices(&Jid::user_jid("15554440011")).await.unwrap();
+    assert_eq!(devices.len(), 1, "only the phone: {devices:?}");
+    assert_eq!(devices[0].device(), 0);
+}
+
+#[tokio::test]
+async fn group_of_three_both_ways_and_a_new_sender_key_after_a_removal() {
+    let sim = sim().await;
+    let mine = sim.account("15554440020");
+    let bob = sim.account("15554440021");
+    let carol = sim.account("15554440022");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let bob_pn = Jid::user_jid("15554440021");
+    let carol_pn = Jid::user_jid("15554440022");
+
+    let group = client
+        .create_group("three", &[bob_pn.clone(), carol_pn.clone()])
+        .await
+        .unwrap();
+    assert_eq!(group.subject, "three");
+    assert_eq!(group.participants.len(), 3);
+
+    let first = client.send_text(&group.jid, "hello group").await.unwrap();
+    for phone in [&bob, &carol] {
+        let got = phone.wait_received(1, Duration::from_secs(10)).await;
+        assert_eq!(got[0].id, first.id);
+        assert_eq!(got[0].chat, group.jid);
+        assert_eq!(got[0].text.as_deref(), Some("hello group"));
+    }
+    let holders = store
+        .sender_key_holders(&group.jid.to_string())
+        .await
+        .unwrap();
+    assert!(
+        holders.len() >= 3,
+        "bob, carol and our phone hold our key: {holders:?}"
+    );
+
+    // Members write back: their sender keys reach us pairwise.
+    let from_bob = bob.send_group_text(&group.jid, "bob here").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(
+        (m.id.as_str(), m.text()),
+        (from_bob.as_str(), Some("bob here"))
+    );
+    assert_eq!(m.chat, group.jid);
+    assert_eq!(m.sender.user(), "15554440021");
+    let from_carol = carol
+        .send_group_text(&group.jid, "carol too")
+        .await
+        .unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(
+        (m.id.as_str(), m.text()),
+        (from_carol.as_str(), Some("carol too"))
+    );
+
+    // A second message reuses the key: no pairwise distribution.
+    let before = sim.routed().len();
+    client.send_text(&group.jid, "same key").await.unwrap();
+    // Bob has: ours, carol's, ours.
+    bob.wait_received(3, Duration::from_secs(10)).await;
+    let kinds: Vec<String> = sim.routed()[before..]
+        .iter()
+        .map(|r| r.enc_type.clone())
+        .collect();
+    assert!(kinds.iter().all(|k| k == "skmsg"), "{kinds:?}");
+
+    // Carol is removed: our key is dropped at once, and the next message
+    // distributes a new one to those who remain.
+    let old_key = store
+        .load_sender_key(
+            &group.jid.to_string(),
+            &format!("{}_1.{}", client.lid().user(), client.lid().device()),
+        )
+        .await
+        .unwrap()
+        .expect("our sender key is stored");
+    client
+        .remove_participants(&group.jid, std::slice::from_ref(&carol_pn))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .sender_key_holders(&group.jid.to_string())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nobody holds the new key yet"
+    );
+    let before = sim.routed().len();
+    let after = client.send_text(&group.jid, "without carol").await.unwrap();
+    let got = bob.wait_received(4, Duration::from_secs(10)).await;
+    assert_eq!(got[3].id, after.id);
+    assert_eq!(got[3].text.as_deref(), Some("without carol"));
+    let routed = sim.routed()[before..].to_vec();
+    assert!(
+        routed
+            .iter()
+            .any(|r| r.to.user() == "15554440021" && r.enc_type != "skmsg"),
+        "bob gets the new key pairwise: {routed:?}"
+    );
+    assert!(
+        routed.iter().all(|r| r.to.user() != "15554440022"),
+        "nothing for carol: {routed:?}"
+    );
+    let new_key = store
+        .load_sender_key(
+            &group.jid.to_string(),
+            &format!("{}_1.{}", client.lid().user(), client.lid().device()),
+        )
+        .await
+        .unwrap()
+        .expect("a new sender key");
+    assert_ne!(old_key, new_key);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ours: Vec<String> = carol
+        .received()
+        .into_iter()
+        .filter(|r| r.from == *client.jid())
+        .filter_map(|r| r.text)
+        .collect();
+    assert_eq!(
+        ours,
+        ["hello group", "same key"],
+        "carol only got what we sent before her removal"
+    );
+}
+
+#[tokio::test]
+async fn messages_queued_while_offline_arrive_once_in_order_after_reconnect() {
+    let sim = sim().await;
+    let mine = sim.account("15554440030");
+    let bob = sim.account("15554440031");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let bob_pn = Jid::user_jid("15554440031");
+    client.send_text(&bob_pn, "warm up").await.unwrap();
+    bob.wait_received(1, Duration::from_secs(10)).await;
+
+    // Offline: the socket is cut and logins refused for a while.
+    let device = client.jid().device();
+    sim.refuse_logins("15554440030", device, Duration::from_secs(2));
+    assert!(sim.cut("15554440030", device));
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Disconnected { .. }).then_some(())
+    })
+    .await;
+    assert!(!client.is_online());
+
+    let mut pending = Vec::new();
+    for i in 0..200 {
+        pending.push(
+            client
+                .queue_message(&bob_pn, text(&format!("offline {i}")))
+                .unwrap(),
+        );
+    }
+    assert_eq!(client.queued(), 200);
+
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    let ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+    for p in pending {
+        p.wait().await.unwrap();
+    }
+    let got = bob.wait_received(201, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 201);
+    let texts: Vec<String> = got[1..].iter().map(|r| r.text.clone().unwrap()).collect();
+    let want: Vec<String> = (0..200).map(|i| format!("offline {i}")).collect();
+    assert_eq!(texts, want, "all of them, once, in order");
+    let got_ids: Vec<String> = got[1..].iter().map(|r| r.id.clone()).collect();
+    assert_eq!(got_ids, ids);
+    assert_eq!(client.queued(), 0);
+}
+
+#[tokio::test]
+async fn unlinked_by_the_phone_the_client_stops_and_forgets_the_device() {
+    let sim = sim().await;
+    let mine = sim.account("15554440040");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    assert!(mine.remove_device(client.jid().device()).await);
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::LoggedOut(_)).then_some(())
+    })
+    .await;
+    assert!(
+        store.load().await.unwrap().is_none(),
+        "the store was cleared"
+    );
+    assert!(matches!(
+        client.send_text(&Jid::user_jid("15554440041"), "x").await,
+        Err(wa_client::SendError::Stopped)
+    ));
+}
+
+fn text(t: &str) -> wa_core::proto::Message {
+    wa_core::proto::Message {
+        conversation: Some(t.to_owned()),
+        ..Default::default()
+    }
+}
