@@ -34,6 +34,10 @@ pub struct DeviceState {
     pub registration_id: u32,
     /// The current signed prekey.
     pub signed_prekey: SignedPreKey,
+    /// When the current signed prekey was made (unix seconds); it is
+    /// rotated at login once older than
+    /// [`SIGNED_PREKEY_MAX_AGE`](crate::login::SIGNED_PREKEY_MAX_AGE).
+    pub signed_prekey_created: u64,
     /// Secret shared with the phone through the QR code; keys the HMAC of
     /// `pair-success`.
     pub adv_secret: [u8; 32],
@@ -69,6 +73,9 @@ impl DeviceState {
             identity,
             registration_id: signal::generate_registration_id(rng),
             signed_prekey,
+            signed_prekey_created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             adv_secret,
             next_prekey_id: 1,
             jid: None,

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
-use wa_core::signal::{self, KEY_TYPE_DJB, PreKey, SignalError};
+use wa_core::signal::{self, KEY_TYPE_DJB, PreKey, SignalError, SignedPreKey};
 
 use crate::device::DeviceState;
 use crate::error::{AuthError, Error};
@@ -27,6 +27,9 @@ pub const INITIAL_PREKEY_COUNT: u32 = 812;
 pub const REFILL_PREKEY_COUNT: u32 = 50;
 /// Below this many prekeys on the server, upload more.
 pub const MIN_PREKEY_COUNT: u32 = 5;
+/// A signed prekey older than this (seconds) is rotated at login: a week,
+/// as Signal clients do.
+pub const SIGNED_PREKEY_MAX_AGE: u64 = 7 * 24 * 3600;
 
 /// How to log in.
 #[derive(Debug, Clone)]
@@ -160,6 +163,11 @@ async fn after_success(
         upload_prekeys(conn, state, store, wanted).await?;
     }
 
+    let age = unix_now().saturating_sub(state.signed_prekey_created);
+    if age >= SIGNED_PREKEY_MAX_AGE {
+        rotate_signed_prekey(conn, state, store).await?;
+    }
+
     let active = server_iq("passive", "set").children(vec![Node::new("active")]);
     conn.iq(active).await?;
     Ok(wanted)
@@ -190,6 +198,46 @@ pub async fn upload_prekeys(
     store.store_prekeys(&fresh).await?;
     conn.iq(upload_node(state, &fresh)?).await?;
     info!(count, "prekeys uploaded");
+    Ok(())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Replaces the signed prekey: the new one is stored (the old one kept, for
+/// sessions peers start from bundles they fetched before) and saved before
+/// `<iq xmlns=encrypt type=set><rotate><skey/></rotate>` publishes it.
+pub async fn rotate_signed_prekey(
+    conn: &Connection,
+    state: &mut DeviceState,
+    store: &dyn Store,
+) -> Result<(), LoginError> {
+    let old = state.signed_prekey.clone();
+    let fresh = SignedPreKey::generate(
+        &state.identity,
+        old.id() % signal::MAX_KEY_ID + 1,
+        &mut rand::rng(),
+    )?;
+    store.store_signed_prekey(&old).await?;
+    store.store_signed_prekey(&fresh).await?;
+    state.signed_prekey = fresh;
+    state.signed_prekey_created = unix_now();
+    store.save(state).await?;
+    let skey = &state.signed_prekey;
+    conn.iq(
+        server_iq("encrypt", "set").children(vec![Node::new("rotate").children(vec![
+            Node::new("skey").children(vec![
+                Node::new("id").bytes(signal::encode_key_id(skey.id())?.to_vec()),
+                Node::new("value").bytes(skey.public().to_vec()),
+                Node::new("signature").bytes(skey.signature().to_vec()),
+            ]),
+        ])]),
+    )
+    .await?;
+    info!(id = skey.id(), "signed prekey rotated");
     Ok(())
 }
 

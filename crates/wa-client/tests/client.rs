@@ -181,8 +181,41 @@ async fn texts_both_ways_then_again_after_a_restart_from_the_store() {
     );
 }
 
+/// Log lines written while the guard lives (this thread only: the test
+/// runtime is single-threaded, so the client's tasks log here too).
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn a_device_the_account_never_signed_gets_no_ciphertext() {
+    let logs = Logs::default();
+    let _guard = logs.capture();
     let sim = sim().await;
     let mine = sim.account("15554440010");
     let bob = sim.account("15554440011");
@@ -201,6 +234,13 @@ async fn a_device_the_account_never_signed_gets_no_ciphertext() {
     let devices = client.devices(&Jid::user_jid("15554440011")).await.unwrap();
     assert_eq!(devices.len(), 1, "only the phone: {devices:?}");
     assert_eq!(devices[0].device(), 0);
+    let logs = logs.text();
+    assert!(
+        logs.contains("WARN")
+            && logs.contains("not in the signed key-index list")
+            && logs.contains("device=7"),
+        "a warning names the device: {logs}"
+    );
 }
 
 #[tokio::test]
@@ -403,4 +443,31 @@ fn text(t: &str) -> wa_core::proto::Message {
         conversation: Some(t.to_owned()),
         ..Default::default()
     }
+}
+
+#[tokio::test]
+async fn an_old_signed_prekey_is_rotated_at_login_and_peers_use_the_new_one() {
+    use wa_client::store::SignedPreKeyStore;
+    let sim = sim().await;
+    let mine = sim.account("15554440050");
+    let bob = sim.account("15554440051");
+    let store = paired(&sim, &mine).await;
+    let mut state = store.load().await.unwrap().unwrap();
+    assert_eq!(state.signed_prekey.id(), 1);
+    state.signed_prekey_created -= wa_client::login::SIGNED_PREKEY_MAX_AGE + 60;
+    store.save(&state).await.unwrap();
+
+    let (_client, mut events) = start(&sim, &store).await;
+    let rotated = store.load().await.unwrap().unwrap();
+    assert_eq!(rotated.signed_prekey.id(), 2);
+    assert!(rotated.signed_prekey_created > state.signed_prekey_created);
+    assert!(
+        store.load_signed_prekey(1).await.unwrap().is_some(),
+        "the old key stays for sessions started from older bundles"
+    );
+
+    // Bob starts a session from a bundle fetched now: the new key.
+    let id = bob.send_text("15554440050", "new key").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!((m.id.as_str(), m.text()), (id.as_str(), Some("new key")));
 }

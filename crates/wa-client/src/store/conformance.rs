@@ -58,6 +58,7 @@ async fn device(store: &dyn Store) -> Result<(), StoreError> {
         device_signature: Some(vec![6; 64]),
     });
     state.platform = Some("android".to_owned());
+    state.signed_prekey_created = 1_700_000_123;
     store.save(&state).await?;
     let loaded = store.load().await?;
     assert!(
@@ -298,6 +299,7 @@ fn same(a: &DeviceState, b: &DeviceState) -> bool {
         && a.signed_prekey.id() == b.signed_prekey.id()
         && pair(a.signed_prekey.key_pair(), b.signed_prekey.key_pair())
         && a.signed_prekey.signature() == b.signed_prekey.signature()
+        && a.signed_prekey_created == b.signed_prekey_created
         && a.adv_secret == b.adv_secret
         && a.next_prekey_id == b.next_prekey_id
         && a.jid == b.jid
