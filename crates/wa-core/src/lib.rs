@@ -11,6 +11,7 @@ pub mod jid;
 pub mod keys;
 pub mod noise;
 pub mod proto;
+pub mod retry;
 pub mod signal;
 
 pub use binary::{AttrValue, Attrs, Content, Node};

@@ -94,7 +94,7 @@ impl ControlError {
             },
             ControlError::Phone(e) => match e {
                 PhoneError::NoAccount(_) => StatusCode::NOT_FOUND,
-                PhoneError::Signal(_) | PhoneError::Malformed(_) => {
+                PhoneError::Signal(_) | PhoneError::Malformed(_) | PhoneError::Retry(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             },

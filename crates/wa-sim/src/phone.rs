@@ -16,6 +16,7 @@ use wa_core::proto::AdvDeviceIdentity;
 use crate::server::{PairRequest, Push, Shared, unix_now};
 
 pub(crate) mod device;
+mod retry;
 
 pub use device::{PhoneError, Received};
 

@@ -6,6 +6,8 @@
 mod faults;
 mod groups;
 mod login;
+mod populate;
+pub use populate::POPULATED_PREKEYS;
 mod register;
 pub(crate) mod route;
 pub(crate) mod session;
@@ -112,6 +114,8 @@ pub(crate) struct State {
     pub(crate) phones: HashMap<String, Arc<crate::phone::device::PhoneDevice>>,
     /// Every `<enc>` routed: (from device, to device, enc type), for tests.
     pub(crate) routed: Vec<Routed>,
+    /// Each account's signed key-index list, by phone number.
+    pub(crate) key_index_lists: HashMap<String, usync::SignedList>,
     next_lid: u64,
 }
 
@@ -152,7 +156,8 @@ impl State {
     }
 
     /// Hands `node` to the device's connection, or queues it until its next login.
-    pub(crate) fn deliver(&mut self, target: &(String, u16), node: Node) {
+    pub(crate) fn deliver(&mut self, target: &(String, u16), mut node: Node) {
+        self.faults.corrupt(target, &mut node);
         match self.faults.fate(target) {
             faults::Fate::Deliver => {}
             faults::Fate::Drop => return,
@@ -368,6 +373,13 @@ impl Sim {
             f.delay_next = n;
             f.delay = by;
         });
+    }
+
+    /// Fault: flip the last byte of every `<enc>` ciphertext in the next `n`
+    /// message stanzas routed to device `device` of `pn`, so that device's
+    /// decryption fails as with a lost session (and it asks for a retry).
+    pub fn corrupt_next(&self, pn: &str, device: u16, n: usize) {
+        self.arm(pn, device, |f| f.corrupt_next = n);
     }
 
     /// How many stanzas for the device were dropped by [`Sim::drop_next`].

@@ -2,6 +2,7 @@
 //! decrypts, records and acknowledges it with a delivery receipt, and sends
 //! texts with client fan-out like a real primary device.
 
+use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -44,6 +45,21 @@ pub enum PhoneError {
     /// A stanza without what it needs.
     #[error("malformed stanza: {0}")]
     Malformed(&'static str),
+    /// A retry receipt that is not well-formed.
+    #[error("retry receipt: {0}")]
+    Retry(#[from] wa_core::retry::RetryError),
+}
+
+/// How many sent messages the phone keeps for answering retry receipts.
+pub(crate) const KEEP_SENT: usize = 500;
+
+/// A message the phone sent, kept for resending on a retry receipt.
+#[derive(Clone)]
+pub(crate) struct Sent {
+    pub(crate) id: String,
+    /// The peer's user JID, or the group.
+    pub(crate) chat: Jid,
+    pub(crate) message: Message,
 }
 
 /// The phone's Signal state and inbox.
@@ -53,6 +69,12 @@ pub(crate) struct PhoneDevice {
     sender_key_holders: Mutex<std::collections::HashSet<(Jid, (String, u16))>>,
     received: Mutex<Vec<Received>>,
     arrived: Notify,
+    /// The last [`KEEP_SENT`] messages sent, oldest first.
+    sent: Mutex<VecDeque<Sent>>,
+    /// Retry receipts sent so far, by (message id, sending device).
+    pub(crate) retries: Mutex<HashMap<(String, Jid), u32>>,
+    /// The id of the next one-time prekey made for a retry receipt's keys.
+    pub(crate) next_retry_prekey: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for PhoneDevice {
@@ -68,6 +90,10 @@ impl PhoneDevice {
             sender_key_holders: Mutex::default(),
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
+            sent: Mutex::default(),
+            retries: Mutex::default(),
+            // Clear of the ids the phone publishes (1..=PHONE_PREKEYS).
+            next_retry_prekey: std::sync::atomic::AtomicU32::new(0x0001_0000),
         }
     }
 
@@ -90,6 +116,32 @@ impl PhoneDevice {
     pub(crate) fn arrived(&self) -> &Notify {
         &self.arrived
     }
+
+    pub(crate) fn store(&self) -> &tokio::sync::Mutex<MemoryStore> {
+        &self.store
+    }
+
+    /// Keeps a sent message for retries, forgetting the oldest past
+    /// [`KEEP_SENT`].
+    fn remember_sent(&self, sent: Sent) {
+        if let Ok(mut s) = self.sent.lock() {
+            if s.len() >= KEEP_SENT {
+                s.pop_front();
+            }
+            s.push_back(sent);
+        }
+    }
+
+    /// A kept sent message.
+    pub(crate) fn sent(&self, id: &str) -> Option<Sent> {
+        self.sent
+            .lock()
+            .ok()?
+            .iter()
+            .rev()
+            .find(|s| s.id == id)
+            .cloned()
+    }
 }
 
 /// Runs the phone of `pn`: everything routed to device 0 comes through `rx`.
@@ -103,6 +155,12 @@ pub(crate) async fn run(
         let Push::Deliver(node) = push else {
             continue;
         };
+        if node.tag == "receipt" && node.attr_str("type") == Some(wa_core::retry::RECEIPT_TYPE) {
+            if let Err(e) = super::retry::answer(&shared, &pn, &device, &node).await {
+                warn!(%pn, error = %e, "phone could not answer a retry receipt");
+            }
+            continue;
+        }
         if node.tag != "message" {
             continue;
         }
@@ -117,19 +175,27 @@ pub(crate) async fn run(
                     }
                     route::receipt(&shared, &(pn.clone(), 0), &receipt);
                 }
+                super::retry::forget(&device, &node);
                 if let Ok(mut r) = device.received.lock() {
                     r.push(received);
                 }
                 device.arrived.notify_waiters();
             }
-            Ok(None) => {}
+            Ok(None) => super::retry::forget(&device, &node),
+            Err(PhoneError::Signal(e)) => {
+                // As real clients do: ask the sender to encrypt it again.
+                warn!(%pn, error = %e, "phone could not decrypt a message");
+                if let Err(e) = super::retry::request(&shared, &pn, &device, &node).await {
+                    warn!(%pn, error = %e, "phone could not ask for a retry");
+                }
+            }
             Err(e) => warn!(%pn, error = %e, "phone could not read a message"),
         }
     }
 }
 
 /// The sender's LID device JID: the address its Signal session lives under.
-fn lid_address(shared: &Shared, jid: &Jid) -> Option<(Jid, SignalAddress)> {
+pub(crate) fn lid_address(shared: &Shared, jid: &Jid) -> Option<(Jid, SignalAddress)> {
     let state = shared.state();
     let (pn, device) = state.resolve(jid)?;
     let account = state.accounts.get(&pn)?;
@@ -294,6 +360,11 @@ pub(crate) async fn send_text(
         ]));
     }
     drop(store);
+    device.remember_sent(Sent {
+        id: id.clone(),
+        chat: chat.clone(),
+        message,
+    });
     let stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("to", chat)
@@ -380,6 +451,11 @@ pub(crate) async fn send_group_text(
     let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
     let skmsg = signal::group_encrypt(&mut *store, gid, &own, &padded, &mut rng).await?;
     drop(store);
+    device.remember_sent(Sent {
+        id: id.clone(),
+        chat: gid.clone(),
+        message: body,
+    });
     let mut children = vec![
         Node::new("enc")
             .attr("v", "2")

@@ -1,11 +1,12 @@
 //! Fault injection, for testing clients against a server that misbehaves or
-//! is attacked: stanzas dropped or delayed, sockets cut, logins refused, and
+//! is attacked: stanzas dropped, delayed or corrupted, sockets cut, logins refused, and
 //! devices in an account's list that its primary never signed.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use wa_core::binary::{Content, Node};
 
 /// Faults armed for one device.
 #[derive(Debug, Default, Clone)]
@@ -15,6 +16,9 @@ pub(crate) struct DeviceFaults {
     /// Delay this many of the next stanzas for the device by `delay`.
     pub(crate) delay_next: usize,
     pub(crate) delay: Duration,
+    /// Corrupt the `<enc>` ciphertexts of this many of the next message
+    /// stanzas for the device.
+    pub(crate) corrupt_next: usize,
     /// Refuse the device's logins until then.
     pub(crate) refuse_until: Option<Instant>,
 }
@@ -49,6 +53,29 @@ impl Faults {
             return Fate::Delay(f.delay);
         }
         Fate::Deliver
+    }
+
+    /// Corrupts `node` if it is a message stanza with `<enc>` payloads and
+    /// corruption is armed for `target`: the last byte of each ciphertext
+    /// (the MAC of `pkmsg`/`msg`, the signature of `skmsg`) is flipped, so
+    /// decryption fails as it does with a lost session.
+    pub(crate) fn corrupt(&mut self, target: &(String, u16), node: &mut Node) {
+        let Some(f) = self.devices.get_mut(target) else {
+            return;
+        };
+        if f.corrupt_next == 0 || node.tag != "message" || node.child("enc").is_none() {
+            return;
+        }
+        f.corrupt_next -= 1;
+        if let Content::Nodes(children) = &mut node.content {
+            for enc in children.iter_mut().filter(|c| c.tag == "enc") {
+                if let Content::Bytes(b) = &mut enc.content
+                    && let Some(last) = b.last_mut()
+                {
+                    *last ^= 0xff;
+                }
+            }
+        }
     }
 
     /// True while logins of `target` are refused.

@@ -116,6 +116,56 @@ fn participants_of(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// The phone numbers of `users` (phone numbers or LID users); unknown ones
+/// are left out. Members named by LID are kept by phone number.
+pub(super) fn resolve(state: &State, users: Vec<String>) -> Vec<String> {
+    users
+        .into_iter()
+        .filter_map(|u| {
+            if state.accounts.contains_key(&u) {
+                Some(u)
+            } else {
+                state.lids.get(&u).cloned()
+            }
+        })
+        .collect()
+}
+
+/// Creates a group of `creator` (its super admin) and `members` (phone
+/// numbers of existing accounts; duplicates and the creator are ignored) and
+/// returns its id and metadata node. Sends no notification.
+pub(super) fn create(
+    state: &mut State,
+    creator: &str,
+    subject: &str,
+    members: impl IntoIterator<Item = String>,
+) -> (Jid, Node) {
+    let now = unix_now();
+    let gid = loop {
+        let user = format!("120363{:012}", rand::random::<u64>() % 1_000_000_000_000);
+        if !state.groups.contains_key(&user) {
+            break Jid::new(user, Server::Group);
+        }
+    };
+    let mut roles = BTreeMap::new();
+    roles.insert(creator.to_owned(), Some("superadmin"));
+    for pn in members {
+        roles.entry(pn).or_insert(None);
+    }
+    let group = Group {
+        subject: subject.to_owned(),
+        subject_time: now,
+        subject_owner: creator.to_owned(),
+        creator: creator.to_owned(),
+        creation: now,
+        description: None,
+        members: roles,
+    };
+    let meta = group_node(&gid, &group);
+    state.groups.insert(gid.user().to_owned(), group);
+    (gid, meta)
+}
+
 /// Answers a `w:g2` IQ from the account `me`.
 pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node {
     let mut state = shared.state();
@@ -126,42 +176,11 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
     let Some(action) = node.child_nodes().first() else {
         return error(id, &to, "400", "bad-request");
     };
-    // Members named by LID are kept by phone number.
-    let resolve = |state: &State, users: Vec<String>| -> Vec<String> {
-        users
-            .into_iter()
-            .filter_map(|u| {
-                if state.accounts.contains_key(&u) {
-                    Some(u)
-                } else {
-                    state.lids.get(&u).cloned()
-                }
-            })
-            .collect()
-    };
     match action.tag.as_ref() {
         "create" => {
-            let now = unix_now();
-            let gid = Jid::new(
-                format!("120363{:012}", rand::random::<u64>() % 1_000_000_000_000),
-                Server::Group,
-            );
-            let mut members = BTreeMap::new();
-            members.insert(me.to_owned(), Some("superadmin"));
-            for pn in resolve(&state, participants_of(action)) {
-                members.entry(pn).or_insert(None);
-            }
-            let group = Group {
-                subject: action.attr_str("subject").unwrap_or_default().to_owned(),
-                subject_time: now,
-                subject_owner: me.to_owned(),
-                creator: me.to_owned(),
-                creation: now,
-                description: None,
-                members,
-            };
-            let meta = group_node(&gid, &group);
-            state.groups.insert(gid.user().to_owned(), group);
+            let members = resolve(&state, participants_of(action));
+            let subject = action.attr_str("subject").unwrap_or_default();
+            let (gid, meta) = create(&mut state, me, subject, members);
             let create = Node::new("create").children(vec![meta.clone()]);
             notify(&mut state, &gid, me, create, &[]);
             result(id, &Jid::new("", Server::Group), vec![meta])

@@ -78,7 +78,12 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
             .attr("t", t.clone())
             .attr("type", kind.clone());
         if target.0 == me.0 {
-            out = out.attr("recipient", chat.clone());
+            // A resend to one of our own devices names the chat in `recipient`.
+            let conversation = node
+                .attr_jid("recipient")
+                .cloned()
+                .unwrap_or_else(|| chat.to_non_ad());
+            out = out.attr("recipient", conversation);
             if let Some((k, v)) = &peer_alt {
                 out = out.attr(*k, v.clone());
             }
@@ -125,6 +130,15 @@ fn group_message(
         return ack.attr("error", "403");
     }
     let members: Vec<String> = group.members.keys().cloned().collect();
+    // A retry resend: `participant` names the one device, whose pairwise
+    // `<enc>` (message and sender key together) sits directly under the
+    // message.
+    let resend = node.attr_jid("participant").and_then(|p| {
+        let enc = node
+            .children_by_tag("enc")
+            .find(|e| e.attr_str("type") != Some("skmsg"))?;
+        Some((state.resolve(p)?, enc.clone()))
+    });
     let skmsg = node
         .children_by_tag("enc")
         .find(|e| e.attr_str("type") == Some("skmsg"))
@@ -149,44 +163,52 @@ fn group_message(
         .get(&me.0)
         .cloned()
         .unwrap_or_else(|| me.0.clone());
-    for pn in members {
-        for device in state.devices_of(&pn) {
-            let target = (pn.clone(), device);
-            if &target == me {
-                continue;
-            }
-            let mut children = Vec::new();
-            if let Some(enc) = pairwise.get(&target) {
-                children.push(enc.clone());
-            }
-            if let Some(enc) = &skmsg {
-                children.push(enc.clone());
-            }
-            if children.is_empty() {
-                continue;
-            }
-            for enc in &children {
-                state.routed.push(Routed {
-                    from: sender_pn.clone(),
-                    to: Jid::with_device(pn.clone(), device, Server::User),
-                    enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
-                });
-            }
-            if let Some(di) = &device_identity {
-                children.push(di.clone());
-            }
-            let out = Node::new("message")
-                .attr("from", gid.clone())
-                .attr("participant", sender_pn.clone())
-                .attr("id", id.clone())
-                .attr("t", t.clone())
-                .attr("type", kind.clone())
-                .attr("addressing_mode", "pn")
-                .attr("participant_lid", sender_lid.clone())
-                .attr("notify", notify.clone())
-                .children(children);
-            state.deliver(&target, out);
+    let targets: Vec<(String, u16)> = match &resend {
+        Some((target, enc)) => {
+            pairwise.insert(target.clone(), enc.clone());
+            vec![target.clone()]
         }
+        None => members
+            .iter()
+            .flat_map(|pn| state.devices_of(pn).into_iter().map(|d| (pn.clone(), d)))
+            .collect(),
+    };
+    for target in targets {
+        let (pn, device) = target.clone();
+        if &target == me {
+            continue;
+        }
+        let mut children = Vec::new();
+        if let Some(enc) = pairwise.get(&target) {
+            children.push(enc.clone());
+        }
+        if let Some(enc) = &skmsg {
+            children.push(enc.clone());
+        }
+        if children.is_empty() {
+            continue;
+        }
+        for enc in &children {
+            state.routed.push(Routed {
+                from: sender_pn.clone(),
+                to: Jid::with_device(pn.clone(), device, Server::User),
+                enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
+            });
+        }
+        if let Some(di) = &device_identity {
+            children.push(di.clone());
+        }
+        let out = Node::new("message")
+            .attr("from", gid.clone())
+            .attr("participant", sender_pn.clone())
+            .attr("id", id.clone())
+            .attr("t", t.clone())
+            .attr("type", kind.clone())
+            .attr("addressing_mode", "pn")
+            .attr("participant_lid", sender_lid.clone())
+            .attr("notify", notify.clone())
+            .children(children);
+        state.deliver(&target, out);
     }
     ack
 }
@@ -220,15 +242,20 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         if let Some(k) = kind {
             out = out.attr("type", k);
         }
+        if !node.child_nodes().is_empty() {
+            out = out.children(node.child_nodes().to_vec());
+        }
         state.deliver(&target, out);
         return Some(ack);
     }
     let target = state.resolve(&to)?;
     let account = state.accounts.get(&me.0)?;
+    // Like the real server, `from` names the receipt's sending device (a
+    // retry must be answered to that device alone).
     let from = if to.server() == &Server::Lid {
-        account.lid_jid(0)
+        account.lid_jid(me.1)
     } else {
-        account.pn_jid(0)
+        account.pn_jid(me.1)
     };
     let mut out = Node::new("receipt").attr("from", from).attr("id", id).attr(
         "t",

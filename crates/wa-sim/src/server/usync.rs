@@ -1,6 +1,7 @@
 //! Device lists (usync) and prekey bundles: what a sender needs before it can
 //! encrypt to every device of a user.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message as _;
@@ -34,7 +35,8 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
         .map(|l| l.children_by_tag("user").cloned().collect())
         .unwrap_or_default();
     let mut out = Vec::new();
-    let state = shared.state();
+    let mut guard = shared.state();
+    let state = &mut *guard;
     // Contact lookup by phone number: `<user><contact>+1555..</contact></user>`
     // answers `type="in"` with the user's JID if the number is on the
     // network, `type="out"` if not.
@@ -68,14 +70,14 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
         };
         let mut children = Vec::new();
         if want_devices {
-            children.push(devices(account));
+            children.push(devices(account, &mut state.key_index_lists));
         }
         if want_lid && jid.server() == &Server::User {
             children.push(Node::new("lid").attr("val", account.lid_jid(0)));
         }
         out.push(Node::new("user").attr("jid", jid).children(children));
     }
-    drop(state);
+    drop(guard);
     let sid = usync.attr_str("sid").unwrap_or_default().to_owned();
     result(
         id,
@@ -90,7 +92,52 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
     )
 }
 
-fn devices(account: &Account) -> Node {
+/// An account's signed key-index list as the phone last signed it. The
+/// server only stores it: it is signed again only when the companions
+/// change, so a usync of many users costs no signatures.
+#[derive(Debug, Clone)]
+pub(crate) struct SignedList {
+    current_index: u32,
+    valid_indexes: Vec<u32>,
+    ts: u64,
+    bytes: Vec<u8>,
+}
+
+/// Signs `account`'s current key-index list (as its phone does after a link
+/// or an unlink).
+pub(crate) fn sign_list<R: rand::CryptoRng + ?Sized>(
+    account: &Account,
+    now: u64,
+    rng: &mut R,
+) -> SignedList {
+    let current_index = account.next_key_index.saturating_sub(1);
+    let valid_indexes = valid_indexes(account);
+    let list = AdvKeyIndexList {
+        raw_id: Some(account.raw_id),
+        timestamp: Some(now),
+        current_index: Some(current_index),
+        valid_indexes: valid_indexes.clone(),
+        account_type: None,
+    };
+    let signed = adv::sign_key_index_list(&account.identity, &list, rng);
+    SignedList {
+        current_index,
+        valid_indexes,
+        ts: now,
+        bytes: signed.encode_to_vec(),
+    }
+}
+
+fn valid_indexes(account: &Account) -> Vec<u32> {
+    account
+        .companions
+        .values()
+        .filter(|c| !c.unsigned)
+        .map(|c| c.key_index)
+        .collect()
+}
+
+fn devices(account: &Account, lists: &mut HashMap<String, SignedList>) -> Node {
     let mut list = vec![Node::new("device").attr("id", "0")];
     for (device, c) in &account.companions {
         list.push(
@@ -99,25 +146,23 @@ fn devices(account: &Account) -> Node {
                 .attr("key-index", c.key_index.to_string()),
         );
     }
-    let now = unix_now();
-    let key_index_list = AdvKeyIndexList {
-        raw_id: Some(account.raw_id),
-        timestamp: Some(now),
-        current_index: Some(account.next_key_index.saturating_sub(1)),
-        valid_indexes: account
-            .companions
-            .values()
-            .filter(|c| !c.unsigned)
-            .map(|c| c.key_index)
-            .collect(),
-        account_type: None,
-    };
-    let signed = adv::sign_key_index_list(&account.identity, &key_index_list, &mut rand::rng());
+    let current_index = account.next_key_index.saturating_sub(1);
+    let fresh = lists.get(&account.pn).is_some_and(|l| {
+        l.current_index == current_index && l.valid_indexes == valid_indexes(account)
+    });
+    if !fresh {
+        let signed = sign_list(account, unix_now(), &mut rand::rng());
+        lists.insert(account.pn.clone(), signed);
+    }
+    let (ts, bytes) = lists
+        .get(&account.pn)
+        .map(|l| (l.ts, l.bytes.clone()))
+        .unwrap_or_default();
     Node::new("devices").children(vec![
         Node::new("device-list").children(list),
         Node::new("key-index-list")
-            .attr("ts", now.to_string())
-            .bytes(signed.encode_to_vec()),
+            .attr("ts", ts.to_string())
+            .bytes(bytes),
     ])
 }
 
