@@ -8,6 +8,7 @@
 // taking commands on stdin, one JSON object per line:
 //   {"cmd":"send","to":"<jid>","text":"..."}  send a text message (1:1 or group)
 //   {"cmd":"group-create","subject":"..","participants":["<jid>",..]}  create a group
+//   {"cmd":"timed-send","to":"<jid>","text":"..."}  send a text and time it (benchmarks)
 //   media commands: see the "media" block below
 //
 //   node link.mjs <ws-url> <root-public-key-hex>
@@ -19,6 +20,10 @@
 //   {"event":"sent","id":"..","to":".."}      a message was handed to the server
 //   {"event":"message","chat":..,"participant":..,"id":..,"fromMe":..,"text":..}  a message arrived
 //   {"event":"group","id":..,"subject":..,"participants":[..]}  a group was created
+//   {"event":"timed","id":..,"to":..,"sendMs":N,"ackMs":N}  a timed send: sendMs from
+//       calling sendMessage until it resolved (the stanza was written to the socket:
+//       Baileys never waits for the server's ack), ackMs from calling sendMessage
+//       until the server's <ack class="message" id> arrived (null if none in 120 s)
 //   {"event":"error","error":".."}            a command failed
 //   {"event":"close","status":N,"error":".."} connection ended for good
 //   media events: see the "media" block below
@@ -28,7 +33,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-import makeWASocket, { DisconnectReason, useMultiFileAuthState, WA_CERT_DETAILS } from 'baileys';
+import makeWASocket, {
+  DisconnectReason,
+  generateMessageIDV2,
+  useMultiFileAuthState,
+  WA_CERT_DETAILS,
+} from 'baileys';
 import pino from 'pino';
 // media block
 import { createHash } from 'node:crypto';
@@ -140,6 +150,35 @@ const mediaCommand = async (cmd) => {
 };
 // ---- end of media -----------------------------------------------------------
 
+// Sends a text and times it up to sendMessage resolving and up to the
+// server's ack of the message.
+const timedSend = async (to, text) => {
+  const messageId = generateMessageIDV2(sock.user?.id);
+  let onAck;
+  const acked = new Promise((resolve) => {
+    onAck = (node) => {
+      if (node.attrs.id === messageId) resolve(performance.now());
+    };
+    sock.ws.on('CB:ack,class:message', onAck);
+  });
+  const timeout = new Promise((resolve) => setTimeout(() => resolve(null), 120_000).unref());
+  const start = performance.now();
+  try {
+    await sock.sendMessage(to, { text }, { messageId });
+    const sent = performance.now();
+    const ackAt = await Promise.race([acked, timeout]);
+    say({
+      event: 'timed',
+      id: messageId,
+      to,
+      sendMs: sent - start,
+      ackMs: ackAt === null ? null : ackAt - start,
+    });
+  } finally {
+    sock.ws.off('CB:ack,class:message', onAck);
+  }
+};
+
 const quit = (code) => {
   try {
     sock?.end(undefined);
@@ -203,6 +242,8 @@ commands.on('line', async (line) => {
     if (cmd.cmd === 'send') {
       const sent = await sock.sendMessage(cmd.to, { text: cmd.text });
       say({ event: 'sent', id: sent?.key?.id, to: cmd.to });
+    } else if (cmd.cmd === 'timed-send') {
+      await timedSend(cmd.to, cmd.text);
     } else if (cmd.cmd === 'group-create') {
       // Groups: create one and report its id and members.
       const meta = await sock.groupCreate(cmd.subject, cmd.participants);

@@ -149,6 +149,9 @@ pub enum SendError {
     /// The server refused the message (its error code).
     #[error("server refused the message: {0}")]
     Refused(String),
+    /// A node we had to answer was malformed.
+    #[error("malformed: {0}")]
+    Malformed(String),
     /// Not a chat messages can be sent to.
     #[error("cannot send to {0}")]
     BadRecipient(String),

@@ -29,4 +29,4 @@ pub use error::{AuthError, Error, ProtocolError};
 pub use login::{LoggedIn, LoginError, LoginOptions, login};
 pub use pair::{PairError, PairEvent, PairOptions, Pairing, pair};
 pub use socket::{ConnectOptions, Connection, Event, connect};
-pub use store::{MemoryStore, Store, StoreError};
+pub use store::{FileStore, MemoryStore, Store, StoreError};

@@ -19,13 +19,16 @@
 //! ciphertext came from *before* that ciphertext goes on the wire, and
 //! deletes a used prekey only after the session it made was written.
 //!
-//! [`MemoryStore`] keeps everything in memory. [`conformance`] is the
+//! [`MemoryStore`] keeps everything in memory; [`FileStore`] too, and
+//! writes a snapshot file after every change. [`conformance`] is the
 //! behaviour every backend must show; the SQL stores run it too.
 
 mod conformance;
+mod file;
 mod memory;
 
 pub use conformance::conformance;
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 use async_trait::async_trait;

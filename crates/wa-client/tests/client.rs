@@ -471,3 +471,60 @@ async fn an_old_signed_prekey_is_rotated_at_login_and_peers_use_the_new_one() {
     let m = next_message(&mut events).await;
     assert_eq!((m.id.as_str(), m.text()), (id.as_str(), Some("new key")));
 }
+
+#[tokio::test]
+async fn a_message_we_cannot_decrypt_is_recovered_by_a_retry_receipt() {
+    let sim = sim().await;
+    let mine = sim.account("15554440060");
+    let bob = sim.account("15554440061");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+
+    // Bob's first message reaches us damaged.
+    sim.corrupt_next("15554440060", client.jid().device(), 1);
+    let id = bob.send_text("15554440060", "second try").await.unwrap();
+    let failed = wait_for(&mut events, |e| match e {
+        ClientEvent::Undecryptable { id, .. } => Some(id.clone()),
+        ClientEvent::Message(m) => panic!("a damaged message decrypted: {m:?}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(failed, id);
+    // Our retry receipt makes Bob's phone send it again, on a fresh session.
+    let m = next_message(&mut events).await;
+    assert_eq!((m.id.as_str(), m.text()), (id.as_str(), Some("second try")));
+
+    // And the conversation goes on.
+    let next = bob.send_text("15554440060", "and on").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!((m.id.as_str(), m.text()), (next.as_str(), Some("and on")));
+}
+
+#[tokio::test]
+async fn a_retry_receipt_from_the_recipient_gets_a_resend_on_a_fresh_session() {
+    let sim = sim().await;
+    let mine = sim.account("15554440070");
+    let bob = sim.account("15554440071");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    let bob_pn = Jid::user_jid("15554440071");
+
+    sim.corrupt_next("15554440071", 0, 1);
+    let sent = client.send_text(&bob_pn, "please resend").await.unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, sent.id);
+    assert_eq!(got[0].text.as_deref(), Some("please resend"));
+    let to_bob = enc_types_to(&sim, "15554440071@s.whatsapp.net");
+    assert_eq!(to_bob, ["pkmsg", "pkmsg"], "the original and the resend");
+    // Exactly once, even after a while.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bob.received().len(), 1);
+
+    let after = client.send_text(&bob_pn, "all good").await.unwrap();
+    let got = bob.wait_received(2, Duration::from_secs(10)).await;
+    assert_eq!(
+        (got[1].id.as_str(), got[1].text.as_deref()),
+        (after.id.as_str(), Some("all good"))
+    );
+}

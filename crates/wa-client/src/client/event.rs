@@ -126,7 +126,9 @@ pub struct MessageAck {
 /// What a receipt says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptKind {
-    /// Delivered to a device.
+    /// Delivered to a device (wire type absent, or `inactive` from a
+    /// device whose user is not looking at it: Baileys and WhatsApp Web in
+    /// the background send that).
     Delivered,
     /// Read (blue ticks).
     Read,

@@ -34,9 +34,6 @@ pub(crate) enum End {
     Lost(String),
 }
 
-/// How many retry receipts we send for one message before giving up.
-const MAX_RETRIES: u32 = 5;
-
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -428,7 +425,7 @@ async fn undecryptable(
         *c
     };
     warn!(%id, %sender, count, %error, "could not decrypt a message");
-    if count <= MAX_RETRIES {
+    if count <= wa_core::retry::MAX_COUNT {
         let receipt = send::retry_receipt(shared, node, count).await?;
         conn.send(&receipt).await?;
     }
@@ -449,7 +446,8 @@ async fn receipt(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         return Ok(());
     };
     let kind = match node.attr_str("type") {
-        None | Some("delivery") => ReceiptKind::Delivered,
+        // A device whose user is not active sends "inactive": still delivered.
+        None | Some("delivery" | "inactive") => ReceiptKind::Delivered,
         Some("read" | "read-self") => ReceiptKind::Read,
         Some("played" | "played-self") => ReceiptKind::Played,
         Some("sender") => ReceiptKind::Sender,

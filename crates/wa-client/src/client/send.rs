@@ -6,14 +6,17 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use tracing::{debug, warn};
+use wa_core::adv;
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
+use wa_core::proto::AdvSignedDeviceIdentity;
 use wa_core::proto::Message;
 use wa_core::proto::message::{DeviceSentMessage, SenderKeyDistributionMessage};
-use wa_core::signal::{self, EncType};
+use wa_core::retry::{self, RetryKeys, RetryRequest};
+use wa_core::signal::{self, BundlePreKey, BundleSignedPreKey, EncType, PreKeyBundle};
 
 use super::{SendError, Shared, groups, lock};
-use crate::crypto::{PairwiseJob, PairwiseOut};
+use crate::crypto::{CryptoError, PairwiseJob, PairwiseOut};
 use crate::devices::{self, Target};
 use crate::socket::Connection;
 
@@ -21,11 +24,8 @@ fn padded(message: &Message) -> Arc<Vec<u8>> {
     Arc::new(signal::pad(&message.encode_to_vec(), rand::random::<u8>()))
 }
 
-fn to_node(device: &Jid, kind: EncType, ciphertext: Vec<u8>, count: Option<u32>) -> Node {
-    let mut enc = Node::new("enc").attr("v", "2").attr("type", kind.as_str());
-    if let Some(c) = count {
-        enc = enc.attr("count", c.to_string());
-    }
+fn to_node(device: &Jid, kind: EncType, ciphertext: Vec<u8>) -> Node {
+    let enc = Node::new("enc").attr("v", "2").attr("type", kind.as_str());
     Node::new("to")
         .attr("jid", device.clone())
         .children(vec![enc.bytes(ciphertext)])
@@ -136,7 +136,7 @@ fn participants(outs: Vec<PairwiseOut>) -> (Vec<Node>, bool) {
         match o.result {
             Ok((kind, ct)) => {
                 any_pkmsg |= kind == EncType::Pkmsg;
-                nodes.push(to_node(&o.device, kind, ct, None));
+                nodes.push(to_node(&o.device, kind, ct));
             }
             Err(e) => {
                 warn!(device = %o.device, error = %e, "could not encrypt for a device; skipping")
@@ -221,92 +221,66 @@ async fn send_group(
     Ok(())
 }
 
-/// A retry receipt for the undecryptable message `node`.
+/// A retry receipt for the undecryptable message `node`. From the second
+/// request on it carries our keys (with a fresh one-time prekey, stored
+/// before it leaves), so the sender can start over without a fetch.
 pub(crate) async fn retry_receipt(
     shared: &Arc<Shared>,
     node: &Node,
     count: u32,
 ) -> Result<Node, SendError> {
     let mut state = shared.state.lock().await;
-    let id = node.attr_str("id").unwrap_or_default().to_owned();
-    let from = node
-        .attr_jid("from")
-        .cloned()
-        .ok_or(SendError::BadRecipient("message without from".to_owned()))?;
-    let mut receipt = Node::new("receipt")
-        .attr("id", id.clone())
-        .attr("to", from.clone())
-        .attr("type", "retry");
-    if let Some(p) = node.attr_jid("participant") {
-        receipt = receipt.attr("participant", p.clone());
-    }
-    let mut children = vec![
-        Node::new("retry")
-            .attr("count", count.to_string())
-            .attr("id", id)
-            .attr("t", node.attr_str("t").unwrap_or("0").to_owned())
-            .attr("v", "1"),
-        Node::new("registration")
-            .bytes(signal::encode_registration_id(state.registration_id).to_vec()),
-    ];
-    if count > 1 {
-        // Our keys, so the sender can start a fresh session without a fetch;
-        // the one-time prekey is stored before it leaves.
+    let keys = if retry::keys_expected(count) {
         let fresh = state.generate_prekeys(1, &mut rand::rng());
         shared.store.save(&state).await?;
         shared.store.store_prekeys(&fresh).await?;
         let spk = &state.signed_prekey;
-        let key_id = |id| signal::encode_key_id(id).map(|b| b.to_vec());
-        let mut keys = vec![
-            Node::new("type").bytes(vec![signal::KEY_TYPE_DJB]),
-            Node::new("identity").bytes(state.identity.public().to_vec()),
-        ];
-        if let Some(k) = fresh.first() {
-            keys.push(Node::new("key").children(vec![
-                Node::new("id").bytes(key_id(k.id()).map_err(crate::crypto::CryptoError::from)?),
-                Node::new("value").bytes(k.public().to_vec()),
-            ]));
-        }
-        keys.push(Node::new("skey").children(vec![
-            Node::new("id").bytes(key_id(spk.id()).map_err(crate::crypto::CryptoError::from)?),
-            Node::new("value").bytes(spk.public().to_vec()),
-            Node::new("signature").bytes(spk.signature().to_vec()),
-        ]));
-        if let Some(account) = &state.account {
-            keys.push(Node::new("device-identity").bytes(account.encode_to_vec()));
-        }
-        children.push(Node::new("keys").children(keys));
-    }
-    Ok(receipt.children(children))
+        let key_id = |id| {
+            signal::encode_key_id(id)
+                .map(|b| b.to_vec())
+                .map_err(CryptoError::from)
+        };
+        let prekey = match fresh.first() {
+            Some(k) => Some(BundlePreKey {
+                id: key_id(k.id())?,
+                value: k.public().to_vec(),
+            }),
+            None => None,
+        };
+        Some(RetryKeys {
+            bundle: PreKeyBundle {
+                registration: signal::encode_registration_id(state.registration_id).to_vec(),
+                key_type: vec![signal::KEY_TYPE_DJB],
+                identity: state.identity.public().to_vec(),
+                signed_prekey: BundleSignedPreKey {
+                    id: key_id(spk.id())?,
+                    value: spk.public().to_vec(),
+                    signature: spk.signature().to_vec(),
+                },
+                prekey,
+            },
+            device_identity: state.account.as_ref().map(prost::Message::encode_to_vec),
+        })
+    } else {
+        None
+    };
+    let request = RetryRequest::for_message(node, count, state.registration_id, keys)
+        .map_err(|e| SendError::Malformed(e.to_string()))?;
+    Ok(request.to_node())
 }
 
-/// Answers a retry receipt: a fresh session with the device that asked, and
-/// the message sent again to that device only, with the same id.
+/// Answers a retry receipt: a fresh session with the device that asked (if
+/// the account vouches for it), and the message sent again to that device
+/// only, with the same id.
 pub(crate) async fn resend_on_retry(
     shared: &Arc<Shared>,
     conn: &Connection,
     node: &Node,
 ) -> Result<(), SendError> {
-    let id = node.attr_str("id").unwrap_or_default().to_owned();
-    let from = node
-        .attr_jid("from")
-        .cloned()
-        .ok_or(SendError::BadRecipient("retry without from".to_owned()))?;
-    let group = from.is_group();
-    let asker = if group {
-        node.attr_jid("participant")
-            .cloned()
-            .ok_or(SendError::BadRecipient(
-                "group retry without participant".to_owned(),
-            ))?
-    } else {
-        from.clone()
-    };
-    let count: u32 = node
-        .child("retry")
-        .and_then(|r| r.attr_str("count"))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
+    let request = RetryRequest::parse(node).map_err(|e| SendError::Malformed(e.to_string()))?;
+    let id = request.id.clone();
+    let asker = request.device().clone();
+    let group = request.peer.is_group();
     let Some((chat, message)) = lock(&shared.recent).get(&id) else {
         warn!(%id, "retry receipt for a message we no longer have");
         return Ok(());
@@ -319,17 +293,54 @@ pub(crate) async fn resend_on_retry(
         return Ok(());
     };
     // A bundle from the receipt's keys, else a fetched one.
-    let bundle = match node.child("keys").and_then(|k| keys_bundle(node, k)) {
-        Some(b) => Some(b),
-        None => devices::fetch_bundles(conn, std::slice::from_ref(&device))
+    let (bundle, identity) = match request.keys {
+        Some(k) => (
+            Some(k.bundle),
+            k.device_identity
+                .and_then(|b| AdvSignedDeviceIdentity::decode(b.as_slice()).ok()),
+        ),
+        None => match devices::fetch_bundles(conn, std::slice::from_ref(&device))
             .await?
             .remove(&device.to_string())
-            .map(|(b, _)| b),
+        {
+            Some((b, i)) => (Some(b), i),
+            None => (None, None),
+        },
     };
     let Some(bundle) = bundle else {
         warn!(%device, "no keys to answer a retry receipt");
         return Ok(());
     };
+    // The asker gets ciphertext only if its account vouches for it, as for
+    // any send: a server cannot ask on behalf of a device it made up.
+    if device.device() != 0 {
+        let own = device.user() == shared.own.lid.user();
+        let account_key = if own {
+            Some(shared.own.account_key.clone())
+        } else {
+            shared
+                .crypto
+                .identity_of(&Jid::with_device(device.user(), 0, Server::Lid))
+                .await?
+                .map(|k| k.to_vec())
+        };
+        let vouched = account_key.is_some_and(|k| {
+            identity.is_some_and(|i| adv::verify_device_identity(&i, &bundle.identity, &k).is_ok())
+        });
+        if !vouched {
+            warn!(%device, "retry receipt from a device the account does not vouch for; ignored");
+            return Ok(());
+        }
+    } else if let Some(known) = shared.crypto.identity_of(&device).await?
+        && known.as_slice() != bundle.identity.as_slice()
+    {
+        // A phone with a new identity is a reinstall: say so, then answer.
+        shared
+            .emit(super::ClientEvent::IdentityChanged {
+                device: device.clone(),
+            })
+            .await;
+    }
     shared.crypto.delete_session(&device).await?;
     let own = device.user() == shared.own.lid.user();
     let content = if group {
@@ -365,28 +376,25 @@ pub(crate) async fn resend_on_retry(
         warn!(%device, "could not encrypt a resend");
         return Ok(());
     };
-    let mut children =
-        vec![Node::new("participants").children(vec![to_node(&device, kind, ct, Some(count))])];
+    let count = request.count;
+    let mut children = vec![retry::resend_enc(kind.as_str(), count, ct)];
     if kind == EncType::Pkmsg {
         children.push(device_identity(shared).await);
     }
-    let stanza = Node::new("message")
+    let mut stanza = Node::new("message")
         .attr("id", id.clone())
-        .attr("to", chat)
         .attr("type", "text")
-        .children(children);
-    conn.send(&stanza).await.map_err(SendError::from)?;
+        .attr("device_fanout", "false");
+    stanza = if group {
+        stanza.attr("to", chat).attr("participant", asker)
+    } else if own {
+        stanza.attr("to", asker).attr("recipient", chat)
+    } else {
+        stanza.attr("to", asker)
+    };
+    conn.send(&stanza.children(children))
+        .await
+        .map_err(SendError::from)?;
     debug!(%id, %device, count, "resent after a retry receipt");
     Ok(())
-}
-
-/// The bundle in a retry receipt's `<keys>` (the registration id is on the
-/// receipt itself).
-fn keys_bundle(receipt: &Node, keys: &Node) -> Option<signal::PreKeyBundle> {
-    let registration = receipt.child("registration")?.clone();
-    let mut user = keys.clone();
-    let mut children = user.child_nodes().to_vec();
-    children.push(registration);
-    user = Node::new("user").children(children);
-    devices::parse_bundle(&user)
 }

@@ -13,19 +13,22 @@ use super::{
 };
 use crate::device::DeviceState;
 
+/// Everything a [`MemoryStore`] holds; the file store snapshots it.
 #[derive(Default)]
-struct Inner {
-    device: Option<DeviceState>,
-    identities: HashMap<String, [u8; 32]>,
-    prekeys: BTreeMap<u32, PreKey>,
-    signed_prekeys: BTreeMap<u32, SignedPreKey>,
-    sessions: HashMap<String, Vec<u8>>,
-    sender_keys: HashMap<(String, String), Vec<u8>>,
-    holders: HashMap<String, HashSet<String>>,
-    devices: HashMap<String, CachedDevices>,
-    pn_to_lid: HashMap<String, String>,
-    lid_to_pn: HashMap<String, String>,
-    seen: HashMap<(String, String, String), u64>,
+pub(crate) struct Inner {
+    pub(crate) device: Option<DeviceState>,
+    pub(crate) identities: HashMap<String, [u8; 32]>,
+    pub(crate) prekeys: BTreeMap<u32, PreKey>,
+    pub(crate) signed_prekeys: BTreeMap<u32, SignedPreKey>,
+    pub(crate) sessions: HashMap<String, Vec<u8>>,
+    /// By (group, sender).
+    pub(crate) sender_keys: HashMap<(String, String), Vec<u8>>,
+    pub(crate) holders: HashMap<String, HashSet<String>>,
+    pub(crate) devices: HashMap<String, CachedDevices>,
+    pub(crate) pn_to_lid: HashMap<String, String>,
+    pub(crate) lid_to_pn: HashMap<String, String>,
+    /// By (chat, sender, id): when first seen.
+    pub(crate) seen: HashMap<(String, String, String), u64>,
 }
 
 /// Every store role in memory, behind one lock.
@@ -56,6 +59,19 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// A store holding `inner` (read back from a snapshot).
+    pub(crate) fn from_inner(inner: Inner) -> MemoryStore {
+        MemoryStore {
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// Runs `f` on the contents, under the lock (to snapshot them).
+    pub(crate) fn with_inner<T>(&self, f: impl FnOnce(&Inner) -> T) -> Result<T, StoreError> {
+        let inner = self.lock()?;
+        Ok(f(&inner))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {

@@ -1,0 +1,709 @@
+//! [`Store`](super::Store) in one file: everything is kept in memory (a
+//! [`MemoryStore`]) and, after every change, written whole to the file.
+//!
+//! Meant for tools and single-user companions, not for bridges with many
+//! devices: each write rewrites the snapshot. A write goes to `PATH.tmp`,
+//! is fsynced and renamed over `PATH` (then the folder is fsynced), so a
+//! crash leaves either the old or the new snapshot, never half of one. On
+//! unix the file is created with mode 0600: it holds private keys.
+//!
+//! The format is JSON with a `"version"` field (now 1); bytes are standard
+//! base64, JIDs their string form, the account's signed identity its
+//! encoded protobuf. A file this build cannot read is
+//! [`StoreError::Corrupt`], naming the path.
+//!
+//! Two processes on one file would each overwrite the other's sessions, so
+//! an open store holds an exclusive lock on `PATH.lock` (released when the
+//! store is dropped or the process dies); a second open fails.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use wa_core::keys::KeyPair;
+use wa_core::proto::AdvSignedDeviceIdentity;
+use wa_core::signal::{PreKey, SignedPreKey};
+
+use super::memory::{Inner, MemoryStore};
+use super::{
+    CachedDevices, DedupeStore, DeviceListStore, DeviceStore, IdentityStore, LidStore, PreKeyStore,
+    SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+};
+use crate::device::DeviceState;
+
+/// The snapshot format this build writes and reads.
+const VERSION: u32 = 1;
+
+/// Every store role in memory, persisted to one snapshot file after each
+/// change.
+///
+/// When a write fails the call returns the error and memory may be ahead
+/// of the file until the next successful write. `Debug` prints the path
+/// and counts only.
+pub struct FileStore {
+    path: PathBuf,
+    /// `PATH.lock`, locked while the store is open.
+    _lock: fs::File,
+    memory: MemoryStore,
+    /// Held from a change until its snapshot is on disk, so snapshots are
+    /// written in the order of the changes and one at a time.
+    writing: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("path", &self.path)
+            .field("memory", &self.memory)
+            .finish()
+    }
+}
+
+impl FileStore {
+    /// Opens the store kept at `path`: reads the snapshot there, or starts
+    /// empty when there is no file yet (it is written at the first change).
+    ///
+    /// Fails with [`StoreError::Backend`] when another store (in this or
+    /// another process) has the file open.
+    pub fn open(path: impl Into<PathBuf>) -> Result<FileStore, StoreError> {
+        let path = path.into();
+        let lock = lock_file(&path)?;
+        let inner = match fs::read(&path) {
+            Ok(bytes) => decode(&bytes)
+                .map_err(|why| StoreError::Corrupt(format!("{}: {why}", path.display())))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Inner::default(),
+            Err(e) => {
+                return Err(StoreError::Corrupt(format!(
+                    "{}: cannot read: {e}",
+                    path.display()
+                )));
+            }
+        };
+        Ok(FileStore {
+            path,
+            _lock: lock,
+            memory: MemoryStore::from_inner(inner),
+            writing: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// Where the snapshot is kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Starts a change: hold the guard until [`persist`](Self::persist).
+    async fn begin(&self) -> OwnedMutexGuard<()> {
+        self.writing.clone().lock_owned().await
+    }
+
+    /// Writes the current contents. The guard moves along with the write,
+    /// so a caller that gives up waiting cannot start a second write to the
+    /// same temporary file.
+    async fn persist(&self, guard: OwnedMutexGuard<()>) -> Result<(), StoreError> {
+        let bytes = self.memory.with_inner(encode)??;
+        let path = self.path.clone();
+        let write = move || {
+            let result = write_atomic(&path, &bytes);
+            drop(guard);
+            result.map_err(|e| {
+                StoreError::Backend(Box::new(io::Error::new(
+                    e.kind(),
+                    format!("writing {}: {e}", path.display()),
+                )))
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(write).await.map_err(|e| {
+                StoreError::Backend(Box::new(io::Error::other(format!(
+                    "store writer task: {e}"
+                ))))
+            })?,
+            Err(_) => write(),
+        }
+    }
+}
+
+/// `path` with `suffix` appended (`store.json.tmp`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive lock of the store at `path`.
+fn lock_file(path: &Path) -> Result<fs::File, StoreError> {
+    let lock_path = sibling(path, ".lock");
+    let backend = |why: String| {
+        StoreError::Backend(Box::new(io::Error::other(format!(
+            "{}: {why}",
+            lock_path.display()
+        ))))
+    };
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let file = opts.open(&lock_path).map_err(|e| backend(e.to_string()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(backend("the store is open elsewhere".to_owned())),
+        Err(fs::TryLockError::Error(e)) => Err(backend(e.to_string())),
+    }
+}
+
+/// Writes `bytes` to `path.tmp`, fsyncs it, renames it over `path` and
+/// fsyncs the folder.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = sibling(path, ".tmp");
+    {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        let mut file = opts.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            // A leftover temporary file keeps its old mode: set it again.
+            use std::os::unix::fs::PermissionsExt as _;
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    device: Option<DeviceFile>,
+    identities: BTreeMap<String, String>,
+    prekeys: Vec<PreKeyFile>,
+    signed_prekeys: Vec<SignedPreKeyFile>,
+    sessions: BTreeMap<String, String>,
+    sender_keys: Vec<SenderKeyFile>,
+    sender_key_holders: BTreeMap<String, Vec<String>>,
+    device_lists: BTreeMap<String, CachedDevicesFile>,
+    pn_to_lid: BTreeMap<String, String>,
+    lid_to_pn: BTreeMap<String, String>,
+    seen: Vec<SeenFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeviceFile {
+    noise_private: String,
+    identity_private: String,
+    registration_id: u32,
+    signed_prekey: SignedPreKeyFile,
+    signed_prekey_created: u64,
+    adv_secret: String,
+    next_prekey_id: u32,
+    jid: Option<String>,
+    lid: Option<String>,
+    /// The encoded `AdvSignedDeviceIdentity`.
+    account: Option<String>,
+    platform: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PreKeyFile {
+    id: u32,
+    private: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SignedPreKeyFile {
+    id: u32,
+    private: String,
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SenderKeyFile {
+    group: String,
+    sender: String,
+    record: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedDevicesFile {
+    devices: Vec<u16>,
+    fetched: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeenFile {
+    chat: String,
+    sender: String,
+    id: String,
+    at: u64,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+/// The file contents for `inner`: deterministic (sorted) JSON.
+fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
+    let b64 = |b: &[u8]| STANDARD.encode(b);
+    let signed = |k: &SignedPreKey| SignedPreKeyFile {
+        id: k.id(),
+        private: b64(k.key_pair().private()),
+        signature: b64(k.signature()),
+    };
+    let sorted = |m: &HashMap<String, String>| -> BTreeMap<String, String> {
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    };
+    let mut sender_keys: Vec<SenderKeyFile> = inner
+        .sender_keys
+        .iter()
+        .map(|((group, sender), record)| SenderKeyFile {
+            group: group.clone(),
+            sender: sender.clone(),
+            record: b64(record),
+        })
+        .collect();
+    sender_keys.sort_by(|a, b| (&a.group, &a.sender).cmp(&(&b.group, &b.sender)));
+    let mut seen: Vec<SeenFile> = inner
+        .seen
+        .iter()
+        .map(|((chat, sender, id), at)| SeenFile {
+            chat: chat.clone(),
+            sender: sender.clone(),
+            id: id.clone(),
+            at: *at,
+        })
+        .collect();
+    seen.sort_by(|a, b| (&a.chat, &a.sender, &a.id).cmp(&(&b.chat, &b.sender, &b.id)));
+    let snapshot = Snapshot {
+        version: VERSION,
+        device: inner.device.as_ref().map(|d| DeviceFile {
+            noise_private: b64(d.noise.private()),
+            identity_private: b64(d.identity.private()),
+            registration_id: d.registration_id,
+            signed_prekey: signed(&d.signed_prekey),
+            signed_prekey_created: d.signed_prekey_created,
+            adv_secret: b64(&d.adv_secret),
+            next_prekey_id: d.next_prekey_id,
+            jid: d.jid.as_ref().map(ToString::to_string),
+            lid: d.lid.as_ref().map(ToString::to_string),
+            account: d.account.as_ref().map(|a| b64(&a.encode_to_vec())),
+            platform: d.platform.clone(),
+        }),
+        identities: inner
+            .identities
+            .iter()
+            .map(|(a, k)| (a.clone(), b64(k)))
+            .collect(),
+        prekeys: inner
+            .prekeys
+            .values()
+            .map(|k| PreKeyFile {
+                id: k.id(),
+                private: b64(k.key_pair().private()),
+            })
+            .collect(),
+        signed_prekeys: inner.signed_prekeys.values().map(signed).collect(),
+        sessions: inner
+            .sessions
+            .iter()
+            .map(|(a, r)| (a.clone(), b64(r)))
+            .collect(),
+        sender_keys,
+        sender_key_holders: inner
+            .holders
+            .iter()
+            .map(|(g, h)| {
+                let mut h: Vec<String> = h.iter().cloned().collect();
+                h.sort();
+                (g.clone(), h)
+            })
+            .collect(),
+        device_lists: inner
+            .devices
+            .iter()
+            .map(|(u, d)| {
+                let file = CachedDevicesFile {
+                    devices: d.devices.clone(),
+                    fetched: d.fetched,
+                };
+                (u.clone(), file)
+            })
+            .collect(),
+        pn_to_lid: sorted(&inner.pn_to_lid),
+        lid_to_pn: sorted(&inner.lid_to_pn),
+        seen,
+    };
+    let mut out = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    out.push(b'\n');
+    Ok(out)
+}
+
+/// Reads file contents back; the error says what is wrong, without
+/// quoting stored values.
+fn decode(bytes: &[u8]) -> Result<Inner, String> {
+    let version: VersionOnly = serde_json::from_slice(bytes).map_err(json_error)?;
+    if version.version != VERSION {
+        return Err(format!(
+            "format version {} is not supported (this build reads {VERSION})",
+            version.version
+        ));
+    }
+    let s: Snapshot = serde_json::from_slice(bytes).map_err(json_error)?;
+    let signed = |field: &str, k: &SignedPreKeyFile| -> Result<SignedPreKey, String> {
+        Ok(SignedPreKey::from_parts(
+            k.id,
+            KeyPair::from_private(unb64_array(&format!("{field}.private"), &k.private)?),
+            unb64_array(&format!("{field}.signature"), &k.signature)?,
+        ))
+    };
+    let device = match s.device {
+        None => None,
+        Some(d) => Some(DeviceState {
+            noise: KeyPair::from_private(unb64_array("device.noise_private", &d.noise_private)?),
+            identity: KeyPair::from_private(unb64_array(
+                "device.identity_private",
+                &d.identity_private,
+            )?),
+            registration_id: d.registration_id,
+            signed_prekey: signed("device.signed_prekey", &d.signed_prekey)?,
+            signed_prekey_created: d.signed_prekey_created,
+            adv_secret: unb64_array("device.adv_secret", &d.adv_secret)?,
+            next_prekey_id: d.next_prekey_id,
+            jid: d
+                .jid
+                .map(|j| j.parse().map_err(|e| format!("device.jid: {e}")))
+                .transpose()?,
+            lid: d
+                .lid
+                .map(|j| j.parse().map_err(|e| format!("device.lid: {e}")))
+                .transpose()?,
+            account: d
+                .account
+                .map(|a| {
+                    let bytes = unb64("device.account", &a)?;
+                    AdvSignedDeviceIdentity::decode(bytes.as_slice())
+                        .map_err(|e| format!("device.account: {e}"))
+                })
+                .transpose()?,
+            platform: d.platform,
+        }),
+    };
+    let mut inner = Inner {
+        device,
+        ..Inner::default()
+    };
+    for (address, key) in &s.identities {
+        let key = unb64_array(&format!("identity of {address}"), key)?;
+        inner.identities.insert(address.clone(), key);
+    }
+    for k in &s.prekeys {
+        let private = unb64_array(&format!("prekey {}", k.id), &k.private)?;
+        let key = PreKey::from_parts(k.id, KeyPair::from_private(private));
+        inner.prekeys.insert(k.id, key);
+    }
+    for k in &s.signed_prekeys {
+        let key = signed(&format!("signed prekey {}", k.id), k)?;
+        inner.signed_prekeys.insert(k.id, key);
+    }
+    for (address, record) in &s.sessions {
+        let record = unb64(&format!("session {address}"), record)?;
+        inner.sessions.insert(address.clone(), record);
+    }
+    for k in s.sender_keys {
+        let record = unb64(
+            &format!("sender key of {} in {}", k.sender, k.group),
+            &k.record,
+        )?;
+        inner.sender_keys.insert((k.group, k.sender), record);
+    }
+    for (group, holders) in s.sender_key_holders {
+        let holders: HashSet<String> = holders.into_iter().collect();
+        inner.holders.insert(group, holders);
+    }
+    for (user, d) in s.device_lists {
+        let cached = CachedDevices {
+            devices: d.devices,
+            fetched: d.fetched,
+        };
+        inner.devices.insert(user, cached);
+    }
+    inner.pn_to_lid = s.pn_to_lid.into_iter().collect();
+    inner.lid_to_pn = s.lid_to_pn.into_iter().collect();
+    for m in s.seen {
+        inner.seen.insert((m.chat, m.sender, m.id), m.at);
+    }
+    Ok(inner)
+}
+
+/// A JSON error without the input it quotes (which may be a key).
+fn json_error(e: serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.contains('"') {
+        let what = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "unexpected value",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        format!("{what} at line {} column {}", e.line(), e.column())
+    } else {
+        message
+    }
+}
+
+fn unb64(field: &str, s: &str) -> Result<Vec<u8>, String> {
+    STANDARD
+        .decode(s)
+        .map_err(|_| format!("{field}: not base64"))
+}
+
+fn unb64_array<const N: usize>(field: &str, s: &str) -> Result<[u8; N], String> {
+    let bytes = unb64(field, s)?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{field}: {} bytes, expected {N}", bytes.len()))
+}
+
+#[async_trait]
+impl DeviceStore for FileStore {
+    async fn load(&self) -> Result<Option<DeviceState>, StoreError> {
+        self.memory.load().await
+    }
+
+    async fn save(&self, state: &DeviceState) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.save(state).await?;
+        self.persist(guard).await
+    }
+
+    async fn delete(&self) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete().await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl IdentityStore for FileStore {
+    async fn load_identity(&self, address: &str) -> Result<Option<[u8; 32]>, StoreError> {
+        self.memory.load_identity(address).await
+    }
+
+    async fn save_identities(&self, keys: &[(String, [u8; 32])]) -> Result<Vec<bool>, StoreError> {
+        let guard = self.begin().await;
+        let changed = self.memory.save_identities(keys).await?;
+        self.persist(guard).await?;
+        Ok(changed)
+    }
+
+    async fn delete_identity(&self, address: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete_identity(address).await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl PreKeyStore for FileStore {
+    async fn store_prekeys(&self, keys: &[PreKey]) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_prekeys(keys).await?;
+        self.persist(guard).await
+    }
+
+    async fn load_prekey(&self, id: u32) -> Result<Option<PreKey>, StoreError> {
+        self.memory.load_prekey(id).await
+    }
+
+    async fn remove_prekey(&self, id: u32) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.remove_prekey(id).await?;
+        self.persist(guard).await
+    }
+
+    async fn prekey_count(&self) -> Result<usize, StoreError> {
+        self.memory.prekey_count().await
+    }
+}
+
+#[async_trait]
+impl SignedPreKeyStore for FileStore {
+    async fn store_signed_prekey(&self, key: &SignedPreKey) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_signed_prekey(key).await?;
+        self.persist(guard).await
+    }
+
+    async fn load_signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, StoreError> {
+        self.memory.load_signed_prekey(id).await
+    }
+
+    async fn remove_signed_prekey(&self, id: u32) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.remove_signed_prekey(id).await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    async fn load_sessions(
+        &self,
+        addresses: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.memory.load_sessions(addresses).await
+    }
+
+    async fn store_sessions(&self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_sessions(records).await?;
+        self.persist(guard).await
+    }
+
+    async fn delete_session(&self, address: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete_session(address).await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl SenderKeyStore for FileStore {
+    async fn load_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.memory.load_sender_key(group, sender).await
+    }
+
+    async fn store_sender_key(
+        &self,
+        group: &str,
+        sender: &str,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_sender_key(group, sender, record).await?;
+        self.persist(guard).await
+    }
+
+    async fn delete_sender_key(&self, group: &str, sender: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete_sender_key(group, sender).await?;
+        self.persist(guard).await
+    }
+
+    async fn sender_key_holders(&self, group: &str) -> Result<Vec<String>, StoreError> {
+        self.memory.sender_key_holders(group).await
+    }
+
+    async fn add_sender_key_holders(
+        &self,
+        group: &str,
+        devices: &[String],
+    ) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.add_sender_key_holders(group, devices).await?;
+        self.persist(guard).await
+    }
+
+    async fn clear_sender_key_holders(&self, group: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.clear_sender_key_holders(group).await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl DeviceListStore for FileStore {
+    async fn load_devices(&self, user: &str) -> Result<Option<CachedDevices>, StoreError> {
+        self.memory.load_devices(user).await
+    }
+
+    async fn store_devices(&self, user: &str, devices: &CachedDevices) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_devices(user, devices).await?;
+        self.persist(guard).await
+    }
+
+    async fn delete_devices(&self, user: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete_devices(user).await?;
+        self.persist(guard).await
+    }
+}
+
+#[async_trait]
+impl LidStore for FileStore {
+    async fn store_lid_mapping(&self, pn: &str, lid: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_lid_mapping(pn, lid).await?;
+        self.persist(guard).await
+    }
+
+    async fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, StoreError> {
+        self.memory.lid_for_pn(pn).await
+    }
+
+    async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
+        self.memory.pn_for_lid(lid).await
+    }
+}
+
+#[async_trait]
+impl DedupeStore for FileStore {
+    async fn mark_message_seen(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        at: u64,
+    ) -> Result<bool, StoreError> {
+        let guard = self.begin().await;
+        let new = self.memory.mark_message_seen(chat, sender, id, at).await?;
+        if new {
+            self.persist(guard).await?;
+        }
+        Ok(new)
+    }
+
+    async fn prune_seen(&self, before: u64) -> Result<usize, StoreError> {
+        let guard = self.begin().await;
+        let pruned = self.memory.prune_seen(before).await?;
+        if pruned > 0 {
+            self.persist(guard).await?;
+        }
+        Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! Baileys rc14 as a peer of our client: one `node scripts/baileys/peer.mjs`
+//! process, driven by JSON lines (see the script's header for commands and
+//! events). Whether node and Baileys are there is decided by wa-sim's
+//! `baileys_dir`, so `WABRIDGE_REQUIRE_NODE` works the same for every Baileys
+//! test.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::time::Instant;
+use wa_sim::{Phone, Sim};
+
+/// How long Baileys gets for anything it is waited on for.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One Baileys companion.
+pub struct Peer {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Events read but not yet taken by a wait, oldest first.
+    backlog: Vec<Value>,
+}
+
+impl Peer {
+    /// Starts `peer.mjs` in `dir` against `sim`.
+    pub fn start(dir: &Path, sim: &Sim) -> Peer {
+        let mut child = Command::new("node")
+            .arg("peer.mjs")
+            .arg(sim.url())
+            .arg(hex::encode(sim.root_public_key()))
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs peer.mjs");
+        let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        Peer {
+            child,
+            lines,
+            backlog: Vec::new(),
+        }
+    }
+
+    /// Writes one command line.
+    pub async fn command(&mut self, cmd: Value) {
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .expect("peer.mjs takes commands");
+        stdin.flush().await.expect("peer.mjs takes commands");
+    }
+
+    /// Takes the first event (read before or arriving within
+    /// [`PEER_TIMEOUT`]) for which `want` holds. Fails with `what` and the
+    /// events seen meanwhile if none comes, or if Baileys' connection ends.
+    pub async fn wait(&mut self, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.backlog.iter().position(&want) {
+            return self.backlog.remove(i);
+        }
+        let deadline = Instant::now() + PEER_TIMEOUT;
+        loop {
+            let line = match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
+                Ok(Ok(Some(line))) => line,
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    panic!("Baileys exited while we waited for {what}; unused events: {self}")
+                }
+                Err(_) => {
+                    panic!("Baileys: no {what} within {PEER_TIMEOUT:?}; unused events: {self}")
+                }
+            };
+            let event: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("peer.mjs wrote a line that is not JSON ({e}): {line}"));
+            eprintln!("baileys {}: {event}", self.child.id().unwrap_or_default());
+            if want(&event) {
+                return event;
+            }
+            assert_ne!(
+                event["event"], "close",
+                "Baileys' connection ended while we waited for {what}: {event}"
+            );
+            self.backlog.push(event);
+        }
+    }
+
+    /// The next event of kind `kind` for which `want` holds.
+    pub async fn event(&mut self, kind: &str, want: impl Fn(&Value) -> bool) -> Value {
+        self.wait(&format!("{kind:?} event"), |e| {
+            e["event"] == kind && want(e)
+        })
+        .await
+    }
+
+    /// Links this companion to `phone`'s account (the phone scans its QR);
+    /// returns the `open` event.
+    pub async fn link(&mut self, phone: &Phone) -> Value {
+        let qr = self.event("qr", |_| true).await;
+        let qr = qr["qr"].as_str().expect("a QR string").to_owned();
+        phone.scan(&qr).await.expect("the phone links Baileys");
+        let open = self.event("open", |_| true).await;
+        self.backlog
+            .retain(|e| e["event"] != "qr" && e["event"] != "restart");
+        open
+    }
+
+    /// Sends a 1:1 text; returns its id once Baileys handed it to the server.
+    pub async fn send_text(&mut self, to: &str, text: &str) -> String {
+        self.command(serde_json::json!({"cmd": "send-text", "to": to, "text": text}))
+            .await;
+        self.sent("send-text", to).await
+    }
+
+    /// Sends a text into group `group`; returns its id.
+    pub async fn send_group_text(&mut self, group: &str, text: &str) -> String {
+        self.command(serde_json::json!({"cmd": "send-group-text", "group": group, "text": text}))
+            .await;
+        self.sent("send-group-text", group).await
+    }
+
+    async fn sent(&mut self, cmd: &str, to: &str) -> String {
+        let ev = self
+            .wait(&format!("the result of {cmd} to {to}"), |e| {
+                (e["event"] == "sent" && e["to"] == to)
+                    || (e["event"] == "error" && e["cmd"] == cmd)
+            })
+            .await;
+        assert_eq!(ev["event"], "sent", "Baileys could not {cmd}: {ev}");
+        ev["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a sent event without id: {ev}"))
+            .to_owned()
+    }
+
+    /// The text message with id `id` (a failed decryption of it stays in the
+    /// backlog, shown if the message never comes).
+    pub async fn message(&mut self, id: &str) -> Value {
+        self.event("message", |e| e["id"] == id).await
+    }
+
+    /// Events of kind `kind` read so far and not taken by a wait.
+    pub fn unused(&self, kind: &str) -> Vec<Value> {
+        self.backlog
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for e in &self.backlog {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: AGPL-3.0-or-later
+//
+// Baileys as an independent peer of our client (crates/wa-client/tests/
+// baileys_interop.rs): links as a companion of a simulated account (a
+// scripted phone scans the QR), then stays connected, sending what it is told
+// and reporting what it receives. Baileys answers every message the way it
+// always does (its delivery receipt, or a retry receipt when decryption
+// fails); nothing here changes that. One JSON object per line both ways.
+//
+//   node peer.mjs <ws-url> <root-public-key-hex>
+//
+// Commands (stdin):
+//   {"cmd":"send-text","to":"<user jid>","text":".."}        a 1:1 text
+//   {"cmd":"send-group-text","group":"<id@g.us>","text":".."} a group text
+//
+// Events (stdout):
+//   {"event":"qr","qr":".."}                  each QR shown
+//   {"event":"restart"}                       after the server's 515, reconnecting
+//   {"event":"open","me":{"id":..,"lid":..}}  logged in
+//   {"event":"sent","id":..,"to":..}          a message was handed to the server
+//   {"event":"message","id":..,"chat":..,"sender":..,"participant":..,
+//    "senderAlt":..,"fromMe":..,"text":..}    a text decrypted (sender: the
+//                                             participant in groups, else the chat)
+//   {"event":"undecryptable","id":..,"chat":..,"sender":..,"error":..}
+//                                             Baileys could not decrypt a message
+//   {"event":"receipt-sent","id":..,"to":..,"participant":..,"type":..}
+//                                             Baileys sent a receipt (type null:
+//                                             plain delivery)
+//   {"event":"group","id":..,"subject":..}    Baileys learned of a group it is in
+//   {"event":"error","cmd":..,"error":".."}   a command failed
+//   {"event":"close","status":N,"error":".."} the connection ended for good
+//
+// BAILEYS_LOG=debug (or info, warn, ...) copies Baileys' own log to stderr.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+
+import makeWASocket, {
+  DisconnectReason,
+  normalizeMessageContent,
+  proto,
+  useMultiFileAuthState,
+  WA_CERT_DETAILS,
+} from 'baileys';
+import pino from 'pino';
+
+const [url, rootHex] = process.argv.slice(2);
+if (!url || !/^[0-9a-f]{64}$/.test(rootHex ?? '')) {
+  console.error('usage: node peer.mjs <ws-url> <root-public-key-hex>');
+  process.exit(2);
+}
+WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
+
+const dir = mkdtempSync(join(tmpdir(), 'wabridge-peer-'));
+const { state, saveCreds } = await useMultiFileAuthState(dir);
+const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
+
+// Baileys logs each receipt it sends ("sending receipt for messages", with
+// the node's attrs) at debug level: that log line is how we see its receipts
+// without touching its code. The rest of the log goes to stderr on request.
+const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const copyAbove = LEVELS[process.env.BAILEYS_LOG] ?? Infinity;
+const logSink = new Writable({
+  write(chunk, _enc, done) {
+    for (const line of chunk.toString().split('\n')) {
+      if (line === '') continue;
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (entry.msg === 'sending receipt for messages' && entry.attrs) {
+        say({
+          event: 'receipt-sent',
+          id: entry.attrs.id,
+          to: entry.attrs.to,
+          participant: entry.attrs.participant ?? null,
+          type: entry.attrs.type ?? null,
+        });
+      }
+      if (entry.level >= copyAbove) process.stderr.write(`${line}\n`);
+    }
+    done();
+  },
+});
+const logger = pino({ level: 'debug' }, logSink);
+
+let sock;
+
+const quit = (code) => {
+  try {
+    sock?.end(undefined);
+  } catch {
+    // already closed
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(code);
+};
+
+const onMessages = ({ messages }) => {
+  for (const m of messages) {
+    const key = m.key;
+    // Baileys leaves participant empty (not unset) in 1:1 chats.
+    const sender = key.participant || key.remoteJid;
+    if (m.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT) {
+      say({
+        event: 'undecryptable',
+        id: key.id,
+        chat: key.remoteJid,
+        sender,
+        error: String(m.messageStubParameters?.[0] ?? ''),
+      });
+      continue;
+    }
+    const content = normalizeMessageContent(m.message);
+    const text = content?.conversation ?? content?.extendedTextMessage?.text;
+    if (text === undefined || text === null) continue;
+    say({
+      event: 'message',
+      id: key.id,
+      chat: key.remoteJid,
+      sender,
+      participant: key.participant || null,
+      senderAlt: key.participantAlt || key.remoteJidAlt || null,
+      fromMe: !!key.fromMe,
+      text,
+    });
+  }
+};
+
+const connect = () => {
+  sock = makeWASocket({
+    waWebSocketUrl: url,
+    auth: state,
+    logger,
+    printQRInTerminal: false,
+    // No phone sends history here: do not wait for it.
+    shouldSyncHistoryMessage: () => false,
+  });
+  sock.ev.on('creds.update', saveCreds);
+  sock.ev.on('messages.upsert', onMessages);
+  sock.ev.on('groups.upsert', (groups) => {
+    for (const g of groups) say({ event: 'group', id: g.id, subject: g.subject });
+  });
+  sock.ev.on('connection.update', (u) => {
+    if (u.qr) say({ event: 'qr', qr: u.qr });
+    if (u.connection === 'open') {
+      say({ event: 'open', me: { id: sock.user?.id, lid: sock.user?.lid ?? state.creds.me?.lid } });
+    }
+    if (u.connection === 'close') {
+      const status = u.lastDisconnect?.error?.output?.statusCode;
+      if (status === DisconnectReason.restartRequired) {
+        say({ event: 'restart' });
+        connect();
+      } else {
+        say({ event: 'close', status, error: String(u.lastDisconnect?.error?.message ?? '') });
+        quit(0);
+      }
+    }
+  });
+};
+
+const run = async (cmd) => {
+  if (cmd.cmd === 'send-text' || cmd.cmd === 'send-group-text') {
+    const to = cmd.cmd === 'send-text' ? cmd.to : cmd.group;
+    if (typeof to !== 'string' || typeof cmd.text !== 'string') {
+      throw new Error(`${cmd.cmd} needs ${cmd.cmd === 'send-text' ? '"to"' : '"group"'} and "text"`);
+    }
+    if ((cmd.cmd === 'send-group-text') !== to.endsWith('@g.us')) {
+      throw new Error(`${cmd.cmd}: not a ${cmd.cmd === 'send-text' ? 'user' : 'group'} JID: ${to}`);
+    }
+    const sent = await sock.sendMessage(to, { text: cmd.text });
+    say({ event: 'sent', id: sent?.key?.id, to });
+  } else {
+    throw new Error(`unknown command ${cmd.cmd}`);
+  }
+};
+
+connect();
+const commands = createInterface({ input: process.stdin, crlfDelay: Infinity });
+commands.on('line', async (line) => {
+  if (line.trim() === '') return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+    await run(cmd);
+  } catch (err) {
+    say({ event: 'error', cmd: cmd?.cmd ?? null, error: String(err?.message ?? err) });
+  }
+});
+commands.on('close', () => quit(0));
