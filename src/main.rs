@@ -1,9 +1,16 @@
 //! wabridge: a Matrix appservice that bridges WhatsApp.
 //!
-//! For now the daemon only knows its name and version; the appservice,
-//! bridge core and WhatsApp connector land in later steps (see README).
+//! `wabridge -c config.yaml` runs the bridge; `-g -r registration.yaml`
+//! generates the appservice registration (and the tokens in the config);
+//! `--check` validates the config and exits.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
 use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use wabridge::config::{self, Config, LogFormat};
 
 /// A Matrix <-> WhatsApp bridge (appservice).
 #[derive(Debug, Parser)]
@@ -11,13 +18,82 @@ use clap::Parser;
 struct Cli {
     /// Path to the configuration file.
     #[arg(short = 'c', long = "config", default_value = "config.yaml")]
-    config: std::path::PathBuf,
+    config: PathBuf,
+    /// Generate the appservice registration: writes fresh tokens into the
+    /// config file and the registration to --registration, then exits.
+    #[arg(short = 'g', long = "generate-registration", conflicts_with = "check")]
+    generate: bool,
+    /// Where -g writes the registration.
+    #[arg(
+        short = 'r',
+        long = "registration",
+        default_value = "registration.yaml"
+    )]
+    registration: PathBuf,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    anyhow::bail!(
-        "the bridge daemon is not implemented yet (config {} not read)",
-        cli.config.display()
-    )
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the context, then each cause, e.g.
+            // "invalid config config.yaml: appservice.port: expected ...".
+            eprintln!("wabridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.generate {
+        let registration = config::generate_registration(&cli.config, &cli.registration)
+            .with_context(|| format!("cannot generate from {}", cli.config.display()))?;
+        println!(
+            "wrote {} (appservice id {:?}) and the new tokens to {}",
+            cli.registration.display(),
+            registration.id,
+            cli.config.display()
+        );
+        return Ok(());
+    }
+
+    let config = Config::load(&cli.config)
+        .with_context(|| format!("invalid config {}", cli.config.display()))?;
+    if cli.check {
+        println!("{}: ok", cli.config.display());
+        return Ok(());
+    }
+
+    init_tracing(&config)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting wabridge");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(wabridge::bridge::run(config))
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("bridge stopped")
+}
+
+/// Logs to stderr: `RUST_LOG` if set, else `logging.level`, in
+/// `logging.format`.
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.is_empty() => {
+            EnvFilter::try_new(&directives).context("invalid RUST_LOG")?
+        }
+        _ => EnvFilter::try_new(&config.logging.level).context("invalid logging.level")?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.logging.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
 }

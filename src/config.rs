@@ -1,0 +1,429 @@
+//! The bridge's configuration: one YAML file whose sections have the shape
+//! mautrix bridge users know (`homeserver`, `appservice`, `database`,
+//! `bridge`, `network`, `logging`).
+//!
+//! Reading a file has two steps. [`Config::parse`] checks the shape: YAML
+//! syntax, types, unknown and missing keys. [`Config::validate`] checks the
+//! meaning: URLs and their schemes, localparts, the ghost template, the
+//! permission keys, and that the tokens are neither missing nor still the
+//! example's placeholder. [`Config::load`] and [`str::parse`] do both. Every
+//! [`ConfigError`] about the content names the dotted key path first, e.g.
+//! `appservice.port: expected a port number 1-65535, got "abc"`.
+//!
+//! [`generate_registration`] (`wabridge -g`) makes fresh tokens, writes them
+//! into the config file and writes the homeserver's registration file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+mod error;
+mod registration;
+mod types;
+mod validate;
+
+pub use error::ConfigError;
+pub use registration::{
+    Namespace, Namespaces, Registration, generate_registration, generate_token, set_tokens_in_yaml,
+};
+pub use types::{Port, RootKey, Token};
+
+/// The placeholder that `config.example.yaml` carries for both tokens;
+/// [`Config::validate`] refuses it, [`generate_registration`] replaces it.
+pub const TOKEN_PLACEHOLDER: &str = "generate";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The homeserver the bridge belongs to.
+    pub homeserver: Homeserver,
+    /// The bridge as an application service.
+    pub appservice: Appservice,
+    /// Where the bridge keeps its state.
+    #[serde(default)]
+    pub database: Database,
+    /// Bridge behaviour: commands and who may use the bridge.
+    #[serde(default)]
+    pub bridge: Bridge,
+    /// How to reach WhatsApp.
+    #[serde(default)]
+    pub network: Network,
+    /// Log level and format.
+    #[serde(default)]
+    pub logging: Logging,
+}
+
+/// `homeserver`: the Matrix server the bridge serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Homeserver {
+    /// Client-server API base URL the bridge calls, e.g. `http://localhost:8008`.
+    pub address: String,
+    /// The server name in user IDs, e.g. `example.com`.
+    pub domain: String,
+}
+
+/// `appservice`: how the homeserver and the bridge reach each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Appservice {
+    /// URL the homeserver uses to push transactions to the bridge.
+    pub address: String,
+    /// Address the bridge's HTTP listener binds.
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    /// Port the bridge's HTTP listener binds.
+    #[serde(default)]
+    pub port: Port,
+    /// The registration's `id`, unique per homeserver.
+    #[serde(default = "default_id")]
+    pub id: String,
+    /// The bridge bot's profile.
+    #[serde(default)]
+    pub bot: Bot,
+    /// Token the bridge presents to the homeserver.
+    #[serde(default)]
+    pub as_token: Token,
+    /// Token the homeserver presents to the bridge.
+    #[serde(default)]
+    pub hs_token: Token,
+    /// Localpart of ghost users; `{{.}}` stands for the WhatsApp ID.
+    #[serde(default = "default_username_template")]
+    pub username_template: String,
+}
+
+/// `appservice.bot`: the bridge bot's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bot {
+    /// Localpart of the bot user.
+    #[serde(default = "default_bot_username")]
+    pub username: String,
+    /// Display name of the bot user.
+    #[serde(default = "default_bot_displayname")]
+    pub displayname: String,
+    /// Avatar as an `mxc://` URI, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+/// `database`: SQLite (default) or PostgreSQL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Which backend (`type` in YAML).
+    #[serde(rename = "type", default)]
+    pub kind: DatabaseKind,
+    /// `sqlite:PATH` or `postgres://user:password@host/db`.
+    #[serde(default = "default_database_uri")]
+    pub uri: String,
+}
+
+/// `database.type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    /// An SQLite file (also accepts mautrix's `sqlite3`, `sqlite3-fk-wal`).
+    #[default]
+    #[serde(alias = "sqlite3", alias = "sqlite3-fk-wal")]
+    Sqlite,
+    /// A PostgreSQL server (also accepts `postgresql`).
+    #[serde(alias = "postgresql")]
+    Postgres,
+}
+
+/// `bridge`: behaviour of the bridge core.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bridge {
+    /// Prefix of bot commands outside the management room.
+    #[serde(default = "default_command_prefix")]
+    pub command_prefix: String,
+    /// Who may do what: keys are `*`, a server name or a user ID.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, Level>,
+}
+
+/// A permission level in `bridge.permissions`, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// May talk in rooms that a logged-in user set up as relayed.
+    Relay,
+    /// May log in with their own WhatsApp account.
+    User,
+    /// May also manage the bridge and other users' portals.
+    Admin,
+}
+
+/// `network`: where WhatsApp is and how to trust it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// The WebSocket URL of the chat service.
+    #[serde(default = "default_network_url")]
+    pub url: String,
+    /// Root public key the server's certificate chain must chain to (hex).
+    #[serde(default)]
+    pub root_key: RootKey,
+    /// PEM file of extra CAs trusted for media downloads and uploads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_ca_file: Option<PathBuf>,
+    /// Name of the companion device as shown on the phone.
+    #[serde(default = "default_device_name")]
+    pub device_name: String,
+}
+
+/// `logging`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    /// A level (`info`) or an `EnvFilter` directive (`info,wabridge=debug`);
+    /// `RUST_LOG`, when set, wins.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// Output format.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// `logging.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// Parses YAML and checks its shape (syntax, types, unknown and missing
+    /// keys), without [`Config::validate`].
+    pub fn parse(yaml: &str) -> Result<Config, ConfigError> {
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(yaml).map_err(ConfigError::syntax)?;
+        if value.is_null() {
+            // An empty file: report the missing sections, not a type error.
+            value = serde_norway::Value::Mapping(serde_norway::Mapping::new());
+        }
+        serde_path_to_error::deserialize(value).map_err(ConfigError::from_serde)
+    }
+
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        text.parse()
+    }
+
+    /// Checks what [`Config::parse`] cannot: URLs, names, the ghost
+    /// template, permission keys, the database URI, and that the tokens
+    /// are set. Returns the first problem found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::config(self)
+    }
+
+    /// The config as YAML (comments of the original file are not kept).
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        serde_norway::to_string(self).map_err(|e| ConfigError::Serialize(e.to_string()))
+    }
+
+    /// The bot's user ID, `@whatsappbot:example.com`.
+    pub fn bot_user_id(&self) -> String {
+        format!(
+            "@{}:{}",
+            self.appservice.bot.username, self.homeserver.domain
+        )
+    }
+
+    /// The user ID of the ghost for the WhatsApp ID `id`.
+    pub fn ghost_user_id(&self, id: &str) -> String {
+        format!(
+            "@{}:{}",
+            self.appservice.ghost_localpart(id),
+            self.homeserver.domain
+        )
+    }
+}
+
+impl FromStr for Config {
+    type Err = ConfigError;
+
+    /// [`Config::parse`] then [`Config::validate`].
+    fn from_str(yaml: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse(yaml)?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// What stands for the remote ID in `appservice.username_template`.
+pub const TEMPLATE_MARKER: &str = "{{.}}";
+
+impl Appservice {
+    /// The ghost localpart for the WhatsApp ID `id`: the template with
+    /// `{{.}}` replaced.
+    pub fn ghost_localpart(&self, id: &str) -> String {
+        let (prefix, suffix) = self.template_parts();
+        format!("{prefix}{id}{suffix}")
+    }
+
+    /// The WhatsApp ID inside a ghost localpart, or `None` if `localpart`
+    /// is not a ghost's.
+    pub fn ghost_id(&self, localpart: &str) -> Option<String> {
+        let (prefix, suffix) = self.template_parts();
+        let id = localpart.strip_prefix(prefix)?.strip_suffix(suffix)?;
+        (!id.is_empty()).then(|| id.to_owned())
+    }
+
+    /// The template's text before and after `{{.}}` (a template without it,
+    /// refused by validation, is all prefix).
+    fn template_parts(&self) -> (&str, &str) {
+        self.username_template
+            .split_once(TEMPLATE_MARKER)
+            .unwrap_or((self.username_template.as_str(), ""))
+    }
+}
+
+impl Bridge {
+    /// The level granted to `mxid`: its own entry, else its server's, else
+    /// `*`'s; `None` if none applies.
+    pub fn permission_for(&self, mxid: &str) -> Option<Level> {
+        if let Some(level) = self.permissions.get(mxid) {
+            return Some(*level);
+        }
+        let domain = mxid
+            .strip_prefix('@')
+            .and_then(|rest| rest.split_once(':'))
+            .map(|(_, domain)| domain);
+        domain
+            .and_then(|domain| self.permissions.get(domain))
+            .or_else(|| self.permissions.get("*"))
+            .copied()
+    }
+}
+
+impl std::fmt::Debug for Database {
+    /// Shows the URI without a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("kind", &self.kind)
+            .field("uri", &redact_uri_password(&self.uri))
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host...` with the password replaced by `***`.
+fn redact_uri_password(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return uri.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => uri.to_owned(),
+    }
+}
+
+impl Default for Bot {
+    fn default() -> Bot {
+        Bot {
+            username: default_bot_username(),
+            displayname: default_bot_displayname(),
+            avatar: None,
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Database {
+        Database {
+            kind: DatabaseKind::Sqlite,
+            uri: default_database_uri(),
+        }
+    }
+}
+
+impl Default for Bridge {
+    fn default() -> Bridge {
+        Bridge {
+            command_prefix: default_command_prefix(),
+            permissions: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Network {
+    fn default() -> Network {
+        Network {
+            url: default_network_url(),
+            root_key: RootKey::default(),
+            media_ca_file: None,
+            device_name: default_device_name(),
+        }
+    }
+}
+
+impl Default for Logging {
+    fn default() -> Logging {
+        Logging {
+            level: default_log_level(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn default_hostname() -> String {
+    "127.0.0.1".to_owned()
+}
+
+fn default_id() -> String {
+    "whatsapp".to_owned()
+}
+
+fn default_username_template() -> String {
+    format!("whatsapp_{TEMPLATE_MARKER}")
+}
+
+fn default_bot_username() -> String {
+    "whatsappbot".to_owned()
+}
+
+fn default_bot_displayname() -> String {
+    "WhatsApp bridge bot".to_owned()
+}
+
+fn default_database_uri() -> String {
+    "sqlite:wabridge.db".to_owned()
+}
+
+fn default_command_prefix() -> String {
+    "!wa".to_owned()
+}
+
+fn default_network_url() -> String {
+    wa_client::socket::PRODUCTION_URL.to_owned()
+}
+
+fn default_device_name() -> String {
+    "wabridge".to_owned()
+}
+
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+#[cfg(test)]
+mod tests;

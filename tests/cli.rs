@@ -1,0 +1,101 @@
+//! The `wabridge` binary's command line: `-g`, `--check`, and config
+//! errors on stderr.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wabridge::config::{Config, Registration};
+
+const EXAMPLE: &str = include_str!("../config.example.yaml");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let unique: u64 = rand::random();
+    let dir = std::env::temp_dir().join(format!("wabridge-cli-{name}-{unique:016x}"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn wabridge(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wabridge"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run wabridge")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn generate_writes_a_registration_whose_tokens_match_the_config() {
+    let dir = temp_dir("generate");
+    std::fs::write(dir.join("config.yaml"), EXAMPLE).expect("write");
+
+    let out = wabridge(
+        &["-c", "config.yaml", "-g", "-r", "registration.yaml"],
+        &dir,
+    );
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+
+    let registration: Registration = serde_norway::from_str(
+        &std::fs::read_to_string(dir.join("registration.yaml")).expect("registration written"),
+    )
+    .expect("registration is YAML");
+    let config = Config::load(dir.join("config.yaml")).expect("config valid after -g");
+    assert_eq!(registration.as_token, config.appservice.as_token);
+    assert_eq!(registration.hs_token, config.appservice.hs_token);
+    assert_eq!(registration.as_token.expose().len(), 64);
+    assert!(registration.receive_ephemeral);
+    assert!(
+        registration
+            .namespaces
+            .users
+            .iter()
+            .any(|n| n.exclusive && n.regex == "^@whatsapp_.+:example\\.com$")
+    );
+
+    let check = wabridge(&["-c", "config.yaml", "--check"], &dir);
+    assert!(check.status.success(), "stderr: {}", stderr(&check));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_bad_config_exits_non_zero_naming_the_key() {
+    let dir = temp_dir("bad");
+    let bad = EXAMPLE.replace("port: 29318", "port: abc");
+    std::fs::write(dir.join("config.yaml"), bad).expect("write");
+
+    for args in [
+        &["-c", "config.yaml", "--check"][..],
+        &["-c", "config.yaml"][..],
+        &["-c", "config.yaml", "-g", "-r", "registration.yaml"][..],
+    ] {
+        let out = wabridge(args, &dir);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains("appservice.port: expected a port number 1-65535, got \"abc\""),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!dir.join("registration.yaml").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_example_is_refused_until_tokens_are_generated() {
+    let dir = temp_dir("placeholder");
+    std::fs::write(dir.join("config.yaml"), EXAMPLE).expect("write");
+    let out = wabridge(&["-c", "config.yaml", "--check"], &dir);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("appservice.as_token"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
