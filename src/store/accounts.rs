@@ -1,0 +1,178 @@
+//! Users (Matrix accounts that talk to the bridge) and their logins (remote
+//! accounts; one per user for now).
+
+use super::{Database, StoreError, client, now_ms};
+
+/// A Matrix user known to the bridge (`users` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The Matrix user id (`@alice:example.org`).
+    pub mxid: String,
+    /// The user's room with the bridge bot, once made.
+    pub management_room: Option<String>,
+    /// When the bridge first saw the user (unix ms).
+    pub created_at: i64,
+}
+
+/// A remote account logged in by a user (`logins` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// The bridge's id for the login; also keys its
+    /// [`client_store`](Database::client_store).
+    pub login_id: String,
+    /// Whose login it is (must be a [`User`]); unique: one per user for now.
+    pub mxid: String,
+    /// The account's phone number, once known.
+    pub phone: Option<String>,
+    /// Our device's network id (JID string), once paired.
+    pub jid: Option<String>,
+    /// When the login was made (unix ms); kept when the row is updated.
+    pub created_at: i64,
+}
+
+type UserRow = (String, Option<String>, i64);
+type LoginRow = (String, String, Option<String>, Option<String>, i64);
+
+fn user(row: UserRow) -> User {
+    User {
+        mxid: row.0,
+        management_room: row.1,
+        created_at: row.2,
+    }
+}
+
+fn login(row: LoginRow) -> Login {
+    Login {
+        login_id: row.0,
+        mxid: row.1,
+        phone: row.2,
+        jid: row.3,
+        created_at: row.4,
+    }
+}
+
+const SELECT_LOGIN: &str = "SELECT login_id, mxid, phone, jid, created_at FROM logins";
+
+impl Database {
+    /// The user `mxid`, created (now, without a management room) if new.
+    pub async fn ensure_user(&self, mxid: &str) -> Result<User, StoreError> {
+        let row: UserRow = with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO users (mxid, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(mxid)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("users"))?;
+            sqlx::query_as("SELECT mxid, management_room, created_at FROM users WHERE mxid = $1")
+                .bind(mxid)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(user(row))
+    }
+
+    /// The user `mxid`, if known.
+    pub async fn user(&self, mxid: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT mxid, management_room, created_at FROM users WHERE mxid = $1")
+                .bind(mxid)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(user))
+    }
+
+    /// Sets (or clears) the management room of user `mxid`; false if there
+    /// is no such user.
+    pub async fn set_management_room(
+        &self,
+        mxid: &str,
+        room_id: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = with_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE users SET management_room = $2 WHERE mxid = $1")
+                .bind(mxid)
+                .bind(room_id)
+                .execute(p)
+                .await
+                .map_err(StoreError::on_write("users"))?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Saves `login` (inserting, or updating the row with its `login_id`;
+    /// `created_at` is kept on update). The user must exist; another login
+    /// of the same user is [`StoreError::Duplicate`].
+    pub async fn save_login(&self, login: &Login) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO logins (login_id, mxid, phone, jid, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (login_id) DO UPDATE \
+                 SET mxid = excluded.mxid, phone = excluded.phone, jid = excluded.jid",
+            )
+            .bind(&login.login_id)
+            .bind(&login.mxid)
+            .bind(login.phone.as_deref())
+            .bind(login.jid.as_deref())
+            .bind(login.created_at)
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("logins"))?;
+        });
+        Ok(())
+    }
+
+    /// The login `login_id`.
+    pub async fn login(&self, login_id: &str) -> Result<Option<Login>, StoreError> {
+        let sql = format!("{SELECT_LOGIN} WHERE login_id = $1");
+        let row: Option<LoginRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(login))
+    }
+
+    /// The login of user `mxid`.
+    pub async fn login_of_user(&self, mxid: &str) -> Result<Option<Login>, StoreError> {
+        let sql = format!("{SELECT_LOGIN} WHERE mxid = $1");
+        let row: Option<LoginRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql).bind(mxid).fetch_optional(p).await?
+        });
+        Ok(row.map(login))
+    }
+
+    /// Every login, oldest first: what to reconnect at start.
+    pub async fn logins(&self) -> Result<Vec<Login>, StoreError> {
+        let sql = format!("{SELECT_LOGIN} ORDER BY created_at, login_id");
+        let rows: Vec<LoginRow> =
+            with_pool!(&self.pool, |p| sqlx::query_as(&sql).fetch_all(p).await?);
+        Ok(rows.into_iter().map(login).collect())
+    }
+
+    /// Forgets login `login_id` in one transaction: its row, its portals and
+    /// messages, and its device's `wa_*` rows (keys, sessions, ...). True if
+    /// the login row existed.
+    pub async fn delete_login(&self, login_id: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            for table in client::TABLES {
+                // `table` comes from a fixed list, never from input.
+                let sql = format!("DELETE FROM {table} WHERE login_id = $1");
+                sqlx::query(&sql).bind(login_id).execute(&mut *tx).await?;
+            }
+            let n = sqlx::query("DELETE FROM logins WHERE login_id = $1")
+                .bind(login_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            n
+        });
+        Ok(n == 1)
+    }
+}

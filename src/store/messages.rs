@@ -1,0 +1,144 @@
+//! Bridged messages (remote message <-> Matrix event) and handled appservice
+//! transactions.
+
+use super::{Database, StoreError, now_ms};
+
+/// A remote message and the Matrix event it became or came from
+/// (`messages` table). Unique by (login, chat, sender, message id), and by
+/// event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The login that bridged it.
+    pub login_id: String,
+    /// The chat's network id; with `login_id`, names an existing [`Portal`](super::Portal).
+    pub chat_id: String,
+    /// The sender's network id.
+    pub sender_id: String,
+    /// The message's network id.
+    pub message_id: String,
+    /// The Matrix room (the portal's).
+    pub room_id: String,
+    /// The Matrix event.
+    pub event_id: String,
+    /// When it was sent (unix ms).
+    pub sent_at: i64,
+}
+
+type MessageRow = (String, String, String, String, String, String, i64);
+
+const SELECT_MESSAGE: &str = "SELECT login_id, chat_id, sender_id, message_id, room_id, \
+     event_id, sent_at FROM messages";
+
+fn message(row: MessageRow) -> Message {
+    let (login_id, chat_id, sender_id, message_id, room_id, event_id, sent_at) = row;
+    Message {
+        login_id,
+        chat_id,
+        sender_id,
+        message_id,
+        room_id,
+        event_id,
+        sent_at,
+    }
+}
+
+impl Database {
+    /// Records a bridged message. Its portal must exist
+    /// ([`StoreError::MissingReference`]); the same remote message or event
+    /// twice is [`StoreError::Duplicate`].
+    pub async fn save_message(&self, m: &Message) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO messages (login_id, chat_id, sender_id, message_id, room_id, \
+                 event_id, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&m.login_id)
+            .bind(&m.chat_id)
+            .bind(&m.sender_id)
+            .bind(&m.message_id)
+            .bind(&m.room_id)
+            .bind(&m.event_id)
+            .bind(m.sent_at)
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("messages"))?;
+        });
+        Ok(())
+    }
+
+    /// The message `message_id` from `sender_id` in chat `chat_id` of login
+    /// `login_id`.
+    pub async fn message_by_network_id(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        sender_id: &str,
+        message_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let sql = format!(
+            "{SELECT_MESSAGE} WHERE login_id = $1 AND chat_id = $2 AND sender_id = $3 \
+             AND message_id = $4"
+        );
+        let row: Option<MessageRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .bind(chat_id)
+                .bind(sender_id)
+                .bind(message_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(message))
+    }
+
+    /// The message bridged as Matrix event `event_id`.
+    pub async fn message_by_event(&self, event_id: &str) -> Result<Option<Message>, StoreError> {
+        let sql = format!("{SELECT_MESSAGE} WHERE event_id = $1");
+        let row: Option<MessageRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(event_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(message))
+    }
+
+    /// True if appservice transaction `txn_id` was already handled.
+    pub async fn transaction_processed(&self, txn_id: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = with_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT processed_at FROM appservice_transactions WHERE txn_id = $1")
+                .bind(txn_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.is_some())
+    }
+
+    /// Records that appservice transaction `txn_id` was handled (now);
+    /// marking it again keeps the first time.
+    pub async fn mark_transaction_processed(&self, txn_id: &str) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO appservice_transactions (txn_id, processed_at) VALUES ($1, $2) \
+                 ON CONFLICT (txn_id) DO NOTHING",
+            )
+            .bind(txn_id)
+            .bind(now_ms())
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets transactions handled before `before` (unix ms); returns how
+    /// many. The homeserver retries a transaction for hours, not weeks.
+    pub async fn prune_transactions(&self, before: i64) -> Result<u64, StoreError> {
+        Ok(with_pool!(&self.pool, |p| {
+            sqlx::query("DELETE FROM appservice_transactions WHERE processed_at < $1")
+                .bind(before)
+                .execute(p)
+                .await?
+                .rows_affected()
+        }))
+    }
+}

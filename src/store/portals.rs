@@ -1,0 +1,224 @@
+//! Portals (a login's remote chat <-> a Matrix room) and ghosts (a remote
+//! user <-> a puppet Matrix user).
+
+use super::{Database, StoreError};
+
+/// What kind of chat a portal bridges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortalKind {
+    /// A chat with one other person.
+    Dm,
+    /// A group chat.
+    Group,
+}
+
+impl PortalKind {
+    /// The stored form: `dm` or `group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortalKind::Dm => "dm",
+            PortalKind::Group => "group",
+        }
+    }
+
+    fn parse(s: &str) -> Option<PortalKind> {
+        match s {
+            "dm" => Some(PortalKind::Dm),
+            "group" => Some(PortalKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A remote chat of one login bridged to a Matrix room (`portals` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    /// The login whose chat it is.
+    pub login_id: String,
+    /// The chat's network id (a JID string for WhatsApp).
+    pub chat_id: String,
+    /// The Matrix room; unique.
+    pub room_id: String,
+    /// One-to-one or group.
+    pub kind: PortalKind,
+    /// The room name.
+    pub name: String,
+    /// The room topic, if any.
+    pub topic: Option<String>,
+    /// When the portal was made (unix ms); kept when the row is updated.
+    pub created_at: i64,
+}
+
+/// A remote user puppeted on Matrix (`ghosts` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ghost {
+    /// The remote user's network id (string); the key.
+    pub network_id: String,
+    /// The ghost's Matrix localpart (no `@`, no server); unique.
+    pub localpart: String,
+    /// The display name last set or to set.
+    pub display_name: Option<String>,
+    /// The avatar (`mxc://` URL), if any.
+    pub avatar_url: Option<String>,
+    /// True once `display_name` was set on the Matrix profile.
+    pub name_set: bool,
+}
+
+type PortalRow = (String, String, String, String, String, Option<String>, i64);
+type GhostRow = (String, String, Option<String>, Option<String>, bool);
+
+const SELECT_PORTAL: &str =
+    "SELECT login_id, chat_id, room_id, kind, name, topic, created_at FROM portals";
+const SELECT_GHOST: &str =
+    "SELECT network_id, localpart, display_name, avatar_url, name_set FROM ghosts";
+
+fn portal(row: PortalRow) -> Result<Portal, StoreError> {
+    let (login_id, chat_id, room_id, kind, name, topic, created_at) = row;
+    let Some(kind) = PortalKind::parse(&kind) else {
+        return Err(StoreError::Corrupt {
+            table: "portals",
+            key: format!("login {login_id}, chat {chat_id}"),
+            reason: format!("kind: {kind:?} is neither dm nor group"),
+        });
+    };
+    Ok(Portal {
+        login_id,
+        chat_id,
+        room_id,
+        kind,
+        name,
+        topic,
+        created_at,
+    })
+}
+
+fn ghost(row: GhostRow) -> Ghost {
+    Ghost {
+        network_id: row.0,
+        localpart: row.1,
+        display_name: row.2,
+        avatar_url: row.3,
+        name_set: row.4,
+    }
+}
+
+impl Database {
+    /// Saves `portal` (inserting, or updating the row of its login and chat;
+    /// `created_at` is kept on update). The login must exist; a room already
+    /// bridged to another chat is [`StoreError::Duplicate`].
+    pub async fn save_portal(&self, portal: &Portal) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO portals (login_id, chat_id, room_id, kind, name, topic, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (login_id, chat_id) DO UPDATE \
+                 SET room_id = excluded.room_id, kind = excluded.kind, name = excluded.name, \
+                 topic = excluded.topic",
+            )
+            .bind(&portal.login_id)
+            .bind(&portal.chat_id)
+            .bind(&portal.room_id)
+            .bind(portal.kind.as_str())
+            .bind(&portal.name)
+            .bind(portal.topic.as_deref())
+            .bind(portal.created_at)
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("portals"))?;
+        });
+        Ok(())
+    }
+
+    /// The portal of `chat_id` in login `login_id`.
+    pub async fn portal(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<Portal>, StoreError> {
+        let sql = format!("{SELECT_PORTAL} WHERE login_id = $1 AND chat_id = $2");
+        let row: Option<PortalRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .bind(chat_id)
+                .fetch_optional(p)
+                .await?
+        });
+        row.map(portal).transpose()
+    }
+
+    /// The portal bridged to Matrix room `room_id`.
+    pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
+        let sql = format!("{SELECT_PORTAL} WHERE room_id = $1");
+        let row: Option<PortalRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql).bind(room_id).fetch_optional(p).await?
+        });
+        row.map(portal).transpose()
+    }
+
+    /// Every portal of login `login_id`, oldest first.
+    pub async fn portals_of_login(&self, login_id: &str) -> Result<Vec<Portal>, StoreError> {
+        let sql = format!("{SELECT_PORTAL} WHERE login_id = $1 ORDER BY created_at, chat_id");
+        let rows: Vec<PortalRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql).bind(login_id).fetch_all(p).await?
+        });
+        rows.into_iter().map(portal).collect()
+    }
+
+    /// Forgets a portal and its messages; true if it existed.
+    pub async fn delete_portal(&self, login_id: &str, chat_id: &str) -> Result<bool, StoreError> {
+        let n = with_pool!(&self.pool, |p| {
+            sqlx::query("DELETE FROM portals WHERE login_id = $1 AND chat_id = $2")
+                .bind(login_id)
+                .bind(chat_id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(n == 1)
+    }
+
+    /// Saves `ghost` (inserting, or updating the row of its network id). A
+    /// localpart already used by another ghost is [`StoreError::Duplicate`].
+    pub async fn save_ghost(&self, ghost: &Ghost) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO ghosts (network_id, localpart, display_name, avatar_url, name_set) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (network_id) DO UPDATE \
+                 SET localpart = excluded.localpart, display_name = excluded.display_name, \
+                 avatar_url = excluded.avatar_url, name_set = excluded.name_set",
+            )
+            .bind(&ghost.network_id)
+            .bind(&ghost.localpart)
+            .bind(ghost.display_name.as_deref())
+            .bind(ghost.avatar_url.as_deref())
+            .bind(ghost.name_set)
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("ghosts"))?;
+        });
+        Ok(())
+    }
+
+    /// The ghost of remote user `network_id`.
+    pub async fn ghost(&self, network_id: &str) -> Result<Option<Ghost>, StoreError> {
+        let sql = format!("{SELECT_GHOST} WHERE network_id = $1");
+        let row: Option<GhostRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(network_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(ghost))
+    }
+
+    /// The ghost whose Matrix localpart is `localpart`.
+    pub async fn ghost_by_localpart(&self, localpart: &str) -> Result<Option<Ghost>, StoreError> {
+        let sql = format!("{SELECT_GHOST} WHERE localpart = $1");
+        let row: Option<GhostRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(localpart)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(ghost))
+    }
+}
