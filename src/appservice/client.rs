@@ -1,0 +1,550 @@
+//! HTTP client to the homeserver, authenticated with the `as_token`.
+//!
+//! [`MatrixClient`] is cheap to clone and owns the connection pool; each
+//! acting user gets an [`Intent`](super::Intent). Idempotent requests are
+//! retried with exponential backoff on 429, 5xx and network errors; others
+//! only on 429 (a rate-limited request was not processed).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use serde_json::{Value, json};
+use tracing::{debug, warn};
+use url::Url;
+
+use super::error::{ClientError, MatrixError};
+use super::intent::Intent;
+
+/// Characters left as they are in a path segment: RFC 3986 unreserved.
+/// Everything else (`!`, `$`, `:`, `@`, `/`, `#`, `?`, `%`, spaces and
+/// non-ASCII) is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment.
+pub fn encode_segment(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// How failed requests are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total, including the first (1 = no retry).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled for each further one.
+    pub initial_backoff: Duration,
+    /// Upper bound of one delay (also caps a server's `retry_after_ms`).
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32, retry_after_ms: Option<u64>) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let d = retry_after_ms.map_or(exp, Duration::from_millis);
+        d.min(self.max_backoff)
+    }
+}
+
+/// The appservice token. `Debug` prints nothing.
+#[derive(Clone)]
+struct AsToken(HeaderValue);
+
+impl fmt::Debug for AsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AsToken(..)")
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    /// Base URL, without a trailing slash.
+    base: String,
+    token: AsToken,
+    server_name: String,
+    retry: RetryPolicy,
+    max_download: u64,
+    registered: Mutex<HashSet<String>>,
+}
+
+/// Client to the homeserver for the appservice.
+#[derive(Debug, Clone)]
+pub struct MatrixClient {
+    inner: Arc<Inner>,
+}
+
+/// Whether a request may be repeated without changing its effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idempotent {
+    Yes,
+    No,
+}
+
+/// One request to the homeserver.
+#[derive(Debug)]
+pub(crate) struct Req<'a> {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'a str, String)>,
+    pub body: Option<Body>,
+    pub as_user: Option<&'a str>,
+    pub idempotent: Idempotent,
+}
+
+#[derive(Debug)]
+pub(crate) enum Body {
+    Json(Value),
+    Bytes { data: Bytes, content_type: String },
+}
+
+impl<'a> Req<'a> {
+    pub fn new(method: Method, path: String) -> Self {
+        let idempotent = if method == Method::GET || method == Method::PUT {
+            Idempotent::Yes
+        } else {
+            Idempotent::No
+        };
+        Self {
+            method,
+            path,
+            query: Vec::new(),
+            body: None,
+            as_user: None,
+            idempotent,
+        }
+    }
+
+    pub fn json(mut self, v: Value) -> Self {
+        self.body = Some(Body::Json(v));
+        self
+    }
+
+    pub fn query(mut self, k: &'a str, v: impl Into<String>) -> Self {
+        self.query.push((k, v.into()));
+        self
+    }
+
+    pub fn acting_as(mut self, user_id: Option<&'a str>) -> Self {
+        self.as_user = user_id;
+        self
+    }
+
+    pub fn idempotent(mut self, i: Idempotent) -> Self {
+        self.idempotent = i;
+        self
+    }
+}
+
+/// Joins literal path parts and [`encode_segment`] results.
+pub(crate) fn path(parts: &[&str]) -> String {
+    parts.concat()
+}
+
+impl MatrixClient {
+    /// A client for `homeserver_url` (e.g. `http://localhost:8008`),
+    /// authenticating as the appservice with `as_token`; `server_name` is
+    /// the homeserver's domain, used to build user ids.
+    pub fn new(
+        homeserver_url: &str,
+        as_token: &str,
+        server_name: &str,
+    ) -> Result<Self, ClientError> {
+        let url = Url::parse(homeserver_url)
+            .map_err(|e| ClientError::InvalidUrl(format!("{homeserver_url:?}: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(ClientError::InvalidUrl(format!(
+                "{homeserver_url:?}: not an http(s) url"
+            )));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ClientError::InvalidUrl(format!(
+                "{homeserver_url:?}: has a query or fragment"
+            )));
+        }
+        let mut token = HeaderValue::from_str(&format!("Bearer {as_token}"))
+            .map_err(|_| ClientError::InvalidUrl("as_token has invalid characters".into()))?;
+        token.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .user_agent(concat!("wabridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Network)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base: url.as_str().trim_end_matches('/').to_owned(),
+                token: AsToken(token),
+                server_name: server_name.to_owned(),
+                retry: RetryPolicy::default(),
+                max_download: 100 * 1024 * 1024,
+                registered: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Replaces the retry policy (call before cloning the client).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.retry = retry;
+        }
+        self
+    }
+
+    /// Replaces the download size limit (call before cloning the client).
+    pub fn with_max_download(mut self, bytes: u64) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.max_download = bytes;
+        }
+        self
+    }
+
+    /// The homeserver's domain.
+    pub fn server_name(&self) -> &str {
+        &self.inner.server_name
+    }
+
+    /// `@localpart:server_name`.
+    pub fn user_id(&self, localpart: &str) -> String {
+        format!("@{localpart}:{}", self.inner.server_name)
+    }
+
+    /// The intent of the appservice bot (`sender_localpart`): requests carry
+    /// no `?user_id=`.
+    pub fn bot_intent(&self, localpart: &str) -> Intent {
+        Intent::new(self.clone(), self.user_id(localpart), false)
+    }
+
+    /// The intent of a ghost in the appservice's namespace: requests carry
+    /// `?user_id=`, and the ghost is registered before its first request.
+    pub fn ghost_intent(&self, localpart: &str) -> Intent {
+        Intent::new(self.clone(), self.user_id(localpart), true)
+    }
+
+    /// Asks the homeserver to ping us back (`POST
+    /// /_matrix/client/v1/appservice/{id}/ping`); returns `duration_ms`.
+    pub async fn ping(
+        &self,
+        appservice_id: &str,
+        transaction_id: Option<&str>,
+    ) -> Result<u64, ClientError> {
+        let mut body = json!({});
+        if let Some(t) = transaction_id {
+            body["transaction_id"] = json!(t);
+        }
+        let p = path(&[
+            "/_matrix/client/v1/appservice/",
+            &encode_segment(appservice_id),
+            "/ping",
+        ]);
+        let v = self.json(Req::new(Method::POST, p).json(body)).await?;
+        Ok(v.get("duration_ms").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// `GET /_matrix/client/versions`, for feature detection.
+    pub async fn versions(&self) -> Result<Value, ClientError> {
+        self.json(Req::new(Method::GET, "/_matrix/client/versions".into()))
+            .await
+    }
+
+    /// Registers `localpart` as an appservice user; an existing user is
+    /// fine. Remembered for the life of the client.
+    pub async fn ensure_registered(&self, localpart: &str) -> Result<(), ClientError> {
+        if self.is_registered(localpart) {
+            return Ok(());
+        }
+        let body = json!({
+            "type": "m.login.application_service",
+            "username": localpart,
+            "inhibit_login": true,
+        });
+        let req = Req::new(Method::POST, "/_matrix/client/v3/register".into())
+            .json(body)
+            .idempotent(Idempotent::Yes); // a repeat answers M_USER_IN_USE
+        match self.json(req).await {
+            Ok(_) => debug!(localpart, "registered user"),
+            Err(e) if e.is("M_USER_IN_USE") => {}
+            Err(e) => return Err(e),
+        }
+        if let Ok(mut set) = self.inner.registered.lock() {
+            set.insert(localpart.to_owned());
+        }
+        Ok(())
+    }
+
+    fn is_registered(&self, localpart: &str) -> bool {
+        self.inner
+            .registered
+            .lock()
+            .is_ok_and(|set| set.contains(localpart))
+    }
+
+    /// The full URL of `req` (path and query).
+    pub(crate) fn url(&self, req: &Req<'_>) -> Result<Url, ClientError> {
+        let mut url = Url::parse(&format!("{}{}", self.inner.base, req.path))
+            .map_err(|e| ClientError::InvalidUrl(e.to_string()))?;
+        if !req.query.is_empty() || req.as_user.is_some() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &req.query {
+                q.append_pair(k, v);
+            }
+            if let Some(u) = req.as_user {
+                q.append_pair("user_id", u);
+            }
+        }
+        Ok(url)
+    }
+
+    /// Sends `req` and parses a JSON object answer.
+    pub(crate) async fn json(&self, req: Req<'_>) -> Result<Value, ClientError> {
+        let body = self.send(req).await?;
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ClientError::InvalidResponse(format!("not json: {e}")))?;
+        if !v.is_object() {
+            return Err(ClientError::InvalidResponse("not a json object".into()));
+        }
+        Ok(v)
+    }
+
+    /// Sends `req`, retrying per the policy, and returns the 2xx body.
+    pub(crate) async fn send(&self, req: Req<'_>) -> Result<Bytes, ClientError> {
+        self.send_limited(req, None).await
+    }
+
+    /// Like [`Self::send`], failing with [`ClientError::TooLarge`] past `limit`.
+    pub(crate) async fn send_limited(
+        &self,
+        req: Req<'_>,
+        limit: Option<u64>,
+    ) -> Result<Bytes, ClientError> {
+        let url = self.url(&req)?;
+        let retry = self.inner.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let err = match self.attempt(&req, url.clone(), limit).await {
+                Ok(body) => return Ok(body),
+                Err(e) => e,
+            };
+            let retry_after = match &err {
+                ClientError::Matrix(m) if m.status == 429 => Some(m.retry_after_ms),
+                ClientError::Matrix(m) if m.status >= 500 && req.idempotent == Idempotent::Yes => {
+                    Some(None)
+                }
+                ClientError::Network(_) if req.idempotent == Idempotent::Yes => Some(None),
+                _ => None,
+            };
+            let Some(retry_after) = retry_after else {
+                return Err(err);
+            };
+            if attempt >= retry.max_attempts {
+                return Err(err);
+            }
+            let delay = retry.delay(attempt, retry_after);
+            warn!(
+                method = %req.method, path = %url.path(), attempt, error = %err,
+                delay_ms = delay.as_millis() as u64, "homeserver request failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        req: &Req<'_>,
+        url: Url,
+        limit: Option<u64>,
+    ) -> Result<Bytes, ClientError> {
+        let mut rb = self
+            .inner
+            .http
+            .request(req.method.clone(), url)
+            .header(AUTHORIZATION, self.inner.token.0.clone());
+        rb = match &req.body {
+            Some(Body::Json(v)) => rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(serde_json::to_vec(v).unwrap_or_default()),
+            Some(Body::Bytes { data, content_type }) => rb
+                .header(CONTENT_TYPE, content_type.as_str())
+                .body(data.clone()),
+            None if req.method == Method::POST || req.method == Method::PUT => {
+                rb.header(CONTENT_TYPE, "application/json").body("{}")
+            }
+            None => rb,
+        };
+        let mut resp = rb.send().await.map_err(ClientError::Network)?;
+        let status = resp.status();
+        if let (Some(limit), Some(len)) = (limit, resp.content_length())
+            && len > limit
+            && status.is_success()
+        {
+            return Err(ClientError::TooLarge { limit });
+        }
+        let retry_after_header = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| s.saturating_mul(1000));
+        let mut body = Vec::new();
+        // Error bodies are read up to a small cap; success bodies up to `limit`.
+        let cap = if status.is_success() {
+            limit
+        } else {
+            Some(64 * 1024)
+        };
+        while let Some(chunk) = resp.chunk().await.map_err(ClientError::Network)? {
+            body.extend_from_slice(&chunk);
+            if let Some(cap) = cap
+                && body.len() as u64 > cap
+            {
+                if status.is_success() {
+                    return Err(ClientError::TooLarge { limit: cap });
+                }
+                break;
+            }
+        }
+        if status.is_success() {
+            return Ok(Bytes::from(body));
+        }
+        Err(MatrixError::from_response(status.as_u16(), &body, retry_after_header).into())
+    }
+
+    pub(crate) fn max_download(&self) -> u64 {
+        self.inner.max_download
+    }
+}
+
+/// Splits `mxc://server/media_id`, checking both parts are non-empty and
+/// contain no `/`.
+pub fn parse_mxc(mxc: &str) -> Result<(&str, &str), ClientError> {
+    let bad = || ClientError::InvalidMxc(mxc.to_owned());
+    let rest = mxc.strip_prefix("mxc://").ok_or_else(bad)?;
+    let (server, id) = rest.split_once('/').ok_or_else(bad)?;
+    if server.is_empty() || id.is_empty() || id.contains('/') {
+        return Err(bad());
+    }
+    Ok((server, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> MatrixClient {
+        MatrixClient::new(base, "tok", "example.org").unwrap()
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("!room:example.org"), "%21room%3Aexample.org");
+        assert_eq!(encode_segment("$ev/ent?#%"), "%24ev%2Fent%3F%23%25");
+        assert_eq!(encode_segment("m.room.message"), "m.room.message");
+        assert_eq!(encode_segment("x y+é"), "x%20y%2B%C3%A9");
+        assert_eq!(encode_segment("a-b_c~d"), "a-b_c~d");
+    }
+
+    #[test]
+    fn urls_keep_prefix_and_add_user_id() {
+        let c = client("https://hs.example.org/prefix/");
+        let p = path(&[
+            "/_matrix/client/v3/rooms/",
+            &encode_segment("!r:x/y"),
+            "/send/",
+            &encode_segment("com.example/odd type"),
+            "/",
+            &encode_segment("t#1"),
+        ]);
+        let req = Req::new(Method::PUT, p)
+            .query("ts", "42")
+            .acting_as(Some("@ghost:example.org"));
+        let url = c.url(&req).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://hs.example.org/prefix/_matrix/client/v3/rooms/%21r%3Ax%2Fy/send/\
+             com.example%2Fodd%20type/t%231?ts=42&user_id=%40ghost%3Aexample.org"
+        );
+        let url = c
+            .url(&Req::new(Method::GET, "/_matrix/client/versions".into()))
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://hs.example.org/prefix/_matrix/client/versions"
+        );
+    }
+
+    #[test]
+    fn bad_homeserver_urls() {
+        for bad in [
+            "",
+            "localhost:8008",
+            "ftp://x",
+            "http://x/?a=b",
+            "mailto:a@b",
+        ] {
+            assert!(
+                matches!(
+                    MatrixClient::new(bad, "t", "x"),
+                    Err(ClientError::InvalidUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(MatrixClient::new("http://x", "bad\ntoken", "x").is_err());
+    }
+
+    #[test]
+    fn debug_hides_token() {
+        let c = MatrixClient::new("http://x", "supersecret", "x").unwrap();
+        assert!(!format!("{c:?}").contains("supersecret"));
+    }
+
+    #[test]
+    fn mxc_parsing() {
+        assert_eq!(parse_mxc("mxc://a.b/XyZ").unwrap(), ("a.b", "XyZ"));
+        for bad in [
+            "mxc://a.b",
+            "mxc:///x",
+            "mxc://a/",
+            "http://a/b",
+            "mxc://a/b/c",
+        ] {
+            assert!(parse_mxc(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff() {
+        let r = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(350),
+        };
+        assert_eq!(r.delay(1, None), Duration::from_millis(100));
+        assert_eq!(r.delay(2, None), Duration::from_millis(200));
+        assert_eq!(r.delay(3, None), Duration::from_millis(350));
+        assert_eq!(r.delay(1, Some(250)), Duration::from_millis(250));
+        assert_eq!(r.delay(40, Some(u64::MAX)), Duration::from_millis(350));
+    }
+}
