@@ -1,0 +1,318 @@
+//! The bridge core: the appservice handler (transactions in order, the bot's
+//! management rooms and commands), the users' logins, and start/restore.
+//!
+//! The WhatsApp side lives in [`crate::connector`]; this module decides
+//! what a Matrix event means and whom it concerns.
+
+mod commands;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use crate::appservice::{
+    self, Event, Handler, HandlerError, HsToken, Intent, MatrixClient, Membership, Transaction,
+    TransactionStore, TxnStoreError,
+};
+use crate::config::Config;
+use crate::connector::{self, LoginHandle};
+use crate::store::Database;
+
+/// Why the bridge could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The homeserver client could not be made.
+    #[error("homeserver: {0}")]
+    Matrix(#[from] appservice::ClientError),
+    /// The appservice listener failed.
+    #[error("appservice listener: {0}")]
+    Listen(#[from] std::io::Error),
+    /// The appservice server failed.
+    #[error("appservice server: {0}")]
+    Server(#[from] appservice::ServerError),
+}
+
+/// Everything the bridge shares between the appservice and the logins.
+pub struct Bridge {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub db: Database,
+    /// The homeserver client.
+    pub matrix: MatrixClient,
+    /// The bot.
+    pub bot: Intent,
+    /// Running logins, by Matrix user.
+    pub logins: Mutex<HashMap<String, LoginHandle>>,
+    /// Logins in progress (QR shown), by Matrix user.
+    pub pairings: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// (room, user) pairs known to be joined, so joins are not repeated.
+    pub joined: Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("bot", &self.bot.user_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bridge {
+    /// Whether `mxid` is the bot or one of our ghosts (their events are our
+    /// own echoes).
+    pub fn is_ours(&self, mxid: &str) -> bool {
+        if mxid == self.bot.user_id() {
+            return true;
+        }
+        let Some((local, server)) = mxid.trim_start_matches('@').split_once(':') else {
+            return false;
+        };
+        server == self.config.homeserver.domain && self.config.appservice.ghost_id(local).is_some()
+    }
+
+    /// Posts a notice as the bot.
+    pub async fn notice(&self, room: &str, text: &str) {
+        let content = json!({"msgtype": "m.notice", "body": text});
+        if let Err(e) = self
+            .bot
+            .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+            .await
+        {
+            warn!(%room, error = %e, "could not post a notice");
+        }
+    }
+
+    /// The management room of `mxid`, if there is one.
+    pub async fn management_room(&self, mxid: &str) -> Option<String> {
+        self.db
+            .user(mxid)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|u| u.management_room)
+    }
+}
+
+/// A fresh transaction id for events the bridge sends.
+pub fn txn_id() -> String {
+    let bytes: [u8; 12] = rand::random();
+    format!("wab{}", hex::encode(bytes))
+}
+
+/// Runs the bridge with a loaded, validated config until Ctrl-C.
+pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let addr = format!(
+        "{}:{}",
+        config.appservice.hostname, config.appservice.port.0
+    );
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    info!(%addr, "appservice listening");
+    run_with(config, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// Runs the bridge on `listener` until `shutdown` completes (tests inject
+/// both).
+pub async fn run_with(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BridgeError> {
+    let db = Database::connect(&config.database.uri).await?;
+    let matrix = MatrixClient::new(
+        &config.homeserver.address,
+        config.appservice.as_token.expose(),
+        &config.homeserver.domain,
+    )?;
+    let bot = matrix.bot_intent(&config.appservice.bot.username);
+    let bridge = Arc::new(Bridge {
+        config,
+        db,
+        matrix,
+        bot,
+        logins: Mutex::new(HashMap::new()),
+        pairings: Mutex::new(HashMap::new()),
+        joined: Mutex::new(std::collections::HashSet::new()),
+    });
+    let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
+    let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
+    let hs_token = HsToken::new(bridge.config.appservice.hs_token.expose());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(appservice::serve(
+        listener,
+        hs_token,
+        handler,
+        txns,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+
+    // The bot, then the homeserver's ping so queued transactions flow now.
+    if let Err(e) = bridge.bot.ensure_registered().await {
+        warn!(error = %e, "could not register the bot");
+    }
+    if let Err(e) = bridge
+        .bot
+        .set_displayname(&bridge.config.appservice.bot.displayname)
+        .await
+    {
+        warn!(error = %e, "could not set the bot's name");
+    }
+    match bridge
+        .matrix
+        .ping(&bridge.config.appservice.id, Some(&txn_id()))
+        .await
+    {
+        Ok(ms) => info!(ms, "homeserver reached us"),
+        Err(e) => warn!(error = %e, "homeserver ping failed"),
+    }
+
+    connector::restore_logins(&bridge).await;
+
+    shutdown.await;
+    info!("shutting down");
+    let _ = stop_tx.send(());
+    for (_, login) in bridge.logins.lock().await.drain() {
+        login.stop();
+    }
+    for (_, p) in bridge.pairings.lock().await.drain() {
+        p.abort();
+    }
+    match server.await {
+        Ok(r) => r?,
+        Err(e) => warn!(error = %e, "appservice task ended badly"),
+    }
+    bridge.db.close().await;
+    Ok(())
+}
+
+/// The transaction dedupe table.
+struct Txns(Arc<Bridge>);
+
+#[async_trait]
+impl TransactionStore for Txns {
+    async fn is_processed(&self, txn: &str) -> Result<bool, TxnStoreError> {
+        self.0
+            .db
+            .transaction_processed(txn)
+            .await
+            .map_err(TxnStoreError::new)
+    }
+
+    async fn mark_processed(&self, txn: &str) -> Result<(), TxnStoreError> {
+        self.0
+            .db
+            .mark_transaction_processed(txn)
+            .await
+            .map_err(TxnStoreError::new)
+    }
+}
+
+struct BridgeHandler(Arc<Bridge>);
+
+#[async_trait]
+impl Handler for BridgeHandler {
+    async fn handle(&self, txn: Transaction) -> Result<(), HandlerError> {
+        for event in txn.events {
+            handle_event(&self.0, &event).await?;
+        }
+        Ok(())
+    }
+
+    async fn query_user(&self, user_id: &str) -> bool {
+        self.0.is_ours(user_id)
+    }
+
+    async fn query_room(&self, _alias: &str) -> bool {
+        false
+    }
+}
+
+/// One event. Errors that a retry could fix (the database) fail the
+/// transaction; the rest are reported in the room and logged.
+async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), HandlerError> {
+    let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
+        return Ok(());
+    };
+    if bridge.is_ours(sender) {
+        return Ok(());
+    }
+    match event.kind.as_str() {
+        "m.room.member" => {
+            let Some(member) = event.member() else {
+                return Ok(());
+            };
+            if event.state_key.as_deref() == Some(bridge.bot.user_id())
+                && member.membership == Membership::Invite
+            {
+                bot_invited(bridge, room, sender, member.is_direct).await?;
+            }
+            Ok(())
+        }
+        "m.room.message" => {
+            let Some(message) = event.message() else {
+                return Ok(());
+            };
+            let management = bridge.management_room(sender).await;
+            let prefix = &bridge.config.bridge.command_prefix;
+            if management.as_deref() == Some(room) {
+                commands::run(bridge, room, sender, message.body.trim()).await;
+                return Ok(());
+            }
+            if let Some(rest) = message.body.trim().strip_prefix(prefix.as_str()) {
+                commands::run(bridge, room, sender, rest.trim()).await;
+                return Ok(());
+            }
+            connector::from_matrix(bridge, room, sender, event, &message)
+                .await
+                .map_err(HandlerError::new)
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn bot_invited(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    is_direct: bool,
+) -> Result<(), HandlerError> {
+    if let Err(e) = bridge.bot.join(room).await {
+        warn!(%room, error = %e, "bot could not join");
+        return Ok(());
+    }
+    if !is_direct {
+        return Ok(());
+    }
+    bridge
+        .db
+        .ensure_user(sender)
+        .await
+        .map_err(HandlerError::new)?;
+    bridge
+        .db
+        .set_management_room(sender, Some(room))
+        .await
+        .map_err(HandlerError::new)?;
+    let text = if bridge.config.bridge.permission_for(sender).is_some() {
+        "Hello! This is your WhatsApp bridge management room. Send `login` to link \
+         your WhatsApp account, or `help` for the commands."
+    } else {
+        "Hello! Sorry, you are not allowed to use this bridge."
+    };
+    bridge.notice(room, text).await;
+    Ok(())
+}

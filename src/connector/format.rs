@@ -1,0 +1,260 @@
+//! WhatsApp text markup <-> Matrix HTML.
+//!
+//! WhatsApp marks `*bold*`, `_italic_`, `~strike~`, `` `inline` `` and
+//! ```` ```code``` ````; Matrix carries `<strong>`, `<em>`, `<del>`,
+//! `<code>` and `<pre><code>` in `formatted_body`. A marker only counts when
+//! it opens at a word start, closes at a word end and encloses text on one
+//! line (code blocks may span lines), as WhatsApp renders it.
+
+/// The HTML of a WhatsApp text, or `None` when it has no markup (then the
+/// plain body is enough).
+pub fn whatsapp_to_html(text: &str) -> Option<String> {
+    let html = render(text);
+    if html == escape(text) {
+        None
+    } else {
+        Some(html.replace('\n', "<br>"))
+    }
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn render(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        // Code block: ``` ... ``` (may span lines; no markup inside).
+        if starts_with(&chars, i, "```")
+            && let Some(end) = find(&chars, i + 3, "```")
+            && end > i + 3
+        {
+            let inner: String = chars[i + 3..end].iter().collect();
+            out.push_str("<pre><code>");
+            out.push_str(&escape(inner.trim_start_matches('\n')));
+            out.push_str("</code></pre>");
+            i = end + 3;
+            continue;
+        }
+        let c = chars[i];
+        let tag = match c {
+            '*' => Some("strong"),
+            '_' => Some("em"),
+            '~' => Some("del"),
+            '`' => Some("code"),
+            _ => None,
+        };
+        if let Some(tag) = tag
+            && opens(&chars, i)
+            && let Some(end) = closing(&chars, i, c)
+        {
+            let inner: String = chars[i + 1..end].iter().collect();
+            out.push('<');
+            out.push_str(tag);
+            out.push('>');
+            if tag == "code" {
+                out.push_str(&escape(&inner));
+            } else {
+                out.push_str(&render(&inner));
+            }
+            out.push_str("</");
+            out.push_str(tag);
+            out.push('>');
+            i = end + 1;
+            continue;
+        }
+        out.push_str(&escape(&c.to_string()));
+        i += 1;
+    }
+    out
+}
+
+fn starts_with(chars: &[char], at: usize, pat: &str) -> bool {
+    let p: Vec<char> = pat.chars().collect();
+    chars.len() >= at + p.len() && chars[at..at + p.len()] == p[..]
+}
+
+fn find(chars: &[char], from: usize, pat: &str) -> Option<usize> {
+    (from..chars.len()).find(|&j| starts_with(chars, j, pat))
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// A marker at `i` opens when it is at a word start and followed by text.
+fn opens(chars: &[char], i: usize) -> bool {
+    let before_ok = i == 0 || !is_word(chars[i - 1]);
+    let after_ok = chars.get(i + 1).is_some_and(|c| !c.is_whitespace());
+    before_ok && after_ok
+}
+
+/// The index of the marker closing the one at `i`, on the same line.
+fn closing(chars: &[char], i: usize, marker: char) -> Option<usize> {
+    let mut j = i + 1;
+    while j < chars.len() {
+        let c = chars[j];
+        if c == '\n' {
+            return None;
+        }
+        if c == marker
+            && j > i + 1
+            && !chars[j - 1].is_whitespace()
+            && chars[i + 1..j].iter().any(|&x| x != marker)
+        {
+            let after_ok = chars.get(j + 1).is_none_or(|n| !is_word(*n));
+            if after_ok {
+                return Some(j);
+            }
+        }
+        j += 1;
+    }
+    None
+}
+
+/// WhatsApp text for a Matrix message: `formatted_body` (HTML) when given,
+/// else the plain body.
+pub fn html_to_whatsapp(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    let mut in_pre = false;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&unescape(&rest[..lt]));
+        let Some(gt) = rest[lt..].find('>') else {
+            out.push_str(&unescape(&rest[lt..]));
+            rest = "";
+            break;
+        };
+        let tag = rest[lt + 1..lt + gt].trim();
+        let (closing, name) = match tag.strip_prefix('/') {
+            Some(n) => (true, n),
+            None => (false, tag),
+        };
+        let name = name
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match name.as_str() {
+            "strong" | "b" => out.push('*'),
+            "em" | "i" => out.push('_'),
+            "del" | "s" | "strike" => out.push('~'),
+            "pre" => {
+                in_pre = !closing;
+                out.push_str("```");
+            }
+            "code" if !in_pre => out.push('`'),
+            "br" => out.push('\n'),
+            "p" | "div" if closing => out.push('\n'),
+            "li" if !closing => out.push_str("- "),
+            "li" => out.push('\n'),
+            "mx-reply" => {
+                // A reply fallback: drop it entirely.
+                if !closing && let Some(end) = rest.find("</mx-reply>") {
+                    rest = &rest[end + "</mx-reply>".len()..];
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        rest = &rest[lt + gt + 1..];
+    }
+    out.push_str(&unescape(rest));
+    out.trim_end_matches('\n').to_owned()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_needs_no_html() {
+        assert_eq!(whatsapp_to_html("hello there"), None);
+        assert_eq!(whatsapp_to_html("2*3*4 = 24"), None);
+        assert_eq!(whatsapp_to_html("snake_case_name"), None);
+        assert_eq!(whatsapp_to_html("a * b * c"), None);
+    }
+
+    #[test]
+    fn whatsapp_markup_becomes_html() {
+        assert_eq!(
+            whatsapp_to_html("*bold* _it_ ~gone~ `x<y`").as_deref(),
+            Some("<strong>bold</strong> <em>it</em> <del>gone</del> <code>x&lt;y</code>")
+        );
+        assert_eq!(
+            whatsapp_to_html("*bold _and italic_*").as_deref(),
+            Some("<strong>bold <em>and italic</em></strong>")
+        );
+        assert_eq!(
+            whatsapp_to_html("```\nfn *main*() {}\n```").as_deref(),
+            Some("<pre><code>fn *main*() {}<br></code></pre>")
+        );
+        assert_eq!(
+            whatsapp_to_html("line one\n*two*").as_deref(),
+            Some("line one<br><strong>two</strong>")
+        );
+    }
+
+    #[test]
+    fn html_becomes_whatsapp_markup() {
+        assert_eq!(
+            html_to_whatsapp(
+                "<strong>bold</strong> <em>it</em> <del>gone</del> <code>x&lt;y</code>"
+            ),
+            "*bold* _it_ ~gone~ `x<y`"
+        );
+        assert_eq!(
+            html_to_whatsapp("<pre><code>fn main() {}</code></pre>"),
+            "```fn main() {}```"
+        );
+        assert_eq!(html_to_whatsapp("a<br>b<br/>c"), "a\nb\nc");
+        assert_eq!(
+            html_to_whatsapp("<mx-reply><blockquote>old</blockquote></mx-reply>new"),
+            "new"
+        );
+        assert_eq!(
+            html_to_whatsapp("1 &lt; 2 &amp;&amp; <b>x</b>"),
+            "1 < 2 && *x*"
+        );
+    }
+
+    #[test]
+    fn odd_input_is_kept_not_lost() {
+        assert_eq!(html_to_whatsapp("a < b"), "a < b");
+        assert_eq!(html_to_whatsapp("<unknown attr='1'>text</unknown>"), "text");
+        assert_eq!(whatsapp_to_html("*").as_deref(), None);
+        assert_eq!(whatsapp_to_html("**").as_deref(), None);
+        assert_eq!(whatsapp_to_html("```").as_deref(), None);
+        assert_eq!(whatsapp_to_html("<b>"), None, "escaped in the plain body");
+    }
+
+    #[test]
+    fn round_trip_of_markup() {
+        for text in ["*a* _b_ ~c~", "`code` and *bold*", "plain"] {
+            let html = whatsapp_to_html(text).unwrap_or_else(|| text.to_owned());
+            assert_eq!(html_to_whatsapp(&html), text);
+        }
+    }
+}

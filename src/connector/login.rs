@@ -1,0 +1,320 @@
+//! Each user's companion device: linking it by a QR code posted in the
+//! management room, restoring it at start, logging it out.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+use wa_client::{
+    AuthError, Client, ClientError, ClientOptions, ConnectOptions, DeviceState, LoginError,
+    PairError, PairEvent, PairOptions, pair,
+};
+
+use super::qr;
+use super::relay;
+use crate::bridge::{Bridge, txn_id};
+use crate::store::{Login, now_ms};
+
+/// A running login: the user's WhatsApp client and its event task.
+#[derive(Debug)]
+pub struct LoginHandle {
+    /// The bridge's id of the login (keys its device store).
+    pub login_id: String,
+    /// The account's phone number.
+    pub phone: String,
+    /// The client.
+    pub client: Client,
+    events: tokio::task::JoinHandle<()>,
+}
+
+impl LoginHandle {
+    /// Stops the client and its event task (the device stays stored).
+    pub fn stop(&self) {
+        self.client.stop();
+        self.events.abort();
+    }
+}
+
+fn connect_options(bridge: &Bridge) -> ConnectOptions {
+    ConnectOptions {
+        url: bridge.config.network.url.clone(),
+        root_key: bridge.config.network.root_key.0,
+        ..ConnectOptions::default()
+    }
+}
+
+/// Starts the client of a stored login and its event task.
+async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle, ClientError> {
+    let store = bridge.db.client_store(&login.login_id);
+    let options = ClientOptions {
+        connect: connect_options(bridge),
+        // Acks go out once the Matrix event is sent and recorded.
+        auto_ack: false,
+        ..ClientOptions::default()
+    };
+    let (client, events) = Client::start(options, store).await?;
+    let phone = login
+        .phone
+        .clone()
+        .unwrap_or_else(|| client.jid().user().to_owned());
+    let task = tokio::spawn(relay::run_events(
+        bridge.clone(),
+        login.clone(),
+        client.clone(),
+        events,
+    ));
+    Ok(LoginHandle {
+        login_id: login.login_id.clone(),
+        phone,
+        client,
+        events: task,
+    })
+}
+
+/// Starts every stored login (at bridge start).
+pub async fn restore_logins(bridge: &Arc<Bridge>) {
+    let logins = match bridge.db.logins().await {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "could not list logins");
+            return;
+        }
+    };
+    for login in logins.into_iter().filter(|l| l.jid.is_some()) {
+        match start_client(bridge, &login).await {
+            Ok(handle) => {
+                info!(login = %login.login_id, "login restored");
+                bridge
+                    .logins
+                    .lock()
+                    .await
+                    .insert(login.mxid.clone(), handle);
+            }
+            Err(ClientError::Login(LoginError::Auth(AuthError::LoggedOut))) => {
+                warn!(login = %login.login_id, "device was unlinked while the bridge was away");
+                let _ = bridge.db.delete_login(&login.login_id).await;
+                if let Some(room) = bridge.management_room(&login.mxid).await {
+                    bridge
+                        .notice(
+                            &room,
+                            "Your WhatsApp device was unlinked while the bridge was away. \
+                             Send `login` to link it again.",
+                        )
+                        .await;
+                }
+            }
+            Err(e) => warn!(login = %login.login_id, error = %e, "could not restore a login"),
+        }
+    }
+}
+
+/// The `login` command: a new companion device, its QR code in `room`.
+pub async fn start_login(bridge: &Arc<Bridge>, room: &str, sender: &str) {
+    if let Some(h) = bridge.logins.lock().await.get(sender) {
+        bridge
+            .notice(
+                room,
+                &format!(
+                    "You are already logged in as +{}. Send `logout` first.",
+                    h.phone
+                ),
+            )
+            .await;
+        return;
+    }
+    let mut pairings = bridge.pairings.lock().await;
+    if pairings.get(sender).is_some_and(|p| !p.is_finished()) {
+        bridge
+            .notice(
+                room,
+                "A login is already in progress; send `cancel` to stop it.",
+            )
+            .await;
+        return;
+    }
+    let task = {
+        let (bridge, room, sender) = (bridge.clone(), room.to_owned(), sender.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = login_flow(&bridge, &room, &sender).await {
+                warn!(error = %e, "login failed");
+                bridge.notice(&room, &e).await;
+            }
+            bridge.pairings.lock().await.remove(&sender);
+        })
+    };
+    pairings.insert(sender.to_owned(), task);
+}
+
+fn pair_failure(e: &PairError) -> String {
+    match e {
+        PairError::RefsExhausted => {
+            "Login timed out: the QR code was not scanned in time. Send `login` to try again."
+                .to_owned()
+        }
+        other => format!("Login failed: {other}"),
+    }
+}
+
+/// Posts (or replaces) the QR image; returns the event id of the original.
+async fn show_qr(
+    bridge: &Bridge,
+    room: &str,
+    code: &str,
+    shown: Option<&str>,
+) -> Result<String, String> {
+    let png = qr::qr_png(code).map_err(|e| format!("Login failed: {e}"))?;
+    let side = qr::qr_side(code).unwrap_or(0);
+    let size = png.len();
+    let mxc = bridge
+        .bot
+        .upload_media(Bytes::from(png), "image/png", Some("qr.png"))
+        .await
+        .map_err(|e| format!("Login failed: could not upload the QR code: {e}"))?;
+    let image = json!({
+        "msgtype": "m.image",
+        "body": code,
+        "url": mxc,
+        "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
+    });
+    let content: Value = match shown {
+        None => image,
+        Some(original) => json!({
+            "msgtype": "m.image",
+            "body": format!("* {code}"),
+            "url": mxc,
+            "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
+            "m.new_content": image,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        }),
+    };
+    let event = bridge
+        .bot
+        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+        .await
+        .map_err(|e| format!("Login failed: could not post the QR code: {e}"))?;
+    Ok(shown.map_or(event, str::to_owned))
+}
+
+async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<(), String> {
+    let mut state = DeviceState::new(&mut rand::rng());
+    let options = PairOptions {
+        connect: connect_options(bridge),
+        ..PairOptions::default()
+    };
+    let mut shown: Option<String> = None;
+    let result = async {
+        let mut pairing = pair(&options, &mut state)
+            .await
+            .map_err(|e| pair_failure(&e))?;
+        bridge
+            .notice(
+                room,
+                "Scan the QR code below with WhatsApp on your phone: Settings → Linked devices → \
+                 Link a device.",
+            )
+            .await;
+        loop {
+            match pairing.next().await {
+                Ok(PairEvent::Qr(code)) => {
+                    shown = Some(show_qr(bridge, room, &code, shown.as_deref()).await?);
+                }
+                Ok(PairEvent::Paired { jid, .. }) => return Ok(jid),
+                Err(e) => return Err(pair_failure(&e)),
+            }
+        }
+    }
+    .await;
+    if let Some(qr_event) = &shown
+        && let Err(e) = bridge
+            .bot
+            .redact(room, qr_event, Some("login finished"), &txn_id())
+            .await
+    {
+        warn!(error = %e, "could not redact the QR code");
+    }
+    let jid = result?;
+
+    let bytes: [u8; 8] = rand::random();
+    let login = Login {
+        login_id: hex::encode(bytes),
+        mxid: sender.to_owned(),
+        phone: Some(jid.user().to_owned()),
+        jid: Some(jid.to_string()),
+        created_at: now_ms(),
+    };
+    let stored: Result<(), String> = async {
+        bridge
+            .db
+            .ensure_user(sender)
+            .await
+            .map_err(|e| e.to_string())?;
+        bridge
+            .db
+            .save_login(&login)
+            .await
+            .map_err(|e| e.to_string())?;
+        bridge
+            .db
+            .client_store(&login.login_id)
+            .save(&state)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    stored.map_err(|e| format!("Login failed: could not store the device: {e}"))?;
+    let handle = start_client(bridge, &login)
+        .await
+        .map_err(|e| format!("Linked, but logging in failed: {e}"))?;
+    bridge.logins.lock().await.insert(sender.to_owned(), handle);
+    info!(login = %login.login_id, "logged in");
+    bridge
+        .notice(room, &format!("Logged in as +{}", jid.user()))
+        .await;
+    Ok(())
+}
+
+/// The `logout` command.
+pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
+    let handle = bridge.logins.lock().await.remove(sender);
+    let Some(handle) = handle else {
+        bridge.notice(room, "You are not logged in.").await;
+        return;
+    };
+    if let Err(e) = handle.client.logout().await {
+        warn!(error = %e, "logout request failed; forgetting the device anyway");
+    }
+    handle.stop();
+    if let Err(e) = bridge.db.delete_login(&handle.login_id).await {
+        warn!(error = %e, "could not delete the login");
+    }
+    bridge
+        .notice(
+            room,
+            "Logged out: this bridge is no longer linked to your WhatsApp.",
+        )
+        .await;
+}
+
+/// The `ping` command's answer.
+pub async fn status(bridge: &Arc<Bridge>, sender: &str) -> String {
+    if bridge
+        .pairings
+        .lock()
+        .await
+        .get(sender)
+        .is_some_and(|p| !p.is_finished())
+    {
+        return "A login is in progress (QR code shown).".to_owned();
+    }
+    match bridge.logins.lock().await.get(sender) {
+        Some(h) if h.client.is_online() => {
+            format!("Logged in as +{}; connected to WhatsApp.", h.phone)
+        }
+        Some(h) => format!(
+            "Logged in as +{}; not connected right now (reconnecting).",
+            h.phone
+        ),
+        None => "You are not logged in. Send `login` to link your WhatsApp account.".to_owned(),
+    }
+}

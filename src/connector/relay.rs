@@ -1,0 +1,469 @@
+//! Messages both ways: WhatsApp events into portal rooms (rooms and ghosts
+//! made on first use), Matrix messages out to WhatsApp.
+//!
+//! A WhatsApp message is acknowledged only after its Matrix event was sent
+//! and recorded, so a crash in between means a redelivery, not a loss.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use wa_client::{Client, ClientEvent, IncomingMessage};
+use wa_core::jid::{Jid, Server};
+use wa_core::proto::Message as WaMessage;
+
+use super::format;
+use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
+use crate::bridge::{Bridge, txn_id};
+use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
+
+/// Handles one login's client events until the client stops.
+pub(super) async fn run_events(
+    bridge: Arc<Bridge>,
+    login: Login,
+    client: Client,
+    mut events: mpsc::Receiver<ClientEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            ClientEvent::Message(m) => {
+                let mut delay = Duration::from_millis(500);
+                for attempt in 1..=5 {
+                    match to_matrix(&bridge, &login, &client, &m).await {
+                        Ok(()) => {
+                            if let Err(e) = client.ack(&m.ack).await {
+                                debug!(error = %e, "ack not sent; the server will redeliver");
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            warn!(attempt, error = %e, "could not bridge a message to Matrix");
+                            tokio::time::sleep(delay).await;
+                            delay *= 2;
+                        }
+                    }
+                }
+            }
+            ClientEvent::LoggedOut(_) => {
+                warn!(login = %login.login_id, "logged out by WhatsApp");
+                bridge.logins.lock().await.remove(&login.mxid);
+                let _ = bridge.db.delete_login(&login.login_id).await;
+                if let Some(room) = bridge.management_room(&login.mxid).await {
+                    bridge
+                        .notice(
+                            &room,
+                            "You were logged out of WhatsApp (the device was unlinked). \
+                             Send `login` to link it again.",
+                        )
+                        .await;
+                }
+                break;
+            }
+            ClientEvent::Stopped(reason) => {
+                if let Some(room) = bridge.management_room(&login.mxid).await {
+                    bridge
+                        .notice(
+                            &room,
+                            &format!("WhatsApp stopped this connection: {reason}"),
+                        )
+                        .await;
+                }
+                break;
+            }
+            ClientEvent::Connected => debug!(login = %login.login_id, "connected"),
+            ClientEvent::Disconnected { reason, .. } => {
+                debug!(login = %login.login_id, %reason, "disconnected");
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("homeserver: {0}")]
+    Matrix(#[from] crate::appservice::ClientError),
+    #[error("whatsapp: {0}")]
+    WhatsApp(#[from] wa_client::SendError),
+}
+
+/// The ghost's network id and Matrix localpart for a WhatsApp user.
+fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
+    let user = user.to_non_ad();
+    let id = match user.server() {
+        Server::Lid => format!("lid-{}", user.user()),
+        _ => user.user().to_owned(),
+    };
+    (
+        user.to_string(),
+        bridge.config.appservice.ghost_localpart(&id),
+    )
+}
+
+/// The ghost of `user`, registered, with its name set when we learn one.
+async fn ghost(bridge: &Bridge, user: &Jid, name: Option<&str>) -> Result<Intent, RelayError> {
+    let (network_id, localpart) = ghost_ids(bridge, user);
+    let intent = bridge.matrix.ghost_intent(&localpart);
+    intent.ensure_registered().await?;
+    let known = bridge.db.ghost(&network_id).await?;
+    let fallback = match user.server() {
+        Server::User => format!("+{}", user.user()),
+        _ => user.user().to_owned(),
+    };
+    let wanted = name
+        .map(str::to_owned)
+        .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
+        .unwrap_or(fallback);
+    let up_to_date = known
+        .as_ref()
+        .is_some_and(|g| g.name_set && g.display_name.as_deref() == Some(wanted.as_str()));
+    if !up_to_date {
+        intent.set_displayname(&wanted).await?;
+        bridge
+            .db
+            .save_ghost(&Ghost {
+                network_id,
+                localpart,
+                display_name: Some(wanted),
+                avatar_url: known.and_then(|g| g.avatar_url),
+                name_set: true,
+            })
+            .await?;
+    }
+    Ok(intent)
+}
+
+/// Makes sure `intent` is in `room` (invited by the bot, then joined).
+async fn ensure_joined(bridge: &Bridge, room: &str, intent: &Intent) -> Result<(), RelayError> {
+    let key = (room.to_owned(), intent.user_id().to_owned());
+    if bridge.joined.lock().await.contains(&key) {
+        return Ok(());
+    }
+    if let Err(e) = bridge.bot.invite(room, intent.user_id()).await {
+        debug!(error = %e, "invite before join failed; trying to join anyway");
+    }
+    intent.join(room).await?;
+    bridge.joined.lock().await.insert(key);
+    Ok(())
+}
+
+fn bridge_info(bridge: &Bridge, chat: &Jid, name: &str) -> Vec<InitialState> {
+    let content = json!({
+        "bridgebot": bridge.bot.user_id(),
+        "protocol": {"id": "whatsapp", "displayname": "WhatsApp"},
+        "channel": {"id": chat.to_string(), "displayname": name},
+    });
+    let key = format!(
+        "{}/{}",
+        bridge.config.homeserver.domain, bridge.config.appservice.id
+    );
+    ["m.bridge", "uk.half-shot.bridge"]
+        .into_iter()
+        .map(|kind| InitialState {
+            kind: kind.to_owned(),
+            state_key: key.clone(),
+            content: content.clone(),
+        })
+        .collect()
+}
+
+/// The portal of `chat`, created (room, members, invite) on first use.
+async fn portal(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    chat: &Jid,
+    push_name: Option<&str>,
+) -> Result<Portal, RelayError> {
+    let chat_id = chat.to_string();
+    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
+        return Ok(p);
+    }
+    let (room, kind, name) = if chat.is_group() {
+        let info = client.group_info(chat).await?;
+        let room = bridge
+            .bot
+            .create_room(&CreateRoom {
+                name: Some(info.subject.clone()),
+                invite: vec![login.mxid.clone()],
+                preset: Some(RoomPreset::PrivateChat),
+                initial_state: bridge_info(bridge, chat, &info.subject),
+                ..CreateRoom::default()
+            })
+            .await?;
+        let own = client.jid().user().to_owned();
+        for member in info.participants.iter().filter(|m| m.user() != own) {
+            let g = ghost(bridge, member, None).await?;
+            ensure_joined(bridge, &room, &g).await?;
+        }
+        (room, PortalKind::Group, info.subject)
+    } else {
+        let contact = ghost(bridge, chat, push_name).await?;
+        let name = push_name
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("+{}", chat.user()));
+        let room = contact
+            .create_room(&CreateRoom {
+                name: Some(name.clone()),
+                invite: vec![login.mxid.clone(), bridge.bot.user_id().to_owned()],
+                is_direct: true,
+                preset: Some(RoomPreset::TrustedPrivateChat),
+                initial_state: bridge_info(bridge, chat, &name),
+                ..CreateRoom::default()
+            })
+            .await?;
+        bridge.bot.join(&room).await?;
+        bridge
+            .joined
+            .lock()
+            .await
+            .insert((room.clone(), contact.user_id().to_owned()));
+        (room, PortalKind::Dm, name)
+    };
+    let portal = Portal {
+        login_id: login.login_id.clone(),
+        chat_id,
+        room_id: room,
+        kind,
+        name,
+        topic: None,
+        created_at: now_ms(),
+    };
+    bridge.db.save_portal(&portal).await?;
+    Ok(portal)
+}
+
+/// A WhatsApp message into its portal, recorded.
+async fn to_matrix(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    m: &IncomingMessage,
+) -> Result<(), RelayError> {
+    if bridge
+        .db
+        .message_by_network_id(
+            &login.login_id,
+            &m.chat.to_string(),
+            &m.sender.to_non_ad().to_string(),
+            &m.id,
+        )
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let push_name = if m.from_me {
+        None
+    } else {
+        m.push_name.as_deref()
+    };
+    let portal = portal(bridge, login, client, &m.chat, push_name).await?;
+    let (intent, content) = match m.text() {
+        Some(text) => {
+            let mut content = json!({"msgtype": "m.text", "body": text});
+            if let Some(html) = format::whatsapp_to_html(text) {
+                content["format"] = json!("org.matrix.custom.html");
+                content["formatted_body"] = json!(html);
+            }
+            if m.from_me {
+                // Without double puppeting: marked as the user's own.
+                content = json!({
+                    "msgtype": "m.notice",
+                    "body": format!("(sent from your phone) {text}"),
+                });
+                (bridge.bot.clone(), content)
+            } else {
+                (ghost(bridge, &m.sender, push_name).await?, content)
+            }
+        }
+        None => {
+            let kind = message_kind(&m.message);
+            let body = format!("unsupported message type: {kind}");
+            let intent = if m.from_me {
+                bridge.bot.clone()
+            } else {
+                ghost(bridge, &m.sender, push_name).await?
+            };
+            (intent, json!({"msgtype": "m.notice", "body": body}))
+        }
+    };
+    ensure_joined(bridge, &portal.room_id, &intent).await?;
+    let txn = format!(
+        "wa{}{}",
+        login.login_id,
+        m.id.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    );
+    let event_id = intent
+        .send_message_event(
+            &portal.room_id,
+            "m.room.message",
+            &content,
+            &txn,
+            Some(m.timestamp.saturating_mul(1000)),
+        )
+        .await?;
+    let record = Message {
+        login_id: login.login_id.clone(),
+        chat_id: m.chat.to_string(),
+        sender_id: m.sender.to_non_ad().to_string(),
+        message_id: m.id.clone(),
+        room_id: portal.room_id.clone(),
+        event_id,
+        sent_at: i64::try_from(m.timestamp.saturating_mul(1000)).unwrap_or(i64::MAX),
+    };
+    match bridge.db.save_message(&record).await {
+        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What kind of message this is, for "unsupported" notices.
+fn message_kind(m: &WaMessage) -> &'static str {
+    let kinds: [(bool, &'static str); 12] = [
+        (m.image_message.is_some(), "image"),
+        (m.video_message.is_some(), "video"),
+        (m.audio_message.is_some(), "audio"),
+        (m.document_message.is_some(), "document"),
+        (m.sticker_message.is_some(), "sticker"),
+        (m.location_message.is_some(), "location"),
+        (m.contact_message.is_some(), "contact"),
+        (m.reaction_message.is_some(), "reaction"),
+        (m.poll_creation_message.is_some(), "poll"),
+        (m.protocol_message.is_some(), "protocol"),
+        (m.edited_message.is_some(), "edit"),
+        (m.view_once_message.is_some(), "view-once"),
+    ];
+    kinds
+        .into_iter()
+        .find(|(set, _)| *set)
+        .map_or("unknown", |(_, name)| name)
+}
+
+/// A Matrix message in a portal, out to WhatsApp. Database failures are
+/// errors (the homeserver retries the transaction); the rest is told to the
+/// user in the room.
+pub async fn from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+    message: &MessageContent,
+) -> Result<(), StoreError> {
+    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+        return Ok(());
+    };
+    let Some(login) = bridge.db.login(&portal.login_id).await? else {
+        return Ok(());
+    };
+    if login.mxid != sender {
+        return Ok(());
+    }
+    let client = match bridge.logins.lock().await.get(sender) {
+        Some(h) => h.client.clone(),
+        None => {
+            fail(bridge, room, event, "you are not logged in to WhatsApp").await;
+            return Ok(());
+        }
+    };
+    if message.new_content.is_some() {
+        fail(bridge, room, event, "edits are not bridged yet").await;
+        return Ok(());
+    }
+    let text = match message.msgtype.as_str() {
+        "m.text" | "m.notice" | "m.emote" => {
+            let text = match (&message.format, &message.formatted_body) {
+                (Some(f), Some(html)) if f == "org.matrix.custom.html" => {
+                    format::html_to_whatsapp(html)
+                }
+                _ => message.body.clone(),
+            };
+            if message.msgtype == "m.emote" {
+                format!("_* {text}_")
+            } else {
+                text
+            }
+        }
+        other => {
+            fail(
+                bridge,
+                room,
+                event,
+                &format!("{other} messages are not bridged yet"),
+            )
+            .await;
+            return Ok(());
+        }
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        fail(bridge, room, event, "this room's chat id is not valid").await;
+        return Ok(());
+    };
+    let pending = match client.queue_message(
+        &chat,
+        WaMessage {
+            conversation: Some(text),
+            ..WaMessage::default()
+        },
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            fail(bridge, room, event, &e.to_string()).await;
+            return Ok(());
+        }
+    };
+    // The outbox keeps the order; the ack is awaited in the background so a
+    // slow WhatsApp does not hold up the homeserver's transactions.
+    let (bridge, room, event_id) = (
+        bridge.clone(),
+        room.to_owned(),
+        event.event_id.clone().unwrap_or_default(),
+    );
+    let own = client.jid().to_non_ad().to_string();
+    tokio::spawn(async move {
+        match pending.wait().await {
+            Ok(sent) => {
+                let record = Message {
+                    login_id: portal.login_id,
+                    chat_id: portal.chat_id,
+                    sender_id: own,
+                    message_id: sent.id,
+                    room_id: room.clone(),
+                    event_id,
+                    sent_at: now_ms(),
+                };
+                if let Err(e) = bridge.db.save_message(&record).await {
+                    warn!(error = %e, "could not record a sent message");
+                }
+            }
+            Err(e) => {
+                let text = format!("⚠️ Your message was not bridged: {e}");
+                bridge.notice(&room, &text).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
+    let mut content = json!({
+        "msgtype": "m.notice",
+        "body": format!("⚠️ Your message was not bridged: {why}"),
+    });
+    if let Some(id) = &event.event_id {
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": id}});
+    }
+    if let Err(e) = bridge
+        .bot
+        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+        .await
+    {
+        warn!(error = %e, "could not post an error notice");
+    }
+}

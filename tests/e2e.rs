@@ -1,0 +1,366 @@
+//! The bridge end to end: a real Synapse, wa-sim with scripted phones, and
+//! the bridge in this process. A Matrix user logs in by scanning the QR code
+//! the bot posts (decoded from the PNG), then chats 1:1 and in a group both
+//! ways; after a bridge restart both directions work without a new login.
+//! Once on SQLite, once on PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection as _;
+use support::matrix::MatrixUser;
+use support::synapse::{self, Synapse};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wa_sim::Sim;
+use wabridge::config::{Config, Registration, generate_token};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557770001";
+const BOB_PN: &str = "15557770002";
+const CAROL_PN: &str = "15557770003";
+
+struct Bridge {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), wabridge::bridge::BridgeError>>,
+}
+
+impl Bridge {
+    async fn start(config: &Config, port: u16) -> Bridge {
+        // The previous run may still hold the port for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebinding {port}: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("bind {port}: {e}"),
+            }
+        };
+        let (stop, rx) = oneshot::channel();
+        let task = tokio::spawn(wabridge::bridge::run_with(
+            config.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Bridge { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("bridge stops in time")
+            .expect("bridge task")
+            .expect("bridge ran cleanly");
+    }
+}
+
+fn config(sim: &Sim, port: u16, homeserver: &str, domain: &str, db: &str) -> Config {
+    let yaml = format!(
+        r#"
+homeserver:
+    address: {homeserver}
+    domain: {domain}
+appservice:
+    address: http://127.0.0.1:{port}
+    hostname: 127.0.0.1
+    port: {port}
+    id: whatsapp
+    bot:
+        username: whatsappbot
+        displayname: WhatsApp bridge bot
+    as_token: {as_token}
+    hs_token: {hs_token}
+    username_template: whatsapp_{{{{.}}}}
+database:
+    type: {kind}
+    uri: "{db}"
+bridge:
+    command_prefix: "!wa"
+    permissions:
+        "*": user
+network:
+    url: {url}
+    root_key: {root}
+    device_name: wabridge-test
+logging:
+    level: info
+"#,
+        as_token = generate_token(),
+        hs_token = generate_token(),
+        kind = if db.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        url = sim.url(),
+        root = hex::encode(sim.root_public_key()),
+    );
+    yaml.parse::<Config>().expect("test config is valid")
+}
+
+/// The text of the QR code in a PNG.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+fn body(e: &Value) -> &str {
+    e["content"]["body"].as_str().unwrap_or_default()
+}
+
+fn is_message(e: &Value) -> bool {
+    e["type"] == "m.room.message"
+}
+
+/// Waits for an invite to a room not seen before, and joins it.
+async fn join_new_invite(user: &MatrixUser, known: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let invites = user.invites().await;
+        if let Some(room) = invites.into_iter().find(|r| !known.contains(r)) {
+            user.accept_invite(&room).await;
+            known.push(room.clone());
+            return room;
+        }
+        assert!(Instant::now() < deadline, "no new invite in time");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn scenario(db: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let started = Instant::now();
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let alice_phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let carol = sim.account(CAROL_PN);
+
+    // The bridge's port is fixed before Synapse learns it from the
+    // registration.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir();
+    let mut config = config(&sim, port, "http://127.0.0.1:1", synapse::SERVER_NAME, db);
+    let registration = Registration::new(&config, config.appservice.bot.username.clone());
+    let reg_path = dir.join("registration.yaml");
+    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
+    let synapse = Synapse::start(&[reg_path]).await;
+    config.homeserver.address = synapse.base_url().to_owned();
+
+    let bridge = Bridge::start(&config, port).await;
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+
+    // A DM with the bot becomes the management room.
+    let management = alice.create_dm(&bot).await;
+    let mut known = vec![management.clone()];
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && e["sender"] == bot.as_str() && body(e).contains("login")
+        })
+        .await;
+
+    // Login: the QR image, decoded from the PNG, scanned by the phone.
+    alice.send_text(&management, "login").await;
+    let (_, image) = alice
+        .sync_until(WAIT, |room, e| {
+            room == management && e["content"]["msgtype"] == "m.image"
+        })
+        .await;
+    let png = alice
+        .download_media(image["content"]["url"].as_str().unwrap())
+        .await;
+    let qr = decode_qr(&png);
+    assert_eq!(qr, body(&image), "the body carries the same QR text");
+    alice_phone
+        .scan(&qr)
+        .await
+        .expect("the phone links the bridge");
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && body(e) == format!("Logged in as +{ALICE_PN}")
+        })
+        .await;
+
+    // A contact writes: a new portal room, the message from their ghost.
+    let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
+    bob.send_text(ALICE_PN, "hi *alice*").await.unwrap();
+    let dm = join_new_invite(&alice, &mut known).await;
+    let (_, m) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && is_message(e) && e["sender"] == bob_ghost.as_str()
+        })
+        .await;
+    assert_eq!(body(&m), "hi *alice*");
+    assert_eq!(m["content"]["formatted_body"], "hi <strong>alice</strong>");
+    let members = alice.joined_members(&dm).await;
+    assert!(members.contains(&bob_ghost), "{members:?}");
+
+    // Alice answers from Matrix; formatting becomes WhatsApp markup.
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &serde_json::json!({
+                "msgtype": "m.text",
+                "body": "hello bob",
+                "format": "org.matrix.custom.html",
+                "formatted_body": "hello <em>bob</em>",
+            }),
+        )
+        .await;
+    let got = bob.wait_received(1, WAIT).await;
+    assert_eq!(got.last().unwrap().text.as_deref(), Some("hello _bob_"));
+
+    // A group of three, both ways.
+    let group = sim
+        .create_group(BOB_PN, "Trio", &[ALICE_PN.to_owned(), CAROL_PN.to_owned()])
+        .unwrap();
+    bob.send_group_text(&group, "hello trio").await.unwrap();
+    let group_room = join_new_invite(&alice, &mut known).await;
+    let (_, m) = alice
+        .sync_until(WAIT, |room, e| {
+            room == group_room && is_message(e) && e["sender"] == bob_ghost.as_str()
+        })
+        .await;
+    assert_eq!(body(&m), "hello trio");
+    let name = alice
+        .get_state(&group_room, "m.room.name", "")
+        .await
+        .expect("group room has a name");
+    assert_eq!(name["name"], "Trio");
+    alice.send_text(&group_room, "hi both").await;
+    for phone in [&bob, &carol] {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let texts: Vec<String> = phone
+                .received()
+                .into_iter()
+                .filter_map(|r| r.text)
+                .collect();
+            if texts.iter().any(|t| t == "hi both") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not get it: {texts:?}",
+                phone.pn()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Restart: same database, no new login.
+    bridge.stop().await;
+    let bridge = Bridge::start(&config, port).await;
+    bob.send_text(ALICE_PN, "still there?").await.unwrap();
+    let (_, m) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && is_message(e) && body(e) == "still there?"
+        })
+        .await;
+    assert_eq!(m["sender"], bob_ghost.as_str());
+    alice.send_text(&dm, "yes, after a restart").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let texts: Vec<String> = bob.received().into_iter().filter_map(|r| r.text).collect();
+        if texts.iter().any(|t| t == "yes, after a restart") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob did not get it: {texts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        alice_phone.linked_devices().len(),
+        1,
+        "one linked device: the restart did not pair again"
+    );
+    bridge.stop().await;
+    eprintln!(
+        "e2e on {} took {:?}",
+        db.split(':').next().unwrap_or(db),
+        started.elapsed()
+    );
+}
+
+fn tempdir() -> PathBuf {
+    let bytes: [u8; 6] = rand::random();
+    let dir = std::env::temp_dir().join(format!("wabridge-e2e-{}", hex::encode(bytes)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_by_qr_and_chat_both_ways_on_sqlite() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let dir = tempdir();
+    let db = format!("sqlite:{}", dir.join("bridge.db").display());
+    scenario(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_by_qr_and_chat_both_ways_on_postgres() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let Ok(admin) = std::env::var("WABRIDGE_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("WABRIDGE_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "WABRIDGE_REQUIRE_POSTGRES=1 but WABRIDGE_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("notice: WABRIDGE_TEST_POSTGRES_URL not set; skipping the PostgreSQL run");
+        return;
+    };
+    let name = format!("wabridge_e2e_{}", hex::encode(rand::random::<[u8; 4]>()));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut uri = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        uri = format!("{uri}?{query}");
+    }
+    scenario(&uri).await;
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await;
+}
