@@ -528,3 +528,108 @@ async fn a_retry_receipt_from_the_recipient_gets_a_resend_on_a_fresh_session() {
         (after.id.as_str(), Some("all good"))
     );
 }
+
+/// A copy of the sender key record of `sender` in `group` that `holder`
+/// keeps.
+async fn sender_key_copy(holder: &MemoryStore, group: &Jid, sender: &Jid) -> Vec<u8> {
+    let addr = wa_core::signal::SignalAddress::from_jid(sender).unwrap();
+    holder
+        .load_sender_key(&group.to_string(), &addr.to_string())
+        .await
+        .unwrap()
+        .expect("the member holds the sender's key")
+}
+
+/// Decrypts an `skmsg` from `sender` in `group` with a copy of a member's
+/// sender key record: what that member could read if a server handed it
+/// the ciphertext.
+async fn decrypt_with_copy(
+    bytes: &[u8],
+    holder_state: &DeviceState,
+    group: &Jid,
+    sender: &Jid,
+    skmsg: &[u8],
+) -> Result<String, String> {
+    use wa_core::signal::libsignal::{SenderKeyRecord, SenderKeyStore as _};
+    use wa_core::signal::{self, SignalAddress};
+    let addr = SignalAddress::from_jid(sender).unwrap();
+    let mut scratch =
+        signal::MemoryStore::new(&holder_state.identity, holder_state.registration_id).unwrap();
+    let record = SenderKeyRecord::deserialize(bytes).unwrap();
+    scratch
+        .sender_keys
+        .store_sender_key(&signal::sender_key_name(group, &addr), record)
+        .await
+        .unwrap();
+    let padded = signal::group_decrypt(&mut scratch, group, &addr, skmsg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let plain = signal::unpad(&padded).map_err(|e| e.to_string())?;
+    let m =
+        <wa_core::proto::Message as prost::Message>::decode(plain).map_err(|e| e.to_string())?;
+    Ok(m.conversation.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_decrypt_the_next_group_message() {
+    let sim = sim().await;
+    let mine = sim.account("15554440080");
+    let _bob = sim.account("15554440081");
+    let carol_phone = sim.account("15554440082");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    // Carol reads with a companion of her own: her sender keys are ours to
+    // inspect.
+    let carol_store = paired(&sim, &carol_phone).await;
+    let (carol, mut carol_events) = start(&sim, &carol_store).await;
+    let carol_state = carol_store.load().await.unwrap().unwrap();
+    let skmsg_to = |from: &Jid, user: &str| {
+        sim.routed()
+            .into_iter()
+            .rev()
+            .find(|r| r.from == *from && r.to.user() == user && r.enc_type == "skmsg")
+            .map(|r| r.ciphertext)
+    };
+
+    let group = client
+        .create_group(
+            "four",
+            &[Jid::user_jid("15554440081"), Jid::user_jid("15554440082")],
+        )
+        .await
+        .unwrap();
+    client.send_text(&group.jid, "before").await.unwrap();
+    let m = next_message(&mut carol_events).await;
+    assert_eq!(m.text(), Some("before"));
+
+    // The harness can read what Carol may read: a copy of her key, taken
+    // now, opens the next message of the same chain.
+    let copy = sender_key_copy(&carol_store, &group.jid, client.lid()).await;
+    client.send_text(&group.jid, "same key").await.unwrap();
+    let same_key = skmsg_to(client.jid(), "15554440082").expect("an skmsg for carol");
+    assert_eq!(
+        decrypt_with_copy(&copy, &carol_state, &group.jid, client.lid(), &same_key).await,
+        Ok("same key".to_owned())
+    );
+    let m = next_message(&mut carol_events).await;
+    assert_eq!(m.text(), Some("same key"));
+
+    // Removed: the next message is under a new key Carol never got.
+    client
+        .remove_participants(&group.jid, &[Jid::user_jid("15554440082")])
+        .await
+        .unwrap();
+    let before = sim.routed().len();
+    client.send_text(&group.jid, "after").await.unwrap();
+    assert!(
+        sim.routed()[before..]
+            .iter()
+            .all(|r| r.to.user() != "15554440082"),
+        "nothing routed to carol"
+    );
+    let after = skmsg_to(client.jid(), "15554440081").expect("an skmsg for bob");
+    let copy = sender_key_copy(&carol_store, &group.jid, client.lid()).await;
+    let attempt = decrypt_with_copy(&copy, &carol_state, &group.jid, client.lid(), &after).await;
+    assert!(attempt.is_err(), "carol read it: {attempt:?}");
+    carol.stop();
+}

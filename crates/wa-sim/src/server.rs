@@ -128,6 +128,9 @@ pub struct Routed {
     pub to: Jid,
     /// `pkmsg`, `msg` or `skmsg`.
     pub enc_type: String,
+    /// The `<enc>` payload as routed, so a test can show who can (not)
+    /// decrypt it.
+    pub ciphertext: Vec<u8>,
 }
 
 impl State {

@@ -103,6 +103,7 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
             from: sender_pn.clone(),
             to: Jid::with_device(target.0.clone(), target.1, Server::User),
             enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
+            ciphertext: enc.content_bytes().unwrap_or_default().to_vec(),
         });
         state.deliver(&target, out.children(children));
     }
@@ -193,6 +194,7 @@ fn group_message(
                 from: sender_pn.clone(),
                 to: Jid::with_device(pn.clone(), device, Server::User),
                 enc_type: enc.attr_str("type").unwrap_or_default().to_owned(),
+                ciphertext: enc.content_bytes().unwrap_or_default().to_vec(),
             });
         }
         if let Some(di) = &device_identity {
