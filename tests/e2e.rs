@@ -87,7 +87,7 @@ database:
 bridge:
     command_prefix: "!wa"
     permissions:
-        "*": user
+        "@alice:{domain}": user
 network:
     url: {url}
     root_key: {root}
@@ -212,6 +212,34 @@ async fn scenario(db: &str) {
         })
         .await;
 
+    // Commands answer in the room.
+    alice.send_text(&management, "ping").await;
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && body(e).contains("connected to WhatsApp")
+        })
+        .await;
+    alice.send_text(&management, "frobnicate").await;
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && body(e).starts_with("Unknown command `frobnicate`")
+        })
+        .await;
+    // Someone outside the permissions is refused politely.
+    let mallory = synapse.register_user("mallory", "secret-pw", false).await;
+    let refused = mallory.create_dm(&bot).await;
+    mallory
+        .sync_until(WAIT, |room, e| {
+            room == refused && e["sender"] == bot.as_str() && body(e).contains("not allowed")
+        })
+        .await;
+    mallory.send_text(&refused, "login").await;
+    mallory
+        .sync_until(WAIT, |room, e| {
+            room == refused && body(e) == "Sorry, you are not allowed to use this bridge."
+        })
+        .await;
+
     // A contact writes: a new portal room, the message from their ghost.
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
     bob.send_text(ALICE_PN, "hi *alice*").await.unwrap();
@@ -241,6 +269,35 @@ async fn scenario(db: &str) {
         .await;
     let got = bob.wait_received(1, WAIT).await;
     assert_eq!(got.last().unwrap().text.as_deref(), Some("hello _bob_"));
+    assert!(
+        alice
+            .get_state(
+                &dm,
+                "m.bridge",
+                &format!("{}/whatsapp", synapse.server_name())
+            )
+            .await
+            .is_some(),
+        "portal rooms carry m.bridge"
+    );
+
+    // What cannot be bridged yet gets a visible notice, not silence.
+    let image = alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &serde_json::json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://x/y"}),
+        )
+        .await;
+    let (_, notice) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && body(e).starts_with("⚠️ Your message was not bridged")
+        })
+        .await;
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        image.as_str()
+    );
 
     // A group of three, both ways.
     let group = sim
