@@ -146,8 +146,9 @@ pub fn generate_registration(
         }
     };
 
-    let sender: String = generate_token().chars().take(32).collect();
-    let registration = Registration::new(&config, sender);
+    // The as_token acts as the sender_localpart user: that is our bot (the
+    // bridge sends as it without ?user_id=).
+    let registration = Registration::new(&config, config.appservice.bot.username.clone());
     let registration_yaml = registration.to_yaml()?;
 
     // Both files go to temporaries first, so a failure leaves neither half

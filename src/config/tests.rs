@@ -439,7 +439,10 @@ fn generate_fills_the_example_and_keeps_its_comments() {
     assert_eq!(config.appservice.as_token, reg.as_token);
     assert_eq!(config.appservice.hs_token, reg.hs_token);
     assert_ne!(reg.as_token, reg.hs_token);
-    assert_eq!(reg.sender_localpart.len(), 32);
+    assert_eq!(
+        reg.sender_localpart, config.appservice.bot.username,
+        "the as_token must act as the bot"
+    );
 
     let written = std::fs::read_to_string(&config_path).expect("read");
     assert!(
