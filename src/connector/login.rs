@@ -72,6 +72,11 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
     })
 }
 
+/// How many stored logins are restored at once at start: each one is a
+/// Noise handshake and a few IQs, so a bridge with many users comes up in
+/// a fraction of the time a one-by-one restore takes.
+const RESTORE_PARALLEL: usize = 16;
+
 /// Starts every stored login (at bridge start).
 pub async fn restore_logins(bridge: &Arc<Bridge>) {
     let logins = match bridge.db.logins().await {
@@ -81,31 +86,49 @@ pub async fn restore_logins(bridge: &Arc<Bridge>) {
             return;
         }
     };
+    let gate = Arc::new(tokio::sync::Semaphore::new(RESTORE_PARALLEL));
+    let mut tasks = tokio::task::JoinSet::new();
     for login in logins.into_iter().filter(|l| l.jid.is_some()) {
-        match start_client(bridge, &login).await {
-            Ok(handle) => {
-                info!(login = %login.login_id, "login restored");
-                bridge
-                    .logins
-                    .lock()
-                    .await
-                    .insert(login.mxid.clone(), handle);
-            }
-            Err(ClientError::Login(LoginError::Auth(AuthError::LoggedOut))) => {
-                warn!(login = %login.login_id, "device was unlinked while the bridge was away");
-                let _ = bridge.db.delete_login(&login.login_id).await;
-                if let Some(room) = bridge.management_room(&login.mxid).await {
-                    bridge
-                        .notice(
-                            &room,
-                            "Your WhatsApp device was unlinked while the bridge was away. \
-                             Send `login` to link it again.",
-                        )
-                        .await;
-                }
-            }
-            Err(e) => warn!(login = %login.login_id, error = %e, "could not restore a login"),
+        let (bridge, gate) = (bridge.clone(), gate.clone());
+        tasks.spawn(async move {
+            // The semaphore is never closed.
+            let Ok(_permit) = gate.acquire_owned().await else {
+                return;
+            };
+            restore_one(&bridge, login).await;
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Err(e) = done {
+            warn!(error = %e, "a login restore task failed");
         }
+    }
+}
+
+async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
+    match start_client(bridge, &login).await {
+        Ok(handle) => {
+            info!(login = %login.login_id, "login restored");
+            bridge
+                .logins
+                .lock()
+                .await
+                .insert(login.mxid.clone(), handle);
+        }
+        Err(ClientError::Login(LoginError::Auth(AuthError::LoggedOut))) => {
+            warn!(login = %login.login_id, "device was unlinked while the bridge was away");
+            let _ = bridge.db.delete_login(&login.login_id).await;
+            if let Some(room) = bridge.management_room(&login.mxid).await {
+                bridge
+                    .notice(
+                        &room,
+                        "Your WhatsApp device was unlinked while the bridge was away. \
+                         Send `login` to link it again.",
+                    )
+                    .await;
+            }
+        }
+        Err(e) => warn!(login = %login.login_id, error = %e, "could not restore a login"),
     }
 }
 
