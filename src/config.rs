@@ -175,6 +175,13 @@ pub struct Network {
     /// Name of the companion device as shown on the phone.
     #[serde(default = "default_device_name")]
     pub device_name: String,
+    /// Seconds the first login QR code is shown before the next ref
+    /// replaces it (the real service: 60).
+    #[serde(default = "default_first_qr_seconds")]
+    pub first_qr_seconds: u64,
+    /// Seconds each later QR code is shown (the real service: 20).
+    #[serde(default = "default_later_qr_seconds")]
+    pub later_qr_seconds: u64,
 }
 
 /// `logging`.
@@ -372,6 +379,8 @@ impl Default for Network {
             root_key: RootKey::default(),
             media_ca_file: None,
             device_name: default_device_name(),
+            first_qr_seconds: default_first_qr_seconds(),
+            later_qr_seconds: default_later_qr_seconds(),
         }
     }
 }
@@ -415,6 +424,14 @@ fn default_command_prefix() -> String {
 
 fn default_network_url() -> String {
     wa_client::socket::PRODUCTION_URL.to_owned()
+}
+
+fn default_first_qr_seconds() -> u64 {
+    60
+}
+
+fn default_later_qr_seconds() -> u64 {
+    20
 }
 
 fn default_device_name() -> String {

@@ -16,7 +16,7 @@ use support::matrix::MatrixUser;
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use wa_sim::Sim;
+use wa_sim::{ScanError, Sim};
 use wabridge::config::{Config, Registration, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -92,6 +92,8 @@ network:
     url: {url}
     root_key: {root}
     device_name: wabridge-test
+    first_qr_seconds: 2
+    later_qr_seconds: 4
 logging:
     level: info
 "#,
@@ -157,6 +159,9 @@ async fn scenario(db: &str) {
     let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
         .unwrap();
+    // Short-lived refs, as the bridge's config shows them, so the test
+    // sees a QR code replaced.
+    sim.set_ref_lifetimes(Duration::from_secs(2), Duration::from_secs(4));
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
     let carol = sim.account(CAROL_PN);
@@ -190,18 +195,46 @@ async fn scenario(db: &str) {
         })
         .await;
 
-    // Login: the QR image, decoded from the PNG, scanned by the phone.
+    // Login: the QR image, decoded from the PNG; when its ref expires the
+    // image is replaced by an edit carrying the next one, and the phone
+    // scans that.
     alice.send_text(&management, "login").await;
     let (_, image) = alice
         .sync_until(WAIT, |room, e| {
-            room == management && e["content"]["msgtype"] == "m.image"
+            room == management
+                && e["content"]["msgtype"] == "m.image"
+                && e["content"]["m.relates_to"].is_null()
         })
         .await;
     let png = alice
         .download_media(image["content"]["url"].as_str().unwrap())
         .await;
+    let first_qr = decode_qr(&png);
+    assert_eq!(first_qr, body(&image), "the body carries the same QR text");
+    let image_id = image["event_id"].as_str().unwrap().to_owned();
+    let (_, edit) = alice
+        .sync_until(WAIT, |room, e| {
+            room == management
+                && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                && e["content"]["m.relates_to"]["event_id"] == image_id.as_str()
+        })
+        .await;
+    let new_content = &edit["content"]["m.new_content"];
+    assert_eq!(new_content["msgtype"], "m.image");
+    let png = alice
+        .download_media(new_content["url"].as_str().unwrap())
+        .await;
     let qr = decode_qr(&png);
-    assert_eq!(qr, body(&image), "the body carries the same QR text");
+    assert_eq!(
+        qr, new_content["body"],
+        "the edit's body carries its QR text"
+    );
+    assert_ne!(qr, first_qr, "the replacement shows a new ref");
+    let stale = alice_phone.scan(&first_qr).await;
+    assert!(
+        matches!(stale, Err(ScanError::ExpiredRef)),
+        "the replaced QR code no longer links: {stale:?}"
+    );
     alice_phone
         .scan(&qr)
         .await

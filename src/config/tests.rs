@@ -315,6 +315,16 @@ fn network_problems() {
         "network.device_name",
         "empty",
     );
+    error_for(
+        &format!("{}network:\n  first_qr_seconds: 0\n", minimal()),
+        "network.first_qr_seconds",
+        "0 is not between 1 and 600",
+    );
+    error_for(
+        &format!("{}network:\n  later_qr_seconds: 601\n", minimal()),
+        "network.later_qr_seconds",
+        "601 is not between 1 and 600",
+    );
 }
 
 #[test]

@@ -182,6 +182,17 @@ fn network(c: &Config) -> Check {
             "must not be empty",
         ));
     }
+    for (key, secs) in [
+        ("network.first_qr_seconds", n.first_qr_seconds),
+        ("network.later_qr_seconds", n.later_qr_seconds),
+    ] {
+        if !(1..=600).contains(&secs) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{secs} is not between 1 and 600 seconds"),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! management room, restoring it at start, logging it out.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -221,8 +222,11 @@ async fn show_qr(
 
 async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<(), String> {
     let mut state = DeviceState::new(&mut rand::rng());
+    let network = &bridge.config.network;
     let options = PairOptions {
         connect: connect_options(bridge),
+        first_ref_ttl: Duration::from_secs(network.first_qr_seconds),
+        later_ref_ttl: Duration::from_secs(network.later_qr_seconds),
         ..PairOptions::default()
     };
     let mut shown: Option<String> = None;
