@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 mod error;
 mod registration;
+mod sync;
 mod types;
 mod validate;
 
@@ -28,6 +29,7 @@ pub use error::ConfigError;
 pub use registration::{
     Namespace, Namespaces, Registration, generate_registration, generate_token, set_tokens_in_yaml,
 };
+pub use sync::{Backfill, DoublePuppet};
 pub use types::{Port, RootKey, Token};
 
 /// The placeholder that `config.example.yaml` carries for both tokens;
@@ -51,6 +53,12 @@ pub struct Config {
     /// How to reach WhatsApp.
     #[serde(default)]
     pub network: Network,
+    /// History bridged at login.
+    #[serde(default)]
+    pub backfill: Backfill,
+    /// Acting as the logged-in users themselves.
+    #[serde(default)]
+    pub double_puppet: DoublePuppet,
     /// Log level and format.
     #[serde(default)]
     pub logging: Logging,

@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 use url::Url;
 
 use super::error::{ClientError, MatrixError};
-use super::intent::Intent;
+use super::intent::{Acting, Intent};
 
 /// Characters left as they are in a path segment: RFC 3986 unreserved.
 /// Everything else (`!`, `$`, `:`, `@`, `/`, `#`, `?`, `%`, spaces and
@@ -233,13 +233,21 @@ impl MatrixClient {
     /// The intent of the appservice bot (`sender_localpart`): requests carry
     /// no `?user_id=`.
     pub fn bot_intent(&self, localpart: &str) -> Intent {
-        Intent::new(self.clone(), self.user_id(localpart), false)
+        Intent::new(self.clone(), self.user_id(localpart), Acting::Bot)
     }
 
     /// The intent of a ghost in the appservice's namespace: requests carry
     /// `?user_id=`, and the ghost is registered before its first request.
     pub fn ghost_intent(&self, localpart: &str) -> Intent {
-        Intent::new(self.clone(), self.user_id(localpart), true)
+        Intent::new(self.clone(), self.user_id(localpart), Acting::Ghost)
+    }
+
+    /// The intent of a real user (`@alice:example.com`) through a
+    /// double-puppet registration: this client must carry that
+    /// registration's `as_token`. Requests carry `?user_id=`; the user is
+    /// never registered.
+    pub fn puppet_intent(&self, user_id: &str) -> Intent {
+        Intent::new(self.clone(), user_id.to_owned(), Acting::Puppet)
     }
 
     /// Asks the homeserver to ping us back (`POST

@@ -81,22 +81,34 @@ pub struct JoinedMember {
     pub avatar_url: Option<String>,
 }
 
+/// Whom an [`Intent`] acts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acting {
+    /// The appservice's own user: no `?user_id=`.
+    Bot,
+    /// A user of the appservice's namespace: `?user_id=`, registered first.
+    Ghost,
+    /// A real user, through a double-puppet registration: `?user_id=`,
+    /// never registered.
+    Puppet,
+}
+
 /// Acts as one user through the appservice token.
 #[derive(Debug, Clone)]
 pub struct Intent {
     client: MatrixClient,
     user_id: String,
-    ghost: bool,
+    acting: Acting,
 }
 
 const V3: &str = "/_matrix/client/v3";
 
 impl Intent {
-    pub(crate) fn new(client: MatrixClient, user_id: String, ghost: bool) -> Self {
+    pub(crate) fn new(client: MatrixClient, user_id: String, acting: Acting) -> Self {
         Self {
             client,
             user_id,
-            ghost,
+            acting,
         }
     }
 
@@ -120,10 +132,111 @@ impl Intent {
     /// A request as this user (`?user_id=` for ghosts, which are registered
     /// first: the homeserver refuses `user_id` of unknown users).
     async fn req(&self, method: Method, path: String) -> Result<Req<'_>, ClientError> {
-        if self.ghost {
+        if self.acting == Acting::Ghost {
             self.ensure_registered().await?;
         }
-        Ok(Req::new(method, path).acting_as(self.ghost.then_some(self.user_id.as_str())))
+        let as_user = (self.acting != Acting::Bot).then_some(self.user_id.as_str());
+        Ok(Req::new(method, path).acting_as(as_user))
+    }
+
+    /// `GET /account/whoami`: the user the homeserver takes this intent
+    /// for (checks a double-puppet token before it is used).
+    pub async fn whoami(&self) -> Result<String, ClientError> {
+        let req = self
+            .req(Method::GET, format!("{V3}/account/whoami"))
+            .await?;
+        let v = self.client.json(req).await?;
+        str_field(&v, "user_id")
+    }
+
+    fn tag_path(&self, room_id: &str, tag: &str) -> String {
+        format!(
+            "{V3}/user/{}/rooms/{}/tags/{}",
+            enc(&self.user_id),
+            enc(room_id),
+            enc(tag)
+        )
+    }
+
+    /// Puts a tag (`m.favourite`, `m.lowpriority`) on a room for this user.
+    pub async fn set_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
+        let req = self
+            .req(Method::PUT, self.tag_path(room_id, tag))
+            .await?
+            .json(json!({}))
+            .idempotent(Idempotent::Yes);
+        self.client.json(req).await?;
+        Ok(())
+    }
+
+    /// Removes a tag; a tag that is not there is fine.
+    pub async fn remove_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
+        let req = self
+            .req(Method::DELETE, self.tag_path(room_id, tag))
+            .await?
+            .idempotent(Idempotent::Yes);
+        match self.client.json(req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is("M_NOT_FOUND") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// This user's tags on a room (the keys of `tags`).
+    pub async fn room_tags(&self, room_id: &str) -> Result<Vec<String>, ClientError> {
+        let path = format!(
+            "{V3}/user/{}/rooms/{}/tags",
+            enc(&self.user_id),
+            enc(room_id)
+        );
+        let req = self.req(Method::GET, path).await?;
+        let v = self.client.json(req).await?;
+        Ok(v.get("tags")
+            .and_then(Value::as_object)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn room_rule_path(&self, room_id: &str) -> String {
+        format!("{V3}/pushrules/global/room/{}", enc(room_id))
+    }
+
+    /// Mutes a room for this user: a room push rule with no actions (the
+    /// form clients write for "mute").
+    pub async fn mute_room(&self, room_id: &str) -> Result<(), ClientError> {
+        let req = self
+            .req(Method::PUT, self.room_rule_path(room_id))
+            .await?
+            .json(json!({"actions": []}))
+            .idempotent(Idempotent::Yes);
+        self.client.json(req).await?;
+        Ok(())
+    }
+
+    /// Removes the room's mute rule; none there is fine.
+    pub async fn unmute_room(&self, room_id: &str) -> Result<(), ClientError> {
+        let req = self
+            .req(Method::DELETE, self.room_rule_path(room_id))
+            .await?
+            .idempotent(Idempotent::Yes);
+        match self.client.json(req).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is("M_NOT_FOUND") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves this user's fully-read marker and public read receipt to
+    /// `event_id`.
+    pub async fn mark_read(&self, room_id: &str, event_id: &str) -> Result<(), ClientError> {
+        let path = format!("{V3}/rooms/{}/read_markers", enc(room_id));
+        let req = self
+            .req(Method::POST, path)
+            .await?
+            .json(json!({"m.fully_read": event_id, "m.read": event_id}))
+            .idempotent(Idempotent::Yes);
+        self.client.json(req).await?;
+        Ok(())
     }
 
     fn profile_path(&self, field: &str) -> String {

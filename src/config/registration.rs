@@ -14,8 +14,9 @@ use super::{Config, ConfigError, TEMPLATE_MARKER, Token};
 pub struct Registration {
     /// Unique id of the appservice on the homeserver.
     pub id: String,
-    /// Where the homeserver pushes transactions.
-    pub url: String,
+    /// Where the homeserver pushes transactions (`null` for a
+    /// registration that only lends its token, as for double puppeting).
+    pub url: Option<String>,
     /// Token the bridge presents to the homeserver.
     pub as_token: Token,
     /// Token the homeserver presents to the bridge.
@@ -67,7 +68,7 @@ impl Registration {
             .unwrap_or((a.username_template.as_str(), ""));
         Registration {
             id: a.id.clone(),
-            url: a.address.clone(),
+            url: Some(a.address.clone()),
             as_token: a.as_token.clone(),
             hs_token: a.hs_token.clone(),
             sender_localpart: sender_localpart.into(),
@@ -92,6 +93,32 @@ impl Registration {
             },
             receive_ephemeral: true,
             push_ephemeral_unstable: true,
+        }
+    }
+
+    /// A registration for double puppeting on `domain`: no URL (the
+    /// homeserver pushes nothing to it), fresh tokens, every user of the
+    /// domain in a non-exclusive namespace, not rate-limited. Its `as_token`
+    /// goes into the bridge config as `double_puppet.secrets.<domain>:
+    /// "as_token:<token>"`.
+    pub fn double_puppet(domain: &str) -> Registration {
+        Registration {
+            id: "doublepuppet".to_owned(),
+            url: None,
+            as_token: Token::new(generate_token()),
+            hs_token: Token::new(generate_token()),
+            sender_localpart: format!("doublepuppet_{}", &generate_token()[..12]).to_lowercase(),
+            rate_limited: false,
+            namespaces: Namespaces {
+                users: vec![Namespace {
+                    regex: format!("@.*:{}", regex_escape(domain)),
+                    exclusive: false,
+                }],
+                aliases: Vec::new(),
+                rooms: Vec::new(),
+            },
+            receive_ephemeral: false,
+            push_ephemeral_unstable: false,
         }
     }
 

@@ -57,6 +57,8 @@ fn example_with_tokens_is_valid_and_matches_defaults() {
     assert_eq!(config.database, Database::default());
     assert_eq!(config.bridge.command_prefix, "!wa");
     assert_eq!(config.network, Network::default());
+    assert_eq!(config.backfill, Backfill::default());
+    assert_eq!(config.double_puppet, DoublePuppet::default());
     assert_eq!(config.logging, Logging::default());
     assert_eq!(
         config.network.root_key.0,
@@ -74,6 +76,38 @@ fn minimal_config_takes_the_defaults() {
     assert_eq!(config.appservice.username_template, "whatsapp_{{.}}");
     assert_eq!(config.appservice.hostname, "127.0.0.1");
     assert!(config.bridge.permissions.is_empty());
+    assert!(config.backfill.enabled, "backfill is on unless turned off");
+    assert_eq!(config.backfill.max_initial_chats, 50);
+    assert_eq!(config.backfill.max_initial_messages, 100);
+    assert_eq!(config.double_puppet.as_token("example.com"), None);
+}
+
+#[test]
+fn double_puppet_secrets_are_checked_and_not_shown() {
+    let yaml = format!(
+        "{}double_puppet:\n  secrets:\n    example.com: \"as_token:s3cr3t\"\n",
+        minimal()
+    );
+    let config: Config = yaml.parse().expect("valid");
+    assert_eq!(config.double_puppet.as_token("example.com"), Some("s3cr3t"));
+    assert_eq!(config.double_puppet.as_token("other.org"), None);
+    assert!(!format!("{config:?}").contains("s3cr3t"), "Debug hides it");
+    error_for(
+        &format!(
+            "{}double_puppet:\n  secrets:\n    example.com: \"s3cr3t\"\n",
+            minimal()
+        ),
+        "double_puppet.secrets.example.com",
+        "as_token:",
+    );
+    error_for(
+        &format!(
+            "{}double_puppet:\n  secrets:\n    \"https://x\": \"as_token:a\"\n",
+            minimal()
+        ),
+        "double_puppet.secrets.https://x",
+        "server name",
+    );
 }
 
 #[test]
@@ -407,7 +441,7 @@ fn registration_from_config() {
     let config: Config = example_with_tokens().parse().expect("valid");
     let reg = Registration::new(&config, "sender123");
     assert_eq!(reg.id, "whatsapp");
-    assert_eq!(reg.url, "http://localhost:29318");
+    assert_eq!(reg.url.as_deref(), Some("http://localhost:29318"));
     assert_eq!(reg.as_token, config.appservice.as_token);
     assert_eq!(reg.hs_token, config.appservice.hs_token);
     assert!(!reg.rate_limited);
@@ -528,5 +562,22 @@ fn registration_example_matches_what_generate_writes() {
             example.push_ephemeral_unstable
         ),
         (false, true, true)
+    );
+}
+
+#[test]
+fn double_puppet_registration_lends_only_its_token() {
+    let reg = Registration::double_puppet("example.com");
+    let yaml = reg.to_yaml().expect("yaml");
+    assert!(yaml.contains("url: null"), "{yaml}");
+    assert!(yaml.contains("rate_limited: false"), "{yaml}");
+    assert_eq!(reg.namespaces.users.len(), 1);
+    assert_eq!(reg.namespaces.users[0].regex, "@.*:example\\.com");
+    assert!(!reg.namespaces.users[0].exclusive, "real users stay theirs");
+    assert_eq!(reg.as_token.expose().len(), 64);
+    assert_ne!(
+        Registration::double_puppet("example.com").as_token,
+        reg.as_token,
+        "fresh tokens each time"
     );
 }

@@ -12,7 +12,25 @@ pub(super) fn config(c: &Config) -> Check {
     database(c)?;
     bridge(c)?;
     network(c)?;
+    double_puppet(c)?;
     logging(c)
+}
+
+fn double_puppet(c: &Config) -> Check {
+    for (domain, secret) in &c.double_puppet.secrets {
+        let key = format!("double_puppet.secrets.{domain}");
+        server_name(&key, domain)?;
+        match secret.expose().strip_prefix("as_token:") {
+            Some(token) if !token.is_empty() && !token.contains(char::is_whitespace) => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    &key,
+                    "expected \"as_token:<token>\" of the double-puppet registration",
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn appservice(a: &Appservice) -> Check {
