@@ -41,12 +41,14 @@ macro_rules! with_pool {
 mod accounts;
 mod cache;
 mod client;
+mod history;
 mod messages;
 mod portals;
 mod signal;
 
 pub use accounts::{Login, User};
 pub use client::ClientStore;
+pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use portals::{Ghost, Portal, PortalKind};
 
@@ -252,6 +254,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "whatsapp store",
         include_str!("../migrations/sqlite/0002_whatsapp_store.sql"),
     ),
+    (
+        4,
+        "history",
+        include_str!("../migrations/sqlite/0004_history.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -265,6 +272,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         2,
         "whatsapp store",
         include_str!("../migrations/postgres/0002_whatsapp_store.sql"),
+    ),
+    (
+        4,
+        "history",
+        include_str!("../migrations/postgres/0004_history.sql"),
     ),
 ];
 
