@@ -17,6 +17,7 @@
 
 mod event;
 mod groups;
+mod media;
 mod recv;
 mod send;
 
@@ -104,6 +105,9 @@ pub struct ClientOptions {
     pub auto_ack: bool,
     /// Capacity of the event channel (the connection waits when it is full).
     pub event_buffer: usize,
+    /// A PEM file of extra root CAs trusted for media hosts (besides the
+    /// webpki roots), e.g. a simulator's.
+    pub media_ca: Option<std::path::PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -115,6 +119,7 @@ impl Default for ClientOptions {
             max_queued: 10_000,
             auto_ack: true,
             event_buffer: 1024,
+            media_ca: None,
         }
     }
 }
@@ -262,6 +267,8 @@ pub(crate) struct Shared {
     pub(crate) retries: Mutex<HashMap<String, u32>>,
     /// Group members, by group JID (dropped on group notifications).
     pub(crate) groups: Mutex<HashMap<String, GroupInfo>>,
+    /// The cached `media_conn` and the HTTPS client for media hosts.
+    media: media::MediaState,
     stop: watch::Sender<bool>,
 }
 
@@ -345,6 +352,7 @@ impl Client {
             recent: Mutex::new(RecentSent::default()),
             retries: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
+            media: media::MediaState::default(),
             stop: stop.clone(),
         });
         tokio::spawn(run_connections(shared.clone(), live));

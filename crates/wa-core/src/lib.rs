@@ -7,8 +7,10 @@
 pub mod adv;
 pub mod binary;
 pub mod frame;
+pub mod history;
 pub mod jid;
 pub mod keys;
+pub mod media;
 pub mod noise;
 pub mod proto;
 pub mod retry;
