@@ -56,6 +56,8 @@ pub struct Bridge {
     pub pairings: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// (room, user) pairs known to be joined, so joins are not repeated.
     pub joined: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
+    pub puppets: HashMap<String, MatrixClient>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -77,6 +79,13 @@ impl Bridge {
             return false;
         };
         server == self.config.homeserver.domain && self.config.appservice.ghost_id(local).is_some()
+    }
+
+    /// The intent acting as the real user `mxid`, if double puppeting is
+    /// configured for their homeserver.
+    pub fn puppet(&self, mxid: &str) -> Option<Intent> {
+        let (_, domain) = mxid.split_once(':')?;
+        self.puppets.get(domain).map(|c| c.puppet_intent(mxid))
     }
 
     /// Posts a notice as the bot.
@@ -137,6 +146,21 @@ pub async fn run_with(
         &config.homeserver.domain,
     )?;
     let bot = matrix.bot_intent(&config.appservice.bot.username);
+    let mut puppets = HashMap::new();
+    for (domain, secret) in &config.double_puppet.secrets {
+        let Some(token) = secret.expose().strip_prefix("as_token:") else {
+            continue; // refused by Config::validate
+        };
+        // Only the local homeserver is reachable through our client URL.
+        if *domain == config.homeserver.domain {
+            puppets.insert(
+                domain.clone(),
+                MatrixClient::new(&config.homeserver.address, token, domain)?,
+            );
+        } else {
+            warn!(%domain, "double puppeting only works for the bridge's own homeserver");
+        }
+    }
     let bridge = Arc::new(Bridge {
         config,
         db,
@@ -145,6 +169,7 @@ pub async fn run_with(
         logins: Mutex::new(HashMap::new()),
         pairings: Mutex::new(HashMap::new()),
         joined: Mutex::new(std::collections::HashSet::new()),
+        puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
     let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
@@ -248,6 +273,10 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
         return Ok(());
     };
     if bridge.is_ours(sender) {
+        return Ok(());
+    }
+    if event.content.get(connector::PUPPET_SOURCE_KEY).is_some() {
+        // Sent by us as the user (double puppeting): an echo.
         return Ok(());
     }
     match event.kind.as_str() {

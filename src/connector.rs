@@ -2,10 +2,13 @@
 //! the management room, restore at start), events both ways, and message
 //! conversion.
 
+mod backfill;
 pub mod format;
+mod history;
 mod login;
 pub mod qr;
 mod relay;
+pub mod settings;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
-pub use relay::from_matrix;
+pub use relay::{PUPPET_SOURCE_KEY, from_matrix};

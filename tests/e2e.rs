@@ -288,7 +288,7 @@ async fn scenario(db: &str) {
     assert!(members.contains(&bob_ghost), "{members:?}");
 
     // Alice answers from Matrix; formatting becomes WhatsApp markup.
-    alice
+    let hello = alice
         .send_event(
             &dm,
             "m.room.message",
@@ -302,6 +302,17 @@ async fn scenario(db: &str) {
         .await;
     let got = bob.wait_received(1, WAIT).await;
     assert_eq!(got.last().unwrap().text.as_deref(), Some("hello _bob_"));
+
+    // Bob reads it on his phone: his ghost's read receipt on Alice's event.
+    let wa_id = got.last().unwrap().id.clone();
+    assert_eq!(bob.mark_read(&[&wa_id]), 1, "one read receipt sent");
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == dm
+                && e["type"] == "m.receipt"
+                && e["content"][hello.as_str()]["m.read"][bob_ghost.as_str()].is_object()
+        })
+        .await;
     assert!(
         alice
             .get_state(

@@ -275,6 +275,11 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     );
     assert_eq!(db.message_by_event("$event1").await?, Some(message.clone()));
     assert_eq!(
+        db.newest_message_ts("L1", &dm.chat_id).await?,
+        Some(1_700_000_000_123)
+    );
+    assert_eq!(db.newest_message_ts("L1", "no-such-chat").await?, None);
+    assert_eq!(
         db.message_by_network_id("L1", &dm.chat_id, "someone-else", "3EB0ABC")
             .await?,
         None,

@@ -8,11 +8,18 @@
 // always does (its delivery receipt, or a retry receipt when decryption
 // fails); nothing here changes that. One JSON object per line both ways.
 //
-//   node peer.mjs <ws-url> <root-public-key-hex>
+//   node peer.mjs <ws-url> <root-public-key-hex> [--history]
+//
+// With --history, Baileys takes the history the phone sends at link time
+// (without it, it is told not to wait for any).
 //
 // Commands (stdin):
 //   {"cmd":"send-text","to":"<user jid>","text":".."}        a 1:1 text
 //   {"cmd":"send-group-text","group":"<id@g.us>","text":".."} a group text
+//   {"cmd":"chat-modify","jid":"<chat jid>","mod":{..}}       Baileys' own
+//        chatModify: {"archive":true,"lastMessages":[]}, {"pin":true},
+//        {"mute":<until ms>|null}, {"markRead":true,"lastMessages":[]},
+//        {"star":{"messages":[{"id":..,"fromMe":..}],"star":true}}
 //
 // Events (stdout):
 //   {"event":"qr","qr":".."}                  each QR shown
@@ -28,6 +35,13 @@
 //                                             Baileys sent a receipt (type null:
 //                                             plain delivery)
 //   {"event":"group","id":..,"subject":..}    Baileys learned of a group it is in
+//   {"event":"history","syncType":..,"progress":..,"chats":[{"id","name",
+//    "archived","pinned","muteEndTime","unreadCount"}],"messages":{"<chat>":N},
+//    "contacts":N}                            a history chunk Baileys processed
+//   {"event":"chats-update","chats":[{"id",..changed fields}]}
+//                                             app state (or messages) changed chats
+//   {"event":"contacts-update","contacts":[{"id","name","notify"}]}
+//   {"event":"chat-modified","jid":..}        a chat-modify patch was accepted
 //   {"event":"error","cmd":..,"error":".."}   a command failed
 //   {"event":"close","status":N,"error":".."} the connection ended for good
 //
@@ -48,9 +62,10 @@ import makeWASocket, {
 } from 'baileys';
 import pino from 'pino';
 
-const [url, rootHex] = process.argv.slice(2);
+const [url, rootHex, ...flags] = process.argv.slice(2);
+const takeHistory = flags.includes('--history');
 if (!url || !/^[0-9a-f]{64}$/.test(rootHex ?? '')) {
-  console.error('usage: node peer.mjs <ws-url> <root-public-key-hex>');
+  console.error('usage: node peer.mjs <ws-url> <root-public-key-hex> [--history]');
   process.exit(2);
 }
 WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
@@ -139,11 +154,45 @@ const connect = () => {
     auth: state,
     logger,
     printQRInTerminal: false,
-    // No phone sends history here: do not wait for it.
-    shouldSyncHistoryMessage: () => false,
+    // Without --history no phone sends any: do not wait for it.
+    shouldSyncHistoryMessage: () => takeHistory,
   });
   sock.ev.on('creds.update', saveCreds);
   sock.ev.on('messages.upsert', onMessages);
+  sock.ev.on('messaging-history.set', ({ chats, contacts, messages, syncType, progress }) => {
+    const counts = {};
+    for (const m of messages ?? []) {
+      const chat = m.key?.remoteJid;
+      if (chat) counts[chat] = (counts[chat] ?? 0) + 1;
+    }
+    say({
+      event: 'history',
+      syncType: syncType ?? null,
+      progress: progress ?? null,
+      chats: (chats ?? []).map((c) => ({
+        id: c.id,
+        name: c.name ?? null,
+        archived: c.archived ?? null,
+        pinned: c.pinned ?? null,
+        muteEndTime: c.muteEndTime ?? null,
+        unreadCount: c.unreadCount ?? null,
+      })),
+      messages: counts,
+      contacts: (contacts ?? []).length,
+    });
+  });
+  sock.ev.on('chats.update', (chats) => {
+    // `conditional` is a function: not data.
+    say({ event: 'chats-update', chats: chats.map(({ conditional, ...c }) => c) });
+  });
+  const onContacts = (contacts) => {
+    say({
+      event: 'contacts-update',
+      contacts: contacts.map((c) => ({ id: c.id, name: c.name ?? null, notify: c.notify ?? null })),
+    });
+  };
+  sock.ev.on('contacts.update', onContacts);
+  sock.ev.on('contacts.upsert', onContacts);
   sock.ev.on('groups.upsert', (groups) => {
     for (const g of groups) say({ event: 'group', id: g.id, subject: g.subject });
   });
@@ -176,6 +225,12 @@ const run = async (cmd) => {
     }
     const sent = await sock.sendMessage(to, { text: cmd.text });
     say({ event: 'sent', id: sent?.key?.id, to });
+  } else if (cmd.cmd === 'chat-modify') {
+    if (typeof cmd.jid !== 'string' || typeof cmd.mod !== 'object' || cmd.mod === null) {
+      throw new Error('chat-modify needs "jid" and "mod"');
+    }
+    await sock.chatModify(cmd.mod, cmd.jid);
+    say({ event: 'chat-modified', jid: cmd.jid });
   } else {
     throw new Error(`unknown command ${cmd.cmd}`);
   }

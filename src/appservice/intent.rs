@@ -149,6 +149,26 @@ impl Intent {
         str_field(&v, "user_id")
     }
 
+    /// One `GET /sync` as this user: `filter` inline, `since` the last
+    /// `next_batch`, long-polling up to `timeout_ms`.
+    pub async fn sync(
+        &self,
+        since: Option<&str>,
+        filter: &Value,
+        timeout_ms: u64,
+    ) -> Result<Value, ClientError> {
+        let mut req = self
+            .req(Method::GET, format!("{V3}/sync"))
+            .await?
+            .query("filter", filter.to_string())
+            .query("timeout", timeout_ms.to_string())
+            .idempotent(Idempotent::Yes);
+        if let Some(since) = since {
+            req = req.query("since", since);
+        }
+        self.client.json(req).await
+    }
+
     fn tag_path(&self, room_id: &str, tag: &str) -> String {
         format!(
             "{V3}/user/{}/rooms/{}/tags/{}",

@@ -12,6 +12,7 @@ use wa_client::{
     PairError, PairEvent, PairOptions, pair,
 };
 
+use super::backfill;
 use super::qr;
 use super::relay;
 use crate::bridge::{Bridge, txn_id};
@@ -27,6 +28,7 @@ pub struct LoginHandle {
     /// The client.
     pub client: Client,
     events: tokio::task::JoinHandle<()>,
+    backfill: tokio::task::JoinHandle<()>,
 }
 
 impl LoginHandle {
@@ -34,6 +36,7 @@ impl LoginHandle {
     pub fn stop(&self) {
         self.client.stop();
         self.events.abort();
+        self.backfill.abort();
     }
 }
 
@@ -52,6 +55,7 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         connect: connect_options(bridge),
         // Acks go out once the Matrix event is sent and recorded.
         auto_ack: false,
+        media_ca: bridge.config.network.media_ca_file.clone(),
         ..ClientOptions::default()
     };
     let (client, events) = Client::start(options, store).await?;
@@ -59,17 +63,26 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         .phone
         .clone()
         .unwrap_or_else(|| client.jid().user().to_owned());
+    let trigger = Arc::new(backfill::Trigger::default());
+    let backfill = tokio::spawn(backfill::run(
+        bridge.clone(),
+        login.clone(),
+        client.clone(),
+        trigger.clone(),
+    ));
     let task = tokio::spawn(relay::run_events(
         bridge.clone(),
         login.clone(),
         client.clone(),
         events,
+        trigger,
     ));
     Ok(LoginHandle {
         login_id: login.login_id.clone(),
         phone,
         client,
         events: task,
+        backfill,
     })
 }
 

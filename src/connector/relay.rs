@@ -10,10 +10,11 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use wa_client::{Client, ClientEvent, IncomingMessage};
+use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, ReceiptKind};
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
+use super::backfill;
 use super::format;
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
 use crate::bridge::{Bridge, txn_id};
@@ -25,7 +26,9 @@ pub(super) async fn run_events(
     login: Login,
     client: Client,
     mut events: mpsc::Receiver<ClientEvent>,
+    history: Arc<backfill::Trigger>,
 ) {
+    let _ = &history; // chunks are stored and announced here (issue 7)
     while let Some(event) = events.recv().await {
         match event {
             ClientEvent::Message(m) => {
@@ -72,6 +75,16 @@ pub(super) async fn run_events(
                 }
                 break;
             }
+            ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => {
+                if let Err(e) = read_receipt(&bridge, &login, &client, &r).await {
+                    debug!(error = %e, "read receipt not bridged");
+                }
+            }
+            ClientEvent::ChatState { chat, from, state } => {
+                if let Err(e) = typing(&bridge, &login, &chat, &from, state).await {
+                    debug!(error = %e, "typing not bridged");
+                }
+            }
             ClientEvent::Connected => debug!(login = %login.login_id, "connected"),
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
@@ -82,7 +95,7 @@ pub(super) async fn run_events(
 }
 
 #[derive(Debug, thiserror::Error)]
-enum RelayError {
+pub(super) enum RelayError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("homeserver: {0}")]
@@ -172,7 +185,7 @@ fn bridge_info(bridge: &Bridge, chat: &Jid, name: &str) -> Vec<InitialState> {
 }
 
 /// The portal of `chat`, created (room, members, invite) on first use.
-async fn portal(
+pub(super) async fn portal(
     bridge: &Bridge,
     login: &Login,
     client: &Client,
@@ -237,6 +250,40 @@ async fn portal(
     Ok(portal)
 }
 
+/// A WhatsApp message as the bridge renders it, live or from history.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Incoming<'a> {
+    /// The chat.
+    pub chat: &'a Jid,
+    /// Who sent it (a device JID is fine).
+    pub sender: &'a Jid,
+    /// The message id.
+    pub id: &'a str,
+    /// Sent by the logged-in account, from any of its devices.
+    pub from_me: bool,
+    /// The sender's push name.
+    pub push_name: Option<&'a str>,
+    /// The content.
+    pub message: &'a WaMessage,
+    /// When it was sent (unix ms).
+    pub ts_ms: u64,
+}
+
+impl Incoming<'_> {
+    fn text(&self) -> Option<&str> {
+        self.message.conversation.as_deref().or_else(|| {
+            self.message
+                .extended_text_message
+                .as_ref()
+                .and_then(|e| e.text.as_deref())
+        })
+    }
+}
+
+/// Marks events the bridge sent as the user (double puppeting), so their
+/// echo is not bridged back (the key the mautrix bridges use).
+pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
+
 /// A WhatsApp message into its portal, recorded.
 async fn to_matrix(
     bridge: &Bridge,
@@ -244,17 +291,16 @@ async fn to_matrix(
     client: &Client,
     m: &IncomingMessage,
 ) -> Result<(), RelayError> {
-    if bridge
-        .db
-        .message_by_network_id(
-            &login.login_id,
-            &m.chat.to_string(),
-            &m.sender.to_non_ad().to_string(),
-            &m.id,
-        )
-        .await?
-        .is_some()
-    {
+    let incoming = Incoming {
+        chat: &m.chat,
+        sender: &m.sender,
+        id: &m.id,
+        from_me: m.from_me,
+        push_name: m.push_name.as_deref(),
+        message: &m.message,
+        ts_ms: m.timestamp.saturating_mul(1000),
+    };
+    if already_bridged(bridge, login, &incoming).await? {
         return Ok(());
     }
     let push_name = if m.from_me {
@@ -263,36 +309,77 @@ async fn to_matrix(
         m.push_name.as_deref()
     };
     let portal = portal(bridge, login, client, &m.chat, push_name).await?;
-    let (intent, content) = match m.text() {
+    deliver(bridge, login, &portal, &incoming).await?;
+    Ok(())
+}
+
+/// Whether this message already has its Matrix event.
+pub(super) async fn already_bridged(
+    bridge: &Bridge,
+    login: &Login,
+    m: &Incoming<'_>,
+) -> Result<bool, RelayError> {
+    Ok(bridge
+        .db
+        .message_by_network_id(
+            &login.login_id,
+            &m.chat.to_string(),
+            &m.sender.to_non_ad().to_string(),
+            m.id,
+        )
+        .await?
+        .is_some())
+}
+
+/// Sends one message into `portal` with its original time and records it;
+/// returns the event id. The transaction id is derived from the message, so
+/// a send repeated after a crash is the same event to the homeserver.
+pub(super) async fn deliver(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+) -> Result<String, RelayError> {
+    let push_name = if m.from_me { None } else { m.push_name };
+    let puppet = if m.from_me {
+        bridge.puppet(&login.mxid)
+    } else {
+        None
+    };
+    let mut content = match m.text() {
         Some(text) => {
             let mut content = json!({"msgtype": "m.text", "body": text});
             if let Some(html) = format::whatsapp_to_html(text) {
                 content["format"] = json!("org.matrix.custom.html");
                 content["formatted_body"] = json!(html);
             }
-            if m.from_me {
-                // Without double puppeting: marked as the user's own.
-                content = json!({
-                    "msgtype": "m.notice",
-                    "body": format!("(sent from your phone) {text}"),
-                });
-                (bridge.bot.clone(), content)
-            } else {
-                (ghost(bridge, &m.sender, push_name).await?, content)
-            }
+            content
         }
-        None => {
-            let kind = message_kind(&m.message);
-            let body = format!("unsupported message type: {kind}");
-            let intent = if m.from_me {
-                bridge.bot.clone()
-            } else {
-                ghost(bridge, &m.sender, push_name).await?
-            };
-            (intent, json!({"msgtype": "m.notice", "body": body}))
-        }
+        None => json!({
+            "msgtype": "m.notice",
+            "body": format!("unsupported message type: {}", message_kind(m.message)),
+        }),
     };
-    ensure_joined(bridge, &portal.room_id, &intent).await?;
+    let intent = match (&puppet, m.from_me) {
+        (Some(p), _) => {
+            content[PUPPET_SOURCE_KEY] = json!("wabridge");
+            p.clone()
+        }
+        (None, true) => {
+            // Without double puppeting: the bot says it, marked as the
+            // user's own.
+            let body = content["body"].as_str().unwrap_or_default();
+            content = json!({
+                "msgtype": "m.notice",
+                "body": format!("(sent from your phone) {body}"),
+            });
+            bridge.bot.clone()
+        }
+        (None, false) => ghost(bridge, m.sender, push_name).await?,
+    };
+    if puppet.is_none() {
+        ensure_joined(bridge, &portal.room_id, &intent).await?;
+    }
     let txn = format!(
         "wa{}{}",
         login.login_id,
@@ -306,22 +393,82 @@ async fn to_matrix(
             "m.room.message",
             &content,
             &txn,
-            Some(m.timestamp.saturating_mul(1000)),
+            Some(m.ts_ms),
         )
         .await?;
     let record = Message {
         login_id: login.login_id.clone(),
         chat_id: m.chat.to_string(),
         sender_id: m.sender.to_non_ad().to_string(),
-        message_id: m.id.clone(),
+        message_id: m.id.to_owned(),
         room_id: portal.room_id.clone(),
-        event_id,
-        sent_at: i64::try_from(m.timestamp.saturating_mul(1000)).unwrap_or(i64::MAX),
+        event_id: event_id.clone(),
+        sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
     };
     match bridge.db.save_message(&record).await {
-        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
+        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A contact read our messages: their ghost's read receipt on the newest
+/// of them that has a Matrix event.
+async fn read_receipt(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    r: &Receipt,
+) -> Result<(), RelayError> {
+    let chat = r.chat.to_non_ad();
+    let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
+        return Ok(());
+    };
+    let reader = r.from.to_non_ad();
+    if reader.user() == client.jid().user() {
+        return Ok(()); // our own other device: not a contact's receipt
+    }
+    let own = client.jid().to_non_ad().to_string();
+    let mut newest: Option<Message> = None;
+    for id in &r.ids {
+        if let Some(m) = bridge
+            .db
+            .message_by_network_id(&login.login_id, &portal.chat_id, &own, id)
+            .await?
+            && newest.as_ref().is_none_or(|n| m.sent_at >= n.sent_at)
+        {
+            newest = Some(m);
+        }
+    }
+    let Some(message) = newest else {
+        return Ok(());
+    };
+    let ghost = ghost(bridge, &reader, None).await?;
+    ensure_joined(bridge, &portal.room_id, &ghost).await?;
+    ghost
+        .send_receipt(&portal.room_id, "m.read", &message.event_id)
+        .await?;
+    Ok(())
+}
+
+/// A contact types (or stops): their ghost's typing notification.
+async fn typing(
+    bridge: &Bridge,
+    login: &Login,
+    chat: &Jid,
+    from: &Jid,
+    state: ChatState,
+) -> Result<(), RelayError> {
+    let chat = chat.to_non_ad();
+    let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
+        return Ok(());
+    };
+    let who = from.to_non_ad();
+    let ghost = ghost(bridge, &who, None).await?;
+    ensure_joined(bridge, &portal.room_id, &ghost).await?;
+    let on = matches!(state, ChatState::Composing | ChatState::Recording);
+    // WhatsApp clients repeat "composing" while typing; 30 s covers a gap.
+    ghost.typing(&portal.room_id, on, 30_000).await?;
+    Ok(())
 }
 
 /// What kind of message this is, for "unsupported" notices.
@@ -364,6 +511,11 @@ pub async fn from_matrix(
     };
     if login.mxid != sender {
         return Ok(());
+    }
+    if let Some(id) = &event.event_id
+        && bridge.db.message_by_event(id).await?.is_some()
+    {
+        return Ok(()); // a replayed transaction: sent already
     }
     let client = match bridge.logins.lock().await.get(sender) {
         Some(h) => h.client.clone(),
@@ -418,34 +570,28 @@ pub async fn from_matrix(
             return Ok(());
         }
     };
+    // Recorded at once (the id is ours), so receipts, replies and a
+    // replayed transaction find it while the send is still on its way.
+    let event_id = event.event_id.clone().unwrap_or_default();
+    let record = Message {
+        login_id: portal.login_id.clone(),
+        chat_id: portal.chat_id.clone(),
+        sender_id: client.jid().to_non_ad().to_string(),
+        message_id: pending.id.clone(),
+        room_id: room.to_owned(),
+        event_id,
+        sent_at: now_ms(),
+    };
+    if let Err(e) = bridge.db.save_message(&record).await {
+        warn!(error = %e, "could not record a sent message");
+    }
     // The outbox keeps the order; the ack is awaited in the background so a
     // slow WhatsApp does not hold up the homeserver's transactions.
-    let (bridge, room, event_id) = (
-        bridge.clone(),
-        room.to_owned(),
-        event.event_id.clone().unwrap_or_default(),
-    );
-    let own = client.jid().to_non_ad().to_string();
+    let (bridge, room) = (bridge.clone(), room.to_owned());
     tokio::spawn(async move {
-        match pending.wait().await {
-            Ok(sent) => {
-                let record = Message {
-                    login_id: portal.login_id,
-                    chat_id: portal.chat_id,
-                    sender_id: own,
-                    message_id: sent.id,
-                    room_id: room.clone(),
-                    event_id,
-                    sent_at: now_ms(),
-                };
-                if let Err(e) = bridge.db.save_message(&record).await {
-                    warn!(error = %e, "could not record a sent message");
-                }
-            }
-            Err(e) => {
-                let text = format!("⚠️ Your message was not bridged: {e}");
-                bridge.notice(&room, &text).await;
-            }
+        if let Err(e) = pending.wait().await {
+            let text = format!("⚠️ Your message was not bridged: {e}");
+            bridge.notice(&room, &text).await;
         }
     });
     Ok(())

@@ -91,6 +91,22 @@ impl Database {
         Ok(row.map(message))
     }
 
+    /// When the newest bridged message of a chat was sent (unix ms).
+    pub async fn newest_message_ts(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (ts,): (Option<i64>,) = with_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT MAX(sent_at) FROM messages WHERE login_id = $1 AND chat_id = $2")
+                .bind(login_id)
+                .bind(chat_id)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(ts)
+    }
+
     /// The message bridged as Matrix event `event_id`.
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<Message>, StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE event_id = $1");

@@ -252,7 +252,8 @@ impl MatrixUser {
         self.put(&path, &body).await;
     }
 
-    /// Syncs until `pred(room_id, event)` holds for a timeline event the
+    /// Syncs until `pred(room_id, event)` holds for a timeline or ephemeral
+    /// (receipt, typing) event the
     /// earlier calls have not offered yet, and returns that room id and
     /// event. Events after the match stay queued for the next call. The
     /// first call starts with an initial sync, so it sees each joined room's
@@ -290,7 +291,8 @@ impl MatrixUser {
     }
 
     /// One /sync from the stored token (long-polling up to `wait`), queueing
-    /// its timeline events for [`MatrixUser::sync_until`]; returns the body.
+    /// its timeline and ephemeral events for [`MatrixUser::sync_until`];
+    /// returns the body.
     pub async fn sync_once(&self, wait: Duration) -> Value {
         let since = self.since.lock().expect("since").clone();
         let filter = enc(r#"{"room":{"timeline":{"limit":100}}}"#);
@@ -308,6 +310,10 @@ impl MatrixUser {
             if let Some(rooms) = v["rooms"][section].as_object() {
                 for (room_id, room) in rooms {
                     for ev in room["timeline"]["events"].as_array().into_iter().flatten() {
+                        pending.push_back((room_id.clone(), ev.clone()));
+                    }
+                    // Receipts and typing, after the room's timeline.
+                    for ev in room["ephemeral"]["events"].as_array().into_iter().flatten() {
                         pending.push_back((room_id.clone(), ev.clone()));
                     }
                 }

@@ -1,0 +1,297 @@
+//! History into Matrix: at login the phone sends the account's recent chats
+//! with their messages; the bridge stores every chunk before acknowledging
+//! it (it cannot be asked for again), then, once the chunks stop coming,
+//! gives the most recent chats a room each and sends their history into
+//! it, oldest first, with the original timestamps.
+//!
+//! History only goes into rooms that have no newer messages: the
+//! homeserver orders events by arrival and `ts` only sets the shown time.
+//! Per chat the store keeps the newest message bridged, so a bridge killed
+//! mid-backfill resumes there; a message sent but not yet marked is found
+//! in the message table, and its transaction id is derived from the
+//! message, so nothing is doubled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prost::Message as _;
+use serde_json::json;
+use tokio::sync::Notify;
+use tracing::{Instrument as _, debug, info, info_span, warn};
+use wa_client::Client;
+use wa_core::jid::{Jid, Server};
+use wa_core::proto::WebMessageInfo;
+
+use super::relay::{self, Incoming, RelayError};
+use crate::bridge::{Bridge, txn_id};
+use crate::store::{HistoryChat, HistoryMessage, Login};
+
+/// How long the history must be quiet (no new chunk) before the backfill
+/// starts, unless the phone said it has sent everything.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// What one backfill pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pass {
+    /// Chats looked at.
+    pub chats: usize,
+    /// Rooms created.
+    pub rooms: usize,
+    /// Messages sent.
+    pub messages: usize,
+}
+
+/// Wakes the backfill of one login when history arrives.
+#[derive(Debug, Default)]
+pub(super) struct Trigger {
+    notify: Notify,
+    complete: std::sync::atomic::AtomicBool,
+}
+
+impl Trigger {
+    /// A chunk was stored; `complete` when the phone reports 100 %.
+    // Called once the client reports history chunks (next step).
+    #[allow(dead_code)]
+    pub(super) fn chunk_stored(&self, complete: bool) {
+        if complete {
+            self.complete
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// Runs the backfill of one login for as long as the login runs: a pass at
+/// start (to resume an interrupted one), then one each time history
+/// settles.
+pub(super) async fn run(bridge: Arc<Bridge>, login: Login, client: Client, trigger: Arc<Trigger>) {
+    let span = info_span!("backfill", login = %login.login_id);
+    async move {
+        loop {
+            match pass(&bridge, &login, &client).await {
+                Ok(p) if p.messages > 0 || p.rooms > 0 => {
+                    info!(
+                        chats = p.chats,
+                        rooms = p.rooms,
+                        messages = p.messages,
+                        "backfill pass done"
+                    );
+                }
+                Ok(_) => debug!("nothing to backfill"),
+                Err(e) => {
+                    warn!(error = %e, "backfill pass failed; it resumes with the next history")
+                }
+            }
+            trigger.notify.notified().await;
+            // Let the rest of the chunks land first.
+            loop {
+                if trigger
+                    .complete
+                    .swap(false, std::sync::atomic::Ordering::SeqCst)
+                {
+                    break;
+                }
+                match tokio::time::timeout(SETTLE, trigger.notify.notified()).await {
+                    Ok(()) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// One pass over the most recent chats of the stored history.
+async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pass, RelayError> {
+    let config = &bridge.config.backfill;
+    let mut done = Pass::default();
+    if !config.enabled || config.max_initial_chats == 0 {
+        return Ok(done);
+    }
+    let chats = bridge
+        .db
+        .recent_history_chats(&login.login_id, config.max_initial_chats)
+        .await?;
+    if chats.is_empty() {
+        return Ok(done);
+    }
+    let total = chats.len();
+    let room = bridge.management_room(&login.mxid).await;
+    let mut progress: Option<String> = None;
+    for chat in &chats {
+        done.chats += 1;
+        match backfill_chat(bridge, login, client, chat).await {
+            Ok((created, sent)) => {
+                done.rooms += usize::from(created);
+                done.messages += sent;
+                if sent > 0 || created {
+                    info!(chat = done.chats, total, sent, "chat backfilled");
+                }
+            }
+            Err(e) => warn!(error = %e, "could not backfill a chat; later chats go on"),
+        }
+        if (done.messages > 0 || done.rooms > 0)
+            && let Some(room) = &room
+        {
+            progress = show_progress(bridge, room, &done, total, progress.as_deref()).await;
+        }
+    }
+    Ok(done)
+}
+
+/// Posts (then edits) the progress notice in the management room.
+async fn show_progress(
+    bridge: &Bridge,
+    room: &str,
+    done: &Pass,
+    total: usize,
+    shown: Option<&str>,
+) -> Option<String> {
+    let text = if done.chats == total {
+        format!(
+            "History bridged: {} of {total} chats, {} messages.",
+            done.chats, done.messages
+        )
+    } else {
+        format!(
+            "Bridging history: {} of {total} chats, {} messages so far.",
+            done.chats, done.messages
+        )
+    };
+    let notice = json!({"msgtype": "m.notice", "body": text});
+    let content = match shown {
+        None => notice,
+        Some(original) => json!({
+            "msgtype": "m.notice",
+            "body": format!("* {text}"),
+            "m.new_content": notice,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
+        }),
+    };
+    match bridge
+        .bot
+        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+        .await
+    {
+        Ok(id) => Some(shown.map_or(id, str::to_owned)),
+        Err(e) => {
+            warn!(error = %e, "could not show backfill progress");
+            shown.map(str::to_owned)
+        }
+    }
+}
+
+/// Backfills one chat; returns whether its room was created and how many
+/// messages were sent.
+async fn backfill_chat(
+    bridge: &Arc<Bridge>,
+    login: &Login,
+    client: &Client,
+    chat: &HistoryChat,
+) -> Result<(bool, usize), RelayError> {
+    let Ok(jid) = chat.chat_id.parse::<Jid>() else {
+        debug!("history chat with an unparsable id skipped");
+        return Ok((false, 0));
+    };
+    if !matches!(jid.server(), Server::User | Server::Lid | Server::Group) {
+        return Ok((false, 0)); // status broadcasts, newsletters: not chats
+    }
+    let existing = bridge.db.portal(&login.login_id, &chat.chat_id).await?;
+    // History goes only after what the room already shows.
+    let mut after = chat.bridged_ts;
+    if existing.is_some() {
+        let newest = bridge
+            .db
+            .newest_message_ts(&login.login_id, &chat.chat_id)
+            .await?;
+        after = after.max(newest);
+    }
+    let messages = bridge
+        .db
+        .history_messages(
+            &login.login_id,
+            &chat.chat_id,
+            after,
+            bridge.config.backfill.max_initial_messages,
+        )
+        .await?;
+    let push_name = (!jid.is_group())
+        .then_some(chat.name.as_deref())
+        .flatten()
+        .or_else(|| {
+            messages
+                .iter()
+                .find(|m| !m.from_me)
+                .and_then(|m| m.push_name.as_deref())
+        });
+    let portal = relay::portal(bridge, login, client, &jid, push_name).await?;
+    let created = existing.is_none();
+    if created {
+        apply_chat_settings(bridge, login, &portal.room_id, chat).await;
+    }
+    let own = client.jid().to_non_ad();
+    let mut sent = 0;
+    for m in &messages {
+        let Some(info) = decode(m) else {
+            warn!("stored history message does not decode; skipped");
+            continue;
+        };
+        let sender = sender_of(m, &own);
+        let Some(message) = info.message.as_ref() else {
+            continue; // system stubs carry no content
+        };
+        let incoming = Incoming {
+            chat: &jid,
+            sender: &sender,
+            id: &m.message_id,
+            from_me: m.from_me,
+            push_name: m.push_name.as_deref(),
+            message,
+            ts_ms: u64::try_from(m.ts).unwrap_or(0),
+        };
+        if !relay::already_bridged(bridge, login, &incoming).await? {
+            relay::deliver(bridge, login, &portal, &incoming).await?;
+            sent += 1;
+        }
+        bridge
+            .db
+            .set_history_bridged(&login.login_id, &chat.chat_id, m.ts)
+            .await?;
+    }
+    Ok((created, sent))
+}
+
+fn decode(m: &HistoryMessage) -> Option<WebMessageInfo> {
+    WebMessageInfo::decode(m.payload.as_slice()).ok()
+}
+
+/// The sender of a stored message: ours, or the id it was stored under.
+fn sender_of(m: &HistoryMessage, own: &Jid) -> Jid {
+    if m.from_me {
+        return own.clone();
+    }
+    m.sender_id.parse().unwrap_or_else(|_| own.clone())
+}
+
+/// Archive, pin and mute of a new portal, as the user's own room settings
+/// (needs double puppeting: they are the user's account data).
+async fn apply_chat_settings(bridge: &Bridge, login: &Login, room: &str, chat: &HistoryChat) {
+    let Some(puppet) = bridge.puppet(&login.mxid) else {
+        return;
+    };
+    let now = crate::store::now_ms();
+    let results = [
+        (chat.archived, "m.lowpriority"),
+        (chat.pinned, "m.favourite"),
+    ];
+    for (on, tag) in results {
+        if on && let Err(e) = puppet.set_room_tag(room, tag).await {
+            warn!(error = %e, tag, "could not tag a backfilled room");
+        }
+    }
+    let muted = chat.mute_until.is_some_and(|t| t == -1 || t > now);
+    if muted && let Err(e) = puppet.mute_room(room).await {
+        warn!(error = %e, "could not mute a backfilled room");
+    }
+}

@@ -1,0 +1,240 @@
+//! History chunks from the phone into the bridge's store (before they are
+//! acknowledged), and the backfill told that more history is there.
+
+use prost::Message as _;
+use tracing::{debug, info};
+use wa_core::jid::Jid;
+use wa_core::proto::{Conversation, HistorySync, WebMessageInfo};
+
+use crate::store::{HistoryChat, HistoryChunk, HistoryMessage};
+
+/// The store's form of one decoded chunk. `chunk_id` names the
+/// notification that carried it; `own` is the account (for our messages).
+// Called once the client reports history chunks (next step).
+#[allow(dead_code)]
+pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> HistoryChunk {
+    let mut chunk = HistoryChunk {
+        chunk_id: chunk_id.to_owned(),
+        sync_type: i64::from(sync.sync_type.unwrap_or_default()),
+        chunk_order: sync.chunk_order.map(i64::from),
+        progress: sync.progress.map(i64::from),
+        ..HistoryChunk::default()
+    };
+    for conv in &sync.conversations {
+        let Some((chat_id, chat)) = chat_of(conv) else {
+            debug!("history conversation without a usable id skipped");
+            continue;
+        };
+        let mut newest = chat.last_ts;
+        for m in conv.messages.iter().filter_map(|h| h.message.as_ref()) {
+            if let Some(stored) = message_of(&chat_id, m, own) {
+                newest = newest.max(stored.ts);
+                chunk.messages.push(stored);
+            }
+        }
+        chunk.chats.push(HistoryChat {
+            last_ts: newest,
+            ..chat
+        });
+    }
+    info!(
+        chats = chunk.chats.len(),
+        messages = chunk.messages.len(),
+        sync_type = chunk.sync_type,
+        progress = ?chunk.progress,
+        "history chunk received"
+    );
+    chunk
+}
+
+fn chat_of(conv: &Conversation) -> Option<(String, HistoryChat)> {
+    let jid: Jid = conv.id.as_deref()?.parse().ok()?;
+    let chat_id = jid.to_non_ad().to_string();
+    let secs = |v: Option<u64>| v.and_then(|s| i64::try_from(s).ok()).map(|s| s * 1000);
+    let chat = HistoryChat {
+        chat_id: chat_id.clone(),
+        name: conv.name.clone().filter(|n| !n.trim().is_empty()),
+        last_ts: secs(conv.conversation_timestamp).unwrap_or(0),
+        unread: i64::from(conv.unread_count.unwrap_or(0)),
+        archived: conv.archived.unwrap_or(false),
+        pinned: conv.pinned.unwrap_or(0) > 0,
+        mute_until: conv.mute_end_time.and_then(mute_until),
+        bridged_ts: None,
+    };
+    Some((chat_id, chat))
+}
+
+/// Mute end as the phone sends it (unix seconds, or all bits set for
+/// "forever") in unix ms; 0 is not muted.
+fn mute_until(raw: u64) -> Option<i64> {
+    match raw {
+        0 => None,
+        r if r >= i64::MAX as u64 / 1000 => Some(-1),
+        r => i64::try_from(r).ok().map(|s| s * 1000),
+    }
+}
+
+fn message_of(chat_id: &str, m: &WebMessageInfo, own: &Jid) -> Option<HistoryMessage> {
+    let key = m.key.as_ref()?;
+    let message_id = key.id.clone().filter(|id| !id.is_empty())?;
+    let from_me = key.from_me.unwrap_or(false);
+    let sender = if from_me {
+        own.to_non_ad().to_string()
+    } else {
+        let raw = key
+            .participant
+            .as_deref()
+            .or(m.participant.as_deref())
+            .or(key.remote_jid.as_deref())?;
+        raw.parse::<Jid>().ok()?.to_non_ad().to_string()
+    };
+    let ts = i64::try_from(m.message_timestamp?)
+        .ok()?
+        .checked_mul(1000)?;
+    Some(HistoryMessage {
+        chat_id: chat_id.to_owned(),
+        sender_id: sender,
+        message_id,
+        from_me,
+        ts,
+        push_name: m.push_name.clone().filter(|n| !n.is_empty()),
+        payload: m.encode_to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use wa_core::proto::{HistorySyncMsg, Message, MessageKey};
+
+    use super::*;
+
+    fn msg(
+        chat: &str,
+        id: &str,
+        from_me: bool,
+        participant: Option<&str>,
+        ts: u64,
+    ) -> HistorySyncMsg {
+        HistorySyncMsg {
+            message: Some(WebMessageInfo {
+                key: Some(MessageKey {
+                    remote_jid: Some(chat.to_owned()),
+                    from_me: Some(from_me),
+                    id: Some(id.to_owned()),
+                    participant: participant.map(str::to_owned),
+                }),
+                message: Some(Message {
+                    conversation: Some(format!("text {id}")),
+                    ..Message::default()
+                }),
+                message_timestamp: Some(ts),
+                push_name: (!from_me).then(|| "Bob".to_owned()),
+                ..WebMessageInfo::default()
+            }),
+            msg_order_id: None,
+        }
+    }
+
+    #[test]
+    fn chats_and_messages_become_rows() {
+        let own: Jid = "15550000001:3@s.whatsapp.net".parse().unwrap();
+        let sync = HistorySync {
+            sync_type: Some(0),
+            progress: Some(40),
+            conversations: vec![
+                Conversation {
+                    id: Some("15550000002@s.whatsapp.net".into()),
+                    messages: vec![
+                        msg("15550000002@s.whatsapp.net", "A1", false, None, 100),
+                        msg("15550000002@s.whatsapp.net", "A2", true, None, 200),
+                    ],
+                    unread_count: Some(1),
+                    conversation_timestamp: Some(150),
+                    archived: Some(true),
+                    mute_end_time: Some(u64::MAX),
+                    ..Conversation::default()
+                },
+                Conversation {
+                    id: Some("120363000000000001@g.us".into()),
+                    name: Some("Trio".into()),
+                    messages: vec![msg(
+                        "120363000000000001@g.us",
+                        "G1",
+                        false,
+                        Some("15550000003@s.whatsapp.net"),
+                        300,
+                    )],
+                    pinned: Some(1_700_000_000),
+                    mute_end_time: Some(1_900_000_000),
+                    ..Conversation::default()
+                },
+                Conversation {
+                    id: Some("not a jid".into()),
+                    ..Conversation::default()
+                },
+            ],
+            ..HistorySync::default()
+        };
+        let chunk = to_store("MSGID", &sync, &own);
+        assert_eq!(chunk.chunk_id, "MSGID");
+        assert_eq!(chunk.progress, Some(40));
+        assert_eq!(chunk.chats.len(), 2, "the unparsable chat is skipped");
+        let dm = &chunk.chats[0];
+        assert_eq!(dm.chat_id, "15550000002@s.whatsapp.net");
+        assert_eq!(
+            dm.last_ts, 200_000,
+            "newest message wins over the chat time"
+        );
+        assert!(dm.archived && !dm.pinned);
+        assert_eq!(dm.mute_until, Some(-1), "all bits set: muted for ever");
+        let group = &chunk.chats[1];
+        assert_eq!(group.name.as_deref(), Some("Trio"));
+        assert!(group.pinned);
+        assert_eq!(group.mute_until, Some(1_900_000_000_000));
+
+        assert_eq!(chunk.messages.len(), 3);
+        let a1 = &chunk.messages[0];
+        assert_eq!(a1.sender_id, "15550000002@s.whatsapp.net");
+        assert!(!a1.from_me);
+        assert_eq!(a1.ts, 100_000);
+        assert_eq!(a1.push_name.as_deref(), Some("Bob"));
+        let a2 = &chunk.messages[1];
+        assert!(a2.from_me);
+        assert_eq!(
+            a2.sender_id, "15550000001@s.whatsapp.net",
+            "our account, no device"
+        );
+        let g1 = &chunk.messages[2];
+        assert_eq!(g1.chat_id, "120363000000000001@g.us");
+        assert_eq!(g1.sender_id, "15550000003@s.whatsapp.net");
+        let decoded = WebMessageInfo::decode(g1.payload.as_slice()).unwrap();
+        assert_eq!(
+            decoded.message.and_then(|m| m.conversation).as_deref(),
+            Some("text G1")
+        );
+    }
+
+    #[test]
+    fn messages_without_id_or_time_are_dropped() {
+        let own: Jid = "1@s.whatsapp.net".parse().unwrap();
+        let mut no_id = msg("2@s.whatsapp.net", "", false, None, 5);
+        let mut no_ts = msg("2@s.whatsapp.net", "X", false, None, 5);
+        if let Some(m) = no_ts.message.as_mut() {
+            m.message_timestamp = None;
+        }
+        if let Some(m) = no_id.message.as_mut() {
+            m.key = None;
+        }
+        let sync = HistorySync {
+            conversations: vec![Conversation {
+                id: Some("2@s.whatsapp.net".into()),
+                messages: vec![no_id, no_ts, HistorySyncMsg::default()],
+                ..Conversation::default()
+            }],
+            ..HistorySync::default()
+        };
+        let chunk = to_store("N", &sync, &own);
+        assert_eq!(chunk.chats.len(), 1);
+        assert!(chunk.messages.is_empty());
+    }
+}

@@ -1,0 +1,271 @@
+//! A user's own room settings that mirror WhatsApp chat state: tags
+//! (`m.favourite` <-> pinned, `m.lowpriority` <-> archived), the room's
+//! push rule (mute) and the fully-read marker (read).
+//!
+//! These are the user's account data, which the homeserver never pushes to
+//! an appservice; with double puppeting the bridge reads them through a
+//! filtered `/sync` as the user. This module is the pure part: reading one
+//! sync response and telling what changed against what the bridge last
+//! knew (including what the bridge itself set, so its own changes are not
+//! sent back).
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Value, json};
+
+/// One room's mirrored settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// Tagged `m.favourite`.
+    pub favourite: bool,
+    /// Tagged `m.lowpriority`.
+    pub low_priority: bool,
+    /// Has a room push rule that does not notify.
+    pub muted: bool,
+    /// The event the fully-read marker points at.
+    pub read_up_to: Option<String>,
+}
+
+/// A change the user made in Matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Favourite tag added or removed.
+    Pin(bool),
+    /// Low-priority tag added or removed.
+    Archive(bool),
+    /// Muted or unmuted.
+    Mute(bool),
+    /// The fully-read marker moved to this event.
+    Read(String),
+}
+
+/// The sync filter: only account data, no timelines, state or presence.
+pub fn sync_filter() -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": ["m.push_rules"]},
+        "room": {
+            "timeline": {"limit": 0, "types": []},
+            "state": {"types": []},
+            "ephemeral": {"types": []},
+            "account_data": {"types": ["m.tag", "m.fully_read"]},
+        },
+    })
+}
+
+/// What the bridge knows of one user's room settings.
+#[derive(Debug, Default)]
+pub struct Known {
+    rooms: HashMap<String, RoomSettings>,
+}
+
+impl Known {
+    /// The settings known for `room`.
+    pub fn get(&self, room: &str) -> RoomSettings {
+        self.rooms.get(room).cloned().unwrap_or_default()
+    }
+
+    /// Records a setting the bridge applied itself (from WhatsApp), so the
+    /// sync that reports it is not taken for the user's change.
+    pub fn set(&mut self, room: &str, f: impl FnOnce(&mut RoomSettings)) {
+        f(self.rooms.entry(room.to_owned()).or_default());
+    }
+
+    /// Applies one sync response; returns the user's changes per room, in
+    /// room order. With `baseline`, only records (the first sync of a run
+    /// says how things are, not what changed).
+    pub fn apply(&mut self, sync: &Value, baseline: bool) -> Vec<(String, Change)> {
+        let mut changes = Vec::new();
+        if let Some(rooms) = sync.pointer("/rooms/join").and_then(Value::as_object) {
+            let mut entries: Vec<(&String, &Value)> = rooms.iter().collect();
+            entries.sort_by_key(|(id, _)| *id);
+            for (room, data) in entries {
+                let events = data
+                    .pointer("/account_data/events")
+                    .and_then(Value::as_array);
+                for event in events.into_iter().flatten() {
+                    let content = &event["content"];
+                    let before = self.get(room);
+                    let mut after = before.clone();
+                    match event["type"].as_str() {
+                        Some("m.tag") => {
+                            let tags = content["tags"].as_object();
+                            let has = |t: &str| tags.is_some_and(|m| m.contains_key(t));
+                            after.favourite = has("m.favourite");
+                            after.low_priority = has("m.lowpriority");
+                        }
+                        Some("m.fully_read") => {
+                            after.read_up_to = content["event_id"].as_str().map(str::to_owned);
+                        }
+                        _ => continue,
+                    }
+                    if !baseline {
+                        diff(room, &before, &after, &mut changes);
+                    }
+                    self.rooms.insert(room.clone(), after);
+                }
+            }
+        }
+        if let Some(muted) = muted_rooms(sync) {
+            let mut rooms: BTreeSet<String> = self.rooms.keys().cloned().collect();
+            rooms.extend(muted.iter().cloned());
+            for room in rooms {
+                let before = self.get(&room);
+                let after = RoomSettings {
+                    muted: muted.contains(&room),
+                    ..before.clone()
+                };
+                if !baseline {
+                    diff(&room, &before, &after, &mut changes);
+                }
+                self.rooms.insert(room, after);
+            }
+        }
+        changes
+    }
+}
+
+fn diff(room: &str, before: &RoomSettings, after: &RoomSettings, out: &mut Vec<(String, Change)>) {
+    if before.favourite != after.favourite {
+        out.push((room.to_owned(), Change::Pin(after.favourite)));
+    }
+    if before.low_priority != after.low_priority {
+        out.push((room.to_owned(), Change::Archive(after.low_priority)));
+    }
+    if before.muted != after.muted {
+        out.push((room.to_owned(), Change::Mute(after.muted)));
+    }
+    if before.read_up_to != after.read_up_to
+        && let Some(event) = &after.read_up_to
+    {
+        out.push((room.to_owned(), Change::Read(event.clone())));
+    }
+}
+
+/// The rooms a `m.push_rules` event in this sync mutes, if it has one
+/// (the event always carries the whole rule set).
+fn muted_rooms(sync: &Value) -> Option<BTreeSet<String>> {
+    let events = sync.pointer("/account_data/events")?.as_array()?;
+    let rules = events.iter().rev().find(|e| e["type"] == "m.push_rules")?;
+    // Without the room rule list the event says nothing about mutes.
+    let room_rules = rules.pointer("/content/global/room")?.as_array()?;
+    let mut muted = BTreeSet::new();
+    for rule in room_rules {
+        let enabled = rule["enabled"].as_bool().unwrap_or(true);
+        let silent = rule["actions"].as_array().is_some_and(|a| {
+            a.iter()
+                .all(|x| x.as_str().is_some_and(|s| s == "dont_notify"))
+        });
+        if enabled
+            && silent
+            && let Some(id) = rule["rule_id"].as_str()
+        {
+            muted.insert(id.to_owned());
+        }
+    }
+    Some(muted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room_data(room: &str, events: Value) -> Value {
+        json!({"rooms": {"join": {room: {"account_data": {"events": events}}}}})
+    }
+
+    #[test]
+    fn baseline_records_without_changes_then_diffs() {
+        let mut known = Known::default();
+        let first = room_data(
+            "!a:x",
+            json!([{"type": "m.tag", "content": {"tags": {"m.favourite": {}}}}]),
+        );
+        assert!(known.apply(&first, true).is_empty());
+        assert!(known.get("!a:x").favourite);
+
+        let next = room_data(
+            "!a:x",
+            json!([{"type": "m.tag", "content": {"tags": {"m.lowpriority": {"order": 0.5}}}}]),
+        );
+        assert_eq!(
+            known.apply(&next, false),
+            vec![
+                ("!a:x".to_owned(), Change::Pin(false)),
+                ("!a:x".to_owned(), Change::Archive(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn what_the_bridge_set_is_not_a_change() {
+        let mut known = Known::default();
+        known.set("!a:x", |s| s.favourite = true);
+        let sync = room_data(
+            "!a:x",
+            json!([{"type": "m.tag", "content": {"tags": {"m.favourite": {}}}}]),
+        );
+        assert!(known.apply(&sync, false).is_empty());
+    }
+
+    #[test]
+    fn push_rules_mute_and_unmute() {
+        let mut known = Known::default();
+        let rules = |rooms: Value| {
+            json!({"account_data": {"events": [
+                {"type": "m.push_rules", "content": {"global": {"room": rooms}}}
+            ]}})
+        };
+        let muted = rules(json!([
+            {"rule_id": "!a:x", "actions": [], "enabled": true, "default": false},
+            {"rule_id": "!b:x", "actions": ["notify"], "enabled": true},
+            {"rule_id": "!c:x", "actions": ["dont_notify"], "enabled": false},
+        ]));
+        assert_eq!(
+            known.apply(&muted, false),
+            vec![("!a:x".to_owned(), Change::Mute(true))]
+        );
+        assert!(known.apply(&muted, false).is_empty(), "no change twice");
+        assert_eq!(
+            known.apply(&rules(json!([])), false),
+            vec![("!a:x".to_owned(), Change::Mute(false))]
+        );
+        assert!(
+            known
+                .apply(&json!({"account_data": {"events": []}}), false)
+                .is_empty(),
+            "no push rules event: mute state unchanged"
+        );
+    }
+
+    #[test]
+    fn read_marker_moves() {
+        let mut known = Known::default();
+        let read = |e: &str| {
+            room_data(
+                "!a:x",
+                json!([{"type": "m.fully_read", "content": {"event_id": e}}]),
+            )
+        };
+        assert_eq!(
+            known.apply(&read("$1"), false),
+            vec![("!a:x".to_owned(), Change::Read("$1".to_owned()))]
+        );
+        assert!(known.apply(&read("$1"), false).is_empty());
+    }
+
+    #[test]
+    fn junk_is_ignored() {
+        let mut known = Known::default();
+        known.set("!a:x", |s| s.muted = true);
+        for junk in [
+            json!(null),
+            json!({"rooms": 5}),
+            json!({"rooms": {"join": {"!a:x": {"account_data": {"events": [5, {"type": 1}]}}}}}),
+            json!({"account_data": {"events": [{"type": "m.push_rules", "content": 3}]}}),
+        ] {
+            assert!(known.apply(&junk, false).is_empty(), "{junk}");
+        }
+        assert!(known.get("!a:x").muted, "a broken rule set unmutes nothing");
+    }
+}
