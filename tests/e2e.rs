@@ -17,7 +17,7 @@ use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use wa_sim::{ScanError, Sim};
-use wabridge::config::{Config, Registration, generate_token};
+use wabridge::config::{Config, Registration, Token, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557770001";
@@ -179,7 +179,15 @@ async fn scenario(db: &str) {
     let registration = Registration::new(&config, config.appservice.bot.username.clone());
     let reg_path = dir.join("registration.yaml");
     std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
-    let synapse = Synapse::start(&[reg_path]).await;
+    // Double puppeting: an extra registration lends the bridge its token.
+    let puppet_reg = Registration::double_puppet(synapse::SERVER_NAME);
+    let puppet_reg_path = dir.join("doublepuppet.yaml");
+    std::fs::write(&puppet_reg_path, puppet_reg.to_yaml().unwrap()).unwrap();
+    config.double_puppet.secrets.insert(
+        synapse::SERVER_NAME.to_owned(),
+        Token::new(format!("as_token:{}", puppet_reg.as_token.expose())),
+    );
+    let synapse = Synapse::start(&[reg_path, puppet_reg_path]).await;
     config.homeserver.address = synapse.base_url().to_owned();
 
     let bridge = Bridge::start(&config, port).await;
@@ -313,6 +321,23 @@ async fn scenario(db: &str) {
                 && e["content"][hello.as_str()]["m.read"][bob_ghost.as_str()].is_object()
         })
         .await;
+
+    // Alice writes from her phone: with double puppeting it shows as Alice
+    // herself, and its echo does not go back out to WhatsApp.
+    let before = bob.received().len();
+    alice_phone
+        .send_text(BOB_PN, "typed on my phone")
+        .await
+        .unwrap();
+    let (_, own) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && is_message(e) && body(e) == "typed on my phone"
+        })
+        .await;
+    assert_eq!(own["sender"], alice.user_id.as_str(), "sent as Alice");
+    assert_eq!(own["content"]["msgtype"], "m.text");
+    let got = bob.wait_received(before + 1, WAIT).await;
+    assert_eq!(got.len(), before + 1);
     assert!(
         alice
             .get_state(
@@ -401,6 +426,12 @@ async fn scenario(db: &str) {
         assert!(Instant::now() < deadline, "bob did not get it: {texts:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let phone_typed = bob
+        .received()
+        .into_iter()
+        .filter(|r| r.text.as_deref() == Some("typed on my phone"))
+        .count();
+    assert_eq!(phone_typed, 1, "the puppet's echo never went back out");
     assert_eq!(
         alice_phone.linked_devices().len(),
         1,
