@@ -99,3 +99,51 @@ fn the_example_is_refused_until_tokens_are_generated() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The container's entry point (docker/run.sh), run outside a container:
+/// first a config to edit (listening beyond loopback), then the
+/// registration, then the bridge itself (`--check` here).
+#[test]
+fn container_entry_point_walks_through_first_start() {
+    let data = temp_dir("docker-data");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_wabridge"))
+        .parent()
+        .expect("binary dir")
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |extra: &[&str]| {
+        Command::new("sh")
+            .arg(root.join("docker/run.sh"))
+            .args(extra)
+            .env("PATH", &path)
+            .env("WABRIDGE_DATA", &data)
+            .env("WABRIDGE_EXAMPLE", root.join("config.example.yaml"))
+            .output()
+            .expect("run docker/run.sh")
+    };
+
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("config.yaml"), "{}", stderr(&first));
+    let config = std::fs::read_to_string(data.join("config.yaml")).expect("config written");
+    assert!(config.contains("    hostname: 0.0.0.0\n"), "listens beyond loopback");
+    assert!(!data.join("registration.yaml").exists());
+
+    let second = run(&[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let written: Config = std::fs::read_to_string(data.join("config.yaml"))
+        .expect("config")
+        .parse()
+        .expect("config with tokens is valid");
+    let reg = std::fs::read_to_string(data.join("registration.yaml")).expect("registration");
+    assert!(reg.contains(written.appservice.hs_token.expose()));
+
+    let third = run(&["--check"]);
+    assert!(third.status.success(), "{}", stderr(&third));
+    let _ = std::fs::remove_dir_all(&data);
+}
