@@ -33,6 +33,11 @@ struct Cli {
     /// Validate the configuration and exit.
     #[arg(long)]
     check: bool,
+    /// Write a double-puppeting registration for the config's homeserver
+    /// domain to this file and print the line for `double_puppet.secrets`,
+    /// then exit.
+    #[arg(long = "generate-double-puppet", value_name = "FILE", conflicts_with_all = ["check", "generate"])]
+    double_puppet: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -62,6 +67,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     let config = Config::load(&cli.config)
         .with_context(|| format!("invalid config {}", cli.config.display()))?;
+    if let Some(path) = &cli.double_puppet {
+        let domain = &config.homeserver.domain;
+        let registration = config::Registration::double_puppet(domain);
+        let yaml = registration.to_yaml()?;
+        std::fs::write(path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "wrote {}; add it to the homeserver like the bridge's registration, \
+             then put this under double_puppet.secrets in {}:\n  {domain}: \"as_token:{}\"",
+            path.display(),
+            cli.config.display(),
+            registration.as_token.expose()
+        );
+        return Ok(());
+    }
     if cli.check {
         println!("{}: ok", cli.config.display());
         return Ok(());

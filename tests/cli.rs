@@ -131,7 +131,10 @@ fn container_entry_point_walks_through_first_start() {
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(stderr(&first).contains("config.yaml"), "{}", stderr(&first));
     let config = std::fs::read_to_string(data.join("config.yaml")).expect("config written");
-    assert!(config.contains("    hostname: 0.0.0.0\n"), "listens beyond loopback");
+    assert!(
+        config.contains("    hostname: 0.0.0.0\n"),
+        "listens beyond loopback"
+    );
     assert!(!data.join("registration.yaml").exists());
 
     let second = run(&[]);
@@ -146,4 +149,31 @@ fn container_entry_point_walks_through_first_start() {
     let third = run(&["--check"]);
     assert!(third.status.success(), "{}", stderr(&third));
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn generate_double_puppet_writes_a_token_only_registration() {
+    let dir = temp_dir("dp");
+    let config = dir.join("config.yaml");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.yaml"),
+        &config,
+    )
+    .expect("copy example");
+    let out = wabridge(&["-c", "config.yaml", "-g"], &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = wabridge(
+        &["-c", "config.yaml", "--generate-double-puppet", "dp.yaml"],
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reg: Registration =
+        serde_norway::from_str(&std::fs::read_to_string(dir.join("dp.yaml")).expect("dp.yaml"))
+            .expect("a registration");
+    assert_eq!(reg.url, None);
+    assert!(!reg.namespaces.users[0].exclusive);
+    let line = format!("example.com: \"as_token:{}\"", reg.as_token.expose());
+    assert!(stdout.contains(&line), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
