@@ -6,7 +6,9 @@ use tracing::{debug, info};
 use wa_core::jid::Jid;
 use wa_core::proto::{Conversation, HistorySync, WebMessageInfo};
 
-use crate::store::{HistoryChat, HistoryChunk, HistoryMessage};
+use super::relay;
+use crate::bridge::Bridge;
+use crate::store::{Ghost, HistoryChat, HistoryChunk, HistoryMessage, StoreError};
 
 /// The store's form of one decoded chunk. `chunk_id` names the
 /// notification that carried it; `own` is the account (for our messages).
@@ -45,6 +47,57 @@ pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> History
         "history chunk received"
     );
     chunk
+}
+
+/// Names the phone knows for contacts (push names of the history, contact
+/// names of app state): kept for their ghosts, set on the Matrix profile the
+/// next time the ghost is used. A name already set is not touched again.
+// Called once the client reports history chunks (next step).
+#[allow(dead_code)]
+pub(super) async fn remember_names(
+    bridge: &Bridge,
+    names: &[(Jid, String)],
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for (jid, name) in names {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let (network_id, localpart) = relay::ghost_ids(bridge, jid);
+        let known = bridge.db.ghost(&network_id).await?;
+        if known
+            .as_ref()
+            .is_some_and(|g| g.display_name.as_deref() == Some(name))
+        {
+            continue;
+        }
+        bridge
+            .db
+            .save_ghost(&Ghost {
+                network_id,
+                localpart,
+                display_name: Some(name.to_owned()),
+                avatar_url: known.and_then(|g| g.avatar_url),
+                name_set: false,
+            })
+            .await?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// The push names a chunk carries, as (user, name).
+// Called once the client reports history chunks (next step).
+#[allow(dead_code)]
+pub(super) fn push_names(sync: &HistorySync) -> Vec<(Jid, String)> {
+    sync.pushnames
+        .iter()
+        .filter_map(|p| {
+            let jid: Jid = p.id.as_deref()?.parse().ok()?;
+            Some((jid.to_non_ad(), p.pushname.clone()?))
+        })
+        .collect()
 }
 
 fn chat_of(conv: &Conversation) -> Option<(String, HistoryChat)> {

@@ -105,7 +105,7 @@ pub(super) enum RelayError {
 }
 
 /// The ghost's network id and Matrix localpart for a WhatsApp user.
-fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
+pub(super) fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
     let user = user.to_non_ad();
     let id = match user.server() {
         Server::Lid => format!("lid-{}", user.user()),
