@@ -15,5 +15,9 @@ mod media;
 pub mod phone;
 pub mod server;
 
-pub use phone::{Phone, PhoneError, Received, ScanError};
+pub use phone::{
+    AppStateView, HistoryFault, HistoryScript, PatchFault, PeerReceipt, Phone, PhoneError,
+    Received, ScanError, ScriptChat, ScriptMessage, Sender, SentHistory,
+};
+pub use server::appstate::PushOutcome;
 pub use server::{Registration, Routed, Sim};

@@ -79,6 +79,26 @@ impl MediaServer {
         )
     }
 
+    /// Stores `blob` as an upload of `kind` (`md-app-state`, `md-msg-hist`,
+    /// ...) would be stored, without HTTP: for blobs the server or a
+    /// scripted phone makes. Returns the direct path; `None` for an unknown
+    /// kind.
+    pub(crate) fn put_blob(&self, kind: &str, blob: Vec<u8>) -> Option<String> {
+        use sha2::{Digest as _, Sha256};
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(&blob));
+        let ticket = self
+            .store
+            .admit(kind, &token, Some(self.store.auth()))
+            .ok()?;
+        let uploaded = self.store.put(ticket, blob.into()).ok()?;
+        Some(uploaded.direct_path)
+    }
+
+    /// The blob at a direct path, if stored.
+    pub(crate) fn get_blob(&self, direct_path: &str) -> Option<bytes::Bytes> {
+        self.store.get(direct_path)
+    }
+
     /// `127.0.0.1:PORT`, as `media_conn` names the host.
     pub(crate) fn host(&self) -> &str {
         self.store.host()

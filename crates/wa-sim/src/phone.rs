@@ -15,10 +15,17 @@ use wa_core::proto::AdvDeviceIdentity;
 
 use crate::server::{PairRequest, Push, Shared, unix_now};
 
+pub(crate) mod appstate;
 pub(crate) mod device;
+pub(crate) mod history;
+mod peer;
 mod retry;
 
+pub use appstate::{AppStateView, PatchFault};
 pub use device::{PhoneError, Received};
+pub use history::{
+    HistoryFault, HistoryScript, PeerReceipt, ScriptChat, ScriptMessage, Sender, SentHistory,
+};
 
 /// The prefix newer clients put before the QR data.
 pub const QR_URL_PREFIX: &str = "https://wa.me/settings/linked_devices#";

@@ -3,6 +3,7 @@
 //! registers and pairs companions (scanned by scripted phones), and logs
 //! paired companions in by their Noise static key.
 
+pub mod appstate;
 mod faults;
 mod groups;
 mod login;
@@ -116,6 +117,8 @@ pub(crate) struct State {
     pub(crate) routed: Vec<Routed>,
     /// Each account's signed key-index list, by phone number.
     pub(crate) key_index_lists: HashMap<String, usync::SignedList>,
+    /// App-state collections, by phone number.
+    pub(crate) app_state: appstate::Store,
     next_lid: u64,
 }
 

@@ -75,6 +75,10 @@ pub(crate) struct PhoneDevice {
     pub(crate) retries: Mutex<HashMap<(String, Jid), u32>>,
     /// The id of the next one-time prekey made for a retry receipt's keys.
     pub(crate) next_retry_prekey: std::sync::atomic::AtomicU32,
+    /// App-state keys and collections.
+    pub(crate) app_state: tokio::sync::Mutex<super::appstate::AppStateSide>,
+    /// The history script and what was sent of it.
+    pub(crate) history: Mutex<super::history::HistorySide>,
 }
 
 impl std::fmt::Debug for PhoneDevice {
@@ -94,6 +98,8 @@ impl PhoneDevice {
             retries: Mutex::default(),
             // Clear of the ids the phone publishes (1..=PHONE_PREKEYS).
             next_retry_prekey: std::sync::atomic::AtomicU32::new(0x0001_0000),
+            app_state: tokio::sync::Mutex::default(),
+            history: Mutex::default(),
         }
     }
 
@@ -159,6 +165,10 @@ pub(crate) async fn run(
             if let Err(e) = super::retry::answer(&shared, &pn, &device, &node).await {
                 warn!(%pn, error = %e, "phone could not answer a retry receipt");
             }
+            continue;
+        }
+        if node.tag == "receipt" {
+            super::history::record_receipt(&device, &node);
             continue;
         }
         if node.tag != "message" {

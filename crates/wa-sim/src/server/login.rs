@@ -9,7 +9,7 @@ use wa_core::binary::Node;
 use wa_core::proto::ClientPayload;
 
 use super::session::Session;
-use super::{ConnError, Push, Shared, groups, route, unix_now, usync};
+use super::{ConnError, Push, Shared, appstate, groups, route, unix_now, usync};
 
 pub(super) async fn run(
     mut session: Session,
@@ -115,7 +115,14 @@ async fn answer_iq(
     match (node.attr_str("type"), node.attr_str("xmlns"), first) {
         (Some("result" | "error"), _, _) => Ok(()),
         (Some("get"), Some("w:p"), _) => session.result(&id, Vec::new()).await,
-        (Some("set"), Some("passive"), _) => session.result(&id, Vec::new()).await,
+        (Some("set"), Some("passive"), first) => {
+            session.result(&id, Vec::new()).await?;
+            if first == Some("active") {
+                // Online and past its prekey upload: the phone sends keys and history.
+                crate::phone::history::companion_active(shared, pn, device);
+            }
+            Ok(())
+        }
         (Some("get"), Some("encrypt"), Some("count")) => {
             let count = shared
                 .state()
@@ -136,6 +143,10 @@ async fn answer_iq(
         },
         (Some("get" | "set"), Some("w:g2"), _) => {
             let answer = groups::iq(shared, pn, &id, node);
+            session.send(&answer).await
+        }
+        (Some("set"), Some("w:sync:app:state"), _) => {
+            let answer = appstate::iq(shared, &(pn.to_owned(), device), &id, node);
             session.send(&answer).await
         }
         (Some("get"), Some("usync"), _) => {

@@ -4,6 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod baileys;
+pub mod https;
+pub mod peer;
 
 use std::time::Duration;
 
