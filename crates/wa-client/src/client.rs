@@ -22,8 +22,8 @@ mod recv;
 mod send;
 
 pub use event::{
-    ChatState, ClientEvent, GroupChange, GroupChangeKind, IncomingMessage, MessageAck, Receipt,
-    ReceiptKind,
+    ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice, IncomingMessage,
+    MessageAck, Receipt, ReceiptKind,
 };
 pub use groups::GroupInfo;
 
@@ -437,6 +437,16 @@ impl Client {
     pub async fn ack(&self, ack: &MessageAck) -> Result<(), Error> {
         let conn = self.connection()?;
         conn.send(&recv::receipt_node(ack)).await
+    }
+
+    /// Acknowledges a history chunk kept by the user (with
+    /// [`ClientOptions::auto_ack`] off): the delivery receipt, then the
+    /// `hist_sync` receipt that tells the phone the chunk was processed.
+    pub async fn ack_history(&self, ack: &MessageAck) -> Result<(), Error> {
+        let conn = self.connection()?;
+        conn.send(&recv::receipt_node(ack)).await?;
+        conn.send(&recv::hist_sync_receipt(ack, &self.shared.own.pn))
+            .await
     }
 
     /// Sends read receipts for `ids` in `chat` (from `sender`, the

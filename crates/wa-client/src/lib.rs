@@ -21,8 +21,8 @@ pub mod store;
 
 pub use client::{
     Backoff, ChatState, Client, ClientError, ClientEvent, ClientOptions, GroupChange,
-    GroupChangeKind, GroupInfo, IncomingMessage, MessageAck, PendingSend, Receipt, ReceiptKind,
-    SendError, Sent,
+    GroupChangeKind, GroupInfo, HistoryNotice, IncomingMessage, MessageAck, PendingSend, Receipt,
+    ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use device::DeviceState;

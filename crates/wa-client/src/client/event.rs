@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use wa_core::jid::Jid;
 use wa_core::proto::Message;
+use wa_core::proto::message::HistorySyncNotification;
 
 use crate::error::AuthError;
 
@@ -28,6 +29,13 @@ pub enum ClientEvent {
     Stopped(AuthError),
     /// A message arrived and was decrypted.
     Message(Box<IncomingMessage>),
+    /// Our phone sent a chunk of the account's history. Fetch it with
+    /// [`Client::history_sync`](super::Client::history_sync), keep it, then
+    /// acknowledge it with
+    /// [`Client::ack_history`](super::Client::ack_history) (automatic
+    /// unless [`ClientOptions::auto_ack`](super::ClientOptions::auto_ack) is
+    /// off): the phone does not send an acknowledged chunk again.
+    HistorySync(Box<HistoryNotice>),
     /// A message arrived that could not be decrypted; a retry receipt asked
     /// the sender to send it again.
     Undecryptable {
@@ -111,6 +119,19 @@ impl IncomingMessage {
                 .and_then(|e| e.text.as_deref())
         })
     }
+}
+
+/// A history chunk announced by our phone.
+#[derive(Debug, Clone)]
+pub struct HistoryNotice {
+    /// The id of the message that carried the notification: unique per
+    /// chunk, so a store can keep each chunk once.
+    pub id: String,
+    /// Where the chunk is and what it holds (sync type, chunk order,
+    /// progress).
+    pub notification: HistorySyncNotification,
+    /// What to send back once the chunk is kept.
+    pub ack: MessageAck,
 }
 
 /// The delivery receipt owed for one message.

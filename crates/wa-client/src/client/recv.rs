@@ -9,11 +9,12 @@ use tracing::{debug, info, warn};
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message;
+use wa_core::proto::message::{HistorySyncNotification, protocol_message};
 use wa_core::signal::{self, EncType, SignalError};
 
 use super::event::{
-    ChatState, ClientEvent, GroupChange, GroupChangeKind, IncomingMessage, MessageAck, Receipt,
-    ReceiptKind,
+    ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice, IncomingMessage,
+    MessageAck, Receipt, ReceiptKind,
 };
 use super::{Shared, lock, send};
 use crate::crypto::CryptoError;
@@ -190,6 +191,15 @@ pub(crate) fn receipt_node(ack: &MessageAck) -> Node {
     r
 }
 
+/// `<receipt id to=<own bare JID> type="hist_sync"/>`: the history chunk
+/// `ack` names was processed.
+pub(crate) fn hist_sync_receipt(ack: &MessageAck, own: &Jid) -> Node {
+    Node::new("receipt")
+        .attr("id", ack.id.clone())
+        .attr("to", own.to_non_ad())
+        .attr("type", "hist_sync")
+}
+
 /// The LID device JID device `jid` keeps its session under; `hint` is a LID
 /// the stanza gave for it. Records the mapping learned.
 async fn lid_device(
@@ -216,6 +226,15 @@ async fn lid_device(
         .lid_for_pn(jid.user())
         .await?
         .map(|l| Jid::with_device(l, jid.device(), Server::Lid)))
+}
+
+/// Takes the history-sync notification out of a protocol message.
+fn history_notification(m: &mut Message) -> Option<HistorySyncNotification> {
+    let pm = m.protocol_message.as_deref_mut()?;
+    if pm.r#type != Some(protocol_message::Type::HistorySyncNotification as i32) {
+        return None;
+    }
+    pm.history_sync_notification.take()
 }
 
 fn is_only_key_distribution(m: &Message) -> bool {
@@ -376,6 +395,24 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             chat = dest.to_non_ad();
         }
         message = dsm.message.map(|m| *m).unwrap_or_default();
+    }
+    if from_me && let Some(notification) = history_notification(&mut message) {
+        // Not marked seen: until the user acknowledges the chunk, a
+        // redelivery must reach it again (it keeps chunks once by id).
+        let notice = HistoryNotice {
+            id,
+            notification,
+            ack: message_ack.clone(),
+        };
+        shared
+            .emit(ClientEvent::HistorySync(Box::new(notice)))
+            .await;
+        if shared.opts.auto_ack {
+            conn.send(&receipt_node(&message_ack)).await?;
+            conn.send(&hist_sync_receipt(&message_ack, &shared.own.pn))
+                .await?;
+        }
+        return Ok(());
     }
     let first = shared
         .store
