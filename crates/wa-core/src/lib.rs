@@ -5,6 +5,7 @@
 //! without a runtime. `wa-client` drives it over tokio.
 
 pub mod adv;
+pub mod appstate;
 pub mod binary;
 pub mod frame;
 pub mod history;
