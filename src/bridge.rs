@@ -56,6 +56,9 @@ pub struct Bridge {
     pub pairings: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// (room, user) pairs known to be joined, so joins are not repeated.
     pub joined: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Held while a portal room is made, so a chat that the live messages
+    /// and the backfill reach at once still gets one room.
+    pub portal_creation: Mutex<()>,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
 }
@@ -169,6 +172,7 @@ pub async fn run_with(
         logins: Mutex::new(HashMap::new()),
         pairings: Mutex::new(HashMap::new()),
         joined: Mutex::new(std::collections::HashSet::new()),
+        portal_creation: Mutex::new(()),
         puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));

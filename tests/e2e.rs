@@ -132,10 +132,15 @@ fn is_message(e: &Value) -> bool {
     e["type"] == "m.room.message"
 }
 
-/// Waits for an invite to a room not seen before, and joins it.
+/// Waits for a room not seen before: one the double puppet joined the user
+/// to, or an invite, accepted.
 async fn join_new_invite(user: &MatrixUser, known: &mut Vec<String>) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
+        if let Some(room) = user.joined_rooms().await.into_iter().find(|r| !known.contains(r)) {
+            known.push(room.clone());
+            return room;
+        }
         let invites = user.invites().await;
         if let Some(room) = invites.into_iter().find(|r| !known.contains(r)) {
             user.accept_invite(&room).await;

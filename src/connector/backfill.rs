@@ -50,8 +50,6 @@ pub(super) struct Trigger {
 
 impl Trigger {
     /// A chunk was stored; `complete` when the phone reports 100 %.
-    // Called once the client reports history chunks (next step).
-    #[allow(dead_code)]
     pub(super) fn chunk_stored(&self, complete: bool) {
         if complete {
             self.complete

@@ -1,19 +1,115 @@
 //! History chunks from the phone into the bridge's store (before they are
 //! acknowledged), and the backfill told that more history is there.
 
+use std::time::Duration;
+
 use prost::Message as _;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+use wa_client::{Client, HistoryNotice, MediaError};
 use wa_core::jid::Jid;
 use wa_core::proto::{Conversation, HistorySync, WebMessageInfo};
 
-use super::relay;
+use super::{backfill, relay};
 use crate::bridge::Bridge;
-use crate::store::{Ghost, HistoryChat, HistoryChunk, HistoryMessage, StoreError};
+use crate::store::{Ghost, HistoryChat, HistoryChunk, HistoryMessage, Login, StoreError};
+
+/// Attempts at a download or a store write before the chunk is left
+/// unacknowledged (the server hands it over again on the next connect).
+const ATTEMPTS: u32 = 4;
+
+/// One history chunk from the phone: fetched, stored, then acknowledged,
+/// and the backfill told. A chunk stored before is only acknowledged again.
+/// A chunk that can never be read (wrong hash, truncated, gone from the
+/// host) is refused with a log line and acknowledged, so the phone moves
+/// on; a chunk that failed for a passing reason (network, store) is not
+/// acknowledged and comes again.
+pub(super) async fn ingest(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    notice: &HistoryNotice,
+    trigger: &backfill::Trigger,
+) {
+    let id = notice.id.as_str();
+    let complete = notice.notification.progress.is_some_and(|p| p >= 100);
+    match bridge.db.history_chunk_stored(&login.login_id, id).await {
+        Ok(true) => {
+            debug!(chunk = %id, "history chunk stored before; acknowledging again");
+            acknowledge(client, notice).await;
+            return;
+        }
+        Ok(false) => {}
+        Err(e) => {
+            warn!(chunk = %id, error = %e, "history chunk not checked; left for redelivery");
+            return;
+        }
+    }
+    let mut delay = Duration::from_millis(500);
+    let mut sync = None;
+    for attempt in 1..=ATTEMPTS {
+        match client.history_sync(&notice.notification).await {
+            Ok(s) => {
+                sync = Some(s);
+                break;
+            }
+            Err(e) if passing(&e) && attempt < ATTEMPTS => {
+                debug!(chunk = %id, attempt, error = %e, "history download failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) if passing(&e) => {
+                warn!(chunk = %id, error = %e, "history chunk not downloaded; left for redelivery");
+                return;
+            }
+            Err(e) => {
+                warn!(chunk = %id, error = %e, "history chunk refused: nothing of it applied");
+                acknowledge(client, notice).await;
+                return;
+            }
+        }
+    }
+    let Some(sync) = sync else { return };
+    let chunk = to_store(id, &sync, client.jid());
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=ATTEMPTS {
+        match bridge.db.save_history_chunk(&login.login_id, &chunk).await {
+            Ok(_) => break,
+            Err(e) if attempt < ATTEMPTS => {
+                warn!(chunk = %id, attempt, error = %e, "history chunk not stored; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                warn!(chunk = %id, error = %e, "history chunk not stored; left for redelivery");
+                return;
+            }
+        }
+    }
+    if let Err(e) = remember_names(bridge, &push_names(&sync)).await {
+        warn!(chunk = %id, error = %e, "push names of a history chunk not kept");
+    }
+    acknowledge(client, notice).await;
+    trigger.chunk_stored(complete);
+}
+
+/// Download failures that may pass: the connection, the host's own
+/// trouble. A blob that fails its checks or is gone stays bad.
+fn passing(e: &MediaError) -> bool {
+    match e {
+        MediaError::Connection(_) | MediaError::Transport(_) => true,
+        MediaError::Status { status } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+async fn acknowledge(client: &Client, notice: &HistoryNotice) {
+    if let Err(e) = client.ack_history(&notice.ack).await {
+        debug!(error = %e, "history ack not sent; the server will redeliver");
+    }
+}
 
 /// The store's form of one decoded chunk. `chunk_id` names the
 /// notification that carried it; `own` is the account (for our messages).
-// Called once the client reports history chunks (next step).
-#[allow(dead_code)]
 pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> HistoryChunk {
     let mut chunk = HistoryChunk {
         chunk_id: chunk_id.to_owned(),
@@ -52,8 +148,6 @@ pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> History
 /// Names the phone knows for contacts (push names of the history, contact
 /// names of app state): kept for their ghosts, set on the Matrix profile the
 /// next time the ghost is used. A name already set is not touched again.
-// Called once the client reports history chunks (next step).
-#[allow(dead_code)]
 pub(super) async fn remember_names(
     bridge: &Bridge,
     names: &[(Jid, String)],
@@ -88,8 +182,6 @@ pub(super) async fn remember_names(
 }
 
 /// The push names a chunk carries, as (user, name).
-// Called once the client reports history chunks (next step).
-#[allow(dead_code)]
 pub(super) fn push_names(sync: &HistorySync) -> Vec<(Jid, String)> {
     sync.pushnames
         .iter()

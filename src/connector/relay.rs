@@ -14,8 +14,7 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::backfill;
-use super::format;
+use super::{backfill, format};
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
 use crate::bridge::{Bridge, txn_id};
 use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
@@ -28,7 +27,6 @@ pub(super) async fn run_events(
     mut events: mpsc::Receiver<ClientEvent>,
     history: Arc<backfill::Trigger>,
 ) {
-    let _ = &history; // chunks are stored and announced here (issue 7)
     while let Some(event) = events.recv().await {
         match event {
             ClientEvent::Message(m) => {
@@ -48,6 +46,9 @@ pub(super) async fn run_events(
                         }
                     }
                 }
+            }
+            ClientEvent::HistorySync(notice) => {
+                super::history::ingest(&bridge, &login, &client, &notice, &history).await;
             }
             ClientEvent::LoggedOut(_) => {
                 warn!(login = %login.login_id, "logged out by WhatsApp");
@@ -196,6 +197,10 @@ pub(super) async fn portal(
     if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
+    let _creating = bridge.portal_creation.lock().await;
+    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
+        return Ok(p);
+    }
     let (room, kind, name) = if chat.is_group() {
         let info = client.group_info(chat).await?;
         let room = bridge
@@ -247,6 +252,13 @@ pub(super) async fn portal(
         created_at: now_ms(),
     };
     bridge.db.save_portal(&portal).await?;
+    // With double puppeting the user is in the room at once, as if they
+    // had accepted the invite.
+    if let Some(puppet) = bridge.puppet(&login.mxid)
+        && let Err(e) = puppet.join(&portal.room_id).await
+    {
+        debug!(error = %e, "the user's puppet did not join a new portal");
+    }
     Ok(portal)
 }
 

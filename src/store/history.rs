@@ -186,6 +186,25 @@ impl Database {
         Ok(stored)
     }
 
+    /// Whether the chunk `chunk_id` of `login_id` was stored before (a
+    /// redelivered notification needs no download).
+    pub async fn history_chunk_stored(
+        &self,
+        login_id: &str,
+        chunk_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = with_pool!(&self.pool, |p| {
+            sqlx::query_scalar(
+                "SELECT 1 FROM history_chunks WHERE login_id = $1 AND chunk_id = $2",
+            )
+            .bind(login_id)
+            .bind(chunk_id)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
     /// The `limit` chats of `login_id` with the newest activity, newest
     /// first.
     pub async fn recent_history_chats(
