@@ -185,7 +185,7 @@ pub(crate) fn sync(d: Device<'_>, synced: &mut Synced, c: Collection) {
         {
             warn!(%pn, collection = %c, error = %e, "phone could not verify an app-state snapshot");
             // The patches before it are gone: go on from the ones after.
-            synced.state.version = fetched.version - fetched.patches.len() as u64;
+            synced.state.version = fetched.version.saturating_sub(fetched.patches.len() as u64);
         }
         for patch in &fetched.patches {
             let Some(version) = version_of(patch) else {
