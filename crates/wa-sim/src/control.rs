@@ -94,9 +94,11 @@ impl ControlError {
             },
             ControlError::Phone(e) => match e {
                 PhoneError::NoAccount(_) => StatusCode::NOT_FOUND,
-                PhoneError::Signal(_) | PhoneError::Malformed(_) | PhoneError::Retry(_) => {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
+                PhoneError::Signal(_)
+                | PhoneError::Malformed(_)
+                | PhoneError::Retry(_)
+                | PhoneError::AppState(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                PhoneError::AppStateConflict(_) => StatusCode::CONFLICT,
             },
         }
     }

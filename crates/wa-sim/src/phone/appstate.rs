@@ -3,12 +3,20 @@
 //! the server like any device: it fetches and verifies what others pushed,
 //! encodes its own mutations as patches and pushes them the same way (so
 //! companions get `server_sync`).
+//!
+//! Tests drive it through [`Phone`]: one method per action the bridge cares
+//! about (each one patch), key rotation, spoiled patches ([`PatchFault`]),
+//! compaction into a snapshot, and [`Phone::app_state_view`], which shows
+//! what every device pushed, decoded and verified.
 
+mod sync;
 mod view;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use wa_core::appstate::{Action, Collection, NewMutation};
+use wa_core::jid::Jid;
 use wa_core::proto::Message;
 use wa_core::proto::message::{
     self as msg, AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint,
@@ -17,15 +25,20 @@ use wa_core::proto::message::{
 
 pub use view::AppStateView;
 
+use super::Phone;
 use super::device::{PhoneDevice, PhoneError};
 use super::history::HistoryScript;
 use crate::server::Shared;
+use sync::{Device, Synced};
 
-/// A way to spoil the next patch the phone pushes.
+/// A way to spoil the next patch the phone pushes. The spoiled patch takes
+/// a version on the server but changes nothing in the phone's own state, so
+/// the phone's next patch verifies on top of the state before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchFault {
-    /// The first mutation's value MAC is wrong (the LTHash and patch MACs are
-    /// computed over the wrong MAC, so only the value MAC check fails).
+    /// The value MACs are wrong: they are computed over another key id than
+    /// the records name (the LTHash and patch MACs are computed over these
+    /// MACs, so only the value MAC check fails, at the first mutation).
     WrongValueMac,
     /// The snapshot MAC is computed from a wrong LTHash (the patch MAC
     /// covers it, so only the LTHash check fails).
@@ -55,14 +68,12 @@ impl std::fmt::Debug for SyncKey {
 }
 
 /// The phone's app-state side.
-// Read once the phone encodes and decodes patches (wa_core::appstate).
-#[allow(dead_code)]
 #[derive(Debug, Default)]
 pub(crate) struct AppStateSide {
     /// Every key made, oldest first; the last shared one is current.
     pub(crate) keys: Vec<SyncKey>,
     /// Each collection as the phone last synced it.
-    pub(crate) collections: BTreeMap<String, view::CollectionState>,
+    pub(crate) collections: BTreeMap<Collection, Synced>,
     /// A fault for the next patch.
     pub(crate) next_fault: Option<PatchFault>,
     /// The script's chat settings went into app state.
@@ -96,10 +107,51 @@ impl AppStateSide {
         }
     }
 
-    /// A key by id.
-    #[allow(dead_code)]
-    pub(crate) fn key(&self, id: &[u8]) -> Option<&SyncKey> {
-        self.keys.iter().find(|k| k.id == id)
+    /// Encodes `mutations` into one patch of `c` (spoiled by an armed
+    /// fault) and pushes it; the version it landed as.
+    fn push(
+        &mut self,
+        shared: &Shared,
+        pn: &str,
+        c: Collection,
+        mutations: &[NewMutation],
+    ) -> Result<u64, PhoneError> {
+        let fault = self.next_fault.take();
+        let key = match fault {
+            Some(PatchFault::UnknownKeyId) => self.new_key(false),
+            _ => self.current_key(),
+        };
+        let AppStateSide {
+            keys, collections, ..
+        } = self;
+        let device = Device { shared, pn, keys };
+        let synced = collections.entry(c).or_default();
+        sync::push(device, &key, synced, c, mutations, fault)
+    }
+
+    /// Pushes `actions` stamped now: one patch per collection they go to.
+    fn act(&mut self, shared: &Shared, pn: &str, actions: &[Action]) -> Result<u64, PhoneError> {
+        let now = now_ms();
+        let mut by_collection: BTreeMap<Collection, Vec<NewMutation>> = BTreeMap::new();
+        for (c, m) in actions.iter().filter_map(|a| a.to_new_mutation(now)) {
+            by_collection.entry(c).or_default().push(m);
+        }
+        let mut version = 0;
+        for (c, mutations) in by_collection {
+            version = self.push(shared, pn, c, &mutations)?;
+        }
+        Ok(version)
+    }
+
+    /// Brings every collection up to the server's version.
+    fn sync_all(&mut self, shared: &Shared, pn: &str) {
+        let AppStateSide {
+            keys, collections, ..
+        } = self;
+        let device = Device { shared, pn, keys };
+        for c in Collection::ALL {
+            sync::sync(device, collections.entry(c).or_default(), c);
+        }
     }
 }
 
@@ -164,7 +216,6 @@ pub(crate) async fn key_share(shared: &Shared, device: &PhoneDevice, pn: &str) -
 
 /// Makes a new key, shares it with every companion, and makes it the one
 /// later patches use.
-#[allow(dead_code)]
 pub(crate) async fn rotate(
     shared: &Arc<Shared>,
     device: &PhoneDevice,
@@ -184,13 +235,172 @@ pub(crate) async fn rotate(
     Ok(key.id)
 }
 
-/// Puts the script's contact names and chat settings into app state, once.
+/// Puts the script's contact names and chat settings into app state, once
+/// per phone: contact names of 1:1 chats (critical_unblock_low), archived
+/// and pinned chats (regular_low) and muted ones (regular_high), one patch
+/// per collection under the current key. Push names are not app state.
 pub(crate) async fn seed(
     shared: &Arc<Shared>,
     device: &PhoneDevice,
     pn: &str,
     script: &HistoryScript,
 ) -> Result<(), PhoneError> {
-    let _ = (shared, device, pn, script);
+    let mut side = device.app_state.lock().await;
+    if side.seeded {
+        return Ok(());
+    }
+    let mut actions = Vec::new();
+    for chat in &script.chats {
+        let jid = chat.jid.clone();
+        if !chat.is_group()
+            && let Some(name) = &chat.name
+        {
+            actions.push(contact(jid.clone(), name));
+        }
+        if chat.archived {
+            actions.push(Action::Archive {
+                chat: jid.clone(),
+                archived: true,
+            });
+        }
+        if chat.pinned {
+            actions.push(Action::Pin {
+                chat: jid.clone(),
+                pinned: true,
+            });
+        }
+        if let Some(until) = chat.mute_end_ms {
+            actions.push(mute(jid, Some(until)));
+        }
+    }
+    side.sync_all(shared, pn);
+    side.act(shared, pn, &actions)?;
+    side.seeded = true;
     Ok(())
+}
+
+fn contact(jid: Jid, full_name: &str) -> Action {
+    Action::Contact {
+        jid,
+        full_name: Some(full_name.to_owned()),
+        first_name: full_name.split_whitespace().next().map(str::to_owned),
+    }
+}
+
+/// A mute until `until_ms` (-1: forever), or an unmute for `None`.
+fn mute(chat: Jid, until_ms: Option<i64>) -> Action {
+    Action::Mute {
+        chat,
+        muted: until_ms.is_some(),
+        until_ms: until_ms.filter(|&t| t >= 0),
+    }
+}
+
+/// The phone's app state, as tests drive it. Every action is one patch
+/// pushed like a device push (companions get `server_sync`); on a conflict
+/// the phone fetches what landed, verifies it and pushes again on top.
+/// Each returns the version its patch landed as.
+impl Phone {
+    /// Saves `full_name` as the address-book name of the account `pn`.
+    pub async fn rename_contact(&self, pn: &str, full_name: &str) -> Result<u64, PhoneError> {
+        self.act(contact(Jid::user_jid(pn.to_owned()), full_name))
+            .await
+    }
+
+    /// Archives or unarchives `chat`.
+    pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<u64, PhoneError> {
+        let chat = chat.clone();
+        self.act(Action::Archive { chat, archived }).await
+    }
+
+    /// Mutes `chat` until `until_ms` (milliseconds since the epoch; -1:
+    /// forever), or unmutes it for `None`.
+    pub async fn mute_chat(&self, chat: &Jid, until_ms: Option<i64>) -> Result<u64, PhoneError> {
+        self.act(mute(chat.clone(), until_ms)).await
+    }
+
+    /// Pins or unpins `chat`.
+    pub async fn pin_chat(&self, chat: &Jid, pinned: bool) -> Result<u64, PhoneError> {
+        let chat = chat.clone();
+        self.act(Action::Pin { chat, pinned }).await
+    }
+
+    /// Marks `chat` read or unread.
+    pub async fn mark_chat_read(&self, chat: &Jid, read: bool) -> Result<u64, PhoneError> {
+        let chat = chat.clone();
+        self.act(Action::MarkRead { chat, read }).await
+    }
+
+    /// Stars or unstars message `id` of `chat` (no participant: the index
+    /// ends in `"0"`, as Baileys writes it).
+    pub async fn star_message(
+        &self,
+        chat: &Jid,
+        id: &str,
+        from_me: bool,
+        starred: bool,
+    ) -> Result<u64, PhoneError> {
+        self.act(Action::Star {
+            chat: chat.clone(),
+            message_id: id.to_owned(),
+            from_me,
+            participant: None,
+            starred,
+        })
+        .await
+    }
+
+    /// Makes a new app-state sync key, shares it with every companion and
+    /// uses it for every later patch. Returns its key id.
+    pub async fn rotate_app_state_key(&self) -> Result<Vec<u8>, PhoneError> {
+        let device = self.device()?;
+        rotate(&self.shared, &device, &self.pn).await
+    }
+
+    /// Spoils the next patch the phone pushes (see [`PatchFault`]).
+    pub async fn corrupt_next_patch(&self, fault: PatchFault) -> Result<(), PhoneError> {
+        self.device()?.app_state.lock().await.next_fault = Some(fault);
+        Ok(())
+    }
+
+    /// Compacts collection `c`: the phone syncs it, seals its live records
+    /// (as they were pushed, so the LTHash matches) into a snapshot at the
+    /// current version under its current key, uploads it as an app-state
+    /// blob, and the server then hands out that snapshot instead of the
+    /// patches up to that version (as after
+    /// [`Sim::expire_app_state_patches`](crate::Sim::expire_app_state_patches)).
+    /// Unlike a snapshot the server builds, it verifies even after a spoiled
+    /// patch. Returns the version.
+    pub async fn compact_app_state(&self, c: Collection) -> Result<u64, PhoneError> {
+        let device = self.device()?;
+        let mut side = device.app_state.lock().await;
+        let key = side.current_key();
+        let AppStateSide {
+            keys, collections, ..
+        } = &mut *side;
+        let d = Device {
+            shared: &self.shared,
+            pn: &self.pn,
+            keys,
+        };
+        sync::compact(d, &key, collections.entry(c).or_default(), c)
+    }
+
+    /// Fetches every collection from the server (patches from the phone's
+    /// version on, or a snapshot), verifies it with every key the phone
+    /// made, and returns the decoded state, whichever device pushed it.
+    pub async fn app_state_view(&self) -> AppStateView {
+        let Ok(device) = self.device() else {
+            return AppStateView::default();
+        };
+        let mut side = device.app_state.lock().await;
+        side.sync_all(&self.shared, &self.pn);
+        AppStateView::of(&side.collections)
+    }
+
+    async fn act(&self, action: Action) -> Result<u64, PhoneError> {
+        let device = self.device()?;
+        let mut side = device.app_state.lock().await;
+        side.act(&self.shared, &self.pn, std::slice::from_ref(&action))
+    }
 }

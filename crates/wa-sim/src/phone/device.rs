@@ -48,6 +48,12 @@ pub enum PhoneError {
     /// A retry receipt that is not well-formed.
     #[error("retry receipt: {0}")]
     Retry(#[from] wa_core::retry::RetryError),
+    /// The phone's own app state does not verify.
+    #[error("app state: {0}")]
+    AppState(#[from] wa_core::appstate::AppStateError),
+    /// An app-state push still conflicted after several rebases.
+    #[error("app-state push to {0} kept conflicting")]
+    AppStateConflict(&'static str),
 }
 
 /// How many sent messages the phone keeps for answering retry receipts.

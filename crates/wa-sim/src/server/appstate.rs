@@ -24,6 +24,10 @@
 //! version + 1 when it is missing), so the server appends
 //! `version{version=N}` (field 1) to the bytes it keeps. Appending a field
 //! leaves every other byte as pushed.
+//!
+//! The server reads no more of a patch than its version, its external
+//! mutations reference and its records as opaque blobs (index MAC, sealed
+//! value, key id): it holds no sync key and never decrypts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,10 +36,13 @@ use prost::Message as _;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::media::{self, MediaKind};
+use wa_core::proto::syncd_mutation::SyncdOperation;
+use wa_core::proto::{
+    ExternalBlobReference, SyncdMutation, SyncdMutations, SyncdPatch, SyncdRecord, SyncdSnapshot,
+    SyncdVersion,
+};
 
 use super::{Shared, Sim, unix_now};
-
-mod wire;
 
 /// The five collections, in the order whatsmeow lists them.
 pub const COLLECTIONS: [&str; 5] = [
@@ -247,7 +254,7 @@ pub(crate) fn push(
 
 /// `patch` with `version{version}` (field 1) appended.
 fn with_version(mut patch: Vec<u8>, version: u64) -> Vec<u8> {
-    let inner = wire::SyncdVersion {
+    let inner = SyncdVersion {
         version: Some(version),
     }
     .encode_to_vec();
@@ -268,10 +275,10 @@ fn snapshot_reference(shared: &Shared, c: &mut Collection, version: u64) -> Opti
         return Some(reference.clone());
     }
     let mut order: Vec<Vec<u8>> = Vec::new();
-    let mut records: HashMap<Vec<u8>, wire::SyncdRecord> = HashMap::new();
+    let mut records: HashMap<Vec<u8>, SyncdRecord> = HashMap::new();
     let mut last = None;
     for bytes in &c.patches[..version as usize] {
-        let patch = wire::SyncdPatch::decode(bytes.as_slice()).ok()?;
+        let patch = SyncdPatch::decode(bytes.as_slice()).ok()?;
         let mutations = match &patch.external_mutations {
             Some(external) => external_mutations(shared, external)?,
             None => patch.mutations.clone(),
@@ -279,7 +286,7 @@ fn snapshot_reference(shared: &Shared, c: &mut Collection, version: u64) -> Opti
         for m in mutations {
             let Some(record) = m.record else { continue };
             let index = record.index.as_ref()?.blob.clone()?;
-            if m.operation.unwrap_or(0) == wire::SET {
+            if m.operation.unwrap_or(0) == SyncdOperation::Set as i32 {
                 if !records.contains_key(&index) {
                     order.push(index.clone());
                 }
@@ -292,54 +299,82 @@ fn snapshot_reference(shared: &Shared, c: &mut Collection, version: u64) -> Opti
         last = Some(patch);
     }
     let last = last?;
-    let snapshot = wire::SyncdSnapshot {
-        version: Some(wire::SyncdVersion {
+    let snapshot = SyncdSnapshot {
+        version: Some(SyncdVersion {
             version: Some(version),
         }),
         records: order.iter().filter_map(|i| records.remove(i)).collect(),
         mac: last.snapshot_mac,
         key_id: last.key_id,
     };
-    let sealed = media::encrypt(
-        MediaKind::AppState,
-        &snapshot.encode_to_vec(),
-        &mut rand::rng(),
-    );
+    let reference = upload(shared, &snapshot.encode_to_vec())?.encode_to_vec();
+    c.snapshot = Some((version, reference.clone()));
+    Some(reference)
+}
+
+/// Encrypts `plain` as app-state media and puts it on the media host: the
+/// reference to it.
+pub(crate) fn upload(shared: &Shared, plain: &[u8]) -> Option<ExternalBlobReference> {
+    let sealed = media::encrypt(MediaKind::AppState, plain, &mut rand::rng());
     let direct_path = shared
         .media
         .put_blob(MediaKind::AppState.mms_type(), sealed.blob.clone())?;
-    let reference = wire::ExternalBlobReference {
+    Some(ExternalBlobReference {
         media_key: Some(sealed.media_key.to_vec()),
         direct_path: Some(direct_path),
         handle: None,
         file_size_bytes: Some(sealed.file_length),
         file_sha256: Some(sealed.file_sha256.to_vec()),
         file_enc_sha256: Some(sealed.file_enc_sha256.to_vec()),
-    }
-    .encode_to_vec();
-    c.snapshot = Some((version, reference.clone()));
-    Some(reference)
+    })
+}
+
+/// The plaintext of the app-state blob `reference` points at, checked and
+/// decrypted; `None` if it is absent or does not check.
+pub(crate) fn download(shared: &Shared, reference: &ExternalBlobReference) -> Option<Vec<u8>> {
+    let blob = shared.media.get_blob(reference.direct_path.as_deref()?)?;
+    media::decrypt(
+        MediaKind::AppState,
+        reference.media_key.as_deref()?,
+        &blob,
+        reference.file_enc_sha256.as_deref(),
+        reference.file_sha256.as_deref(),
+    )
+    .ok()
 }
 
 /// The mutations a pushed patch keeps on the media host.
 fn external_mutations(
     shared: &Shared,
-    external: &wire::ExternalBlobReference,
-) -> Option<Vec<wire::SyncdMutation>> {
-    let blob = shared.media.get_blob(external.direct_path.as_deref()?)?;
-    let plain = media::decrypt(
-        MediaKind::AppState,
-        external.media_key.as_deref()?,
-        &blob,
-        external.file_enc_sha256.as_deref(),
-        external.file_sha256.as_deref(),
-    )
-    .ok()?;
-    Some(
-        wire::SyncdMutations::decode(plain.as_slice())
-            .ok()?
-            .mutations,
-    )
+    external: &ExternalBlobReference,
+) -> Option<Vec<SyncdMutation>> {
+    let plain = download(shared, external)?;
+    Some(SyncdMutations::decode(plain.as_slice()).ok()?.mutations)
+}
+
+/// Keeps `snapshot` (a device's, already uploaded) as the snapshot of
+/// `name` at `version`, and stops handing out the patches up to it one by
+/// one. False if the collection is no longer at `version`.
+pub(crate) fn install_snapshot(
+    shared: &Shared,
+    pn: &str,
+    name: &str,
+    version: u64,
+    snapshot: &ExternalBlobReference,
+) -> bool {
+    let mut state = shared.state();
+    let c = state
+        .app_state
+        .entry(pn.to_owned())
+        .or_default()
+        .entry(name.to_owned())
+        .or_default();
+    if c.version() != version {
+        return false;
+    }
+    c.snapshot = Some((version, snapshot.encode_to_vec()));
+    c.expired_through = version;
+    true
 }
 
 impl Sim {

@@ -3,6 +3,7 @@
 //! without Baileys. (The full client comes with wa-client's pairing.)
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod appstate;
 pub mod baileys;
 pub mod https;
 pub mod peer;
