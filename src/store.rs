@@ -39,6 +39,7 @@ macro_rules! with_pool {
 }
 
 mod accounts;
+mod appstate;
 mod cache;
 mod client;
 mod history;
@@ -255,6 +256,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         include_str!("../migrations/sqlite/0002_whatsapp_store.sql"),
     ),
     (
+        3,
+        "app state",
+        include_str!("../migrations/sqlite/0003_app_state.sql"),
+    ),
+    (
         4,
         "history",
         include_str!("../migrations/sqlite/0004_history.sql"),
@@ -272,6 +278,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         2,
         "whatsapp store",
         include_str!("../migrations/postgres/0002_whatsapp_store.sql"),
+    ),
+    (
+        3,
+        "app state",
+        include_str!("../migrations/postgres/0003_app_state.sql"),
     ),
     (
         4,

@@ -1,7 +1,7 @@
 //! [`wa_client::Store`] over the `wa_*` tables, for one login: the struct,
 //! and its device role (the [`DeviceState`] row). The other roles are in
-//! `signal.rs` (keys, sessions, sender keys) and `cache.rs` (device lists,
-//! LIDs, dedupe).
+//! `signal.rs` (keys, sessions, sender keys), `cache.rs` (device lists,
+//! LIDs, dedupe) and `appstate.rs` (app-state sync).
 
 use async_trait::async_trait;
 use prost::Message as _;
@@ -58,7 +58,7 @@ pub(super) fn backend(e: sqlx::Error) -> WaError {
 }
 
 /// The `wa_*` tables, each holding rows of one login (all go on delete).
-pub(super) const TABLES: [&str; 10] = [
+pub(super) const TABLES: [&str; 12] = [
     "wa_devices",
     "wa_identities",
     "wa_prekeys",
@@ -69,6 +69,8 @@ pub(super) const TABLES: [&str; 10] = [
     "wa_device_lists",
     "wa_lid_mappings",
     "wa_seen_messages",
+    "wa_app_state_keys",
+    "wa_app_state_collections",
 ];
 
 /// A `wa_devices` row, in column order.

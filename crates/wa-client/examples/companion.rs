@@ -482,6 +482,30 @@ fn emit_event(event: &ClientEvent) -> bool {
         ClientEvent::IdentityChanged { device } => {
             json!({"event": "identity_changed", "device": device.to_string()})
         }
+        ClientEvent::HistorySync(h) => json!({
+            "event": "history_sync",
+            "id": h.id,
+            "sync_type": h.notification.sync_type,
+            "chunk_order": h.notification.chunk_order,
+        }),
+        ClientEvent::AppState(changes) => json!({
+            "event": "app_state",
+            "changes": changes
+                .iter()
+                .map(|c| json!({
+                    "collection": c.collection.name(),
+                    "version": c.version,
+                    "action": format!("{:?}", c.action),
+                    "timestamp_ms": c.timestamp_ms,
+                    "full_sync": c.full_sync,
+                }))
+                .collect::<Vec<_>>(),
+        }),
+        ClientEvent::AppStateInvalid { collection, reason } => json!({
+            "event": "app_state_invalid",
+            "collection": collection.name(),
+            "reason": reason,
+        }),
     };
     emit_json(&value)
 }

@@ -15,15 +15,17 @@
 //! All state lives in the [`Store`]; restarting a client from the same
 //! store continues the same device.
 
+mod appstate;
 mod event;
 mod groups;
 mod media;
 mod recv;
 mod send;
 
+pub use appstate::AppStateSyncError;
 pub use event::{
-    ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice, IncomingMessage,
-    MessageAck, Receipt, ReceiptKind,
+    AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
+    IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
 pub use groups::GroupInfo;
 
@@ -269,6 +271,8 @@ pub(crate) struct Shared {
     pub(crate) groups: Mutex<HashMap<String, GroupInfo>>,
     /// The cached `media_conn` and the HTTPS client for media hosts.
     media: media::MediaState,
+    /// App-state sync: one sync or push at a time, and the keys awaited.
+    pub(crate) app_state: appstate::AppStateSide,
     stop: watch::Sender<bool>,
 }
 
@@ -353,6 +357,7 @@ impl Client {
             retries: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
             media: media::MediaState::default(),
+            app_state: appstate::AppStateSide::default(),
             stop: stop.clone(),
         });
         tokio::spawn(run_connections(shared.clone(), live));
@@ -553,7 +558,7 @@ impl Client {
     }
 
     fn connection(&self) -> Result<Connection, Error> {
-        self.shared.conn.borrow().clone().ok_or(Error::Closed)
+        self.shared.connection()
     }
 }
 
@@ -569,6 +574,10 @@ pub(crate) fn new_message_id() -> String {
 }
 
 impl Shared {
+    pub(crate) fn connection(&self) -> Result<Connection, Error> {
+        self.conn.borrow().clone().ok_or(Error::Closed)
+    }
+
     pub(crate) async fn emit(&self, event: ClientEvent) {
         let _ = self.events.send(event).await;
     }
@@ -608,6 +617,7 @@ async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
             shared.conn.send_replace(Some(conn.clone()));
             shared.emit(ClientEvent::Connected).await;
             shared.outbox_changed.notify_one();
+            appstate::after_login(&shared).await;
             let end = recv::run(&shared, &conn, events, &mut stop).await;
             shared.conn.send_replace(None);
             conn.close();

@@ -20,9 +20,9 @@ pub mod socket;
 pub mod store;
 
 pub use client::{
-    Backoff, ChatState, Client, ClientError, ClientEvent, ClientOptions, GroupChange,
-    GroupChangeKind, GroupInfo, HistoryNotice, IncomingMessage, MessageAck, PendingSend, Receipt,
-    ReceiptKind, SendError, Sent,
+    AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError, ClientEvent,
+    ClientOptions, GroupChange, GroupChangeKind, GroupInfo, HistoryNotice, IncomingMessage,
+    MessageAck, PendingSend, Receipt, ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use device::DeviceState;

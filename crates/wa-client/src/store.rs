@@ -11,6 +11,7 @@
 //! | device-list cache | [`DeviceListStore`] | user |
 //! | LID <-> phone number | [`LidStore`] | user |
 //! | message dedupe | [`DedupeStore`] | chat, sender, id |
+//! | app-state sync keys and collection states | [`AppStateStore`] | key id; collection name |
 //!
 //! A [`Store`] is all of them; one store holds one device (a bridge keeps
 //! one per logged-in user). Signal records (sessions, sender keys) are opaque
@@ -188,6 +189,54 @@ pub trait DedupeStore: Send + Sync {
     async fn prune_seen(&self, before: u64) -> Result<usize, StoreError>;
 }
 
+/// An app-state sync key, as our phone shared it. The key data is zeroed
+/// when dropped; `Debug` prints the id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppStateKey {
+    /// The key id (`AppStateSyncKeyId.keyId`), a few bytes.
+    pub id: Vec<u8>,
+    /// The 32 bytes the mutation keys are derived from.
+    pub data: [u8; 32],
+    /// When the phone made it (`AppStateSyncKeyData.timestamp`, ms).
+    pub timestamp: i64,
+}
+
+impl std::fmt::Debug for AppStateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id: String = self.id.iter().map(|b| format!("{b:02x}")).collect();
+        f.debug_struct("AppStateKey")
+            .field("id", &id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AppStateKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.data);
+    }
+}
+
+/// App-state sync: the keys our phone shared, and the synced state of
+/// each collection (opaque bytes: `wa_core::appstate::CollectionState`
+/// encoded, by collection name).
+#[async_trait]
+pub trait AppStateStore: Send + Sync {
+    /// Saves `keys` (replacing any with the same id).
+    async fn store_app_state_keys(&self, keys: &[AppStateKey]) -> Result<(), StoreError>;
+    /// The key with this id.
+    async fn app_state_key(&self, id: &[u8]) -> Result<Option<AppStateKey>, StoreError>;
+    /// The key new patches are made with: the newest by timestamp (of
+    /// equal timestamps, the greatest id).
+    async fn latest_app_state_key(&self) -> Result<Option<AppStateKey>, StoreError>;
+    /// The stored state of collection `name`.
+    async fn app_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Saves the state of collection `name` (replacing).
+    async fn store_app_state(&self, name: &str, state: &[u8]) -> Result<(), StoreError>;
+    /// Forgets the state of collection `name` (the next sync starts from a
+    /// snapshot).
+    async fn delete_app_state(&self, name: &str) -> Result<(), StoreError>;
+}
+
 /// Every role at once: what a client runs on.
 pub trait Store:
     DeviceStore
@@ -199,6 +248,7 @@ pub trait Store:
     + DeviceListStore
     + LidStore
     + DedupeStore
+    + AppStateStore
     + std::fmt::Debug
 {
 }
@@ -213,6 +263,27 @@ impl<T> Store for T where
         + DeviceListStore
         + LidStore
         + DedupeStore
+        + AppStateStore
         + std::fmt::Debug
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppStateKey;
+
+    #[test]
+    fn app_state_key_debug_shows_the_id_only() {
+        let key = AppStateKey {
+            id: vec![0, 0, 0, 0, 0x1a, 0x2b],
+            data: [0xab; 32],
+            timestamp: 1,
+        };
+        let shown = format!("{key:?}");
+        assert!(shown.contains("000000001a2b"), "{shown}");
+        assert!(
+            !shown.contains("ab, ab") && !shown.contains("171"),
+            "{shown}"
+        );
+    }
 }

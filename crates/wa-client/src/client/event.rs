@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use wa_core::appstate::{Action, Collection};
 use wa_core::jid::Jid;
 use wa_core::proto::Message;
 use wa_core::proto::message::HistorySyncNotification;
@@ -36,6 +37,18 @@ pub enum ClientEvent {
     /// unless [`ClientOptions::auto_ack`](super::ClientOptions::auto_ack) is
     /// off): the phone does not send an acknowledged chunk again.
     HistorySync(Box<HistoryNotice>),
+    /// App-state changes another device of this account made (archive,
+    /// pin, mute, read, star, contact names, ...), verified, in the order
+    /// they were made; one event per fetched page of one collection.
+    AppState(Vec<AppStateChange>),
+    /// A collection could not be verified, not even as a fresh snapshot;
+    /// its stored state was kept and nothing of it was applied.
+    AppStateInvalid {
+        /// The collection.
+        collection: Collection,
+        /// What failed (no key material).
+        reason: String,
+    },
     /// A message arrived that could not be decrypted; a retry receipt asked
     /// the sender to send it again.
     Undecryptable {
@@ -119,6 +132,22 @@ impl IncomingMessage {
                 .and_then(|e| e.text.as_deref())
         })
     }
+}
+
+/// One app-state record set by a device of this account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppStateChange {
+    /// The collection it came in.
+    pub collection: Collection,
+    /// The collection version it came with.
+    pub version: u64,
+    /// What it says.
+    pub action: Action,
+    /// When it was made (`SyncActionValue.timestamp`, ms since the epoch).
+    pub timestamp_ms: Option<i64>,
+    /// From a snapshot or a collection's first sync: the current state of
+    /// the record, maybe set long ago (not a fresh change).
+    pub full_sync: bool,
 }
 
 /// A history chunk announced by our phone.

@@ -9,7 +9,7 @@ use wa_core::media::{self as core_media};
 use wa_core::proto::HistorySync;
 use wa_core::proto::message::HistorySyncNotification;
 
-use super::{Client, lock};
+use super::{Client, Shared, lock};
 use crate::media::{Http, MediaConn, MediaError, MediaKind, UploadedMedia, download_url};
 
 /// The media part of the client's state.
@@ -35,30 +35,7 @@ impl Client {
     /// The media hosts and upload credential, from the cache while its ttl
     /// lasts, else asked of the server (which needs a connection).
     pub async fn media_conn(&self) -> Result<MediaConn, MediaError> {
-        self.refresh_media_conn(false).await
-    }
-
-    async fn refresh_media_conn(&self, force: bool) -> Result<MediaConn, MediaError> {
-        let mut cached = self.shared.media.conn.lock().await;
-        if !force && let Some(mc) = cached.as_ref().filter(|mc| !mc.expired(Instant::now())) {
-            return Ok(mc.clone());
-        }
-        let conn = self.connection()?;
-        let answer = conn.iq(MediaConn::request()).await?;
-        let mc = MediaConn::parse(&answer, Instant::now())?;
-        debug!(hosts = mc.hosts().len(), ttl = ?mc.ttl(), "media_conn fetched");
-        *cached = Some(mc.clone());
-        Ok(mc)
-    }
-
-    fn media_http(&self) -> Result<Http, MediaError> {
-        let mut http = lock(&self.shared.media.http);
-        if let Some(h) = http.as_ref() {
-            return Ok(h.clone());
-        }
-        let h = Http::new(self.shared.opts.media_ca.as_deref())?;
-        *http = Some(h.clone());
-        Ok(h)
+        self.shared.refresh_media_conn(false).await
     }
 
     /// Encrypts `plaintext` as `kind` under a fresh media key and uploads it;
@@ -72,10 +49,10 @@ impl Client {
     ) -> Result<UploadedMedia, MediaError> {
         let sealed = core_media::encrypt(kind, plaintext, &mut rand::rng());
         let blob = Bytes::from(sealed.blob);
-        let http = self.media_http()?;
+        let http = self.shared.media_http()?;
         let mut last = MediaError::BadMediaConn("no host");
         for round in 0..2 {
-            let mc = self.refresh_media_conn(round > 0).await?;
+            let mc = self.shared.refresh_media_conn(round > 0).await?;
             let mut auth_refused = false;
             for host in mc.hosts() {
                 let url = mc.upload_url(host, kind, &sealed.file_enc_sha256);
@@ -116,7 +93,6 @@ impl Client {
     /// Downloads the blob at `direct_path` and decrypts it as `kind` with
     /// `media_key`, checking `file_enc_sha256` and `file_sha256` when given
     /// (and the MAC always). Tries the hosts in order while they fail.
-    #[instrument(skip_all, fields(?kind))]
     pub async fn download(
         &self,
         kind: MediaKind,
@@ -125,30 +101,9 @@ impl Client {
         file_sha256: Option<&[u8]>,
         file_enc_sha256: Option<&[u8]>,
     ) -> Result<Vec<u8>, MediaError> {
-        let http = self.media_http()?;
-        let mc = self.refresh_media_conn(false).await?;
-        let mut last = MediaError::BadMediaConn("no host");
-        for host in mc.hosts() {
-            let url = download_url(host, direct_path, kind, file_enc_sha256)?;
-            match http.download(&url).await {
-                Ok(blob) => {
-                    debug!(%host, len = blob.len(), "downloaded");
-                    return Ok(core_media::decrypt(
-                        kind,
-                        media_key,
-                        &blob,
-                        file_enc_sha256,
-                        file_sha256,
-                    )?);
-                }
-                Err(e) if try_next_host(&e) => {
-                    warn!(%host, error = %e, "download failed; trying the next host");
-                    last = e;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
+        self.shared
+            .download(kind, direct_path, media_key, file_sha256, file_enc_sha256)
+            .await
     }
 
     /// The history chunk `notification` announces: its inline payload, or
@@ -182,5 +137,68 @@ impl Client {
             .await
             .unwrap_or_else(|e| Err(HistoryError::Inflate(format!("decode task: {e}"))));
         Ok(decoded?)
+    }
+}
+
+impl Shared {
+    pub(crate) async fn refresh_media_conn(&self, force: bool) -> Result<MediaConn, MediaError> {
+        let mut cached = self.media.conn.lock().await;
+        if !force && let Some(mc) = cached.as_ref().filter(|mc| !mc.expired(Instant::now())) {
+            return Ok(mc.clone());
+        }
+        let conn = self.connection()?;
+        let answer = conn.iq(MediaConn::request()).await?;
+        let mc = MediaConn::parse(&answer, Instant::now())?;
+        debug!(hosts = mc.hosts().len(), ttl = ?mc.ttl(), "media_conn fetched");
+        *cached = Some(mc.clone());
+        Ok(mc)
+    }
+
+    fn media_http(&self) -> Result<Http, MediaError> {
+        let mut http = lock(&self.media.http);
+        if let Some(h) = http.as_ref() {
+            return Ok(h.clone());
+        }
+        let h = Http::new(self.opts.media_ca.as_deref())?;
+        *http = Some(h.clone());
+        Ok(h)
+    }
+
+    /// Downloads the blob at `direct_path` and decrypts it as `kind` with
+    /// `media_key`, checking `file_enc_sha256` and `file_sha256` when given
+    /// (and the MAC always). Tries the hosts in order while they fail.
+    #[instrument(skip_all, fields(?kind))]
+    pub(crate) async fn download(
+        &self,
+        kind: MediaKind,
+        direct_path: &str,
+        media_key: &[u8],
+        file_sha256: Option<&[u8]>,
+        file_enc_sha256: Option<&[u8]>,
+    ) -> Result<Vec<u8>, MediaError> {
+        let http = self.media_http()?;
+        let mc = self.refresh_media_conn(false).await?;
+        let mut last = MediaError::BadMediaConn("no host");
+        for host in mc.hosts() {
+            let url = download_url(host, direct_path, kind, file_enc_sha256)?;
+            match http.download(&url).await {
+                Ok(blob) => {
+                    debug!(%host, len = blob.len(), "downloaded");
+                    return Ok(core_media::decrypt(
+                        kind,
+                        media_key,
+                        &blob,
+                        file_enc_sha256,
+                        file_sha256,
+                    )?);
+                }
+                Err(e) if try_next_host(&e) => {
+                    warn!(%host, error = %e, "download failed; trying the next host");
+                    last = e;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 }

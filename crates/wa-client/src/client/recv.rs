@@ -16,7 +16,7 @@ use super::event::{
     ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice, IncomingMessage,
     MessageAck, Receipt, ReceiptKind,
 };
-use super::{Shared, lock, send};
+use super::{Shared, appstate, lock, send};
 use crate::crypto::CryptoError;
 use crate::error::{AuthError, Error};
 use crate::login;
@@ -396,6 +396,17 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         }
         message = dsm.message.map(|m| *m).unwrap_or_default();
     }
+    if from_me && let Some(share) = appstate::take_key_share(&mut message) {
+        // Only our phone hands out keys. Acknowledged at once: the user
+        // never sees it, so it could not acknowledge it.
+        if sender.device() == 0 {
+            appstate::handle_key_share(shared, share).await?;
+        } else {
+            warn!(%sender, "app-state key share from a companion; ignored");
+        }
+        conn.send(&receipt_node(&message_ack)).await?;
+        return Ok(());
+    }
     if from_me && let Some(notification) = history_notification(&mut message) {
         // Not marked seen: until the user acknowledges the chunk, a
         // redelivery must reach it again (it keeps chunks once by id).
@@ -536,6 +547,10 @@ async fn notification(
         Some("devices") => devices_changed(shared, node).await,
         Some("encrypt") => prekeys_low(shared, conn, node).await,
         Some("w:gp2") => group_changed(shared, node).await,
+        Some("server_sync") => {
+            appstate::server_sync(shared, node).await;
+            Ok(())
+        }
         _ => Ok(()),
     };
     ack(conn, node, "notification").await?;

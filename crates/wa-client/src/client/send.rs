@@ -20,7 +20,7 @@ use crate::crypto::{CryptoError, PairwiseJob, PairwiseOut};
 use crate::devices::{self, Target};
 use crate::socket::Connection;
 
-fn padded(message: &Message) -> Arc<Vec<u8>> {
+pub(crate) fn padded(message: &Message) -> Arc<Vec<u8>> {
     Arc::new(signal::pad(&message.encode_to_vec(), rand::random::<u8>()))
 }
 
@@ -122,7 +122,7 @@ async fn identity_notices(shared: &Shared, changed: Vec<Jid>) {
     }
 }
 
-async fn device_identity(shared: &Shared) -> Node {
+pub(crate) async fn device_identity(shared: &Shared) -> Node {
     let account = shared.state.lock().await.account.clone();
     Node::new("device-identity").bytes(account.unwrap_or_default().encode_to_vec())
 }

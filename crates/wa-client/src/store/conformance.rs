@@ -4,7 +4,7 @@ use wa_core::jid::{Jid, Server};
 use wa_core::keys::KeyPair;
 use wa_core::signal::{self, SignedPreKey};
 
-use super::{CachedDevices, Store, StoreError};
+use super::{AppStateKey, CachedDevices, Store, StoreError};
 use crate::device::DeviceState;
 
 /// Runs every role's checks against `store`; panics (test assertions) on a
@@ -19,12 +19,15 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
     device_lists(store).await?;
     lids(store).await?;
     dedupe(store).await?;
+    app_state(store).await?;
     // Delete forgets every role.
     store.save(&DeviceState::new(&mut rand::rng())).await?;
     store
         .save_identities(&[("a.0".to_owned(), [1; 32])])
         .await?;
     store.store_sessions(&[("a.0".to_owned(), vec![1])]).await?;
+    store.store_app_state_keys(&[app_key(1, 5)]).await?;
+    store.store_app_state("regular", &[1, 2]).await?;
     store.delete().await?;
     assert!(store.load().await?.is_none(), "delete forgets the device");
     assert_eq!(store.load_identity("a.0").await?, None, "and identities");
@@ -33,6 +36,12 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
         [None],
         "and sessions"
     );
+    assert_eq!(
+        store.latest_app_state_key().await?,
+        None,
+        "and app-state keys"
+    );
+    assert_eq!(store.app_state("regular").await?, None, "and app states");
     Ok(())
 }
 
@@ -287,6 +296,64 @@ async fn dedupe(store: &dyn Store) -> Result<(), StoreError> {
     );
     assert!(!store.mark_message_seen("d@g.us", "s", "ID1", 300).await?);
     assert_eq!(store.prune_seen(u64::MAX).await?, 2);
+    Ok(())
+}
+
+fn app_key(n: u8, timestamp: i64) -> AppStateKey {
+    AppStateKey {
+        id: vec![0, 0, 0, 0, 1, n],
+        data: [n; 32],
+        timestamp,
+    }
+}
+
+async fn app_state(store: &dyn Store) -> Result<(), StoreError> {
+    assert_eq!(store.latest_app_state_key().await?, None);
+    assert_eq!(store.app_state_key(&app_key(1, 0).id).await?, None);
+    store
+        .store_app_state_keys(&[app_key(1, 100), app_key(2, 300)])
+        .await?;
+    store.store_app_state_keys(&[app_key(3, 200)]).await?;
+    assert_eq!(
+        store.app_state_key(&app_key(1, 0).id).await?,
+        Some(app_key(1, 100))
+    );
+    assert_eq!(store.app_state_key(&[9]).await?, None);
+    assert_eq!(
+        store.latest_app_state_key().await?,
+        Some(app_key(2, 300)),
+        "the newest by timestamp, not the last stored"
+    );
+    store.store_app_state_keys(&[app_key(4, 300)]).await?;
+    assert_eq!(
+        store.latest_app_state_key().await?,
+        Some(app_key(4, 300)),
+        "of equal timestamps, the greatest id"
+    );
+    store.store_app_state_keys(&[app_key(4, 50)]).await?;
+    assert_eq!(
+        store.app_state_key(&app_key(4, 0).id).await?,
+        Some(app_key(4, 50)),
+        "a key with a known id replaces it"
+    );
+    assert_eq!(store.latest_app_state_key().await?, Some(app_key(2, 300)));
+
+    assert_eq!(store.app_state("regular_low").await?, None);
+    store.store_app_state("regular_low", &[1, 2, 3]).await?;
+    store.store_app_state("regular_high", &[4]).await?;
+    assert_eq!(store.app_state("regular_low").await?, Some(vec![1, 2, 3]));
+    let big = vec![7u8; 100_000];
+    store.store_app_state("regular_low", &big).await?;
+    assert_eq!(
+        store.app_state("regular_low").await?,
+        Some(big),
+        "replaced; large states round-trip"
+    );
+    store.delete_app_state("regular_low").await?;
+    assert_eq!(store.app_state("regular_low").await?, None);
+    assert_eq!(store.app_state("regular_high").await?, Some(vec![4]));
+    store.delete_app_state("regular_high").await?;
+    store.delete_app_state("regular_high").await?;
     Ok(())
 }
 

@@ -34,8 +34,9 @@ use wa_core::signal::{PreKey, SignedPreKey};
 
 use super::memory::{Inner, MemoryStore};
 use super::{
-    CachedDevices, DedupeStore, DeviceListStore, DeviceStore, IdentityStore, LidStore, PreKeyStore,
-    SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+    AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
+    IdentityStore, LidStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    StoreError,
 };
 use crate::device::DeviceState;
 
@@ -211,6 +212,19 @@ struct Snapshot {
     pn_to_lid: BTreeMap<String, String>,
     lid_to_pn: BTreeMap<String, String>,
     seen: Vec<SeenFile>,
+    /// Absent in files written before app-state sync.
+    #[serde(default)]
+    app_state_keys: Vec<AppStateKeyFile>,
+    /// Collection states (base64) by collection name.
+    #[serde(default)]
+    app_states: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AppStateKeyFile {
+    id: String,
+    data: String,
+    timestamp: i64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -358,6 +372,20 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
         pn_to_lid: sorted(&inner.pn_to_lid),
         lid_to_pn: sorted(&inner.lid_to_pn),
         seen,
+        app_state_keys: inner
+            .app_state_keys
+            .values()
+            .map(|k| AppStateKeyFile {
+                id: b64(&k.id),
+                data: b64(&k.data),
+                timestamp: k.timestamp,
+            })
+            .collect(),
+        app_states: inner
+            .app_states
+            .iter()
+            .map(|(name, state)| (name.clone(), b64(state)))
+            .collect(),
     };
     let mut out = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(Box::new(e)))?;
     out.push(b'\n');
@@ -457,6 +485,20 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
     inner.lid_to_pn = s.lid_to_pn.into_iter().collect();
     for m in s.seen {
         inner.seen.insert((m.chat, m.sender, m.id), m.at);
+    }
+    for k in &s.app_state_keys {
+        let id = unb64("app-state key id", &k.id)?;
+        let data = unb64_array("app-state key data", &k.data)?;
+        let key = AppStateKey {
+            id: id.clone(),
+            data,
+            timestamp: k.timestamp,
+        };
+        inner.app_state_keys.insert(id, key);
+    }
+    for (name, state) in s.app_states {
+        let state = unb64(&format!("app state {name}"), &state)?;
+        inner.app_states.insert(name, state);
     }
     Ok(inner)
 }
@@ -702,6 +744,39 @@ impl DedupeStore for FileStore {
             self.persist(guard).await?;
         }
         Ok(pruned)
+    }
+}
+
+#[async_trait]
+impl AppStateStore for FileStore {
+    async fn store_app_state_keys(&self, keys: &[AppStateKey]) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_app_state_keys(keys).await?;
+        self.persist(guard).await
+    }
+
+    async fn app_state_key(&self, id: &[u8]) -> Result<Option<AppStateKey>, StoreError> {
+        self.memory.app_state_key(id).await
+    }
+
+    async fn latest_app_state_key(&self) -> Result<Option<AppStateKey>, StoreError> {
+        self.memory.latest_app_state_key().await
+    }
+
+    async fn app_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.memory.app_state(name).await
+    }
+
+    async fn store_app_state(&self, name: &str, state: &[u8]) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.store_app_state(name, state).await?;
+        self.persist(guard).await
+    }
+
+    async fn delete_app_state(&self, name: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.delete_app_state(name).await?;
+        self.persist(guard).await
     }
 }
 

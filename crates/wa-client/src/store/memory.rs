@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use wa_core::signal::{PreKey, SignedPreKey};
 
 use super::{
-    CachedDevices, DedupeStore, DeviceListStore, DeviceStore, IdentityStore, LidStore, PreKeyStore,
-    SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+    AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
+    IdentityStore, LidStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    StoreError,
 };
 use crate::device::DeviceState;
 
@@ -29,6 +30,10 @@ pub(crate) struct Inner {
     pub(crate) lid_to_pn: HashMap<String, String>,
     /// By (chat, sender, id): when first seen.
     pub(crate) seen: HashMap<(String, String, String), u64>,
+    /// App-state sync keys by id.
+    pub(crate) app_state_keys: BTreeMap<Vec<u8>, AppStateKey>,
+    /// Collection states by collection name.
+    pub(crate) app_states: BTreeMap<String, Vec<u8>>,
 }
 
 /// Every store role in memory, behind one lock.
@@ -319,6 +324,46 @@ impl DedupeStore for MemoryStore {
         let len = inner.seen.len();
         inner.seen.retain(|_, at| *at >= before);
         Ok(len - inner.seen.len())
+    }
+}
+
+#[async_trait]
+impl AppStateStore for MemoryStore {
+    async fn store_app_state_keys(&self, keys: &[AppStateKey]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for k in keys {
+            inner.app_state_keys.insert(k.id.clone(), k.clone());
+        }
+        Ok(())
+    }
+
+    async fn app_state_key(&self, id: &[u8]) -> Result<Option<AppStateKey>, StoreError> {
+        Ok(self.lock()?.app_state_keys.get(id).cloned())
+    }
+
+    async fn latest_app_state_key(&self) -> Result<Option<AppStateKey>, StoreError> {
+        Ok(self
+            .lock()?
+            .app_state_keys
+            .values()
+            .max_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)))
+            .cloned())
+    }
+
+    async fn app_state(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock()?.app_states.get(name).cloned())
+    }
+
+    async fn store_app_state(&self, name: &str, state: &[u8]) -> Result<(), StoreError> {
+        self.lock()?
+            .app_states
+            .insert(name.to_owned(), state.to_vec());
+        Ok(())
+    }
+
+    async fn delete_app_state(&self, name: &str) -> Result<(), StoreError> {
+        self.lock()?.app_states.remove(name);
+        Ok(())
     }
 }
 

@@ -89,6 +89,14 @@ async fn fill(store: &dyn Store, state: &DeviceState) -> Result<(), StoreError> 
     store
         .mark_message_seen("c@s.whatsapp.net", "s", "ID", 5)
         .await?;
+    store
+        .store_app_state_keys(&[AppStateKey {
+            id: vec![0, 0, 0, 0, 1, 2],
+            data: [3; 32],
+            timestamp: 1_700_000_000_000,
+        }])
+        .await?;
+    store.store_app_state("regular_low", &[4, 5, 6]).await?;
     Ok(())
 }
 
@@ -178,6 +186,15 @@ async fn every_role_survives_a_reopen() {
             .await
             .unwrap(),
         "the seen mark survives"
+    );
+    let key = store.latest_app_state_key().await.unwrap().unwrap();
+    assert_eq!(
+        (key.id.as_slice(), key.data, key.timestamp),
+        (&[0, 0, 0, 0, 1, 2][..], [3; 32], 1_700_000_000_000)
+    );
+    assert_eq!(
+        store.app_state("regular_low").await.unwrap(),
+        Some(vec![4, 5, 6])
     );
 
     // Delete clears the file too.
