@@ -147,7 +147,8 @@ pub async fn run_with(
         &config.homeserver.address,
         config.appservice.as_token.expose(),
         &config.homeserver.domain,
-    )?;
+    )?
+    .with_max_download(config.bridge.max_media_bytes);
     let bot = matrix.bot_intent(&config.appservice.bot.username);
     let mut puppets = HashMap::new();
     for (domain, secret) in &config.double_puppet.secrets {
@@ -294,6 +295,15 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
                 bot_invited(bridge, room, sender, member.is_direct).await?;
             }
             Ok(())
+        }
+        // A sticker has no body to read as a command.
+        "m.sticker" => {
+            let Some(message) = event.message() else {
+                return Ok(());
+            };
+            connector::from_matrix(bridge, room, sender, event, &message)
+                .await
+                .map_err(HandlerError::new)
         }
         "m.room.message" => {
             let Some(message) = event.message() else {

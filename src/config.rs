@@ -153,7 +153,15 @@ pub struct Bridge {
     /// Who may do what: keys are `*`, a server name or a user ID.
     #[serde(default)]
     pub permissions: BTreeMap<String, Level>,
+    /// The largest attachment bridged either way, in bytes; bigger ones
+    /// become a notice. Attachments are held in memory while bridged.
+    #[serde(default = "default_max_media_bytes")]
+    pub max_media_bytes: u64,
 }
+
+/// The most `bridge.max_media_bytes` may be: what the WhatsApp client
+/// downloads at most.
+pub const MAX_MEDIA_BYTES_LIMIT: u64 = wa_client::media::MAX_DOWNLOAD;
 
 /// A permission level in `bridge.permissions`, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -376,6 +384,7 @@ impl Default for Bridge {
         Bridge {
             command_prefix: default_command_prefix(),
             permissions: BTreeMap::new(),
+            max_media_bytes: default_max_media_bytes(),
         }
     }
 }
@@ -428,6 +437,10 @@ fn default_database_uri() -> String {
 
 fn default_command_prefix() -> String {
     "!wa".to_owned()
+}
+
+fn default_max_media_bytes() -> u64 {
+    100 << 20
 }
 
 fn default_network_url() -> String {

@@ -6,6 +6,7 @@ mod backfill;
 pub mod format;
 mod history;
 mod login;
+mod media;
 pub mod qr;
 mod relay;
 pub mod settings;

@@ -325,6 +325,29 @@ fn template_problems() {
 }
 
 #[test]
+fn media_size_limit() {
+    let config: Config = example_with_tokens().parse().expect("valid");
+    assert_eq!(config.bridge.max_media_bytes, 100 << 20);
+    let config: Config = minimal().parse().expect("valid");
+    assert_eq!(config.bridge.max_media_bytes, 100 << 20, "the default");
+    error_for(
+        &format!("{}bridge:\n  max_media_bytes: 0\n", minimal()),
+        "bridge.max_media_bytes",
+        "0 is not between 1 and 536870912 bytes",
+    );
+    error_for(
+        &format!("{}bridge:\n  max_media_bytes: 536870913\n", minimal()),
+        "bridge.max_media_bytes",
+        "536870913 is not between",
+    );
+    error_for(
+        &format!("{}bridge:\n  max_media_bytes: lots\n", minimal()),
+        "bridge.max_media_bytes",
+        "",
+    );
+}
+
+#[test]
 fn network_problems() {
     error_for(
         &format!("{}network:\n  root_key: abcd\n", minimal()),

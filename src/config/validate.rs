@@ -163,6 +163,16 @@ fn bridge(c: &Config) -> Check {
             ));
         }
     }
+    let max = c.bridge.max_media_bytes;
+    if !(1..=super::MAX_MEDIA_BYTES_LIMIT).contains(&max) {
+        return Err(ConfigError::invalid(
+            "bridge.max_media_bytes",
+            format!(
+                "{max} is not between 1 and {} bytes",
+                super::MAX_MEDIA_BYTES_LIMIT
+            ),
+        ));
+    }
     Ok(())
 }
 

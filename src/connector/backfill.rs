@@ -249,7 +249,7 @@ async fn backfill_chat(
             ts_ms: u64::try_from(m.ts).unwrap_or(0),
         };
         if !relay::already_bridged(bridge, login, &incoming).await? {
-            relay::deliver(bridge, login, &portal, &incoming).await?;
+            relay::deliver(bridge, login, client, &portal, &incoming).await?;
             sent += 1;
         }
         bridge

@@ -14,7 +14,7 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format};
+use super::{backfill, format, media};
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
 use crate::bridge::{Bridge, txn_id};
 use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
@@ -321,7 +321,7 @@ async fn to_matrix(
         m.push_name.as_deref()
     };
     let portal = portal(bridge, login, client, &m.chat, push_name).await?;
-    deliver(bridge, login, &portal, &incoming).await?;
+    deliver(bridge, login, client, &portal, &incoming).await?;
     Ok(())
 }
 
@@ -346,9 +346,11 @@ pub(super) async fn already_bridged(
 /// Sends one message into `portal` with its original time and records it;
 /// returns the event id. The transaction id is derived from the message, so
 /// a send repeated after a crash is the same event to the homeserver.
+/// Attachments are downloaded through `client`.
 pub(super) async fn deliver(
     bridge: &Bridge,
     login: &Login,
+    client: &Client,
     portal: &Portal,
     m: &Incoming<'_>,
 ) -> Result<String, RelayError> {
@@ -358,37 +360,25 @@ pub(super) async fn deliver(
     } else {
         None
     };
-    let mut content = match m.text() {
-        Some(text) => {
-            let mut content = json!({"msgtype": "m.text", "body": text});
-            if let Some(html) = format::whatsapp_to_html(text) {
-                content["format"] = json!("org.matrix.custom.html");
-                content["formatted_body"] = json!(html);
-            }
-            content
-        }
-        None => json!({
-            "msgtype": "m.notice",
-            "body": format!("unsupported message type: {}", message_kind(m.message)),
-        }),
-    };
     let intent = match (&puppet, m.from_me) {
-        (Some(p), _) => {
-            content[PUPPET_SOURCE_KEY] = json!("wabridge");
-            p.clone()
-        }
-        (None, true) => {
-            // Without double puppeting: the bot says it, marked as the
-            // user's own.
-            let body = content["body"].as_str().unwrap_or_default();
-            content = json!({
-                "msgtype": "m.notice",
-                "body": format!("(sent from your phone) {body}"),
-            });
-            bridge.bot.clone()
-        }
+        (Some(p), _) => p.clone(),
+        // Without double puppeting: the bot says it, marked as the user's own.
+        (None, true) => bridge.bot.clone(),
         (None, false) => ghost(bridge, m.sender, push_name).await?,
     };
+    let (event_type, mut content) = match media::Attachment::of(m.message) {
+        Some(attachment) => media::to_matrix(bridge, client, &intent, &attachment).await?,
+        None => ("m.room.message", text_content(m)),
+    };
+    if puppet.is_some() {
+        content[PUPPET_SOURCE_KEY] = json!("wabridge");
+    } else if m.from_me && content.get("url").is_none() {
+        let body = content["body"].as_str().unwrap_or_default();
+        content = json!({
+            "msgtype": "m.notice",
+            "body": format!("(sent from your phone) {body}"),
+        });
+    }
     if puppet.is_none() {
         ensure_joined(bridge, &portal.room_id, &intent).await?;
     }
@@ -400,13 +390,7 @@ pub(super) async fn deliver(
             .collect::<String>()
     );
     let event_id = intent
-        .send_message_event(
-            &portal.room_id,
-            "m.room.message",
-            &content,
-            &txn,
-            Some(m.ts_ms),
-        )
+        .send_message_event(&portal.room_id, event_type, &content, &txn, Some(m.ts_ms))
         .await?;
     let record = Message {
         login_id: login.login_id.clone(),
@@ -420,6 +404,25 @@ pub(super) async fn deliver(
     match bridge.db.save_message(&record).await {
         Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The content of a message without an attachment: its text, or a notice
+/// naming what is not bridged yet.
+fn text_content(m: &Incoming<'_>) -> serde_json::Value {
+    match m.text() {
+        Some(text) => {
+            let mut content = json!({"msgtype": "m.text", "body": text});
+            if let Some(html) = format::whatsapp_to_html(text) {
+                content["format"] = json!("org.matrix.custom.html");
+                content["formatted_body"] = json!(html);
+            }
+            content
+        }
+        None => json!({
+            "msgtype": "m.notice",
+            "body": format!("unsupported message type: {}", message_kind(m.message)),
+        }),
     }
 }
 
@@ -540,7 +543,11 @@ pub async fn from_matrix(
         fail(bridge, room, event, "edits are not bridged yet").await;
         return Ok(());
     }
-    let text = match message.msgtype.as_str() {
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        fail(bridge, room, event, "this room's chat id is not valid").await;
+        return Ok(());
+    };
+    let outgoing = match message.msgtype.as_str() {
         "m.text" | "m.notice" | "m.emote" => {
             let text = match (&message.format, &message.formatted_body) {
                 (Some(f), Some(html)) if f == "org.matrix.custom.html" => {
@@ -548,34 +555,45 @@ pub async fn from_matrix(
                 }
                 _ => message.body.clone(),
             };
-            if message.msgtype == "m.emote" {
+            let text = if message.msgtype == "m.emote" {
                 format!("_* {text}_")
             } else {
                 text
+            };
+            WaMessage {
+                conversation: Some(text),
+                ..WaMessage::default()
             }
         }
-        other => {
-            fail(
-                bridge,
-                room,
-                event,
-                &format!("{other} messages are not bridged yet"),
-            )
-            .await;
-            return Ok(());
-        }
-    };
-    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
-        fail(bridge, room, event, "this room's chat id is not valid").await;
-        return Ok(());
-    };
-    let pending = match client.queue_message(
-        &chat,
-        WaMessage {
-            conversation: Some(text),
-            ..WaMessage::default()
+        other => match media::Outgoing::from_event(&event.kind, &event.content) {
+            // The transfer holds up this transaction, and so keeps the
+            // order of the room's messages.
+            Some(Ok(attachment)) => match media::to_whatsapp(bridge, &client, &attachment).await {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(kind = attachment.name(), error = %e, "attachment not sent");
+                    fail(bridge, room, event, &e.to_string()).await;
+                    return Ok(());
+                }
+            },
+            Some(Err(e)) => {
+                fail(bridge, room, event, &e.to_string()).await;
+                return Ok(());
+            }
+            None => {
+                let what = if other.is_empty() { &event.kind } else { other };
+                fail(
+                    bridge,
+                    room,
+                    event,
+                    &format!("{what} messages are not bridged yet"),
+                )
+                .await;
+                return Ok(());
+            }
         },
-    ) {
+    };
+    let pending = match client.queue_message(&chat, outgoing) {
         Ok(p) => p,
         Err(e) => {
             fail(bridge, room, event, &e.to_string()).await;

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use wa_core::adv;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
+use wa_core::media::MediaKind;
 use wa_core::proto::AdvDeviceIdentity;
 
 use crate::server::{PairRequest, Push, Shared, unix_now};
@@ -54,6 +55,23 @@ pub enum ScanError {
     /// The companion's connection went away during the pairing.
     #[error("companion disconnected during the pairing")]
     CompanionGone,
+}
+
+/// A blob the phone stored on the media host: what its message carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneUpload {
+    /// `url`.
+    pub url: String,
+    /// `directPath`.
+    pub direct_path: String,
+    /// `mediaKey`.
+    pub media_key: [u8; 32],
+    /// `fileSha256` (of the plaintext).
+    pub file_sha256: [u8; 32],
+    /// `fileEncSha256` (of the stored blob).
+    pub file_enc_sha256: [u8; 32],
+    /// `fileLength` (of the plaintext).
+    pub file_length: u64,
 }
 
 /// The primary device of one account.
@@ -193,8 +211,46 @@ impl Phone {
     /// to every device of `to` and, as a sent-message copy, to our companions.
     /// Returns the message id.
     pub async fn send_text(&self, to: &str, text: &str) -> Result<String, PhoneError> {
+        let message = wa_core::proto::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        self.send_message(to, message).await
+    }
+
+    /// Sends any `message` to the account with phone number `to`, fanned out
+    /// like [`Phone::send_text`]. Returns the message id.
+    pub async fn send_message(
+        &self,
+        to: &str,
+        message: wa_core::proto::Message,
+    ) -> Result<String, PhoneError> {
         let device = self.device()?;
-        device::send_text(&self.shared, &device, &self.pn, to, text).await
+        device::send_message(&self.shared, &device, &self.pn, to, message).await
+    }
+
+    /// Encrypts `plaintext` as `kind` under a fresh media key and stores the
+    /// blob on the simulator's media host, as the phone's upload would; the
+    /// answer is what a media message pointing at it carries.
+    pub fn upload_media(
+        &self,
+        kind: MediaKind,
+        plaintext: &[u8],
+    ) -> Result<PhoneUpload, PhoneError> {
+        let sealed = wa_core::media::encrypt(kind, plaintext, &mut rand::rng());
+        let direct_path = self
+            .shared
+            .media
+            .put_blob(kind.mms_type(), sealed.blob)
+            .ok_or(PhoneError::Malformed("media host refused the blob"))?;
+        Ok(PhoneUpload {
+            url: format!("https://{}{direct_path}", self.shared.media.host()),
+            direct_path,
+            media_key: sealed.media_key,
+            file_sha256: sealed.file_sha256,
+            file_enc_sha256: sealed.file_enc_sha256,
+            file_length: sealed.file_length,
+        })
     }
 
     /// Sends `text` into group `gid` (a `...@g.us` JID) with sender keys, as

@@ -287,6 +287,12 @@ impl Sim {
         self.shared.media.ca_pem_path()
     }
 
+    /// The blob stored at `direct_path` on the media host (a query is
+    /// ignored), as a client would download it: still encrypted.
+    pub fn media_blob(&self, direct_path: &str) -> Option<bytes::Bytes> {
+        self.shared.media.get_blob(direct_path)
+    }
+
     /// Creates an account with phone number `pn` (digits) and returns its
     /// scripted phone. An existing account's phone is returned as is.
     pub fn account(&self, pn: &str) -> Phone {

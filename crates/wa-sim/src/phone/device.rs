@@ -18,7 +18,7 @@ use wa_core::signal::{self, EncType, MemoryStore, SignalAddress, SignalError};
 use crate::server::{Push, Shared, route};
 
 /// A message the phone received and decrypted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Received {
     /// Message id.
     pub id: String,
@@ -31,6 +31,8 @@ pub struct Received {
     pub text: Option<String>,
     /// True for copies of messages our own companions sent.
     pub from_me: bool,
+    /// The whole message (for copies: the one inside `deviceSentMessage`).
+    pub message: Message,
 }
 
 /// Why the phone could not send or read a message.
@@ -306,24 +308,26 @@ async fn receive(
         chat,
         text,
         from_me,
+        message,
     }))
 }
 
-/// Sends `text` from the phone of `pn` to the account `to` (a phone number):
-/// one `<enc>` per device of the peer and per companion of our own (those
-/// get a `deviceSentMessage`), sessions built from fetched bundles.
-pub(crate) async fn send_text(
+/// Sends `message` from the phone of `pn` to the account `to` (a phone
+/// number): one `<enc>` per device of the peer and per companion of our own
+/// (those get a `deviceSentMessage`), sessions built from fetched bundles.
+pub(crate) async fn send_message(
     shared: &Arc<Shared>,
     device: &PhoneDevice,
     pn: &str,
     to: &str,
-    text: &str,
+    message: Message,
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
     let chat = Jid::user_jid(to);
-    let message = Message {
-        conversation: Some(text.to_owned()),
-        ..Default::default()
+    let stanza_type = if message.conversation.is_some() || message.extended_text_message.is_some() {
+        "text"
+    } else {
+        "media"
     };
     let own_copy = Message {
         device_sent_message: Some(Box::new(DeviceSentMessage {
@@ -384,7 +388,7 @@ pub(crate) async fn send_text(
     let stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("to", chat)
-        .attr("type", "text")
+        .attr("type", stanza_type)
         .children(vec![Node::new("participants").children(participants)]);
     route::message(shared, &(pn.to_owned(), 0), &stanza);
     Ok(id)

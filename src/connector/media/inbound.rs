@@ -1,0 +1,633 @@
+//! WhatsApp attachments into Matrix: the blob is downloaded and checked by
+//! the WhatsApp client, stored in the media repository, and sent as an
+//! `m.image`/`m.video`/`m.audio`/`m.file` message or an `m.sticker` event.
+//! A failure becomes a notice naming the kind and the reason, so the chat
+//! goes on.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tracing::{debug, warn};
+use wa_client::{Client, MediaKind};
+use wa_core::proto::Message as WaMessage;
+
+use super::{MediaError, thumbnail};
+use crate::appservice::{ClientError, Intent};
+use crate::bridge::Bridge;
+use crate::connector::format;
+use crate::connector::relay::RelayError;
+
+/// The attachment a WhatsApp message carries, read from the message alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::connector) struct Attachment<'a> {
+    /// What it is (decides the keys and the Matrix msgtype).
+    pub kind: MediaKind,
+    /// `directPath`.
+    pub direct_path: Option<&'a str>,
+    /// `mediaKey`.
+    pub media_key: Option<&'a [u8]>,
+    /// `fileSha256`: of the plaintext.
+    pub file_sha256: Option<&'a [u8]>,
+    /// `fileEncSha256`: of the blob.
+    pub file_enc_sha256: Option<&'a [u8]>,
+    /// `mimetype`.
+    pub mimetype: Option<&'a str>,
+    /// `caption`.
+    pub caption: Option<&'a str>,
+    /// `fileName` of a document.
+    pub file_name: Option<&'a str>,
+    /// `fileLength`: of the plaintext.
+    pub size: Option<u64>,
+    /// `width`.
+    pub width: Option<u32>,
+    /// `height`.
+    pub height: Option<u32>,
+    /// `seconds` of a video or audio.
+    pub seconds: Option<u32>,
+    /// The inline `jpegThumbnail`.
+    pub thumbnail: Option<&'a [u8]>,
+    /// The `waveform` of a voice note (0-100 per sample).
+    pub waveform: Option<&'a [u8]>,
+}
+
+/// Wrappers whose inner message is what is shown.
+fn unwrap(m: &WaMessage) -> &WaMessage {
+    let inner = m
+        .ephemeral_message
+        .as_ref()
+        .or(m.document_with_caption_message.as_ref())
+        .and_then(|f| f.message.as_deref());
+    match inner {
+        Some(inner) => unwrap(inner),
+        None => m,
+    }
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+impl<'a> Attachment<'a> {
+    /// The attachment of `m`, if it is a media message.
+    pub fn of(m: &'a WaMessage) -> Option<Attachment<'a>> {
+        let m = unwrap(m);
+        let empty = |kind| Attachment {
+            kind,
+            direct_path: None,
+            media_key: None,
+            file_sha256: None,
+            file_enc_sha256: None,
+            mimetype: None,
+            caption: None,
+            file_name: None,
+            size: None,
+            width: None,
+            height: None,
+            seconds: None,
+            thumbnail: None,
+            waveform: None,
+        };
+        if let Some(i) = &m.image_message {
+            return Some(Attachment {
+                direct_path: i.direct_path.as_deref(),
+                media_key: i.media_key.as_deref(),
+                file_sha256: i.file_sha256.as_deref(),
+                file_enc_sha256: i.file_enc_sha256.as_deref(),
+                mimetype: nonempty(&i.mimetype),
+                caption: nonempty(&i.caption),
+                size: i.file_length,
+                width: i.width,
+                height: i.height,
+                thumbnail: i.jpeg_thumbnail.as_deref(),
+                ..empty(MediaKind::Image)
+            });
+        }
+        if let Some(v) = &m.video_message {
+            let kind = if v.gif_playback == Some(true) {
+                MediaKind::Gif
+            } else {
+                MediaKind::Video
+            };
+            return Some(Attachment {
+                direct_path: v.direct_path.as_deref(),
+                media_key: v.media_key.as_deref(),
+                file_sha256: v.file_sha256.as_deref(),
+                file_enc_sha256: v.file_enc_sha256.as_deref(),
+                mimetype: nonempty(&v.mimetype),
+                caption: nonempty(&v.caption),
+                size: v.file_length,
+                width: v.width,
+                height: v.height,
+                seconds: v.seconds,
+                thumbnail: v.jpeg_thumbnail.as_deref(),
+                ..empty(kind)
+            });
+        }
+        if let Some(a) = &m.audio_message {
+            let kind = if a.ptt == Some(true) {
+                MediaKind::Ptt
+            } else {
+                MediaKind::Audio
+            };
+            return Some(Attachment {
+                direct_path: a.direct_path.as_deref(),
+                media_key: a.media_key.as_deref(),
+                file_sha256: a.file_sha256.as_deref(),
+                file_enc_sha256: a.file_enc_sha256.as_deref(),
+                mimetype: nonempty(&a.mimetype),
+                size: a.file_length,
+                seconds: a.seconds,
+                waveform: a.waveform.as_deref(),
+                ..empty(kind)
+            });
+        }
+        if let Some(d) = &m.document_message {
+            return Some(Attachment {
+                direct_path: d.direct_path.as_deref(),
+                media_key: d.media_key.as_deref(),
+                file_sha256: d.file_sha256.as_deref(),
+                file_enc_sha256: d.file_enc_sha256.as_deref(),
+                mimetype: nonempty(&d.mimetype),
+                caption: nonempty(&d.caption),
+                file_name: nonempty(&d.file_name).or(nonempty(&d.title)),
+                size: d.file_length,
+                thumbnail: d.jpeg_thumbnail.as_deref(),
+                ..empty(MediaKind::Document)
+            });
+        }
+        if let Some(s) = &m.sticker_message {
+            return Some(Attachment {
+                direct_path: s.direct_path.as_deref(),
+                media_key: s.media_key.as_deref(),
+                file_sha256: s.file_sha256.as_deref(),
+                file_enc_sha256: s.file_enc_sha256.as_deref(),
+                mimetype: nonempty(&s.mimetype),
+                size: s.file_length,
+                width: s.width,
+                height: s.height,
+                ..empty(MediaKind::Sticker)
+            });
+        }
+        None
+    }
+
+    /// What the user calls it, for notices.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Gif => "GIF",
+            MediaKind::Audio => "audio message",
+            MediaKind::Ptt => "voice note",
+            MediaKind::Sticker => "sticker",
+            _ => "document",
+        }
+    }
+
+    /// The MIME type, or the usual one of the kind.
+    pub fn mimetype(&self) -> &'a str {
+        self.mimetype.unwrap_or(match self.kind {
+            MediaKind::Image => "image/jpeg",
+            MediaKind::Video | MediaKind::Gif => "video/mp4",
+            MediaKind::Audio => "audio/mpeg",
+            MediaKind::Ptt => "audio/ogg",
+            MediaKind::Sticker => "image/webp",
+            _ => "application/octet-stream",
+        })
+    }
+
+    /// The document's name, or one made of the kind and the MIME type.
+    pub fn filename(&self) -> String {
+        if let Some(name) = self.file_name {
+            return name.to_owned();
+        }
+        let stem = match self.kind {
+            MediaKind::Ptt => "voice",
+            MediaKind::Audio => "audio",
+            MediaKind::Document => "file",
+            _ => self.name(),
+        };
+        match extension(self.mimetype()) {
+            Some(ext) => format!("{stem}.{ext}"),
+            None => stem.to_owned(),
+        }
+    }
+}
+
+fn extension(mimetype: &str) -> Option<&'static str> {
+    let essence = mimetype.split(';').next().unwrap_or_default().trim();
+    Some(match essence {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/3gpp" => "3gp",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "audio/mp4" | "audio/aac" => "m4a",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => return None,
+    })
+}
+
+/// An uploaded thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::connector) struct UploadedThumbnail {
+    /// Its `mxc://` URI.
+    pub mxc: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its dimensions, if its header reads.
+    pub dimensions: Option<(u32, u32)>,
+}
+
+/// The Matrix event (type and content) for attachment `a`, stored as `mxc`
+/// with `size` bytes, and its thumbnail if one was stored.
+pub(in crate::connector) fn content(
+    a: &Attachment<'_>,
+    mxc: &str,
+    size: u64,
+    thumbnail: Option<&UploadedThumbnail>,
+) -> (&'static str, Value) {
+    let mut info = json!({"mimetype": a.mimetype(), "size": size});
+    if matches!(
+        a.kind,
+        MediaKind::Image | MediaKind::Video | MediaKind::Gif | MediaKind::Sticker
+    ) {
+        if let Some(w) = a.width.filter(|w| *w > 0) {
+            info["w"] = json!(w);
+        }
+        if let Some(h) = a.height.filter(|h| *h > 0) {
+            info["h"] = json!(h);
+        }
+    }
+    let duration_ms = a.seconds.map(|s| u64::from(s) * 1000);
+    if let Some(ms) = duration_ms {
+        info["duration"] = json!(ms);
+    }
+    if let Some(t) = thumbnail {
+        info["thumbnail_url"] = json!(t.mxc);
+        let mut ti = json!({"mimetype": "image/jpeg", "size": t.size});
+        if let Some((w, h)) = t.dimensions {
+            ti["w"] = json!(w);
+            ti["h"] = json!(h);
+        }
+        info["thumbnail_info"] = ti;
+    }
+    if a.kind == MediaKind::Gif {
+        // How mautrix bridges mark a looping, silent video (clients that
+        // know these show it as a GIF).
+        for key in [
+            "fi.mau.gif",
+            "fi.mau.loop",
+            "fi.mau.autoplay",
+            "fi.mau.hide_controls",
+            "fi.mau.no_audio",
+        ] {
+            info[key] = json!(true);
+        }
+    }
+    let filename = a.filename();
+    if a.kind == MediaKind::Sticker {
+        let content = json!({"body": filename, "url": mxc, "info": info});
+        return ("m.sticker", content);
+    }
+    let msgtype = match a.kind {
+        MediaKind::Image => "m.image",
+        MediaKind::Video | MediaKind::Gif => "m.video",
+        MediaKind::Audio | MediaKind::Ptt => "m.audio",
+        _ => "m.file",
+    };
+    // MSC2530: a body that differs from `filename` is the caption.
+    let body = a.caption.map_or_else(|| filename.clone(), str::to_owned);
+    let mut content = json!({
+        "msgtype": msgtype,
+        "body": body,
+        "filename": filename,
+        "url": mxc,
+        "info": info,
+    });
+    if let Some(html) = a.caption.and_then(format::whatsapp_to_html) {
+        content["format"] = json!("org.matrix.custom.html");
+        content["formatted_body"] = json!(html);
+    }
+    if a.kind == MediaKind::Ptt {
+        let mut audio = json!({});
+        if let Some(ms) = duration_ms {
+            audio["duration"] = json!(ms);
+        }
+        if let Some(w) = a.waveform.filter(|w| !w.is_empty()) {
+            // WhatsApp: 0-100 per sample; MSC1767: 0-1024.
+            let samples: Vec<u32> = w
+                .iter()
+                .map(|s| u32::from((*s).min(100)) * 1024 / 100)
+                .collect();
+            audio["waveform"] = json!(samples);
+        }
+        content["org.matrix.msc1767.audio"] = audio;
+        content["org.matrix.msc3245.voice"] = json!({});
+    }
+    ("m.room.message", content)
+}
+
+/// The notice that stands in for an attachment that could not be bridged.
+pub(in crate::connector) fn failure_notice(a: &Attachment<'_>, why: &MediaError) -> Value {
+    json!({
+        "msgtype": "m.notice",
+        "body": format!("⚠️ The {} could not be bridged: {why}", a.name()),
+    })
+}
+
+/// Whether a failed homeserver request is worth the whole message being
+/// tried again (the server or the network), rather than a notice.
+fn transient(e: &ClientError) -> bool {
+    match e {
+        ClientError::Network(_) => true,
+        ClientError::Matrix(m) => m.status >= 500 || m.status == 429,
+        _ => false,
+    }
+}
+
+/// The Matrix event for attachment `a`: downloaded through `client`, stored
+/// in the media repository as `intent`. What cannot be bridged becomes a
+/// notice; only a homeserver that is down is an error (the message is
+/// tried again).
+pub(in crate::connector) async fn to_matrix(
+    bridge: &Bridge,
+    client: &Client,
+    intent: &Intent,
+    a: &Attachment<'_>,
+) -> Result<(&'static str, Value), RelayError> {
+    match transfer(bridge, client, intent, a).await {
+        Ok(event) => Ok(event),
+        Err(MediaError::Matrix(e)) if transient(&e) => Err(e.into()),
+        Err(e) => {
+            warn!(kind = a.name(), error = %e, "attachment not bridged");
+            Ok(("m.room.message", failure_notice(a, &e)))
+        }
+    }
+}
+
+async fn transfer(
+    bridge: &Bridge,
+    client: &Client,
+    intent: &Intent,
+    a: &Attachment<'_>,
+) -> Result<(&'static str, Value), MediaError> {
+    let limit = bridge.config.bridge.max_media_bytes;
+    if let Some(size) = a.size.filter(|s| *s > limit) {
+        return Err(MediaError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    let direct_path = a.direct_path.ok_or(MediaError::Missing("directPath"))?;
+    let media_key = a.media_key.ok_or(MediaError::Missing("mediaKey"))?;
+    let data = client
+        .download(
+            a.kind,
+            direct_path,
+            media_key,
+            a.file_sha256,
+            a.file_enc_sha256,
+        )
+        .await?;
+    let size = data.len() as u64;
+    if size > limit {
+        return Err(MediaError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    let filename = a.filename();
+    // The plaintext moves into the request body; no copy.
+    let mxc = intent
+        .upload_media(Bytes::from(data), a.mimetype(), Some(&filename))
+        .await?;
+    let thumbnail = match a.thumbnail.filter(|t| !t.is_empty()) {
+        Some(jpeg) => upload_thumbnail(intent, jpeg).await,
+        None => None,
+    };
+    Ok(content(a, &mxc, size, thumbnail.as_ref()))
+}
+
+/// Stores the inline thumbnail; a failure only costs the thumbnail.
+async fn upload_thumbnail(intent: &Intent, jpeg: &[u8]) -> Option<UploadedThumbnail> {
+    let dimensions = thumbnail::dimensions(jpeg);
+    match intent
+        .upload_media(
+            Bytes::copy_from_slice(jpeg),
+            "image/jpeg",
+            Some("thumbnail.jpg"),
+        )
+        .await
+    {
+        Ok(mxc) => Some(UploadedThumbnail {
+            mxc,
+            size: jpeg.len() as u64,
+            dimensions,
+        }),
+        Err(e) => {
+            debug!(error = %e, "thumbnail not stored");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wa_core::proto::message::{
+        AudioMessage, DocumentMessage, FutureProofMessage, ImageMessage, StickerMessage,
+        VideoMessage,
+    };
+
+    use super::*;
+
+    fn image() -> WaMessage {
+        WaMessage {
+            image_message: Some(Box::new(ImageMessage {
+                mimetype: Some("image/png".into()),
+                caption: Some("look *here*".into()),
+                width: Some(640),
+                height: Some(480),
+                file_length: Some(1234),
+                direct_path: Some("/v/x".into()),
+                media_key: Some(vec![1; 32]),
+                jpeg_thumbnail: Some(vec![0xff, 0xd8]),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn image_with_caption_and_thumbnail() {
+        let m = image();
+        let a = Attachment::of(&m).unwrap();
+        assert_eq!(a.kind, MediaKind::Image);
+        assert_eq!(a.direct_path, Some("/v/x"));
+        let thumb = UploadedThumbnail {
+            mxc: "mxc://hs/t".into(),
+            size: 2,
+            dimensions: Some((72, 54)),
+        };
+        let (kind, c) = content(&a, "mxc://hs/i", 1234, Some(&thumb));
+        assert_eq!(kind, "m.room.message");
+        assert_eq!(c["msgtype"], "m.image");
+        assert_eq!(c["body"], "look *here*");
+        assert_eq!(c["filename"], "image.png");
+        assert_eq!(c["formatted_body"], "look <strong>here</strong>");
+        assert_eq!(c["url"], "mxc://hs/i");
+        assert_eq!(
+            c["info"],
+            json!({
+                "mimetype": "image/png", "size": 1234, "w": 640, "h": 480,
+                "thumbnail_url": "mxc://hs/t",
+                "thumbnail_info": {"mimetype": "image/jpeg", "size": 2, "w": 72, "h": 54},
+            })
+        );
+    }
+
+    #[test]
+    fn voice_note() {
+        let m = WaMessage {
+            audio_message: Some(Box::new(AudioMessage {
+                mimetype: Some("audio/ogg; codecs=opus".into()),
+                seconds: Some(7),
+                ptt: Some(true),
+                waveform: Some(vec![0, 50, 100, 255]),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let a = Attachment::of(&m).unwrap();
+        assert_eq!(a.kind, MediaKind::Ptt);
+        assert_eq!(a.name(), "voice note");
+        let (_, c) = content(&a, "mxc://hs/v", 99, None);
+        assert_eq!(c["msgtype"], "m.audio");
+        assert_eq!(c["body"], "voice.ogg");
+        assert_eq!(c["info"]["duration"], 7000);
+        assert_eq!(c["info"]["mimetype"], "audio/ogg; codecs=opus");
+        assert!(c["info"].get("w").is_none());
+        assert_eq!(c["org.matrix.msc3245.voice"], json!({}));
+        assert_eq!(
+            c["org.matrix.msc1767.audio"],
+            json!({"duration": 7000, "waveform": [0, 512, 1024, 1024]})
+        );
+    }
+
+    #[test]
+    fn plain_audio_is_not_a_voice_note() {
+        let m = WaMessage {
+            audio_message: Some(Box::new(AudioMessage {
+                seconds: Some(3),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let a = Attachment::of(&m).unwrap();
+        let (_, c) = content(&a, "mxc://hs/a", 1, None);
+        assert_eq!(c["body"], "audio.mp3");
+        assert!(c.get("org.matrix.msc3245.voice").is_none());
+    }
+
+    #[test]
+    fn document_keeps_its_name_inside_the_caption_wrapper() {
+        let doc = WaMessage {
+            document_message: Some(Box::new(DocumentMessage {
+                mimetype: Some("application/pdf".into()),
+                file_name: Some("report.pdf".into()),
+                caption: Some("the report".into()),
+                file_length: Some(5000),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let m = WaMessage {
+            document_with_caption_message: Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(doc)),
+            })),
+            ..Default::default()
+        };
+        let a = Attachment::of(&m).unwrap();
+        let (_, c) = content(&a, "mxc://hs/d", 5000, None);
+        assert_eq!(c["msgtype"], "m.file");
+        assert_eq!(c["filename"], "report.pdf");
+        assert_eq!(c["body"], "the report");
+        assert_eq!(
+            c["info"],
+            json!({"mimetype": "application/pdf", "size": 5000})
+        );
+    }
+
+    #[test]
+    fn gif_and_video() {
+        let video = |gif| WaMessage {
+            video_message: Some(Box::new(VideoMessage {
+                gif_playback: Some(gif),
+                seconds: Some(2),
+                width: Some(320),
+                height: Some(240),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let m = video(true);
+        let a = Attachment::of(&m).unwrap();
+        assert_eq!(a.kind, MediaKind::Gif);
+        let (_, c) = content(&a, "mxc://hs/g", 10, None);
+        assert_eq!(c["msgtype"], "m.video");
+        assert_eq!(c["info"]["fi.mau.gif"], true);
+        assert_eq!(c["info"]["duration"], 2000);
+        let m = video(false);
+        let a = Attachment::of(&m).unwrap();
+        assert_eq!(a.kind, MediaKind::Video);
+        let (_, c) = content(&a, "mxc://hs/v", 10, None);
+        assert_eq!(c["body"], "video.mp4");
+        assert!(c["info"].get("fi.mau.gif").is_none());
+        assert_eq!(
+            (c["info"]["w"].clone(), c["info"]["h"].clone()),
+            (json!(320), json!(240))
+        );
+    }
+
+    #[test]
+    fn sticker_is_its_own_event_type() {
+        let m = WaMessage {
+            sticker_message: Some(Box::new(StickerMessage {
+                mimetype: Some("image/webp".into()),
+                width: Some(512),
+                height: Some(512),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let a = Attachment::of(&m).unwrap();
+        let (kind, c) = content(&a, "mxc://hs/s", 10, None);
+        assert_eq!(kind, "m.sticker");
+        assert!(c.get("msgtype").is_none());
+        assert_eq!(c["body"], "sticker.webp");
+        assert_eq!(c["info"]["w"], 512);
+    }
+
+    #[test]
+    fn text_is_no_attachment_and_failures_name_the_kind() {
+        let text = WaMessage {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(Attachment::of(&text), None);
+        let m = image();
+        let a = Attachment::of(&m).unwrap();
+        let notice = failure_notice(
+            &a,
+            &MediaError::WhatsApp(wa_client::MediaError::Status { status: 404 }),
+        );
+        assert_eq!(notice["msgtype"], "m.notice");
+        assert_eq!(
+            notice["body"],
+            "⚠️ The image could not be bridged: media host answered 404"
+        );
+    }
+}

@@ -1,0 +1,445 @@
+//! Matrix attachments out to WhatsApp: the file is fetched from the
+//! homeserver (authenticated media, as the bot), sealed and uploaded by the
+//! WhatsApp client, and sent as an image, video, audio, document or sticker
+//! message pointing at the blob.
+
+use serde_json::Value;
+use tracing::debug;
+use wa_client::{Client, MediaKind, UploadedMedia};
+use wa_core::proto::Message as WaMessage;
+use wa_core::proto::message::{
+    AudioMessage, DocumentMessage, FutureProofMessage, ImageMessage, StickerMessage, VideoMessage,
+};
+
+use super::{MediaError, thumbnail};
+use crate::appservice::{ClientError, parse_mxc};
+use crate::bridge::Bridge;
+
+/// What a Matrix attachment event asks to send, read from its content alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::connector) struct Outgoing {
+    /// What WhatsApp message it becomes.
+    pub kind: MediaKind,
+    /// The file in the media repository.
+    pub mxc: String,
+    /// `info.mimetype`, or the usual one of the kind.
+    pub mimetype: String,
+    /// `filename`, else `body`.
+    pub filename: String,
+    /// `body` when it differs from `filename` (MSC2530).
+    pub caption: Option<String>,
+    /// `info.size`.
+    pub size: Option<u64>,
+    /// `info.w`.
+    pub width: Option<u32>,
+    /// `info.h`.
+    pub height: Option<u32>,
+    /// `info.duration`, in whole seconds (rounded up).
+    pub seconds: Option<u32>,
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn u32_at(v: &Value, key: &str) -> Option<u32> {
+    v.get(key)
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+}
+
+impl Outgoing {
+    /// The attachment of an event of type `event_type` with `content`:
+    /// `None` if it is not an attachment, an error if it is one that cannot
+    /// be sent (no valid `url`).
+    pub fn from_event(event_type: &str, content: &Value) -> Option<Result<Outgoing, MediaError>> {
+        let info = content.get("info").filter(|i| i.is_object());
+        let info_flag = |key| info.and_then(|i| i.get(key)).and_then(Value::as_bool) == Some(true);
+        let kind = if event_type == "m.sticker" {
+            MediaKind::Sticker
+        } else {
+            match str_at(content, "msgtype")? {
+                "m.image" => MediaKind::Image,
+                "m.video" if info_flag("fi.mau.gif") => MediaKind::Gif,
+                "m.video" => MediaKind::Video,
+                "m.audio" if content.get("org.matrix.msc3245.voice").is_some() => MediaKind::Ptt,
+                "m.audio" => MediaKind::Audio,
+                "m.file" => MediaKind::Document,
+                _ => return None,
+            }
+        };
+        Some(Self::read(kind, content, info))
+    }
+
+    fn read(
+        kind: MediaKind,
+        content: &Value,
+        info: Option<&Value>,
+    ) -> Result<Outgoing, MediaError> {
+        let mxc = str_at(content, "url").ok_or(MediaError::BadUrl)?;
+        parse_mxc(mxc).map_err(|_| MediaError::BadUrl)?;
+        let body = str_at(content, "body");
+        let filename = str_at(content, "filename").or(body);
+        let caption = match (body, filename) {
+            (Some(b), Some(f)) if b != f => Some(b.to_owned()),
+            _ => None,
+        };
+        let default_mime = match kind {
+            MediaKind::Image => "image/jpeg",
+            MediaKind::Video | MediaKind::Gif => "video/mp4",
+            MediaKind::Audio => "audio/mpeg",
+            MediaKind::Ptt => "audio/ogg; codecs=opus",
+            MediaKind::Sticker => "image/webp",
+            _ => "application/octet-stream",
+        };
+        let mut mimetype = info
+            .and_then(|i| str_at(i, "mimetype"))
+            .unwrap_or(default_mime)
+            .to_owned();
+        if kind == MediaKind::Ptt && mimetype == "audio/ogg" {
+            // What WhatsApp's own voice notes say.
+            mimetype = default_mime.to_owned();
+        }
+        let seconds = info
+            .and_then(|i| i.get("duration"))
+            .and_then(Value::as_u64)
+            .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX));
+        Ok(Outgoing {
+            kind,
+            mxc: mxc.to_owned(),
+            mimetype,
+            filename: filename.unwrap_or("file").to_owned(),
+            caption,
+            size: info.and_then(|i| i.get("size")).and_then(Value::as_u64),
+            width: info.and_then(|i| u32_at(i, "w")),
+            height: info.and_then(|i| u32_at(i, "h")),
+            seconds,
+        })
+    }
+
+    /// What the user calls it, for notices.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            MediaKind::Image => "image",
+            MediaKind::Video | MediaKind::Gif => "video",
+            MediaKind::Audio | MediaKind::Ptt => "audio",
+            MediaKind::Sticker => "sticker",
+            _ => "file",
+        }
+    }
+}
+
+/// The WhatsApp message for `o`, uploaded as `up`, with an inline JPEG
+/// `thumbnail` (images and videos) and sent at `now` (unix seconds).
+pub(in crate::connector) fn whatsapp_message(
+    o: &Outgoing,
+    up: &UploadedMedia,
+    thumbnail: Option<Vec<u8>>,
+    now: i64,
+) -> WaMessage {
+    let url = Some(up.url.clone());
+    let direct_path = Some(up.direct_path.clone());
+    let media_key = Some(up.media_key.to_vec());
+    let file_sha256 = Some(up.file_sha256.to_vec());
+    let file_enc_sha256 = Some(up.file_enc_sha256.to_vec());
+    let file_length = Some(up.file_length);
+    let mimetype = Some(o.mimetype.clone());
+    let caption = o.caption.clone();
+    match o.kind {
+        MediaKind::Image => WaMessage {
+            image_message: Some(Box::new(ImageMessage {
+                url,
+                mimetype,
+                caption,
+                file_sha256,
+                file_length,
+                height: o.height,
+                width: o.width,
+                media_key,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp: Some(now),
+                jpeg_thumbnail: thumbnail,
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+        MediaKind::Video | MediaKind::Gif => WaMessage {
+            video_message: Some(Box::new(VideoMessage {
+                url,
+                mimetype,
+                file_sha256,
+                file_length,
+                seconds: o.seconds,
+                media_key,
+                caption,
+                gif_playback: Some(o.kind == MediaKind::Gif),
+                height: o.height,
+                width: o.width,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp: Some(now),
+                jpeg_thumbnail: thumbnail,
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+        MediaKind::Audio | MediaKind::Ptt => WaMessage {
+            audio_message: Some(Box::new(AudioMessage {
+                url,
+                mimetype,
+                file_sha256,
+                file_length,
+                seconds: o.seconds,
+                ptt: Some(o.kind == MediaKind::Ptt),
+                media_key,
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp: Some(now),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+        MediaKind::Sticker => WaMessage {
+            sticker_message: Some(Box::new(StickerMessage {
+                url,
+                file_sha256,
+                file_enc_sha256,
+                media_key,
+                mimetype,
+                height: o.height,
+                width: o.width,
+                direct_path,
+                file_length,
+                media_key_timestamp: Some(now),
+                ..Default::default()
+            })),
+            ..Default::default()
+        },
+        _ => {
+            let document = DocumentMessage {
+                url,
+                mimetype,
+                title: Some(o.filename.clone()),
+                file_sha256,
+                file_length,
+                media_key,
+                file_name: Some(o.filename.clone()),
+                file_enc_sha256,
+                direct_path,
+                media_key_timestamp: Some(now),
+                caption: caption.clone(),
+                ..Default::default()
+            };
+            let message = WaMessage {
+                document_message: Some(Box::new(document)),
+                ..Default::default()
+            };
+            // WhatsApp shows a document's caption only inside this wrapper.
+            if caption.is_some() {
+                WaMessage {
+                    document_with_caption_message: Some(Box::new(FutureProofMessage {
+                        message: Some(Box::new(message)),
+                    })),
+                    ..Default::default()
+                }
+            } else {
+                message
+            }
+        }
+    }
+}
+
+/// Fetches `o` from the homeserver, uploads it to WhatsApp through `client`
+/// and returns the message to send. The size limit is checked against
+/// `info.size` before anything is fetched, and again while fetching.
+pub(in crate::connector) async fn to_whatsapp(
+    bridge: &Bridge,
+    client: &Client,
+    o: &Outgoing,
+) -> Result<WaMessage, MediaError> {
+    let limit = bridge.config.bridge.max_media_bytes;
+    if let Some(size) = o.size.filter(|s| *s > limit) {
+        return Err(MediaError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    // The homeserver client stops reading past the same limit.
+    let data = bridge
+        .bot
+        .download_media(&o.mxc)
+        .await
+        .map_err(|e| match e {
+            ClientError::TooLarge { limit } => MediaError::TooLarge { size: None, limit },
+            e => MediaError::Matrix(e),
+        })?;
+    let mut o = o.clone();
+    let thumbnail = if matches!(o.kind, MediaKind::Image) {
+        // `Bytes` clones share the buffer.
+        let shared = data.clone();
+        let made = tokio::task::spawn_blocking(move || thumbnail::make(&shared))
+            .await
+            .ok()
+            .flatten();
+        if let Some(t) = &made {
+            o.width = o.width.or(Some(t.width));
+            o.height = o.height.or(Some(t.height));
+        } else {
+            debug!("no thumbnail: the image does not decode");
+        }
+        made.map(|t| t.jpeg)
+    } else {
+        None
+    };
+    // Encryption makes the whole blob beside the plaintext: two copies of
+    // the file until the upload is done (see the module docs).
+    let uploaded = client.upload(o.kind, &data).await?;
+    drop(data);
+    let now = crate::store::now_ms() / 1000;
+    Ok(whatsapp_message(&o, &uploaded, thumbnail, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn uploaded() -> UploadedMedia {
+        UploadedMedia {
+            url: "https://mmg/v/p?x".into(),
+            direct_path: "/v/p?x".into(),
+            media_key: [1; 32],
+            file_sha256: [2; 32],
+            file_enc_sha256: [3; 32],
+            file_length: 42,
+        }
+    }
+
+    fn outgoing(event_type: &str, content: Value) -> Outgoing {
+        Outgoing::from_event(event_type, &content)
+            .expect("an attachment")
+            .expect("valid")
+    }
+
+    #[test]
+    fn image_with_caption() {
+        let o = outgoing(
+            "m.room.message",
+            json!({
+                "msgtype": "m.image", "body": "a cat", "filename": "cat.png",
+                "url": "mxc://hs/cat",
+                "info": {"mimetype": "image/png", "size": 42, "w": 800, "h": 600},
+            }),
+        );
+        assert_eq!(o.kind, MediaKind::Image);
+        assert_eq!(o.caption.as_deref(), Some("a cat"));
+        assert_eq!(o.filename, "cat.png");
+        let m = whatsapp_message(&o, &uploaded(), Some(vec![0xff, 0xd8]), 1700);
+        let i = m.image_message.expect("an imageMessage");
+        assert_eq!(i.caption.as_deref(), Some("a cat"));
+        assert_eq!(i.mimetype.as_deref(), Some("image/png"));
+        assert_eq!((i.width, i.height), (Some(800), Some(600)));
+        assert_eq!(i.direct_path.as_deref(), Some("/v/p?x"));
+        assert_eq!(i.url.as_deref(), Some("https://mmg/v/p?x"));
+        assert_eq!(i.media_key.as_deref(), Some(&[1u8; 32][..]));
+        assert_eq!(i.file_sha256.as_deref(), Some(&[2u8; 32][..]));
+        assert_eq!(i.file_enc_sha256.as_deref(), Some(&[3u8; 32][..]));
+        assert_eq!(i.file_length, Some(42));
+        assert_eq!(i.media_key_timestamp, Some(1700));
+        assert_eq!(i.jpeg_thumbnail.as_deref(), Some(&[0xff, 0xd8][..]));
+    }
+
+    #[test]
+    fn file_named_by_its_body_has_no_caption() {
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.file", "body": "notes.txt", "url": "mxc://hs/n",
+                   "info": {"mimetype": "text/plain"}}),
+        );
+        assert_eq!(o.caption, None);
+        let m = whatsapp_message(&o, &uploaded(), None, 1);
+        let d = m.document_message.expect("a documentMessage");
+        assert_eq!(d.file_name.as_deref(), Some("notes.txt"));
+        assert_eq!(d.mimetype.as_deref(), Some("text/plain"));
+        assert_eq!(d.caption, None);
+        // With a caption, the document goes inside its wrapper.
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.file", "body": "read this", "filename": "a.pdf",
+                   "url": "mxc://hs/n"}),
+        );
+        let m = whatsapp_message(&o, &uploaded(), None, 1);
+        let inner = m.document_with_caption_message.unwrap().message.unwrap();
+        let d = inner.document_message.unwrap();
+        assert_eq!(d.caption.as_deref(), Some("read this"));
+        assert_eq!(d.mimetype.as_deref(), Some("application/octet-stream"));
+    }
+
+    #[test]
+    fn voice_video_gif_and_sticker() {
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.audio", "body": "Voice message", "url": "mxc://hs/v",
+                   "info": {"mimetype": "audio/ogg", "duration": 2500},
+                   "org.matrix.msc3245.voice": {}}),
+        );
+        let a = whatsapp_message(&o, &uploaded(), None, 1)
+            .audio_message
+            .unwrap();
+        assert_eq!(a.ptt, Some(true));
+        assert_eq!(a.seconds, Some(3));
+        assert_eq!(a.mimetype.as_deref(), Some("audio/ogg; codecs=opus"));
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.audio", "body": "song.mp3", "url": "mxc://hs/s"}),
+        );
+        assert_eq!(o.kind, MediaKind::Audio);
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.video", "body": "loop", "url": "mxc://hs/g",
+                   "info": {"fi.mau.gif": true, "duration": 1000, "w": 10, "h": 20}}),
+        );
+        let v = whatsapp_message(&o, &uploaded(), None, 1)
+            .video_message
+            .unwrap();
+        assert_eq!(v.gif_playback, Some(true));
+        assert_eq!(
+            (v.seconds, v.width, v.height),
+            (Some(1), Some(10), Some(20))
+        );
+        let o = outgoing(
+            "m.sticker",
+            json!({"body": "wave", "url": "mxc://hs/st", "info": {"w": 512, "h": 512}}),
+        );
+        assert_eq!(o.kind, MediaKind::Sticker);
+        let s = whatsapp_message(&o, &uploaded(), None, 1)
+            .sticker_message
+            .unwrap();
+        assert_eq!(s.mimetype.as_deref(), Some("image/webp"));
+        assert_eq!(s.width, Some(512));
+    }
+
+    #[test]
+    fn missing_or_bad_urls_are_refused_and_text_is_not_media() {
+        for content in [
+            json!({"msgtype": "m.image", "body": "x.png"}),
+            json!({"msgtype": "m.image", "body": "x.png", "url": "https://x/y"}),
+            json!({"msgtype": "m.file", "body": "x", "url": "mxc://only-server"}),
+            json!({"msgtype": "m.file", "body": "x", "url": 7}),
+        ] {
+            assert!(
+                matches!(
+                    Outgoing::from_event("m.room.message", &content),
+                    Some(Err(MediaError::BadUrl))
+                ),
+                "{content}"
+            );
+        }
+        let text = json!({"msgtype": "m.text", "body": "hi"});
+        assert!(Outgoing::from_event("m.room.message", &text).is_none());
+        let location = json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"});
+        assert!(Outgoing::from_event("m.room.message", &location).is_none());
+    }
+}

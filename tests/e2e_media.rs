@@ -1,0 +1,501 @@
+//! Attachments end to end: a real Synapse, wa-sim with scripted phones, and
+//! the bridge in this process. A contact's phone sends an image, a voice
+//! note and a document, which arrive in the portal as the right Matrix
+//! events whose files are byte for byte the sent ones; a blob whose hash
+//! does not match becomes a notice and the chat goes on. The Matrix user
+//! sends an image and a file, which the contact's phone receives as media
+//! messages whose blobs decrypt to the same bytes; what cannot be sent
+//! (too large, no url) is answered with a notice.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::matrix::MatrixUser;
+use support::synapse::{self, Synapse};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wa_core::media::{self, MediaKind};
+use wa_core::proto::Message as WaMessage;
+use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage};
+use wa_sim::{Phone, PhoneUpload, Received, Sim};
+use wabridge::config::{Config, Registration, generate_token};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557780001";
+const BOB_PN: &str = "15557780002";
+
+struct Bridge {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), wabridge::bridge::BridgeError>>,
+}
+
+impl Bridge {
+    async fn start(config: &Config, port: u16) -> Bridge {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let (stop, rx) = oneshot::channel();
+        let task = tokio::spawn(wabridge::bridge::run_with(
+            config.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Bridge { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("bridge stops in time")
+            .expect("bridge task")
+            .expect("bridge ran cleanly");
+    }
+}
+
+fn config(sim: &Sim, port: u16, domain: &str, db: &str) -> Config {
+    let yaml = format!(
+        r#"
+homeserver:
+    address: http://127.0.0.1:1
+    domain: {domain}
+appservice:
+    address: http://127.0.0.1:{port}
+    hostname: 127.0.0.1
+    port: {port}
+    as_token: {as_token}
+    hs_token: {hs_token}
+database:
+    type: sqlite
+    uri: "{db}"
+bridge:
+    permissions:
+        "@alice:{domain}": user
+    max_media_bytes: 104857600
+network:
+    url: {url}
+    root_key: {root}
+    media_ca_file: {ca}
+    device_name: wabridge-test
+logging:
+    level: info
+"#,
+        as_token = generate_token(),
+        hs_token = generate_token(),
+        url = sim.url(),
+        root = hex::encode(sim.root_public_key()),
+        ca = sim.media_ca_pem_path().display(),
+    );
+    yaml.parse::<Config>().expect("test config is valid")
+}
+
+fn tempdir() -> PathBuf {
+    let bytes: [u8; 6] = rand::random();
+    let dir = std::env::temp_dir().join(format!("wabridge-e2e-media-{}", hex::encode(bytes)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The text of the QR code in a PNG.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    grids[0].decode().unwrap().1
+}
+
+/// A `width` x `height` RGB PNG with a gradient.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let data: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i % 251) as u8, (i / width % 256) as u8, 99])
+            .collect();
+        writer.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|_| rand::random::<u8>()).collect()
+}
+
+fn body(e: &Value) -> &str {
+    e["content"]["body"].as_str().unwrap_or_default()
+}
+
+/// The plaintext of a media message's blob on the sim's media host,
+/// checked against the message's hashes.
+fn blob_plaintext(
+    sim: &Sim,
+    kind: MediaKind,
+    direct_path: &str,
+    media_key: &[u8],
+    file_sha256: &[u8],
+    file_enc_sha256: &[u8],
+) -> Vec<u8> {
+    let blob = sim
+        .media_blob(direct_path)
+        .expect("the blob is on the host");
+    media::decrypt(
+        kind,
+        media_key,
+        &blob,
+        Some(file_enc_sha256),
+        Some(file_sha256),
+    )
+    .expect("the blob decrypts and its hashes match")
+}
+
+/// Waits until `phone` received a message for which `pick` gives something.
+async fn wait_for<T>(phone: &Phone, mut pick: impl FnMut(&Received) -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(found) = phone.received().iter().find_map(&mut pick) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not get it: {:?}",
+            phone.pn(),
+            phone.received()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn image_message(up: &PhoneUpload, jpeg_thumbnail: Vec<u8>) -> WaMessage {
+    WaMessage {
+        image_message: Some(Box::new(ImageMessage {
+            url: Some(up.url.clone()),
+            mimetype: Some("image/png".into()),
+            caption: Some("the view".into()),
+            file_sha256: Some(up.file_sha256.to_vec()),
+            file_length: Some(up.file_length),
+            width: Some(64),
+            height: Some(32),
+            media_key: Some(up.media_key.to_vec()),
+            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+            direct_path: Some(up.direct_path.clone()),
+            jpeg_thumbnail: Some(jpeg_thumbnail),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn document_message(up: &PhoneUpload, name: &str, file_sha256: Vec<u8>) -> WaMessage {
+    WaMessage {
+        document_message: Some(Box::new(DocumentMessage {
+            url: Some(up.url.clone()),
+            mimetype: Some("application/pdf".into()),
+            file_name: Some(name.into()),
+            file_sha256: Some(file_sha256),
+            file_length: Some(up.file_length),
+            media_key: Some(up.media_key.to_vec()),
+            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+            direct_path: Some(up.direct_path.clone()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+async fn login(alice: &MatrixUser, alice_phone: &Phone, bot: &str) -> String {
+    let management = alice.create_dm(bot).await;
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && e["sender"] == bot && body(e).contains("login")
+        })
+        .await;
+    alice.send_text(&management, "login").await;
+    let (_, image) = alice
+        .sync_until(WAIT, |room, e| {
+            room == management
+                && e["content"]["msgtype"] == "m.image"
+                && e["content"]["m.relates_to"].is_null()
+        })
+        .await;
+    let png = alice
+        .download_media(image["content"]["url"].as_str().unwrap())
+        .await;
+    alice_phone
+        .scan(&decode_qr(&png))
+        .await
+        .expect("the phone links the bridge");
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && body(e) == format!("Logged in as +{ALICE_PN}")
+        })
+        .await;
+    management
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_both_ways() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let alice_phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir();
+    let db = format!("sqlite:{}", dir.join("bridge.db").display());
+    let mut config = config(&sim, port, synapse::SERVER_NAME, &db);
+    let registration = Registration::new(&config, config.appservice.bot.username.clone());
+    let reg_path = dir.join("registration.yaml");
+    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
+    let synapse = Synapse::start(&[reg_path]).await;
+    config.homeserver.address = synapse.base_url().to_owned();
+    let bridge = Bridge::start(&config, port).await;
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    login(&alice, &alice_phone, &bot).await;
+    let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
+    let from_bob = |e: &Value| e["sender"] == bob_ghost.as_str() && e["type"] == "m.room.message";
+
+    // WhatsApp -> Matrix: an image with a caption and an inline thumbnail.
+    let picture = png(64, 32);
+    let thumb = png(8, 4);
+    let up = bob.upload_media(MediaKind::Image, &picture).unwrap();
+    bob.send_message(ALICE_PN, image_message(&up, thumb.clone()))
+        .await
+        .unwrap();
+    let dm = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm).await;
+    let (_, image) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    let c = &image["content"];
+    assert_eq!(c["msgtype"], "m.image", "{image}");
+    assert_eq!(c["body"], "the view");
+    assert_eq!(c["filename"], "image.png");
+    assert_eq!(c["info"]["mimetype"], "image/png");
+    assert_eq!(c["info"]["size"], picture.len());
+    assert_eq!(
+        (c["info"]["w"].as_u64(), c["info"]["h"].as_u64()),
+        (Some(64), Some(32))
+    );
+    assert_eq!(
+        alice.download_media(c["url"].as_str().unwrap()).await,
+        picture,
+        "the image arrives byte for byte"
+    );
+    assert_eq!(
+        alice
+            .download_media(c["info"]["thumbnail_url"].as_str().unwrap())
+            .await,
+        thumb
+    );
+    assert_eq!(c["info"]["thumbnail_info"]["size"], thumb.len());
+
+    // A voice note.
+    let voice = random_bytes(3000);
+    let up = bob.upload_media(MediaKind::Ptt, &voice).unwrap();
+    let note = WaMessage {
+        audio_message: Some(Box::new(AudioMessage {
+            url: Some(up.url.clone()),
+            mimetype: Some("audio/ogg; codecs=opus".into()),
+            file_sha256: Some(up.file_sha256.to_vec()),
+            file_length: Some(up.file_length),
+            seconds: Some(4),
+            ptt: Some(true),
+            media_key: Some(up.media_key.to_vec()),
+            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+            direct_path: Some(up.direct_path.clone()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    bob.send_message(ALICE_PN, note).await.unwrap();
+    let (_, audio) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    let c = &audio["content"];
+    assert_eq!(c["msgtype"], "m.audio", "{audio}");
+    assert_eq!(c["info"]["duration"], 4000);
+    assert_eq!(c["info"]["size"], voice.len());
+    assert_eq!(c["org.matrix.msc3245.voice"], json!({}));
+    assert_eq!(c["org.matrix.msc1767.audio"]["duration"], 4000);
+    assert_eq!(
+        alice.download_media(c["url"].as_str().unwrap()).await,
+        voice
+    );
+
+    // A document.
+    let pdf = random_bytes(10_000);
+    let up = bob.upload_media(MediaKind::Document, &pdf).unwrap();
+    bob.send_message(
+        ALICE_PN,
+        document_message(&up, "report.pdf", up.file_sha256.to_vec()),
+    )
+    .await
+    .unwrap();
+    let (_, doc) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    let c = &doc["content"];
+    assert_eq!(c["msgtype"], "m.file", "{doc}");
+    assert_eq!(c["body"], "report.pdf");
+    assert_eq!(c["filename"], "report.pdf");
+    assert_eq!(c["info"]["mimetype"], "application/pdf");
+    assert_eq!(c["info"]["size"], pdf.len());
+    assert_eq!(alice.download_media(c["url"].as_str().unwrap()).await, pdf);
+
+    // A blob that does not match its fileSha256: a notice, and the chat
+    // goes on.
+    let up = bob.upload_media(MediaKind::Document, &pdf).unwrap();
+    let mut wrong = up.file_sha256.to_vec();
+    wrong[0] ^= 0xff;
+    bob.send_message(ALICE_PN, document_message(&up, "tampered.pdf", wrong))
+        .await
+        .unwrap();
+    let (_, notice) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    assert_eq!(notice["content"]["msgtype"], "m.notice", "{notice}");
+    assert_eq!(
+        body(&notice),
+        "⚠️ The document could not be bridged: decrypted file does not match its fileSha256"
+    );
+    bob.send_text(ALICE_PN, "did you get it?").await.unwrap();
+    let (_, text) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    assert_eq!(body(&text), "did you get it?");
+
+    // Matrix -> WhatsApp: an image (with a thumbnail made by the bridge).
+    let picture = png(200, 100);
+    let mxc = alice.upload_media("image/png", picture.clone()).await;
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({
+                "msgtype": "m.image", "body": "sunset", "filename": "sunset.png", "url": mxc,
+                "info": {"mimetype": "image/png", "size": picture.len(), "w": 200, "h": 100},
+            }),
+        )
+        .await;
+    let image = wait_for(&bob, |r| r.message.image_message.clone()).await;
+    assert_eq!(image.mimetype.as_deref(), Some("image/png"));
+    assert_eq!(image.caption.as_deref(), Some("sunset"));
+    assert_eq!((image.width, image.height), (Some(200), Some(100)));
+    assert_eq!(image.file_length, Some(picture.len() as u64));
+    let thumbnail = image.jpeg_thumbnail.clone().expect("a jpegThumbnail");
+    assert_eq!(&thumbnail[..2], &[0xff, 0xd8], "the thumbnail is a JPEG");
+    let got = blob_plaintext(
+        &sim,
+        MediaKind::Image,
+        image.direct_path.as_deref().unwrap(),
+        image.media_key.as_deref().unwrap(),
+        image.file_sha256.as_deref().unwrap(),
+        image.file_enc_sha256.as_deref().unwrap(),
+    );
+    assert_eq!(got, picture, "the image arrives byte for byte");
+    assert!(image.url.as_deref().unwrap().starts_with("https://"));
+
+    // A file.
+    let notes = b"line one\nline two\n".repeat(500);
+    let mxc = alice.upload_media("text/plain", notes.clone()).await;
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.file", "body": "notes.txt", "url": mxc,
+                    "info": {"mimetype": "text/plain", "size": notes.len()}}),
+        )
+        .await;
+    let doc = wait_for(&bob, |r| r.message.document_message.clone()).await;
+    assert_eq!(doc.file_name.as_deref(), Some("notes.txt"));
+    assert_eq!(doc.mimetype.as_deref(), Some("text/plain"));
+    assert_eq!(doc.caption, None);
+    let got = blob_plaintext(
+        &sim,
+        MediaKind::Document,
+        doc.direct_path.as_deref().unwrap(),
+        doc.media_key.as_deref().unwrap(),
+        doc.file_sha256.as_deref().unwrap(),
+        doc.file_enc_sha256.as_deref().unwrap(),
+    );
+    assert_eq!(got, notes);
+
+    // Too large (by its info, before any download) and without a url:
+    // notices, nothing sent.
+    let sent_before = bob.received().len();
+    let huge = alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.video", "body": "film.mp4", "url": mxc,
+                    "info": {"mimetype": "video/mp4", "size": 200u64 << 20}}),
+        )
+        .await;
+    let (_, notice) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && body(e).starts_with("⚠️ Your message was not bridged")
+        })
+        .await;
+    assert_eq!(
+        body(&notice),
+        "⚠️ Your message was not bridged: file too large (200 MB, limit 100 MB)"
+    );
+    assert_eq!(
+        notice["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        huge.as_str()
+    );
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.image", "body": "nothing.png"}),
+        )
+        .await;
+    let (_, notice) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && body(e).starts_with("⚠️ Your message was not bridged")
+        })
+        .await;
+    assert_eq!(
+        body(&notice),
+        "⚠️ Your message was not bridged: the event has no valid mxc:// url"
+    );
+    alice.send_text(&dm, "and a text after all that").await;
+    wait_for(&bob, |r| {
+        (r.text.as_deref() == Some("and a text after all that")).then_some(())
+    })
+    .await;
+    assert_eq!(
+        bob.received().len(),
+        sent_before + 1,
+        "only the text went out"
+    );
+    bridge.stop().await;
+}
