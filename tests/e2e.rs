@@ -137,7 +137,12 @@ fn is_message(e: &Value) -> bool {
 async fn join_new_invite(user: &MatrixUser, known: &mut Vec<String>) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(room) = user.joined_rooms().await.into_iter().find(|r| !known.contains(r)) {
+        if let Some(room) = user
+            .joined_rooms()
+            .await
+            .into_iter()
+            .find(|r| !known.contains(r))
+        {
             known.push(room.clone());
             return room;
         }

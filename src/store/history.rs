@@ -194,13 +194,11 @@ impl Database {
         chunk_id: &str,
     ) -> Result<bool, StoreError> {
         let found: Option<i64> = with_pool!(&self.pool, |p| {
-            sqlx::query_scalar(
-                "SELECT 1 FROM history_chunks WHERE login_id = $1 AND chunk_id = $2",
-            )
-            .bind(login_id)
-            .bind(chunk_id)
-            .fetch_optional(p)
-            .await?
+            sqlx::query_scalar("SELECT 1 FROM history_chunks WHERE login_id = $1 AND chunk_id = $2")
+                .bind(login_id)
+                .bind(chunk_id)
+                .fetch_optional(p)
+                .await?
         });
         Ok(found.is_some())
     }
