@@ -7,15 +7,14 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Connection as _;
+use support::bridge::{Bridge, decode_qr, tempdir};
 use support::matrix::MatrixUser;
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use wa_sim::{ScanError, Sim};
 use wabridge::config::{Config, Registration, Token, generate_token};
 
@@ -23,46 +22,6 @@ const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557770001";
 const BOB_PN: &str = "15557770002";
 const CAROL_PN: &str = "15557770003";
-
-struct Bridge {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), wabridge::bridge::BridgeError>>,
-}
-
-impl Bridge {
-    async fn start(config: &Config, port: u16) -> Bridge {
-        // The previous run may still hold the port for a moment.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", port)).await {
-                Ok(l) => break l,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("rebinding {port}: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("bind {port}: {e}"),
-            }
-        };
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(wabridge::bridge::run_with(
-            config.clone(),
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Bridge { stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("bridge stops in time")
-            .expect("bridge task")
-            .expect("bridge ran cleanly");
-    }
-}
 
 fn config(sim: &Sim, port: u16, homeserver: &str, domain: &str, db: &str) -> Config {
     let yaml = format!(
@@ -108,20 +67,6 @@ logging:
         root = hex::encode(sim.root_public_key()),
     );
     yaml.parse::<Config>().expect("test config is valid")
-}
-
-/// The text of the QR code in a PNG.
-fn decode_qr(png_bytes: &[u8]) -> String {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Grayscale);
-    let (w, h) = (info.width as usize, info.height as usize);
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
-    let grids = img.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR code in the image");
-    grids[0].decode().unwrap().1
 }
 
 fn body(e: &Value) -> &str {
@@ -184,7 +129,7 @@ async fn scenario(db: &str) {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempdir();
+    let dir = tempdir("wabridge-e2e");
     let mut config = config(&sim, port, "http://127.0.0.1:1", synapse::SERVER_NAME, db);
     let registration = Registration::new(&config, config.appservice.bot.username.clone());
     let reg_path = dir.join("registration.yaml");
@@ -455,19 +400,12 @@ async fn scenario(db: &str) {
     );
 }
 
-fn tempdir() -> PathBuf {
-    let bytes: [u8; 6] = rand::random();
-    let dir = std::env::temp_dir().join(format!("wabridge-e2e-{}", hex::encode(bytes)));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_by_qr_and_chat_both_ways_on_sqlite() {
     if synapse::venv().is_none() {
         return;
     }
-    let dir = tempdir();
+    let dir = tempdir("wabridge-e2e");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
     scenario(&db).await;
 }

@@ -10,14 +10,13 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::bridge::{Bridge, decode_qr, tempdir};
 use support::matrix::MatrixUser;
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use wa_core::media::{self, MediaKind};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage};
@@ -27,35 +26,6 @@ use wabridge::config::{Config, Registration, generate_token};
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
 const BOB_PN: &str = "15557780002";
-
-struct Bridge {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), wabridge::bridge::BridgeError>>,
-}
-
-impl Bridge {
-    async fn start(config: &Config, port: u16) -> Bridge {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let (stop, rx) = oneshot::channel();
-        let task = tokio::spawn(wabridge::bridge::run_with(
-            config.clone(),
-            listener,
-            async move {
-                let _ = rx.await;
-            },
-        ));
-        Bridge { stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("bridge stops in time")
-            .expect("bridge task")
-            .expect("bridge ran cleanly");
-    }
-}
 
 fn config(sim: &Sim, port: u16, domain: &str, db: &str) -> Config {
     let yaml = format!(
@@ -91,25 +61,6 @@ logging:
         ca = sim.media_ca_pem_path().display(),
     );
     yaml.parse::<Config>().expect("test config is valid")
-}
-
-fn tempdir() -> PathBuf {
-    let bytes: [u8; 6] = rand::random();
-    let dir = std::env::temp_dir().join(format!("wabridge-e2e-media-{}", hex::encode(bytes)));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The text of the QR code in a PNG.
-fn decode_qr(png_bytes: &[u8]) -> String {
-    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let (w, h) = (info.width as usize, info.height as usize);
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
-    let grids = img.detect_grids();
-    grids[0].decode().unwrap().1
 }
 
 /// A `width` x `height` RGB PNG with a gradient.
@@ -266,7 +217,7 @@ async fn media_both_ways() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempdir();
+    let dir = tempdir("wabridge-e2e-media");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
     let mut config = config(&sim, port, synapse::SERVER_NAME, &db);
     let registration = Registration::new(&config, config.appservice.bot.username.clone());

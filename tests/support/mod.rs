@@ -2,6 +2,8 @@
 //! Each test binary uses only part of them.
 
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bridge;
 pub mod matrix;
 pub mod synapse;

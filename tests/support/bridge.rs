@@ -1,0 +1,73 @@
+//! The bridge run inside a test process, and what its login flow needs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wabridge::config::Config;
+
+/// A bridge running in this process until [`Bridge::stop`].
+pub struct Bridge {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), wabridge::bridge::BridgeError>>,
+}
+
+impl Bridge {
+    /// Starts the bridge with `config`, its appservice listening on `port`.
+    pub async fn start(config: &Config, port: u16) -> Bridge {
+        // The previous run may still hold the port for a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => break l,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("rebinding {port}: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("bind {port}: {e}"),
+            }
+        };
+        let (stop, rx) = oneshot::channel();
+        let task = tokio::spawn(wabridge::bridge::run_with(
+            config.clone(),
+            listener,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Bridge { stop, task }
+    }
+
+    /// Stops the bridge and checks it ran cleanly.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("bridge stops in time")
+            .expect("bridge task")
+            .expect("bridge ran cleanly");
+    }
+}
+
+/// A fresh directory under the system's temp dir, named `prefix-<random>`.
+pub fn tempdir(prefix: &str) -> PathBuf {
+    let bytes: [u8; 6] = rand::random();
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", hex::encode(bytes)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The text of the QR code in a PNG.
+pub fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| buf[y * w + x]);
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
