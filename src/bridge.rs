@@ -59,6 +59,10 @@ pub struct Bridge {
     /// Held while a portal room is made, so a chat that the live messages
     /// and the backfill reach at once still gets one room.
     pub portal_creation: Mutex<()>,
+    /// Each user's room settings as last seen or set (tags, mute, read),
+    /// by Matrix user: how the settings sync tells the user's own changes
+    /// from the bridge's.
+    pub room_settings: std::sync::Mutex<HashMap<String, connector::settings::Known>>,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
 }
@@ -174,6 +178,7 @@ pub async fn run_with(
         pairings: Mutex::new(HashMap::new()),
         joined: Mutex::new(std::collections::HashSet::new()),
         portal_creation: Mutex::new(()),
+        room_settings: std::sync::Mutex::default(),
         puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));

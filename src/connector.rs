@@ -2,6 +2,7 @@
 //! the management room, restore at start), events both ways, and message
 //! conversion.
 
+mod appstate;
 mod backfill;
 pub mod format;
 mod history;

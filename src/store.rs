@@ -41,6 +41,7 @@ macro_rules! with_pool {
 mod accounts;
 mod appstate;
 mod cache;
+mod chat_settings;
 mod client;
 mod history;
 mod messages;
@@ -48,6 +49,7 @@ mod portals;
 mod signal;
 
 pub use accounts::{Login, User};
+pub use chat_settings::ChatSettings;
 pub use client::ClientStore;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
@@ -265,6 +267,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "history",
         include_str!("../migrations/sqlite/0004_history.sql"),
     ),
+    (
+        5,
+        "chat settings",
+        include_str!("../migrations/sqlite/0005_chat_settings.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -288,6 +295,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         4,
         "history",
         include_str!("../migrations/postgres/0004_history.sql"),
+    ),
+    (
+        5,
+        "chat settings",
+        include_str!("../migrations/postgres/0005_chat_settings.sql"),
     ),
 ];
 

@@ -14,8 +14,8 @@ use anyhow::{Context as _, Result, bail};
 use sqlx::Connection as _;
 use wa_client::DeviceState;
 use wabridge::store::{
-    Database, Ghost, HistoryChat, HistoryChunk, HistoryMessage, Login, Message, Portal, PortalKind,
-    StoreError,
+    ChatSettings, Database, Ghost, HistoryChat, HistoryChunk, HistoryMessage, Login, Message,
+    Portal, PortalKind, StoreError,
 };
 
 /// A unique name for this process's `n`th temporary thing.
@@ -245,9 +245,11 @@ async fn bridge_tables(db: &Database) -> Result<()> {
         display_name: None,
         avatar_url: None,
         name_set: false,
+        contact_name: None,
     };
     db.save_ghost(&ghost).await?;
     ghost.display_name = Some("Bob".to_owned());
+    ghost.contact_name = Some("Bob Builder".to_owned());
     ghost.avatar_url = Some("mxc://x/abc".to_owned());
     ghost.name_set = true;
     db.save_ghost(&ghost).await?;
@@ -279,6 +281,11 @@ async fn bridge_tables(db: &Database) -> Result<()> {
         Some(1_700_000_000_123)
     );
     assert_eq!(db.newest_message_ts("L1", "no-such-chat").await?, None);
+    assert_eq!(
+        db.newest_message("L1", &dm.chat_id).await?,
+        Some(message.clone())
+    );
+    assert_eq!(db.newest_message("L1", "no-such-chat").await?, None);
     assert_eq!(
         db.message_by_network_id("L1", &dm.chat_id, "someone-else", "3EB0ABC")
             .await?,
@@ -634,6 +641,76 @@ async fn history_tables_postgres() -> Result<()> {
     };
     let db = Database::connect(&pg.uri).await?;
     history_tables(&db).await?;
+    db.close().await;
+    pg.drop_db().await
+}
+
+/// Chat settings merge field by field; stars come and go; logout empties
+/// both.
+async fn chat_settings_tables(db: &Database) -> Result<()> {
+    assert_eq!(db.chat_settings("L", "a").await?, None);
+    db.update_chat_settings(
+        "L",
+        "a",
+        ChatSettings {
+            archived: Some(true),
+            mute_until: Some(-1),
+            ..ChatSettings::default()
+        },
+    )
+    .await?;
+    db.update_chat_settings(
+        "L",
+        "a",
+        ChatSettings {
+            archived: Some(false),
+            pinned: Some(true),
+            read: Some(false),
+            ..ChatSettings::default()
+        },
+    )
+    .await?;
+    let got = db.chat_settings("L", "a").await?.context("row")?;
+    assert_eq!(
+        got,
+        ChatSettings {
+            archived: Some(false),
+            pinned: Some(true),
+            mute_until: Some(-1),
+            read: Some(false),
+        },
+        "only the fields an update has are replaced"
+    );
+    assert_eq!(got.muted_at(5), Some(true));
+    assert_eq!(db.chat_settings("other-login", "a").await?, None);
+
+    assert_eq!(db.star("L", "a", "M1").await?, None);
+    db.save_star("L", "a", "M1", "$star1").await?;
+    db.save_star("L", "a", "M1", "$star2").await?;
+    assert_eq!(db.star("L", "a", "M1").await?.as_deref(), Some("$star2"));
+    assert!(db.delete_star("L", "a", "M1").await?);
+    assert!(!db.delete_star("L", "a", "M1").await?);
+    db.save_star("L", "a", "M2", "$star3").await?;
+
+    db.delete_login("L").await?;
+    assert_eq!(db.chat_settings("L", "a").await?, None, "logout empties it");
+    assert_eq!(db.star("L", "a", "M2").await?, None, "logout empties it");
+    Ok(())
+}
+
+#[tokio::test]
+async fn chat_settings_tables_sqlite() -> Result<()> {
+    let dir = TempDir::new()?;
+    chat_settings_tables(&Database::connect(&dir.sqlite_uri()).await?).await
+}
+
+#[tokio::test]
+async fn chat_settings_tables_postgres() -> Result<()> {
+    let Some(pg) = PgDb::create().await? else {
+        return Ok(());
+    };
+    let db = Database::connect(&pg.uri).await?;
+    chat_settings_tables(&db).await?;
     db.close().await;
     pg.drop_db().await
 }

@@ -562,6 +562,29 @@ impl Intent {
         self.client.json(req).await?;
         Ok(())
     }
+
+    /// Sets this user's account data of `event_type` in one room (e.g.
+    /// `m.marked_unread`).
+    pub async fn set_room_account_data(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        content: &Value,
+    ) -> Result<(), ClientError> {
+        let path = format!(
+            "{V3}/user/{}/rooms/{}/account_data/{}",
+            enc(&self.user_id),
+            enc(room_id),
+            enc(event_type)
+        );
+        let req = self
+            .req(Method::PUT, path)
+            .await?
+            .json(content.clone())
+            .idempotent(Idempotent::Yes);
+        self.client.json(req).await?;
+        Ok(())
+    }
 }
 
 fn str_field(v: &Value, key: &str) -> Result<String, ClientError> {

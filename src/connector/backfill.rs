@@ -225,9 +225,6 @@ async fn backfill_chat(
         });
     let portal = relay::portal(bridge, login, client, &jid, push_name).await?;
     let created = existing.is_none();
-    if created {
-        apply_chat_settings(bridge, login, &portal.room_id, chat).await;
-    }
     let own = client.jid().to_non_ad();
     let mut sent = 0;
     for m in &messages {
@@ -257,6 +254,10 @@ async fn backfill_chat(
             .set_history_bridged(&login.login_id, &chat.chat_id, m.ts)
             .await?;
     }
+    // A chat read on the phone is read in Matrix too.
+    if created && sent > 0 && chat.unread == 0 {
+        super::appstate::history_read(bridge, login, &portal).await;
+    }
     Ok((created, sent))
 }
 
@@ -270,26 +271,4 @@ fn sender_of(m: &HistoryMessage, own: &Jid) -> Jid {
         return own.clone();
     }
     m.sender_id.parse().unwrap_or_else(|_| own.clone())
-}
-
-/// Archive, pin and mute of a new portal, as the user's own room settings
-/// (needs double puppeting: they are the user's account data).
-async fn apply_chat_settings(bridge: &Bridge, login: &Login, room: &str, chat: &HistoryChat) {
-    let Some(puppet) = bridge.puppet(&login.mxid) else {
-        return;
-    };
-    let now = crate::store::now_ms();
-    let results = [
-        (chat.archived, "m.lowpriority"),
-        (chat.pinned, "m.favourite"),
-    ];
-    for (on, tag) in results {
-        if on && let Err(e) = puppet.set_room_tag(room, tag).await {
-            warn!(error = %e, tag, "could not tag a backfilled room");
-        }
-    }
-    let muted = chat.mute_until.is_some_and(|t| t == -1 || t > now);
-    if muted && let Err(e) = puppet.mute_room(room).await {
-        warn!(error = %e, "could not mute a backfilled room");
-    }
 }

@@ -160,9 +160,10 @@ pub(super) async fn remember_names(
         }
         let (network_id, localpart) = relay::ghost_ids(bridge, jid);
         let known = bridge.db.ghost(&network_id).await?;
+        // The user's own name for a contact wins over its push name.
         if known
             .as_ref()
-            .is_some_and(|g| g.display_name.as_deref() == Some(name))
+            .is_some_and(|g| g.contact_name.is_some() || g.display_name.as_deref() == Some(name))
         {
             continue;
         }
@@ -174,6 +175,7 @@ pub(super) async fn remember_names(
                 display_name: Some(name.to_owned()),
                 avatar_url: known.and_then(|g| g.avatar_url),
                 name_set: false,
+                contact_name: None,
             })
             .await?;
         changed += 1;

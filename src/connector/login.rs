@@ -12,6 +12,7 @@ use wa_client::{
     PairError, PairEvent, PairOptions, pair,
 };
 
+use super::appstate;
 use super::backfill;
 use super::qr;
 use super::relay;
@@ -29,6 +30,7 @@ pub struct LoginHandle {
     pub client: Client,
     events: tokio::task::JoinHandle<()>,
     backfill: tokio::task::JoinHandle<()>,
+    settings: tokio::task::JoinHandle<()>,
 }
 
 impl LoginHandle {
@@ -37,6 +39,7 @@ impl LoginHandle {
         self.client.stop();
         self.events.abort();
         self.backfill.abort();
+        self.settings.abort();
     }
 }
 
@@ -70,6 +73,11 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         client.clone(),
         trigger.clone(),
     ));
+    let settings = tokio::spawn(appstate::run_settings_sync(
+        bridge.clone(),
+        login.clone(),
+        client.clone(),
+    ));
     let task = tokio::spawn(relay::run_events(
         bridge.clone(),
         login.clone(),
@@ -83,6 +91,7 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         client,
         events: task,
         backfill,
+        settings,
     })
 }
 

@@ -47,6 +47,17 @@ pub(super) async fn run_events(
                     }
                 }
             }
+            ClientEvent::AppState(changes) => {
+                super::appstate::apply_changes(&bridge, &login, &client, &changes).await;
+            }
+            ClientEvent::AppStateInvalid { collection, reason } => {
+                warn!(
+                    login = %login.login_id,
+                    ?collection,
+                    %reason,
+                    "WhatsApp app state refused; nothing of it applied"
+                );
+            }
             ClientEvent::HistorySync(notice) => {
                 super::history::ingest(&bridge, &login, &client, &notice, &history).await;
             }
@@ -119,7 +130,11 @@ pub(super) fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
 }
 
 /// The ghost of `user`, registered, with its name set when we learn one.
-async fn ghost(bridge: &Bridge, user: &Jid, name: Option<&str>) -> Result<Intent, RelayError> {
+pub(super) async fn ghost(
+    bridge: &Bridge,
+    user: &Jid,
+    name: Option<&str>,
+) -> Result<Intent, RelayError> {
     let (network_id, localpart) = ghost_ids(bridge, user);
     let intent = bridge.matrix.ghost_intent(&localpart);
     intent.ensure_registered().await?;
@@ -128,8 +143,11 @@ async fn ghost(bridge: &Bridge, user: &Jid, name: Option<&str>) -> Result<Intent
         Server::User => format!("+{}", user.user()),
         _ => user.user().to_owned(),
     };
-    let wanted = name
-        .map(str::to_owned)
+    // The user's own name for the contact, then the contact's push name.
+    let wanted = known
+        .as_ref()
+        .and_then(|g| g.contact_name.clone())
+        .or_else(|| name.map(str::to_owned))
         .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
         .unwrap_or(fallback);
     let up_to_date = known
@@ -143,8 +161,9 @@ async fn ghost(bridge: &Bridge, user: &Jid, name: Option<&str>) -> Result<Intent
                 network_id,
                 localpart,
                 display_name: Some(wanted),
-                avatar_url: known.and_then(|g| g.avatar_url),
                 name_set: true,
+                contact_name: known.as_ref().and_then(|g| g.contact_name.clone()),
+                avatar_url: known.and_then(|g| g.avatar_url),
             })
             .await?;
     }
@@ -187,7 +206,7 @@ fn bridge_info(bridge: &Bridge, chat: &Jid, name: &str) -> Vec<InitialState> {
 
 /// The portal of `chat`, created (room, members, invite) on first use.
 pub(super) async fn portal(
-    bridge: &Bridge,
+    bridge: &Arc<Bridge>,
     login: &Login,
     client: &Client,
     chat: &Jid,
@@ -259,6 +278,7 @@ pub(super) async fn portal(
     {
         debug!(error = %e, "the user's puppet did not join a new portal");
     }
+    super::appstate::on_new_portal(bridge, login, &portal).await;
     Ok(portal)
 }
 
@@ -298,7 +318,7 @@ pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
 
 /// A WhatsApp message into its portal, recorded.
 async fn to_matrix(
-    bridge: &Bridge,
+    bridge: &Arc<Bridge>,
     login: &Login,
     client: &Client,
     m: &IncomingMessage,

@@ -24,6 +24,8 @@ pub struct RoomSettings {
     pub muted: bool,
     /// The event the fully-read marker points at.
     pub read_up_to: Option<String>,
+    /// Marked unread (`m.marked_unread`, MSC2867).
+    pub marked_unread: bool,
 }
 
 /// A change the user made in Matrix.
@@ -37,7 +39,14 @@ pub enum Change {
     Mute(bool),
     /// The fully-read marker moved to this event.
     Read(String),
+    /// Marked unread (`true`) or that mark taken away.
+    MarkedUnread(bool),
 }
+
+/// The room account data type that marks a room unread (Matrix 1.12).
+pub const MARKED_UNREAD: &str = "m.marked_unread";
+/// Its unstable name, which older clients still write.
+pub const MARKED_UNREAD_UNSTABLE: &str = "com.famedly.marked_unread";
 
 /// The sync filter: only account data, no timelines, state or presence.
 pub fn sync_filter() -> Value {
@@ -48,7 +57,7 @@ pub fn sync_filter() -> Value {
             "timeline": {"limit": 0, "types": []},
             "state": {"types": []},
             "ephemeral": {"types": []},
-            "account_data": {"types": ["m.tag", "m.fully_read"]},
+            "account_data": {"types": ["m.tag", "m.fully_read", MARKED_UNREAD, MARKED_UNREAD_UNSTABLE]},
         },
     })
 }
@@ -97,6 +106,9 @@ impl Known {
                         Some("m.fully_read") => {
                             after.read_up_to = content["event_id"].as_str().map(str::to_owned);
                         }
+                        Some(MARKED_UNREAD | MARKED_UNREAD_UNSTABLE) => {
+                            after.marked_unread = content["unread"].as_bool().unwrap_or(false);
+                        }
                         _ => continue,
                     }
                     if !baseline {
@@ -134,6 +146,9 @@ fn diff(room: &str, before: &RoomSettings, after: &RoomSettings, out: &mut Vec<(
     }
     if before.muted != after.muted {
         out.push((room.to_owned(), Change::Mute(after.muted)));
+    }
+    if before.marked_unread != after.marked_unread {
+        out.push((room.to_owned(), Change::MarkedUnread(after.marked_unread)));
     }
     if before.read_up_to != after.read_up_to
         && let Some(event) = &after.read_up_to
@@ -252,6 +267,26 @@ mod tests {
             vec![("!a:x".to_owned(), Change::Read("$1".to_owned()))]
         );
         assert!(known.apply(&read("$1"), false).is_empty());
+    }
+
+    #[test]
+    fn marked_unread_both_names() {
+        let mut known = Known::default();
+        let mark = |kind: &str, unread: bool| {
+            room_data(
+                "!a:x",
+                json!([{"type": kind, "content": {"unread": unread}}]),
+            )
+        };
+        assert_eq!(
+            known.apply(&mark(MARKED_UNREAD_UNSTABLE, true), false),
+            vec![("!a:x".to_owned(), Change::MarkedUnread(true))]
+        );
+        assert!(known.apply(&mark(MARKED_UNREAD, true), false).is_empty());
+        assert_eq!(
+            known.apply(&mark(MARKED_UNREAD, false), false),
+            vec![("!a:x".to_owned(), Change::MarkedUnread(false))]
+        );
     }
 
     #[test]

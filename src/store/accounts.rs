@@ -1,7 +1,7 @@
 //! Users (Matrix accounts that talk to the bridge) and their logins (remote
 //! accounts; one per user for now).
 
-use super::{Database, StoreError, client, history, now_ms};
+use super::{Database, StoreError, chat_settings, client, history, now_ms};
 
 /// A Matrix user known to the bridge (`users` table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,11 @@ impl Database {
     pub async fn delete_login(&self, login_id: &str) -> Result<bool, StoreError> {
         let n = with_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
-            for table in client::TABLES.iter().chain(&history::TABLES) {
+            for table in client::TABLES
+                .iter()
+                .chain(&history::TABLES)
+                .chain(&chat_settings::TABLES)
+            {
                 // `table` comes from a fixed list, never from input.
                 let sql = format!("DELETE FROM {table} WHERE login_id = $1");
                 sqlx::query(&sql).bind(login_id).execute(&mut *tx).await?;

@@ -107,6 +107,26 @@ impl Database {
         Ok(ts)
     }
 
+    /// The newest bridged message of a chat (by time sent).
+    pub async fn newest_message(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let sql = format!(
+            "{SELECT_MESSAGE} WHERE login_id = $1 AND chat_id = $2 AND event_id <> '' \
+             ORDER BY sent_at DESC, event_id DESC LIMIT 1"
+        );
+        let row: Option<MessageRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .bind(chat_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(message))
+    }
+
     /// The message bridged as Matrix event `event_id`.
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<Message>, StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE event_id = $1");

@@ -62,15 +62,25 @@ pub struct Ghost {
     pub avatar_url: Option<String>,
     /// True once `display_name` was set on the Matrix profile.
     pub name_set: bool,
+    /// The name a user saved for this contact in their address book, if
+    /// any: it wins over the contact's own push name.
+    pub contact_name: Option<String>,
 }
 
 type PortalRow = (String, String, String, String, String, Option<String>, i64);
-type GhostRow = (String, String, Option<String>, Option<String>, bool);
+type GhostRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<String>,
+);
 
 const SELECT_PORTAL: &str =
     "SELECT login_id, chat_id, room_id, kind, name, topic, created_at FROM portals";
 const SELECT_GHOST: &str =
-    "SELECT network_id, localpart, display_name, avatar_url, name_set FROM ghosts";
+    "SELECT network_id, localpart, display_name, avatar_url, name_set, contact_name FROM ghosts";
 
 fn portal(row: PortalRow) -> Result<Portal, StoreError> {
     let (login_id, chat_id, room_id, kind, name, topic, created_at) = row;
@@ -99,6 +109,7 @@ fn ghost(row: GhostRow) -> Ghost {
         display_name: row.2,
         avatar_url: row.3,
         name_set: row.4,
+        contact_name: row.5,
     }
 }
 
@@ -181,16 +192,18 @@ impl Database {
     pub async fn save_ghost(&self, ghost: &Ghost) -> Result<(), StoreError> {
         with_pool!(&self.pool, |p| {
             sqlx::query(
-                "INSERT INTO ghosts (network_id, localpart, display_name, avatar_url, name_set) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (network_id) DO UPDATE \
-                 SET localpart = excluded.localpart, display_name = excluded.display_name, \
-                 avatar_url = excluded.avatar_url, name_set = excluded.name_set",
+                "INSERT INTO ghosts (network_id, localpart, display_name, avatar_url, name_set, \
+                 contact_name) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (network_id) \
+                 DO UPDATE SET localpart = excluded.localpart, \
+                 display_name = excluded.display_name, avatar_url = excluded.avatar_url, \
+                 name_set = excluded.name_set, contact_name = excluded.contact_name",
             )
             .bind(&ghost.network_id)
             .bind(&ghost.localpart)
             .bind(ghost.display_name.as_deref())
             .bind(ghost.avatar_url.as_deref())
             .bind(ghost.name_set)
+            .bind(ghost.contact_name.as_deref())
             .execute(p)
             .await
             .map_err(StoreError::on_write("ghosts"))?;

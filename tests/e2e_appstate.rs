@@ -1,0 +1,511 @@
+//! App state both ways, end to end: a real Synapse, wa-sim's scripted
+//! phone and the bridge with double puppeting. What the phone's app state
+//! says at login (contact names, archive, pin, mute) shows on the user's
+//! rooms; the phone's later changes (rename, archive, pin, mute, mark
+//! read/unread, star) follow; and the user's tags, mutes and reads in
+//! Matrix reach the phone's app state, decoded from the server's patches.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::bridge::{Bridge, decode_qr, tempdir};
+use support::matrix::{MatrixUser, enc};
+use support::synapse::{self, Synapse};
+use tokio::net::TcpListener;
+use wa_core::jid::Jid;
+use wa_sim::{HistoryScript, ScriptChat, ScriptMessage, Sender, Sim};
+use wabridge::config::{Config, Registration, Token, generate_token};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557780001";
+const BOB_PN: &str = "15557780002";
+const CAROL_PN: &str = "15557780003";
+const DAVE_PN: &str = "15557780004";
+/// The message of Bob's that the phone stars.
+const STARRED_ID: &str = "3EB0A11CE5TAR001";
+
+fn config(sim: &Sim, port: u16, domain: &str, db: &str) -> Config {
+    let yaml = format!(
+        r#"
+homeserver:
+    address: http://127.0.0.1:1
+    domain: {domain}
+appservice:
+    address: http://127.0.0.1:{port}
+    hostname: 127.0.0.1
+    port: {port}
+    id: whatsapp
+    bot:
+        username: whatsappbot
+    as_token: {as_token}
+    hs_token: {hs_token}
+    username_template: whatsapp_{{{{.}}}}
+database:
+    type: sqlite
+    uri: "{db}"
+bridge:
+    permissions:
+        "@alice:{domain}": user
+network:
+    url: {url}
+    root_key: {root}
+    media_ca_file: {ca}
+logging:
+    level: info
+"#,
+        as_token = generate_token(),
+        hs_token = generate_token(),
+        url = sim.url(),
+        root = hex::encode(sim.root_public_key()),
+        ca = sim.media_ca_pem_path().display(),
+    );
+    yaml.parse::<Config>().expect("test config is valid")
+}
+
+/// Polls `check` until it holds; panics naming `what` after [`WAIT`].
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "in time: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn user_jid(pn: &str) -> Jid {
+    Jid::user_jid(pn.to_owned())
+}
+
+async fn tags(user: &MatrixUser, room: &str) -> Vec<String> {
+    let path = format!(
+        "/_matrix/client/v3/user/{}/rooms/{}/tags",
+        enc(&user.user_id),
+        enc(room)
+    );
+    let v = user.get(&path).await;
+    v["tags"]
+        .as_object()
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+async fn set_tag(user: &MatrixUser, room: &str, tag: &str, on: bool) {
+    let path = format!(
+        "/_matrix/client/v3/user/{}/rooms/{}/tags/{}",
+        enc(&user.user_id),
+        enc(room),
+        enc(tag)
+    );
+    if on {
+        user.put(&path, &json!({})).await;
+    } else {
+        user.request(reqwest::Method::DELETE, &path, None).await;
+    }
+}
+
+fn rule_path(room: &str) -> String {
+    format!("/_matrix/client/v3/pushrules/global/room/{}", enc(room))
+}
+
+async fn muted(user: &MatrixUser, room: &str) -> bool {
+    let (status, rule) = user
+        .try_request(reqwest::Method::GET, &rule_path(room), None)
+        .await;
+    status.is_success()
+        && rule["enabled"].as_bool().unwrap_or(true)
+        && rule["actions"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x == "dont_notify"))
+}
+
+async fn room_data(user: &MatrixUser, room: &str, kind: &str) -> Option<Value> {
+    let path = format!(
+        "/_matrix/client/v3/user/{}/rooms/{}/account_data/{}",
+        enc(&user.user_id),
+        enc(room),
+        enc(kind)
+    );
+    let (status, v) = user.try_request(reqwest::Method::GET, &path, None).await;
+    status.is_success().then_some(v)
+}
+
+async fn displayname(user: &MatrixUser, who: &str) -> Option<String> {
+    let path = format!("/_matrix/client/v3/profile/{}/displayname", enc(who));
+    let (status, v) = user.try_request(reqwest::Method::GET, &path, None).await;
+    if !status.is_success() {
+        return None;
+    }
+    v["displayname"].as_str().map(str::to_owned)
+}
+
+/// The user's portal rooms by chat JID (from their `m.bridge` state).
+async fn portals(user: &MatrixUser, state_key: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for room in user.joined_rooms().await {
+        if let Some(info) = user.get_state(&room, "m.bridge", state_key).await
+            && let Some(chat) = info["channel"]["id"].as_str()
+        {
+            out.push((chat.to_owned(), room));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_state_both_ways() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let phone = sim.account(ALICE_PN);
+    for pn in [BOB_PN, CAROL_PN, DAVE_PN] {
+        sim.account(pn);
+    }
+    let t0 = 1_790_000_000u64;
+    let week_ms = i64::try_from(
+        (std::time::SystemTime::now() + Duration::from_secs(7 * 24 * 3600))
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    phone.set_history(
+        HistoryScript::new()
+            .chat(
+                ScriptChat::direct(BOB_PN)
+                    .name("Bob Contact")
+                    .message(ScriptMessage::new(
+                        STARRED_ID,
+                        Sender::Pn(BOB_PN.into()),
+                        "hi alice",
+                        t0,
+                    ))
+                    .text(Sender::Me, "hi bob", t0 + 60),
+            )
+            .chat(ScriptChat::direct(CAROL_PN).archived().text(
+                Sender::Pn(CAROL_PN.into()),
+                "from carol",
+                t0 + 120,
+            ))
+            .chat(
+                ScriptChat::direct(DAVE_PN)
+                    .pinned()
+                    .muted_until(week_ms)
+                    .text(Sender::Pn(DAVE_PN.into()), "from dave", t0 + 180),
+            ),
+    );
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir("wabridge-e2e-appstate");
+    let db = format!("sqlite:{}", dir.join("bridge.db").display());
+    let mut config = config(&sim, port, synapse::SERVER_NAME, &db);
+    let registration = Registration::new(&config, config.appservice.bot.username.clone());
+    let reg_path = dir.join("registration.yaml");
+    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
+    let puppet_reg = Registration::double_puppet(synapse::SERVER_NAME);
+    let puppet_reg_path = dir.join("doublepuppet.yaml");
+    std::fs::write(&puppet_reg_path, puppet_reg.to_yaml().unwrap()).unwrap();
+    config.double_puppet.secrets.insert(
+        synapse::SERVER_NAME.to_owned(),
+        Token::new(format!("as_token:{}", puppet_reg.as_token.expose())),
+    );
+    let synapse = Synapse::start(&[reg_path, puppet_reg_path]).await;
+    config.homeserver.address = synapse.base_url().to_owned();
+    let bridge = Bridge::start(&config, port).await;
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", synapse.server_name());
+
+    // Login by QR in the management room.
+    let management = alice.create_dm(&bot).await;
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && e["sender"] == bot.as_str()
+        })
+        .await;
+    alice.send_text(&management, "login").await;
+    let (_, image) = alice
+        .sync_until(WAIT, |room, e| {
+            room == management && e["content"]["msgtype"] == "m.image"
+        })
+        .await;
+    let png = alice
+        .download_media(image["content"]["url"].as_str().unwrap())
+        .await;
+    phone.scan(&decode_qr(&png)).await.expect("the phone links");
+
+    // The history's chats become rooms the user is in.
+    let state_key = format!("{}/whatsapp", synapse.server_name());
+    let deadline = Instant::now() + WAIT;
+    let rooms = loop {
+        let rooms = portals(&alice, &state_key).await;
+        if rooms.len() == 3 {
+            break rooms;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "three portals in time: {rooms:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let room_of = |pn: &str| {
+        let chat = user_jid(pn).to_string();
+        rooms
+            .iter()
+            .find(|(c, _)| *c == chat)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| panic!("no portal for {chat} in {rooms:?}"))
+    };
+    let (bob_room, carol_room, dave_room) = (room_of(BOB_PN), room_of(CAROL_PN), room_of(DAVE_PN));
+
+    // What app state said at login.
+    eventually("Bob's ghost has his contact name", || async {
+        displayname(&alice, &ghost(BOB_PN)).await.as_deref() == Some("Bob Contact")
+    })
+    .await;
+    eventually("Carol's archived chat is low priority", || async {
+        tags(&alice, &carol_room).await == ["m.lowpriority"]
+    })
+    .await;
+    eventually("Dave's pinned chat is a favourite", || async {
+        tags(&alice, &dave_room).await == ["m.favourite"]
+    })
+    .await;
+    assert!(
+        muted(&alice, &dave_room).await,
+        "Dave's muted chat is muted"
+    );
+    assert!(tags(&alice, &bob_room).await.is_empty());
+    assert!(!muted(&alice, &bob_room).await);
+    let starred_event = {
+        let deadline = Instant::now() + WAIT;
+        let event = loop {
+            if let Some(e) = alice
+                .room_messages(&bob_room)
+                .await
+                .into_iter()
+                .find(|e| e["content"]["body"] == "hi alice")
+            {
+                break e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Bob's history in his room in time"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(event["sender"], ghost(BOB_PN).as_str());
+        assert_eq!(event["origin_server_ts"], t0 * 1000, "original time");
+        event["event_id"].as_str().unwrap().to_owned()
+    };
+
+    // The phone's changes.
+    phone.rename_contact(BOB_PN, "Bobby").await.unwrap();
+    eventually("the rename reaches the ghost", || async {
+        displayname(&alice, &ghost(BOB_PN)).await.as_deref() == Some("Bobby")
+    })
+    .await;
+    eventually("the rename reaches the room name", || async {
+        alice
+            .get_state(&bob_room, "m.room.name", "")
+            .await
+            .is_some_and(|n| n["name"] == "Bobby")
+    })
+    .await;
+    phone.archive_chat(&user_jid(BOB_PN), true).await.unwrap();
+    eventually("archive -> low priority", || async {
+        tags(&alice, &bob_room).await == ["m.lowpriority"]
+    })
+    .await;
+    phone.pin_chat(&user_jid(CAROL_PN), true).await.unwrap();
+    eventually("pin -> favourite", || async {
+        let mut t = tags(&alice, &carol_room).await;
+        t.sort();
+        t == ["m.favourite", "m.lowpriority"]
+    })
+    .await;
+    phone
+        .mute_chat(&user_jid(BOB_PN), Some(week_ms))
+        .await
+        .unwrap();
+    eventually("mute -> push rule", || async {
+        muted(&alice, &bob_room).await
+    })
+    .await;
+    phone
+        .mark_chat_read(&user_jid(CAROL_PN), false)
+        .await
+        .unwrap();
+    eventually("marked unread", || async {
+        room_data(&alice, &carol_room, "m.marked_unread")
+            .await
+            .is_some_and(|v| v["unread"] == true)
+    })
+    .await;
+    phone
+        .mark_chat_read(&user_jid(CAROL_PN), true)
+        .await
+        .unwrap();
+    let carol_newest = alice
+        .room_messages(&carol_room)
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e["content"]["body"] == "from carol")
+        .expect("Carol's history")["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually("read -> read marker on the newest message", || async {
+        room_data(&alice, &carol_room, "m.fully_read")
+            .await
+            .is_some_and(|v| v["event_id"] == carol_newest.as_str())
+            && room_data(&alice, &carol_room, "m.marked_unread")
+                .await
+                .is_some_and(|v| v["unread"] == false)
+    })
+    .await;
+    phone
+        .star_message(&user_jid(BOB_PN), STARRED_ID, false, true)
+        .await
+        .unwrap();
+    let (_, star) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room
+                && e["type"] == "m.reaction"
+                && e["content"]["m.relates_to"]["key"] == "⭐"
+        })
+        .await;
+    assert_eq!(
+        star["content"]["m.relates_to"]["event_id"],
+        starred_event.as_str()
+    );
+    assert_eq!(
+        star["sender"],
+        alice.user_id.as_str(),
+        "starred by the user"
+    );
+    phone
+        .star_message(&user_jid(BOB_PN), STARRED_ID, false, false)
+        .await
+        .unwrap();
+    let star_id = star["event_id"].as_str().unwrap().to_owned();
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room && e["type"] == "m.room.redaction" && e["redacts"] == star_id.as_str()
+        })
+        .await;
+
+    // Nothing the bridge did in Matrix went back to WhatsApp as a change.
+    let versions = phone.app_state_view().await.versions;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        phone.app_state_view().await.versions,
+        versions,
+        "the bridge's own settings were not echoed"
+    );
+
+    // The user's changes in Matrix.
+    let bob_jid = user_jid(BOB_PN).to_string();
+    let carol_jid = user_jid(CAROL_PN).to_string();
+    let dave_jid = user_jid(DAVE_PN).to_string();
+    set_tag(&alice, &bob_room, "m.favourite", true).await;
+    eventually("favourite -> pinned", || async {
+        phone.app_state_view().await.pinned.contains(&bob_jid)
+    })
+    .await;
+    set_tag(&alice, &carol_room, "m.lowpriority", false).await;
+    eventually("low priority removed -> unarchived", || async {
+        !phone.app_state_view().await.archived.contains(&carol_jid)
+    })
+    .await;
+    set_tag(&alice, &dave_room, "m.lowpriority", true).await;
+    eventually("low priority -> archived", || async {
+        phone.app_state_view().await.archived.contains(&dave_jid)
+    })
+    .await;
+    alice
+        .put(&rule_path(&carol_room), &json!({"actions": []}))
+        .await;
+    eventually("room rule -> muted", || async {
+        phone.app_state_view().await.muted.contains_key(&carol_jid)
+    })
+    .await;
+    alice
+        .request(reqwest::Method::DELETE, &rule_path(&dave_room), None)
+        .await;
+    eventually("rule removed -> unmuted", || async {
+        !phone.app_state_view().await.muted.contains_key(&dave_jid)
+    })
+    .await;
+    phone
+        .mark_chat_read(&user_jid(BOB_PN), false)
+        .await
+        .unwrap();
+    eventually("marked unread again", || async {
+        room_data(&alice, &bob_room, "m.marked_unread")
+            .await
+            .is_some_and(|v| v["unread"] == true)
+    })
+    .await;
+    let bob_newest = alice
+        .room_messages(&bob_room)
+        .await
+        .into_iter()
+        .rev()
+        .find(|e| e["type"] == "m.room.message")
+        .unwrap()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Opening the room, a client clears the mark and moves the markers.
+    alice
+        .put(
+            &format!(
+                "/_matrix/client/v3/user/{}/rooms/{}/account_data/m.marked_unread",
+                enc(&alice.user_id),
+                enc(&bob_room)
+            ),
+            &json!({"unread": false}),
+        )
+        .await;
+    alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{}/read_markers", enc(&bob_room)),
+            &json!({"m.fully_read": bob_newest, "m.read": bob_newest}),
+        )
+        .await;
+    eventually("read in Matrix -> read on the phone", || async {
+        phone.app_state_view().await.read.get(&bob_jid) == Some(&true)
+    })
+    .await;
+    let view = phone.app_state_view().await;
+    assert!(view.pinned.contains(&carol_jid), "the phone's pin stays");
+    assert_eq!(
+        view.contacts.get(&bob_jid).map(String::as_str),
+        Some("Bobby")
+    );
+
+    bridge.stop().await;
+}
