@@ -42,8 +42,24 @@
 //                                             app state (or messages) changed chats
 //   {"event":"contacts-update","contacts":[{"id","name","notify"}]}
 //   {"event":"chat-modified","jid":..}        a chat-modify patch was accepted
+//   {"event":"app-state-key","id":"<base64>","idHex":".."}
+//                                             an app-state sync key share arrived
+//                                             (the newest key's id)
+//   {"event":"app-state-problem","msg":..,"name":..,"version":..}
+//                                             Baileys logged that app-state data
+//                                             failed its checks (patch MAC, LTHash,
+//                                             index MAC) or a collection could not
+//                                             be synced
 //   {"event":"error","cmd":..,"error":".."}   a command failed
 //   {"event":"close","status":N,"error":".."} the connection ended for good
+//
+// Baileys verifies app state fully here (appStateMacVerification on: patch
+// MACs and LTHash snapshot MACs; value MACs are always checked and a record
+// that fails is dropped silently).
+//
+// WA_SIM_MEDIA_HOST=127.0.0.1:PORT stands the simulator's media host in for
+// mmg.whatsapp.net, where Baileys fetches history and app-state blobs by
+// their directPath (the simulator's CA comes in through NODE_EXTRA_CA_CERTS).
 //
 // BAILEYS_LOG=debug (or info, warn, ...) copies Baileys' own log to stderr.
 
@@ -74,6 +90,29 @@ const dir = mkdtempSync(join(tmpdir(), 'wabridge-peer-'));
 const { state, saveCreds } = await useMultiFileAuthState(dir);
 const say = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
 
+const DEFAULT_MEDIA_ORIGIN = 'https://mmg.whatsapp.net/';
+if (process.env.WA_SIM_MEDIA_HOST) {
+  const simOrigin = `https://${process.env.WA_SIM_MEDIA_HOST}/`;
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const href = typeof input === 'string' ? input : (input?.href ?? input?.url ?? '');
+    if (href.startsWith(DEFAULT_MEDIA_ORIGIN)) {
+      return realFetch(simOrigin + href.slice(DEFAULT_MEDIA_ORIGIN.length), init);
+    }
+    return realFetch(input, init);
+  };
+}
+
+// Log lines (rc14 lib/Utils/chat-utils.js, lib/Socket/chats.js) that say app
+// state did not verify or could not be synced.
+const APP_STATE_PROBLEMS = [
+  /^failed to decode patch/,
+  /LTHash verification failed/,
+  /^failed to sync /,
+  /blocked on missing key/,
+  /HMAC/,
+];
+
 // Baileys logs each receipt it sends ("sending receipt for messages", with
 // the node's attrs) at debug level: that log line is how we see its receipts
 // without touching its code. The rest of the log goes to stderr on request.
@@ -96,6 +135,15 @@ const logSink = new Writable({
           to: entry.attrs.to,
           participant: entry.attrs.participant ?? null,
           type: entry.attrs.type ?? null,
+        });
+      }
+      const text = `${entry.msg ?? ''} ${entry.err?.message ?? entry.error ?? ''}`;
+      if (typeof entry.msg === 'string' && APP_STATE_PROBLEMS.some((re) => re.test(text))) {
+        say({
+          event: 'app-state-problem',
+          msg: entry.msg,
+          name: entry.name ?? null,
+          version: entry.version ?? null,
         });
       }
       if (entry.level >= copyAbove) process.stderr.write(`${line}\n`);
@@ -156,8 +204,18 @@ const connect = () => {
     printQRInTerminal: false,
     // Without --history no phone sends any: do not wait for it.
     shouldSyncHistoryMessage: () => takeHistory,
+    appStateMacVerification: { patch: true, snapshot: true },
   });
   sock.ev.on('creds.update', saveCreds);
+  sock.ev.on('creds.update', ({ myAppStateKeyId }) => {
+    if (myAppStateKeyId) {
+      say({
+        event: 'app-state-key',
+        id: myAppStateKeyId,
+        idHex: Buffer.from(myAppStateKeyId, 'base64').toString('hex'),
+      });
+    }
+  });
   sock.ev.on('messages.upsert', onMessages);
   sock.ev.on('messaging-history.set', ({ chats, contacts, messages, syncType, progress }) => {
     const counts = {};
@@ -174,7 +232,8 @@ const connect = () => {
         name: c.name ?? null,
         archived: c.archived ?? null,
         pinned: c.pinned ?? null,
-        muteEndTime: c.muteEndTime ?? null,
+        // A Long in history (seconds): as a plain number.
+        muteEndTime: c.muteEndTime == null ? null : Number(c.muteEndTime),
         unreadCount: c.unreadCount ?? null,
       })),
       messages: counts,

@@ -4,6 +4,8 @@
 //! `baileys_dir`, so `WABRIDGE_REQUIRE_NODE` works the same for every Baileys
 //! test.
 
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,10 +30,20 @@ pub struct Peer {
 impl Peer {
     /// Starts `peer.mjs` in `dir` against `sim`.
     pub fn start(dir: &Path, sim: &Sim) -> Peer {
+        Self::start_with(dir, sim, &[])
+    }
+
+    /// Starts `peer.mjs` in `dir` against `sim` with `flags` (`--history`).
+    /// The simulator's media host stands in for mmg.whatsapp.net, its CA
+    /// trusted.
+    pub fn start_with(dir: &Path, sim: &Sim, flags: &[&str]) -> Peer {
         let mut child = Command::new("node")
             .arg("peer.mjs")
             .arg(sim.url())
             .arg(hex::encode(sim.root_public_key()))
+            .args(flags)
+            .env("NODE_EXTRA_CA_CERTS", sim.media_ca_pem_path())
+            .env("WA_SIM_MEDIA_HOST", sim.media_host())
             .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -140,6 +152,15 @@ impl Peer {
     /// backlog, shown if the message never comes).
     pub async fn message(&mut self, id: &str) -> Value {
         self.event("message", |e| e["id"] == id).await
+    }
+
+    /// Takes every event of kind `kind` read so far and not taken by a wait.
+    pub fn take_all(&mut self, kind: &str) -> Vec<Value> {
+        let (taken, kept) = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .partition(|e| e["event"] == kind);
+        self.backlog = kept;
+        taken
     }
 
     /// Events of kind `kind` read so far and not taken by a wait.

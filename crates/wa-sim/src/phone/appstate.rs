@@ -246,6 +246,16 @@ pub(crate) async fn seed(
     script: &HistoryScript,
 ) -> Result<(), PhoneError> {
     let mut side = device.app_state.lock().await;
+    seed_locked(&mut side, shared, pn, script)
+}
+
+/// [`seed`] with the phone's app-state side already locked.
+pub(crate) fn seed_locked(
+    side: &mut AppStateSide,
+    shared: &Shared,
+    pn: &str,
+    script: &HistoryScript,
+) -> Result<(), PhoneError> {
     if side.seeded {
         return Ok(());
     }

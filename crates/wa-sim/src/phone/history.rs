@@ -326,10 +326,24 @@ impl super::Phone {
     /// companion says it is active (`<iq xmlns="passive" type="set">
     /// <active/>`, sent after its prekey upload). Without a script the phone
     /// sends companions neither keys nor history.
+    ///
+    /// The script's contact names and chat settings go into the account's
+    /// app state now, as state the phone had all along: a companion linked
+    /// later finds them on the server when it first syncs, and gets no
+    /// `server_sync` for them before the phone has shared the key (which
+    /// Baileys answers by parking the collection until the key comes).
     pub fn set_history(&self, script: HistoryScript) {
-        if let Ok(device) = self.device()
-            && let Ok(mut side) = device.history.lock()
+        let Ok(device) = self.device() else {
+            return;
+        };
+        // Uncontended unless the phone is busy with app state; then the
+        // first companion's bootstrap seeds instead.
+        if let Ok(mut side) = device.app_state.try_lock()
+            && let Err(e) = super::appstate::seed_locked(&mut side, &self.shared, &self.pn, &script)
         {
+            warn!(pn = %self.pn, error = %e, "phone could not put the script into app state");
+        }
+        if let Ok(mut side) = device.history.lock() {
             side.script = Some(script);
         }
     }
