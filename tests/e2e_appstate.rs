@@ -4,6 +4,8 @@
 //! rooms; the phone's later changes (rename, archive, pin, mute, mark
 //! read/unread, star) follow; and the user's tags, mutes and reads in
 //! Matrix reach the phone's app state, decoded from the server's patches.
+//! Spoiled patches (wrong value MAC, wrong LTHash, unknown key) change
+//! nothing, and the next good patch applies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -17,7 +19,7 @@ use support::matrix::{MatrixUser, enc};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
-use wa_sim::{HistoryScript, ScriptChat, ScriptMessage, Sender, Sim};
+use wa_sim::{HistoryScript, PatchFault, ScriptChat, ScriptMessage, Sender, Sim};
 use wabridge::config::{Config, Registration, Token, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -506,6 +508,30 @@ async fn app_state_both_ways() {
         view.contacts.get(&bob_jid).map(String::as_str),
         Some("Bobby")
     );
+
+    // Spoiled patches are refused whole, and the next good one applies.
+    for (fault, pin) in [
+        (PatchFault::WrongValueMac, false),
+        (PatchFault::WrongLtHash, true),
+        (PatchFault::UnknownKeyId, false),
+    ] {
+        phone.corrupt_next_patch(fault).await.unwrap();
+        phone.archive_chat(&user_jid(CAROL_PN), true).await.unwrap();
+        phone.pin_chat(&user_jid(BOB_PN), pin).await.unwrap();
+        eventually(&format!("the patch after a {fault:?} applies"), || async {
+            tags(&alice, &bob_room)
+                .await
+                .contains(&"m.favourite".to_owned())
+                == pin
+        })
+        .await;
+        assert!(
+            !tags(&alice, &carol_room)
+                .await
+                .contains(&"m.lowpriority".to_owned()),
+            "{fault:?}: the spoiled archive was not applied"
+        );
+    }
 
     bridge.stop().await;
 }

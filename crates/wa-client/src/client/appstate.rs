@@ -495,6 +495,11 @@ async fn apply_answer(
         .child("patches")
         .map(|p| p.children_by_tag("patch").cloned().collect::<Vec<_>>())
         .unwrap_or_default();
+    // A patch that cannot be verified is passed over, not applied: if a
+    // later one verifies on the state before it (its LTHash and MACs say
+    // the sender's state is ours), the bad one changed nothing that
+    // counts, and the sync goes on from there.
+    let mut failed: Option<(u64, Stop)> = None;
     for p in patches {
         let Some(bytes) = p.content_bytes() else {
             continue;
@@ -515,8 +520,8 @@ async fn apply_answer(
         }
         let (keys, missing) = load_keys(shared, ids).await?;
         if !missing.is_empty() {
-            applied.stop = Some(Stop::MissingKeys(missing));
-            break;
+            failed.get_or_insert((version, Stop::MissingKeys(missing)));
+            continue;
         }
         let lookup = |id: &[u8]| keys.get(id).map(|k| k.data);
         match decode_patch(
@@ -527,17 +532,25 @@ async fn apply_answer(
             &lookup,
         ) {
             Ok((next, mutations)) => {
+                if let Some((skipped, _)) = failed.take() {
+                    warn!(
+                        skipped,
+                        version,
+                        "an app-state patch that did not verify was passed over: \
+                         the next one verifies without it"
+                    );
+                }
                 applied
                     .changes
                     .extend(changes(collection, next.version, &mutations, full_sync));
                 applied.state = next;
             }
             Err(e) => {
-                applied.stop = Some(Stop::Invalid(e));
-                break;
+                failed.get_or_insert((version, Stop::Invalid(e)));
             }
         }
     }
+    applied.stop = failed.map(|(_, stop)| stop);
     if applied.stop.is_none()
         && let Some(v) = node.attr_str("version").and_then(|v| v.parse::<u64>().ok())
         && v > applied.state.version
