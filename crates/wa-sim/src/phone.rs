@@ -21,9 +21,11 @@ pub(crate) mod device;
 pub(crate) mod history;
 mod peer;
 mod retry;
+pub(crate) mod seen;
 
 pub use appstate::{AppStateView, PatchFault};
 pub use device::{PhoneError, Received};
+pub use seen::{ReadReceipt, SeenChatState};
 pub use history::{
     HistoryFault, HistoryScript, PeerReceipt, ScriptChat, ScriptMessage, Sender, SentHistory,
 };

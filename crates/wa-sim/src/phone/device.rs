@@ -87,6 +87,8 @@ pub(crate) struct PhoneDevice {
     pub(crate) app_state: tokio::sync::Mutex<super::appstate::AppStateSide>,
     /// The history script and what was sent of it.
     pub(crate) history: Mutex<super::history::HistorySide>,
+    /// Read receipts and chat states received.
+    pub(crate) seen: Mutex<super::seen::Seen>,
 }
 
 impl std::fmt::Debug for PhoneDevice {
@@ -108,6 +110,7 @@ impl PhoneDevice {
             next_retry_prekey: std::sync::atomic::AtomicU32::new(0x0001_0000),
             app_state: tokio::sync::Mutex::default(),
             history: Mutex::default(),
+            seen: Mutex::default(),
         }
     }
 
@@ -175,6 +178,7 @@ pub(crate) async fn run(
             }
             continue;
         }
+        super::seen::record(&device, &node);
         if node.tag == "receipt" {
             super::history::record_receipt(&device, &node);
             continue;
