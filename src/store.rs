@@ -45,6 +45,7 @@ mod client;
 mod history;
 mod messages;
 mod portals;
+mod reactions;
 mod signal;
 
 pub use accounts::{Login, User};
@@ -52,6 +53,7 @@ pub use client::ClientStore;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use portals::{Ghost, Portal, PortalKind};
+pub use reactions::Reaction;
 
 /// A failure of the bridge's storage.
 ///
@@ -265,6 +267,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "history",
         include_str!("../migrations/sqlite/0004_history.sql"),
     ),
+    (
+        6,
+        "reactions",
+        include_str!("../migrations/sqlite/0006_reactions.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -288,6 +295,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         4,
         "history",
         include_str!("../migrations/postgres/0004_history.sql"),
+    ),
+    (
+        6,
+        "reactions",
+        include_str!("../migrations/postgres/0006_reactions.sql"),
     ),
 ];
 
