@@ -21,6 +21,7 @@ pub(crate) mod device;
 pub(crate) mod history;
 mod peer;
 mod retry;
+mod rich;
 
 pub use appstate::{AppStateView, PatchFault};
 pub use device::{PhoneError, Received};
