@@ -20,6 +20,9 @@ use support::bridge::{Bridge, login, sim_config, tempdir};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
+use wa_core::media::MediaKind;
+use wa_core::proto::message::DocumentMessage;
+use wa_core::proto::{ContextInfo, Message as WaMessage};
 use wa_sim::{Phone, Received, Sim};
 use wabridge::config::Registration;
 
@@ -196,6 +199,39 @@ async fn scenario(db: &str) {
         "{reply}"
     );
 
+    // A document as a reply: media carry the quote too.
+    let pdf: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let up = bob.upload_media(MediaKind::Document, &pdf).unwrap();
+    let mut doc = WaMessage {
+        document_message: Some(Box::new(DocumentMessage {
+            url: Some(up.url.clone()),
+            mimetype: Some("application/pdf".into()),
+            file_name: Some("quote.pdf".into()),
+            file_sha256: Some(up.file_sha256.to_vec()),
+            file_length: Some(up.file_length),
+            media_key: Some(up.media_key.to_vec()),
+            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+            direct_path: Some(up.direct_path.clone()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let quote = ContextInfo {
+        stanza_id: Some(hello.clone()),
+        participant: Some(bob_jid.to_string()),
+        ..Default::default()
+    };
+    assert!(wa_core::content::set_context_info(&mut doc, quote));
+    bob.send_message(ALICE_PN, doc).await.unwrap();
+    let (_, e) = alice
+        .sync_until(WAIT, |room, e| room == dm && body(e) == "quote.pdf")
+        .await;
+    assert_eq!(e["content"]["msgtype"], "m.file", "{e}");
+    assert_eq!(
+        e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        hello_event.as_str()
+    );
+
     // A revoke redacts the Matrix event.
     let oops = bob.send_text(ALICE_PN, "oops").await.unwrap();
     let (_, e) = alice
@@ -269,6 +305,25 @@ async fn scenario(db: &str) {
         Some(format!("@{BOB_PN}: agreed").as_str())
     );
     assert_eq!(got.1.mentions(), [bob_jid.to_string()]);
+
+    // A file as a reply.
+    let notes = b"some notes\n".repeat(100);
+    let mxc = alice.upload_media("text/plain", notes.clone()).await;
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.file", "body": "notes.txt", "url": mxc,
+                    "info": {"mimetype": "text/plain", "size": notes.len()},
+                    "m.relates_to": {"m.in_reply_to": {"event_id": hello_event}}}),
+        )
+        .await;
+    let got = wait_for(&bob, |r| {
+        r.message.document_message.as_ref()?;
+        r.reply_to()
+    })
+    .await;
+    assert_eq!(got, (hello.clone(), Some(bob_jid.to_string())));
 
     // A redaction of the user's own message revokes it.
     alice.redact(&dm, &mine, None).await;
