@@ -310,6 +310,12 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
                 .await
                 .map_err(HandlerError::new)
         }
+        "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
+            .await
+            .map_err(HandlerError::new),
+        "m.room.redaction" => connector::redaction_from_matrix(bridge, room, sender, event)
+            .await
+            .map_err(HandlerError::new),
         "m.room.message" => {
             let Some(message) = event.message() else {
                 return Ok(());

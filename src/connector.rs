@@ -10,7 +10,9 @@ mod login;
 mod media;
 pub mod qr;
 mod relay;
+mod rich;
 pub mod settings;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
 pub use relay::{PUPPET_SOURCE_KEY, from_matrix};
+pub use rich::{reaction_from_matrix, redaction_from_matrix};

@@ -46,6 +46,7 @@ mod client;
 mod history;
 mod messages;
 mod portals;
+mod reactions;
 mod signal;
 
 pub use accounts::{Login, User};
@@ -54,6 +55,7 @@ pub use client::ClientStore;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use portals::{Ghost, Portal, PortalKind};
+pub use reactions::Reaction;
 
 /// A failure of the bridge's storage.
 ///
@@ -272,6 +274,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "chat settings",
         include_str!("../migrations/sqlite/0005_chat_settings.sql"),
     ),
+    (
+        6,
+        "reactions",
+        include_str!("../migrations/sqlite/0006_reactions.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -300,6 +307,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         5,
         "chat settings",
         include_str!("../migrations/postgres/0005_chat_settings.sql"),
+    ),
+    (
+        6,
+        "reactions",
+        include_str!("../migrations/postgres/0006_reactions.sql"),
     ),
 ];
 

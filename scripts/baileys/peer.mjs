@@ -29,6 +29,11 @@
 //   {"event":"message","id":..,"chat":..,"sender":..,"participant":..,
 //    "senderAlt":..,"fromMe":..,"text":..}    a text decrypted (sender: the
 //                                             participant in groups, else the chat)
+//   {"event":"reaction"|"revoke"|"edit", <as message>, "target":..,"text":..}
+//                                             a reaction (text "" removes it),
+//                                             revoke or edit of message target;
+//                                             messages also carry "replyTo"
+//                                             (quoted stanza id) and "mentions"
 //   {"event":"undecryptable","id":..,"chat":..,"sender":..,"error":..}
 //                                             Baileys could not decrypt a message
 //   {"event":"receipt-sent","id":..,"to":..,"participant":..,"type":..}
@@ -181,17 +186,40 @@ const onMessages = ({ messages }) => {
       continue;
     }
     const content = normalizeMessageContent(m.message);
-    const text = content?.conversation ?? content?.extendedTextMessage?.text;
-    if (text === undefined || text === null) continue;
-    say({
-      event: 'message',
+    const base = {
       id: key.id,
       chat: key.remoteJid,
       sender,
       participant: key.participant || null,
       senderAlt: key.participantAlt || key.remoteJidAlt || null,
       fromMe: !!key.fromMe,
+    };
+    const reaction = content?.reactionMessage;
+    if (reaction) {
+      say({ event: 'reaction', ...base, target: reaction.key?.id ?? null, text: reaction.text ?? '' });
+      continue;
+    }
+    const protocol = content?.protocolMessage;
+    const P = proto.Message.ProtocolMessage.Type;
+    if (protocol?.type === P.REVOKE) {
+      say({ event: 'revoke', ...base, target: protocol.key?.id ?? null });
+      continue;
+    }
+    if (protocol?.type === P.MESSAGE_EDIT) {
+      const e = protocol.editedMessage;
+      const text = e?.conversation ?? e?.extendedTextMessage?.text ?? null;
+      say({ event: 'edit', ...base, target: protocol.key?.id ?? null, text });
+      continue;
+    }
+    const text = content?.conversation ?? content?.extendedTextMessage?.text;
+    if (text === undefined || text === null) continue;
+    const context = content?.extendedTextMessage?.contextInfo;
+    say({
+      event: 'message',
+      ...base,
       text,
+      replyTo: context?.stanzaId ?? null,
+      mentions: context?.mentionedJid ?? [],
     });
   }
 };

@@ -14,7 +14,7 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format, media};
+use super::{backfill, format, media, rich};
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
 use crate::bridge::{Bridge, txn_id};
 use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
@@ -386,6 +386,12 @@ pub(super) async fn deliver(
         (None, true) => bridge.bot.clone(),
         (None, false) => ghost(bridge, m.sender, push_name).await?,
     };
+    if let Some(action) = wa_core::content::action(m.message) {
+        if puppet.is_none() {
+            ensure_joined(bridge, &portal.room_id, &intent).await?;
+        }
+        return rich::apply(bridge, login, portal, m, &intent, action).await;
+    }
     let (event_type, mut content) = match media::Attachment::of(m.message) {
         Some(attachment) => media::to_matrix(bridge, client, &intent, &attachment).await?,
         None => ("m.room.message", text_content(m)),
@@ -399,6 +405,7 @@ pub(super) async fn deliver(
             "body": format!("(sent from your phone) {body}"),
         });
     }
+    rich::decorate(bridge, login, portal, m, &mut content).await?;
     if puppet.is_none() {
         ensure_joined(bridge, &portal.room_id, &intent).await?;
     }
@@ -560,8 +567,7 @@ pub async fn from_matrix(
         }
     };
     if message.new_content.is_some() {
-        fail(bridge, room, event, "edits are not bridged yet").await;
-        return Ok(());
+        return rich::edit_from_matrix(bridge, &portal, &client, event, message).await;
     }
     let Ok(chat) = portal.chat_id.parse::<Jid>() else {
         fail(bridge, room, event, "this room's chat id is not valid").await;
@@ -613,6 +619,8 @@ pub async fn from_matrix(
             }
         },
     };
+    let mut outgoing = outgoing;
+    rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
     let pending = match client.queue_message(&chat, outgoing) {
         Ok(p) => p,
         Err(e) => {

@@ -91,6 +91,30 @@ impl Database {
         Ok(row.map(message))
     }
 
+    /// The message `message_id` in chat `chat_id` of login `login_id`,
+    /// whoever sent it (WhatsApp message ids are random; a reply's or a
+    /// reaction's key does not always name the sender the same way).
+    pub async fn message_by_id(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        message_id: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let sql = format!(
+            "{SELECT_MESSAGE} WHERE login_id = $1 AND chat_id = $2 AND message_id = $3 \
+             ORDER BY sent_at LIMIT 1"
+        );
+        let row: Option<MessageRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .bind(chat_id)
+                .bind(message_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(message))
+    }
+
     /// When the newest bridged message of a chat was sent (unix ms).
     pub async fn newest_message_ts(
         &self,

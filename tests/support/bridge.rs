@@ -71,3 +71,84 @@ pub fn decode_qr(png_bytes: &[u8]) -> String {
     assert_eq!(grids.len(), 1, "one QR code in the image");
     grids[0].decode().unwrap().1
 }
+
+/// A bridge config for tests against `sim`: appservice on `port`, SQLite or
+/// PostgreSQL at `db`, `@alice:<domain>` allowed. The homeserver address is
+/// a placeholder until the test's Synapse is up.
+pub fn sim_config(sim: &wa_sim::Sim, port: u16, domain: &str, db: &str) -> Config {
+    let kind = if db.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let yaml = format!(
+        r#"
+homeserver:
+    address: http://127.0.0.1:1
+    domain: {domain}
+appservice:
+    address: http://127.0.0.1:{port}
+    hostname: 127.0.0.1
+    port: {port}
+    as_token: {as_token}
+    hs_token: {hs_token}
+database:
+    type: {kind}
+    uri: "{db}"
+bridge:
+    permissions:
+        "@alice:{domain}": user
+    max_media_bytes: 104857600
+network:
+    url: {url}
+    root_key: {root}
+    media_ca_file: {ca}
+    device_name: wabridge-test
+logging:
+    level: info
+"#,
+        as_token = wabridge::config::generate_token(),
+        hs_token = wabridge::config::generate_token(),
+        url = sim.url(),
+        root = hex::encode(sim.root_public_key()),
+        ca = sim.media_ca_pem_path().display(),
+    );
+    yaml.parse::<Config>().expect("test config is valid")
+}
+
+/// Logs `alice` in through the bot's management room with `phone` scanning
+/// the QR code; returns the management room. `pn` is the phone's number.
+pub async fn login(
+    alice: &super::matrix::MatrixUser,
+    phone: &wa_sim::Phone,
+    bot: &str,
+    timeout: Duration,
+) -> String {
+    let body = |e: &serde_json::Value| e["content"]["body"].as_str().unwrap_or_default().to_owned();
+    let management = alice.create_dm(bot).await;
+    alice
+        .sync_until(timeout, |room, e| {
+            room == management && e["sender"] == bot && body(e).contains("login")
+        })
+        .await;
+    alice.send_text(&management, "login").await;
+    let (_, image) = alice
+        .sync_until(timeout, |room, e| {
+            room == management
+                && e["content"]["msgtype"] == "m.image"
+                && e["content"]["m.relates_to"].is_null()
+        })
+        .await;
+    let png = alice
+        .download_media(image["content"]["url"].as_str().unwrap())
+        .await;
+    phone
+        .scan(&decode_qr(&png))
+        .await
+        .expect("the phone links the bridge");
+    let done = format!("Logged in as +{}", phone.pn());
+    alice
+        .sync_until(timeout, |room, e| room == management && body(e) == done)
+        .await;
+    management
+}

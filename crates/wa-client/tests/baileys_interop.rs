@@ -302,3 +302,119 @@ async fn our_client_and_baileys_chat_one_to_one_and_in_a_group() {
     assert_eq!(between(&ours, &theirs), ["pkmsg", "msg", "skmsg"]);
     assert_eq!(between(&theirs, &ours), ["msg", "msg", "skmsg"]);
 }
+
+/// Reactions (and their removal), an edit, a revoke and a reply with a
+/// mention from our client, each decoded by Baileys as that kind, pointing
+/// at the right message: the stanza attributes and shapes real clients
+/// accept.
+#[tokio::test]
+async fn baileys_decodes_our_reactions_edits_revokes_and_replies() {
+    use wa_core::proto::message::protocol_message::Type as ProtocolType;
+    use wa_core::proto::message::{FutureProofMessage, ProtocolMessage, ReactionMessage};
+    use wa_core::proto::{ContextInfo, Message, MessageKey};
+
+    let Some(dir) = baileys::baileys_dir() else {
+        return;
+    };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let (a_pn, b_pn) = ("15557770011", "15557770012");
+    let (a_phone, b_phone) = (sim.account(a_pn), sim.account(b_pn));
+    let (client, _events) = our_client(&sim, &a_phone).await;
+    let mut peer = Peer::start(&dir, &sim);
+    peer.link(&b_phone).await;
+    let b = Jid::user_jid(b_pn);
+    let key = |id: &str| MessageKey {
+        remote_jid: Some(b.to_string()),
+        from_me: Some(true),
+        id: Some(id.to_owned()),
+        participant: None,
+    };
+
+    let first = client.send_text(&b, "react to me").await.unwrap();
+    peer.message(&first.id).await;
+
+    for emoji in ["👍", ""] {
+        let reaction = Message {
+            reaction_message: Some(ReactionMessage {
+                key: Some(key(&first.id)),
+                text: Some(emoji.to_owned()),
+                grouping_key: None,
+                sender_timestamp_ms: Some(1),
+            }),
+            ..Default::default()
+        };
+        let sent = client.send_message(&b, reaction).await.unwrap();
+        let got = peer
+            .event("reaction", |e| e["id"] == sent.id.as_str())
+            .await;
+        assert_eq!(got["target"], first.id.as_str(), "{got}");
+        assert_eq!(got["text"], emoji, "{got}");
+    }
+
+    let mut edit = ProtocolMessage {
+        key: Some(key(&first.id)),
+        edited_message: Some(Box::new(Message {
+            conversation: Some("edited".into()),
+            ..Default::default()
+        })),
+        timestamp_ms: Some(1),
+        ..Default::default()
+    };
+    edit.set_type(ProtocolType::MessageEdit);
+    let wrapped = Message {
+        edited_message: Some(Box::new(FutureProofMessage {
+            message: Some(Box::new(Message {
+                protocol_message: Some(Box::new(edit)),
+                ..Default::default()
+            })),
+        })),
+        ..Default::default()
+    };
+    let sent = client.send_message(&b, wrapped).await.unwrap();
+    let got = peer.event("edit", |e| e["id"] == sent.id.as_str()).await;
+    assert_eq!(got["target"], first.id.as_str(), "{got}");
+    assert_eq!(got["text"], "edited", "{got}");
+
+    let mut reply = Message {
+        conversation: Some(format!("@{b_pn} about that")),
+        ..Default::default()
+    };
+    wa_core::content::set_context_info(
+        &mut reply,
+        ContextInfo {
+            stanza_id: Some(first.id.clone()),
+            participant: Some(client.jid().to_non_ad().to_string()),
+            quoted_message: Some(Box::new(Message {
+                conversation: Some(String::new()),
+                ..Default::default()
+            })),
+            mentioned_jid: vec![b.to_string()],
+            ..Default::default()
+        },
+    );
+    let sent = client.send_message(&b, reply).await.unwrap();
+    let got = peer.message(&sent.id).await;
+    assert_eq!(got["text"], format!("@{b_pn} about that"), "{got}");
+    assert_eq!(got["replyTo"], first.id.as_str(), "{got}");
+    assert_eq!(got["mentions"], serde_json::json!([b.to_string()]), "{got}");
+
+    let mut revoke = ProtocolMessage {
+        key: Some(key(&first.id)),
+        ..Default::default()
+    };
+    revoke.set_type(ProtocolType::Revoke);
+    let sent = client
+        .send_message(
+            &b,
+            Message {
+                protocol_message: Some(Box::new(revoke)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let got = peer.event("revoke", |e| e["id"] == sent.id.as_str()).await;
+    assert_eq!(got["target"], first.id.as_str(), "{got}");
+}

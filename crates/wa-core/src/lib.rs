@@ -7,6 +7,7 @@
 pub mod adv;
 pub mod appstate;
 pub mod binary;
+pub mod content;
 pub mod frame;
 pub mod history;
 pub mod jid;

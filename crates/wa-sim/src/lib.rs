@@ -17,7 +17,8 @@ pub mod server;
 
 pub use phone::{
     AppStateView, HistoryFault, HistoryScript, PatchFault, PeerReceipt, Phone, PhoneError,
-    PhoneUpload, ReadReceipt, Received, ScanError, SeenChatState, ScriptChat, ScriptMessage, Sender, SentHistory,
+    PhoneUpload, ReadReceipt, Received, ScanError, ScriptChat, ScriptMessage, SeenChatState,
+    Sender, SentHistory,
 };
 pub use server::appstate::PushOutcome;
 pub use server::{Registration, Routed, Sim};

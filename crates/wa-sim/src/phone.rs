@@ -21,14 +21,15 @@ pub(crate) mod device;
 pub(crate) mod history;
 mod peer;
 mod retry;
+mod rich;
 pub(crate) mod seen;
 
 pub use appstate::{AppStateView, PatchFault};
 pub use device::{PhoneError, Received};
-pub use seen::{ReadReceipt, SeenChatState};
 pub use history::{
     HistoryFault, HistoryScript, PeerReceipt, ScriptChat, ScriptMessage, Sender, SentHistory,
 };
+pub use seen::{ReadReceipt, SeenChatState};
 
 /// The prefix newer clients put before the QR data.
 pub const QR_URL_PREFIX: &str = "https://wa.me/settings/linked_devices#";

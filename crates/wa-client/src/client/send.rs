@@ -8,6 +8,7 @@ use prost::Message as _;
 use tracing::{debug, warn};
 use wa_core::adv;
 use wa_core::binary::Node;
+use wa_core::content::{StanzaAttrs, stanza_attrs};
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::AdvSignedDeviceIdentity;
 use wa_core::proto::Message;
@@ -24,11 +25,42 @@ pub(crate) fn padded(message: &Message) -> Arc<Vec<u8>> {
     Arc::new(signal::pad(&message.encode_to_vec(), rand::random::<u8>()))
 }
 
-fn to_node(device: &Jid, kind: EncType, ciphertext: Vec<u8>) -> Node {
-    let enc = Node::new("enc").attr("v", "2").attr("type", kind.as_str());
+fn to_node(device: &Jid, kind: EncType, ciphertext: Vec<u8>, attrs: &EncAttrs) -> Node {
+    let enc = attrs.apply(Node::new("enc").attr("v", "2").attr("type", kind.as_str()));
     Node::new("to")
         .attr("jid", device.clone())
         .children(vec![enc.bytes(ciphertext)])
+}
+
+/// What the `<enc>` nodes of a message carry besides `v` and `type`.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncAttrs {
+    media_type: Option<&'static str>,
+    hide: bool,
+}
+
+impl EncAttrs {
+    fn apply(self, mut enc: Node) -> Node {
+        if let Some(m) = self.media_type {
+            enc = enc.attr("mediatype", m);
+        }
+        if self.hide {
+            enc = enc.attr("decrypt-fail", "hide");
+        }
+        enc
+    }
+}
+
+/// The `<message>` node with the `type` (and `edit`) that `message` needs.
+fn message_node(id: &str, to: &Jid, attrs: &StanzaAttrs) -> Node {
+    let node = Node::new("message")
+        .attr("id", id.to_owned())
+        .attr("to", to.clone())
+        .attr("type", attrs.kind);
+    match attrs.edit {
+        Some(edit) => node.attr("edit", edit),
+        None => node,
+    }
 }
 
 /// Encrypts and writes one message; the server's ack arrives later.
@@ -91,7 +123,12 @@ async fn send_direct(
     let (outs, changed) = shared.crypto.encrypt_pairwise(jobs).await?;
     identity_notices(shared, changed).await;
     let peer_lid = devices::lid_of(&*shared.store, to).await?;
-    let (participants, any_pkmsg) = participants(outs);
+    let attrs = stanza_attrs(message);
+    let enc = EncAttrs {
+        media_type: attrs.media_type,
+        hide: attrs.hide_decrypt_fail,
+    };
+    let (participants, any_pkmsg) = participants(outs, &enc);
     let reached_peer = participants.iter().any(|p| {
         p.attr_jid("jid")
             .is_some_and(|j| peer_lid.as_ref().is_some_and(|l| j.user() == l.user()))
@@ -103,11 +140,7 @@ async fn send_direct(
     if any_pkmsg {
         children.push(device_identity(shared).await);
     }
-    let stanza = Node::new("message")
-        .attr("id", id.to_owned())
-        .attr("to", to.clone())
-        .attr("type", "text")
-        .children(children);
+    let stanza = message_node(id, to, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), to.clone(), message.clone());
     conn.send(&stanza).await?;
     debug!(%id, "message sent");
@@ -129,14 +162,14 @@ pub(crate) async fn device_identity(shared: &Shared) -> Node {
 
 /// `<to>` nodes for the devices that got a ciphertext, and whether any is a
 /// `pkmsg` (then the message carries our device identity).
-fn participants(outs: Vec<PairwiseOut>) -> (Vec<Node>, bool) {
+fn participants(outs: Vec<PairwiseOut>, enc: &EncAttrs) -> (Vec<Node>, bool) {
     let mut nodes = Vec::with_capacity(outs.len());
     let mut any_pkmsg = false;
     for o in outs {
         match o.result {
             Ok((kind, ct)) => {
                 any_pkmsg |= kind == EncType::Pkmsg;
-                nodes.push(to_node(&o.device, kind, ct));
+                nodes.push(to_node(&o.device, kind, ct, enc));
             }
             Err(e) => {
                 warn!(device = %o.device, error = %e, "could not encrypt for a device; skipping")
@@ -192,25 +225,24 @@ async fn send_group(
         .filter(|o| o.result.is_ok())
         .map(|o| o.device.to_string())
         .collect();
-    let (participants, any_pkmsg) = participants(outs);
+    let (participants, any_pkmsg) = participants(outs, &EncAttrs::default());
+    let attrs = stanza_attrs(message);
     let mut children = Vec::new();
     if !participants.is_empty() {
         children.push(Node::new("participants").children(participants));
     }
+    let enc = EncAttrs {
+        media_type: attrs.media_type,
+        hide: attrs.hide_decrypt_fail,
+    };
     children.push(
-        Node::new("enc")
-            .attr("v", "2")
-            .attr("type", "skmsg")
+        enc.apply(Node::new("enc").attr("v", "2").attr("type", "skmsg"))
             .bytes(skmsg),
     );
     if any_pkmsg {
         children.push(device_identity(shared).await);
     }
-    let stanza = Node::new("message")
-        .attr("id", id.to_owned())
-        .attr("to", group.clone())
-        .attr("type", "text")
-        .children(children);
+    let stanza = message_node(id, group, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), group.clone(), message.clone());
     conn.send(&stanza).await?;
     shared
@@ -343,6 +375,7 @@ pub(crate) async fn resend_on_retry(
     }
     shared.crypto.delete_session(&device).await?;
     let own = device.user() == shared.own.lid.user();
+    let attrs = stanza_attrs(&message);
     let content = if group {
         // The sender key may be what the device lacks: send it along.
         let skdm = shared
@@ -383,8 +416,11 @@ pub(crate) async fn resend_on_retry(
     }
     let mut stanza = Node::new("message")
         .attr("id", id.clone())
-        .attr("type", "text")
+        .attr("type", attrs.kind)
         .attr("device_fanout", "false");
+    if let Some(edit) = attrs.edit {
+        stanza = stanza.attr("edit", edit);
+    }
     stanza = if group {
         stanza.attr("to", chat).attr("participant", asker)
     } else if own {
@@ -397,4 +433,84 @@ pub(crate) async fn resend_on_retry(
         .map_err(SendError::from)?;
     debug!(%id, %device, count, "resent after a retry receipt");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_core::proto::message::{ImageMessage, ReactionMessage};
+    use wa_core::proto::{MessageKey, message::ProtocolMessage};
+
+    fn stanza_for(message: &Message) -> (Node, Node) {
+        let to: Jid = "15550001@s.whatsapp.net"
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        let attrs = stanza_attrs(message);
+        let enc = EncAttrs {
+            media_type: attrs.media_type,
+            hide: attrs.hide_decrypt_fail,
+        };
+        let node = message_node("3EB0", &to, &attrs);
+        (node, to_node(&to, EncType::Msg, vec![1], &enc))
+    }
+
+    fn enc_of(to: &Node) -> &Node {
+        to.children_by_tag("enc")
+            .next()
+            .unwrap_or_else(|| unreachable!("to has an enc"))
+    }
+
+    #[test]
+    fn media_stanza_has_type_media_and_a_mediatype() {
+        let image = Message {
+            image_message: Some(Box::new(ImageMessage::default())),
+            ..Default::default()
+        };
+        let (node, to) = stanza_for(&image);
+        assert_eq!(node.attr_str("type"), Some("media"));
+        assert_eq!(node.attr_str("edit"), None);
+        assert_eq!(enc_of(&to).attr_str("mediatype"), Some("image"));
+        assert_eq!(enc_of(&to).attr_str("decrypt-fail"), None);
+    }
+
+    #[test]
+    fn reactions_and_revokes_are_marked() {
+        let removal = Message {
+            reaction_message: Some(ReactionMessage {
+                key: Some(MessageKey::default()),
+                text: Some(String::new()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (node, to) = stanza_for(&removal);
+        assert_eq!(node.attr_str("type"), Some("reaction"));
+        assert_eq!(node.attr_str("edit"), Some("7"));
+        assert_eq!(enc_of(&to).attr_str("decrypt-fail"), Some("hide"));
+        assert_eq!(enc_of(&to).attr_str("mediatype"), None);
+
+        let mut p = ProtocolMessage {
+            key: Some(MessageKey {
+                from_me: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        p.set_type(wa_core::proto::message::protocol_message::Type::Revoke);
+        let revoke = Message {
+            protocol_message: Some(Box::new(p)),
+            ..Default::default()
+        };
+        let (node, _) = stanza_for(&revoke);
+        assert_eq!(node.attr_str("type"), Some("text"));
+        assert_eq!(node.attr_str("edit"), Some("7"));
+
+        let (node, to) = stanza_for(&Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        });
+        assert_eq!(node.attr_str("type"), Some("text"));
+        assert_eq!(node.attr_str("edit"), None);
+        assert_eq!(enc_of(&to).attr_str("decrypt-fail"), None);
+    }
 }

@@ -328,11 +328,7 @@ pub(crate) async fn send_message(
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
     let chat = Jid::user_jid(to);
-    let stanza_type = if message.conversation.is_some() || message.extended_text_message.is_some() {
-        "text"
-    } else {
-        "media"
-    };
+    let attrs = wa_core::content::stanza_attrs(&message);
     let own_copy = Message {
         device_sent_message: Some(Box::new(DeviceSentMessage {
             destination_jid: Some(chat.to_string()),
@@ -392,8 +388,12 @@ pub(crate) async fn send_message(
     let stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("to", chat)
-        .attr("type", stanza_type)
-        .children(vec![Node::new("participants").children(participants)]);
+        .attr("type", attrs.kind);
+    let stanza = match attrs.edit {
+        Some(edit) => stanza.attr("edit", edit),
+        None => stanza,
+    }
+    .children(vec![Node::new("participants").children(participants)]);
     route::message(shared, &(pn.to_owned(), 0), &stanza);
     Ok(id)
 }

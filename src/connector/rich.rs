@@ -1,0 +1,849 @@
+//! Replies, mentions, edits, reactions and deletes, both ways.
+//!
+//! WhatsApp -> Matrix: a reaction becomes an `m.reaction` of the reactor's
+//! ghost (a new emoji redacts the old event, an empty one just redacts), an
+//! edit an `m.replace`, a revoke a redaction; a reply gets
+//! `m.in_reply_to`, mentions become pills and `m.mentions`.
+//! Matrix -> WhatsApp: the user's `m.reaction`, `m.replace` of their own
+//! message, redaction of their own message or reaction, replies and pills.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tracing::{debug, warn};
+use wa_client::Client;
+use wa_core::content::{self, Action};
+use wa_core::jid::{Jid, Server};
+use wa_core::proto::message::protocol_message::Type as ProtocolType;
+use wa_core::proto::message::{FutureProofMessage, ProtocolMessage, ReactionMessage};
+use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
+
+use super::format;
+use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, ghost_ids};
+use crate::appservice::{Event, Intent, MessageContent};
+use crate::bridge::{Bridge, txn_id};
+use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};
+
+/// The transaction id of the Matrix event for WhatsApp message `id`
+/// (the same message always gives the same one).
+fn wa_txn(login: &Login, id: &str, what: &str) -> String {
+    format!(
+        "wa{}{}{what}",
+        login.login_id,
+        id.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    )
+}
+
+/// Applies a WhatsApp reaction, edit or revoke to the portal; `intent` is
+/// who sent `m` on Matrix. Returns the Matrix event made, if any.
+pub(super) async fn apply(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    action: Action<'_>,
+) -> Result<String, RelayError> {
+    let Some(target_id) = action_key(&action).id.as_deref() else {
+        return Ok(String::new());
+    };
+    let Some(target) = bridge
+        .db
+        .message_by_id(&login.login_id, &portal.chat_id, target_id)
+        .await?
+    else {
+        debug!(id = %m.id, "the target of a reaction, edit or revoke is not bridged");
+        return Ok(String::new());
+    };
+    let puppet = m.from_me && bridge.puppet(&login.mxid).is_some();
+    let sender = m.sender.to_non_ad().to_string();
+    match action {
+        Action::React { emoji, .. } => {
+            react(bridge, login, portal, m, intent, puppet, &target, emoji).await
+        }
+        Action::Edit { content, .. } => {
+            if target.sender_id != sender && !m.from_me {
+                debug!(id = %m.id, "an edit of someone else's message; ignored");
+                return Ok(String::new());
+            }
+            let Some(text) = text_of(content) else {
+                return Ok(String::new());
+            };
+            let mut new_content = json!({"msgtype": "m.text", "body": text});
+            if let Some(html) = format::whatsapp_to_html(text) {
+                new_content["format"] = json!("org.matrix.custom.html");
+                new_content["formatted_body"] = json!(html);
+            }
+            let mut content = json!({
+                "msgtype": "m.text",
+                "body": format!("* {text}"),
+                "m.new_content": new_content,
+                "m.relates_to": {"rel_type": "m.replace", "event_id": target.event_id},
+            });
+            if let Some(html) = new_content.get("formatted_body").and_then(Value::as_str) {
+                content["format"] = json!("org.matrix.custom.html");
+                content["formatted_body"] = json!(format!("* {html}"));
+            }
+            if puppet {
+                content[PUPPET_SOURCE_KEY] = json!("wabridge");
+            }
+            let event_id = intent
+                .send_message_event(
+                    &portal.room_id,
+                    "m.room.message",
+                    &content,
+                    &wa_txn(login, m.id, ""),
+                    Some(m.ts_ms),
+                )
+                .await?;
+            record(bridge, login, portal, m, &event_id).await?;
+            Ok(event_id)
+        }
+        Action::Revoke { .. } => {
+            // The user's own revoke with double puppeting is redacted by the
+            // bot, so its echo is not taken for a new redaction.
+            let by = if puppet { &bridge.bot } else { intent };
+            let txn = wa_txn(login, m.id, "");
+            let event_id = match by
+                .redact(&portal.room_id, &target.event_id, None, &txn)
+                .await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    debug!(error = %e, "the sender could not redact; the bot does");
+                    bridge
+                        .bot
+                        .redact(&portal.room_id, &target.event_id, None, &txn)
+                        .await?
+                }
+            };
+            record(bridge, login, portal, m, &event_id).await?;
+            Ok(event_id)
+        }
+    }
+}
+
+fn action_key<'a>(action: &Action<'a>) -> &'a MessageKey {
+    match action {
+        Action::React { key, .. } | Action::Edit { key, .. } | Action::Revoke { key } => key,
+    }
+}
+
+/// Records `m` as bridged to `event_id` (so a redelivery is recognised).
+async fn record(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    event_id: &str,
+) -> Result<(), RelayError> {
+    let record = Message {
+        login_id: login.login_id.clone(),
+        chat_id: portal.chat_id.clone(),
+        sender_id: m.sender.to_non_ad().to_string(),
+        message_id: m.id.to_owned(),
+        room_id: portal.room_id.clone(),
+        event_id: event_id.to_owned(),
+        sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
+    };
+    match bridge.db.save_message(&record).await {
+        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn react(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    puppet: bool,
+    target: &Message,
+    emoji: &str,
+) -> Result<String, RelayError> {
+    let reactor = m.sender.to_non_ad().to_string();
+    let old = bridge
+        .db
+        .reaction(
+            &login.login_id,
+            &portal.chat_id,
+            &target.sender_id,
+            &target.message_id,
+            &reactor,
+        )
+        .await?;
+    if let Some(old) = &old {
+        if old.emoji == emoji {
+            return Ok(old.event_id.clone());
+        }
+        let txn = wa_txn(login, m.id, "r");
+        if let Err(e) = intent
+            .redact(&portal.room_id, &old.event_id, None, &txn)
+            .await
+        {
+            warn!(error = %e, "could not redact a replaced reaction");
+        }
+        bridge.db.delete_reaction(&old.event_id).await?;
+    }
+    if emoji.is_empty() {
+        return Ok(String::new());
+    }
+    let mut content = json!({
+        "m.relates_to": {"rel_type": "m.annotation", "event_id": target.event_id, "key": emoji},
+    });
+    if puppet {
+        content[PUPPET_SOURCE_KEY] = json!("wabridge");
+    }
+    let event_id = intent
+        .send_message_event(
+            &portal.room_id,
+            "m.reaction",
+            &content,
+            &wa_txn(login, m.id, ""),
+            Some(m.ts_ms),
+        )
+        .await?;
+    bridge
+        .db
+        .save_reaction(&Reaction {
+            login_id: login.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            target_sender_id: target.sender_id.clone(),
+            target_message_id: target.message_id.clone(),
+            reactor_id: reactor,
+            emoji: emoji.to_owned(),
+            room_id: portal.room_id.clone(),
+            event_id: event_id.clone(),
+            sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
+        })
+        .await?;
+    Ok(event_id)
+}
+
+/// The text of a message: plain or extended text, or a media caption.
+fn text_of(m: &WaMessage) -> Option<&str> {
+    let m = content::unwrap(m);
+    m.conversation
+        .as_deref()
+        .or_else(|| {
+            m.extended_text_message
+                .as_ref()
+                .and_then(|e| e.text.as_deref())
+        })
+        .or_else(|| m.image_message.as_ref().and_then(|i| i.caption.as_deref()))
+        .or_else(|| m.video_message.as_ref().and_then(|v| v.caption.as_deref()))
+        .or_else(|| {
+            m.document_message
+                .as_ref()
+                .and_then(|d| d.caption.as_deref())
+        })
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A WhatsApp reply and mentions onto the Matrix `content` of `m`.
+pub(super) async fn decorate(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    content: &mut Value,
+) -> Result<(), RelayError> {
+    let Some(info) = content::context_info(m.message) else {
+        return Ok(());
+    };
+    if let Some(quoted) = info.stanza_id.as_deref()
+        && let Some(target) = bridge
+            .db
+            .message_by_id(&login.login_id, &portal.chat_id, quoted)
+            .await?
+    {
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
+    }
+    if info.mentioned_jid.is_empty() || content.get("body").is_none() {
+        return Ok(());
+    }
+    let body = content["body"].as_str().unwrap_or_default().to_owned();
+    let mut html = content
+        .get("formatted_body")
+        .and_then(Value::as_str)
+        .map_or_else(|| escape_html(&body).replace('\n', "<br>"), str::to_owned);
+    let mut user_ids = Vec::new();
+    for jid in &info.mentioned_jid {
+        let Ok(jid) = jid.parse::<Jid>() else {
+            continue;
+        };
+        let own = login.phone.as_deref() == Some(jid.user())
+            || login
+                .jid
+                .as_deref()
+                .and_then(|j| j.parse::<Jid>().ok())
+                .is_some_and(|j| j.user() == jid.user());
+        let (mxid, name) = if own {
+            (login.mxid.clone(), login.mxid.clone())
+        } else {
+            let (network_id, localpart) = ghost_ids(bridge, &jid);
+            let name = bridge
+                .db
+                .ghost(&network_id)
+                .await?
+                .and_then(|g| g.display_name)
+                .unwrap_or_else(|| format!("+{}", jid.user()));
+            (
+                format!("@{localpart}:{}", bridge.config.homeserver.domain),
+                name,
+            )
+        };
+        let pill = format!(
+            "<a href=\"https://matrix.to/#/{mxid}\">{}</a>",
+            escape_html(&name)
+        );
+        html = html.replace(&format!("@{}", jid.user()), &pill);
+        user_ids.push(mxid);
+    }
+    content["format"] = json!("org.matrix.custom.html");
+    content["formatted_body"] = json!(html);
+    content["m.mentions"] = json!({"user_ids": user_ids});
+    Ok(())
+}
+
+/// Whether `sender_id` (a network id) is the logged-in account.
+fn is_own(client: &Client, sender_id: &str) -> bool {
+    sender_id
+        .parse::<Jid>()
+        .is_ok_and(|j| j.user() == client.jid().user() || j.user() == client.lid().user())
+}
+
+/// The WhatsApp JID of a Matrix user named in a message: one of our ghosts,
+/// or the user themself.
+fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &str) -> Option<Jid> {
+    if mxid == login.mxid {
+        return Some(client.jid().to_non_ad());
+    }
+    let (local, server) = mxid.strip_prefix('@')?.split_once(':')?;
+    if server != bridge.config.homeserver.domain {
+        return None;
+    }
+    let id = bridge.config.appservice.ghost_id(local)?;
+    match id.strip_prefix("lid-") {
+        Some(lid) => Some(Jid::new(lid, Server::Lid)),
+        None if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) => {
+            Some(Jid::user_jid(&id))
+        }
+        None => None,
+    }
+}
+
+/// The Matrix users a message's pills link to, in order.
+fn pills(html: &str) -> Vec<String> {
+    const PREFIX: &str = "https://matrix.to/#/";
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find(PREFIX) {
+        rest = &rest[at + PREFIX.len()..];
+        let end = rest.find(['"', '\'', '?', '>']).unwrap_or(rest.len());
+        let target = rest[..end].replace("%40", "@").replace("%3A", ":");
+        if target.starts_with('@') && !out.contains(&target) {
+            out.push(target);
+        }
+    }
+    out
+}
+
+/// Replaces each `<a href="https://matrix.to/#/MXID">…</a>` whose MXID is
+/// in `numbers` with `@<number>`, as WhatsApp writes a mention.
+fn pills_to_numbers(html: &str, numbers: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<a ") {
+        let Some(close) = rest[start..].find("</a>") else {
+            break;
+        };
+        let anchor = &rest[start..start + close + "</a>".len()];
+        let found = pills(anchor)
+            .first()
+            .and_then(|mxid| numbers.iter().find(|(m, _)| m == mxid));
+        out.push_str(&rest[..start]);
+        match found {
+            Some((_, number)) => out.push_str(&format!("@{number}")),
+            None => out.push_str(anchor),
+        }
+        rest = &rest[start + anchor.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Matrix reply and mentions onto the outgoing WhatsApp message.
+pub(super) async fn decorate_outgoing(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    event: &Event,
+    message: &MessageContent,
+    out: &mut WaMessage,
+) -> Result<(), StoreError> {
+    let mut info = ContextInfo::default();
+    let reply = message
+        .relates_to
+        .as_ref()
+        .filter(|r| !r.is_falling_back)
+        .and_then(|r| r.in_reply_to.as_deref());
+    if let Some(reply) = reply
+        && let Some(target) = bridge.db.message_by_event(reply).await?
+    {
+        info.stanza_id = Some(target.message_id);
+        info.participant = Some(target.sender_id);
+        // Clients show the quote from their own copy; an empty one is what
+        // bridges send when they do not keep the text.
+        info.quoted_message = Some(Box::new(WaMessage {
+            conversation: Some(String::new()),
+            ..WaMessage::default()
+        }));
+    }
+    let mut mxids: Vec<String> = event
+        .content
+        .get("m.mentions")
+        .and_then(|m| m.get("user_ids"))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(html) = &message.formatted_body {
+        for p in pills(html) {
+            if !mxids.contains(&p) {
+                mxids.push(p);
+            }
+        }
+    }
+    let mut numbers = Vec::new();
+    for mxid in mxids {
+        if let Some(jid) = jid_of_mxid(bridge, login, client, &mxid) {
+            info.mentioned_jid.push(jid.to_string());
+            numbers.push((mxid, jid.user().to_owned()));
+        }
+    }
+    if !numbers.is_empty()
+        && matches!(message.msgtype.as_str(), "m.text" | "m.notice")
+        && let Some(html) = &message.formatted_body
+    {
+        let text = format::html_to_whatsapp(&pills_to_numbers(html, &numbers));
+        if out.conversation.is_some() {
+            out.conversation = Some(text);
+        }
+    }
+    if info != ContextInfo::default() && !content::set_context_info(out, info) {
+        debug!("a reply or mention on content that cannot carry one");
+    }
+    Ok(())
+}
+
+/// Who the Matrix event concerns: its portal, login and running client,
+/// if the sender is that portal's user and logged in.
+async fn context(
+    bridge: &Bridge,
+    room: &str,
+    sender: &str,
+) -> Result<Option<(Portal, Login, Option<Client>)>, StoreError> {
+    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+        return Ok(None);
+    };
+    let Some(login) = bridge.db.login(&portal.login_id).await? else {
+        return Ok(None);
+    };
+    if login.mxid != sender {
+        return Ok(None);
+    }
+    let client = bridge
+        .logins
+        .lock()
+        .await
+        .get(sender)
+        .map(|h| h.client.clone());
+    Ok(Some((portal, login, client)))
+}
+
+async fn refuse(bridge: &Bridge, room: &str, event: &Event, what: &str, why: &str) {
+    let mut content = json!({
+        "msgtype": "m.notice",
+        "body": format!("⚠️ Your {what} was not bridged: {why}"),
+    });
+    if let Some(id) = &event.event_id {
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": id}});
+    }
+    if let Err(e) = bridge
+        .bot
+        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+        .await
+    {
+        warn!(error = %e, "could not post an error notice");
+    }
+}
+
+/// Queues `message` to `chat`; a failure of the send is told in the room.
+fn send(bridge: &Arc<Bridge>, client: &Client, chat: &Jid, room: &str, message: WaMessage) {
+    match client.queue_message(chat, message) {
+        Ok(pending) => {
+            let (bridge, room) = (bridge.clone(), room.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = pending.wait().await {
+                    bridge
+                        .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
+                        .await;
+                }
+            });
+        }
+        Err(e) => {
+            let (bridge, room) = (bridge.clone(), room.to_owned());
+            tokio::spawn(async move {
+                bridge
+                    .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
+                    .await;
+            });
+        }
+    }
+}
+
+/// The key of bridged message `target` as the logged-in account names it.
+fn key_of(client: &Client, chat: &Jid, target: &Message) -> MessageKey {
+    let own = is_own(client, &target.sender_id);
+    MessageKey {
+        remote_jid: Some(chat.to_string()),
+        from_me: Some(own),
+        id: Some(target.message_id.clone()),
+        participant: (chat.is_group() && !own).then(|| target.sender_id.clone()),
+    }
+}
+
+/// The user's `m.reaction` in a portal, out to WhatsApp.
+pub async fn reaction_from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
+        return Ok(());
+    };
+    let what = "reaction";
+    let Some(client) = client else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you are not logged in to WhatsApp",
+        )
+        .await;
+        return Ok(());
+    };
+    let rel = event.relates_to().unwrap_or_default();
+    let (Some("m.annotation"), Some(target), Some(emoji)) = (
+        rel.rel_type.as_deref(),
+        rel.event_id.as_deref(),
+        rel.key.as_deref().filter(|k| !k.is_empty()),
+    ) else {
+        refuse(bridge, room, event, what, "it is not a valid annotation").await;
+        return Ok(());
+    };
+    let Some(event_id) = event.event_id.as_deref() else {
+        return Ok(());
+    };
+    if bridge.db.reaction_by_event(event_id).await?.is_some() {
+        return Ok(()); // a replayed transaction
+    }
+    let Some(target) = bridge.db.message_by_event(target).await? else {
+        refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
+        return Ok(());
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    let reaction = WaMessage {
+        reaction_message: Some(ReactionMessage {
+            key: Some(key_of(&client, &chat, &target)),
+            text: Some(emoji.to_owned()),
+            grouping_key: None,
+            sender_timestamp_ms: Some(now_ms()),
+        }),
+        ..WaMessage::default()
+    };
+    send(bridge, &client, &chat, room, reaction);
+    bridge
+        .db
+        .save_reaction(&Reaction {
+            login_id: login.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            target_sender_id: target.sender_id.clone(),
+            target_message_id: target.message_id.clone(),
+            reactor_id: client.jid().to_non_ad().to_string(),
+            emoji: emoji.to_owned(),
+            room_id: room.to_owned(),
+            event_id: event_id.to_owned(),
+            sent_at: now_ms(),
+        })
+        .await
+}
+
+/// The user's redaction in a portal: of their reaction, a removal; of their
+/// own message, a revoke; of anyone else's message, a notice.
+pub async fn redaction_from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let Some((portal, _login, client)) = context(bridge, room, sender).await? else {
+        return Ok(());
+    };
+    let what = "deletion";
+    let Some(redacts) = event.redacts() else {
+        refuse(bridge, room, event, what, "it names no event").await;
+        return Ok(());
+    };
+    let reaction = bridge.db.reaction_by_event(redacts).await?;
+    let message = match reaction {
+        Some(_) => None,
+        None => bridge.db.message_by_event(redacts).await?,
+    };
+    if reaction.is_none() && message.is_none() {
+        return Ok(()); // not something WhatsApp has
+    }
+    let Some(client) = client else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you are not logged in to WhatsApp",
+        )
+        .await;
+        return Ok(());
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    if let Some(r) = reaction {
+        if !is_own(&client, &r.reactor_id) {
+            return Ok(()); // a ghost's reaction: nothing to say on WhatsApp
+        }
+        let target = Message {
+            login_id: r.login_id.clone(),
+            chat_id: r.chat_id.clone(),
+            sender_id: r.target_sender_id.clone(),
+            message_id: r.target_message_id.clone(),
+            room_id: r.room_id.clone(),
+            event_id: String::new(),
+            sent_at: 0,
+        };
+        let removal = WaMessage {
+            reaction_message: Some(ReactionMessage {
+                key: Some(key_of(&client, &chat, &target)),
+                text: Some(String::new()),
+                grouping_key: None,
+                sender_timestamp_ms: Some(now_ms()),
+            }),
+            ..WaMessage::default()
+        };
+        send(bridge, &client, &chat, room, removal);
+        bridge.db.delete_reaction(redacts).await?;
+        return Ok(());
+    }
+    let Some(target) = message else {
+        return Ok(());
+    };
+    if !is_own(&client, &target.sender_id) {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "WhatsApp only lets you delete your own messages",
+        )
+        .await;
+        return Ok(());
+    }
+    let mut revoke = ProtocolMessage {
+        key: Some(key_of(&client, &chat, &target)),
+        ..ProtocolMessage::default()
+    };
+    revoke.set_type(ProtocolType::Revoke);
+    send(
+        bridge,
+        &client,
+        &chat,
+        room,
+        WaMessage {
+            protocol_message: Some(Box::new(revoke)),
+            ..WaMessage::default()
+        },
+    );
+    Ok(())
+}
+
+/// The user's `m.replace` of their own bridged message, out as a WhatsApp
+/// edit. `portal` and `client` are the event's.
+pub(super) async fn edit_from_matrix(
+    bridge: &Arc<Bridge>,
+    portal: &Portal,
+    client: &Client,
+    event: &Event,
+    message: &MessageContent,
+) -> Result<(), StoreError> {
+    let room = portal.room_id.as_str();
+    let what = "edit";
+    let rel = message.relates_to.clone().unwrap_or_default();
+    let (Some("m.replace"), Some(target), Some(new)) = (
+        rel.rel_type.as_deref(),
+        rel.event_id.as_deref(),
+        message.new_content.as_deref(),
+    ) else {
+        refuse(bridge, room, event, what, "it is not a valid m.replace").await;
+        return Ok(());
+    };
+    let Some(target) = bridge.db.message_by_event(target).await? else {
+        refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
+        return Ok(());
+    };
+    if !is_own(client, &target.sender_id) {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you can only edit your own messages",
+        )
+        .await;
+        return Ok(());
+    }
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    let text = match (&new.format, &new.formatted_body) {
+        (Some(f), Some(html)) if f == "org.matrix.custom.html" => format::html_to_whatsapp(html),
+        _ => new.body.clone(),
+    };
+    let mut edit = ProtocolMessage {
+        key: Some(MessageKey {
+            remote_jid: Some(chat.to_string()),
+            from_me: Some(true),
+            id: Some(target.message_id.clone()),
+            participant: None,
+        }),
+        edited_message: Some(Box::new(WaMessage {
+            conversation: Some(text),
+            ..WaMessage::default()
+        })),
+        timestamp_ms: Some(now_ms()),
+        ..ProtocolMessage::default()
+    };
+    edit.set_type(ProtocolType::MessageEdit);
+    let wrapped = WaMessage {
+        edited_message: Some(Box::new(FutureProofMessage {
+            message: Some(Box::new(WaMessage {
+                protocol_message: Some(Box::new(edit)),
+                ..WaMessage::default()
+            })),
+        })),
+        ..WaMessage::default()
+    };
+    let pending = match client.queue_message(&chat, wrapped) {
+        Ok(p) => p,
+        Err(e) => {
+            refuse(bridge, room, event, what, &e.to_string()).await;
+            return Ok(());
+        }
+    };
+    if let Some(event_id) = &event.event_id {
+        let record = Message {
+            login_id: portal.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            sender_id: client.jid().to_non_ad().to_string(),
+            message_id: pending.id.clone(),
+            room_id: room.to_owned(),
+            event_id: event_id.clone(),
+            sent_at: now_ms(),
+        };
+        if let Err(e) = bridge.db.save_message(&record).await {
+            warn!(error = %e, "could not record a sent edit");
+        }
+    }
+    let (bridge, room) = (bridge.clone(), room.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = pending.wait().await {
+            bridge
+                .notice(&room, &format!("⚠️ Your edit was not bridged: {e}"))
+                .await;
+        }
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pills_are_found_and_turned_into_numbers() {
+        let html = "hi <a href=\"https://matrix.to/#/@whatsapp_155:x\">Bob</a> and \
+                    <a href='https://matrix.to/#/%40carol%3Ax'>Carol</a> \
+                    <a href=\"https://example.org\">link</a>";
+        assert_eq!(pills(html), ["@whatsapp_155:x", "@carol:x"]);
+        let numbers = [("@whatsapp_155:x".to_owned(), "155".to_owned())];
+        assert_eq!(
+            pills_to_numbers(html, &numbers),
+            "hi @155 and <a href='https://matrix.to/#/%40carol%3Ax'>Carol</a> \
+             <a href=\"https://example.org\">link</a>"
+        );
+        assert_eq!(
+            pills("<a href=\"https://matrix.to/#/"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            pills_to_numbers("<a href=broken", &numbers),
+            "<a href=broken"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape_html("<b>&\"</b>"), "&lt;b&gt;&amp;&quot;&lt;/b&gt;");
+    }
+}
