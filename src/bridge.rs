@@ -63,6 +63,8 @@ pub struct Bridge {
     /// by Matrix user: how the settings sync tells the user's own changes
     /// from the bridge's.
     pub room_settings: std::sync::Mutex<HashMap<String, connector::settings::Known>>,
+    /// The user's receipts and typing last sent to WhatsApp.
+    pub ephemeral: connector::ephemeral::State,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
 }
@@ -179,6 +181,7 @@ pub async fn run_with(
         joined: Mutex::new(std::collections::HashSet::new()),
         portal_creation: Mutex::new(()),
         room_settings: std::sync::Mutex::default(),
+        ephemeral: connector::ephemeral::State::default(),
         puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
@@ -263,6 +266,10 @@ impl Handler for BridgeHandler {
     async fn handle(&self, txn: Transaction) -> Result<(), HandlerError> {
         for event in txn.events {
             handle_event(&self.0, &event).await?;
+        }
+        // Receipts and typing: best effort, never a reason to retry.
+        for event in &txn.ephemeral {
+            connector::ephemeral::handle(&self.0, event).await;
         }
         Ok(())
     }

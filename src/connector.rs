@@ -4,6 +4,7 @@
 
 mod appstate;
 mod backfill;
+pub mod ephemeral;
 pub mod format;
 mod history;
 mod login;

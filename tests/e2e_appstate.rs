@@ -5,7 +5,8 @@
 //! read/unread, star) follow; and the user's tags, mutes and reads in
 //! Matrix reach the phone's app state, decoded from the server's patches.
 //! Spoiled patches (wrong value MAC, wrong LTHash, unknown key) change
-//! nothing, and the next good patch applies.
+//! nothing, and the next good patch applies. Last, the user's read
+//! receipt and typing reach the contact's phone.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -532,6 +533,46 @@ async fn app_state_both_ways() {
             "{fault:?}: the spoiled archive was not applied"
         );
     }
+
+    // The user's read receipt and typing reach the contact's phone.
+    let bob = sim.account(BOB_PN);
+    let live_id = bob.send_text(ALICE_PN, "are you there?").await.unwrap();
+    let (_, live) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room && e["content"]["body"] == "are you there?"
+        })
+        .await;
+    alice
+        .read_receipt(&bob_room, live["event_id"].as_str().unwrap())
+        .await;
+    eventually("Alice's read receipt reaches Bob's phone", || async {
+        bob.read_receipts().iter().any(|r| r.ids.contains(&live_id))
+    })
+    .await;
+    let read: Vec<String> = bob
+        .read_receipts()
+        .into_iter()
+        .filter(|r| r.chat == user_jid(ALICE_PN))
+        .flat_map(|r| r.ids)
+        .collect();
+    assert!(
+        read.contains(&STARRED_ID.to_owned()),
+        "every message up to the receipt is read: {read:?}"
+    );
+    alice.typing(&bob_room, true).await;
+    eventually("typing reaches Bob's phone", || async {
+        bob.chat_states()
+            .iter()
+            .any(|c| c.from.user() == ALICE_PN && c.state == "composing")
+    })
+    .await;
+    alice.typing(&bob_room, false).await;
+    eventually("stopping reaches Bob's phone", || async {
+        bob.chat_states()
+            .last()
+            .is_some_and(|c| c.from.user() == ALICE_PN && c.state == "paused")
+    })
+    .await;
 
     bridge.stop().await;
 }

@@ -287,6 +287,23 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     );
     assert_eq!(db.newest_message("L1", "no-such-chat").await?, None);
     assert_eq!(
+        db.messages_between("L1", &dm.chat_id, "me", 0, i64::MAX, 10)
+            .await?,
+        [message.clone()]
+    );
+    assert!(
+        db.messages_between("L1", &dm.chat_id, &dm.chat_id, 0, i64::MAX, 10)
+            .await?
+            .is_empty(),
+        "not from that sender"
+    );
+    assert!(
+        db.messages_between("L1", &dm.chat_id, "me", 1_700_000_000_123, i64::MAX, 10)
+            .await?
+            .is_empty(),
+        "only after `after`"
+    );
+    assert_eq!(
         db.message_by_network_id("L1", &dm.chat_id, "someone-else", "3EB0ABC")
             .await?,
         None,

@@ -151,6 +151,35 @@ impl Database {
         Ok(row.map(message))
     }
 
+    /// A chat's messages not sent by `not_from`, sent after `after` and up
+    /// to `up_to` (unix ms), newest first, at most `limit`.
+    pub async fn messages_between(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        not_from: &str,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let sql = format!(
+            "{SELECT_MESSAGE} WHERE login_id = $1 AND chat_id = $2 AND sender_id <> $3 \
+             AND sent_at > $4 AND sent_at <= $5 ORDER BY sent_at DESC, message_id LIMIT $6"
+        );
+        let rows: Vec<MessageRow> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(&sql)
+                .bind(login_id)
+                .bind(chat_id)
+                .bind(not_from)
+                .bind(after)
+                .bind(up_to)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows.into_iter().map(message).collect())
+    }
+
     /// The message bridged as Matrix event `event_id`.
     pub async fn message_by_event(&self, event_id: &str) -> Result<Option<Message>, StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE event_id = $1");
