@@ -289,7 +289,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert_eq!(
         db.messages_between("L1", &dm.chat_id, "me", 0, i64::MAX, 10)
             .await?,
-        [message.clone()]
+        std::slice::from_ref(&message)
     );
     assert!(
         db.messages_between("L1", &dm.chat_id, &dm.chat_id, 0, i64::MAX, 10)
