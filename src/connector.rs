@@ -13,6 +13,7 @@ pub mod qr;
 mod relay;
 mod rich;
 pub mod settings;
+mod status;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
 pub use relay::{PUPPET_SOURCE_KEY, from_matrix};

@@ -6,7 +6,8 @@
 //! Matrix reach the phone's app state, decoded from the server's patches.
 //! Spoiled patches (wrong value MAC, wrong LTHash, unknown key) change
 //! nothing, and the next good patch applies. Last, the user's read
-//! receipt and typing reach the contact's phone.
+//! receipt and typing reach the contact's phone, and each message the
+//! user sends gets a `com.beeper.message_send_status`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -573,6 +574,40 @@ async fn app_state_both_ways() {
             .is_some_and(|c| c.from.user() == ALICE_PN && c.state == "paused")
     })
     .await;
+
+    // Every message gets a status: delivered, or refused with a reason.
+    let sent = alice.send_text(&bob_room, "status please").await;
+    let (_, ok) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room
+                && e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == sent.as_str()
+        })
+        .await;
+    assert_eq!(ok["content"]["status"], "SUCCESS");
+    assert_eq!(ok["content"]["m.relates_to"]["rel_type"], "m.reference");
+    let place = alice
+        .send_event(
+            &bob_room,
+            "m.room.message",
+            &json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"}),
+        )
+        .await;
+    let (_, failed) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room
+                && e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == place.as_str()
+        })
+        .await;
+    assert_eq!(failed["content"]["status"], "FAIL_PERMANENT");
+    assert_eq!(failed["content"]["reason"], "m_unsupported");
+    assert!(
+        failed["content"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("m.location")),
+        "{failed}"
+    );
 
     bridge.stop().await;
 }

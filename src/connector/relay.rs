@@ -14,9 +14,9 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format, media, rich};
+use super::{backfill, format, media, rich, status};
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
-use crate::bridge::{Bridge, txn_id};
+use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
 
 /// Handles one login's client events until the client stops.
@@ -645,29 +645,25 @@ pub async fn from_matrix(
     }
     // The outbox keeps the order; the ack is awaited in the background so a
     // slow WhatsApp does not hold up the homeserver's transactions.
-    let (bridge, room) = (bridge.clone(), room.to_owned());
+    let (bridge, room, event) = (bridge.clone(), room.to_owned(), event.clone());
     tokio::spawn(async move {
-        if let Err(e) = pending.wait().await {
-            let text = format!("⚠️ Your message was not bridged: {e}");
-            bridge.notice(&room, &text).await;
+        match pending.wait().await {
+            Ok(_) => {
+                if let Some(id) = &event.event_id {
+                    status::delivered(&bridge, &room, id).await;
+                }
+            }
+            Err(e) => fail(&bridge, &room, &event, &e.to_string()).await,
         }
     });
     Ok(())
 }
 
 async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
-    let mut content = json!({
-        "msgtype": "m.notice",
-        "body": format!("⚠️ Your message was not bridged: {why}"),
-    });
-    if let Some(id) = &event.event_id {
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": id}});
-    }
-    if let Err(e) = bridge
-        .bot
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-        .await
-    {
-        warn!(error = %e, "could not post an error notice");
-    }
+    let reason = if why.contains("not bridged yet") {
+        status::Reason::Unsupported
+    } else {
+        status::Reason::Generic
+    };
+    status::refused(bridge, room, event, "message", why, reason).await;
 }

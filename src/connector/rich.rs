@@ -21,7 +21,7 @@ use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
 use super::format;
 use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, ghost_ids};
 use crate::appservice::{Event, Intent, MessageContent};
-use crate::bridge::{Bridge, txn_id};
+use crate::bridge::Bridge;
 use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};
 
 /// The transaction id of the Matrix event for WhatsApp message `id`
@@ -477,20 +477,15 @@ async fn context(
 }
 
 async fn refuse(bridge: &Bridge, room: &str, event: &Event, what: &str, why: &str) {
-    let mut content = json!({
-        "msgtype": "m.notice",
-        "body": format!("⚠️ Your {what} was not bridged: {why}"),
-    });
-    if let Some(id) = &event.event_id {
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": id}});
-    }
-    if let Err(e) = bridge
-        .bot
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-        .await
-    {
-        warn!(error = %e, "could not post an error notice");
-    }
+    super::status::refused(
+        bridge,
+        room,
+        event,
+        what,
+        why,
+        super::status::Reason::Generic,
+    )
+    .await;
 }
 
 /// Queues `message` to `chat`; a failure of the send is told in the room.
