@@ -7,6 +7,7 @@ mod backfill;
 pub mod ephemeral;
 pub mod format;
 mod history;
+mod kinds;
 mod login;
 mod media;
 pub mod qr;

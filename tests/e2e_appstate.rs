@@ -7,7 +7,8 @@
 //! Spoiled patches (wrong value MAC, wrong LTHash, unknown key) change
 //! nothing, and the next good patch applies. Last, the user's read
 //! receipt and typing reach the contact's phone, and each message the
-//! user sends gets a `com.beeper.message_send_status`.
+//! user sends gets a `com.beeper.message_send_status`; a location from
+//! the contact arrives as `m.location`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -163,7 +164,7 @@ async fn portals(user: &MatrixUser, state_key: &str) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn app_state_both_ways() {
+async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     if synapse::venv().is_none() {
         return;
     }
@@ -608,6 +609,25 @@ async fn app_state_both_ways() {
             .is_some_and(|m| m.contains("m.location")),
         "{failed}"
     );
+
+    // Kinds without text or attachment are shown readably.
+    let location = wa_core::proto::Message {
+        location_message: Some(Box::new(wa_core::proto::message::LocationMessage {
+            degrees_latitude: Some(48.25),
+            degrees_longitude: Some(16.5),
+            name: Some("Station".into()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    bob.send_message(ALICE_PN, location).await.unwrap();
+    let (_, loc) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room && e["content"]["msgtype"] == "m.location"
+        })
+        .await;
+    assert_eq!(loc["content"]["geo_uri"], "geo:48.25,16.5");
+    assert_eq!(loc["sender"], ghost(BOB_PN).as_str());
 
     bridge.stop().await;
 }

@@ -14,7 +14,7 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format, media, rich, status};
+use super::{backfill, format, kinds, media, rich, status};
 use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
 use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
@@ -446,10 +446,22 @@ fn text_content(m: &Incoming<'_>) -> serde_json::Value {
             }
             content
         }
-        None => json!({
-            "msgtype": "m.notice",
-            "body": format!("unsupported message type: {}", message_kind(m.message)),
-        }),
+        None => {
+            // Disappearing chats wrap every message.
+            let inner = m
+                .message
+                .ephemeral_message
+                .as_ref()
+                .and_then(|f| f.message.as_deref());
+            kinds::content(m.message)
+                .or_else(|| inner.and_then(kinds::content))
+                .unwrap_or_else(|| {
+                    json!({
+                        "msgtype": "m.notice",
+                        "body": format!("unsupported message type: {}", message_kind(m.message)),
+                    })
+                })
+        }
     }
 }
 

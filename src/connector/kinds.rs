@@ -1,0 +1,283 @@
+//! WhatsApp message kinds that have no attachment and no plain text, shown
+//! readably in Matrix: locations, contact cards, polls, group invites,
+//! view-once placeholders and disappearing-message timer changes.
+
+use serde_json::{Value, json};
+use wa_core::proto::Message as WaMessage;
+use wa_core::proto::message::protocol_message::Type as ProtocolType;
+use wa_core::proto::message::{ContactMessage, PollCreationMessage};
+
+/// The `m.room.message` content for `m`, if it is one of these kinds.
+pub(super) fn content(m: &WaMessage) -> Option<Value> {
+    if let Some(l) = &m.location_message {
+        return Some(location(
+            l.degrees_latitude?,
+            l.degrees_longitude?,
+            l.name.as_deref(),
+            l.address.as_deref(),
+            false,
+        ));
+    }
+    if let Some(l) = &m.live_location_message {
+        return Some(location(
+            l.degrees_latitude?,
+            l.degrees_longitude?,
+            l.caption.as_deref(),
+            None,
+            true,
+        ));
+    }
+    if let Some(c) = &m.contact_message {
+        return Some(text(&contact_lines(c).join("\n")));
+    }
+    if let Some(a) = &m.contacts_array_message {
+        let lines: Vec<String> = a.contacts.iter().flat_map(contact_lines).collect();
+        return Some(text(&lines.join("\n")));
+    }
+    let poll = [
+        &m.poll_creation_message,
+        &m.poll_creation_message_v2,
+        &m.poll_creation_message_v3,
+        &m.poll_creation_message_v5,
+    ]
+    .into_iter()
+    .find_map(Option::as_ref);
+    if let Some(p) = poll {
+        return Some(poll_content(p));
+    }
+    if let Some(g) = &m.group_invite_message {
+        let name = g.group_name.as_deref().unwrap_or("a group");
+        let mut body = format!("Invitation to join {name}");
+        if let Some(caption) = g.caption.as_deref().filter(|c| !c.is_empty()) {
+            body = format!("{body}: {caption}");
+        }
+        return Some(text(&body));
+    }
+    if m.view_once_message.is_some()
+        || m.view_once_message_v2.is_some()
+        || m.view_once_message_v2_extension.is_some()
+    {
+        // WhatsApp keeps view-once media to the phone.
+        return Some(notice("View-once message: open it on your phone."));
+    }
+    if let Some(p) = &m.protocol_message
+        && p.r#type == Some(ProtocolType::EphemeralSetting as i32)
+    {
+        let body = match p.ephemeral_expiration.unwrap_or(0) {
+            0 => "Disappearing messages were turned off.".to_owned(),
+            s => format!("Disappearing messages were turned on: {}.", duration(s)),
+        };
+        return Some(notice(&body));
+    }
+    None
+}
+
+fn text(body: &str) -> Value {
+    json!({"msgtype": "m.text", "body": body})
+}
+
+fn notice(body: &str) -> Value {
+    json!({"msgtype": "m.notice", "body": body})
+}
+
+fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live: bool) -> Value {
+    let geo = format!("geo:{lat},{long}");
+    let label = [name, address]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let what = if live { "Live location" } else { "Location" };
+    let body = if label.is_empty() {
+        format!("{what}: {geo}")
+    } else {
+        format!("{what}: {label} ({geo})")
+    };
+    let mut content = json!({
+        "msgtype": "m.location",
+        "body": body,
+        "geo_uri": geo,
+        "org.matrix.msc3488.location": {"uri": geo},
+        "org.matrix.msc1767.text": body,
+    });
+    if !label.is_empty() {
+        content["org.matrix.msc3488.location"]["description"] = json!(label);
+    }
+    content
+}
+
+/// "Contact: name" and its phone numbers, read from the vCard's TEL lines.
+fn contact_lines(c: &ContactMessage) -> Vec<String> {
+    let mut lines = vec![format!(
+        "Contact: {}",
+        c.display_name.as_deref().unwrap_or("(no name)")
+    )];
+    for line in c.vcard.as_deref().unwrap_or_default().lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        if key.to_ascii_uppercase().starts_with("TEL") && !value.trim().is_empty() {
+            lines.push(format!("  {}", value.trim()));
+        }
+    }
+    lines
+}
+
+fn poll_content(p: &PollCreationMessage) -> Value {
+    let question = p.name.as_deref().unwrap_or("(no question)");
+    let options: Vec<&str> = p
+        .options
+        .iter()
+        .filter_map(|o| o.option_name.as_deref())
+        .collect();
+    let choose = match p.selectable_options_count.unwrap_or(0) {
+        0 => "any number of options".to_owned(),
+        1 => "one option".to_owned(),
+        n => format!("up to {n} options"),
+    };
+    let mut body = format!("Poll: {question} (choose {choose})");
+    let mut html = format!(
+        "<p>Poll: <strong>{}</strong> (choose {choose})</p><ol>",
+        esc(question)
+    );
+    for (i, o) in options.iter().enumerate() {
+        body.push_str(&format!("\n{}. {o}", i + 1));
+        html.push_str(&format!("<li>{}</li>", esc(o)));
+    }
+    html.push_str("</ol>");
+    json!({
+        "msgtype": "m.text",
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html,
+    })
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn duration(seconds: u32) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+fn plural(n: u32, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_core::proto::message::poll_creation_message::Option as PollOption;
+    use wa_core::proto::message::{
+        ContactsArrayMessage, FutureProofMessage, LocationMessage, ProtocolMessage,
+    };
+
+    #[test]
+    fn location_has_a_geo_uri() {
+        let m = WaMessage {
+            location_message: Some(Box::new(LocationMessage {
+                degrees_latitude: Some(52.5),
+                degrees_longitude: Some(13.25),
+                name: Some("Cafe".into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let c = content(&m).unwrap();
+        assert_eq!(c["msgtype"], "m.location");
+        assert_eq!(c["geo_uri"], "geo:52.5,13.25");
+        assert_eq!(c["body"], "Location: Cafe (geo:52.5,13.25)");
+        let no_coords = WaMessage {
+            location_message: Some(Box::new(LocationMessage::default())),
+            ..Default::default()
+        };
+        assert_eq!(content(&no_coords), None, "no coordinates, no location");
+    }
+
+    #[test]
+    fn contacts_show_names_and_numbers() {
+        let card = |name: &str, tel: &str| ContactMessage {
+            display_name: Some(name.into()),
+            vcard: Some(format!(
+                "BEGIN:VCARD\nVERSION:3.0\nFN:{name}\nTEL;type=CELL;waid=1:{tel}\nEND:VCARD"
+            )),
+            ..Default::default()
+        };
+        let m = WaMessage {
+            contacts_array_message: Some(Box::new(ContactsArrayMessage {
+                contacts: vec![card("Ann", "+1 555 0100"), card("Ben", "+1 555 0101")],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            content(&m).unwrap()["body"],
+            "Contact: Ann\n  +1 555 0100\nContact: Ben\n  +1 555 0101"
+        );
+    }
+
+    #[test]
+    fn poll_lists_its_options_escaped() {
+        let opt = |s: &str| PollOption {
+            option_name: Some(s.into()),
+            ..Default::default()
+        };
+        let m = WaMessage {
+            poll_creation_message_v3: Some(Box::new(PollCreationMessage {
+                name: Some("Lunch <today>?".into()),
+                options: vec![opt("Pizza"), opt("Soup & bread")],
+                selectable_options_count: Some(1),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let c = content(&m).unwrap();
+        assert_eq!(
+            c["body"],
+            "Poll: Lunch <today>? (choose one option)\n1. Pizza\n2. Soup & bread"
+        );
+        let html = c["formatted_body"].as_str().unwrap();
+        assert!(html.contains("Lunch &lt;today&gt;?"), "{html}");
+        assert!(html.contains("<li>Soup &amp; bread</li>"), "{html}");
+    }
+
+    #[test]
+    fn view_once_and_timer_are_notices() {
+        let m = WaMessage {
+            view_once_message_v2: Some(Box::new(FutureProofMessage::default())),
+            ..Default::default()
+        };
+        assert_eq!(content(&m).unwrap()["msgtype"], "m.notice");
+        let timer = |s: u32| WaMessage {
+            protocol_message: Some(Box::new(ProtocolMessage {
+                r#type: Some(ProtocolType::EphemeralSetting as i32),
+                ephemeral_expiration: Some(s),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            content(&timer(604_800)).unwrap()["body"],
+            "Disappearing messages were turned on: 7 days."
+        );
+        assert_eq!(
+            content(&timer(0)).unwrap()["body"],
+            "Disappearing messages were turned off."
+        );
+        assert_eq!(content(&WaMessage::default()), None);
+    }
+}
