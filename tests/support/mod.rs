@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bridge;
+pub mod login;
 pub mod matrix;
 pub mod synapse;
