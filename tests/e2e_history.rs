@@ -141,7 +141,8 @@ fn first_script(p: &People, team: &wa_core::jid::Jid) -> HistoryScript {
 }
 
 /// The later history: Bob's chat has two more messages (one in the same
-/// second as the newest bridged one), Frank's chat is new. Newest first:
+/// second as the newest bridged one), Frank's chat is new, Erin has a new
+/// push name. Newest first:
 /// Frank, Bob (inline), Team (first RECENT blob: spoiled), Dave, Carol.
 fn second_script(p: &People, team: &wa_core::jid::Jid) -> HistoryScript {
     let mut script =
@@ -159,6 +160,8 @@ fn second_script(p: &People, team: &wa_core::jid::Jid) -> HistoryScript {
     bob.messages
         .push(msg("B4", Sender::Pn(p.bob.clone()), "same second", T + 120));
     bob.messages.push(msg("B5", Sender::Me, "later", T + 400));
+    // Erin changed her push name since.
+    script.push_names = vec![(p.erin.clone(), "Erin (away)".to_owned())];
     script
 }
 
@@ -386,6 +389,15 @@ async fn scenario(db: &str, base: u64) {
         vec![shown(&ghost(&p.frank), "new here", T + 500)]
     );
     assert_eq!(shown_messages(&alice, &team_room).await.len(), 3);
+    // Erin sent nothing new; her ghost still takes the new push name.
+    poll(
+        WAIT,
+        "Erin's ghost renamed by her new push name",
+        || async {
+            (display_name(&alice, &erin).await.as_deref() == Some("Erin (away)")).then_some(())
+        },
+    )
+    .await;
     assert_eq!(shown_messages(&alice, &carol_dm).await.len(), 1);
 
     assert!(!log_text().contains("panicked"), "nothing panicked");
