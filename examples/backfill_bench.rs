@@ -63,7 +63,19 @@ fn bridge_binary() -> PathBuf {
 /// chats.
 fn pass_done(log: &Path, chats: usize) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
-    text.lines()
+    // The bridge colours its log (fields as `\x1b[3mchats\x1b[0m=...`).
+    let mut plain = String::with_capacity(text.len());
+    let mut in_escape = false;
+    for ch in text.chars() {
+        match (in_escape, ch) {
+            (false, '\x1b') => in_escape = true,
+            (false, c) => plain.push(c),
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+        }
+    }
+    plain
+        .lines()
         .find(|l| l.contains("backfill pass done") && l.contains(&format!("chats={chats} ")))
         .map(str::to_owned)
 }
