@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Connection as _;
-use support::bridge::{Bridge, decode_qr, tempdir};
+use support::bridge::{Bridge, tempdir};
+use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::MatrixUser;
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
-use wa_sim::{ScanError, Sim};
+use wa_sim::Sim;
 use wabridge::config::{Config, Registration, Token, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -149,64 +150,20 @@ async fn scenario(db: &str) {
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());
 
-    // A DM with the bot becomes the management room.
-    let management = alice.create_dm(&bot).await;
+    // A DM with the bot becomes the management room. Login: the QR image,
+    // decoded from the PNG; when its ref expires the image is replaced by
+    // an edit carrying the next one, and the phone scans that.
+    let management = open_management_room(&alice, &bot, WAIT).await;
     let mut known = vec![management.clone()];
-    alice
-        .sync_until(WAIT, |room, e| {
-            room == management && e["sender"] == bot.as_str() && body(e).contains("login")
-        })
-        .await;
-
-    // Login: the QR image, decoded from the PNG; when its ref expires the
-    // image is replaced by an edit carrying the next one, and the phone
-    // scans that.
-    alice.send_text(&management, "login").await;
-    let (_, image) = alice
-        .sync_until(WAIT, |room, e| {
-            room == management
-                && e["content"]["msgtype"] == "m.image"
-                && e["content"]["m.relates_to"].is_null()
-        })
-        .await;
-    let png = alice
-        .download_media(image["content"]["url"].as_str().unwrap())
-        .await;
-    let first_qr = decode_qr(&png);
-    assert_eq!(first_qr, body(&image), "the body carries the same QR text");
-    let image_id = image["event_id"].as_str().unwrap().to_owned();
-    let (_, edit) = alice
-        .sync_until(WAIT, |room, e| {
-            room == management
-                && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
-                && e["content"]["m.relates_to"]["event_id"] == image_id.as_str()
-        })
-        .await;
-    let new_content = &edit["content"]["m.new_content"];
-    assert_eq!(new_content["msgtype"], "m.image");
-    let png = alice
-        .download_media(new_content["url"].as_str().unwrap())
-        .await;
-    let qr = decode_qr(&png);
-    assert_eq!(
-        qr, new_content["body"],
-        "the edit's body carries its QR text"
-    );
-    assert_ne!(qr, first_qr, "the replacement shows a new ref");
-    let stale = alice_phone.scan(&first_qr).await;
-    assert!(
-        matches!(stale, Err(ScanError::ExpiredRef)),
-        "the replaced QR code no longer links: {stale:?}"
-    );
-    alice_phone
-        .scan(&qr)
-        .await
-        .expect("the phone links the bridge");
-    alice
-        .sync_until(WAIT, |room, e| {
-            room == management && body(e) == format!("Logged in as +{ALICE_PN}")
-        })
-        .await;
+    login_by_qr(
+        &alice,
+        &management,
+        &alice_phone,
+        ALICE_PN,
+        Qr::Replaced,
+        WAIT,
+    )
+    .await;
 
     // Commands answer in the room.
     alice.send_text(&management, "ping").await;

@@ -13,8 +13,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, decode_qr, tempdir};
-use support::matrix::MatrixUser;
+use support::bridge::{Bridge, tempdir};
+use support::login::{Qr, login_by_qr, open_management_room};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
@@ -164,36 +164,6 @@ fn document_message(up: &PhoneUpload, name: &str, file_sha256: Vec<u8>) -> WaMes
     }
 }
 
-async fn login(alice: &MatrixUser, alice_phone: &Phone, bot: &str) -> String {
-    let management = alice.create_dm(bot).await;
-    alice
-        .sync_until(WAIT, |room, e| {
-            room == management && e["sender"] == bot && body(e).contains("login")
-        })
-        .await;
-    alice.send_text(&management, "login").await;
-    let (_, image) = alice
-        .sync_until(WAIT, |room, e| {
-            room == management
-                && e["content"]["msgtype"] == "m.image"
-                && e["content"]["m.relates_to"].is_null()
-        })
-        .await;
-    let png = alice
-        .download_media(image["content"]["url"].as_str().unwrap())
-        .await;
-    alice_phone
-        .scan(&decode_qr(&png))
-        .await
-        .expect("the phone links the bridge");
-    alice
-        .sync_until(WAIT, |room, e| {
-            room == management && body(e) == format!("Logged in as +{ALICE_PN}")
-        })
-        .await;
-    management
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_both_ways() {
     if synapse::venv().is_none() {
@@ -228,7 +198,8 @@ async fn media_both_ways() {
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());
-    login(&alice, &alice_phone, &bot).await;
+    let management = open_management_room(&alice, &bot, WAIT).await;
+    login_by_qr(&alice, &management, &alice_phone, ALICE_PN, Qr::First, WAIT).await;
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
     let from_bob = |e: &Value| e["sender"] == bob_ghost.as_str() && e["type"] == "m.room.message";
 

@@ -205,6 +205,11 @@ async fn backfill_chat(
             .await?;
         after = after.max(newest);
     }
+    // WhatsApp times have whole seconds: messages sent in the same second
+    // as the newest one bridged may not be bridged yet (a later chunk, or a
+    // crash between two of them). They are read again and the ones already
+    // sent are skipped by id below, so none is lost and none doubled.
+    let after = after.map(|ts| ts.saturating_sub(1));
     let messages = bridge
         .db
         .history_messages(

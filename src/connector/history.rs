@@ -146,8 +146,10 @@ pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> History
 }
 
 /// Names the phone knows for contacts (push names of the history, contact
-/// names of app state): kept for their ghosts, set on the Matrix profile the
-/// next time the ghost is used. A name already set is not touched again.
+/// names of app state): kept for their ghosts. A ghost that already has a
+/// Matrix profile gets the new name at once (it may send nothing more for
+/// long); any other takes it when it is first used. A name already set is
+/// not touched again.
 pub(super) async fn remember_names(
     bridge: &Bridge,
     names: &[(Jid, String)],
@@ -167,6 +169,19 @@ pub(super) async fn remember_names(
         {
             continue;
         }
+        // Registered ghosts are the ones whose name was set before.
+        let mut name_set = false;
+        if known.as_ref().is_some_and(|g| g.name_set) {
+            match bridge
+                .matrix
+                .ghost_intent(&localpart)
+                .set_displayname(name)
+                .await
+            {
+                Ok(()) => name_set = true,
+                Err(e) => debug!(error = %e, "ghost renamed on its next use instead"),
+            }
+        }
         bridge
             .db
             .save_ghost(&Ghost {
@@ -174,7 +189,7 @@ pub(super) async fn remember_names(
                 localpart,
                 display_name: Some(name.to_owned()),
                 avatar_url: known.and_then(|g| g.avatar_url),
-                name_set: false,
+                name_set,
                 contact_name: None,
             })
             .await?;

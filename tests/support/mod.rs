@@ -5,5 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bridge;
+pub mod history;
+pub mod login;
 pub mod matrix;
+pub mod process;
 pub mod synapse;

@@ -1,0 +1,272 @@
+//! What the history suites (tests/e2e_history.rs, examples/backfill_bench.rs)
+//! share: a bridge set up against wa-sim and Synapse (config, registrations,
+//! optional double puppeting), a fresh PostgreSQL database, and reading a
+//! portal's messages back through the client API.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection as _;
+use wa_sim::Sim;
+use wabridge::config::{Config, Registration, generate_token};
+
+use super::matrix::MatrixUser;
+use super::synapse::{self, Synapse};
+
+/// A bridge's config and the registrations Synapse needs for it.
+#[derive(Debug)]
+pub struct Setup {
+    /// The bridge's config file (written, and parsed as `config`).
+    pub config_path: PathBuf,
+    /// The parsed config.
+    pub config: Config,
+    /// The bridge's registration, plus the double puppet's if any.
+    pub registrations: Vec<PathBuf>,
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a bridge config into `dir` for `sim`, the appservice on `port`,
+/// the database `db` (`sqlite:...` or `postgres://...`), backfill of up to
+/// `max_chats` chats, with double puppeting when `double_puppet`. The
+/// homeserver address is filled in by [`Setup::point_at`].
+pub fn setup(
+    dir: &Path,
+    sim: &Sim,
+    port: u16,
+    db: &str,
+    max_chats: u32,
+    double_puppet: bool,
+) -> Setup {
+    let domain = synapse::SERVER_NAME;
+    let mut registrations = Vec::new();
+    let mut puppet_yaml = String::new();
+    if double_puppet {
+        let puppet = Registration::double_puppet(domain);
+        let path = dir.join("doublepuppet.yaml");
+        std::fs::write(&path, puppet.to_yaml().unwrap()).unwrap();
+        registrations.push(path);
+        puppet_yaml = format!(
+            "double_puppet:\n    secrets:\n        {domain}: \"as_token:{}\"\n",
+            puppet.as_token.expose()
+        );
+    }
+    let yaml = format!(
+        r#"
+homeserver:
+    address: http://127.0.0.1:1
+    domain: {domain}
+appservice:
+    address: http://127.0.0.1:{port}
+    hostname: 127.0.0.1
+    port: {port}
+    id: whatsapp
+    bot:
+        username: whatsappbot
+        displayname: WhatsApp bridge bot
+    as_token: {as_token}
+    hs_token: {hs_token}
+    username_template: whatsapp_{{{{.}}}}
+database:
+    type: {kind}
+    uri: "{db}"
+bridge:
+    permissions:
+        "{domain}": user
+network:
+    url: {url}
+    root_key: {root}
+    media_ca_file: {ca}
+    device_name: wabridge-test
+backfill:
+    max_initial_chats: {max_chats}
+    max_initial_messages: 100
+{puppet_yaml}logging:
+    level: info,wabridge=debug
+"#,
+        as_token = generate_token(),
+        hs_token = generate_token(),
+        kind = if db.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        url = sim.url(),
+        root = hex::encode(sim.root_public_key()),
+        ca = sim.media_ca_pem_path().display(),
+    );
+    let config: Config = yaml.parse().expect("test config is valid");
+    let registration = Registration::new(&config, config.appservice.bot.username.clone());
+    let reg_path = dir.join("registration.yaml");
+    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
+    registrations.insert(0, reg_path);
+    let config_path = dir.join("config.yaml");
+    std::fs::write(&config_path, &yaml).unwrap();
+    Setup {
+        config_path,
+        config,
+        registrations,
+    }
+}
+
+impl Setup {
+    /// Points the config (parsed and file) at `synapse`.
+    pub fn point_at(&mut self, synapse: &Synapse) {
+        self.config.homeserver.address = synapse.base_url().to_owned();
+        let yaml = std::fs::read_to_string(&self.config_path).unwrap();
+        let yaml = yaml.replacen(
+            "address: http://127.0.0.1:1\n",
+            &format!("address: {}\n", synapse.base_url()),
+            1,
+        );
+        std::fs::write(&self.config_path, yaml).unwrap();
+    }
+}
+
+/// A fresh database on the PostgreSQL of `WABRIDGE_TEST_POSTGRES_URL`: its
+/// URI, and the admin URL to drop it with [`drop_postgres`]. `None` (with a
+/// notice) when the variable is not set, unless `WABRIDGE_REQUIRE_POSTGRES=1`.
+pub async fn fresh_postgres(prefix: &str) -> Option<(String, String, String)> {
+    let Ok(admin) = std::env::var("WABRIDGE_TEST_POSTGRES_URL") else {
+        assert_ne!(
+            std::env::var("WABRIDGE_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "WABRIDGE_REQUIRE_POSTGRES=1 but WABRIDGE_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("notice: WABRIDGE_TEST_POSTGRES_URL not set; skipping the PostgreSQL run");
+        return None;
+    };
+    let name = format!("{prefix}_{}", hex::encode(rand::random::<[u8; 4]>()));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut uri = format!("{}/{name}", &base[..host_end]);
+    if !query.is_empty() {
+        uri = format!("{uri}?{query}");
+    }
+    Some((uri, admin, name))
+}
+
+/// Drops a database made by [`fresh_postgres`].
+pub async fn drop_postgres(admin: &str, name: &str) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// A message event as the test compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// The sender's user id.
+    pub sender: String,
+    /// `content.msgtype`.
+    pub msgtype: String,
+    /// `content.body`.
+    pub body: String,
+    /// `origin_server_ts`.
+    pub ts: u64,
+}
+
+/// The `m.room.message` events of `room` (as `user` sees them through
+/// `/messages`), oldest first, edits left out.
+pub async fn shown_messages(user: &MatrixUser, room: &str) -> Vec<Shown> {
+    user.room_messages(room)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter(|e| e["content"]["m.relates_to"]["rel_type"] != "m.replace")
+        .map(|e| Shown {
+            sender: e["sender"].as_str().unwrap_or_default().to_owned(),
+            msgtype: e["content"]["msgtype"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            body: e["content"]["body"].as_str().unwrap_or_default().to_owned(),
+            ts: e["origin_server_ts"].as_u64().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The portals `user` is in (joining any pending invite first): chat JID
+/// (the `m.bridge` channel id) -> room id. Panics if a chat has two rooms.
+pub async fn portals(user: &MatrixUser) -> BTreeMap<String, String> {
+    for room in user.invites().await {
+        user.accept_invite(&room).await;
+    }
+    let key = format!("{}/whatsapp", synapse::SERVER_NAME);
+    let mut found = BTreeMap::new();
+    for room in user.joined_rooms().await {
+        if let Some(state) = user.get_state(&room, "m.bridge", &key).await
+            && let Some(chat) = state["channel"]["id"].as_str()
+            && let Some(other) = found.insert(chat.to_owned(), room.clone())
+        {
+            panic!("two rooms for {chat}: {other} and {room}");
+        }
+    }
+    found
+}
+
+/// Waits until the bot's notice in `management` reports the backfill done
+/// (as a new notice or the edit of one) with `pred` true of its text;
+/// returns that text.
+pub async fn wait_backfill_notice(
+    user: &MatrixUser,
+    management: &str,
+    wait: Duration,
+    mut pred: impl FnMut(&str) -> bool,
+) -> String {
+    let (_, e) = user
+        .sync_until(wait, |room, e| {
+            room == management && notice_text(e).is_some_and(&mut pred)
+        })
+        .await;
+    notice_text(&e).unwrap_or_default().to_owned()
+}
+
+/// The text of a progress notice (or of its edit's new content).
+fn notice_text(e: &Value) -> Option<&str> {
+    let content = if e["content"]["m.new_content"].is_object() {
+        &e["content"]["m.new_content"]
+    } else {
+        &e["content"]
+    };
+    (content["msgtype"] == "m.notice")
+        .then(|| content["body"].as_str())
+        .flatten()
+        .filter(|b| b.starts_with("History bridged:"))
+}
+
+/// Polls `probe` until it returns `Some`, panicking with `what` after
+/// `timeout`.
+pub async fn poll<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,98 @@
+//! The QR login the e2e suites share: the user opens a DM with the bridge
+//! bot (the management room), sends `login`, the scripted phone scans the
+//! QR code decoded from the posted PNG, and the bot says "Logged in".
+
+use std::time::Duration;
+
+use serde_json::Value;
+use wa_sim::{Phone, ScanError};
+
+use super::bridge::decode_qr;
+use super::matrix::MatrixUser;
+
+fn body(e: &Value) -> &str {
+    e["content"]["body"].as_str().unwrap_or_default()
+}
+
+/// How the QR step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qr {
+    /// The phone scans the first QR code shown.
+    First,
+    /// The test waits until the first code is replaced (an `m.replace`
+    /// edit with a new ref), checks the old one no longer links, and the
+    /// phone scans the replacement (needs short ref lifetimes in the sim
+    /// and the bridge's config).
+    Replaced,
+}
+
+/// Opens the management room with `bot`; returns its room id once the
+/// bot's greeting (which mentions `login`) is there.
+pub async fn open_management_room(user: &MatrixUser, bot: &str, wait: Duration) -> String {
+    let management = user.create_dm(bot).await;
+    user.sync_until(wait, |room, e| {
+        room == management && e["sender"] == bot && body(e).contains("login")
+    })
+    .await;
+    management
+}
+
+/// Logs `user` in by QR in `management`: `phone` (account `pn`) scans the
+/// code; returns when the bot says "Logged in as +pn".
+pub async fn login_by_qr(
+    user: &MatrixUser,
+    management: &str,
+    phone: &Phone,
+    pn: &str,
+    qr: Qr,
+    wait: Duration,
+) {
+    user.send_text(management, "login").await;
+    let (_, image) = user
+        .sync_until(wait, |room, e| {
+            room == management
+                && e["content"]["msgtype"] == "m.image"
+                && e["content"]["m.relates_to"].is_null()
+        })
+        .await;
+    let png = user
+        .download_media(image["content"]["url"].as_str().unwrap())
+        .await;
+    let first_qr = decode_qr(&png);
+    assert_eq!(first_qr, body(&image), "the body carries the same QR text");
+    let code = match qr {
+        Qr::First => first_qr,
+        Qr::Replaced => {
+            let image_id = image["event_id"].as_str().unwrap().to_owned();
+            let (_, edit) = user
+                .sync_until(wait, |room, e| {
+                    room == management
+                        && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                        && e["content"]["m.relates_to"]["event_id"] == image_id.as_str()
+                })
+                .await;
+            let new_content = &edit["content"]["m.new_content"];
+            assert_eq!(new_content["msgtype"], "m.image");
+            let png = user
+                .download_media(new_content["url"].as_str().unwrap())
+                .await;
+            let replaced = decode_qr(&png);
+            assert_eq!(
+                replaced, new_content["body"],
+                "the edit's body carries its QR text"
+            );
+            assert_ne!(replaced, first_qr, "the replacement shows a new ref");
+            let stale = phone.scan(&first_qr).await;
+            assert!(
+                matches!(stale, Err(ScanError::ExpiredRef)),
+                "the replaced QR code no longer links: {stale:?}"
+            );
+            replaced
+        }
+    };
+    phone.scan(&code).await.expect("the phone links the bridge");
+    user.sync_until(wait, |room, e| {
+        room == management && body(e) == format!("Logged in as +{pn}")
+    })
+    .await;
+}
