@@ -17,13 +17,14 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, decode_qr, tempdir};
+use support::bridge::{Bridge, sim_config, tempdir};
+use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
 use wa_sim::{HistoryScript, PatchFault, ScriptChat, ScriptMessage, Sender, Sim};
-use wabridge::config::{Config, Registration, Token, generate_token};
+use wabridge::config::{Registration, Token};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
@@ -32,44 +33,6 @@ const CAROL_PN: &str = "15557780003";
 const DAVE_PN: &str = "15557780004";
 /// The message of Bob's that the phone stars.
 const STARRED_ID: &str = "3EB0A11CE5TAR001";
-
-fn config(sim: &Sim, port: u16, domain: &str, db: &str) -> Config {
-    let yaml = format!(
-        r#"
-homeserver:
-    address: http://127.0.0.1:1
-    domain: {domain}
-appservice:
-    address: http://127.0.0.1:{port}
-    hostname: 127.0.0.1
-    port: {port}
-    id: whatsapp
-    bot:
-        username: whatsappbot
-    as_token: {as_token}
-    hs_token: {hs_token}
-    username_template: whatsapp_{{{{.}}}}
-database:
-    type: sqlite
-    uri: "{db}"
-bridge:
-    permissions:
-        "@alice:{domain}": user
-network:
-    url: {url}
-    root_key: {root}
-    media_ca_file: {ca}
-logging:
-    level: info
-"#,
-        as_token = generate_token(),
-        hs_token = generate_token(),
-        url = sim.url(),
-        root = hex::encode(sim.root_public_key()),
-        ca = sim.media_ca_pem_path().display(),
-    );
-    yaml.parse::<Config>().expect("test config is valid")
-}
 
 /// Polls `check` until it holds; panics naming `what` after [`WAIT`].
 async fn eventually<F, Fut>(what: &str, mut check: F)
@@ -224,7 +187,7 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         .port();
     let dir = tempdir("wabridge-e2e-appstate");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = config(&sim, port, synapse::SERVER_NAME, &db);
+    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
     let registration = Registration::new(&config, config.appservice.bot.username.clone());
     let reg_path = dir.join("registration.yaml");
     std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
@@ -242,23 +205,8 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     let bot = format!("@whatsappbot:{}", synapse.server_name());
     let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", synapse.server_name());
 
-    // Login by QR in the management room.
-    let management = alice.create_dm(&bot).await;
-    alice
-        .sync_until(WAIT, |room, e| {
-            room == management && e["sender"] == bot.as_str()
-        })
-        .await;
-    alice.send_text(&management, "login").await;
-    let (_, image) = alice
-        .sync_until(WAIT, |room, e| {
-            room == management && e["content"]["msgtype"] == "m.image"
-        })
-        .await;
-    let png = alice
-        .download_media(image["content"]["url"].as_str().unwrap())
-        .await;
-    phone.scan(&decode_qr(&png)).await.expect("the phone links");
+    let management = open_management_room(&alice, &bot, WAIT).await;
+    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, WAIT).await;
 
     // The history's chats become rooms the user is in.
     let state_key = format!("{}/whatsapp", synapse.server_name());

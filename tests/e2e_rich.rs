@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-use support::bridge::{Bridge, login, sim_config, tempdir};
+use support::bridge::{Bridge, sim_config, tempdir};
+use support::login::{Qr, login_by_qr, open_management_room};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
@@ -89,7 +90,8 @@ async fn scenario(db: &str) {
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());
-    login(&alice, &alice_phone, &bot, WAIT).await;
+    let management = open_management_room(&alice, &bot, WAIT).await;
+    login_by_qr(&alice, &management, &alice_phone, ALICE_PN, Qr::First, WAIT).await;
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
     let bob_jid = Jid::user_jid(BOB_PN);
     let alice_jid = Jid::user_jid(ALICE_PN);
