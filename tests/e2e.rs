@@ -10,14 +10,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::Connection as _;
-use support::bridge::{Bridge, tempdir};
+use support::bridge::{Bridge, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::MatrixUser;
-use support::synapse::{self, Synapse};
+use support::postgres::{drop_postgres, fresh_postgres};
+use support::synapse;
 use tokio::net::TcpListener;
 use wa_sim::Sim;
-use wabridge::config::{Config, Registration, Token, generate_token};
+use wabridge::config::{Config, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557770001";
@@ -132,19 +132,8 @@ async fn scenario(db: &str) {
         .port();
     let dir = tempdir("wabridge-e2e");
     let mut config = config(&sim, port, "http://127.0.0.1:1", synapse::SERVER_NAME, db);
-    let registration = Registration::new(&config, config.appservice.bot.username.clone());
-    let reg_path = dir.join("registration.yaml");
-    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
     // Double puppeting: an extra registration lends the bridge its token.
-    let puppet_reg = Registration::double_puppet(synapse::SERVER_NAME);
-    let puppet_reg_path = dir.join("doublepuppet.yaml");
-    std::fs::write(&puppet_reg_path, puppet_reg.to_yaml().unwrap()).unwrap();
-    config.double_puppet.secrets.insert(
-        synapse::SERVER_NAME.to_owned(),
-        Token::new(format!("as_token:{}", puppet_reg.as_token.expose())),
-    );
-    let synapse = Synapse::start(&[reg_path, puppet_reg_path]).await;
-    config.homeserver.address = synapse.base_url().to_owned();
+    let synapse = start_synapse(&mut config, &dir, true).await;
 
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
@@ -372,32 +361,9 @@ async fn login_by_qr_and_chat_both_ways_on_postgres() {
     if synapse::venv().is_none() {
         return;
     }
-    let Ok(admin) = std::env::var("WABRIDGE_TEST_POSTGRES_URL") else {
-        assert_ne!(
-            std::env::var("WABRIDGE_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "WABRIDGE_REQUIRE_POSTGRES=1 but WABRIDGE_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("notice: WABRIDGE_TEST_POSTGRES_URL not set; skipping the PostgreSQL run");
+    let Some((uri, admin, name)) = fresh_postgres("wabridge_e2e").await else {
         return;
     };
-    let name = format!("wabridge_e2e_{}", hex::encode(rand::random::<[u8; 4]>()));
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut uri = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        uri = format!("{uri}?{query}");
-    }
     scenario(&uri).await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await;
+    drop_postgres(&admin, &name).await;
 }

@@ -17,14 +17,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, sim_config, tempdir};
+use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
-use support::synapse::{self, Synapse};
+use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
 use wa_sim::{HistoryScript, PatchFault, ScriptChat, ScriptMessage, Sender, Sim};
-use wabridge::config::{Registration, Token};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
@@ -188,18 +187,7 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     let dir = tempdir("wabridge-e2e-appstate");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
     let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    let registration = Registration::new(&config, config.appservice.bot.username.clone());
-    let reg_path = dir.join("registration.yaml");
-    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
-    let puppet_reg = Registration::double_puppet(synapse::SERVER_NAME);
-    let puppet_reg_path = dir.join("doublepuppet.yaml");
-    std::fs::write(&puppet_reg_path, puppet_reg.to_yaml().unwrap()).unwrap();
-    config.double_puppet.secrets.insert(
-        synapse::SERVER_NAME.to_owned(),
-        Token::new(format!("as_token:{}", puppet_reg.as_token.expose())),
-    );
-    let synapse = Synapse::start(&[reg_path, puppet_reg_path]).await;
-    config.homeserver.address = synapse.base_url().to_owned();
+    let synapse = start_synapse(&mut config, &dir, true).await;
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());

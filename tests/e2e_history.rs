@@ -28,11 +28,11 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use support::bridge::{Bridge, tempdir};
 use support::history::{
-    Shown, drop_postgres, free_port, fresh_postgres, poll, portals, setup, shown_messages,
-    wait_backfill_notice,
+    Shown, free_port, poll, portals, setup, shown_messages, wait_backfill_notice,
 };
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
+use support::postgres::{drop_postgres, fresh_postgres};
 use support::process::{BridgeProcess, tail};
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;

@@ -13,55 +13,18 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, tempdir};
+use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
-use support::synapse::{self, Synapse};
+use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage};
 use wa_sim::{Phone, PhoneUpload, Received, Sim};
-use wabridge::config::{Config, Registration, generate_token};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
 const BOB_PN: &str = "15557780002";
-
-fn config(sim: &Sim, port: u16, domain: &str, db: &str) -> Config {
-    let yaml = format!(
-        r#"
-homeserver:
-    address: http://127.0.0.1:1
-    domain: {domain}
-appservice:
-    address: http://127.0.0.1:{port}
-    hostname: 127.0.0.1
-    port: {port}
-    as_token: {as_token}
-    hs_token: {hs_token}
-database:
-    type: sqlite
-    uri: "{db}"
-bridge:
-    permissions:
-        "@alice:{domain}": user
-    max_media_bytes: 104857600
-network:
-    url: {url}
-    root_key: {root}
-    media_ca_file: {ca}
-    device_name: wabridge-test
-logging:
-    level: info
-"#,
-        as_token = generate_token(),
-        hs_token = generate_token(),
-        url = sim.url(),
-        root = hex::encode(sim.root_public_key()),
-        ca = sim.media_ca_pem_path().display(),
-    );
-    yaml.parse::<Config>().expect("test config is valid")
-}
 
 /// A `width` x `height` RGB PNG with a gradient.
 fn png(width: u32, height: u32) -> Vec<u8> {
@@ -189,12 +152,8 @@ async fn media_both_ways() {
         .port();
     let dir = tempdir("wabridge-e2e-media");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = config(&sim, port, synapse::SERVER_NAME, &db);
-    let registration = Registration::new(&config, config.appservice.bot.username.clone());
-    let reg_path = dir.join("registration.yaml");
-    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
-    let synapse = Synapse::start(&[reg_path]).await;
-    config.homeserver.address = synapse.base_url().to_owned();
+    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
+    let synapse = start_synapse(&mut config, &dir, false).await;
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());

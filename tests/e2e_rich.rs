@@ -15,17 +15,16 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection as _;
-use support::bridge::{Bridge, sim_config, tempdir};
+use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
-use support::synapse::{self, Synapse};
+use support::postgres::{drop_postgres, fresh_postgres};
+use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
 use wa_core::media::MediaKind;
 use wa_core::proto::message::DocumentMessage;
 use wa_core::proto::{ContextInfo, Message as WaMessage};
 use wa_sim::{Phone, Received, Sim};
-use wabridge::config::Registration;
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557790001";
@@ -82,11 +81,7 @@ async fn scenario(db: &str) {
         .port();
     let dir = tempdir("wabridge-e2e-rich");
     let mut config = sim_config(&sim, port, synapse::SERVER_NAME, db);
-    let registration = Registration::new(&config, config.appservice.bot.username.clone());
-    let reg_path = dir.join("registration.yaml");
-    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
-    let synapse = Synapse::start(&[reg_path]).await;
-    config.homeserver.address = synapse.base_url().to_owned();
+    let synapse = start_synapse(&mut config, &dir, false).await;
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
     let bot = format!("@whatsappbot:{}", synapse.server_name());
@@ -412,32 +407,9 @@ async fn rich_messages_both_ways_on_postgres() {
     if synapse::venv().is_none() {
         return;
     }
-    let Ok(admin) = std::env::var("WABRIDGE_TEST_POSTGRES_URL") else {
-        assert_ne!(
-            std::env::var("WABRIDGE_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "WABRIDGE_REQUIRE_POSTGRES=1 but WABRIDGE_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("notice: WABRIDGE_TEST_POSTGRES_URL not set; skipping the PostgreSQL run");
+    let Some((uri, admin, name)) = fresh_postgres("wabridge_rich").await else {
         return;
     };
-    let name = format!("wabridge_rich_{}", hex::encode(rand::random::<[u8; 4]>()));
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, query) = admin.split_once('?').unwrap_or((&admin, ""));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    let mut uri = format!("{}/{name}", &base[..host_end]);
-    if !query.is_empty() {
-        uri = format!("{uri}?{query}");
-    }
     scenario(&uri).await;
-    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await;
+    drop_postgres(&admin, &name).await;
 }

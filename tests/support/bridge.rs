@@ -115,3 +115,32 @@ logging:
     );
     yaml.parse::<Config>().expect("test config is valid")
 }
+
+/// Writes the bridge's registration (and, with `double_puppet`, a
+/// double-puppet registration whose secret goes into `config`) to `dir`,
+/// starts Synapse with them and points `config` at it.
+pub async fn start_synapse(
+    config: &mut Config,
+    dir: &std::path::Path,
+    double_puppet: bool,
+) -> super::synapse::Synapse {
+    use wabridge::config::{Registration, Token};
+    let registration = Registration::new(config, config.appservice.bot.username.clone());
+    let reg_path = dir.join("registration.yaml");
+    std::fs::write(&reg_path, registration.to_yaml().unwrap()).unwrap();
+    let mut paths = vec![reg_path];
+    if double_puppet {
+        let domain = config.homeserver.domain.clone();
+        let puppet = Registration::double_puppet(&domain);
+        let path = dir.join("doublepuppet.yaml");
+        std::fs::write(&path, puppet.to_yaml().unwrap()).unwrap();
+        paths.push(path);
+        config.double_puppet.secrets.insert(
+            domain,
+            Token::new(format!("as_token:{}", puppet.as_token.expose())),
+        );
+    }
+    let synapse = super::synapse::Synapse::start(&paths).await;
+    config.homeserver.address = synapse.base_url().to_owned();
+    synapse
+}

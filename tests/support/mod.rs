@@ -8,5 +8,6 @@ pub mod bridge;
 pub mod history;
 pub mod login;
 pub mod matrix;
+pub mod postgres;
 pub mod process;
 pub mod synapse;
