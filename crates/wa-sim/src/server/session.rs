@@ -79,6 +79,11 @@ impl Session {
     pub(crate) async fn stream_error(&mut self, code: &'static str) -> Result<(), ConnError> {
         self.send(&Node::new("stream:error").attr("code", code))
             .await?;
+        // The peer reads the error before the socket goes: a client that
+        // handles frames in a queue (Baileys) could otherwise see the close
+        // first and report a dropped connection instead of the verdict.
+        let drain = async { while self.conn.next_frame().await.is_ok() {} };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
         let _ = self.conn.ws.close(None).await;
         Ok(())
     }
