@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
+use support::history::portals;
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
 use support::synapse;
@@ -112,19 +113,6 @@ async fn displayname(user: &MatrixUser, who: &str) -> Option<String> {
     v["displayname"].as_str().map(str::to_owned)
 }
 
-/// The user's portal rooms by chat JID (from their `m.bridge` state).
-async fn portals(user: &MatrixUser, state_key: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for room in user.joined_rooms().await {
-        if let Some(info) = user.get_state(&room, "m.bridge", state_key).await
-            && let Some(chat) = info["channel"]["id"].as_str()
-        {
-            out.push((chat.to_owned(), room));
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     if synapse::venv().is_none() {
@@ -197,10 +185,9 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, WAIT).await;
 
     // The history's chats become rooms the user is in.
-    let state_key = format!("{}/whatsapp", synapse.server_name());
     let deadline = Instant::now() + WAIT;
     let rooms = loop {
-        let rooms = portals(&alice, &state_key).await;
+        let rooms = portals(&alice).await;
         if rooms.len() == 3 {
             break rooms;
         }
@@ -213,9 +200,8 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     let room_of = |pn: &str| {
         let chat = user_jid(pn).to_string();
         rooms
-            .iter()
-            .find(|(c, _)| *c == chat)
-            .map(|(_, r)| r.clone())
+            .get(&chat)
+            .cloned()
             .unwrap_or_else(|| panic!("no portal for {chat} in {rooms:?}"))
     };
     let (bob_room, carol_room, dave_room) = (room_of(BOB_PN), room_of(CAROL_PN), room_of(DAVE_PN));
