@@ -223,8 +223,22 @@ pub async fn run_with(
     shutdown.await;
     info!("shutting down");
     let _ = stop_tx.send(());
-    for (_, login) in bridge.logins.lock().await.drain() {
+    let logins: Vec<_> = bridge.logins.lock().await.drain().map(|(_, l)| l).collect();
+    for login in &logins {
         login.stop();
+    }
+    // Each client finishes the node in hand and closes its socket; what
+    // was not acknowledged the server delivers again at the next start.
+    let closed = async {
+        for login in &logins {
+            login.client.stopped().await;
+        }
+    };
+    if tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+        .await
+        .is_err()
+    {
+        warn!("a WhatsApp connection did not close in time");
     }
     for (_, p) in bridge.pairings.lock().await.drain() {
         p.abort();

@@ -279,6 +279,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "reactions",
         include_str!("../migrations/sqlite/0006_reactions.sql"),
     ),
+    (
+        7,
+        "unacked messages",
+        include_str!("../migrations/sqlite/0007_unacked_messages.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -312,6 +317,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         6,
         "reactions",
         include_str!("../migrations/postgres/0006_reactions.sql"),
+    ),
+    (
+        7,
+        "unacked messages",
+        include_str!("../migrations/postgres/0007_unacked_messages.sql"),
     ),
 ];
 

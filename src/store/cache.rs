@@ -174,7 +174,86 @@ impl DedupeStore for ClientStore {
                 .map(|r| r.rows_affected())
         })
         .map_err(backend)?;
-        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+        let kept = with_pool!(&self.pool, |p| {
+            sqlx::query("DELETE FROM wa_unacked_messages WHERE login_id = $1 AND kept_at < $2")
+                .bind(&self.login_id)
+                .bind(to_i64(before))
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(backend)?;
+        Ok(usize::try_from(deleted.saturating_add(kept)).unwrap_or(usize::MAX))
+    }
+
+    async fn keep_unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        plaintext: &[u8],
+        at: u64,
+    ) -> Result<(), WaError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO wa_unacked_messages \
+                 (login_id, chat_id, sender, message_id, plaintext, kept_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (login_id, chat_id, sender, message_id) \
+                 DO UPDATE SET plaintext = excluded.plaintext, kept_at = excluded.kept_at",
+            )
+            .bind(&self.login_id)
+            .bind(chat)
+            .bind(sender)
+            .bind(id)
+            .bind(plaintext)
+            .bind(to_i64(at))
+            .execute(p)
+            .await
+            .map(|_| ())
+        })
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, WaError> {
+        let row: Option<(Vec<u8>,)> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                "SELECT plaintext FROM wa_unacked_messages \
+                 WHERE login_id = $1 AND chat_id = $2 AND sender = $3 AND message_id = $4",
+            )
+            .bind(&self.login_id)
+            .bind(chat)
+            .bind(sender)
+            .bind(id)
+            .fetch_optional(p)
+            .await
+        })
+        .map_err(backend)?;
+        Ok(row.map(|(p,)| p))
+    }
+
+    async fn drop_unacked(&self, chat: &str, sender: &str, id: &str) -> Result<(), WaError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "DELETE FROM wa_unacked_messages \
+                 WHERE login_id = $1 AND chat_id = $2 AND sender = $3 AND message_id = $4",
+            )
+            .bind(&self.login_id)
+            .bind(chat)
+            .bind(sender)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())
+        })
+        .map_err(backend)?;
+        Ok(())
     }
 }
 

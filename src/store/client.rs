@@ -58,7 +58,7 @@ pub(super) fn backend(e: sqlx::Error) -> WaError {
 }
 
 /// The `wa_*` tables, each holding rows of one login (all go on delete).
-pub(super) const TABLES: [&str; 12] = [
+pub(super) const TABLES: [&str; 13] = [
     "wa_devices",
     "wa_identities",
     "wa_prekeys",
@@ -69,6 +69,7 @@ pub(super) const TABLES: [&str; 12] = [
     "wa_device_lists",
     "wa_lid_mappings",
     "wa_seen_messages",
+    "wa_unacked_messages",
     "wa_app_state_keys",
     "wa_app_state_collections",
 ];

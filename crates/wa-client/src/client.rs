@@ -274,6 +274,8 @@ pub(crate) struct Shared {
     /// App-state sync: one sync or push at a time, and the keys awaited.
     pub(crate) app_state: appstate::AppStateSide,
     stop: watch::Sender<bool>,
+    /// Set once the connection task has ended (its socket closed).
+    ended: watch::Sender<bool>,
 }
 
 /// Locks a std mutex, recovering from poisoning (the data stays usable:
@@ -359,6 +361,7 @@ impl Client {
             media: media::MediaState::default(),
             app_state: appstate::AppStateSide::default(),
             stop: stop.clone(),
+            ended: watch::channel(false).0,
         });
         tokio::spawn(run_connections(shared.clone(), live));
         tokio::spawn(run_outbox(shared.clone()));
@@ -441,7 +444,23 @@ impl Client {
     /// [`ClientOptions::auto_ack`] off).
     pub async fn ack(&self, ack: &MessageAck) -> Result<(), Error> {
         let conn = self.connection()?;
-        conn.send(&recv::receipt_node(ack)).await
+        conn.send(&recv::receipt_node(ack)).await?;
+        self.forget_kept(ack).await;
+        Ok(())
+    }
+
+    /// Drops the decrypted copy kept for `ack`'s message until its receipt
+    /// went out. A failure only leaves the copy to the pruning.
+    async fn forget_kept(&self, ack: &MessageAck) {
+        let (chat, sender) = recv::kept_key(ack);
+        if let Err(e) = self
+            .shared
+            .store
+            .drop_unacked(&chat, &sender, &ack.id)
+            .await
+        {
+            warn!(error = %e, "could not drop a kept message copy");
+        }
     }
 
     /// Acknowledges a history chunk kept by the user (with
@@ -451,7 +470,9 @@ impl Client {
         let conn = self.connection()?;
         conn.send(&recv::receipt_node(ack)).await?;
         conn.send(&recv::hist_sync_receipt(ack, &self.shared.own.pn))
-            .await
+            .await?;
+        self.forget_kept(ack).await;
+        Ok(())
     }
 
     /// Sends read receipts for `ids` in `chat` (from `sender`, the
@@ -565,6 +586,14 @@ impl Client {
         let _ = self.shared.stop.send(true);
     }
 
+    /// Waits until the client has stopped: the node in hand was handled and
+    /// the connection is closed, so the server sees the device go offline
+    /// (and keeps what it sends next for the next login).
+    pub async fn stopped(&self) {
+        let mut ended = self.shared.ended.subscribe();
+        let _ = ended.wait_for(|e| *e).await;
+    }
+
     fn connection(&self) -> Result<Connection, Error> {
         self.shared.connection()
     }
@@ -629,6 +658,9 @@ async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
             let end = recv::run(&shared, &conn, events, &mut stop).await;
             shared.conn.send_replace(None);
             conn.close();
+            // Closed for the server before anything else happens: what it
+            // sends from now on waits for the next login.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
             requeue_inflight(&shared);
             match end {
                 recv::End::Stopped => break,
@@ -698,6 +730,7 @@ async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
     }
     let _ = shared.stop.send(true);
     fail_outbox(&shared);
+    shared.ended.send_replace(true);
 }
 
 /// Sleeps; true if the client was stopped meanwhile.

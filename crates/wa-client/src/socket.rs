@@ -384,6 +384,11 @@ impl Connection {
         self.out.is_closed()
     }
 
+    /// Waits until the connection has ended and its socket was closed.
+    pub async fn closed(&self) {
+        self.out.closed().await;
+    }
+
     async fn route(&self, node: Node, events: &mpsc::Sender<Event>) -> Result<(), Error> {
         if node.tag == "iq" {
             let kind = node.attr_str("type");

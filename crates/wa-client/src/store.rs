@@ -185,8 +185,32 @@ pub trait DedupeStore: Send + Sync {
         id: &str,
         at: u64,
     ) -> Result<bool, StoreError>;
-    /// Forgets messages seen before `before` (unix seconds); returns how many.
+    /// Forgets messages seen before `before` (unix seconds), and copies
+    /// kept since before then; returns how many were forgotten.
     async fn prune_seen(&self, before: u64) -> Result<usize, StoreError>;
+    /// Keeps the decrypted `plaintext` (an encoded `Message`) of message
+    /// `id` from `chat` (the stanza's `from`) and `sender` (its
+    /// `participant`, empty outside groups) until its receipt goes out.
+    /// Decrypting moved the ratchet on, so if the server delivers the
+    /// message again because the receipt never left, this copy is the only
+    /// way to read it. Replaces an earlier copy.
+    async fn keep_unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        plaintext: &[u8],
+        at: u64,
+    ) -> Result<(), StoreError>;
+    /// The copy kept by [`DedupeStore::keep_unacked`], if any.
+    async fn unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Forgets the kept copy: the message's receipt went out.
+    async fn drop_unacked(&self, chat: &str, sender: &str, id: &str) -> Result<(), StoreError>;
 }
 
 /// An app-state sync key, as our phone shared it. The key data is zeroed

@@ -633,3 +633,98 @@ async fn a_removed_member_cannot_decrypt_the_next_group_message() {
     assert!(attempt.is_err(), "carol read it: {attempt:?}");
     carol.stop();
 }
+
+/// With `auto_ack` off, a message whose receipt never went out comes again
+/// at the next login (the server keeps it), and is passed on again from the
+/// copy kept at decryption: the ratchet has moved on, so decrypting the same
+/// ciphertext again would fail. Once acknowledged, it is gone for good.
+#[tokio::test]
+async fn a_message_never_acknowledged_comes_again_after_a_restart() {
+    let sim = sim().await;
+    let mine = sim.account("15554440090");
+    let bob = sim.account("15554440091");
+    let carol = sim.account("15554440092");
+    let store = paired(&sim, &mine).await;
+    let manual = |sim: &Sim| ClientOptions {
+        auto_ack: false,
+        ..options(sim)
+    };
+    let start_manual = |store: &Arc<MemoryStore>| {
+        let store: Arc<dyn Store> = store.clone();
+        let opts = manual(&sim);
+        async move {
+            let (client, mut events) = Client::start(opts, store).await.unwrap();
+            assert!(matches!(next(&mut events).await, ClientEvent::Connected));
+            (client, events)
+        }
+    };
+    let bob_pn = Jid::user_jid("15554440091");
+    let (client, mut events) = start_manual(&store).await;
+    let group = client
+        .create_group("kept", &[bob_pn.clone(), Jid::user_jid("15554440092")])
+        .await
+        .unwrap();
+    drop(carol);
+
+    let one = bob.send_text("15554440090", "not acked yet").await.unwrap();
+    let first = next_message(&mut events).await;
+    assert_eq!(
+        (first.id.as_str(), first.text()),
+        (one.as_str(), Some("not acked yet"))
+    );
+    let two = bob
+        .send_group_text(&group.jid, "in the group")
+        .await
+        .unwrap();
+    let second = next_message(&mut events).await;
+    assert_eq!(
+        (second.id.as_str(), second.text()),
+        (two.as_str(), Some("in the group"))
+    );
+    client.stop();
+    tokio::time::timeout(Duration::from_secs(5), client.stopped())
+        .await
+        .expect("the client stops");
+    drop(events);
+
+    // Delivered again, read from the kept copies, same ids and timestamps.
+    let (client, mut events) = start_manual(&store).await;
+    let again = next_message(&mut events).await;
+    assert_eq!(
+        (again.id.as_str(), again.text()),
+        (one.as_str(), Some("not acked yet"))
+    );
+    assert_eq!(again.timestamp, first.timestamp);
+    assert_eq!(again.chat, first.chat);
+    let again_group = next_message(&mut events).await;
+    assert_eq!(
+        (again_group.id.as_str(), again_group.text()),
+        (two.as_str(), Some("in the group"))
+    );
+    assert_eq!(again_group.chat, group.jid);
+    assert_eq!(again_group.sender.user(), "15554440091");
+    client.ack(&again.ack).await.unwrap();
+    client.ack(&again_group.ack).await.unwrap();
+    client.stop();
+    tokio::time::timeout(Duration::from_secs(5), client.stopped())
+        .await
+        .expect("the client stops");
+    drop(events);
+
+    // Acknowledged: neither comes back, and the copies are gone.
+    let (client, mut events) = start_manual(&store).await;
+    let three = bob.send_text("15554440090", "after the ack").await.unwrap();
+    let next_one = next_message(&mut events).await;
+    assert_eq!(
+        (next_one.id.as_str(), next_one.text()),
+        (three.as_str(), Some("after the ack")),
+        "nothing acknowledged came back first"
+    );
+    client.ack(&next_one.ack).await.unwrap();
+    use wa_client::store::DedupeStore as _;
+    assert_eq!(
+        store.prune_seen(u64::MAX).await.unwrap(),
+        3,
+        "three seen, none kept"
+    );
+}

@@ -175,6 +175,18 @@ async fn ack(conn: &Connection, node: &Node, class: &'static str) -> Result<(), 
     conn.send(&a).await
 }
 
+/// The (chat, sender) a message's kept copy is stored under: the stanza's
+/// `from`, and its `participant` in groups (empty otherwise).
+pub(crate) fn kept_key(ack: &MessageAck) -> (String, String) {
+    (
+        ack.to.to_string(),
+        ack.participant
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    )
+}
+
 /// The delivery receipt `ack` stands for.
 pub(crate) fn receipt_node(ack: &MessageAck) -> Node {
     let mut r = Node::new("receipt")
@@ -294,9 +306,34 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         return undecryptable(shared, conn, node, &chat, &sender, "unknown sender".into()).await;
     };
 
+    // Decrypted before, but the receipt never went out (a stop, a crash, a
+    // failed hand-over): the ratchet has moved on, so the copy kept then is
+    // the only way to read it again.
+    let keep = !shared.opts.auto_ack;
+    let (kept_chat, kept_sender) = kept_key(&message_ack);
+    let kept = if keep {
+        shared.store.unacked(&kept_chat, &kept_sender, &id).await?
+    } else {
+        None
+    };
+    let redelivered = kept.is_some();
     let mut content: Option<Message> = None;
     let mut identity_changed = false;
-    for enc in node.children_by_tag("enc") {
+    if let Some(bytes) = kept {
+        match Message::decode(bytes.as_slice()) {
+            Ok(m) => content = Some(m),
+            Err(_) => {
+                warn!(%id, "kept copy of a message is not a Message; dropped");
+                shared
+                    .store
+                    .drop_unacked(&kept_chat, &kept_sender, &id)
+                    .await?;
+                conn.send(&receipt_node(&message_ack)).await?;
+                return Ok(());
+            }
+        }
+    }
+    for enc in node.children_by_tag("enc").filter(|_| !redelivered) {
         let kind = enc.attr_str("type").unwrap_or_default();
         let Some(ciphertext) = enc.content_bytes() else {
             continue;
@@ -373,6 +410,23 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             content = Some(m);
         }
     }
+    if keep
+        && !redelivered
+        && let Some(m) = content.as_mut()
+    {
+        // Its sender key is stored already; only the content is kept.
+        m.sender_key_distribution_message = None;
+        shared
+            .store
+            .keep_unacked(
+                &kept_chat,
+                &kept_sender,
+                &id,
+                &m.encode_to_vec(),
+                unix_now(),
+            )
+            .await?;
+    }
     lock(&shared.retries).remove(&id);
     if identity_changed {
         shared
@@ -405,6 +459,12 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             warn!(%sender, "app-state key share from a companion; ignored");
         }
         conn.send(&receipt_node(&message_ack)).await?;
+        if keep {
+            shared
+                .store
+                .drop_unacked(&kept_chat, &kept_sender, &id)
+                .await?;
+        }
         return Ok(());
     }
     if from_me && let Some(notification) = history_notification(&mut message) {
@@ -429,7 +489,9 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         .store
         .mark_message_seen(&chat.to_string(), sender.user(), &id, unix_now())
         .await?;
-    if !first {
+    if !first && redelivered {
+        debug!(%id, "message delivered again before its receipt; passed on again");
+    } else if !first {
         debug!(%id, "message seen before; acknowledging again");
         conn.send(&receipt_node(&message_ack)).await?;
         return Ok(());

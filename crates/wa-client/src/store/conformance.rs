@@ -296,6 +296,42 @@ async fn dedupe(store: &dyn Store) -> Result<(), StoreError> {
     );
     assert!(!store.mark_message_seen("d@g.us", "s", "ID1", 300).await?);
     assert_eq!(store.prune_seen(u64::MAX).await?, 2);
+
+    // Kept copies: by (chat, sender, id), replaced, dropped, pruned.
+    let chat = "c@s.whatsapp.net";
+    assert_eq!(store.unacked(chat, "", "K1").await?, None);
+    store.keep_unacked(chat, "", "K1", b"first", 400).await?;
+    store.keep_unacked(chat, "", "K1", b"second", 401).await?;
+    store
+        .keep_unacked("g@g.us", "s", "K1", b"group", 402)
+        .await?;
+    store
+        .keep_unacked("g@g.us", "t", "K2", b"\x00\xff", 500)
+        .await?;
+    assert_eq!(
+        store.unacked(chat, "", "K1").await?.as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(
+        store.unacked("g@g.us", "s", "K1").await?.as_deref(),
+        Some(&b"group"[..])
+    );
+    assert_eq!(store.unacked("g@g.us", "t", "K1").await?, None);
+    store.drop_unacked(chat, "", "K1").await?;
+    store.drop_unacked(chat, "", "K1").await?;
+    assert_eq!(store.unacked(chat, "", "K1").await?, None);
+    assert_eq!(
+        store.unacked("g@g.us", "s", "K1").await?.as_deref(),
+        Some(&b"group"[..]),
+        "dropping one copy leaves the others"
+    );
+    assert_eq!(store.prune_seen(450).await?, 1);
+    assert_eq!(store.unacked("g@g.us", "s", "K1").await?, None);
+    assert_eq!(
+        store.unacked("g@g.us", "t", "K2").await?.as_deref(),
+        Some(&b"\x00\xff"[..])
+    );
+    store.drop_unacked("g@g.us", "t", "K2").await?;
     Ok(())
 }
 

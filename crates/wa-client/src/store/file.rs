@@ -218,6 +218,19 @@ struct Snapshot {
     /// Collection states (base64) by collection name.
     #[serde(default)]
     app_states: BTreeMap<String, String>,
+    /// Absent in files written before messages were kept until acknowledged.
+    #[serde(default)]
+    unacked: Vec<UnackedFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UnackedFile {
+    chat: String,
+    sender: String,
+    id: String,
+    /// Base64 of the encoded `Message`.
+    plaintext: String,
+    at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -314,6 +327,18 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
         })
         .collect();
     seen.sort_by(|a, b| (&a.chat, &a.sender, &a.id).cmp(&(&b.chat, &b.sender, &b.id)));
+    let mut unacked: Vec<UnackedFile> = inner
+        .unacked
+        .iter()
+        .map(|((chat, sender, id), (plaintext, at))| UnackedFile {
+            chat: chat.clone(),
+            sender: sender.clone(),
+            id: id.clone(),
+            plaintext: b64(plaintext),
+            at: *at,
+        })
+        .collect();
+    unacked.sort_by(|a, b| (&a.chat, &a.sender, &a.id).cmp(&(&b.chat, &b.sender, &b.id)));
     let snapshot = Snapshot {
         version: VERSION,
         device: inner.device.as_ref().map(|d| DeviceFile {
@@ -386,6 +411,7 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
             .iter()
             .map(|(name, state)| (name.clone(), b64(state)))
             .collect(),
+        unacked,
     };
     let mut out = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(Box::new(e)))?;
     out.push(b'\n');
@@ -485,6 +511,12 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
     inner.lid_to_pn = s.lid_to_pn.into_iter().collect();
     for m in s.seen {
         inner.seen.insert((m.chat, m.sender, m.id), m.at);
+    }
+    for m in s.unacked {
+        let plaintext = unb64("kept message", &m.plaintext)?;
+        inner
+            .unacked
+            .insert((m.chat, m.sender, m.id), (plaintext, m.at));
     }
     for k in &s.app_state_keys {
         let id = unb64("app-state key id", &k.id)?;
@@ -744,6 +776,39 @@ impl DedupeStore for FileStore {
             self.persist(guard).await?;
         }
         Ok(pruned)
+    }
+
+    async fn keep_unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        plaintext: &[u8],
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory
+            .keep_unacked(chat, sender, id, plaintext, at)
+            .await?;
+        self.persist(guard).await
+    }
+
+    async fn unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.memory.unacked(chat, sender, id).await
+    }
+
+    async fn drop_unacked(&self, chat: &str, sender: &str, id: &str) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        if self.memory.unacked(chat, sender, id).await?.is_none() {
+            return Ok(());
+        }
+        self.memory.drop_unacked(chat, sender, id).await?;
+        self.persist(guard).await
     }
 }
 

@@ -30,6 +30,9 @@ pub(crate) struct Inner {
     pub(crate) lid_to_pn: HashMap<String, String>,
     /// By (chat, sender, id): when first seen.
     pub(crate) seen: HashMap<(String, String, String), u64>,
+    /// By (chat, sender, id): decrypted messages not yet acknowledged, and
+    /// when they were kept.
+    pub(crate) unacked: HashMap<(String, String, String), (Vec<u8>, u64)>,
     /// App-state sync keys by id.
     pub(crate) app_state_keys: BTreeMap<Vec<u8>, AppStateKey>,
     /// Collection states by collection name.
@@ -321,9 +324,39 @@ impl DedupeStore for MemoryStore {
 
     async fn prune_seen(&self, before: u64) -> Result<usize, StoreError> {
         let mut inner = self.lock()?;
-        let len = inner.seen.len();
+        let len = inner.seen.len() + inner.unacked.len();
         inner.seen.retain(|_, at| *at >= before);
-        Ok(len - inner.seen.len())
+        inner.unacked.retain(|_, (_, at)| *at >= before);
+        Ok(len - inner.seen.len() - inner.unacked.len())
+    }
+
+    async fn keep_unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        plaintext: &[u8],
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let key = (chat.to_owned(), sender.to_owned(), id.to_owned());
+        self.lock()?.unacked.insert(key, (plaintext.to_vec(), at));
+        Ok(())
+    }
+
+    async fn unacked(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (chat.to_owned(), sender.to_owned(), id.to_owned());
+        Ok(self.lock()?.unacked.get(&key).map(|(p, _)| p.clone()))
+    }
+
+    async fn drop_unacked(&self, chat: &str, sender: &str, id: &str) -> Result<(), StoreError> {
+        let key = (chat.to_owned(), sender.to_owned(), id.to_owned());
+        self.lock()?.unacked.remove(&key);
+        Ok(())
     }
 }
 

@@ -47,11 +47,15 @@ pub(super) async fn run(
     let success = Node::new("success")
         .attr("t", unix_now().to_string())
         .attr("lid", lid);
+    // Messages sent on this connection and not yet confirmed by a receipt:
+    // like the real server, they are delivered again at the next login.
+    let mut unacked = Unacked::default();
     let result = async {
         session.send(&success).await?;
         // What arrived while the device was away, then the end-of-offline marker.
         let queued = shared.state().offline.remove(&me).unwrap_or_default();
         for node in &queued {
+            unacked.sent(node);
             session.send(node).await?;
         }
         let offline = Node::new("ib").children(vec![
@@ -69,18 +73,25 @@ pub(super) async fn run(
                             session.send(&ack).await?;
                         }
                         "receipt" => {
+                            unacked.confirmed(&node);
                             if let Some(ack) = route::receipt(shared, &me, &node) {
                                 session.send(&ack).await?;
                             }
                         }
                         "presence" => route::presence(shared, &me, &node),
                         "chatstate" => route::chatstate(shared, &me, &node),
+                        "ack" if node.attr_str("class") == Some("message") => {
+                            unacked.confirmed(&node);
+                        }
                         _ => {}
                     }
                 }
                 push = rx.recv() => match push {
                     Some(Push::LoggedOut) => return session.stream_error("401").await,
-                    Some(Push::Deliver(node)) => session.send(&node).await?,
+                    Some(Push::Deliver(node)) => {
+                        unacked.sent(&node);
+                        session.send(&node).await?;
+                    }
                     Some(Push::Cut) => return Err(ConnError::Closed),
                     Some(Push::Pair(_)) | None => {}
                 },
@@ -93,13 +104,50 @@ pub(super) async fn run(
     if state.online.get(&me).is_some_and(|t| t.same_channel(&tx)) {
         state.online.remove(&me);
     }
-    // Stanzas pushed but not sent go back to the queue.
+    // Messages never confirmed, then stanzas pushed but not sent, go back
+    // to the front of the queue in the order they came.
+    let mut back = unacked.into_nodes();
     while let Ok(push) = rx.try_recv() {
         if let Push::Deliver(node) = push {
-            state.offline.entry(me.clone()).or_default().push(node);
+            back.push(node);
         }
     }
+    if !back.is_empty() {
+        let queue = state.offline.entry(me.clone()).or_default();
+        back.append(queue);
+        *queue = back;
+    }
     result
+}
+
+/// `<message>` stanzas a connection sent whose receipt has not come.
+#[derive(Default)]
+struct Unacked(Vec<Node>);
+
+impl Unacked {
+    fn sent(&mut self, node: &Node) {
+        if node.tag == "message" {
+            self.0.push(node.clone());
+        }
+    }
+
+    /// A `<receipt>` (of any type, with further ids in `<list>`) or an
+    /// `<ack class="message">` from the device confirms the ids it names.
+    fn confirmed(&mut self, node: &Node) {
+        let mut ids: Vec<&str> = node.attr_str("id").into_iter().collect();
+        if let Some(list) = node.child("list") {
+            ids.extend(
+                list.children_by_tag("item")
+                    .filter_map(|item| item.attr_str("id")),
+            );
+        }
+        self.0
+            .retain(|m| m.attr_str("id").is_none_or(|id| !ids.contains(&id)));
+    }
+
+    fn into_nodes(self) -> Vec<Node> {
+        self.0
+    }
 }
 
 async fn answer_iq(

@@ -90,6 +90,9 @@ async fn fill(store: &dyn Store, state: &DeviceState) -> Result<(), StoreError> 
         .mark_message_seen("c@s.whatsapp.net", "s", "ID", 5)
         .await?;
     store
+        .keep_unacked("g@g.us", "s", "ID2", &[7, 0, 7], 5)
+        .await?;
+    store
         .store_app_state_keys(&[AppStateKey {
             id: vec![0, 0, 0, 0, 1, 2],
             data: [3; 32],
@@ -186,6 +189,11 @@ async fn every_role_survives_a_reopen() {
             .await
             .unwrap(),
         "the seen mark survives"
+    );
+    assert_eq!(
+        store.unacked("g@g.us", "s", "ID2").await.unwrap(),
+        Some(vec![7, 0, 7]),
+        "the kept copy survives"
     );
     let key = store.latest_app_state_key().await.unwrap().unwrap();
     assert_eq!(
