@@ -8,6 +8,10 @@ pub mod bridge;
 pub mod history;
 pub mod login;
 pub mod matrix;
+/// Baileys as a WhatsApp peer (`scripts/baileys/peer.mjs`), the same driver
+/// wa-client's tests use.
+#[path = "../../crates/wa-client/tests/support/peer.rs"]
+pub mod peer;
 pub mod postgres;
 pub mod process;
 pub mod synapse;
