@@ -65,6 +65,8 @@ pub struct Bridge {
     pub room_settings: std::sync::Mutex<HashMap<String, connector::settings::Known>>,
     /// The user's receipts and typing last sent to WhatsApp.
     pub ephemeral: connector::ephemeral::State,
+    /// Who shows online on WhatsApp.
+    pub presence: connector::presence::State,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
 }
@@ -182,6 +184,7 @@ pub async fn run_with(
         portal_creation: Mutex::new(()),
         room_settings: std::sync::Mutex::default(),
         ephemeral: connector::ephemeral::State::default(),
+        presence: connector::presence::State::default(),
         puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
@@ -309,6 +312,12 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
     if event.content.get(connector::PUPPET_SOURCE_KEY).is_some() {
         // Sent by us as the user (double puppeting): an echo.
         return Ok(());
+    }
+    if matches!(
+        event.kind.as_str(),
+        "m.room.message" | "m.sticker" | "m.reaction" | "m.room.redaction"
+    ) {
+        connector::presence::active(bridge, sender).await;
     }
     match event.kind.as_str() {
         "m.room.member" => {

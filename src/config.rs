@@ -157,6 +157,42 @@ pub struct Bridge {
     /// become a notice. Attachments are held in memory while bridged.
     #[serde(default = "default_max_media_bytes")]
     pub max_media_bytes: u64,
+    /// Presence both ways.
+    #[serde(default)]
+    pub presence: Presence,
+}
+
+/// `bridge.presence`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presence {
+    /// Show contacts' WhatsApp presence on their Matrix ghosts, and show
+    /// the user online on WhatsApp while they are active in Matrix.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Seconds without Matrix activity (a message, typing, a read receipt)
+    /// after which the user shows offline on WhatsApp again. While a
+    /// linked device is online the phone gets no notifications, and while
+    /// it is offline WhatsApp sends it no one's presence.
+    #[serde(default = "default_idle_seconds")]
+    pub idle_seconds: u64,
+}
+
+impl Default for Presence {
+    fn default() -> Presence {
+        Presence {
+            enabled: true,
+            idle_seconds: default_idle_seconds(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_idle_seconds() -> u64 {
+    120
 }
 
 /// The most `bridge.max_media_bytes` may be: what the WhatsApp client
@@ -385,6 +421,7 @@ impl Default for Bridge {
             command_prefix: default_command_prefix(),
             permissions: BTreeMap::new(),
             max_media_bytes: default_max_media_bytes(),
+            presence: Presence::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod history;
 mod kinds;
 mod login;
 mod media;
+pub mod presence;
 pub mod qr;
 mod relay;
 mod rich;

@@ -175,6 +175,8 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     let dir = tempdir("wabridge-e2e-appstate");
     let db = format!("sqlite:{}", dir.join("bridge.db").display());
     let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
+    // Short, so the test sees the user go offline on WhatsApp again.
+    config.bridge.presence.idle_seconds = 3;
     let synapse = start_synapse(&mut config, &dir, true).await;
     let bridge = Bridge::start(&config, port).await;
     let alice = synapse.register_user("alice", "secret-pw", false).await;
@@ -495,6 +497,35 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         bob.chat_states()
             .last()
             .is_some_and(|c| c.from.user() == ALICE_PN && c.state == "paused")
+    })
+    .await;
+
+    // Presence: active in Matrix, the user shows online on WhatsApp, and
+    // offline again once idle; Bob's phone going online and offline shows
+    // on his ghost.
+    eventually("Alice shows online on WhatsApp while active", || async {
+        sim.presence(ALICE_PN) == Some(true)
+    })
+    .await;
+    eventually("and offline once idle", || async {
+        sim.presence(ALICE_PN) == Some(false)
+    })
+    .await;
+    assert!(
+        sim.presence_subscribers(BOB_PN)
+            .iter()
+            .any(|(pn, _)| pn == ALICE_PN),
+        "the bridge follows Bob's presence"
+    );
+    let bob_presence = format!("/_matrix/client/v3/presence/{}/status", enc(&ghost(BOB_PN)));
+    bob.set_presence(true);
+    eventually("Bob's ghost shows online", || async {
+        alice.get(&bob_presence).await["presence"] == "online"
+    })
+    .await;
+    bob.set_presence(false);
+    eventually("Bob's ghost shows offline", || async {
+        alice.get(&bob_presence).await["presence"] == "offline"
     })
     .await;
 

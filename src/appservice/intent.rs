@@ -285,6 +285,16 @@ impl Intent {
         Ok(())
     }
 
+    /// Sets this user's presence: `online`, `unavailable` or `offline`.
+    pub async fn set_presence(&self, presence: &str) -> Result<(), ClientError> {
+        let path = format!("{V3}/presence/{}/status", enc(&self.user_id));
+        let req = self.req(Method::PUT, path).await?;
+        self.client
+            .json(req.json(json!({"presence": presence})))
+            .await?;
+        Ok(())
+    }
+
     /// Creates a room; returns its id.
     pub async fn create_room(&self, params: &CreateRoom) -> Result<String, ClientError> {
         let body = serde_json::to_value(params)

@@ -41,9 +41,19 @@ pub async fn handle(bridge: &Bridge, event: &Event) {
         return;
     };
     let result = match event.kind.as_str() {
-        "m.receipt" => receipts(bridge, room, event).await,
+        "m.receipt" => {
+            for r in event.receipts() {
+                super::presence::active(bridge, &r.user_id).await;
+            }
+            receipts(bridge, room, event).await
+        }
         "m.typing" => match event.typing_user_ids() {
-            Some(users) => typing(bridge, room, &users).await,
+            Some(users) => {
+                for user in &users {
+                    super::presence::active(bridge, user).await;
+                }
+                typing(bridge, room, &users).await
+            }
             None => Ok(()),
         },
         _ => Ok(()),

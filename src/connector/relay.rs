@@ -97,7 +97,13 @@ pub(super) async fn run_events(
                     debug!(error = %e, "typing not bridged");
                 }
             }
-            ClientEvent::Connected => debug!(login = %login.login_id, "connected"),
+            ClientEvent::Connected => {
+                debug!(login = %login.login_id, "connected");
+                super::presence::on_connected(&bridge, &login, &client).await;
+            }
+            ClientEvent::Presence {
+                from, available, ..
+            } => super::presence::to_matrix(&bridge, &from, available).await,
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
             }
@@ -279,6 +285,7 @@ pub(super) async fn portal(
         debug!(error = %e, "the user's puppet did not join a new portal");
     }
     super::appstate::on_new_portal(bridge, login, &portal).await;
+    super::presence::subscribe(bridge, client, &portal).await;
     Ok(portal)
 }
 

@@ -19,6 +19,7 @@ mod appstate;
 mod event;
 mod groups;
 mod media;
+mod presence;
 mod recv;
 mod send;
 
@@ -507,14 +508,6 @@ impl Client {
         conn.send(&node).await
     }
 
-    /// Tells `chat` that this account types, records a voice note, or
-    /// stopped (`<chatstate to><composing/></chatstate>`; recording is
-    /// `<composing media="audio"/>`).
-    pub async fn send_chat_state(&self, chat: &Jid, state: ChatState) -> Result<(), Error> {
-        let conn = self.connection()?;
-        conn.send(&chat_state_node(chat, state)).await
-    }
-
     /// The devices of `user` we would encrypt to (ADV-verified).
     pub async fn devices(&self, user: &Jid) -> Result<Vec<Jid>, SendError> {
         let conn = self.connection()?;
@@ -825,16 +818,4 @@ async fn run_outbox(shared: Arc<Shared>) {
             }
         }
     }
-}
-
-/// The `<chatstate>` stanza for `state` in `chat`.
-fn chat_state_node(chat: &Jid, state: ChatState) -> Node {
-    let inner = match state {
-        ChatState::Composing => Node::new("composing"),
-        ChatState::Recording => Node::new("composing").attr("media", "audio"),
-        ChatState::Paused => Node::new("paused"),
-    };
-    Node::new("chatstate")
-        .attr("to", chat.to_non_ad())
-        .children(vec![inner])
 }

@@ -728,3 +728,51 @@ async fn a_message_never_acknowledged_comes_again_after_a_restart() {
         "three seen, none kept"
     );
 }
+
+/// Presence both ways: a subscribed contact going online and offline comes
+/// as events (with the last-seen time when offline); our own presence
+/// reaches the server.
+#[tokio::test]
+async fn presence_of_a_subscribed_contact_and_our_own() {
+    let sim = sim().await;
+    let mine = sim.account("15554440100");
+    let bob = sim.account("15554440101");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let presence = |e: &ClientEvent| match e {
+        ClientEvent::Presence {
+            from,
+            available,
+            last_seen,
+        } => Some((from.clone(), *available, *last_seen)),
+        _ => None,
+    };
+
+    client
+        .subscribe_presence(&Jid::user_jid("15554440101"))
+        .await
+        .unwrap();
+    bob.set_presence(true);
+    let (from, available, _) = wait_for(&mut events, presence).await;
+    assert_eq!((from.user(), available), ("15554440101", true));
+    bob.set_presence(false);
+    let (_, available, last_seen) = wait_for(&mut events, presence).await;
+    assert!(!available);
+    assert!(
+        last_seen.is_some_and(|t| t > 1_700_000_000),
+        "{last_seen:?}"
+    );
+
+    assert_eq!(sim.presence("15554440100"), None);
+    client.send_presence(true).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sim.presence("15554440100") != Some(true) {
+        assert!(tokio::time::Instant::now() < deadline, "presence not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client.send_presence(false).await.unwrap();
+    while sim.presence("15554440100") != Some(false) {
+        assert!(tokio::time::Instant::now() < deadline, "presence not seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -292,6 +292,19 @@ impl Phone {
         sent
     }
 
+    /// Goes online (`available`) or offline, as the phone does when the app
+    /// is opened or closed: devices that subscribed to this account's
+    /// presence are told.
+    pub fn set_presence(&self, available: bool) {
+        let kind = if available {
+            "available"
+        } else {
+            "unavailable"
+        };
+        let node = Node::new("presence").attr("type", kind);
+        crate::server::route::presence(&self.shared, &(self.pn.clone(), 0), &node);
+    }
+
     /// Messages the phone received and decrypted, in order.
     pub fn received(&self) -> Vec<Received> {
         self.device().map(|d| d.received()).unwrap_or_default()

@@ -358,6 +358,22 @@ impl Sim {
             .map_or(0, Vec::len)
     }
 
+    /// The last presence an account's devices sent: `Some(true)` available,
+    /// `Some(false)` unavailable, `None` never.
+    pub fn presence(&self, pn: &str) -> Option<bool> {
+        self.shared.state().presence.get(pn).map(|(a, _)| *a)
+    }
+
+    /// The devices subscribed to `pn`'s presence.
+    pub fn presence_subscribers(&self, pn: &str) -> Vec<(String, u16)> {
+        self.shared
+            .state()
+            .subscribers
+            .get(pn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Sets how long pairing refs stay scannable: the first `first`, each
     /// later one `later` more (the real service: 60 s, then 20 s each).
     pub fn set_ref_lifetimes(&self, first: Duration, later: Duration) {

@@ -279,7 +279,7 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
 /// `<presence>`: `name` sets the push name others see in `notify`;
 /// `available`/`unavailable` go to the devices that subscribed to this
 /// account; `subscribe` registers such a device and tells it the current state.
-pub(super) fn presence(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
+pub(crate) fn presence(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
     let mut state = shared.state();
     if let Some(name) = node.attr_str("name") {
         state.push_names.insert(me.0.clone(), name.to_owned());

@@ -1,0 +1,143 @@
+//! Presence both ways (`bridge.presence`).
+//!
+//! WhatsApp -> Matrix: the bridge subscribes to the presence of each DM
+//! contact when a login connects and when a DM portal is made; a contact
+//! going online or offline sets their ghost's Matrix presence.
+//!
+//! Matrix -> WhatsApp: the user shows online on WhatsApp while active in
+//! Matrix (a message, typing, a read receipt), and offline again after
+//! `idle_seconds` without activity. Offline is also what each connection
+//! starts with: while a linked device is online the phone gets no
+//! notifications, and while it is offline WhatsApp sends it no one's
+//! presence.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::debug;
+use wa_client::Client;
+use wa_core::jid::Jid;
+
+use super::relay::ghost;
+use crate::bridge::Bridge;
+use crate::store::{Login, Portal, PortalKind};
+
+/// Who shows online on WhatsApp, and until when.
+#[derive(Debug, Default)]
+pub struct State {
+    /// Matrix user -> the end of their current activity.
+    online_until: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection is up: tell WhatsApp whether the user is active, and
+/// follow the presence of every DM contact.
+pub(super) async fn on_connected(bridge: &Bridge, login: &Login, client: &Client) {
+    if !bridge.config.bridge.presence.enabled {
+        return;
+    }
+    let active = lock(&bridge.presence.online_until).contains_key(&login.mxid);
+    if let Err(e) = client.send_presence(active).await {
+        debug!(error = %e, "own presence not sent");
+    }
+    let portals = match bridge.db.portals_of_login(&login.login_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "portals not read; no presence subscriptions");
+            return;
+        }
+    };
+    for portal in portals {
+        subscribe(bridge, client, &portal).await;
+    }
+}
+
+/// Follows the presence of a DM portal's contact.
+pub(super) async fn subscribe(bridge: &Bridge, client: &Client, portal: &Portal) {
+    if !bridge.config.bridge.presence.enabled || portal.kind != PortalKind::Dm {
+        return;
+    }
+    let Ok(contact) = portal.chat_id.parse::<Jid>() else {
+        return;
+    };
+    if let Err(e) = client.subscribe_presence(&contact).await {
+        debug!(error = %e, "presence subscription not sent");
+    }
+}
+
+/// A contact went online or offline: so does their ghost.
+pub(super) async fn to_matrix(bridge: &Bridge, from: &Jid, available: bool) {
+    if !bridge.config.bridge.presence.enabled {
+        return;
+    }
+    let result = async {
+        let intent = ghost(bridge, &from.to_non_ad(), None).await?;
+        let presence = if available { "online" } else { "offline" };
+        intent.set_presence(presence).await?;
+        Ok::<_, super::relay::RelayError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        debug!(error = %e, "presence not bridged");
+    }
+}
+
+/// `mxid` did something in Matrix: they show online on WhatsApp until
+/// `idle_seconds` pass without more.
+pub async fn active(bridge: &Bridge, mxid: &str) {
+    let settings = &bridge.config.bridge.presence;
+    if !settings.enabled || bridge.is_ours(mxid) {
+        return;
+    }
+    let Some(client) = bridge
+        .logins
+        .lock()
+        .await
+        .get(mxid)
+        .map(|h| h.client.clone())
+    else {
+        return;
+    };
+    let idle = Duration::from_secs(settings.idle_seconds);
+    let until = Instant::now() + idle;
+    let was_online = lock(&bridge.presence.online_until)
+        .insert(mxid.to_owned(), until)
+        .is_some();
+    if was_online {
+        return;
+    }
+    if let Err(e) = client.send_presence(true).await {
+        debug!(error = %e, "own presence not sent");
+    }
+    let online_until = bridge.presence.online_until.clone();
+    let mxid = mxid.to_owned();
+    tokio::spawn(async move {
+        loop {
+            // Checked and ended under one lock, so activity meanwhile is
+            // never lost.
+            let wait = {
+                let mut all = lock(&online_until);
+                match all.get(&mxid).copied() {
+                    None => return,
+                    Some(until) if Instant::now() < until => Some(until),
+                    Some(_) => {
+                        all.remove(&mxid);
+                        None
+                    }
+                }
+            };
+            match wait {
+                Some(until) => tokio::time::sleep_until(until).await,
+                None => break,
+            }
+        }
+        if let Err(e) = client.send_presence(false).await {
+            debug!(error = %e, "own presence not sent");
+        }
+    });
+}
