@@ -87,6 +87,20 @@ impl Drop for BridgeProcess {
     }
 }
 
+/// CPU time a process has used so far (user + system, seconds), from
+/// `/proc/PID/stat` (Linux; its clock ticks are 1/100 s).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/stat: {e} (Linux only)"));
+    // The name may hold spaces: fields are counted after its ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line; after the name the
+    // first field (0) is field 3.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 fn status_field(pid: u32, name: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e} (Linux only)"));

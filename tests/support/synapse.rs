@@ -173,6 +173,11 @@ impl Synapse {
         }
     }
 
+    /// The Synapse process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
