@@ -124,7 +124,17 @@ async fn main() {
         .await;
     println!("bridge: {}", binary.display());
     match mode.as_str() {
-        "text" => texts(&bob, &alice, &room, &bridge, &synapse, amount.unwrap_or(1000)).await,
+        "text" => {
+            texts(
+                &bob,
+                &alice,
+                &room,
+                &bridge,
+                &synapse,
+                amount.unwrap_or(1000),
+            )
+            .await
+        }
         "video" => video(&bob, &alice, &room, &bridge, amount.unwrap_or(100)).await,
         other => panic!("unknown mode {other}: text or video"),
     }
@@ -154,7 +164,9 @@ async fn texts(
     };
     let last = format!("text {}", n - 1);
     alice
-        .sync_until(LONG, |r, e| r == room && e["content"]["body"] == last.as_str())
+        .sync_until(LONG, |r, e| {
+            r == room && e["content"]["body"] == last.as_str()
+        })
         .await;
     let took = start.elapsed();
     let sent_by = sender.await.unwrap().duration_since(start);
@@ -222,7 +234,9 @@ async fn video(bob: &Phone, alice: &MatrixUser, room: &str, bridge: &BridgeProce
     let start = Instant::now();
     bob.send_message(ALICE_PN, message).await.unwrap();
     let (_, event) = alice
-        .sync_until(LONG, |r, e| r == room && e["content"]["msgtype"] == "m.video")
+        .sync_until(LONG, |r, e| {
+            r == room && e["content"]["msgtype"] == "m.video"
+        })
         .await;
     let took = start.elapsed();
     let peak = bridge.peak_rss_kib();

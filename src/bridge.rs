@@ -9,6 +9,7 @@ mod commands;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -67,6 +68,8 @@ pub struct Bridge {
     pub ephemeral: connector::ephemeral::State,
     /// Who shows online on WhatsApp.
     pub presence: connector::presence::State,
+    /// What the user sends from Matrix, queued per portal room.
+    pub outbound: connector::queue::Queues<(Arc<Bridge>, Event)>,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
 }
@@ -185,6 +188,7 @@ pub async fn run_with(
         room_settings: std::sync::Mutex::default(),
         ephemeral: connector::ephemeral::State::default(),
         presence: connector::presence::State::default(),
+        outbound: connector::queue::Queues::new(run_outbound, OUTBOUND_IDLE),
         puppets,
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
@@ -226,6 +230,11 @@ pub async fn run_with(
     shutdown.await;
     info!("shutting down");
     let _ = stop_tx.send(());
+    let served = server.await;
+    // What the homeserver handed over is sent before the clients stop.
+    if !bridge.outbound.drain(OUTBOUND_DRAIN).await {
+        warn!("some events from Matrix were still being sent at shutdown");
+    }
     let logins: Vec<_> = bridge.logins.lock().await.drain().map(|(_, l)| l).collect();
     for login in &logins {
         login.stop();
@@ -237,7 +246,7 @@ pub async fn run_with(
             login.client.stopped().await;
         }
     };
-    if tokio::time::timeout(std::time::Duration::from_secs(5), closed)
+    if tokio::time::timeout(Duration::from_secs(5), closed)
         .await
         .is_err()
     {
@@ -246,7 +255,7 @@ pub async fn run_with(
     for (_, p) in bridge.pairings.lock().await.drain() {
         p.abort();
     }
-    match server.await {
+    match served {
         Ok(r) => r?,
         Err(e) => warn!(error = %e, "appservice task ended badly"),
     }
@@ -300,8 +309,9 @@ impl Handler for BridgeHandler {
     }
 }
 
-/// One event. Errors that a retry could fix (the database) fail the
-/// transaction; the rest are reported in the room and logged.
+/// One event. What goes to WhatsApp is queued per portal room (see
+/// [`connector::queue`]), so the transaction is answered at once; errors
+/// that a retry could fix in what runs here (the database) fail it.
 async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), HandlerError> {
     let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
         return Ok(());
@@ -332,20 +342,10 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
             Ok(())
         }
         // A sticker has no body to read as a command.
-        "m.sticker" => {
-            let Some(message) = event.message() else {
-                return Ok(());
-            };
-            connector::from_matrix(bridge, room, sender, event, &message)
-                .await
-                .map_err(HandlerError::new)
+        "m.sticker" | "m.reaction" | "m.room.redaction" => {
+            bridge.outbound.push(room, (bridge.clone(), event.clone()));
+            Ok(())
         }
-        "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
-            .await
-            .map_err(HandlerError::new),
-        "m.room.redaction" => connector::redaction_from_matrix(bridge, room, sender, event)
-            .await
-            .map_err(HandlerError::new),
         "m.room.message" => {
             let Some(message) = event.message() else {
                 return Ok(());
@@ -360,11 +360,55 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
                 commands::run(bridge, room, sender, rest.trim()).await;
                 return Ok(());
             }
-            connector::from_matrix(bridge, room, sender, event, &message)
-                .await
-                .map_err(HandlerError::new)
+            bridge.outbound.push(room, (bridge.clone(), event.clone()));
+            Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// How long a room's outbound worker waits for more before it ends.
+const OUTBOUND_IDLE: Duration = Duration::from_secs(60);
+/// How long shutdown waits for the outbound queues.
+const OUTBOUND_DRAIN: Duration = Duration::from_secs(30);
+
+fn run_outbound(
+    (bridge, event): (Arc<Bridge>, Event),
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move { outbound(&bridge, &event).await })
+}
+
+/// One event the user sent into a portal, from its room's queue, to
+/// WhatsApp. What a retry could fix (the database) is tried again a few
+/// times; the handlers tell the user about the rest themselves.
+async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
+    let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
+        return;
+    };
+    let mut delay = Duration::from_millis(500);
+    for attempt in 1..=3 {
+        let result = match event.kind.as_str() {
+            "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
+                .await
+                .map_err(|e| e.to_string()),
+            "m.room.redaction" => connector::redaction_from_matrix(bridge, room, sender, event)
+                .await
+                .map_err(|e| e.to_string()),
+            _ => match event.message() {
+                Some(message) => connector::from_matrix(bridge, room, sender, event, &message)
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+        };
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                warn!(attempt, kind = %event.kind, error = %e, "could not bridge an event to WhatsApp");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
     }
 }
 

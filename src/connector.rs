@@ -12,6 +12,7 @@ mod login;
 mod media;
 pub mod presence;
 pub mod qr;
+pub mod queue;
 mod relay;
 mod rich;
 pub mod settings;

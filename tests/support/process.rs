@@ -95,7 +95,12 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     // The name may hold spaces: fields are counted after its ')'.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // utime and stime are fields 14 and 15 of the line; after the name the
     // first field (0) is field 3.
     (ticks(11) + ticks(12)) as f64 / 100.0
