@@ -13,6 +13,7 @@ pub mod history;
 pub mod jid;
 pub mod keys;
 pub mod media;
+pub mod msgsecret;
 pub mod noise;
 pub mod proto;
 pub mod retry;
