@@ -16,11 +16,12 @@ mod support;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::history::portals;
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
+use support::settings::{self, muted, room_data, rule_path, set_tag, tags};
 use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
@@ -35,73 +36,16 @@ const DAVE_PN: &str = "15557780004";
 const STARRED_ID: &str = "3EB0A11CE5TAR001";
 
 /// Polls `check` until it holds; panics naming `what` after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
-    while !check().await {
-        assert!(Instant::now() < deadline, "in time: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    settings::eventually(WAIT, what, check).await;
 }
 
 fn user_jid(pn: &str) -> Jid {
     Jid::user_jid(pn.to_owned())
-}
-
-async fn tags(user: &MatrixUser, room: &str) -> Vec<String> {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/tags",
-        enc(&user.user_id),
-        enc(room)
-    );
-    let v = user.get(&path).await;
-    v["tags"]
-        .as_object()
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-async fn set_tag(user: &MatrixUser, room: &str, tag: &str, on: bool) {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/tags/{}",
-        enc(&user.user_id),
-        enc(room),
-        enc(tag)
-    );
-    if on {
-        user.put(&path, &json!({})).await;
-    } else {
-        user.request(reqwest::Method::DELETE, &path, None).await;
-    }
-}
-
-fn rule_path(room: &str) -> String {
-    format!("/_matrix/client/v3/pushrules/global/room/{}", enc(room))
-}
-
-async fn muted(user: &MatrixUser, room: &str) -> bool {
-    let (status, rule) = user
-        .try_request(reqwest::Method::GET, &rule_path(room), None)
-        .await;
-    status.is_success()
-        && rule["enabled"].as_bool().unwrap_or(true)
-        && rule["actions"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|x| x == "dont_notify"))
-}
-
-async fn room_data(user: &MatrixUser, room: &str, kind: &str) -> Option<Value> {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/account_data/{}",
-        enc(&user.user_id),
-        enc(room),
-        enc(kind)
-    );
-    let (status, v) = user.try_request(reqwest::Method::GET, &path, None).await;
-    status.is_success().then_some(v)
 }
 
 async fn displayname(user: &MatrixUser, who: &str) -> Option<String> {
