@@ -18,5 +18,6 @@ pub mod matrix;
 pub mod peer;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod settings;
 pub mod synapse;
