@@ -240,3 +240,16 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// What the `COUNT(*)` query `sql` says of the SQLite database `db`, read
+/// only (0 if it cannot be read).
+pub async fn sqlite_count(db: &Path, sql: &str) -> i64 {
+    let url = format!("sqlite:{}?mode=ro", db.display());
+    let Ok(mut conn) = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await else {
+        return 0;
+    };
+    sqlx::query_scalar(sql)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or(0)
+}
