@@ -17,9 +17,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::history::portals;
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in};
 use support::matrix::{MatrixUser, enc};
 use support::settings::{self, muted, room_data, rule_path, set_tag, tags};
 use support::synapse;
@@ -110,23 +109,13 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
             ),
     );
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir("wabridge-e2e-appstate");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    let synapse = start_synapse(&mut config, &dir, true).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-e2e-appstate", true, WAIT).await;
     let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", synapse.server_name());
-
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, WAIT).await;
 
     // The history's chats become rooms the user is in.
     let deadline = Instant::now() + WAIT;

@@ -19,9 +19,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::history::{poll, portals};
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in};
 use support::matrix::MatrixUser;
 use support::peer::Peer;
 use support::settings::{eventually, muted, room_data, rule_path, set_tag, tags};
@@ -100,21 +99,21 @@ async fn baileys_app_state_shows_in_matrix_and_the_users_settings_reach_baileys(
             ),
     );
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir("wabridge-e2e-baileys-appstate");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    let synapse = start_synapse(&mut config, &dir, true).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, WAIT).await;
+    // Synapse is kept (bound) until the end.
+    let LoggedIn {
+        synapse: _synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(
+        &sim,
+        &phone,
+        ALICE_PN,
+        "wabridge-e2e-baileys-appstate",
+        true,
+        WAIT,
+    )
+    .await;
 
     let rooms = poll(WAIT, "four portals", || async {
         let rooms = portals(&alice).await;
