@@ -284,6 +284,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "unacked messages",
         include_str!("../migrations/sqlite/0007_unacked_messages.sql"),
     ),
+    (
+        8,
+        "portal creations",
+        include_str!("../migrations/sqlite/0008_portal_creations.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -322,6 +327,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         7,
         "unacked messages",
         include_str!("../migrations/postgres/0007_unacked_messages.sql"),
+    ),
+    (
+        8,
+        "portal creations",
+        include_str!("../migrations/postgres/0008_portal_creations.sql"),
     ),
 ];
 

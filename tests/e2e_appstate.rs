@@ -16,11 +16,11 @@ mod support;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
+use serde_json::json;
 use support::history::portals;
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in};
 use support::matrix::{MatrixUser, enc};
+use support::settings::{self, muted, room_data, rule_path, set_tag, tags};
 use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
@@ -35,73 +35,16 @@ const DAVE_PN: &str = "15557780004";
 const STARRED_ID: &str = "3EB0A11CE5TAR001";
 
 /// Polls `check` until it holds; panics naming `what` after [`WAIT`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
+async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + WAIT;
-    while !check().await {
-        assert!(Instant::now() < deadline, "in time: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    settings::eventually(WAIT, what, check).await;
 }
 
 fn user_jid(pn: &str) -> Jid {
     Jid::user_jid(pn.to_owned())
-}
-
-async fn tags(user: &MatrixUser, room: &str) -> Vec<String> {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/tags",
-        enc(&user.user_id),
-        enc(room)
-    );
-    let v = user.get(&path).await;
-    v["tags"]
-        .as_object()
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-async fn set_tag(user: &MatrixUser, room: &str, tag: &str, on: bool) {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/tags/{}",
-        enc(&user.user_id),
-        enc(room),
-        enc(tag)
-    );
-    if on {
-        user.put(&path, &json!({})).await;
-    } else {
-        user.request(reqwest::Method::DELETE, &path, None).await;
-    }
-}
-
-fn rule_path(room: &str) -> String {
-    format!("/_matrix/client/v3/pushrules/global/room/{}", enc(room))
-}
-
-async fn muted(user: &MatrixUser, room: &str) -> bool {
-    let (status, rule) = user
-        .try_request(reqwest::Method::GET, &rule_path(room), None)
-        .await;
-    status.is_success()
-        && rule["enabled"].as_bool().unwrap_or(true)
-        && rule["actions"]
-            .as_array()
-            .is_some_and(|a| a.iter().all(|x| x == "dont_notify"))
-}
-
-async fn room_data(user: &MatrixUser, room: &str, kind: &str) -> Option<Value> {
-    let path = format!(
-        "/_matrix/client/v3/user/{}/rooms/{}/account_data/{}",
-        enc(&user.user_id),
-        enc(room),
-        enc(kind)
-    );
-    let (status, v) = user.try_request(reqwest::Method::GET, &path, None).await;
-    status.is_success().then_some(v)
 }
 
 async fn displayname(user: &MatrixUser, who: &str) -> Option<String> {
@@ -166,25 +109,13 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
             ),
     );
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir("wabridge-e2e-appstate");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    // Short, so the test sees the user go offline on WhatsApp again.
-    config.bridge.presence.idle_seconds = 3;
-    let synapse = start_synapse(&mut config, &dir, true).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-e2e-appstate", true, WAIT).await;
     let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", synapse.server_name());
-
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, WAIT).await;
 
     // The history's chats become rooms the user is in.
     let deadline = Instant::now() + WAIT;

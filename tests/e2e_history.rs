@@ -20,15 +20,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use support::bridge::{Bridge, tempdir};
 use support::history::{
-    Shown, free_port, poll, portals, setup, shown_messages, wait_backfill_notice,
+    Shown, free_port, poll, portals, setup, shown_messages, sqlite_count, wait_backfill_notice,
 };
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, enc};
@@ -41,36 +39,6 @@ use wa_sim::{HistoryFault, HistoryScript, ScriptChat, ScriptMessage, Sender, Sim
 const WAIT: Duration = Duration::from_secs(60);
 /// A base time for the script (seconds): 2023-11-14.
 const T: u64 = 1_700_000_000;
-
-/// The in-process bridge's log, kept to check what it said.
-static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        LOG.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn init_log() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_ansi(false)
-        .with_writer(|| Capture)
-        .try_init();
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
-}
 
 fn msg(id: &str, sender: Sender, text: &str, ts: u64) -> ScriptMessage {
     ScriptMessage::new(id, sender, text, ts)
@@ -220,14 +188,14 @@ async fn display_name(user: &MatrixUser, who: &str) -> Option<String> {
 
 /// The bridge's log line refusing chunk `id`, if there is one.
 fn refusal(id: &str) -> Option<String> {
-    log_text()
+    support::log::text()
         .lines()
         .find(|l| l.contains("history chunk refused") && l.contains(&format!("chunk={id}")))
         .map(str::to_owned)
 }
 
 async fn scenario(db: &str, base: u64) {
-    init_log();
+    support::log::capture();
     let started = Instant::now();
     let p = People::new(base);
     let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
@@ -400,7 +368,10 @@ async fn scenario(db: &str, base: u64) {
     .await;
     assert_eq!(shown_messages(&alice, &carol_dm).await.len(), 1);
 
-    assert!(!log_text().contains("panicked"), "nothing panicked");
+    assert!(
+        !support::log::text().contains("panicked"),
+        "nothing panicked"
+    );
     bridge.stop().await;
     eprintln!(
         "e2e history on {} took {:?}",
@@ -433,14 +404,7 @@ async fn history_backfill_on_postgres() {
 
 /// Rows in the bridge's message table (the SQLite file, read-only).
 async fn bridged_count(db: &Path) -> i64 {
-    let url = format!("sqlite:{}?mode=ro", db.display());
-    let Ok(mut conn) = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await else {
-        return 0;
-    };
-    sqlx::query_scalar("SELECT COUNT(*) FROM messages")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap_or(0)
+    sqlite_count(db, "SELECT COUNT(*) FROM messages").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

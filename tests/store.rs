@@ -18,6 +18,9 @@ use wabridge::store::{
     Portal, PortalKind, Reaction, StoreError,
 };
 
+#[path = "store/portal_creations.rs"]
+mod portal_creations;
+
 /// A unique name for this process's `n`th temporary thing.
 fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);

@@ -511,6 +511,22 @@ impl Intent {
         self.client.send_limited(req, Some(limit)).await
     }
 
+    /// The rooms this user is joined to.
+    pub async fn joined_rooms(&self) -> Result<Vec<String>, ClientError> {
+        let req = self.req(Method::GET, format!("{V3}/joined_rooms")).await?;
+        let v = self.client.json(req).await?;
+        v.get("joined_rooms")
+            .and_then(Value::as_array)
+            .map(|rooms| {
+                rooms
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .ok_or_else(|| ClientError::InvalidResponse("no `joined_rooms` list".into()))
+    }
+
     /// The joined members of a room, by user id.
     pub async fn joined_members(
         &self,

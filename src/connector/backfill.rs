@@ -228,7 +228,7 @@ async fn backfill_chat(
                 .find(|m| !m.from_me)
                 .and_then(|m| m.push_name.as_deref())
         });
-    let portal = relay::portal(bridge, login, client, &jid, push_name).await?;
+    let portal = super::portal::portal(bridge, login, client, &jid, push_name).await?;
     let created = existing.is_none();
     let own = client.jid().to_non_ad();
     let mut sent = 0;

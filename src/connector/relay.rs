@@ -15,9 +15,9 @@ use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
 use super::{backfill, format, kinds, media, rich, status};
-use crate::appservice::{CreateRoom, Event, InitialState, Intent, MessageContent, RoomPreset};
+use crate::appservice::{Event, Intent, MessageContent};
 use crate::bridge::Bridge;
-use crate::store::{Ghost, Login, Message, Portal, PortalKind, StoreError, now_ms};
+use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
 
 /// Handles one login's client events until the client stops.
 pub(super) async fn run_events(
@@ -177,7 +177,11 @@ pub(super) async fn ghost(
 }
 
 /// Makes sure `intent` is in `room` (invited by the bot, then joined).
-async fn ensure_joined(bridge: &Bridge, room: &str, intent: &Intent) -> Result<(), RelayError> {
+pub(super) async fn ensure_joined(
+    bridge: &Bridge,
+    room: &str,
+    intent: &Intent,
+) -> Result<(), RelayError> {
     let key = (room.to_owned(), intent.user_id().to_owned());
     if bridge.joined.lock().await.contains(&key) {
         return Ok(());
@@ -188,105 +192,6 @@ async fn ensure_joined(bridge: &Bridge, room: &str, intent: &Intent) -> Result<(
     intent.join(room).await?;
     bridge.joined.lock().await.insert(key);
     Ok(())
-}
-
-fn bridge_info(bridge: &Bridge, chat: &Jid, name: &str) -> Vec<InitialState> {
-    let content = json!({
-        "bridgebot": bridge.bot.user_id(),
-        "protocol": {"id": "whatsapp", "displayname": "WhatsApp"},
-        "channel": {"id": chat.to_string(), "displayname": name},
-    });
-    let key = format!(
-        "{}/{}",
-        bridge.config.homeserver.domain, bridge.config.appservice.id
-    );
-    ["m.bridge", "uk.half-shot.bridge"]
-        .into_iter()
-        .map(|kind| InitialState {
-            kind: kind.to_owned(),
-            state_key: key.clone(),
-            content: content.clone(),
-        })
-        .collect()
-}
-
-/// The portal of `chat`, created (room, members, invite) on first use.
-pub(super) async fn portal(
-    bridge: &Arc<Bridge>,
-    login: &Login,
-    client: &Client,
-    chat: &Jid,
-    push_name: Option<&str>,
-) -> Result<Portal, RelayError> {
-    let chat_id = chat.to_string();
-    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
-        return Ok(p);
-    }
-    let _creating = bridge.portal_creation.lock().await;
-    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
-        return Ok(p);
-    }
-    let (room, kind, name) = if chat.is_group() {
-        let info = client.group_info(chat).await?;
-        let room = bridge
-            .bot
-            .create_room(&CreateRoom {
-                name: Some(info.subject.clone()),
-                invite: vec![login.mxid.clone()],
-                preset: Some(RoomPreset::PrivateChat),
-                initial_state: bridge_info(bridge, chat, &info.subject),
-                ..CreateRoom::default()
-            })
-            .await?;
-        let own = client.jid().user().to_owned();
-        for member in info.participants.iter().filter(|m| m.user() != own) {
-            let g = ghost(bridge, member, None).await?;
-            ensure_joined(bridge, &room, &g).await?;
-        }
-        (room, PortalKind::Group, info.subject)
-    } else {
-        let contact = ghost(bridge, chat, push_name).await?;
-        let name = push_name
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("+{}", chat.user()));
-        let room = contact
-            .create_room(&CreateRoom {
-                name: Some(name.clone()),
-                invite: vec![login.mxid.clone(), bridge.bot.user_id().to_owned()],
-                is_direct: true,
-                preset: Some(RoomPreset::TrustedPrivateChat),
-                initial_state: bridge_info(bridge, chat, &name),
-                ..CreateRoom::default()
-            })
-            .await?;
-        bridge.bot.join(&room).await?;
-        bridge
-            .joined
-            .lock()
-            .await
-            .insert((room.clone(), contact.user_id().to_owned()));
-        (room, PortalKind::Dm, name)
-    };
-    let portal = Portal {
-        login_id: login.login_id.clone(),
-        chat_id,
-        room_id: room,
-        kind,
-        name,
-        topic: None,
-        created_at: now_ms(),
-    };
-    bridge.db.save_portal(&portal).await?;
-    // With double puppeting the user is in the room at once, as if they
-    // had accepted the invite.
-    if let Some(puppet) = bridge.puppet(&login.mxid)
-        && let Err(e) = puppet.join(&portal.room_id).await
-    {
-        debug!(error = %e, "the user's puppet did not join a new portal");
-    }
-    super::appstate::on_new_portal(bridge, login, &portal).await;
-    super::presence::subscribe(bridge, client, &portal).await;
-    Ok(portal)
 }
 
 /// A WhatsApp message as the bridge renders it, live or from history.
@@ -347,7 +252,7 @@ async fn to_matrix(
     } else {
         m.push_name.as_deref()
     };
-    let portal = portal(bridge, login, client, &m.chat, push_name).await?;
+    let portal = super::portal::portal(bridge, login, client, &m.chat, push_name).await?;
     deliver(bridge, login, client, &portal, &incoming).await?;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Portals (a login's remote chat <-> a Matrix room) and ghosts (a remote
 //! user <-> a puppet Matrix user).
 
-use super::{Database, StoreError};
+use super::{Database, StoreError, now_ms};
 
 /// What kind of chat a portal bridges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +115,13 @@ fn ghost(row: GhostRow) -> Ghost {
 
 impl Database {
     /// Saves `portal` (inserting, or updating the row of its login and chat;
-    /// `created_at` is kept on update). The login must exist; a room already
-    /// bridged to another chat is [`StoreError::Duplicate`].
+    /// `created_at` is kept on update) and, in the same transaction, ends
+    /// its [creation](Database::start_portal_creation) if one was under
+    /// way. The login must exist; a room already bridged to another chat is
+    /// [`StoreError::Duplicate`].
     pub async fn save_portal(&self, portal: &Portal) -> Result<(), StoreError> {
         with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO portals (login_id, chat_id, room_id, kind, name, topic, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (login_id, chat_id) DO UPDATE \
@@ -132,11 +135,52 @@ impl Database {
             .bind(&portal.name)
             .bind(portal.topic.as_deref())
             .bind(portal.created_at)
-            .execute(p)
+            .execute(&mut *tx)
             .await
             .map_err(StoreError::on_write("portals"))?;
+            sqlx::query("DELETE FROM portal_creations WHERE login_id = $1 AND chat_id = $2")
+                .bind(&portal.login_id)
+                .bind(&portal.chat_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Records that a room is about to be made for chat `chat_id` of login
+    /// `login_id`, carrying `marker` (random), unless a creation is already
+    /// recorded. Returns the recorded marker and whether it was already
+    /// there: then an earlier run may have made the room and stopped before
+    /// [`Database::save_portal`].
+    pub async fn start_portal_creation(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        marker: &str,
+    ) -> Result<(String, bool), StoreError> {
+        let recorded: String = with_pool!(&self.pool, |p| {
+            sqlx::query(
+                "INSERT INTO portal_creations (login_id, chat_id, marker, started_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (login_id, chat_id) DO NOTHING",
+            )
+            .bind(login_id)
+            .bind(chat_id)
+            .bind(marker)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map_err(StoreError::on_write("portal_creations"))?;
+            sqlx::query_scalar(
+                "SELECT marker FROM portal_creations WHERE login_id = $1 AND chat_id = $2",
+            )
+            .bind(login_id)
+            .bind(chat_id)
+            .fetch_one(p)
+            .await?
+        });
+        let resumed = recorded != marker;
+        Ok((recorded, resumed))
     }
 
     /// The portal of `chat_id` in login `login_id`.

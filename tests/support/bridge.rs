@@ -99,6 +99,9 @@ bridge:
     permissions:
         "@alice:{domain}": user
     max_media_bytes: 104857600
+    # Short, so tests see the user go offline on WhatsApp again.
+    presence:
+        idle_seconds: 3
 network:
     url: {url}
     root_key: {root}

@@ -96,3 +96,49 @@ pub async fn login_by_qr(
     })
     .await;
 }
+
+/// An in-process bridge on SQLite against a fresh Synapse, with
+/// `@alice` logged in by QR.
+pub struct LoggedIn {
+    /// The homeserver.
+    pub synapse: super::synapse::Synapse,
+    /// The bridge (stop it at the end).
+    pub bridge: super::bridge::Bridge,
+    /// Alice, through the client API.
+    pub alice: MatrixUser,
+    /// The bot's user id.
+    pub bot: String,
+    /// Alice's management room.
+    pub management: String,
+}
+
+/// Starts Synapse (with double puppeting when `double_puppet`) and the
+/// bridge against `sim` (its files in a new temp folder named `prefix-…`),
+/// and logs `@alice` in by QR with `phone` (account `pn`).
+pub async fn start_logged_in(
+    sim: &wa_sim::Sim,
+    phone: &Phone,
+    pn: &str,
+    prefix: &str,
+    double_puppet: bool,
+    wait: Duration,
+) -> LoggedIn {
+    use super::bridge::{Bridge, sim_config, start_synapse, tempdir};
+    let port = super::history::free_port();
+    let dir = tempdir(prefix);
+    let db = format!("sqlite:{}", dir.join("bridge.db").display());
+    let mut config = sim_config(sim, port, super::synapse::SERVER_NAME, &db);
+    let synapse = start_synapse(&mut config, &dir, double_puppet).await;
+    let bridge = Bridge::start(&config, port).await;
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let management = open_management_room(&alice, &bot, wait).await;
+    login_by_qr(&alice, &management, phone, pn, Qr::First, wait).await;
+    LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        bot,
+        management,
+    }
+}

@@ -4,8 +4,12 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// Where Baileys is (`baileys_dir`), wa-sim's test helper.
+#[path = "../../crates/wa-sim/tests/support/baileys.rs"]
+pub mod baileys;
 pub mod bridge;
 pub mod history;
+pub mod log;
 pub mod login;
 pub mod matrix;
 /// Baileys as a WhatsApp peer (`scripts/baileys/peer.mjs`), the same driver
@@ -14,4 +18,6 @@ pub mod matrix;
 pub mod peer;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
+pub mod settings;
 pub mod synapse;

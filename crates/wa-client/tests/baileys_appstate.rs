@@ -312,50 +312,6 @@ async fn version(store: &dyn Store, c: Collection) -> u64 {
     CollectionState::from_bytes(&bytes).unwrap().version
 }
 
-/// Runs Baileys' `chatModify`; waits until it says the patch went out.
-async fn chat_modify(peer: &mut Peer, jid: &str, m: Value) {
-    peer.command(serde_json::json!({"cmd": "chat-modify", "jid": jid, "mod": m}))
-        .await;
-    let ev = peer
-        .wait(&format!("chat-modify of {jid}"), |e| {
-            (e["event"] == "chat-modified" && e["jid"] == jid)
-                || (e["event"] == "error" && e["cmd"] == "chat-modify")
-        })
-        .await;
-    assert_eq!(
-        ev["event"], "chat-modified",
-        "Baileys' chatModify failed: {ev}"
-    );
-}
-
-/// `chats.update` fields Baileys reported per chat, merged in order, until
-/// every chat in `want` has every field it names.
-async fn baileys_chat_updates(
-    peer: &mut Peer,
-    want: &BTreeMap<String, Vec<&str>>,
-) -> BTreeMap<String, serde_json::Map<String, Value>> {
-    let mut got: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
-    let complete = |got: &BTreeMap<String, serde_json::Map<String, Value>>| {
-        want.iter().all(|(id, fields)| {
-            got.get(id)
-                .is_some_and(|m| fields.iter().all(|f| m.contains_key(*f)))
-        })
-    };
-    while !complete(&got) {
-        let ev = peer.event("chats-update", |_| true).await;
-        for chat in ev["chats"].as_array().unwrap() {
-            let id = chat["id"].as_str().unwrap().to_owned();
-            let entry = got.entry(id).or_default();
-            for (k, v) in chat.as_object().unwrap() {
-                if k != "id" {
-                    entry.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
-    got
-}
-
 #[tokio::test]
 async fn baileys_and_our_client_share_app_state_and_history_as_companions_of_one_account() {
     let Some(dir) = baileys::baileys_dir() else {
@@ -489,26 +445,16 @@ async fn baileys_and_our_client_share_app_state_and_history_as_companions_of_one
     let fay = Jid::user_jid(FAY);
     let ann = Jid::user_jid(ANN);
     let mute_until: i64 = 1_950_000_000_000;
-    chat_modify(
-        &mut peer,
+    peer.chat_modify(
         &eve.to_string(),
         serde_json::json!({"archive": true, "lastMessages": []}),
     )
     .await;
-    chat_modify(
-        &mut peer,
-        &fay.to_string(),
-        serde_json::json!({"pin": true}),
-    )
-    .await;
-    chat_modify(
-        &mut peer,
-        &group.to_string(),
-        serde_json::json!({"mute": mute_until}),
-    )
-    .await;
-    chat_modify(
-        &mut peer,
+    peer.chat_modify(&fay.to_string(), serde_json::json!({"pin": true}))
+        .await;
+    peer.chat_modify(&group.to_string(), serde_json::json!({"mute": mute_until}))
+        .await;
+    peer.chat_modify(
         &ann.to_string(),
         serde_json::json!({"markRead": true, "lastMessages": []}),
     )
@@ -591,7 +537,7 @@ async fn baileys_and_our_client_share_app_state_and_history_as_companions_of_one
     ]
     .into_iter()
     .collect();
-    let echoes = baileys_chat_updates(&mut peer, &own).await;
+    let echoes = peer.chat_updates(&own).await;
     assert_eq!(echoes[&eve.to_string()]["archived"], true, "{echoes:?}");
     assert!(
         echoes[&fay.to_string()]["pinned"]
@@ -631,7 +577,7 @@ async fn baileys_and_our_client_share_app_state_and_history_as_companions_of_one
     ]
     .into_iter()
     .collect();
-    let updates = baileys_chat_updates(&mut peer, &want).await;
+    let updates = peer.chat_updates(&want).await;
     assert_eq!(updates[&cat.to_string()]["archived"], true, "{updates:?}");
     let pinned = updates[&dan.to_string()]["pinned"].as_i64();
     assert!(

@@ -6,11 +6,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::Instant;
@@ -152,6 +153,53 @@ impl Peer {
     /// backlog, shown if the message never comes).
     pub async fn message(&mut self, id: &str) -> Value {
         self.event("message", |e| e["id"] == id).await
+    }
+
+    /// Runs Baileys' own `chatModify` on chat `jid` (`m` as in peer.mjs'
+    /// header); waits until Baileys says the patch went out.
+    pub async fn chat_modify(&mut self, jid: &str, m: Value) {
+        self.command(serde_json::json!({"cmd": "chat-modify", "jid": jid, "mod": m}))
+            .await;
+        let ev = self
+            .wait(&format!("chat-modify of {jid}"), |e| {
+                (e["event"] == "chat-modified" && e["jid"] == jid)
+                    || (e["event"] == "error" && e["cmd"] == "chat-modify")
+            })
+            .await;
+        assert_eq!(
+            ev["event"], "chat-modified",
+            "Baileys' chatModify failed: {ev}"
+        );
+    }
+
+    /// The `chats.update` fields Baileys reported per chat, merged in
+    /// order, until every chat in `want` has every field it names.
+    pub async fn chat_updates(
+        &mut self,
+        want: &BTreeMap<String, Vec<&str>>,
+    ) -> BTreeMap<String, Map<String, Value>> {
+        let mut got: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let complete = |got: &BTreeMap<String, Map<String, Value>>| {
+            want.iter().all(|(id, fields)| {
+                got.get(id)
+                    .is_some_and(|m| fields.iter().all(|f| m.contains_key(*f)))
+            })
+        };
+        while !complete(&got) {
+            let ev = self.event("chats-update", |_| true).await;
+            for chat in ev["chats"].as_array().into_iter().flatten() {
+                let Some(id) = chat["id"].as_str() else {
+                    panic!("a chats.update without id: {ev}");
+                };
+                let entry = got.entry(id.to_owned()).or_default();
+                for (k, v) in chat.as_object().into_iter().flatten() {
+                    if k != "id" {
+                        entry.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        got
     }
 
     /// Takes every event of kind `kind` read so far and not taken by a wait.

@@ -11,10 +11,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 use wa_sim::{Phone, Sim};
 
-/// The script folder, when node and Baileys are installed. With
-/// `WABRIDGE_REQUIRE_NODE` set, their absence fails the test instead.
+/// The script folder (`scripts/baileys` of the workspace, found from the
+/// crate that includes this file), when node and Baileys are installed.
+/// With `WABRIDGE_REQUIRE_NODE` set, their absence fails the test instead.
 pub fn baileys_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/baileys");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("scripts/baileys"))
+        .find(|d| d.is_dir())
+        .unwrap_or_default();
     let ok = dir.join("node_modules/baileys").is_dir()
         && std::process::Command::new("node")
             .arg("--version")

@@ -1,0 +1,129 @@
+//! A portal's room is made once, even when the bridge dies in between
+//! making it and recording it.
+//!
+//! The bridge binary runs as a child process behind a proxy to Synapse
+//! that withholds the answer to the first createRoom; the test kills the
+//! bridge with SIGKILL then, so the room exists and nothing recorded it,
+//! and the next run must adopt that room rather than make a second one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::bridge::tempdir;
+use support::history::{
+    free_port, portals, setup, shown_messages, sqlite_count, wait_backfill_notice,
+};
+use support::login::{Qr, login_by_qr, open_management_room};
+use support::process::{BridgeProcess, tail};
+use support::synapse::{self, Synapse};
+use tokio::net::TcpListener;
+use wa_sim::{HistoryScript, Sim};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The bridge binary killed right after Synapse made a portal's room (a
+/// proxy in front of Synapse withholds the answer to that createRoom, so
+/// the bridge cannot have recorded the room): the next run adopts that
+/// room, every chat has one room with its messages, and no empty second
+/// room is left (`portals` panics on any).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    const CHATS: usize = 3;
+    const MESSAGES: usize = 4;
+    const FIRST_PEER: u64 = 15_557_794_100;
+    const START: u64 = 1_660_000_000;
+    let alice_pn = "15557794001";
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let phone = sim.account(alice_pn);
+    phone.set_history(HistoryScript::synthetic(CHATS, MESSAGES, FIRST_PEER, START));
+    let dir = tempdir("wabridge-e2e-kill-room");
+    let db_path = dir.join("bridge.db");
+    let port = free_port();
+    let mut setup = setup(
+        &dir,
+        &sim,
+        port,
+        &format!("sqlite:{}", db_path.display()),
+        50,
+        false,
+    );
+    let synapse = Synapse::start(&setup.registrations).await;
+    let (proxy, held) = support::proxy::start(synapse.base_url(), "/createRoom").await;
+    setup.point_at_url(&proxy);
+    let binary = Path::new(env!("CARGO_BIN_EXE_wabridge"));
+    let log = dir.join("bridge.log");
+    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let management = open_management_room(&alice, &bot, WAIT).await;
+    login_by_qr(&alice, &management, &phone, alice_pn, Qr::First, WAIT).await;
+
+    // The first portal's room is made; the bridge never hears of it.
+    let made = tokio::time::timeout(WAIT, held)
+        .await
+        .expect("the bridge makes a room in time")
+        .unwrap();
+    let room = made["room_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Synapse made a room: {made}"))
+        .to_owned();
+    bridge.assert_running();
+    bridge.kill9();
+    let recorded = format!("SELECT COUNT(*) FROM portals WHERE room_id = '{room}'");
+    assert_eq!(
+        sqlite_count(&db_path, &recorded).await,
+        0,
+        "killed before recording"
+    );
+    assert_eq!(
+        sqlite_count(&db_path, "SELECT COUNT(*) FROM portal_creations").await,
+        1,
+        "the creation is on record"
+    );
+
+    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
+    wait_backfill_notice(&alice, &management, WAIT, |t| {
+        t.starts_with(&format!("History bridged: {CHATS} of {CHATS} chats"))
+    })
+    .await;
+    bridge.assert_running();
+    let rooms = portals(&alice).await;
+    assert_eq!(rooms.len(), CHATS, "{rooms:?}");
+    let chat = rooms
+        .iter()
+        .find_map(|(chat, r)| (*r == room).then_some(chat))
+        .unwrap_or_else(|| panic!("the room made before the kill is a portal: {rooms:?}"));
+    for (c, r) in &rooms {
+        assert_eq!(
+            shown_messages(&alice, r).await.len(),
+            MESSAGES,
+            "{c}'s messages in its room"
+        );
+    }
+    assert_eq!(
+        sqlite_count(&db_path, &recorded).await,
+        1,
+        "{chat}: adopted"
+    );
+    assert_eq!(
+        sqlite_count(&db_path, "SELECT COUNT(*) FROM portal_creations").await,
+        0,
+        "every creation ended"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("adopting the room an interrupted run made"),
+        "{}",
+        tail(&log, 40)
+    );
+    assert!(!text.contains("panicked"), "{}", tail(&log, 40));
+    bridge.kill9();
+}
