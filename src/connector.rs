@@ -10,6 +10,7 @@ mod history;
 mod kinds;
 mod login;
 mod media;
+mod polls;
 mod portal;
 pub mod presence;
 pub mod qr;

@@ -45,6 +45,7 @@ mod chat_settings;
 mod client;
 mod history;
 mod messages;
+mod polls;
 mod portals;
 mod reactions;
 mod signal;
@@ -54,6 +55,7 @@ pub use chat_settings::ChatSettings;
 pub use client::ClientStore;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
+pub use polls::Poll;
 pub use portals::{Ghost, Portal, PortalKind};
 pub use reactions::Reaction;
 
@@ -289,6 +291,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "portal creations",
         include_str!("../migrations/sqlite/0008_portal_creations.sql"),
     ),
+    (
+        9,
+        "polls",
+        include_str!("../migrations/sqlite/0009_polls.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -332,6 +339,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         8,
         "portal creations",
         include_str!("../migrations/postgres/0008_portal_creations.sql"),
+    ),
+    (
+        9,
+        "polls",
+        include_str!("../migrations/postgres/0009_polls.sql"),
     ),
 ];
 

@@ -18,6 +18,8 @@ use wabridge::store::{
     Portal, PortalKind, Reaction, StoreError,
 };
 
+#[path = "store/polls.rs"]
+mod polls;
 #[path = "store/portal_creations.rs"]
 mod portal_creations;
 

@@ -14,7 +14,7 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format, kinds, media, rich, status};
+use super::{backfill, format, kinds, media, polls, rich, status};
 use crate::appservice::{Event, Intent, MessageContent};
 use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
@@ -298,6 +298,12 @@ pub(super) async fn deliver(
         (None, true) => bridge.bot.clone(),
         (None, false) => ghost(bridge, m.sender, push_name).await?,
     };
+    if let Some(update) = polls::update(m.message) {
+        if puppet.is_none() {
+            ensure_joined(bridge, &portal.room_id, &intent).await?;
+        }
+        return polls::vote(bridge, login, client, portal, m, &intent, update).await;
+    }
     if let Some(action) = wa_core::content::action(m.message) {
         if puppet.is_none() {
             ensure_joined(bridge, &portal.room_id, &intent).await?;
@@ -321,6 +327,23 @@ pub(super) async fn deliver(
     if puppet.is_none() {
         ensure_joined(bridge, &portal.room_id, &intent).await?;
     }
+    let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
+    polls::remember(bridge, login, m).await?;
+    Ok(event_id)
+}
+
+/// Sends `m`'s Matrix event and records it. The transaction id is derived
+/// from the message, so a send repeated after a crash is the same event to
+/// the homeserver.
+pub(super) async fn send_and_record(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    event_type: &str,
+    content: &serde_json::Value,
+) -> Result<String, RelayError> {
     let txn = format!(
         "wa{}{}",
         login.login_id,
@@ -329,7 +352,7 @@ pub(super) async fn deliver(
             .collect::<String>()
     );
     let event_id = intent
-        .send_message_event(&portal.room_id, event_type, &content, &txn, Some(m.ts_ms))
+        .send_message_event(&portal.room_id, event_type, content, &txn, Some(m.ts_ms))
         .await?;
     let record = Message {
         login_id: login.login_id.clone(),

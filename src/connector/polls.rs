@@ -1,0 +1,152 @@
+//! Poll votes from WhatsApp, shown as they arrive: a notice from the voter,
+//! in reply to the poll, naming the options chosen.
+//!
+//! A vote is sealed with a key derived from the poll's `messageSecret`
+//! ([`wa_core::msgsecret`]), so every poll bridged from WhatsApp is kept
+//! with its secret and option names. The key also depends on how the voter
+//! wrote both JIDs (phone number or LID); each form the bridge knows is
+//! tried, and the GCM tag tells which one was used.
+
+use serde_json::json;
+use tracing::debug;
+use wa_client::Client;
+use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
+use wa_core::proto::Message as WaMessage;
+use wa_core::proto::message::PollUpdateMessage;
+
+use super::relay::{Incoming, RelayError, send_and_record};
+use crate::appservice::Intent;
+use crate::bridge::Bridge;
+use crate::store::{Login, Poll, Portal};
+
+/// The vote `m` is, if it is one.
+pub(super) fn update(m: &WaMessage) -> Option<&PollUpdateMessage> {
+    m.poll_update_message.as_ref()
+}
+
+/// Keeps what later votes on poll `m` need (its secret and options).
+pub(super) async fn remember(
+    bridge: &Bridge,
+    login: &Login,
+    m: &Incoming<'_>,
+) -> Result<(), RelayError> {
+    let message = m.message;
+    let Some(poll) = [
+        &message.poll_creation_message,
+        &message.poll_creation_message_v2,
+        &message.poll_creation_message_v3,
+        &message.poll_creation_message_v5,
+    ]
+    .into_iter()
+    .find_map(Option::as_ref) else {
+        return Ok(());
+    };
+    let Some(secret) = message
+        .message_context_info
+        .as_ref()
+        .and_then(|c| c.message_secret.clone())
+    else {
+        debug!(id = %m.id, "a poll without a message secret; its votes cannot be read");
+        return Ok(());
+    };
+    bridge
+        .db
+        .save_poll(&Poll {
+            login_id: login.login_id.clone(),
+            chat_id: m.chat.to_string(),
+            sender_id: m.sender.to_non_ad().to_string(),
+            poll_id: m.id.to_owned(),
+            secret,
+            options: poll
+                .options
+                .iter()
+                .filter_map(|o| o.option_name.clone())
+                .collect(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Shows vote `update` (sent as `m`) in the poll's room; returns the
+/// notice's event id.
+pub(super) async fn vote(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    update: &PollUpdateMessage,
+) -> Result<String, RelayError> {
+    let poll_id = update
+        .poll_creation_message_key
+        .as_ref()
+        .and_then(|k| k.id.as_deref())
+        .unwrap_or_default();
+    let poll = bridge
+        .db
+        .poll(&login.login_id, &m.chat.to_string(), poll_id)
+        .await?;
+    let chosen = poll.as_ref().and_then(|p| open(client, p, m, update));
+    let body = match (&poll, &chosen) {
+        (None, _) => "voted in a poll the bridge has not seen".to_owned(),
+        (Some(_), None) => "voted, but the vote could not be read".to_owned(),
+        (Some(_), Some(names)) if names.is_empty() => "withdrew their vote".to_owned(),
+        (Some(_), Some(names)) => format!("voted for: {}", names.join(", ")),
+    };
+    let mut content = json!({"msgtype": "m.notice", "body": format!("🗳️ {body}")});
+    if let Some(p) = &poll
+        && let Some(target) = bridge
+            .db
+            .message_by_network_id(&p.login_id, &p.chat_id, &p.sender_id, &p.poll_id)
+            .await?
+    {
+        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
+    }
+    send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await
+}
+
+/// The names of the options the vote chose, trying each form of the
+/// voter's and the poll sender's JIDs the bridge knows.
+fn open(
+    client: &Client,
+    poll: &Poll,
+    m: &Incoming<'_>,
+    update: &PollUpdateMessage,
+) -> Option<Vec<String>> {
+    let sealed = update.vote.as_ref()?;
+    let own = [
+        client.jid().to_non_ad().to_string(),
+        client.lid().to_non_ad().to_string(),
+    ];
+    let mut voters = vec![m.sender.to_non_ad().to_string()];
+    if m.from_me {
+        voters.extend(own.iter().cloned());
+    }
+    let mut senders = vec![poll.sender_id.clone()];
+    if own.contains(&poll.sender_id) {
+        senders.extend(own.iter().cloned());
+    }
+    let vote = voters.iter().find_map(|voter| {
+        senders.iter().find_map(|sender| {
+            let ctx = VoteContext {
+                poll_id: &poll.poll_id,
+                poll_sender: sender,
+                voter,
+            };
+            open_vote(&poll.secret, ctx, sealed).ok()
+        })
+    })?;
+    Some(
+        vote.selected_options
+            .iter()
+            .map(|hash| {
+                poll.options
+                    .iter()
+                    .find(|name| option_hash(name).as_slice() == hash.as_slice())
+                    .cloned()
+                    .unwrap_or_else(|| "(an option the bridge does not know)".to_owned())
+            })
+            .collect(),
+    )
+}

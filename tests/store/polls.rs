@@ -1,0 +1,70 @@
+//! `polls`: a poll's secret and options kept, replaced, missing for other
+//! chats, and gone with its portal.
+
+use anyhow::Result;
+use wabridge::store::{Database, Login, Poll, Portal, PortalKind};
+
+use super::{PgDb, TempDir};
+
+async fn polls(db: &Database) -> Result<()> {
+    let user = db.ensure_user("@dora:example.org").await?;
+    let login = Login {
+        login_id: "PL1".to_owned(),
+        mxid: user.mxid.clone(),
+        phone: None,
+        jid: None,
+        created_at: 1_000,
+    };
+    db.save_login(&login).await?;
+    let chat = "15550005555@s.whatsapp.net";
+    let mut poll = Poll {
+        login_id: "PL1".to_owned(),
+        chat_id: chat.to_owned(),
+        sender_id: chat.to_owned(),
+        poll_id: "3EB0P".to_owned(),
+        secret: vec![0, 255, 7, 0],
+        options: vec!["Tuesday".to_owned(), "Friday, late".to_owned()],
+    };
+    assert!(db.save_poll(&poll).await.is_err(), "its portal must exist");
+    db.save_portal(&Portal {
+        login_id: "PL1".to_owned(),
+        chat_id: chat.to_owned(),
+        room_id: "!poll:x".to_owned(),
+        kind: PortalKind::Dm,
+        name: "Dee".to_owned(),
+        topic: None,
+        created_at: 5_000,
+    })
+    .await?;
+    db.save_poll(&poll).await?;
+    assert_eq!(db.poll("PL1", chat, "3EB0P").await?, Some(poll.clone()));
+    assert_eq!(db.poll("PL1", "other@s.whatsapp.net", "3EB0P").await?, None);
+    poll.options.push("Never".to_owned());
+    db.save_poll(&poll).await?;
+    assert_eq!(db.poll("PL1", chat, "3EB0P").await?, Some(poll.clone()));
+    assert!(db.delete_portal("PL1", chat).await?);
+    assert_eq!(
+        db.poll("PL1", chat, "3EB0P").await?,
+        None,
+        "gone with its portal"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn polls_sqlite() -> Result<()> {
+    let dir = TempDir::new()?;
+    let db = Database::connect(&dir.sqlite_uri()).await?;
+    polls(&db).await
+}
+
+#[tokio::test]
+async fn polls_postgres() -> Result<()> {
+    let Some(pg) = PgDb::create().await? else {
+        return Ok(());
+    };
+    let db = Database::connect(&pg.uri).await?;
+    polls(&db).await?;
+    db.close().await;
+    pg.drop_db().await
+}
