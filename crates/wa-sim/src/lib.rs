@@ -15,6 +15,7 @@ mod media;
 pub mod phone;
 pub mod server;
 
+pub use media::MediaFault;
 pub use phone::{
     AppStateView, HistoryFault, HistoryScript, PatchFault, PeerReceipt, Phone, PhoneError,
     PhoneUpload, ReadReceipt, Received, ScanError, ScriptChat, ScriptMessage, SeenChatState,

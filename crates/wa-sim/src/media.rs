@@ -25,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use wa_core::binary::Node;
 
+pub use store::MediaFault;
 use store::Store;
 
 /// How long a client may take over its TLS handshake.
@@ -97,6 +98,11 @@ impl MediaServer {
     /// The blob at a direct path, if stored.
     pub(crate) fn get_blob(&self, direct_path: &str) -> Option<bytes::Bytes> {
         self.store.get(direct_path)
+    }
+
+    /// Fails downloads of `direct_path` as `fault` says.
+    pub(crate) fn set_fault(&self, direct_path: &str, fault: MediaFault) {
+        self.store.set_fault(direct_path, fault);
     }
 
     /// `127.0.0.1:PORT`, as `media_conn` names the host.

@@ -276,6 +276,12 @@ impl Sim {
         &self.url
     }
 
+    /// Makes the media host fail downloads of `direct_path` as `fault`
+    /// says (an error status, or a body cut short).
+    pub fn media_fault(&self, direct_path: &str, fault: crate::media::MediaFault) {
+        self.shared.media.set_fault(direct_path, fault);
+    }
+
     /// The media host, `127.0.0.1:PORT` (HTTPS), as `media_conn` names it.
     pub fn media_host(&self) -> &str {
         self.shared.media.host()

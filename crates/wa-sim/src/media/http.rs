@@ -13,7 +13,7 @@ use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tracing::debug;
 
-use super::store::{MAX_BLOB, Store, UploadError};
+use super::store::{MAX_BLOB, MediaFault, Store, UploadError};
 
 /// What the host answers.
 pub(crate) type Reply = Response<Full<Bytes>>;
@@ -26,9 +26,26 @@ pub(crate) async fn handle(store: Arc<Store>, req: Request<Incoming>) -> Result<
             Some(rest) => upload(&store, rest, req).await,
             None => text(StatusCode::NOT_FOUND, "not found"),
         },
-        Method::GET | Method::HEAD => match store.get(&path) {
-            Some(blob) => reply(StatusCode::OK, "application/octet-stream", blob),
-            None => text(StatusCode::NOT_FOUND, "not found"),
+        Method::GET | Method::HEAD => match (store.get(&path), store.fault(&path)) {
+            (_, Some(MediaFault::Status(code))) => text(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "failed on purpose",
+            ),
+            (Some(blob), Some(MediaFault::Truncate(n))) => {
+                // The full length is declared; hyper closes the connection
+                // when the shorter body ends.
+                let full = blob.len();
+                let mut r = reply(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    blob.slice(..n.min(full)),
+                );
+                r.headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from(full));
+                r
+            }
+            (Some(blob), None) => reply(StatusCode::OK, "application/octet-stream", blob),
+            (None, _) => text(StatusCode::NOT_FOUND, "not found"),
         },
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     };

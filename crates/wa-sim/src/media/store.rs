@@ -65,12 +65,23 @@ pub(crate) struct Uploaded {
     pub(crate) direct_path: String,
 }
 
+/// How the host fails a download, for tests of bad media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaFault {
+    /// Answer with this HTTP status and no blob.
+    Status(u16),
+    /// Declare the whole blob's length but send only this many bytes,
+    /// then close the connection.
+    Truncate(usize),
+}
+
 /// The blobs of one media host, by direct path (without its query).
 #[derive(Debug)]
 pub(crate) struct Store {
     host: String,
     auth: String,
     blobs: Mutex<HashMap<String, Bytes>>,
+    faults: Mutex<HashMap<String, MediaFault>>,
 }
 
 impl Store {
@@ -80,6 +91,7 @@ impl Store {
             host,
             auth,
             blobs: Mutex::new(HashMap::new()),
+            faults: Mutex::new(HashMap::new()),
         }
     }
 
@@ -134,6 +146,25 @@ impl Store {
     pub(crate) fn get(&self, path: &str) -> Option<Bytes> {
         let path = path.split_once('?').map_or(path, |(p, _)| p);
         self.blobs().get(path).cloned()
+    }
+
+    /// Fails downloads of `path` (without its query) as `fault` says.
+    pub(crate) fn set_fault(&self, path: &str, fault: MediaFault) {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_owned(), fault);
+    }
+
+    /// The fault set for `path`, if any.
+    pub(crate) fn fault(&self, path: &str) -> Option<MediaFault> {
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        self.faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .copied()
     }
 
     fn blobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bytes>> {
