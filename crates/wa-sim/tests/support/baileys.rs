@@ -12,9 +12,16 @@ use tokio::process::{Child, ChildStdout, Command};
 use wa_sim::{Phone, Sim};
 
 /// The script folder, when node and Baileys are installed. With
-/// `WABRIDGE_REQUIRE_NODE` set, their absence fails the test instead.
+/// `WABRIDGE_REQUIRE_NODE` set, their absence fails the test instead. Found
+/// from a crate under `crates/` and from the workspace root (the bridge's
+/// tests include this file too).
 pub fn baileys_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/baileys");
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = ["scripts/baileys", "../../scripts/baileys"]
+        .into_iter()
+        .map(|rel| manifest.join(rel))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| manifest.join("../../scripts/baileys"));
     let ok = dir.join("node_modules/baileys").is_dir()
         && std::process::Command::new("node")
             .arg("--version")
