@@ -65,7 +65,7 @@ impl Chat {
 
     /// The next event from Bob's ghost in the portal for which `want`
     /// holds (events before it are passed over).
-    async fn from_bob(&self, alice: &MatrixUser, want: impl Fn(&Value) -> bool) -> Value {
+    async fn bob_event(&self, alice: &MatrixUser, want: impl Fn(&Value) -> bool) -> Value {
         alice
             .sync_until(WAIT, |room, e| {
                 room == self.room && e["sender"] == self.bob_ghost.as_str() && want(e)
@@ -76,7 +76,7 @@ impl Chat {
 
     /// Events from Bob's ghost in the portal, one for each of `wants`, in
     /// whatever order they come; returned in the order of `wants`.
-    async fn all_from_bob(
+    async fn bob_events(
         &self,
         alice: &MatrixUser,
         wants: &[&dyn Fn(&Value) -> bool],
@@ -139,7 +139,7 @@ async fn baileys_media_to_matrix(alice: &MatrixUser, peer: &mut Peer, chat: &Cha
     )
     .await;
     let e = chat
-        .from_bob(alice, |e| e["type"] == "m.room.message")
+        .bob_event(alice, |e| e["type"] == "m.room.message")
         .await;
     let c = &e["content"];
     assert_eq!(c["msgtype"], "m.image", "{e}");
@@ -164,7 +164,7 @@ async fn baileys_media_to_matrix(alice: &MatrixUser, peer: &mut Peer, chat: &Cha
     )
     .await;
     let e = chat
-        .from_bob(alice, |e| e["type"] == "m.room.message")
+        .bob_event(alice, |e| e["type"] == "m.room.message")
         .await;
     let c = &e["content"];
     assert_eq!(c["msgtype"], "m.audio", "{e}");
@@ -186,7 +186,7 @@ async fn baileys_media_to_matrix(alice: &MatrixUser, peer: &mut Peer, chat: &Cha
     )
     .await;
     let e = chat
-        .from_bob(alice, |e| e["type"] == "m.room.message")
+        .bob_event(alice, |e| e["type"] == "m.room.message")
         .await;
     let c = &e["content"];
     assert_eq!(c["msgtype"], "m.file", "{e}");
@@ -207,7 +207,7 @@ async fn baileys_media_to_matrix(alice: &MatrixUser, peer: &mut Peer, chat: &Cha
                "width": 96, "height": 96}),
     )
     .await;
-    let e = chat.from_bob(alice, |e| e["type"] == "m.sticker").await;
+    let e = chat.bob_event(alice, |e| e["type"] == "m.sticker").await;
     let c = &e["content"];
     assert_eq!(c["info"]["mimetype"], sticker.mimetype, "{e}");
     assert_eq!(c["info"]["size"], sticker.bytes.len(), "{e}");
@@ -236,7 +236,7 @@ async fn baileys_relations_to_matrix(
         json!({"cmd": "send-reply", "text": "answering you", "quoted": quoted}),
     )
     .await;
-    let e = chat.from_bob(alice, |e| body(e) == "answering you").await;
+    let e = chat.bob_event(alice, |e| body(e) == "answering you").await;
     assert_eq!(
         e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], mine_event,
         "the reply points at Alice's event: {e}"
@@ -245,7 +245,7 @@ async fn baileys_relations_to_matrix(
     let react =
         |text: &str| json!({"cmd": "send-reaction", "key": chat.alice_key(mine), "text": text});
     chat.bob_sends(peer, react("👍")).await;
-    let thumbs = chat.from_bob(alice, |e| e["type"] == "m.reaction").await;
+    let thumbs = chat.bob_event(alice, |e| e["type"] == "m.reaction").await;
     assert_eq!(
         thumbs["content"]["m.relates_to"],
         json!({"rel_type": "m.annotation", "event_id": mine_event, "key": "👍"})
@@ -253,7 +253,7 @@ async fn baileys_relations_to_matrix(
     let thumbs_event = thumbs["event_id"].as_str().unwrap().to_owned();
     chat.bob_sends(peer, react("❤️")).await;
     let got = chat
-        .all_from_bob(
+        .bob_events(
             alice,
             &[
                 &|e: &Value| e["type"] == "m.room.redaction" && redacts(e) == thumbs_event,
@@ -267,7 +267,7 @@ async fn baileys_relations_to_matrix(
     );
     let heart_event = got[1]["event_id"].as_str().unwrap().to_owned();
     chat.bob_sends(peer, react("")).await;
-    chat.from_bob(alice, |e| {
+    chat.bob_event(alice, |e| {
         e["type"] == "m.room.redaction" && redacts(e) == heart_event
     })
     .await;
@@ -278,7 +278,7 @@ async fn baileys_relations_to_matrix(
     )
     .await;
     let e = chat
-        .from_bob(alice, |e| {
+        .bob_event(alice, |e| {
             e["content"]["m.relates_to"]["rel_type"] == "m.replace"
         })
         .await;
@@ -290,14 +290,14 @@ async fn baileys_relations_to_matrix(
     assert_eq!(e["content"]["m.new_content"]["msgtype"], "m.text", "{e}");
 
     let oops = chat.bob_text(peer, "oops").await;
-    let e = chat.from_bob(alice, |e| body(e) == "oops").await;
+    let e = chat.bob_event(alice, |e| body(e) == "oops").await;
     let oops_event = e["event_id"].as_str().unwrap().to_owned();
     chat.bob_sends(
         peer,
         json!({"cmd": "send-revoke", "key": {"id": oops, "fromMe": true}}),
     )
     .await;
-    chat.from_bob(alice, |e| {
+    chat.bob_event(alice, |e| {
         e["type"] == "m.room.redaction" && redacts(e) == oops_event
     })
     .await;
@@ -492,11 +492,12 @@ async fn matrix_relations_to_baileys(
 }
 
 /// Every kind both ways in `chat`, whose portal exists: starts with a text
-/// each way that the relations then point at.
-async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) {
+/// each way that the relations then point at. Returns Alice's LID as Baileys
+/// learned it from her message.
+async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) -> String {
     let hello = chat.bob_text(peer, "hello, it is bob").await;
     let e = chat
-        .from_bob(alice, |e| body(e) == "hello, it is bob")
+        .bob_event(alice, |e| body(e) == "hello, it is bob")
         .await;
     let hello_event = e["event_id"].as_str().unwrap().to_owned();
     let mine_event = alice.send_text(&chat.room, "hi bob").await;
@@ -506,6 +507,7 @@ async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) 
         })
         .await;
     let mine = got["id"].as_str().unwrap().to_owned();
+    let alice_lid = got["senderAlt"].as_str().unwrap_or_default().to_owned();
 
     baileys_media_to_matrix(alice, peer, chat).await;
     baileys_relations_to_matrix(
@@ -527,6 +529,7 @@ async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) 
     .await;
     assert_eq!(peer.unused("undecryptable"), Vec::<Value>::new());
     assert_eq!(peer.unused("media-error"), Vec::<Value>::new());
+    alice_lid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,8 +580,54 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     dm.bob_text(&mut peer, "are you there?").await;
     dm.room = alice.wait_for_invite(WAIT).await;
     alice.accept_invite(&dm.room).await;
-    dm.from_bob(&alice, |e| body(e) == "are you there?").await;
-    every_kind_both_ways(&alice, &mut peer, &dm).await;
+    dm.bob_event(&alice, |e| body(e) == "are you there?").await;
+    let alice_lid = every_kind_both_ways(&alice, &mut peer, &dm).await;
+
+    // Baileys writing to Alice's LID, as clients do once they know it (the
+    // stanza reaches the bridge LID-addressed, with sender_pn): the same
+    // portal and ghost, and relations by LID find their events.
+    assert!(
+        alice_lid.ends_with("@lid"),
+        "Baileys learned Alice's LID: {alice_lid}"
+    );
+    let by_lid = Chat {
+        jid: alice_lid,
+        room: dm.room.clone(),
+        group: false,
+        bob_ghost: bob_ghost.clone(),
+    };
+    let id = by_lid.bob_text(&mut peer, "written to your LID").await;
+    let e = by_lid
+        .bob_event(&alice, |e| body(e) == "written to your LID")
+        .await;
+    let event = e["event_id"].as_str().unwrap().to_owned();
+    by_lid
+        .bob_sends(
+            &mut peer,
+            json!({"cmd": "send-reaction", "key": {"id": id, "fromMe": true}, "text": "👀"}),
+        )
+        .await;
+    let e = by_lid
+        .bob_event(&alice, |e| e["type"] == "m.reaction")
+        .await;
+    assert_eq!(
+        e["content"]["m.relates_to"],
+        json!({"rel_type": "m.annotation", "event_id": event, "key": "👀"})
+    );
+    alice
+        .send_event(
+            &dm.room,
+            "m.room.message",
+            &json!({"msgtype": "m.text", "body": "got it by LID",
+                    "m.relates_to": {"m.in_reply_to": {"event_id": event}}}),
+        )
+        .await;
+    let got = peer
+        .event("message", |e| {
+            e["fromMe"] == false && e["text"] == "got it by LID"
+        })
+        .await;
+    assert_eq!(got["replyTo"], id.as_str(), "{got}");
 
     // A group of Bob, Alice and Carol.
     let gid = sim
@@ -598,7 +647,7 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     group.room = alice.wait_for_invite(WAIT).await;
     alice.accept_invite(&group.room).await;
     group
-        .from_bob(&alice, |e| body(e) == "welcome to the group")
+        .bob_event(&alice, |e| body(e) == "welcome to the group")
         .await;
     every_kind_both_ways(&alice, &mut peer, &group).await;
 

@@ -14,7 +14,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{body, redacts};
