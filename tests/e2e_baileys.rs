@@ -628,6 +628,11 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
         })
         .await;
     assert_eq!(got["replyTo"], id.as_str(), "{got}");
+    assert_eq!(
+        alice.invites().await,
+        Vec::<String>::new(),
+        "no second portal for the LID"
+    );
 
     // A group of Bob, Alice and Carol.
     let gid = sim
@@ -646,6 +651,11 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     group.bob_text(&mut peer, "welcome to the group").await;
     group.room = alice.wait_for_invite(WAIT).await;
     alice.accept_invite(&group.room).await;
+    let name = alice.get_state(&group.room, "m.room.name", "").await;
+    assert_eq!(
+        name.map(|n| n["name"].clone()),
+        Some(json!("Baileys and friends"))
+    );
     group
         .bob_event(&alice, |e| body(e) == "welcome to the group")
         .await;
