@@ -12,20 +12,13 @@ use wa_core::jid::{Jid, Server};
 /// `jid` (a LID, with or without device) as the phone number `pn`, keeping
 /// its device.
 fn as_number(jid: &Jid, pn: &Jid) -> Jid {
-    if jid.device() == 0 {
-        Jid::new(pn.user(), Server::User)
-    } else {
-        Jid::with_device(pn.user(), jid.device(), Server::User)
-    }
+    Jid::with_device(pn.user(), jid.device(), Server::User)
 }
 
 /// The phone-number form of `jid` when it is a LID whose number the
 /// client knows; otherwise (groups, phone numbers, unknown LIDs) `jid`
 /// itself.
 pub(super) async fn by_number(client: &Client, jid: &Jid) -> Jid {
-    if !jid.is_lid() {
-        return jid.clone();
-    }
     match client.pn_for_lid(&jid.to_non_ad()).await {
         Ok(Some(pn)) => as_number(jid, &pn),
         Ok(None) => jid.clone(),

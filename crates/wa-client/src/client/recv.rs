@@ -243,7 +243,8 @@ async fn lid_device(
 /// Records the phone numbers a LID-addressed stanza gives: the sender's
 /// (`sender_pn` in 1:1 chats, `participant_pn` in groups) and, in copies of
 /// our own messages, the peer's (`peer_recipient_pn` for a `recipient` LID),
-/// so that a chat written to by LID can be told apart from none by number.
+/// so that a chat or sender addressed by LID can be read by its number
+/// ([`Client::pn_for_lid`](crate::Client::pn_for_lid)).
 async fn learn_phone_numbers(
     shared: &Shared,
     node: &Node,
