@@ -2,6 +2,7 @@
 //! the management room, restore at start), events both ways, and message
 //! conversion.
 
+mod addressing;
 mod appstate;
 mod backfill;
 pub mod ephemeral;

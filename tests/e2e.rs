@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::bridge::{Bridge, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
-use support::matrix::MatrixUser;
+use support::matrix::{MatrixUser, body};
 use support::postgres::{drop_postgres, fresh_postgres};
 use support::synapse;
 use tokio::net::TcpListener;
@@ -68,10 +68,6 @@ logging:
         root = hex::encode(sim.root_public_key()),
     );
     yaml.parse::<Config>().expect("test config is valid")
-}
-
-fn body(e: &Value) -> &str {
-    e["content"]["body"].as_str().unwrap_or_default()
 }
 
 fn is_message(e: &Value) -> bool {

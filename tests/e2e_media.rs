@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
+use support::files::png;
 use support::login::{Qr, login_by_qr, open_management_room};
+use support::matrix::body;
 use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
@@ -26,28 +28,8 @@ const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
 const BOB_PN: &str = "15557780002";
 
-/// A `width` x `height` RGB PNG with a gradient.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut out, width, height);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().unwrap();
-        let data: Vec<u8> = (0..width * height)
-            .flat_map(|i| [(i % 251) as u8, (i / width % 256) as u8, 99])
-            .collect();
-        writer.write_image_data(&data).unwrap();
-    }
-    out
-}
-
 fn random_bytes(n: usize) -> Vec<u8> {
     (0..n).map(|_| rand::random::<u8>()).collect()
-}
-
-fn body(e: &Value) -> &str {
-    e["content"]["body"].as_str().unwrap_or_default()
 }
 
 /// The plaintext of a media message's blob on the sim's media host,

@@ -14,9 +14,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
+use support::matrix::{body, redacts};
 use support::postgres::{drop_postgres, fresh_postgres};
 use support::synapse;
 use tokio::net::TcpListener;
@@ -29,19 +30,6 @@ use wa_sim::{Phone, Received, Sim};
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557790001";
 const BOB_PN: &str = "15557790002";
-
-fn body(e: &Value) -> &str {
-    e["content"]["body"].as_str().unwrap_or_default()
-}
-
-/// The event a redaction removes (top level before room version 11, in the
-/// content from 11 on).
-fn redacts(e: &Value) -> &str {
-    e["redacts"]
-        .as_str()
-        .or_else(|| e["content"]["redacts"].as_str())
-        .unwrap_or_default()
-}
 
 /// Waits until `phone` received a message for which `pick` gives something.
 async fn wait_for<T>(phone: &Phone, mut pick: impl FnMut(&Received) -> Option<T>) -> T {

@@ -55,6 +55,8 @@
 //                                             failed its checks (patch MAC, LTHash,
 //                                             index MAC) or a collection could not
 //                                             be synced
+//   media and relation commands and events: see the "media and relations"
+//                                             block below
 //   {"event":"error","cmd":..,"error":".."}   a command failed
 //   {"event":"close","status":N,"error":".."} the connection ended for good
 //
@@ -82,6 +84,9 @@ import makeWASocket, {
   WA_CERT_DETAILS,
 } from 'baileys';
 import pino from 'pino';
+// media and relations block
+import { createHash } from 'node:crypto';
+import { downloadMediaMessage } from 'baileys';
 
 const [url, rootHex, ...flags] = process.argv.slice(2);
 const takeHistory = flags.includes('--history');
@@ -224,6 +229,120 @@ const onMessages = ({ messages }) => {
   }
 };
 
+// ---- media and relations (tests/e2e_baileys.rs) ---------------------------
+// Commands (each answers {"event":"sent","id":..,"to":..} like send-text;
+// "to" is a user or group JID; a "key" names a message of that chat:
+// {"id":..,"fromMe":bool,"participant":"<jid>"?} (participant: its sender,
+// in groups)):
+//   {"cmd":"send-media","to":..,"kind":"image"|"ptt"|"audio"|"document"|
+//    "sticker"|"video","data":"<base64>","mimetype":..,"fileName":..,
+//    "caption":..,"seconds":N,"width":N,"height":N}
+//        uploads and sends an attachment through Baileys' sendMessage (ptt: an
+//        audio message with ptt set); absent fields are left to Baileys
+//   {"cmd":"send-reply","to":..,"text":..,"quoted":{<key>,"text":..}}
+//        a text quoting that message (Baileys builds the contextInfo)
+//   {"cmd":"send-reaction","to":..,"key":{..},"text":".."}  "" removes it
+//   {"cmd":"send-edit","to":..,"key":{..},"text":".."}      edits own message
+//   {"cmd":"send-revoke","to":..,"key":{..}}                deletes for everyone
+// Events:
+//   {"event":"media", <as message>, "kind":"image"|"audio"|"document"|
+//    "sticker"|"video","mimetype":..,"fileName":..,"caption":..,"ptt":bool,
+//    "seconds":N,"width":N,"height":N,"replyTo":..,"length":N,
+//    "sha256":"<hex>"}                   an attachment from someone else arrived
+//                                        and was downloaded with Baileys'
+//                                        downloadMediaMessage (length and
+//                                        sha256 of the plaintext it returned)
+//   {"event":"media-error", <as message>, "kind":..,"error":..}
+//                                        that download failed
+const MEDIA_KINDS = ['image', 'audio', 'document', 'sticker', 'video'];
+
+const keyFor = (chat, key) => {
+  if (typeof key?.id !== 'string') throw new Error('a message key needs "id"');
+  return {
+    remoteJid: chat,
+    id: key.id,
+    fromMe: !!key.fromMe,
+    ...(key.participant ? { participant: key.participant } : {}),
+  };
+};
+
+const onMediaMessages = ({ messages }) => {
+  for (const m of messages) {
+    if (m.key.fromMe) continue;
+    const content = normalizeMessageContent(m.message);
+    const kind = MEDIA_KINDS.find((k) => content?.[`${k}Message`]);
+    if (!kind) continue;
+    const media = content[`${kind}Message`];
+    const base = {
+      id: m.key.id,
+      chat: m.key.remoteJid,
+      sender: m.key.participant || m.key.remoteJid,
+      participant: m.key.participant || null,
+      fromMe: false,
+      kind,
+    };
+    downloadMediaMessage(m, 'buffer', {})
+      .then((data) => {
+        say({
+          event: 'media',
+          ...base,
+          mimetype: media.mimetype ?? null,
+          fileName: media.fileName ?? null,
+          caption: media.caption ?? null,
+          ptt: !!media.ptt,
+          seconds: media.seconds ?? null,
+          width: media.width ?? null,
+          height: media.height ?? null,
+          replyTo: media.contextInfo?.stanzaId ?? null,
+          length: data.length,
+          sha256: createHash('sha256').update(data).digest('hex'),
+        });
+      })
+      .catch((err) => say({ event: 'media-error', ...base, error: String(err?.message ?? err) }));
+  }
+};
+
+// Answers the sent message, or undefined if it does not know the command.
+const mediaCommand = async (cmd) => {
+  const to = cmd.to;
+  const needs = (ok, what) => {
+    if (!ok) throw new Error(`${cmd.cmd} needs ${what}`);
+  };
+  switch (cmd.cmd) {
+    case 'send-media': {
+      needs(typeof to === 'string' && typeof cmd.data === 'string', '"to" and "data"');
+      const kind = cmd.kind === 'ptt' ? 'audio' : cmd.kind;
+      needs(MEDIA_KINDS.includes(kind), `"kind" one of ptt, ${MEDIA_KINDS.join(', ')}`);
+      const content = { [kind]: Buffer.from(cmd.data, 'base64') };
+      if (cmd.kind === 'ptt') content.ptt = true;
+      for (const field of ['mimetype', 'fileName', 'caption', 'seconds', 'width', 'height']) {
+        if (cmd[field] !== undefined && cmd[field] !== null) content[field] = cmd[field];
+      }
+      return sock.sendMessage(to, content);
+    }
+    case 'send-reply': {
+      needs(typeof to === 'string' && typeof cmd.text === 'string', '"to" and "text"');
+      const quoted = {
+        key: keyFor(to, cmd.quoted),
+        message: { conversation: cmd.quoted.text ?? '' },
+      };
+      return sock.sendMessage(to, { text: cmd.text }, { quoted });
+    }
+    case 'send-reaction':
+      needs(typeof to === 'string' && typeof cmd.text === 'string', '"to" and "text"');
+      return sock.sendMessage(to, { react: { text: cmd.text, key: keyFor(to, cmd.key) } });
+    case 'send-edit':
+      needs(typeof to === 'string' && typeof cmd.text === 'string', '"to" and "text"');
+      return sock.sendMessage(to, { text: cmd.text, edit: keyFor(to, cmd.key) });
+    case 'send-revoke':
+      needs(typeof to === 'string', '"to"');
+      return sock.sendMessage(to, { delete: keyFor(to, cmd.key) });
+    default:
+      return undefined;
+  }
+};
+// ---- end of media and relations ---------------------------------------------
+
 const connect = () => {
   sock = makeWASocket({
     waWebSocketUrl: url,
@@ -245,6 +364,7 @@ const connect = () => {
     }
   });
   sock.ev.on('messages.upsert', onMessages);
+  sock.ev.on('messages.upsert', onMediaMessages);
   sock.ev.on('messaging-history.set', ({ chats, contacts, messages, syncType, progress }) => {
     const counts = {};
     for (const m of messages ?? []) {
@@ -319,7 +439,9 @@ const run = async (cmd) => {
     await sock.chatModify(cmd.mod, cmd.jid);
     say({ event: 'chat-modified', jid: cmd.jid });
   } else {
-    throw new Error(`unknown command ${cmd.cmd}`);
+    const sent = await mediaCommand(cmd);
+    if (sent === undefined) throw new Error(`unknown command ${cmd.cmd}`);
+    say({ event: 'sent', id: sent?.key?.id, to: cmd.to });
   }
 };
 

@@ -29,7 +29,8 @@ pub(super) async fn run_events(
 ) {
     while let Some(event) = events.recv().await {
         match event {
-            ClientEvent::Message(m) => {
+            ClientEvent::Message(mut m) => {
+                super::addressing::message_by_number(&client, &mut m).await;
                 let mut delay = Duration::from_millis(500);
                 for attempt in 1..=5 {
                     match to_matrix(&bridge, &login, &client, &m).await {
@@ -87,12 +88,16 @@ pub(super) async fn run_events(
                 }
                 break;
             }
-            ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => {
+            ClientEvent::Receipt(mut r) if r.kind == ReceiptKind::Read => {
+                r.chat = super::addressing::by_number(&client, &r.chat).await;
+                r.from = super::addressing::by_number(&client, &r.from).await;
                 if let Err(e) = read_receipt(&bridge, &login, &client, &r).await {
                     debug!(error = %e, "read receipt not bridged");
                 }
             }
             ClientEvent::ChatState { chat, from, state } => {
+                let chat = super::addressing::by_number(&client, &chat).await;
+                let from = super::addressing::by_number(&client, &from).await;
                 if let Err(e) = typing(&bridge, &login, &chat, &from, state).await {
                     debug!(error = %e, "typing not bridged");
                 }

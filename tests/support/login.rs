@@ -4,15 +4,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use wa_sim::{Phone, ScanError};
 
 use super::bridge::decode_qr;
-use super::matrix::MatrixUser;
-
-fn body(e: &Value) -> &str {
-    e["content"]["body"].as_str().unwrap_or_default()
-}
+use super::matrix::{MatrixUser, body};
 
 /// How the QR step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

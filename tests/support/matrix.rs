@@ -16,6 +16,20 @@ pub fn enc(segment: &str) -> String {
     utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
 }
 
+/// An event's `content.body`, or "".
+pub fn body(e: &Value) -> &str {
+    e["content"]["body"].as_str().unwrap_or_default()
+}
+
+/// The event a redaction removes (top level before room version 11, in the
+/// content from 11 on).
+pub fn redacts(e: &Value) -> &str {
+    e["redacts"]
+        .as_str()
+        .or_else(|| e["content"]["redacts"].as_str())
+        .unwrap_or_default()
+}
+
 /// A logged-in Matrix user.
 #[derive(Debug)]
 pub struct MatrixUser {

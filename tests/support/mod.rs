@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-/// Where Baileys is (`baileys_dir`), wa-sim's test helper.
+/// Where Baileys is (`baileys_dir`), decided as for wa-sim's and
+/// wa-client's Baileys tests.
 #[path = "../../crates/wa-sim/tests/support/baileys.rs"]
 pub mod baileys;
 pub mod bridge;
+pub mod files;
 pub mod history;
 pub mod log;
 pub mod login;

@@ -385,6 +385,21 @@ impl Client {
         &self.shared.own.lid
     }
 
+    /// The phone-number JID (no device) of the account whose LID is `lid`,
+    /// when known (from usync, or from the `sender_pn`-style attributes of
+    /// LID-addressed messages). `None` for a JID that is not a LID.
+    pub async fn pn_for_lid(&self, lid: &Jid) -> Result<Option<Jid>, StoreError> {
+        if !lid.is_lid() {
+            return Ok(None);
+        }
+        Ok(self
+            .shared
+            .store
+            .pn_for_lid(lid.user())
+            .await?
+            .map(Jid::user_jid))
+    }
+
     /// Whether the client is logged in right now.
     pub fn is_online(&self) -> bool {
         self.shared.conn.borrow().is_some()

@@ -418,3 +418,51 @@ async fn baileys_decodes_our_reactions_edits_revokes_and_replies() {
     let got = peer.event("revoke", |e| e["id"] == sent.id.as_str()).await;
     assert_eq!(got["target"], first.id.as_str(), "{got}");
 }
+
+/// A 1:1 message Baileys addresses to our LID arrives LID-addressed, with
+/// the sender's phone number in `sender_pn`: the client records the
+/// pairing, so the sender's LID reads back as their number (which the
+/// bridge keys portals and ghosts by).
+#[tokio::test]
+async fn a_message_to_our_lid_teaches_us_the_senders_phone_number() {
+    let Some(dir) = baileys::baileys_dir() else {
+        return;
+    };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let (a_pn, b_pn) = ("15557770021", "15557770022");
+    let (a_phone, b_phone) = (sim.account(a_pn), sim.account(b_pn));
+    let (client, mut events) = our_client(&sim, &a_phone).await;
+    let mut peer = Peer::start(&dir, &sim);
+    let open = peer.link(&b_phone).await;
+    let b_lid: Jid = open["me"]["lid"]
+        .as_str()
+        .expect("Baileys has a LID")
+        .parse::<Jid>()
+        .unwrap()
+        .to_non_ad();
+    assert!(b_lid.is_lid(), "{b_lid}");
+    assert_eq!(client.pn_for_lid(&b_lid).await.unwrap(), None);
+
+    let our_lid = client.lid().to_non_ad().to_string();
+    let id = peer.send_text(&our_lid, "to your lid").await;
+    let m = events
+        .wait("Baileys' message to our LID", |e| match e {
+            ClientEvent::Message(m) if m.id == id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.text(), Some("to your lid"));
+    assert_eq!(m.chat, b_lid, "the chat is named as it was addressed");
+    assert_eq!(
+        client.pn_for_lid(&m.chat).await.unwrap(),
+        Some(Jid::user_jid(b_pn)),
+        "sender_pn taught us the number"
+    );
+    assert_eq!(
+        client.pn_for_lid(&Jid::user_jid(b_pn)).await.unwrap(),
+        None,
+        "a phone number is not a LID"
+    );
+}

@@ -240,6 +240,40 @@ async fn lid_device(
         .map(|l| Jid::with_device(l, jid.device(), Server::Lid)))
 }
 
+/// Records the phone numbers a LID-addressed stanza gives: the sender's
+/// (`sender_pn` in 1:1 chats, `participant_pn` in groups) and, in copies of
+/// our own messages, the peer's (`peer_recipient_pn` for a `recipient` LID),
+/// so that a chat or sender addressed by LID can be read by its number
+/// ([`Client::pn_for_lid`](crate::Client::pn_for_lid)).
+async fn learn_phone_numbers(
+    shared: &Shared,
+    node: &Node,
+    sender: &Jid,
+) -> Result<(), HandleError> {
+    let sender_pn = node
+        .attr_jid("participant_pn")
+        .or_else(|| node.attr_jid("sender_pn"));
+    let pairs = [
+        (Some(sender), sender_pn),
+        (
+            node.attr_jid("recipient"),
+            node.attr_jid("peer_recipient_pn"),
+        ),
+    ];
+    for (lid, pn) in pairs {
+        if let (Some(lid), Some(pn)) = (lid, pn)
+            && lid.is_lid()
+            && pn.server() == &Server::User
+        {
+            shared
+                .store
+                .store_lid_mapping(pn.user(), lid.user())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Takes the history-sync notification out of a protocol message.
 fn history_notification(m: &mut Message) -> Option<HistorySyncNotification> {
     let pm = m.protocol_message.as_deref_mut()?;
@@ -301,6 +335,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         participant: group.then(|| sender.clone()),
         recipient: (from_me && !group).then(|| chat.clone()),
     };
+    learn_phone_numbers(shared, node, &sender).await?;
     let Some(sender_lid) = lid_device(shared, &sender, lid_hint.as_ref()).await? else {
         warn!(%sender, "sender without a known LID; asking for a resend");
         return undecryptable(shared, conn, node, &chat, &sender, "unknown sender".into()).await;

@@ -135,6 +135,19 @@ impl Peer {
         self.sent("send-group-text", group).await
     }
 
+    /// Runs one of peer.mjs's sending commands (`cmd` carries `"cmd"` and
+    /// `"to"`: send-media, send-reply, send-reaction, ...); returns the id of
+    /// the message once Baileys handed it to the server.
+    pub async fn send(&mut self, cmd: Value) -> String {
+        let (name, to) = (cmd["cmd"].as_str(), cmd["to"].as_str());
+        let (name, to) = (
+            name.expect("a command has \"cmd\"").to_owned(),
+            to.expect("a sending command has \"to\"").to_owned(),
+        );
+        self.command(cmd).await;
+        self.sent(&name, &to).await
+    }
+
     async fn sent(&mut self, cmd: &str, to: &str) -> String {
         let ev = self
             .wait(&format!("the result of {cmd} to {to}"), |e| {
@@ -200,6 +213,21 @@ impl Peer {
             }
         }
         got
+    }
+
+    /// The attachment with id `id`, downloaded by Baileys (its `media`
+    /// event; a failed download fails here with the reason).
+    pub async fn media(&mut self, id: &str) -> Value {
+        let ev = self
+            .wait(&format!("the attachment {id}"), |e| {
+                (e["event"] == "media" || e["event"] == "media-error") && e["id"] == id
+            })
+            .await;
+        assert_eq!(
+            ev["event"], "media",
+            "Baileys could not download {id}: {ev}"
+        );
+        ev
     }
 
     /// Takes every event of kind `kind` read so far and not taken by a wait.
