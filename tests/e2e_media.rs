@@ -5,7 +5,9 @@
 //! does not match becomes a notice and the chat goes on. The Matrix user
 //! sends an image and a file, which the contact's phone receives as media
 //! messages whose blobs decrypt to the same bytes; what cannot be sent
-//! (too large, no url) is answered with a notice.
+//! (too large, no url, a url that is not mxc://) is answered with a
+//! notice. A media host answering 500 or 404, or cutting a download short,
+//! gives a notice each, in order, and the chat goes on.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -22,7 +24,7 @@ use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage};
-use wa_sim::{Phone, PhoneUpload, Received, Sim};
+use wa_sim::{MediaFault, Phone, PhoneUpload, Received, Sim};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
@@ -248,11 +250,55 @@ async fn media_both_ways() {
         body(&notice),
         "⚠️ The document could not be bridged: decrypted file does not match its fileSha256"
     );
+    // The media host failing: a 500, a body cut short, a blob it does not
+    // have (404). Each is a notice, in the order sent, and the text after
+    // them still arrives.
+    let failing = [
+        (Some(MediaFault::Status(500)), "five-hundred.pdf"),
+        (Some(MediaFault::Truncate(1000)), "cut-short.pdf"),
+        (None, "missing.pdf"),
+    ];
+    for (fault, name) in failing {
+        let mut up = bob.upload_media(MediaKind::Document, &pdf).unwrap();
+        match fault {
+            Some(f) => sim.media_fault(&up.direct_path, f),
+            None => {
+                up.direct_path = up.direct_path.replace(".enc", "-gone.enc");
+                up.url = up.url.replace(".enc", "-gone.enc");
+            }
+        }
+        let sha = up.file_sha256.to_vec();
+        bob.send_message(ALICE_PN, document_message(&up, name, sha))
+            .await
+            .unwrap();
+    }
     bob.send_text(ALICE_PN, "did you get it?").await.unwrap();
-    let (_, text) = alice
-        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
-        .await;
-    assert_eq!(body(&text), "did you get it?");
+    let mut shown = Vec::new();
+    while shown.len() < 4 {
+        let (_, e) = alice
+            .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+            .await;
+        shown.push((
+            e["content"]["msgtype"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            body(&e).to_owned(),
+        ));
+    }
+    for (msgtype, text) in &shown[..3] {
+        assert_eq!(msgtype, "m.notice", "{shown:?}");
+        assert!(
+            text.starts_with("⚠️ The document could not be bridged: "),
+            "{shown:?}"
+        );
+    }
+    assert!(shown[0].1.contains("500"), "{shown:?}");
+    assert!(shown[2].1.contains("404"), "{shown:?}");
+    assert_eq!(
+        shown[3],
+        ("m.text".to_owned(), "did you get it?".to_owned())
+    );
 
     // Matrix -> WhatsApp: an image (with a thumbnail made by the bridge).
     let picture = png(200, 100);
@@ -344,6 +390,23 @@ async fn media_both_ways() {
     let (_, notice) = alice
         .sync_until(WAIT, |room, e| {
             room == dm && body(e).starts_with("⚠️ Your message was not bridged")
+        })
+        .await;
+    assert_eq!(
+        body(&notice),
+        "⚠️ Your message was not bridged: the event has no valid mxc:// url"
+    );
+    let malformed = alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.file", "body": "x.pdf", "url": "https://example.org/x.pdf"}),
+        )
+        .await;
+    let (_, notice) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm
+                && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == malformed.as_str()
         })
         .await;
     assert_eq!(
