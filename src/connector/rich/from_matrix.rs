@@ -1,0 +1,433 @@
+//! Matrix -> WhatsApp: the user's `m.reaction`, `m.replace` of their own
+//! message, redaction of their own message or reaction, replies and pills.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// A Matrix reply and mentions onto the outgoing WhatsApp message.
+pub(in crate::connector) async fn decorate_outgoing(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    event: &Event,
+    message: &MessageContent,
+    out: &mut WaMessage,
+) -> Result<(), StoreError> {
+    let mut info = ContextInfo::default();
+    let reply = message
+        .relates_to
+        .as_ref()
+        .filter(|r| !r.is_falling_back)
+        .and_then(|r| r.in_reply_to.as_deref());
+    if let Some(reply) = reply
+        && let Some(target) = bridge.db.message_by_event(reply).await?
+    {
+        info.stanza_id = Some(target.message_id);
+        info.participant = Some(target.sender_id);
+        // Clients show the quote from their own copy; an empty one is what
+        // bridges send when they do not keep the text.
+        info.quoted_message = Some(Box::new(WaMessage {
+            conversation: Some(String::new()),
+            ..WaMessage::default()
+        }));
+    }
+    let mut mxids: Vec<String> = event
+        .content
+        .get("m.mentions")
+        .and_then(|m| m.get("user_ids"))
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(html) = &message.formatted_body {
+        for p in pills(html) {
+            if !mxids.contains(&p) {
+                mxids.push(p);
+            }
+        }
+    }
+    let mut numbers = Vec::new();
+    for mxid in mxids {
+        if let Some(jid) = jid_of_mxid(bridge, login, client, &mxid) {
+            info.mentioned_jid.push(jid.to_string());
+            numbers.push((mxid, jid.user().to_owned()));
+        }
+    }
+    if !numbers.is_empty()
+        && matches!(message.msgtype.as_str(), "m.text" | "m.notice")
+        && let Some(html) = &message.formatted_body
+    {
+        let text = format::html_to_whatsapp(&pills_to_numbers(html, &numbers));
+        if out.conversation.is_some() {
+            out.conversation = Some(text);
+        }
+    }
+    if info != ContextInfo::default() && !content::set_context_info(out, info) {
+        debug!("a reply or mention on content that cannot carry one");
+    }
+    Ok(())
+}
+
+/// Who the Matrix event concerns: its portal, login and running client,
+/// if the sender is that portal's user and logged in.
+async fn context(
+    bridge: &Bridge,
+    room: &str,
+    sender: &str,
+) -> Result<Option<(Portal, Login, Option<Client>)>, StoreError> {
+    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+        return Ok(None);
+    };
+    let Some(login) = bridge.db.login(&portal.login_id).await? else {
+        return Ok(None);
+    };
+    if login.mxid != sender {
+        return Ok(None);
+    }
+    let client = bridge
+        .logins
+        .lock()
+        .await
+        .get(sender)
+        .map(|h| h.client.clone());
+    Ok(Some((portal, login, client)))
+}
+
+async fn refuse(bridge: &Bridge, room: &str, event: &Event, what: &str, why: &str) {
+    crate::connector::status::refused(
+        bridge,
+        room,
+        event,
+        what,
+        why,
+        crate::connector::status::Reason::Generic,
+    )
+    .await;
+}
+
+/// Queues `message` to `chat`; a failure of the send is told in the room.
+fn send(bridge: &Arc<Bridge>, client: &Client, chat: &Jid, room: &str, message: WaMessage) {
+    match client.queue_message(chat, message) {
+        Ok(pending) => {
+            let (bridge, room) = (bridge.clone(), room.to_owned());
+            tokio::spawn(async move {
+                if let Err(e) = pending.wait().await {
+                    bridge
+                        .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
+                        .await;
+                }
+            });
+        }
+        Err(e) => {
+            let (bridge, room) = (bridge.clone(), room.to_owned());
+            tokio::spawn(async move {
+                bridge
+                    .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
+                    .await;
+            });
+        }
+    }
+}
+
+/// The key of bridged message `target` as the logged-in account names it.
+fn key_of(client: &Client, chat: &Jid, target: &Message) -> MessageKey {
+    let own = is_own(client, &target.sender_id);
+    MessageKey {
+        remote_jid: Some(chat.to_string()),
+        from_me: Some(own),
+        id: Some(target.message_id.clone()),
+        participant: (chat.is_group() && !own).then(|| target.sender_id.clone()),
+    }
+}
+
+/// The user's `m.reaction` in a portal, out to WhatsApp.
+pub async fn reaction_from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
+        return Ok(());
+    };
+    let what = "reaction";
+    let Some(client) = client else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you are not logged in to WhatsApp",
+        )
+        .await;
+        return Ok(());
+    };
+    let rel = event.relates_to().unwrap_or_default();
+    let (Some("m.annotation"), Some(target), Some(emoji)) = (
+        rel.rel_type.as_deref(),
+        rel.event_id.as_deref(),
+        rel.key.as_deref().filter(|k| !k.is_empty()),
+    ) else {
+        refuse(bridge, room, event, what, "it is not a valid annotation").await;
+        return Ok(());
+    };
+    let Some(event_id) = event.event_id.as_deref() else {
+        return Ok(());
+    };
+    if bridge.db.reaction_by_event(event_id).await?.is_some() {
+        return Ok(()); // a replayed transaction
+    }
+    let Some(target) = bridge.db.message_by_event(target).await? else {
+        refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
+        return Ok(());
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    let reaction = WaMessage {
+        reaction_message: Some(ReactionMessage {
+            key: Some(key_of(&client, &chat, &target)),
+            text: Some(emoji.to_owned()),
+            grouping_key: None,
+            sender_timestamp_ms: Some(now_ms()),
+        }),
+        ..WaMessage::default()
+    };
+    send(bridge, &client, &chat, room, reaction);
+    bridge
+        .db
+        .save_reaction(&Reaction {
+            login_id: login.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            target_sender_id: target.sender_id.clone(),
+            target_message_id: target.message_id.clone(),
+            reactor_id: client.jid().to_non_ad().to_string(),
+            emoji: emoji.to_owned(),
+            room_id: room.to_owned(),
+            event_id: event_id.to_owned(),
+            sent_at: now_ms(),
+        })
+        .await
+}
+
+/// The user's redaction in a portal: of their reaction, a removal; of their
+/// own message, a revoke; of anyone else's message, a notice.
+pub async fn redaction_from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let Some((portal, _login, client)) = context(bridge, room, sender).await? else {
+        return Ok(());
+    };
+    let what = "deletion";
+    let Some(redacts) = event.redacts() else {
+        refuse(bridge, room, event, what, "it names no event").await;
+        return Ok(());
+    };
+    let reaction = bridge.db.reaction_by_event(redacts).await?;
+    let message = match reaction {
+        Some(_) => None,
+        None => bridge.db.message_by_event(redacts).await?,
+    };
+    if reaction.is_none() && message.is_none() {
+        return Ok(()); // not something WhatsApp has
+    }
+    let Some(client) = client else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you are not logged in to WhatsApp",
+        )
+        .await;
+        return Ok(());
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    if let Some(r) = reaction {
+        if !is_own(&client, &r.reactor_id) {
+            return Ok(()); // a ghost's reaction: nothing to say on WhatsApp
+        }
+        let target = Message {
+            login_id: r.login_id.clone(),
+            chat_id: r.chat_id.clone(),
+            sender_id: r.target_sender_id.clone(),
+            message_id: r.target_message_id.clone(),
+            room_id: r.room_id.clone(),
+            event_id: String::new(),
+            sent_at: 0,
+        };
+        let removal = WaMessage {
+            reaction_message: Some(ReactionMessage {
+                key: Some(key_of(&client, &chat, &target)),
+                text: Some(String::new()),
+                grouping_key: None,
+                sender_timestamp_ms: Some(now_ms()),
+            }),
+            ..WaMessage::default()
+        };
+        send(bridge, &client, &chat, room, removal);
+        bridge.db.delete_reaction(redacts).await?;
+        return Ok(());
+    }
+    let Some(target) = message else {
+        return Ok(());
+    };
+    if !is_own(&client, &target.sender_id) {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "WhatsApp only lets you delete your own messages",
+        )
+        .await;
+        return Ok(());
+    }
+    let mut revoke = ProtocolMessage {
+        key: Some(key_of(&client, &chat, &target)),
+        ..ProtocolMessage::default()
+    };
+    revoke.set_type(ProtocolType::Revoke);
+    send(
+        bridge,
+        &client,
+        &chat,
+        room,
+        WaMessage {
+            protocol_message: Some(Box::new(revoke)),
+            ..WaMessage::default()
+        },
+    );
+    Ok(())
+}
+
+/// The user's `m.replace` of their own bridged message, out as a WhatsApp
+/// edit. `portal` and `client` are the event's.
+pub(in crate::connector) async fn edit_from_matrix(
+    bridge: &Arc<Bridge>,
+    portal: &Portal,
+    client: &Client,
+    event: &Event,
+    message: &MessageContent,
+) -> Result<(), StoreError> {
+    let room = portal.room_id.as_str();
+    let what = "edit";
+    let rel = message.relates_to.clone().unwrap_or_default();
+    let (Some("m.replace"), Some(target), Some(new)) = (
+        rel.rel_type.as_deref(),
+        rel.event_id.as_deref(),
+        message.new_content.as_deref(),
+    ) else {
+        refuse(bridge, room, event, what, "it is not a valid m.replace").await;
+        return Ok(());
+    };
+    let Some(target) = bridge.db.message_by_event(target).await? else {
+        refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
+        return Ok(());
+    };
+    if !is_own(client, &target.sender_id) {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you can only edit your own messages",
+        )
+        .await;
+        return Ok(());
+    }
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+        return Ok(());
+    };
+    let text = match (&new.format, &new.formatted_body) {
+        (Some(f), Some(html)) if f == "org.matrix.custom.html" => format::html_to_whatsapp(html),
+        _ => new.body.clone(),
+    };
+    let mut edit = ProtocolMessage {
+        key: Some(MessageKey {
+            remote_jid: Some(chat.to_string()),
+            from_me: Some(true),
+            id: Some(target.message_id.clone()),
+            participant: None,
+        }),
+        edited_message: Some(Box::new(WaMessage {
+            conversation: Some(text),
+            ..WaMessage::default()
+        })),
+        timestamp_ms: Some(now_ms()),
+        ..ProtocolMessage::default()
+    };
+    edit.set_type(ProtocolType::MessageEdit);
+    let wrapped = WaMessage {
+        edited_message: Some(Box::new(FutureProofMessage {
+            message: Some(Box::new(WaMessage {
+                protocol_message: Some(Box::new(edit)),
+                ..WaMessage::default()
+            })),
+        })),
+        ..WaMessage::default()
+    };
+    let pending = match client.queue_message(&chat, wrapped) {
+        Ok(p) => p,
+        Err(e) => {
+            refuse(bridge, room, event, what, &e.to_string()).await;
+            return Ok(());
+        }
+    };
+    if let Some(event_id) = &event.event_id {
+        let record = Message {
+            login_id: portal.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            sender_id: client.jid().to_non_ad().to_string(),
+            message_id: pending.id.clone(),
+            room_id: room.to_owned(),
+            event_id: event_id.clone(),
+            sent_at: now_ms(),
+        };
+        if let Err(e) = bridge.db.save_message(&record).await {
+            warn!(error = %e, "could not record a sent edit");
+        }
+    }
+    let (bridge, room) = (bridge.clone(), room.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = pending.wait().await {
+            bridge
+                .notice(&room, &format!("⚠️ Your edit was not bridged: {e}"))
+                .await;
+        }
+    });
+    Ok(())
+}
