@@ -39,6 +39,11 @@ async fn puppet_intent_tags_mutes_reads_and_sends_with_ts() {
     .unwrap();
     let puppet = client.puppet_intent(&alice.user_id);
     assert_eq!(puppet.whoami().await.unwrap(), alice.user_id);
+    assert_eq!(
+        client.upload_limit().await,
+        Some(600 << 20),
+        "the homeserver's upload limit (max_upload_size 600M in the test config)"
+    );
 
     // Pin <-> m.favourite, archive <-> m.lowpriority.
     puppet.set_room_tag(&room, "m.favourite").await.unwrap();

@@ -86,6 +86,9 @@ struct Inner {
     retry: RetryPolicy,
     max_download: u64,
     registered: Mutex<HashSet<String>>,
+    /// The homeserver's upload limit (`m.upload.size`), once asked; `None`
+    /// inside when it names none.
+    upload_limit: tokio::sync::OnceCell<Option<u64>>,
 }
 
 /// Client to the homeserver for the appservice.
@@ -200,6 +203,7 @@ impl MatrixClient {
                 retry: RetryPolicy::default(),
                 max_download: 100 * 1024 * 1024,
                 registered: Mutex::new(HashSet::new()),
+                upload_limit: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -268,6 +272,27 @@ impl MatrixClient {
         ]);
         let v = self.json(Req::new(Method::POST, p).json(body)).await?;
         Ok(v.get("duration_ms").and_then(Value::as_u64).unwrap_or(0))
+    }
+
+    /// The largest upload the homeserver takes (`m.upload.size` of the
+    /// media config), asked once; `None` if it names none or cannot say.
+    pub async fn upload_limit(&self) -> Option<u64> {
+        *self
+            .inner
+            .upload_limit
+            .get_or_init(|| async {
+                for p in [
+                    "/_matrix/client/v1/media/config",
+                    "/_matrix/media/v3/config",
+                ] {
+                    match self.json(Req::new(Method::GET, p.into())).await {
+                        Ok(v) => return v.get("m.upload.size").and_then(Value::as_u64),
+                        Err(e) => debug!(path = p, error = %e, "no media config here"),
+                    }
+                }
+                None
+            })
+            .await
     }
 
     /// `GET /_matrix/client/versions`, for feature detection.

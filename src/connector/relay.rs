@@ -32,20 +32,28 @@ pub(super) async fn run_events(
             ClientEvent::Message(mut m) => {
                 super::addressing::message_by_number(&client, &mut m).await;
                 let mut delay = Duration::from_millis(500);
+                let mut last_error = None;
                 for attempt in 1..=5 {
                     match to_matrix(&bridge, &login, &client, &m).await {
                         Ok(()) => {
                             if let Err(e) = client.ack(&m.ack).await {
                                 debug!(error = %e, "ack not sent; the server will redeliver");
                             }
+                            last_error = None;
                             break;
                         }
                         Err(e) => {
                             warn!(attempt, error = %e, "could not bridge a message to Matrix");
+                            last_error = Some(e);
                             tokio::time::sleep(delay).await;
                             delay *= 2;
                         }
                     }
+                }
+                if let Some(e) = last_error {
+                    // Not acknowledged: the server delivers it again at the
+                    // next login. Until then the user knows it exists.
+                    gave_up(&bridge, &login, &m.chat, &e).await;
                 }
             }
             ClientEvent::AppState(changes) => {
@@ -114,6 +122,32 @@ pub(super) async fn run_events(
             }
             _ => {}
         }
+    }
+}
+
+/// Tells the portal of `chat`, if it has one, that a message could not be
+/// bridged after every attempt.
+async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
+    let Ok(Some(portal)) = bridge
+        .db
+        .portal(&login.login_id, &chat.to_non_ad().to_string())
+        .await
+    else {
+        return;
+    };
+    let content = json!({
+        "msgtype": "m.notice",
+        "body": format!(
+            "⚠️ A message could not be bridged ({e}); it will be tried again when the bridge reconnects"
+        ),
+    });
+    let txn = format!("wagaveup{}", now_ms());
+    if let Err(e) = bridge
+        .bot
+        .send_message_event(&portal.room_id, "m.room.message", &content, &txn, None)
+        .await
+    {
+        debug!(error = %e, "could not tell the room about a lost message");
     }
 }
 

@@ -328,6 +328,8 @@ fn homeserver_config(
         }],
         "database": { "name": "sqlite3", "args": { "database": d("homeserver.db") } },
         "media_store_path": d("media"),
+        // The benchmarks bridge a 100 MB video.
+        "max_upload_size": "600M",
         "signing_key_path": d("signing.key"),
         "trusted_key_servers": [],
         "suppress_key_server_warning": true,

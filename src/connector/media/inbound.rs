@@ -375,7 +375,11 @@ async fn transfer(
     intent: &Intent,
     a: &Attachment<'_>,
 ) -> Result<(&'static str, Value), MediaError> {
-    let limit = bridge.config.bridge.max_media_bytes;
+    // Ours, or the homeserver's if it takes less.
+    let limit = match bridge.matrix.upload_limit().await {
+        Some(hs) => hs.min(bridge.config.bridge.max_media_bytes),
+        None => bridge.config.bridge.max_media_bytes,
+    };
     if let Some(size) = a.size.filter(|s| *s > limit) {
         return Err(MediaError::TooLarge {
             size: Some(size),
