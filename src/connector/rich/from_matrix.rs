@@ -97,6 +97,50 @@ async fn context(
     Ok(Some((portal, login, client)))
 }
 
+/// The client of a logged-in user; otherwise the user is told and `None`.
+async fn logged_in(
+    bridge: &Bridge,
+    room: &str,
+    event: &Event,
+    what: &str,
+    client: Option<Client>,
+) -> Option<Client> {
+    if client.is_none() {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "you are not logged in to WhatsApp",
+        )
+        .await;
+    }
+    client
+}
+
+/// The portal's WhatsApp chat; if its id does not parse, the user is told
+/// and `None`.
+async fn chat_of(
+    bridge: &Bridge,
+    room: &str,
+    event: &Event,
+    what: &str,
+    portal: &Portal,
+) -> Option<Jid> {
+    let chat = portal.chat_id.parse::<Jid>().ok();
+    if chat.is_none() {
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "this room's chat id is not valid",
+        )
+        .await;
+    }
+    chat
+}
+
 async fn refuse(bridge: &Bridge, room: &str, event: &Event, what: &str, why: &str) {
     crate::connector::status::refused(
         bridge,
@@ -155,15 +199,7 @@ pub async fn reaction_from_matrix(
         return Ok(());
     };
     let what = "reaction";
-    let Some(client) = client else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "you are not logged in to WhatsApp",
-        )
-        .await;
+    let Some(client) = logged_in(bridge, room, event, what, client).await else {
         return Ok(());
     };
     let rel = event.relates_to().unwrap_or_default();
@@ -185,15 +221,7 @@ pub async fn reaction_from_matrix(
         refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
         return Ok(());
     };
-    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "this room's chat id is not valid",
-        )
-        .await;
+    let Some(chat) = chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
     };
     let reaction = WaMessage {
@@ -246,26 +274,10 @@ pub async fn redaction_from_matrix(
     if reaction.is_none() && message.is_none() {
         return Ok(()); // not something WhatsApp has
     }
-    let Some(client) = client else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "you are not logged in to WhatsApp",
-        )
-        .await;
+    let Some(client) = logged_in(bridge, room, event, what, client).await else {
         return Ok(());
     };
-    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "this room's chat id is not valid",
-        )
-        .await;
+    let Some(chat) = chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
     };
     if let Some(r) = reaction {
@@ -361,15 +373,7 @@ pub(in crate::connector) async fn edit_from_matrix(
         .await;
         return Ok(());
     }
-    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "this room's chat id is not valid",
-        )
-        .await;
+    let Some(chat) = chat_of(bridge, room, event, what, portal).await else {
         return Ok(());
     };
     let text = match (&new.format, &new.formatted_body) {
