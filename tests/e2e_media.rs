@@ -1,10 +1,11 @@
 //! Attachments end to end: a real Synapse, wa-sim with scripted phones, and
 //! the bridge in this process. A contact's phone sends an image, a voice
-//! note and a document, which arrive in the portal as the right Matrix
-//! events whose files are byte for byte the sent ones; a blob whose hash
-//! does not match becomes a notice and the chat goes on. The Matrix user
-//! sends an image and a file, which the contact's phone receives as media
-//! messages whose blobs decrypt to the same bytes; what cannot be sent
+//! note, a document, a video, a GIF and a song, which arrive in the portal
+//! as the right Matrix events whose files are byte for byte the sent ones;
+//! a blob whose hash does not match becomes a notice and the chat goes on.
+//! The Matrix user sends an image, a file, a video, a GIF and a song, which
+//! the contact's phone receives as media messages whose blobs decrypt to
+//! the same bytes; what cannot be sent
 //! (too large, no url, a url that is not mxc://) is answered with a
 //! notice. A media host answering 500 or 404, or cutting a download short,
 //! gives a notice each, in order, and the chat goes on.
@@ -23,7 +24,7 @@ use support::synapse;
 use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
 use wa_core::proto::Message as WaMessage;
-use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage};
+use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage, VideoMessage};
 use wa_sim::{MediaFault, Phone, PhoneUpload, Received, Sim};
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -58,10 +59,16 @@ fn blob_plaintext(
 }
 
 /// Waits until `phone` received a message for which `pick` gives something.
-async fn wait_for<T>(phone: &Phone, mut pick: impl FnMut(&Received) -> Option<T>) -> T {
+async fn wait_for<T>(phone: &Phone, pick: impl FnMut(&Received) -> Option<T>) -> T {
+    wait_nth(phone, 0, pick).await
+}
+
+/// Waits until `phone` received an `n`th (from 0) message for which `pick`
+/// gives something, and returns that.
+async fn wait_nth<T>(phone: &Phone, n: usize, mut pick: impl FnMut(&Received) -> Option<T>) -> T {
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(found) = phone.received().iter().find_map(&mut pick) {
+        if let Some(found) = phone.received().iter().filter_map(&mut pick).nth(n) {
             return found;
         }
         assert!(
@@ -234,6 +241,76 @@ async fn media_both_ways() {
     assert_eq!(c["info"]["size"], pdf.len());
     assert_eq!(alice.download_media(c["url"].as_str().unwrap()).await, pdf);
 
+    // A video, a GIF (a looping video) and a song (audio, not a voice note).
+    let clip = random_bytes(20_000);
+    for gif in [false, true] {
+        let kind = if gif {
+            MediaKind::Gif
+        } else {
+            MediaKind::Video
+        };
+        let up = bob.upload_media(kind, &clip).unwrap();
+        let video = WaMessage {
+            video_message: Some(Box::new(VideoMessage {
+                url: Some(up.url.clone()),
+                mimetype: Some("video/mp4".into()),
+                file_sha256: Some(up.file_sha256.to_vec()),
+                file_length: Some(up.file_length),
+                seconds: Some(7),
+                width: Some(320),
+                height: Some(240),
+                gif_playback: Some(gif),
+                media_key: Some(up.media_key.to_vec()),
+                file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+                direct_path: Some(up.direct_path.clone()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        bob.send_message(ALICE_PN, video).await.unwrap();
+        let (_, shown) = alice
+            .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+            .await;
+        let c = &shown["content"];
+        assert_eq!(c["msgtype"], "m.video", "{shown}");
+        assert_eq!(c["info"]["duration"], 7000);
+        assert_eq!(
+            (&c["info"]["w"], &c["info"]["h"]),
+            (&json!(320), &json!(240))
+        );
+        assert_eq!(c["info"]["fi.mau.gif"] == json!(true), gif, "{shown}");
+        assert_eq!(alice.download_media(c["url"].as_str().unwrap()).await, clip);
+    }
+    let song = random_bytes(5000);
+    let up = bob.upload_media(MediaKind::Audio, &song).unwrap();
+    let audio = WaMessage {
+        audio_message: Some(Box::new(AudioMessage {
+            url: Some(up.url.clone()),
+            mimetype: Some("audio/mpeg".into()),
+            file_sha256: Some(up.file_sha256.to_vec()),
+            file_length: Some(up.file_length),
+            seconds: Some(180),
+            ptt: Some(false),
+            media_key: Some(up.media_key.to_vec()),
+            file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+            direct_path: Some(up.direct_path.clone()),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    bob.send_message(ALICE_PN, audio).await.unwrap();
+    let (_, shown) = alice
+        .sync_until(WAIT, |room, e| room == dm && from_bob(e))
+        .await;
+    let c = &shown["content"];
+    assert_eq!(c["msgtype"], "m.audio", "{shown}");
+    assert_eq!(c["info"]["duration"], 180_000);
+    assert!(
+        c.get("org.matrix.msc3245.voice").is_none(),
+        "not a voice note: {shown}"
+    );
+    assert_eq!(alice.download_media(c["url"].as_str().unwrap()).await, song);
+
     // A blob that does not match its fileSha256: a notice, and the chat
     // goes on.
     let up = bob.upload_media(MediaKind::Document, &pdf).unwrap();
@@ -355,6 +432,67 @@ async fn media_both_ways() {
         doc.file_enc_sha256.as_deref().unwrap(),
     );
     assert_eq!(got, notes);
+
+    // A video, a GIF (the mautrix marks of a looping video) and a song.
+    let clip = random_bytes(30_000);
+    let mxc = alice.upload_media("video/mp4", clip.clone()).await;
+    for (n, gif) in [false, true].into_iter().enumerate() {
+        let mut info = json!({"mimetype": "video/mp4", "size": clip.len(), "w": 320, "h": 240,
+                              "duration": 7000});
+        if gif {
+            info["fi.mau.gif"] = json!(true);
+            info["fi.mau.loop"] = json!(true);
+            info["fi.mau.autoplay"] = json!(true);
+        }
+        alice
+            .send_event(
+                &dm,
+                "m.room.message",
+                &json!({"msgtype": "m.video", "body": "clip.mp4", "url": mxc, "info": info}),
+            )
+            .await;
+        let video = wait_nth(&bob, n, |r| r.message.video_message.clone()).await;
+        assert_eq!(video.gif_playback.unwrap_or(false), gif, "{video:?}");
+        assert_eq!(video.mimetype.as_deref(), Some("video/mp4"));
+        assert_eq!(video.seconds, Some(7));
+        assert_eq!((video.width, video.height), (Some(320), Some(240)));
+        let kind = if gif {
+            MediaKind::Gif
+        } else {
+            MediaKind::Video
+        };
+        let got = blob_plaintext(
+            &sim,
+            kind,
+            video.direct_path.as_deref().unwrap(),
+            video.media_key.as_deref().unwrap(),
+            video.file_sha256.as_deref().unwrap(),
+            video.file_enc_sha256.as_deref().unwrap(),
+        );
+        assert_eq!(got, clip);
+    }
+    let song = random_bytes(6000);
+    let mxc = alice.upload_media("audio/mpeg", song.clone()).await;
+    alice
+        .send_event(
+            &dm,
+            "m.room.message",
+            &json!({"msgtype": "m.audio", "body": "song.mp3", "url": mxc,
+                    "info": {"mimetype": "audio/mpeg", "size": song.len(), "duration": 180_000}}),
+        )
+        .await;
+    let audio = wait_for(&bob, |r| r.message.audio_message.clone()).await;
+    assert_ne!(audio.ptt, Some(true), "a song is not a voice note");
+    assert_eq!(audio.seconds, Some(180));
+    let got = blob_plaintext(
+        &sim,
+        MediaKind::Audio,
+        audio.direct_path.as_deref().unwrap(),
+        audio.media_key.as_deref().unwrap(),
+        audio.file_sha256.as_deref().unwrap(),
+        audio.file_enc_sha256.as_deref().unwrap(),
+    );
+    assert_eq!(got, song);
 
     // Too large (by its info, before any download) and without a url:
     // notices, nothing sent.
