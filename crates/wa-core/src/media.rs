@@ -263,29 +263,46 @@ pub fn decrypt(
     file_enc_sha256: Option<&[u8]>,
     file_sha256: Option<&[u8]>,
 ) -> Result<Vec<u8>, MediaError> {
+    decrypt_in_place(kind, media_key, blob.to_vec(), file_enc_sha256, file_sha256)
+}
+
+/// [`decrypt`] in the blob's own buffer, which becomes the plaintext: a
+/// big file is held once, not twice.
+pub fn decrypt_in_place(
+    kind: MediaKind,
+    media_key: &[u8],
+    mut blob: Vec<u8>,
+    file_enc_sha256: Option<&[u8]>,
+    file_sha256: Option<&[u8]>,
+) -> Result<Vec<u8>, MediaError> {
     if let Some(want) = file_enc_sha256
-        && Sha256::digest(blob).as_slice() != want
+        && Sha256::digest(&blob).as_slice() != want
     {
         return Err(MediaError::EncHashMismatch);
     }
     if blob.len() < BLOCK + MAC_LEN {
         return Err(MediaError::TooShort(blob.len()));
     }
-    let (ciphertext, tag) = blob.split_at(blob.len() - MAC_LEN);
+    let body = blob.len() - MAC_LEN;
     let keys = MediaKeys::derive(media_key, kind);
-    keys.mac(ciphertext)
-        .verify_truncated_left(tag)
-        .map_err(|_| MediaError::MacMismatch)?;
+    {
+        let (ciphertext, tag) = blob.split_at(body);
+        keys.mac(ciphertext)
+            .verify_truncated_left(tag)
+            .map_err(|_| MediaError::MacMismatch)?;
+    }
     let cipher = cbc::Decryptor::<Aes256>::new(&keys.cipher_key.into(), &keys.iv.into());
-    let plaintext = cipher
-        .decrypt_padded_vec::<Pkcs7>(ciphertext)
-        .map_err(|_| MediaError::BadPadding)?;
+    let plain_len = cipher
+        .decrypt_padded::<Pkcs7>(&mut blob[..body])
+        .map_err(|_| MediaError::BadPadding)?
+        .len();
+    blob.truncate(plain_len);
     if let Some(want) = file_sha256
-        && Sha256::digest(&plaintext).as_slice() != want
+        && Sha256::digest(&blob).as_slice() != want
     {
         return Err(MediaError::HashMismatch);
     }
-    Ok(plaintext)
+    Ok(blob)
 }
 
 #[cfg(test)]

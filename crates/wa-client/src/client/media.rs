@@ -184,10 +184,10 @@ impl Shared {
             match http.download(&url).await {
                 Ok(blob) => {
                     debug!(%host, len = blob.len(), "downloaded");
-                    return Ok(core_media::decrypt(
+                    return Ok(core_media::decrypt_in_place(
                         kind,
                         media_key,
-                        &blob,
+                        blob,
                         file_enc_sha256,
                         file_sha256,
                     )?);

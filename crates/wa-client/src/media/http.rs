@@ -88,7 +88,10 @@ impl Http {
         if resp.content_length().is_some_and(|n| n > MAX_DOWNLOAD) {
             return Err(MediaError::TooLarge);
         }
-        let mut out = Vec::new();
+        // Sized once from the declared length: growing by doubling would
+        // hold old and new buffers at once.
+        let declared = resp.content_length().unwrap_or(0);
+        let mut out = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if (out.len() + chunk.len()) as u64 > MAX_DOWNLOAD {
                 return Err(MediaError::TooLarge);
