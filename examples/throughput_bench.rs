@@ -14,6 +14,9 @@
 //! checked through the media API, and the bridge's RSS before and its peak
 //! (`VmHWM`) after are printed.
 //!
+//! `video-out [MB]`: the same video sent by the user from Matrix, timed
+//! until the phone has it (its fileSha256 checked).
+//!
 //! No assertion on time: figures only. Run (needs the Synapse venv):
 //!
 //! ```text
@@ -136,6 +139,7 @@ async fn main() {
             .await
         }
         "video" => video(&bob, &alice, &room, &bridge, amount.unwrap_or(100)).await,
+        "video-out" => video_out(&bob, &alice, &room, &bridge, amount.unwrap_or(100)).await,
         other => panic!("unknown mode {other}: text or video"),
     }
     bridge.assert_running();
@@ -201,17 +205,67 @@ async fn texts(
     assert_eq!(shown, want, "every text once, in order");
 }
 
-async fn video(bob: &Phone, alice: &MatrixUser, room: &str, bridge: &BridgeProcess, mb: usize) {
-    let size = mb * 1_000_000;
+/// `mb` decimal megabytes that are not all alike.
+fn file_of(mb: usize) -> Vec<u8> {
     let mut x: u32 = 0x9e37_79b9;
-    let bytes: Vec<u8> = (0..size)
+    (0..mb * 1_000_000)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
             x.to_le_bytes()[0]
         })
-        .collect();
+        .collect()
+}
+
+/// The other way: the user sends the video from Matrix; timed until the
+/// phone has it, whose blob is then checked.
+async fn video_out(bob: &Phone, alice: &MatrixUser, room: &str, bridge: &BridgeProcess, mb: usize) {
+    let bytes = file_of(mb);
+    let mxc = alice.upload_media("video/mp4", bytes.clone()).await;
+    let rss_before = bridge.rss_kib();
+    let peak_before = bridge.peak_rss_kib();
+    let start = Instant::now();
+    alice
+        .send_event(
+            room,
+            "m.room.message",
+            &serde_json::json!({"msgtype": "m.video", "body": "film.mp4", "url": mxc,
+                "info": {"mimetype": "video/mp4", "size": bytes.len()}}),
+        )
+        .await;
+    let video = loop {
+        if let Some(v) = bob
+            .received()
+            .iter()
+            .find_map(|r| r.message.video_message.clone())
+        {
+            break v;
+        }
+        assert!(start.elapsed() < LONG, "the phone never got the video");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = start.elapsed();
+    let peak = bridge.peak_rss_kib();
+    assert_eq!(
+        video.file_length,
+        Some(bytes.len() as u64),
+        "the whole video"
+    );
+    assert_eq!(
+        video.file_sha256.as_deref(),
+        Some(&Sha256::digest(&bytes)[..]),
+        "the same bytes"
+    );
+    println!("one {mb} MB video, Matrix -> WhatsApp");
+    println!("  at the phone after {:.1} s", took.as_secs_f64());
+    println!(
+        "  bridge RSS {rss_before} KiB before; peak (VmHWM) {peak_before} KiB before, {peak} KiB after"
+    );
+}
+
+async fn video(bob: &Phone, alice: &MatrixUser, room: &str, bridge: &BridgeProcess, mb: usize) {
+    let bytes = file_of(mb);
     let rss_before = bridge.rss_kib();
     let peak_before = bridge.peak_rss_kib();
     let up = bob.upload_media(MediaKind::Video, &bytes).unwrap();

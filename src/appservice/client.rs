@@ -440,7 +440,14 @@ impl MatrixClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| s.saturating_mul(1000));
-        let mut body = Vec::new();
+        // Sized once from the declared length (growing by doubling would hold
+        // old and new buffers at once), with room to encrypt it in place.
+        let declared = resp
+            .content_length()
+            .filter(|_| status.is_success())
+            .map_or(0, |n| n.min(limit.unwrap_or(n)));
+        let mut body =
+            Vec::with_capacity(usize::try_from(declared).unwrap_or(0) + wa_core::media::SEAL_ROOM);
         // Error bodies are read up to a small cap; success bodies up to `limit`.
         let cap = if status.is_success() {
             limit

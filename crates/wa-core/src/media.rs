@@ -229,6 +229,17 @@ pub fn encrypt<R: CryptoRng + ?Sized>(
     encrypt_with_key(kind, &media_key, plaintext)
 }
 
+/// [`encrypt`] in the plaintext's own buffer (see [`encrypt_in_place`]).
+pub fn encrypt_owned<R: CryptoRng + ?Sized>(
+    kind: MediaKind,
+    plaintext: Vec<u8>,
+    rng: &mut R,
+) -> EncryptedMedia {
+    let mut media_key = Zeroizing::new([0u8; MEDIA_KEY_LEN]);
+    rng.fill_bytes(media_key.as_mut());
+    encrypt_in_place(kind, &media_key, plaintext)
+}
+
 /// Encrypts `plaintext` as `kind` under `media_key` (deterministic: for
 /// tests, and for re-sending a blob under the key it already has).
 pub fn encrypt_with_key(
@@ -236,17 +247,43 @@ pub fn encrypt_with_key(
     media_key: &[u8; MEDIA_KEY_LEN],
     plaintext: &[u8],
 ) -> EncryptedMedia {
+    let mut buf = Vec::with_capacity(plaintext.len() + SEAL_ROOM);
+    buf.extend_from_slice(plaintext);
+    encrypt_in_place(kind, media_key, buf)
+}
+
+/// Room a plaintext buffer needs beyond its length for
+/// [`encrypt_in_place`] to seal it without moving: the padding (at most a
+/// block) and the MAC.
+pub const SEAL_ROOM: usize = BLOCK + MAC_LEN;
+
+/// [`encrypt_with_key`] in the plaintext's own buffer, which becomes the
+/// blob: a big file is held once, not twice (give it [`SEAL_ROOM`] spare
+/// capacity, or it moves once to grow).
+pub fn encrypt_in_place(
+    kind: MediaKind,
+    media_key: &[u8; MEDIA_KEY_LEN],
+    mut buf: Vec<u8>,
+) -> EncryptedMedia {
+    let file_sha256: [u8; 32] = Sha256::digest(&buf).into();
+    let len = buf.len();
+    let padded = (len / BLOCK + 1) * BLOCK;
+    buf.resize(padded, 0);
     let keys = MediaKeys::derive(media_key, kind);
     let cipher = cbc::Encryptor::<Aes256>::new(&keys.cipher_key.into(), &keys.iv.into());
-    let mut blob = cipher.encrypt_padded_vec::<Pkcs7>(plaintext);
-    let tag = keys.mac(&blob).finalize().into_bytes();
-    blob.extend_from_slice(&tag[..MAC_LEN]);
+    // There is room for the padding, so this cannot fail.
+    let sealed = cipher
+        .encrypt_padded::<Pkcs7>(&mut buf, len)
+        .map_or(padded, <[u8]>::len);
+    buf.truncate(sealed);
+    let tag = keys.mac(&buf).finalize().into_bytes();
+    buf.extend_from_slice(&tag[..MAC_LEN]);
     EncryptedMedia {
         media_key: *media_key,
-        file_sha256: Sha256::digest(plaintext).into(),
-        file_enc_sha256: Sha256::digest(&blob).into(),
-        file_length: plaintext.len() as u64,
-        blob,
+        file_sha256,
+        file_enc_sha256: Sha256::digest(&buf).into(),
+        file_length: len as u64,
+        blob: buf,
     }
 }
 

@@ -292,10 +292,9 @@ pub(in crate::connector) async fn to_whatsapp(
     } else {
         None
     };
-    // Encryption makes the whole blob beside the plaintext: two copies of
-    // the file until the upload is done (see the module docs).
-    let uploaded = client.upload(o.kind, &data).await?;
-    drop(data);
+    // Encrypted in its own buffer (the thumbnail's share of it is gone by
+    // now, so this takes the buffer without a copy): one copy of the file.
+    let uploaded = client.upload_owned(o.kind, Vec::from(data)).await?;
     let now = crate::store::now_ms() / 1000;
     Ok(whatsapp_message(&o, &uploaded, thumbnail, now))
 }

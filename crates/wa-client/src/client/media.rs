@@ -48,6 +48,28 @@ impl Client {
         plaintext: &[u8],
     ) -> Result<UploadedMedia, MediaError> {
         let sealed = core_media::encrypt(kind, plaintext, &mut rand::rng());
+        self.upload_sealed(kind, sealed).await
+    }
+
+    /// [`Client::upload`] of a plaintext it may encrypt in its own buffer:
+    /// a big file is held once, not twice (with
+    /// [`SEAL_ROOM`](wa_core::media::SEAL_ROOM) spare capacity it does not
+    /// even move).
+    #[instrument(skip_all, fields(?kind, len = plaintext.len()))]
+    pub async fn upload_owned(
+        &self,
+        kind: MediaKind,
+        plaintext: Vec<u8>,
+    ) -> Result<UploadedMedia, MediaError> {
+        let sealed = core_media::encrypt_owned(kind, plaintext, &mut rand::rng());
+        self.upload_sealed(kind, sealed).await
+    }
+
+    async fn upload_sealed(
+        &self,
+        kind: MediaKind,
+        sealed: core_media::EncryptedMedia,
+    ) -> Result<UploadedMedia, MediaError> {
         let blob = Bytes::from(sealed.blob);
         let http = self.shared.media_http()?;
         let mut last = MediaError::BadMediaConn("no host");
