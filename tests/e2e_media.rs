@@ -436,9 +436,12 @@ async fn media_both_ways() {
     // A video, a GIF (the mautrix marks of a looping video) and a song.
     let clip = random_bytes(30_000);
     let mxc = alice.upload_media("video/mp4", clip.clone()).await;
+    // The client's still of the video, which the bridge makes the JPEG
+    // thumbnail WhatsApp shows.
+    let still = alice.upload_media("image/png", png(64, 48)).await;
     for (n, gif) in [false, true].into_iter().enumerate() {
         let mut info = json!({"mimetype": "video/mp4", "size": clip.len(), "w": 320, "h": 240,
-                              "duration": 7000});
+                              "duration": 7000, "thumbnail_url": still});
         if gif {
             info["fi.mau.gif"] = json!(true);
             info["fi.mau.loop"] = json!(true);
@@ -453,6 +456,8 @@ async fn media_both_ways() {
             .await;
         let video = wait_nth(&bob, n, |r| r.message.video_message.clone()).await;
         assert_eq!(video.gif_playback.unwrap_or(false), gif, "{video:?}");
+        let thumbnail = video.jpeg_thumbnail.clone().expect("a jpegThumbnail");
+        assert_eq!(&thumbnail[..2], &[0xff, 0xd8], "the thumbnail is a JPEG");
         assert_eq!(video.mimetype.as_deref(), Some("video/mp4"));
         assert_eq!(video.seconds, Some(7));
         assert_eq!((video.width, video.height), (Some(320), Some(240)));

@@ -36,6 +36,9 @@ pub(in crate::connector) struct Outgoing {
     pub height: Option<u32>,
     /// `info.duration`, in whole seconds (rounded up).
     pub seconds: Option<u32>,
+    /// `info.thumbnail_url`, if a valid `mxc://` (videos get their JPEG
+    /// thumbnail from it).
+    pub thumbnail_mxc: Option<String>,
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -114,6 +117,10 @@ impl Outgoing {
             width: info.and_then(|i| u32_at(i, "w")),
             height: info.and_then(|i| u32_at(i, "h")),
             seconds,
+            thumbnail_mxc: info
+                .and_then(|i| str_at(i, "thumbnail_url"))
+                .filter(|t| parse_mxc(t).is_ok())
+                .map(str::to_owned),
         })
     }
 
@@ -289,6 +296,8 @@ pub(in crate::connector) async fn to_whatsapp(
             debug!("no thumbnail: the image does not decode");
         }
         made.map(|t| t.jpeg)
+    } else if matches!(o.kind, MediaKind::Video | MediaKind::Gif) {
+        video_thumbnail(bridge, &o).await
     } else {
         None
     };
@@ -297,6 +306,27 @@ pub(in crate::connector) async fn to_whatsapp(
     let uploaded = client.upload_owned(o.kind, Vec::from(data)).await?;
     let now = crate::store::now_ms() / 1000;
     Ok(whatsapp_message(&o, &uploaded, thumbnail, now))
+}
+
+/// A video's JPEG thumbnail, made from the one its Matrix event names;
+/// `None` (the video goes without) if there is none or it does not decode.
+async fn video_thumbnail(bridge: &Bridge, o: &Outgoing) -> Option<Vec<u8>> {
+    let mxc = o.thumbnail_mxc.as_deref()?;
+    let data = match bridge.bot.download_media(mxc).await {
+        Ok(d) => d,
+        Err(e) => {
+            debug!(error = %e, "video thumbnail not fetched");
+            return None;
+        }
+    };
+    let made = tokio::task::spawn_blocking(move || thumbnail::make(&data))
+        .await
+        .ok()
+        .flatten();
+    if made.is_none() {
+        debug!("no video thumbnail: the event's thumbnail does not decode");
+    }
+    made.map(|t| t.jpeg)
 }
 
 #[cfg(test)]
