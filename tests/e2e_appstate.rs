@@ -476,7 +476,7 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         .send_event(
             &bob_room,
             "m.room.message",
-            &json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"}),
+            &json!({"msgtype": "org.example.hologram", "body": "here"}),
         )
         .await;
     let (_, failed) = alice
@@ -491,9 +491,27 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     assert!(
         failed["content"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("m.location")),
+            .is_some_and(|m| m.contains("org.example.hologram")),
         "{failed}"
     );
+
+    // A location from Matrix reaches the phone as a WhatsApp location.
+    alice
+        .send_event(
+            &bob_room,
+            "m.room.message",
+            &json!({"msgtype": "m.location", "body": "Meet here", "geo_uri": "geo:1.5,2.25;u=10"}),
+        )
+        .await;
+    eventually("the location reaches Bob's phone", || async {
+        bob.received().iter().any(|r| {
+            r.message.location_message.as_ref().is_some_and(|l| {
+                (l.degrees_latitude, l.degrees_longitude, l.name.as_deref())
+                    == (Some(1.5), Some(2.25), Some("Meet here"))
+            })
+        })
+    })
+    .await;
 
     // Kinds without text or attachment are shown readably.
     let location = wa_core::proto::Message {
@@ -508,7 +526,9 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     bob.send_message(ALICE_PN, location).await.unwrap();
     let (_, loc) = alice
         .sync_until(WAIT, |room, e| {
-            room == bob_room && e["content"]["msgtype"] == "m.location"
+            room == bob_room
+                && e["content"]["msgtype"] == "m.location"
+                && e["sender"] == ghost(BOB_PN).as_str()
         })
         .await;
     assert_eq!(loc["content"]["geo_uri"], "geo:48.25,16.5");

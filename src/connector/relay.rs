@@ -577,6 +577,13 @@ pub async fn from_matrix(
                 ..WaMessage::default()
             }
         }
+        "m.location" => match kinds::location_from_matrix(&event.content) {
+            Ok(m) => m,
+            Err(why) => {
+                fail(bridge, room, event, why).await;
+                return Ok(());
+            }
+        },
         other => match media::Outgoing::from_event(&event.kind, &event.content) {
             // The transfer holds up this transaction, and so keeps the
             // order of the room's messages.
