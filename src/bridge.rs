@@ -226,6 +226,7 @@ pub async fn run_with(
     }
 
     connector::restore_logins(&bridge).await;
+    replay_outbound(&bridge).await;
 
     shutdown.await;
     info!("shutting down");
@@ -343,8 +344,7 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
         }
         // A sticker has no body to read as a command.
         "m.sticker" | "m.reaction" | "m.room.redaction" => {
-            bridge.outbound.push(room, (bridge.clone(), event.clone()));
-            Ok(())
+            queue_outbound(bridge, room, event).await
         }
         "m.room.message" => {
             let Some(message) = event.message() else {
@@ -360,10 +360,50 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
                 commands::run(bridge, room, sender, rest.trim()).await;
                 return Ok(());
             }
-            bridge.outbound.push(room, (bridge.clone(), event.clone()));
-            Ok(())
+            queue_outbound(bridge, room, event).await
         }
         _ => Ok(()),
+    }
+}
+
+/// Queues `event` for WhatsApp, kept in the database first: the
+/// transaction is answered only once the event is safe, so a crash loses
+/// nothing (the queue is replayed at start).
+async fn queue_outbound(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    event: &Event,
+) -> Result<(), HandlerError> {
+    if let Some(id) = &event.event_id {
+        let json = serde_json::to_string(&event.raw).map_err(HandlerError::new)?;
+        bridge
+            .db
+            .queue_outbound(room, id, &json)
+            .await
+            .map_err(HandlerError::new)?;
+    }
+    bridge.outbound.push(room, (bridge.clone(), event.clone()));
+    Ok(())
+}
+
+/// Queues again what an earlier run took from the homeserver and did not
+/// finish.
+async fn replay_outbound(bridge: &Arc<Bridge>) {
+    let pending = match bridge.db.pending_outbound().await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(error = %e, "could not read the events still to send to WhatsApp");
+            return;
+        }
+    };
+    if !pending.is_empty() {
+        info!(events = pending.len(), "sending what the last run did not");
+    }
+    for (room, json) in pending {
+        match serde_json::from_str(&json).ok().and_then(Event::from_json) {
+            Some(event) => bridge.outbound.push(&room, (bridge.clone(), event)),
+            None => warn!(%room, "a kept event is not an event; dropped"),
+        }
     }
 }
 
@@ -385,6 +425,15 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
     let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
         return;
     };
+    handle_outbound(bridge, room, sender, event).await;
+    if let Some(id) = &event.event_id
+        && let Err(e) = bridge.db.outbound_done(id).await
+    {
+        warn!(error = %e, "could not mark an event handled; it may be sent again");
+    }
+}
+
+async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=3 {
         let result = match event.kind.as_str() {

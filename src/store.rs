@@ -45,6 +45,7 @@ mod chat_settings;
 mod client;
 mod history;
 mod messages;
+mod outbound;
 mod polls;
 mod portals;
 mod reactions;
@@ -296,6 +297,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "polls",
         include_str!("../migrations/sqlite/0009_polls.sql"),
     ),
+    (
+        10,
+        "outbound events",
+        include_str!("../migrations/sqlite/0010_outbound_events.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -344,6 +350,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         9,
         "polls",
         include_str!("../migrations/postgres/0009_polls.sql"),
+    ),
+    (
+        10,
+        "outbound events",
+        include_str!("../migrations/postgres/0010_outbound_events.sql"),
     ),
 ];
 

@@ -303,8 +303,22 @@ async fn scenario(db: &str) {
         }
     }
 
-    // Restart: same database, no new login.
+    // Restart: same database, no new login. An event the homeserver
+    // handed over just before a crash is kept, and the next start sends it.
     bridge.stop().await;
+    let kept = serde_json::json!({
+        "type": "m.room.message", "room_id": dm, "sender": alice.user_id,
+        "event_id": "$kept-before-a-crash", "origin_server_ts": 1,
+        "content": {"msgtype": "m.text", "body": "kept before a crash"},
+    });
+    let store = wabridge::store::Database::connect(&config.database.uri)
+        .await
+        .unwrap();
+    store
+        .queue_outbound(&dm, "$kept-before-a-crash", &kept.to_string())
+        .await
+        .unwrap();
+    store.close().await;
     let bridge = Bridge::start(&config, port).await;
     bob.send_text(ALICE_PN, "still there?").await.unwrap();
     let (_, m) = alice
@@ -323,6 +337,15 @@ async fn scenario(db: &str) {
         assert!(Instant::now() < deadline, "bob did not get it: {texts:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let deadline = Instant::now() + WAIT;
+    while !bob
+        .received()
+        .iter()
+        .any(|r| r.text.as_deref() == Some("kept before a crash"))
+    {
+        assert!(Instant::now() < deadline, "the kept event was not sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let phone_typed = bob
         .received()
         .into_iter()
@@ -335,6 +358,21 @@ async fn scenario(db: &str) {
         "one linked device: the restart did not pair again"
     );
     bridge.stop().await;
+    let kept_sent = bob
+        .received()
+        .into_iter()
+        .filter(|r| r.text.as_deref() == Some("kept before a crash"))
+        .count();
+    assert_eq!(kept_sent, 1, "the kept event went out once");
+    let store = wabridge::store::Database::connect(&config.database.uri)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pending_outbound().await.unwrap(),
+        Vec::<(String, String)>::new(),
+        "nothing is left to send"
+    );
+    store.close().await;
     eprintln!(
         "e2e on {} took {:?}",
         db.split(':').next().unwrap_or(db),

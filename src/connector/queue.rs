@@ -1,5 +1,6 @@
 //! One queue per portal room for what the user sends from Matrix. The
-//! homeserver's transaction is answered as soon as its events are queued;
+//! homeserver's transaction is answered as soon as its events are queued
+//! (and kept in the database, so a crash loses none: `outbound_events`);
 //! the events of one room go out in order, and a big upload in one room
 //! holds up no other room (nor the next transaction).
 //!
