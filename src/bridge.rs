@@ -346,6 +346,7 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
         "m.sticker" | "m.reaction" | "m.room.redaction" => {
             queue_outbound(bridge, room, event).await
         }
+        kind if is_poll(kind) => queue_outbound(bridge, room, event).await,
         "m.room.message" => {
             let Some(message) = event.message() else {
                 return Ok(());
@@ -407,6 +408,17 @@ async fn replay_outbound(bridge: &Arc<Bridge>) {
     }
 }
 
+/// A poll or a vote (MSC3381, unstable and stable names).
+fn is_poll(kind: &str) -> bool {
+    matches!(
+        kind,
+        "org.matrix.msc3381.poll.start"
+            | "m.poll.start"
+            | "org.matrix.msc3381.poll.response"
+            | "m.poll.response"
+    )
+}
+
 /// How long a room's outbound worker waits for more before it ends.
 const OUTBOUND_IDLE: Duration = Duration::from_secs(60);
 /// How long shutdown waits for the outbound queues.
@@ -435,6 +447,10 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
 
 async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
     let mut delay = Duration::from_millis(500);
+    if is_poll(&event.kind) {
+        connector::unsupported_from_matrix(bridge, room, event, "polls from Matrix").await;
+        return;
+    }
     for attempt in 1..=3 {
         let result = match event.kind.as_str() {
             "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)

@@ -495,6 +495,31 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         "{failed}"
     );
 
+    // A poll started in Matrix is not bridged yet, and says so.
+    let poll_start = alice
+        .send_event(
+            &bob_room,
+            "org.matrix.msc3381.poll.start",
+            &json!({
+                "org.matrix.msc1767.text": "Lunch?",
+                "org.matrix.msc3381.poll.start": {
+                    "question": {"org.matrix.msc1767.text": "Lunch?"},
+                    "kind": "org.matrix.msc3381.poll.disclosed",
+                    "max_selections": 1,
+                    "answers": [{"id": "y", "org.matrix.msc1767.text": "Yes"}],
+                },
+            }),
+        )
+        .await;
+    let (_, refused) = alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room
+                && e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == poll_start.as_str()
+        })
+        .await;
+    assert_eq!(refused["content"]["reason"], "m_unsupported", "{refused}");
+
     // A location from Matrix reaches the phone as a WhatsApp location.
     alice
         .send_event(
