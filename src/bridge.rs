@@ -346,7 +346,7 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
         "m.sticker" | "m.reaction" | "m.room.redaction" => {
             queue_outbound(bridge, room, event).await
         }
-        kind if is_poll(kind) => queue_outbound(bridge, room, event).await,
+        kind if poll_event(kind).is_some() => queue_outbound(bridge, room, event).await,
         "m.room.message" => {
             let Some(message) = event.message() else {
                 return Ok(());
@@ -408,15 +408,21 @@ async fn replay_outbound(bridge: &Arc<Bridge>) {
     }
 }
 
-/// A poll or a vote (MSC3381, unstable and stable names).
-fn is_poll(kind: &str) -> bool {
-    matches!(
-        kind,
-        "org.matrix.msc3381.poll.start"
-            | "m.poll.start"
-            | "org.matrix.msc3381.poll.response"
-            | "m.poll.response"
-    )
+/// What a poll event (MSC3381, unstable and stable names) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollEvent {
+    Start,
+    Response,
+    End,
+}
+
+fn poll_event(kind: &str) -> Option<PollEvent> {
+    match kind {
+        "org.matrix.msc3381.poll.start" | "m.poll.start" => Some(PollEvent::Start),
+        "org.matrix.msc3381.poll.response" | "m.poll.response" => Some(PollEvent::Response),
+        "org.matrix.msc3381.poll.end" | "m.poll.end" => Some(PollEvent::End),
+        _ => None,
+    }
 }
 
 /// How long a room's outbound worker waits for more before it ends.
@@ -447,12 +453,28 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
 
 async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
     let mut delay = Duration::from_millis(500);
-    if is_poll(&event.kind) {
-        connector::unsupported_from_matrix(bridge, room, event, "polls from Matrix").await;
+    if poll_event(&event.kind) == Some(PollEvent::End) {
+        connector::unsupported_from_matrix(
+            bridge,
+            room,
+            event,
+            "WhatsApp polls cannot be ended; they stay open",
+        )
+        .await;
         return;
     }
     for attempt in 1..=3 {
         let result = match event.kind.as_str() {
+            kind if poll_event(kind) == Some(PollEvent::Start) => {
+                connector::poll_start_from_matrix(bridge, room, sender, event)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            kind if poll_event(kind) == Some(PollEvent::Response) => {
+                connector::poll_response_from_matrix(bridge, room, sender, event)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
                 .await
                 .map_err(|e| e.to_string()),

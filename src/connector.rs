@@ -22,23 +22,24 @@ pub mod settings;
 mod status;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
+pub use polls::{poll_response_from_matrix, poll_start_from_matrix};
 pub use relay::{PUPPET_SOURCE_KEY, from_matrix};
 pub use rich::{reaction_from_matrix, redaction_from_matrix};
 
-/// The user's event of a kind the bridge cannot send to WhatsApp yet
-/// (`what`, e.g. "polls"): a failed status and a notice, never silence.
+/// The user's event WhatsApp has no counterpart for: a failed status and
+/// a notice saying `why`, never silence.
 pub async fn unsupported_from_matrix(
     bridge: &crate::bridge::Bridge,
     room: &str,
     event: &crate::appservice::Event,
-    what: &str,
+    why: &str,
 ) {
     status::refused(
         bridge,
         room,
         event,
         "message",
-        &format!("{what} are not bridged yet"),
+        why,
         status::Reason::Unsupported,
     )
     .await;

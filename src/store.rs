@@ -56,7 +56,7 @@ pub use chat_settings::ChatSettings;
 pub use client::ClientStore;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
-pub use polls::Poll;
+pub use polls::{MatrixPoll, Poll};
 pub use portals::{Ghost, Portal, PortalKind};
 pub use reactions::Reaction;
 
@@ -302,6 +302,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "outbound events",
         include_str!("../migrations/sqlite/0010_outbound_events.sql"),
     ),
+    (
+        11,
+        "matrix polls",
+        include_str!("../migrations/sqlite/0011_matrix_polls.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -355,6 +360,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         10,
         "outbound events",
         include_str!("../migrations/postgres/0010_outbound_events.sql"),
+    ),
+    (
+        11,
+        "matrix polls",
+        include_str!("../migrations/postgres/0011_matrix_polls.sql"),
     ),
 ];
 

@@ -8,8 +8,7 @@
 //! nothing, and the next good patch applies. Last, the user's read
 //! receipt and typing reach the contact's phone, and each message the
 //! user sends gets a `com.beeper.message_send_status`; a location from
-//! the contact arrives as `m.location`; a poll's votes show as they
-//! arrive, in reply to it.
+//! the contact arrives as `m.location` (polls: `e2e_polls.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -495,31 +494,6 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         "{failed}"
     );
 
-    // A poll started in Matrix is not bridged yet, and says so.
-    let poll_start = alice
-        .send_event(
-            &bob_room,
-            "org.matrix.msc3381.poll.start",
-            &json!({
-                "org.matrix.msc1767.text": "Lunch?",
-                "org.matrix.msc3381.poll.start": {
-                    "question": {"org.matrix.msc1767.text": "Lunch?"},
-                    "kind": "org.matrix.msc3381.poll.disclosed",
-                    "max_selections": 1,
-                    "answers": [{"id": "y", "org.matrix.msc1767.text": "Yes"}],
-                },
-            }),
-        )
-        .await;
-    let (_, refused) = alice
-        .sync_until(WAIT, |room, e| {
-            room == bob_room
-                && e["type"] == "com.beeper.message_send_status"
-                && e["content"]["m.relates_to"]["event_id"] == poll_start.as_str()
-        })
-        .await;
-    assert_eq!(refused["content"]["reason"], "m_unsupported", "{refused}");
-
     // A location from Matrix reaches the phone as a WhatsApp location.
     alice
         .send_event(
@@ -558,90 +532,6 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         .await;
     assert_eq!(loc["content"]["geo_uri"], "geo:48.25,16.5");
     assert_eq!(loc["sender"], ghost(BOB_PN).as_str());
-
-    // A poll, then votes on it as they arrive; one sealed with another
-    // secret cannot be read, and says so.
-    use wa_core::msgsecret::{VoteContext, option_hash, seal_vote};
-    use wa_core::proto::message::{
-        PollCreationMessage, PollUpdateMessage, PollVoteMessage, poll_creation_message,
-    };
-    let secret: [u8; 32] = rand::random();
-    let options = ["Tuesday", "Friday", "Never"];
-    let poll = wa_core::proto::Message {
-        poll_creation_message_v3: Some(Box::new(PollCreationMessage {
-            name: Some("When?".into()),
-            options: options
-                .iter()
-                .map(|o| poll_creation_message::Option {
-                    option_name: Some((*o).into()),
-                    ..Default::default()
-                })
-                .collect(),
-            selectable_options_count: Some(0),
-            ..Default::default()
-        })),
-        message_context_info: Some(wa_core::proto::MessageContextInfo {
-            message_secret: Some(secret.to_vec()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let poll_id = bob.send_message(ALICE_PN, poll).await.unwrap();
-    let (_, shown_poll) = alice
-        .sync_until(WAIT, |room, e| {
-            room == bob_room
-                && e["content"]["body"]
-                    .as_str()
-                    .is_some_and(|b| b.starts_with("Poll: When?"))
-        })
-        .await;
-    let bob_jid = format!("{BOB_PN}@s.whatsapp.net");
-    let vote = |secret: &[u8], chosen: &[&str]| {
-        let ctx = VoteContext {
-            poll_id: &poll_id,
-            poll_sender: &bob_jid,
-            voter: &bob_jid,
-        };
-        let choice = PollVoteMessage {
-            selected_options: chosen.iter().map(|o| option_hash(o).to_vec()).collect(),
-        };
-        wa_core::proto::Message {
-            poll_update_message: Some(PollUpdateMessage {
-                poll_creation_message_key: Some(wa_core::proto::MessageKey {
-                    remote_jid: Some(format!("{ALICE_PN}@s.whatsapp.net")),
-                    from_me: Some(true),
-                    id: Some(poll_id.clone()),
-                    ..Default::default()
-                }),
-                vote: Some(seal_vote(secret, ctx, &choice, rand::random())),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    };
-    for (message, want) in [
-        (
-            vote(&secret, &["Friday", "Tuesday"]),
-            "🗳️ voted for: Friday, Tuesday",
-        ),
-        (
-            vote(&[9; 32], &["Never"]),
-            "🗳️ voted, but the vote could not be read",
-        ),
-        (vote(&secret, &[]), "🗳️ withdrew their vote"),
-    ] {
-        bob.send_message(ALICE_PN, message).await.unwrap();
-        let (_, shown) = alice
-            .sync_until(WAIT, |room, e| {
-                room == bob_room && e["content"]["body"] == want
-            })
-            .await;
-        assert_eq!(shown["sender"], ghost(BOB_PN).as_str());
-        assert_eq!(
-            shown["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], shown_poll["event_id"],
-            "{want}: in reply to the poll"
-        );
-    }
 
     bridge.stop().await;
 }

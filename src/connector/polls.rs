@@ -1,5 +1,7 @@
-//! Poll votes from WhatsApp, shown as they arrive: a notice from the voter,
-//! in reply to the poll, naming the options chosen.
+//! Poll votes from WhatsApp, shown as they arrive: on a poll started in
+//! Matrix, a `poll.response` of the voter's naming the answers chosen, so
+//! Matrix clients count it; on a poll from WhatsApp (shown as text), a
+//! notice from the voter, in reply to the poll, naming the options.
 //!
 //! A vote is sealed with a key derived from the poll's `messageSecret`
 //! ([`wa_core::msgsecret`]), so every poll bridged from WhatsApp is kept
@@ -18,6 +20,10 @@ use super::relay::{Incoming, RelayError, send_and_record};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
 use crate::store::{Login, Poll, Portal};
+
+mod from_matrix;
+
+pub use from_matrix::{poll_response_from_matrix, poll_start_from_matrix};
 
 /// The vote `m` is, if it is one.
 pub(super) fn update(m: &WaMessage) -> Option<&PollUpdateMessage> {
@@ -62,6 +68,7 @@ pub(super) async fn remember(
                 .iter()
                 .filter_map(|o| o.option_name.clone())
                 .collect(),
+            matrix: None,
         })
         .await?;
     Ok(())
@@ -88,6 +95,49 @@ pub(super) async fn vote(
         .poll(&login.login_id, &m.chat.to_string(), poll_id)
         .await?;
     let chosen = poll.as_ref().and_then(|p| open(client, p, m, update));
+    let target = match &poll {
+        Some(p) => {
+            bridge
+                .db
+                .message_by_network_id(&p.login_id, &p.chat_id, &p.sender_id, &p.poll_id)
+                .await?
+        }
+        None => None,
+    };
+    // Without double puppeting the user's own vote would count as the
+    // bot's: that one stays a notice.
+    let as_voter = !m.from_me || bridge.puppet(&login.mxid).is_some();
+    if let (Some(p), Some(names), Some(target)) = (&poll, &chosen, &target)
+        && let Some(matrix) = &p.matrix
+        && as_voter
+    {
+        let ids: Vec<&str> = names
+            .iter()
+            .filter_map(|name| {
+                let at = p.options.iter().position(|o| o == name)?;
+                matrix.answer_ids.get(at).map(String::as_str)
+            })
+            .collect();
+        let relation = json!({"rel_type": "m.reference", "event_id": target.event_id});
+        let content = if matrix.response_type == "m.poll.response" {
+            json!({"m.selections": ids, "m.relates_to": relation})
+        } else {
+            json!({
+                "org.matrix.msc3381.poll.response": {"answers": ids},
+                "m.relates_to": relation,
+            })
+        };
+        return send_and_record(
+            bridge,
+            login,
+            portal,
+            m,
+            intent,
+            &matrix.response_type,
+            &content,
+        )
+        .await;
+    }
     let body = match (&poll, &chosen) {
         (None, _) => "voted in a poll the bridge has not seen".to_owned(),
         (Some(_), None) => "voted, but the vote could not be read".to_owned(),
@@ -95,12 +145,7 @@ pub(super) async fn vote(
         (Some(_), Some(names)) => format!("voted for: {}", names.join(", ")),
     };
     let mut content = json!({"msgtype": "m.notice", "body": format!("🗳️ {body}")});
-    if let Some(p) = &poll
-        && let Some(target) = bridge
-            .db
-            .message_by_network_id(&p.login_id, &p.chat_id, &p.sender_id, &p.poll_id)
-            .await?
-    {
+    if let Some(target) = &target {
         content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
     }
     send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await

@@ -614,11 +614,27 @@ pub async fn from_matrix(
     };
     let mut outgoing = outgoing;
     rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
-    let pending = match client.queue_message(&chat, outgoing) {
+    queue_and_record(bridge, &portal, &client, event, &chat, outgoing).await;
+    Ok(())
+}
+
+/// Queues the user's `outgoing` to `chat` and records it against `event`;
+/// the event gets its status once the server has it. Returns the message
+/// id, or `None` when it could not be queued (the user was told).
+pub(super) async fn queue_and_record(
+    bridge: &Arc<Bridge>,
+    portal: &Portal,
+    client: &Client,
+    event: &Event,
+    chat: &Jid,
+    outgoing: WaMessage,
+) -> Option<String> {
+    let room = portal.room_id.as_str();
+    let pending = match client.queue_message(chat, outgoing) {
         Ok(p) => p,
         Err(e) => {
             fail(bridge, room, event, &e.to_string()).await;
-            return Ok(());
+            return None;
         }
     };
     // Recorded at once (the id is ours), so receipts, replies and a
@@ -636,6 +652,7 @@ pub async fn from_matrix(
     if let Err(e) = bridge.db.save_message(&record).await {
         warn!(error = %e, "could not record a sent message");
     }
+    let id = pending.id.clone();
     // The outbox keeps the order; the ack is awaited in the background so a
     // slow WhatsApp does not hold up the homeserver's transactions.
     let (bridge, room, event) = (bridge.clone(), room.to_owned(), event.clone());
@@ -649,7 +666,7 @@ pub async fn from_matrix(
             Err(e) => fail(&bridge, &room, &event, &e.to_string()).await,
         }
     });
-    Ok(())
+    Some(id)
 }
 
 async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {

@@ -2,7 +2,7 @@
 //! chats, and gone with its portal.
 
 use anyhow::Result;
-use wabridge::store::{Database, Login, Poll, Portal, PortalKind};
+use wabridge::store::{Database, Login, MatrixPoll, Poll, Portal, PortalKind};
 
 use super::{PgDb, TempDir};
 
@@ -24,6 +24,7 @@ async fn polls(db: &Database) -> Result<()> {
         poll_id: "3EB0P".to_owned(),
         secret: vec![0, 255, 7, 0],
         options: vec!["Tuesday".to_owned(), "Friday, late".to_owned()],
+        matrix: None,
     };
     assert!(db.save_poll(&poll).await.is_err(), "its portal must exist");
     db.save_portal(&Portal {
@@ -41,6 +42,16 @@ async fn polls(db: &Database) -> Result<()> {
     assert_eq!(db.poll("PL1", "other@s.whatsapp.net", "3EB0P").await?, None);
     poll.options.push("Never".to_owned());
     db.save_poll(&poll).await?;
+    assert_eq!(db.poll("PL1", chat, "3EB0P").await?, Some(poll.clone()));
+    // A poll started in Matrix keeps its answer ids, whatever they hold.
+    let mut matrix_poll = poll.clone();
+    matrix_poll.poll_id = "3EB0M".to_owned();
+    matrix_poll.matrix = Some(MatrixPoll {
+        answer_ids: vec!["a\"1".to_owned(), "b\n2".to_owned(), "ü".to_owned()],
+        response_type: "org.matrix.msc3381.poll.response".to_owned(),
+    });
+    db.save_poll(&matrix_poll).await?;
+    assert_eq!(db.poll("PL1", chat, "3EB0M").await?, Some(matrix_poll));
     assert_eq!(db.poll("PL1", chat, "3EB0P").await?, Some(poll.clone()));
     assert!(db.delete_portal("PL1", chat).await?);
     assert_eq!(

@@ -28,6 +28,9 @@ pub struct StanzaAttrs {
     /// `<enc decrypt-fail="hide">`: a device that cannot decrypt it shows
     /// no placeholder (edits, revokes, reactions).
     pub hide_decrypt_fail: bool,
+    /// `<meta polltype=…/>` beside the `<enc>` nodes: `creation` for a
+    /// poll, `vote` for a vote.
+    pub poll_type: Option<&'static str>,
 }
 
 /// `edit` of a message edit.
@@ -59,13 +62,19 @@ pub fn unwrap(message: &Message) -> &Message {
 pub fn stanza_attrs(message: &Message) -> StanzaAttrs {
     let m = unwrap(message);
     let media_type = media_type(m);
-    let kind = if m.reaction_message.is_some() || m.enc_reaction_message.is_some() {
-        "reaction"
+    let poll_type = if m.poll_update_message.is_some() {
+        Some("vote")
     } else if m.poll_creation_message.is_some()
         || m.poll_creation_message_v2.is_some()
         || m.poll_creation_message_v3.is_some()
-        || m.poll_update_message.is_some()
     {
+        Some("creation")
+    } else {
+        None
+    };
+    let kind = if m.reaction_message.is_some() || m.enc_reaction_message.is_some() {
+        "reaction"
+    } else if poll_type.is_some() {
         "poll"
     } else if media_type.is_some() {
         "media"
@@ -78,6 +87,7 @@ pub fn stanza_attrs(message: &Message) -> StanzaAttrs {
         media_type,
         edit,
         hide_decrypt_fail: edit.is_some() || kind == "reaction",
+        poll_type,
     }
 }
 
@@ -229,8 +239,8 @@ pub fn set_context_info(message: &mut Message, info: ContextInfo) -> bool {
 mod tests {
     use super::*;
     use crate::proto::message::{
-        AudioMessage, FutureProofMessage, ImageMessage, PollCreationMessage, ProtocolMessage,
-        ReactionMessage, VideoMessage,
+        AudioMessage, FutureProofMessage, ImageMessage, PollCreationMessage, PollUpdateMessage,
+        ProtocolMessage, ReactionMessage, VideoMessage,
     };
 
     fn key(from_me: bool) -> MessageKey {
@@ -283,6 +293,7 @@ mod tests {
             media_type: media,
             edit,
             hide_decrypt_fail: edit.is_some() || kind == "reaction",
+            poll_type: None,
         }
     }
 
@@ -320,6 +331,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(stanza_attrs(&poll).kind, "poll");
+        assert_eq!(stanza_attrs(&poll).poll_type, Some("creation"));
+        let vote = Message {
+            poll_update_message: Some(PollUpdateMessage::default()),
+            ..Default::default()
+        };
+        assert_eq!(stanza_attrs(&vote).kind, "poll");
+        assert_eq!(stanza_attrs(&vote).poll_type, Some("vote"));
+        assert_eq!(stanza_attrs(&text("hi")).poll_type, None);
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub(in crate::connector) async fn decorate_outgoing(
 
 /// Who the Matrix event concerns: its portal, login and running client,
 /// if the sender is that portal's user and logged in.
-async fn context(
+pub(in crate::connector) async fn context(
     bridge: &Bridge,
     room: &str,
     sender: &str,
@@ -98,7 +98,7 @@ async fn context(
 }
 
 /// The client of a logged-in user; otherwise the user is told and `None`.
-async fn logged_in(
+pub(in crate::connector) async fn logged_in(
     bridge: &Bridge,
     room: &str,
     event: &Event,
@@ -120,7 +120,7 @@ async fn logged_in(
 
 /// The portal's WhatsApp chat; if its id does not parse, the user is told
 /// and `None`.
-async fn chat_of(
+pub(in crate::connector) async fn chat_of(
     bridge: &Bridge,
     room: &str,
     event: &Event,
@@ -141,7 +141,13 @@ async fn chat_of(
     chat
 }
 
-async fn refuse(bridge: &Bridge, room: &str, event: &Event, what: &str, why: &str) {
+pub(in crate::connector) async fn refuse(
+    bridge: &Bridge,
+    room: &str,
+    event: &Event,
+    what: &str,
+    why: &str,
+) {
     crate::connector::status::refused(
         bridge,
         room,
@@ -178,7 +184,7 @@ fn send(bridge: &Arc<Bridge>, client: &Client, chat: &Jid, room: &str, message: 
 }
 
 /// The key of bridged message `target` as the logged-in account names it.
-fn key_of(client: &Client, chat: &Jid, target: &Message) -> MessageKey {
+pub(in crate::connector) fn key_of(client: &Client, chat: &Jid, target: &Message) -> MessageKey {
     let own = is_own(client, &target.sender_id);
     MessageKey {
         remote_jid: Some(chat.to_string()),

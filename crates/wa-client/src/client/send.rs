@@ -63,6 +63,14 @@ fn message_node(id: &str, to: &Jid, attrs: &StanzaAttrs) -> Node {
     }
 }
 
+/// `<meta polltype=…/>`, which a poll or a vote carries beside its
+/// ciphertexts.
+fn poll_meta(attrs: &StanzaAttrs) -> Option<Node> {
+    attrs
+        .poll_type
+        .map(|kind| Node::new("meta").attr("polltype", kind))
+}
+
 /// Encrypts and writes one message; the server's ack arrives later.
 pub(crate) async fn send(
     shared: &Arc<Shared>,
@@ -140,6 +148,7 @@ async fn send_direct(
     if any_pkmsg {
         children.push(device_identity(shared).await);
     }
+    children.extend(poll_meta(&attrs));
     let stanza = message_node(id, to, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), to.clone(), message.clone());
     conn.send(&stanza).await?;
@@ -242,6 +251,7 @@ async fn send_group(
     if any_pkmsg {
         children.push(device_identity(shared).await);
     }
+    children.extend(poll_meta(&attrs));
     let stanza = message_node(id, group, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), group.clone(), message.clone());
     conn.send(&stanza).await?;
@@ -414,6 +424,7 @@ pub(crate) async fn resend_on_retry(
     if kind == EncType::Pkmsg {
         children.push(device_identity(shared).await);
     }
+    children.extend(poll_meta(&attrs));
     let mut stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("type", attrs.kind)
@@ -512,5 +523,28 @@ mod tests {
         assert_eq!(node.attr_str("type"), Some("text"));
         assert_eq!(node.attr_str("edit"), None);
         assert_eq!(enc_of(&to).attr_str("decrypt-fail"), None);
+    }
+
+    #[test]
+    fn polls_and_votes_carry_their_polltype() {
+        use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
+        let poll = Message {
+            poll_creation_message_v3: Some(Box::new(PollCreationMessage::default())),
+            ..Default::default()
+        };
+        let meta = poll_meta(&stanza_attrs(&poll)).unwrap_or_else(|| unreachable!("a meta"));
+        assert_eq!(meta.tag, "meta");
+        assert_eq!(meta.attr_str("polltype"), Some("creation"));
+        let vote = Message {
+            poll_update_message: Some(PollUpdateMessage::default()),
+            ..Default::default()
+        };
+        let meta = poll_meta(&stanza_attrs(&vote)).unwrap_or_else(|| unreachable!("a meta"));
+        assert_eq!(meta.attr_str("polltype"), Some("vote"));
+        let text = Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert!(poll_meta(&stanza_attrs(&text)).is_none());
     }
 }

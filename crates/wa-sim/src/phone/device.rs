@@ -392,8 +392,12 @@ pub(crate) async fn send_message(
     let stanza = match attrs.edit {
         Some(edit) => stanza.attr("edit", edit),
         None => stanza,
+    };
+    let mut children = vec![Node::new("participants").children(participants)];
+    if let Some(kind) = attrs.poll_type {
+        children.push(Node::new("meta").attr("polltype", kind));
     }
-    .children(vec![Node::new("participants").children(participants)]);
+    let stanza = stanza.children(children);
     route::message(shared, &(pn.to_owned(), 0), &stanza);
     Ok(id)
 }

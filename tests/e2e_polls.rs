@@ -1,0 +1,395 @@
+//! Polls both ways, end to end: a real Synapse, wa-sim's scripted phones
+//! and the bridge with double puppeting.
+//!
+//! From WhatsApp: a poll shows as a readable list, and each vote as a
+//! notice from the voter in reply to it (one sealed with another secret
+//! says it cannot be read). From Matrix: an MSC3381 poll (unstable and
+//! stable) reaches the contact's phone as a WhatsApp poll with a secret;
+//! the contact's sealed votes come back as `poll.response` events Matrix
+//! clients count; the user's votes reach the phone sealed so that it opens
+//! them; polls WhatsApp cannot show, and ending a poll, are refused with a
+//! reason.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::login::{LoggedIn, start_logged_in};
+use support::matrix::MatrixUser;
+use support::synapse;
+use tokio::net::TcpListener;
+use wa_core::msgsecret::{VoteContext, open_vote, option_hash, seal_vote};
+use wa_core::proto::Message;
+use wa_core::proto::message::{
+    PollCreationMessage, PollUpdateMessage, PollVoteMessage, poll_creation_message,
+};
+use wa_sim::{Phone, Received, Sim};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557790001";
+const BOB_PN: &str = "15557790002";
+
+fn jid(pn: &str) -> String {
+    format!("{pn}@s.whatsapp.net")
+}
+
+/// Bob's vote for `chosen` on poll `poll_id` of `poll_sender`, sealed with
+/// `secret`.
+fn bob_votes(secret: &[u8], poll_id: &str, poll_sender: &str, chosen: &[&str]) -> Message {
+    let bob = jid(BOB_PN);
+    let ctx = VoteContext {
+        poll_id,
+        poll_sender,
+        voter: &bob,
+    };
+    let choice = PollVoteMessage {
+        selected_options: chosen.iter().map(|o| option_hash(o).to_vec()).collect(),
+    };
+    Message {
+        poll_update_message: Some(PollUpdateMessage {
+            poll_creation_message_key: Some(wa_core::proto::MessageKey {
+                remote_jid: Some(jid(ALICE_PN)),
+                from_me: Some(poll_sender == bob),
+                id: Some(poll_id.to_owned()),
+                ..Default::default()
+            }),
+            vote: Some(seal_vote(secret, ctx, &choice, rand::random())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Waits for the status of `event` in `room`.
+async fn status_of(alice: &MatrixUser, room: &str, event: &str) -> Value {
+    let (_, status) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == event
+        })
+        .await;
+    status["content"].clone()
+}
+
+/// Waits until one of the messages Bob's phone received after the first
+/// `from` matches `pick`, and returns what it picked.
+async fn bob_gets<T>(
+    bob: &Phone,
+    from: usize,
+    what: &str,
+    pick: impl Fn(&Received) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(found) = bob.received().iter().skip(from).find_map(&pick) {
+            return found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} in time");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The options Alice's vote on `poll_id` (sealed with `secret`) chose, as
+/// Bob's phone opens it; `None` until such a vote arrives.
+fn alice_vote(m: &Message, secret: &[u8], poll_id: &str) -> Option<Vec<Vec<u8>>> {
+    let update = m.poll_update_message.as_ref()?;
+    let key = update.poll_creation_message_key.as_ref()?;
+    if key.id.as_deref() != Some(poll_id) {
+        return None;
+    }
+    let alice = jid(ALICE_PN);
+    let ctx = VoteContext {
+        poll_id,
+        poll_sender: &alice,
+        voter: &alice,
+    };
+    let vote = open_vote(secret, ctx, update.vote.as_ref()?).expect("Bob's phone opens the vote");
+    Some(vote.selected_options)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_both_ways_with_votes() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-e2e-polls", true, WAIT).await;
+    let ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
+
+    bob.send_text(ALICE_PN, "a poll follows").await.unwrap();
+    let (room, _) = alice
+        .sync_until(WAIT, |_, e| e["content"]["body"] == "a poll follows")
+        .await;
+    let room = room.as_str();
+
+    // From WhatsApp: the poll as a list, each vote as a notice.
+    let secret: [u8; 32] = rand::random();
+    let options = ["Tuesday", "Friday", "Never"];
+    let poll = Message {
+        poll_creation_message_v3: Some(Box::new(PollCreationMessage {
+            name: Some("When?".into()),
+            options: options
+                .iter()
+                .map(|o| poll_creation_message::Option {
+                    option_name: Some((*o).into()),
+                    ..Default::default()
+                })
+                .collect(),
+            selectable_options_count: Some(0),
+            ..Default::default()
+        })),
+        message_context_info: Some(wa_core::proto::MessageContextInfo {
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let poll_id = bob.send_message(ALICE_PN, poll).await.unwrap();
+    let (_, shown_poll) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with("Poll: When?"))
+        })
+        .await;
+    let bob_jid = jid(BOB_PN);
+    for (message, want) in [
+        (
+            bob_votes(&secret, &poll_id, &bob_jid, &["Friday", "Tuesday"]),
+            "🗳️ voted for: Friday, Tuesday",
+        ),
+        (
+            bob_votes(&[9; 32], &poll_id, &bob_jid, &["Never"]),
+            "🗳️ voted, but the vote could not be read",
+        ),
+        (
+            bob_votes(&secret, &poll_id, &bob_jid, &[]),
+            "🗳️ withdrew their vote",
+        ),
+    ] {
+        bob.send_message(ALICE_PN, message).await.unwrap();
+        let (_, shown) = alice
+            .sync_until(WAIT, |r, e| r == room && e["content"]["body"] == want)
+            .await;
+        assert_eq!(shown["sender"], ghost.as_str());
+        assert_eq!(
+            shown["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], shown_poll["event_id"],
+            "{want}: in reply to the poll"
+        );
+    }
+
+    // From Matrix (unstable MSC3381, as Element sends it): a single-choice
+    // poll reaches Bob's phone with its options and a fresh secret.
+    let lunch = alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.start",
+            &json!({
+                "org.matrix.msc1767.text": "Lunch?\n1. Pizza\n2. Soup",
+                "org.matrix.msc3381.poll.start": {
+                    "question": {"org.matrix.msc1767.text": "Lunch?", "body": "Lunch?"},
+                    "kind": "org.matrix.msc3381.poll.disclosed",
+                    "max_selections": 1,
+                    "answers": [
+                        {"id": "p-id", "org.matrix.msc1767.text": "Pizza"},
+                        {"id": "s-id", "org.matrix.msc1767.text": "Soup"},
+                        {"id": "n-id", "org.matrix.msc1767.text": "Nothing"},
+                    ],
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status_of(&alice, room, &lunch).await["status"], "SUCCESS");
+    let (lunch_id, lunch_secret) = bob_gets(&bob, 0, "the poll", |r| {
+        let m = &r.message;
+        let p = m.poll_creation_message_v3.as_deref()?;
+        let names: Vec<&str> = p
+            .options
+            .iter()
+            .filter_map(|o| o.option_name.as_deref())
+            .collect();
+        (p.name.as_deref() == Some("Lunch?")).then_some(())?;
+        assert_eq!(names, ["Pizza", "Soup", "Nothing"]);
+        assert_eq!(p.selectable_options_count, Some(1));
+        let secret = m.message_context_info.as_ref()?.message_secret.clone()?;
+        assert_eq!(secret.len(), 32);
+        Some((r.id.clone(), secret))
+    })
+    .await;
+
+    // Bob's vote comes back as a response Matrix clients count.
+    bob.send_message(
+        ALICE_PN,
+        bob_votes(&lunch_secret, &lunch_id, &jid(ALICE_PN), &["Soup"]),
+    )
+    .await
+    .unwrap();
+    let (_, response) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "org.matrix.msc3381.poll.response"
+                && e["sender"] == ghost.as_str()
+        })
+        .await;
+    assert_eq!(
+        response["content"]["org.matrix.msc3381.poll.response"]["answers"],
+        json!(["s-id"])
+    );
+    assert_eq!(
+        response["content"]["m.relates_to"],
+        json!({"rel_type": "m.reference", "event_id": lunch})
+    );
+
+    // Alice's votes reach Bob's phone, sealed so that it opens them; no
+    // answer withdraws the vote.
+    for (answers, want) in [
+        (json!(["p-id"]), vec![option_hash("Pizza").to_vec()]),
+        (json!([]), vec![]),
+    ] {
+        let before = bob.received().len();
+        let vote = alice
+            .send_event(
+                room,
+                "org.matrix.msc3381.poll.response",
+                &json!({
+                    "org.matrix.msc3381.poll.response": {"answers": answers},
+                    "m.relates_to": {"rel_type": "m.reference", "event_id": lunch},
+                }),
+            )
+            .await;
+        assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
+        let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
+            alice_vote(&r.message, &lunch_secret, &lunch_id)
+        })
+        .await;
+        assert_eq!(chosen, want, "the vote for {answers}");
+    }
+
+    // Stable MSC3381 (m.poll.*), any number of choices.
+    let trip = alice
+        .send_event(
+            room,
+            "m.poll.start",
+            &json!({
+                "m.text": [{"body": "Where?"}],
+                "m.poll": {
+                    "question": {"m.text": [{"body": "Where?"}]},
+                    "kind": "m.poll.undisclosed",
+                    "max_selections": 3,
+                    "answers": [
+                        {"m.id": "park", "m.text": [{"body": "Park"}]},
+                        {"m.id": "beach", "m.text": [{"body": "Beach"}]},
+                        {"m.id": "home", "m.text": [{"body": "Home"}]},
+                    ],
+                },
+            }),
+        )
+        .await;
+    assert_eq!(status_of(&alice, room, &trip).await["status"], "SUCCESS");
+    let (trip_id, trip_secret) = bob_gets(&bob, 0, "the stable poll", |r| {
+        let p = r.message.poll_creation_message.as_deref()?;
+        (p.name.as_deref() == Some("Where?")).then_some(())?;
+        assert_eq!(p.selectable_options_count, Some(0), "any number");
+        let secret = r
+            .message
+            .message_context_info
+            .as_ref()?
+            .message_secret
+            .clone()?;
+        Some((r.id.clone(), secret))
+    })
+    .await;
+    bob.send_message(
+        ALICE_PN,
+        bob_votes(&trip_secret, &trip_id, &jid(ALICE_PN), &["Home", "Park"]),
+    )
+    .await
+    .unwrap();
+    let (_, response) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.poll.response" && e["sender"] == ghost.as_str()
+        })
+        .await;
+    let chosen: BTreeSet<&str> = response["content"]["m.selections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(chosen, BTreeSet::from(["home", "park"]));
+    assert_eq!(
+        response["content"]["m.relates_to"]["event_id"],
+        trip.as_str()
+    );
+
+    // What WhatsApp cannot show is refused with a reason, and nothing
+    // reaches the phone.
+    let before = bob.received().len();
+    let single = alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.start",
+            &json!({"org.matrix.msc3381.poll.start": {
+                "question": {"org.matrix.msc1767.text": "Only one?"},
+                "answers": [{"id": "y", "org.matrix.msc1767.text": "Yes"}],
+            }}),
+        )
+        .await;
+    let refused = status_of(&alice, room, &single).await;
+    assert_eq!(refused["status"], "FAIL_PERMANENT", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2 to 12 options")),
+        "{refused}"
+    );
+    let end = alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.end",
+            &json!({
+                "org.matrix.msc1767.text": "Ended",
+                "m.relates_to": {"rel_type": "m.reference", "event_id": lunch},
+            }),
+        )
+        .await;
+    let refused = status_of(&alice, room, &end).await;
+    assert_eq!(refused["reason"], "m_unsupported", "{refused}");
+    let stray = alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.response",
+            &json!({
+                "org.matrix.msc3381.poll.response": {"answers": ["x"]},
+                "m.relates_to": {"rel_type": "m.reference", "event_id": shown_poll["event_id"]},
+            }),
+        )
+        .await;
+    let refused = status_of(&alice, room, &stray).await;
+    assert_eq!(refused["status"], "FAIL_PERMANENT", "{refused}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob.received().len(), before, "nothing refused was sent");
+
+    bridge.stop().await;
+}
