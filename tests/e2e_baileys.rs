@@ -10,7 +10,8 @@
 //! sends the same kinds from Matrix and Baileys decodes each: its
 //! `downloadMediaMessage` returns the uploaded bytes, and replies,
 //! reactions, edits and revokes point at the WhatsApp id of the right
-//! message.
+//! message. Polls go both ways: Baileys' poll shows as a list, and Alice's
+//! Matrix poll and vote reach Baileys, which opens the vote itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -491,6 +492,73 @@ async fn matrix_relations_to_baileys(
     );
 }
 
+/// Polls both ways: Baileys' single-choice poll shows in Matrix as a list;
+/// Alice's Matrix poll reaches Baileys as a WhatsApp poll with a secret,
+/// and Baileys' own `decryptPollVote` opens her vote to the right option.
+async fn polls_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) {
+    chat.bob_sends(
+        peer,
+        json!({"cmd": "send-poll", "name": "Dinner?", "values": ["Rice", "Noodles"],
+               "selectableCount": 1}),
+    )
+    .await;
+    let e = chat
+        .bob_event(alice, |e| body(e).starts_with("Poll: Dinner?"))
+        .await;
+    assert_eq!(
+        body(&e),
+        "Poll: Dinner? (choose one option)\n1. Rice\n2. Noodles",
+        "{e}"
+    );
+
+    let poll_event = alice
+        .send_event(
+            &chat.room,
+            "org.matrix.msc3381.poll.start",
+            &json!({
+                "org.matrix.msc1767.text": "Tea or coffee?",
+                "org.matrix.msc3381.poll.start": {
+                    "question": {"org.matrix.msc1767.text": "Tea or coffee?"},
+                    "kind": "org.matrix.msc3381.poll.disclosed",
+                    "max_selections": 1,
+                    "answers": [
+                        {"id": "tea", "org.matrix.msc1767.text": "Tea"},
+                        {"id": "coffee", "org.matrix.msc1767.text": "Coffee"},
+                    ],
+                },
+            }),
+        )
+        .await;
+    let in_chat = |e: &Value| e["chat"] == chat.jid.as_str();
+    let poll = peer.event("poll", in_chat).await;
+    assert_eq!(poll["name"], "Tea or coffee?", "{poll}");
+    assert_eq!(poll["options"], json!(["Tea", "Coffee"]), "{poll}");
+    assert_eq!(poll["selectable"], 1, "{poll}");
+    assert_eq!(
+        poll["version"], "v3",
+        "a single choice is a v3 poll: {poll}"
+    );
+    assert_eq!(poll["secretLength"], 32, "{poll}");
+    alice
+        .send_event(
+            &chat.room,
+            "org.matrix.msc3381.poll.response",
+            &json!({
+                "org.matrix.msc3381.poll.response": {"answers": ["coffee"]},
+                "m.relates_to": {"rel_type": "m.reference", "event_id": poll_event},
+            }),
+        )
+        .await;
+    let vote = peer
+        .wait("Alice's vote", |e| {
+            (e["event"] == "poll-vote" || e["event"] == "poll-vote-error") && in_chat(e)
+        })
+        .await;
+    assert_eq!(vote["event"], "poll-vote", "Baileys opens the vote: {vote}");
+    assert_eq!(vote["target"], poll["id"], "{vote}");
+    assert_eq!(vote["options"], json!(["Coffee"]), "{vote}");
+}
+
 /// Every kind both ways in `chat`, whose portal exists: starts with a text
 /// each way that the relations then point at. Returns Alice's LID as Baileys
 /// learned it from her message.
@@ -527,6 +595,7 @@ async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) 
         (&hello, &hello_event),
     )
     .await;
+    polls_both_ways(alice, peer, chat).await;
     assert_eq!(peer.unused("undecryptable"), Vec::<Value>::new());
     assert_eq!(peer.unused("media-error"), Vec::<Value>::new());
     alice_lid

@@ -56,7 +56,7 @@
 //                                             index MAC) or a collection could not
 //                                             be synced
 //   media and relation commands and events: see the "media and relations"
-//                                             block below
+//                                             block below; polls: the "polls" block
 //   {"event":"error","cmd":..,"error":".."}   a command failed
 //   {"event":"close","status":N,"error":".."} the connection ended for good
 //
@@ -86,7 +86,7 @@ import makeWASocket, {
 import pino from 'pino';
 // media and relations block
 import { createHash } from 'node:crypto';
-import { downloadMediaMessage } from 'baileys';
+import { decryptPollVote, downloadMediaMessage } from 'baileys';
 
 const [url, rootHex, ...flags] = process.argv.slice(2);
 const takeHistory = flags.includes('--history');
@@ -343,6 +343,94 @@ const mediaCommand = async (cmd) => {
 };
 // ---- end of media and relations ---------------------------------------------
 
+// ---- polls (tests/e2e_baileys.rs) ------------------------------------------
+// Command:
+//   {"cmd":"send-poll","to":..,"name":..,"values":[..],"selectableCount":N}
+//        a poll through Baileys' sendMessage (answers "sent")
+// Events:
+//   {"event":"poll", <as message>, "name":..,"options":[..],"selectable":N,
+//    "version":"v1"|"v2"|"v3","secretLength":N}
+//                                        a poll from someone else arrived
+//   {"event":"poll-vote", <as message>, "target":..,"options":[..]}
+//                                        a vote on such a poll, opened with
+//                                        Baileys' decryptPollVote (the key from
+//                                        the poll's messageSecret, the poll's
+//                                        sender and the voter as Baileys keys
+//                                        them); options are the names whose
+//                                        SHA-256 it chose
+//   {"event":"poll-vote-error", <as message>, "target":..,"error":..}
+const POLL_FIELDS = [
+  ['pollCreationMessage', 'v1'],
+  ['pollCreationMessageV2', 'v2'],
+  ['pollCreationMessageV3', 'v3'],
+];
+const polls = new Map();
+
+const onPollMessages = ({ messages }) => {
+  for (const m of messages) {
+    if (m.key.fromMe) continue;
+    const content = normalizeMessageContent(m.message);
+    const sender = m.key.participant || m.key.remoteJid;
+    const base = {
+      id: m.key.id,
+      chat: m.key.remoteJid,
+      sender,
+      participant: m.key.participant || null,
+      fromMe: false,
+    };
+    const found = POLL_FIELDS.find(([field]) => content?.[field]);
+    if (found) {
+      const [field, version] = found;
+      const poll = content[field];
+      const secret = m.message?.messageContextInfo?.messageSecret ?? null;
+      const options = (poll.options ?? []).map((o) => o.optionName);
+      polls.set(m.key.id, { creator: sender, secret, options });
+      say({
+        event: 'poll',
+        ...base,
+        name: poll.name ?? null,
+        options,
+        selectable: poll.selectableOptionsCount ?? 0,
+        version,
+        secretLength: secret ? secret.length : 0,
+      });
+      continue;
+    }
+    const update = content?.pollUpdateMessage;
+    if (!update) continue;
+    const target = update.pollCreationMessageKey?.id ?? null;
+    const poll = polls.get(target);
+    try {
+      if (!poll?.secret) throw new Error('a vote on a poll this peer has not seen');
+      const vote = decryptPollVote(update.vote, {
+        pollCreatorJid: poll.creator,
+        pollMsgId: target,
+        pollEncKey: poll.secret,
+        voterJid: sender,
+      });
+      const hashOf = (name) => createHash('sha256').update(Buffer.from(name)).digest('hex');
+      const chosen = (vote.selectedOptions ?? []).map((h) => {
+        const hex = Buffer.from(h).toString('hex');
+        return poll.options.find((o) => hashOf(o) === hex) ?? `unknown:${hex}`;
+      });
+      say({ event: 'poll-vote', ...base, target, options: chosen });
+    } catch (err) {
+      say({ event: 'poll-vote-error', ...base, target, error: String(err?.message ?? err) });
+    }
+  }
+};
+
+const pollCommand = async (cmd) => {
+  if (cmd.cmd !== 'send-poll') return undefined;
+  if (typeof cmd.to !== 'string' || typeof cmd.name !== 'string' || !Array.isArray(cmd.values)) {
+    throw new Error('send-poll needs "to", "name" and "values"');
+  }
+  return sock.sendMessage(cmd.to, {
+    poll: { name: cmd.name, values: cmd.values, selectableCount: cmd.selectableCount ?? 0 },
+  });
+};
+// ---- end of polls -----------------------------------------------------------
+
 const connect = () => {
   sock = makeWASocket({
     waWebSocketUrl: url,
@@ -365,6 +453,7 @@ const connect = () => {
   });
   sock.ev.on('messages.upsert', onMessages);
   sock.ev.on('messages.upsert', onMediaMessages);
+  sock.ev.on('messages.upsert', onPollMessages);
   sock.ev.on('messaging-history.set', ({ chats, contacts, messages, syncType, progress }) => {
     const counts = {};
     for (const m of messages ?? []) {
@@ -439,7 +528,7 @@ const run = async (cmd) => {
     await sock.chatModify(cmd.mod, cmd.jid);
     say({ event: 'chat-modified', jid: cmd.jid });
   } else {
-    const sent = await mediaCommand(cmd);
+    const sent = (await mediaCommand(cmd)) ?? (await pollCommand(cmd));
     if (sent === undefined) throw new Error(`unknown command ${cmd.cmd}`);
     say({ event: 'sent', id: sent?.key?.id, to: cmd.to });
   }
