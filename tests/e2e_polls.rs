@@ -6,9 +6,10 @@
 //! says it cannot be read). From Matrix: an MSC3381 poll (unstable and
 //! stable) reaches the contact's phone as a WhatsApp poll with a secret;
 //! the contact's sealed votes come back as `poll.response` events Matrix
-//! clients count; the user's votes reach the phone sealed so that it opens
-//! them; polls WhatsApp cannot show, and ending a poll, are refused with a
-//! reason.
+//! clients count, and the user's own vote on the phone as the user's
+//! response (not echoed back); the user's votes from Matrix reach the
+//! phone sealed so that it opens them; polls WhatsApp cannot show, and
+//! ending a poll, are refused with a reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -39,11 +40,22 @@ fn jid(pn: &str) -> String {
 /// Bob's vote for `chosen` on poll `poll_id` of `poll_sender`, sealed with
 /// `secret`.
 fn bob_votes(secret: &[u8], poll_id: &str, poll_sender: &str, chosen: &[&str]) -> Message {
-    let bob = jid(BOB_PN);
+    vote_of(BOB_PN, secret, poll_id, poll_sender, chosen)
+}
+
+/// The vote of account `voter` (a phone number) for `chosen`.
+fn vote_of(
+    voter: &str,
+    secret: &[u8],
+    poll_id: &str,
+    poll_sender: &str,
+    chosen: &[&str],
+) -> Message {
+    let voter = jid(voter);
     let ctx = VoteContext {
         poll_id,
         poll_sender,
-        voter: &bob,
+        voter: &voter,
     };
     let choice = PollVoteMessage {
         selected_options: chosen.iter().map(|o| option_hash(o).to_vec()).collect(),
@@ -51,8 +63,12 @@ fn bob_votes(secret: &[u8], poll_id: &str, poll_sender: &str, chosen: &[&str]) -
     Message {
         poll_update_message: Some(PollUpdateMessage {
             poll_creation_message_key: Some(wa_core::proto::MessageKey {
-                remote_jid: Some(jid(ALICE_PN)),
-                from_me: Some(poll_sender == bob),
+                remote_jid: Some(jid(if voter == jid(ALICE_PN) {
+                    BOB_PN
+                } else {
+                    ALICE_PN
+                })),
+                from_me: Some(poll_sender == voter),
                 id: Some(poll_id.to_owned()),
                 ..Default::default()
             }),
@@ -260,6 +276,41 @@ async fn polls_both_ways_with_votes() {
         response["content"]["m.relates_to"],
         json!({"rel_type": "m.reference", "event_id": lunch})
     );
+
+    // Alice votes on her phone: her own response in Matrix (double
+    // puppeted, marked so its echo does not go back to WhatsApp).
+    let before = bob.received().len();
+    phone
+        .send_message(
+            BOB_PN,
+            vote_of(
+                ALICE_PN,
+                &lunch_secret,
+                &lunch_id,
+                &jid(ALICE_PN),
+                &["Nothing"],
+            ),
+        )
+        .await
+        .unwrap();
+    let (_, own) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "org.matrix.msc3381.poll.response"
+                && e["sender"] == alice.user_id.as_str()
+        })
+        .await;
+    assert_eq!(
+        own["content"]["org.matrix.msc3381.poll.response"]["answers"],
+        json!(["n-id"])
+    );
+    assert_eq!(own["content"]["fi.mau.double_puppet_source"], "wabridge");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let votes_at_bob = bob.received()[before..]
+        .iter()
+        .filter(|r| r.message.poll_update_message.is_some())
+        .count();
+    assert_eq!(votes_at_bob, 1, "the phone's vote only, no echo");
 
     // Alice's votes reach Bob's phone, sealed so that it opens them; no
     // answer withdraws the vote.

@@ -16,7 +16,7 @@ use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::PollUpdateMessage;
 
-use super::relay::{Incoming, RelayError, send_and_record};
+use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, send_and_record};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
 use crate::store::{Login, Poll, Portal};
@@ -105,8 +105,15 @@ pub(super) async fn vote(
         None => None,
     };
     // Without double puppeting the user's own vote would count as the
-    // bot's: that one stays a notice.
-    let as_voter = !m.from_me || bridge.puppet(&login.mxid).is_some();
+    // bot's: that one stays a notice. With it, the event is marked so its
+    // echo is not bridged back.
+    let puppeted = m.from_me && bridge.puppet(&login.mxid).is_some();
+    let as_voter = !m.from_me || puppeted;
+    let mark = |content: &mut serde_json::Value| {
+        if puppeted {
+            content[PUPPET_SOURCE_KEY] = json!("wabridge");
+        }
+    };
     if let (Some(p), Some(names), Some(target)) = (&poll, &chosen, &target)
         && let Some(matrix) = &p.matrix
         && as_voter
@@ -119,7 +126,7 @@ pub(super) async fn vote(
             })
             .collect();
         let relation = json!({"rel_type": "m.reference", "event_id": target.event_id});
-        let content = if matrix.response_type == "m.poll.response" {
+        let mut content = if matrix.response_type == "m.poll.response" {
             json!({"m.selections": ids, "m.relates_to": relation})
         } else {
             json!({
@@ -127,6 +134,7 @@ pub(super) async fn vote(
                 "m.relates_to": relation,
             })
         };
+        mark(&mut content);
         return send_and_record(
             bridge,
             login,
@@ -148,6 +156,7 @@ pub(super) async fn vote(
     if let Some(target) = &target {
         content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
     }
+    mark(&mut content);
     send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await
 }
 
