@@ -307,6 +307,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "matrix polls",
         include_str!("../migrations/sqlite/0011_matrix_polls.sql"),
     ),
+    (
+        12,
+        "push name",
+        include_str!("../migrations/sqlite/0012_push_name.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -365,6 +370,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         11,
         "matrix polls",
         include_str!("../migrations/postgres/0011_matrix_polls.sql"),
+    ),
+    (
+        12,
+        "push name",
+        include_str!("../migrations/postgres/0012_push_name.sql"),
     ),
 ];
 

@@ -127,6 +127,8 @@ async fn apply(
             };
             star(bridge, login, chat, &sender, message_id, *starred).await
         }
+        // The client keeps it and sends it with its presence.
+        Action::PushName { .. } => Ok(()),
         Action::Other { index } => {
             debug!(
                 kind = index.first().map(String::as_str),

@@ -89,17 +89,18 @@ type DeviceRow = (
     Option<String>,  // lid
     Option<Vec<u8>>, // account
     Option<String>,  // platform
+    Option<String>,  // push_name
 );
 
 const SELECT_DEVICE: &str = "SELECT noise_private, identity_private, registration_id, \
      signed_prekey_id, signed_prekey_private, signed_prekey_signature, signed_prekey_created, \
-     adv_secret, next_prekey_id, jid, lid, account, platform \
+     adv_secret, next_prekey_id, jid, lid, account, platform, push_name \
      FROM wa_devices WHERE login_id = $1";
 
 const UPSERT_DEVICE: &str = "INSERT INTO wa_devices (login_id, noise_private, identity_private, \
      registration_id, signed_prekey_id, signed_prekey_private, signed_prekey_signature, \
-     signed_prekey_created, adv_secret, next_prekey_id, jid, lid, account, platform) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+     signed_prekey_created, adv_secret, next_prekey_id, jid, lid, account, platform, push_name) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
      ON CONFLICT (login_id) DO UPDATE SET noise_private = excluded.noise_private, \
      identity_private = excluded.identity_private, registration_id = excluded.registration_id, \
      signed_prekey_id = excluded.signed_prekey_id, \
@@ -107,7 +108,7 @@ const UPSERT_DEVICE: &str = "INSERT INTO wa_devices (login_id, noise_private, id
      signed_prekey_signature = excluded.signed_prekey_signature, \
      signed_prekey_created = excluded.signed_prekey_created, adv_secret = excluded.adv_secret, \
      next_prekey_id = excluded.next_prekey_id, jid = excluded.jid, lid = excluded.lid, \
-     account = excluded.account, platform = excluded.platform";
+     account = excluded.account, platform = excluded.platform, push_name = excluded.push_name";
 
 impl ClientStore {
     /// Rebuilds the state from its row; a bad column is a corrupt-row error.
@@ -117,7 +118,7 @@ impl ClientStore {
         let (noise, identity, reg, spk_id, spk_private, spk_sig, spk_created, adv, next, jid, lid) = (
             row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
         );
-        let (account, platform) = (row.11, row.12);
+        let (account, platform, push_name) = (row.11, row.12, row.13);
         let corrupt = |reason: String| StoreError::Corrupt {
             table: T,
             key: key(),
@@ -152,6 +153,7 @@ impl ClientStore {
                 })
                 .transpose()?,
             platform,
+            push_name,
         })
     }
 }
@@ -189,6 +191,7 @@ impl DeviceStore for ClientStore {
                 .bind(lid.as_deref())
                 .bind(account.as_deref())
                 .bind(s.platform.as_deref())
+                .bind(s.push_name.as_deref())
                 .execute(p)
                 .await
                 .map(drop)

@@ -53,6 +53,9 @@ pub struct DeviceState {
     pub account: Option<AdvSignedDeviceIdentity>,
     /// After pairing: the platform name the phone reported, if any.
     pub platform: Option<String>,
+    /// The account's push name, from app state (`setting_pushName`): sent
+    /// with our presence, so the server names our messages with it.
+    pub push_name: Option<String>,
 }
 
 impl DeviceState {
@@ -82,6 +85,7 @@ impl DeviceState {
             lid: None,
             account: None,
             platform: None,
+            push_name: None,
         }
     }
 
@@ -155,6 +159,7 @@ impl fmt::Debug for DeviceState {
             .field("lid", &self.lid.as_ref().map(ToString::to_string))
             .field("account", &self.account.is_some())
             .field("platform", &self.platform)
+            .field("push_name", &self.push_name.is_some())
             .finish_non_exhaustive()
     }
 }

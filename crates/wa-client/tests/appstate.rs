@@ -400,6 +400,55 @@ async fn another_device_archives_pins_mutes_and_marks_read_and_we_see_it() {
     assert_eq!(version(&*a.store, Collection::RegularLow).await, Some(4));
 }
 
+/// The phone sets the account's push name in app state: the client keeps
+/// it, sends it with its presence at once and at every login, and the
+/// server names our messages with it (before, contacts saw the number).
+#[tokio::test]
+async fn the_push_name_from_app_state_names_our_messages() {
+    let sim = sim().await;
+    let phone = sim.account(PN);
+    let bob = sim.account("15550004099");
+    let mut a = paired_device(&sim, &phone).await;
+    phone.send_history(a.client.jid().device()).await.unwrap();
+    synced(&*a.store).await;
+    let bob_jid = Jid::user_jid("15550004099");
+    let sent = a.client.send_text(&bob_jid, "before").await.unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].id, sent.id);
+    assert_eq!(
+        got[0].push_name.as_deref(),
+        Some(PN),
+        "no name yet: the number"
+    );
+
+    phone.set_push_name("Dora Example").await.unwrap();
+    let got = changes(&mut a.events).await;
+    assert_eq!(
+        actions(&got),
+        [Action::PushName {
+            name: "Dora Example".into()
+        }]
+    );
+    let state = a.store.load().await.unwrap().unwrap();
+    assert_eq!(state.push_name.as_deref(), Some("Dora Example"));
+    let sent = a.client.send_text(&bob_jid, "after").await.unwrap();
+    let got = bob.wait_received(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].id, sent.id);
+    assert_eq!(got[1].push_name.as_deref(), Some("Dora Example"));
+
+    // A restart sends it again with the first presence, from the store.
+    sim.forget_push_names();
+    a.client.stop();
+    tokio::time::timeout(Duration::from_secs(5), a.client.stopped())
+        .await
+        .expect("the client stops");
+    let a = start(&sim, a.store.clone()).await;
+    let sent = a.client.send_text(&bob_jid, "again").await.unwrap();
+    let got = bob.wait_received(3, Duration::from_secs(10)).await;
+    assert_eq!(got[2].id, sent.id);
+    assert_eq!(got[2].push_name.as_deref(), Some("Dora Example"));
+}
+
 /// A store path in the temp folder, removed on drop.
 struct TempPath(PathBuf);
 

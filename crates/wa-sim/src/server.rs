@@ -370,6 +370,12 @@ impl Sim {
         self.shared.state().presence.get(pn).map(|(a, _)| *a)
     }
 
+    /// Forgets every push name the devices' presence gave, as a server
+    /// that has not heard them yet (notify falls back to the number).
+    pub fn forget_push_names(&self) {
+        self.shared.state().push_names.clear();
+    }
+
     /// The devices subscribed to `pn`'s presence.
     pub fn presence_subscribers(&self, pn: &str) -> Vec<(String, u16)> {
         self.shared

@@ -1,10 +1,15 @@
 //! Presence and chat states: being online or not, following a contact's
 //! presence, and typing.
 
+use std::sync::atomic::Ordering;
+
+use tracing::{debug, warn};
+use wa_core::appstate::Action;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 
-use super::{ChatState, Client};
+use super::appstate::AppStateSyncError;
+use super::{AppStateChange, ChatState, Client, Shared};
 use crate::error::Error;
 
 impl Client {
@@ -16,17 +21,16 @@ impl Client {
         conn.send(&chat_state_node(chat, state)).await
     }
 
-    /// Marks this device online (`<presence type="available"/>`) or not.
+    /// Marks this device online (`<presence type="available"/>`) or not,
+    /// with the account's push name once app state has told it: the server
+    /// names this device's messages with the name of its last presence.
     /// While a companion is online the phone gets no notifications, and
     /// while it is not the server sends it no one's presence.
     pub async fn send_presence(&self, available: bool) -> Result<(), Error> {
-        let kind = if available {
-            "available"
-        } else {
-            "unavailable"
-        };
         let conn = self.connection()?;
-        conn.send(&Node::new("presence").attr("type", kind)).await
+        self.shared.available.store(available, Ordering::Relaxed);
+        let name = self.shared.state.lock().await.push_name.clone();
+        conn.send(&presence_node(available, name.as_deref())).await
     }
 
     /// Asks for `user`'s presence (`<presence type="subscribe" to>`): the
@@ -44,6 +48,61 @@ impl Client {
     }
 }
 
+/// `<presence type="available|unavailable" [name]/>`.
+fn presence_node(available: bool, name: Option<&str>) -> Node {
+    let kind = if available {
+        "available"
+    } else {
+        "unavailable"
+    };
+    let node = Node::new("presence").attr("type", kind);
+    match name {
+        Some(name) => node.attr("name", name.to_owned()),
+        None => node,
+    }
+}
+
+/// Keeps a new push name from app state `changes`, and tells the server
+/// at once (with the presence last sent), so our next message already
+/// carries it.
+pub(super) async fn learn_push_name(
+    shared: &Shared,
+    changes: &[AppStateChange],
+) -> Result<(), AppStateSyncError> {
+    let Some(name) = changes.iter().rev().find_map(|c| match &c.action {
+        Action::PushName { name } if !name.is_empty() => Some(name.clone()),
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    {
+        let mut state = shared.state.lock().await;
+        if state.push_name.as_deref() == Some(name.as_str()) {
+            return Ok(());
+        }
+        state.push_name = Some(name.clone());
+        shared.store.save(&state).await?;
+    }
+    debug!("push name learned from app state");
+    announce_name(shared).await;
+    Ok(())
+}
+
+/// Sends the presence last sent again with the push name, if it is known
+/// (at each login, and when it changes): the server names our messages
+/// with it, and without one shows others no name.
+pub(super) async fn announce_name(shared: &Shared) {
+    let Some(name) = shared.state.lock().await.push_name.clone() else {
+        return;
+    };
+    let available = shared.available.load(Ordering::Relaxed);
+    if let Ok(conn) = shared.connection()
+        && let Err(e) = conn.send(&presence_node(available, Some(&name))).await
+    {
+        warn!(error = %e, "could not send the push name");
+    }
+}
+
 /// The `<chatstate>` stanza for `state` in `chat`.
 fn chat_state_node(chat: &Jid, state: ChatState) -> Node {
     let inner = match state {
@@ -54,4 +113,19 @@ fn chat_state_node(chat: &Jid, state: ChatState) -> Node {
     Node::new("chatstate")
         .attr("to", chat.to_non_ad())
         .children(vec![inner])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_carries_the_push_name_when_known() {
+        let node = presence_node(true, Some("Dora"));
+        assert_eq!(node.attr_str("type"), Some("available"));
+        assert_eq!(node.attr_str("name"), Some("Dora"));
+        let node = presence_node(false, None);
+        assert_eq!(node.attr_str("type"), Some("unavailable"));
+        assert_eq!(node.attr_str("name"), None);
+    }
 }

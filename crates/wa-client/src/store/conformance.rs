@@ -67,6 +67,7 @@ async fn device(store: &dyn Store) -> Result<(), StoreError> {
         device_signature: Some(vec![6; 64]),
     });
     state.platform = Some("android".to_owned());
+    state.push_name = Some("Dora Example ✨".to_owned());
     state.signed_prekey_created = 1_700_000_123;
     store.save(&state).await?;
     let loaded = store.load().await?;
@@ -409,4 +410,5 @@ fn same(a: &DeviceState, b: &DeviceState) -> bool {
         && a.lid == b.lid
         && a.account == b.account
         && a.platform == b.platform
+        && a.push_name == b.push_name
 }

@@ -254,6 +254,9 @@ struct DeviceFile {
     /// The encoded `AdvSignedDeviceIdentity`.
     account: Option<String>,
     platform: Option<String>,
+    /// Absent in files written before push names were kept.
+    #[serde(default)]
+    push_name: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -353,6 +356,7 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
             lid: d.lid.as_ref().map(ToString::to_string),
             account: d.account.as_ref().map(|a| b64(&a.encode_to_vec())),
             platform: d.platform.clone(),
+            push_name: d.push_name.clone(),
         }),
         identities: inner
             .identities
@@ -466,6 +470,7 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
                 })
                 .transpose()?,
             platform: d.platform,
+            push_name: d.push_name,
         }),
     };
     let mut inner = Inner {

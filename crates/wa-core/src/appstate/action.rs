@@ -8,6 +8,7 @@
 //! | `["pin_v1", chat]`                              | pinAction            | regular_low          | 5       |
 //! | `["markChatAsRead", chat]`                      | markChatAsReadAction | regular_low          | 3       |
 //! | `["star", chat, id, "1"/"0", participant/"0"]`  | starAction           | regular_high         | 2       |
+//! | `["setting_pushName"]`                          | pushNameSetting      | critical_block       | 1       |
 //!
 //! Decoding looks only at the index and the value, never at the collection a
 //! mutation came in (clients disagree: Baileys writes stars to
@@ -18,8 +19,8 @@ use super::patch::{Mutation, NewMutation, Operation};
 use crate::jid::Jid;
 use crate::proto::SyncActionValue;
 use crate::proto::sync_action_value::{
-    ArchiveChatAction, ContactAction, MarkChatAsReadAction, MuteAction, PinAction, StarAction,
-    SyncActionMessageRange,
+    ArchiveChatAction, ContactAction, MarkChatAsReadAction, MuteAction, PinAction, PushNameSetting,
+    StarAction, SyncActionMessageRange,
 };
 
 const CONTACT: &str = "contact";
@@ -28,6 +29,7 @@ const MUTE: &str = "mute";
 const PIN: &str = "pin_v1";
 const MARK_READ: &str = "markChatAsRead";
 const STAR: &str = "star";
+const PUSH_NAME: &str = "setting_pushName";
 
 /// What a SET mutation means to the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +86,12 @@ pub enum Action {
         participant: Option<Jid>,
         /// Whether it is starred now.
         starred: bool,
+    },
+    /// The account's push name: the name it shows to people who have not
+    /// saved its number.
+    PushName {
+        /// The name.
+        name: String,
     },
     /// Anything else, or a known index whose value or JIDs do not fit.
     Other {
@@ -191,6 +199,12 @@ impl Action {
                 ];
                 (Collection::RegularHigh, index, 2)
             }
+            Action::PushName { name } => {
+                value.push_name_setting = Some(PushNameSetting {
+                    name: Some(name.clone()),
+                });
+                (Collection::CriticalBlock, vec![PUSH_NAME.to_owned()], 1)
+            }
             Action::Other { .. } => return None,
         };
         let mutation = NewMutation {
@@ -261,6 +275,9 @@ fn known(index: &[String], value: &SyncActionValue) -> Option<Action> {
                 jid => Some(jid.parse().ok()?),
             },
             starred: value.star_action.as_ref()?.starred.unwrap_or(false),
+        }),
+        (PUSH_NAME, []) => Some(Action::PushName {
+            name: value.push_name_setting.as_ref()?.name.clone()?,
         }),
         _ => None,
     }

@@ -632,6 +632,9 @@ fn actions_round_trip() {
             participant: None,
             starred: false,
         },
+        Action::PushName {
+            name: "Alice Example".into(),
+        },
     ];
     for action in actions {
         let (collection, new) = action.to_new_mutation(1_700_000_000_123).unwrap();
@@ -642,6 +645,7 @@ fn actions_round_trip() {
             Action::Pin { .. } => (Collection::RegularLow, "pin_v1", 5),
             Action::MarkRead { .. } => (Collection::RegularLow, "markChatAsRead", 3),
             Action::Star { .. } => (Collection::RegularHigh, "star", 2),
+            Action::PushName { .. } => (Collection::CriticalBlock, "setting_pushName", 1),
             Action::Other { .. } => unreachable!(),
         };
         assert_eq!((collection, new.index[0].as_str(), new.version), want);
@@ -658,7 +662,7 @@ fn actions_round_trip() {
         assert_eq!(Action::from_mutation(&decoded[0]), Some(action));
     }
     let other = Action::Other {
-        index: vec!["setting_pushName".into()],
+        index: vec!["setting_locale".into()],
     };
     assert_eq!(other.to_new_mutation(0), None);
 }

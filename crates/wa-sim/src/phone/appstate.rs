@@ -317,6 +317,16 @@ impl Phone {
             .await
     }
 
+    /// Sets the account's push name in app state (critical_block), as the
+    /// phone's profile screen does. Only the app state: the server learns
+    /// a device's name from that device's presence.
+    pub async fn set_push_name(&self, name: &str) -> Result<u64, PhoneError> {
+        self.act(Action::PushName {
+            name: name.to_owned(),
+        })
+        .await
+    }
+
     /// Archives or unarchives `chat`.
     pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<u64, PhoneError> {
         let chat = chat.clone();

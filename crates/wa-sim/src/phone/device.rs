@@ -33,6 +33,8 @@ pub struct Received {
     pub from_me: bool,
     /// The whole message (for copies: the one inside `deviceSentMessage`).
     pub message: Message,
+    /// The sender's push name as the server gave it (`notify`).
+    pub push_name: Option<String>,
 }
 
 /// Why the phone could not send or read a message.
@@ -313,6 +315,7 @@ async fn receive(
         text,
         from_me,
         message,
+        push_name: node.attr_str("notify").map(str::to_owned),
     }))
 }
 

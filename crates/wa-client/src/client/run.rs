@@ -1,0 +1,199 @@
+//! The client's two tasks: the connection loop (each connection's nodes,
+//! then a login again with backoff when it breaks) and the outbox that
+//! sends queued messages in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{ClientEvent, Outgoing, SendError, Shared, appstate, lock, presence, recv, send};
+use crate::error::AuthError;
+use crate::login::{self, LoggedIn, LoginError, LoginOptions};
+
+/// Keeps the device online: handles each connection's nodes, and logs in
+/// again (with backoff) when it breaks.
+pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
+    let mut stop = shared.stop.subscribe();
+    let mut live = Some(first);
+    let mut attempt = 0u32;
+    loop {
+        if let Some(LoggedIn { conn, events, .. }) = live.take() {
+            attempt = 0;
+            shared.conn.send_replace(Some(conn.clone()));
+            presence::announce_name(&shared).await;
+            shared.emit(ClientEvent::Connected).await;
+            shared.outbox_changed.notify_one();
+            appstate::after_login(&shared).await;
+            let end = recv::run(&shared, &conn, events, &mut stop).await;
+            shared.conn.send_replace(None);
+            conn.close();
+            // Closed for the server before anything else happens: what it
+            // sends from now on waits for the next login.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+            requeue_inflight(&shared);
+            match end {
+                recv::End::Stopped => break,
+                recv::End::LoggedOut => {
+                    logged_out(&shared, AuthError::LoggedOut).await;
+                    break;
+                }
+                recv::End::Refused(e) => {
+                    warn!(error = %e, "stream ended for good; stopping");
+                    shared.emit(ClientEvent::Stopped(e)).await;
+                    break;
+                }
+                recv::End::Lost(reason) => {
+                    let retry_in = shared.opts.reconnect.delay(0);
+                    warn!(%reason, ?retry_in, "connection lost");
+                    shared
+                        .emit(ClientEvent::Disconnected { reason, retry_in })
+                        .await;
+                    if sleep_or_stop(retry_in, &mut stop).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if shared.stopped() {
+            break;
+        }
+        let login_opts = LoginOptions {
+            connect: shared.opts.connect.clone(),
+            success_timeout: shared.opts.login_timeout,
+        };
+        let result = {
+            let mut state = shared.state.lock().await;
+            login::login(&login_opts, &mut state, &*shared.store).await
+        };
+        match result {
+            Ok(l) => {
+                info!("reconnected");
+                live = Some(l);
+            }
+            Err(LoginError::Auth(AuthError::LoggedOut)) => {
+                logged_out(&shared, AuthError::LoggedOut).await;
+                break;
+            }
+            Err(LoginError::Auth(
+                e @ (AuthError::Forbidden | AuthError::ClientOutdated | AuthError::Replaced),
+            )) => {
+                warn!(error = %e, "login refused for good; stopping");
+                shared.emit(ClientEvent::Stopped(e)).await;
+                break;
+            }
+            Err(e) => {
+                attempt = attempt.saturating_add(1);
+                let retry_in = shared.opts.reconnect.delay(attempt);
+                warn!(error = %e, ?retry_in, "login failed");
+                shared
+                    .emit(ClientEvent::Disconnected {
+                        reason: e.to_string(),
+                        retry_in,
+                    })
+                    .await;
+                if sleep_or_stop(retry_in, &mut stop).await {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = shared.stop.send(true);
+    fail_outbox(&shared);
+    shared.ended.send_replace(true);
+}
+
+/// Sleeps; true if the client was stopped meanwhile.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let woken = tokio::select! {
+        () = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    };
+    woken || *stop.borrow()
+}
+
+async fn logged_out(shared: &Shared, e: AuthError) {
+    warn!(error = %e, "logged out; clearing the store");
+    if let Err(err) = shared.store.delete().await {
+        warn!(error = %err, "clearing the store failed");
+    }
+    shared.emit(ClientEvent::LoggedOut(e)).await;
+}
+
+/// Messages sent but not acked go back to the front of the queue, in order.
+fn requeue_inflight(shared: &Shared) {
+    let mut outbox = lock(&shared.outbox);
+    let inflight = std::mem::take(&mut outbox.inflight);
+    for o in inflight.into_iter().rev() {
+        outbox.queue.push_front(o);
+    }
+}
+
+fn fail_outbox(shared: &Shared) {
+    let (queue, inflight) = {
+        let mut outbox = lock(&shared.outbox);
+        (
+            std::mem::take(&mut outbox.queue),
+            std::mem::take(&mut outbox.inflight),
+        )
+    };
+    for mut o in inflight.into_iter().chain(queue) {
+        o.finish(Err(SendError::Stopped));
+    }
+}
+
+/// Sends queued messages in order whenever online.
+pub(super) async fn run_outbox(shared: Arc<Shared>) {
+    let mut conn_rx = shared.conn.subscribe();
+    loop {
+        if shared.stopped() {
+            break;
+        }
+        let conn = conn_rx.borrow_and_update().clone();
+        let Some(conn) = conn else {
+            if conn_rx.changed().await.is_err() {
+                break;
+            }
+            continue;
+        };
+        let next = lock(&shared.outbox).queue.pop_front();
+        let Some(mut item) = next else {
+            tokio::select! {
+                () = shared.outbox_changed.notified() => {}
+                r = conn_rx.changed() => if r.is_err() { break },
+            }
+            continue;
+        };
+        // In flight before it is written, so a fast ack finds it.
+        let id = item.id.clone();
+        let (to, message) = (item.to.clone(), item.message.clone());
+        let done = item.done.take();
+        lock(&shared.outbox).inflight.push(Outgoing {
+            id: id.clone(),
+            to: to.clone(),
+            message: message.clone(),
+            done,
+        });
+        match send::send(&shared, &conn, &id, &to, &message).await {
+            Ok(()) => {}
+            Err(SendError::Connection(e)) => {
+                // Stays in flight: requeued when the connection task sees
+                // the break.
+                warn!(error = %e, %id, "send interrupted; will resend");
+                let _ = conn_rx.changed().await;
+            }
+            Err(e) => {
+                warn!(error = %e, %id, "send failed");
+                let failed = {
+                    let mut outbox = lock(&shared.outbox);
+                    let pos = outbox.inflight.iter().position(|o| o.id == id);
+                    pos.map(|p| outbox.inflight.remove(p))
+                };
+                if let Some(mut o) = failed {
+                    o.finish(Err(e));
+                }
+            }
+        }
+    }
+}
