@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use support::bridge::tempdir;
 use support::history::{free_port, setup, shown_messages};
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::alice_logs_in;
 use support::process::{BridgeProcess, tail};
 use support::synapse::Synapse;
 use tokio::net::TcpListener;
@@ -105,11 +105,8 @@ async fn main() {
     setup.point_at(&synapse);
     let log = dir.join("bridge.log");
     let mut bridge = BridgeProcess::spawn(&binary, &setup.config_path, &log);
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
     let wait = Duration::from_secs(60);
-    let management = open_management_room(&alice, &bot, wait).await;
-    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, wait).await;
+    let (alice, _, _) = alice_logs_in(&synapse, &phone, ALICE_PN, wait).await;
     let logged_in = Instant::now();
     let rss_at_login = bridge.rss_kib();
 

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 use support::bridge::tempdir;
 use support::history::{free_port, setup, shown_messages};
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::alice_logs_in;
 use support::matrix::MatrixUser;
 use support::process::{BridgeProcess, cpu_seconds};
 use support::synapse::Synapse;
@@ -112,11 +112,8 @@ async fn main() {
     setup.point_at(&synapse);
     let log = dir.join("bridge.log");
     let mut bridge = BridgeProcess::spawn(&binary, &setup.config_path, &log);
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
     let wait = Duration::from_secs(60);
-    let management = open_management_room(&alice, &bot, wait).await;
-    login_by_qr(&alice, &management, &phone, ALICE_PN, Qr::First, wait).await;
+    let (alice, _, _) = alice_logs_in(&synapse, &phone, ALICE_PN, wait).await;
 
     // The portal exists and Alice is in it before anything is timed.
     bob.send_text(ALICE_PN, "warm up").await.unwrap();

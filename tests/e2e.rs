@@ -13,7 +13,7 @@ use serde_json::Value;
 use support::bridge::{Bridge, start_synapse, tempdir};
 use support::login::{Qr, login_by_qr, open_management_room};
 use support::matrix::{MatrixUser, body};
-use support::postgres::{drop_postgres, fresh_postgres};
+use support::postgres::{on_postgres, on_sqlite};
 use support::synapse;
 use tokio::net::TcpListener;
 use wa_sim::Sim;
@@ -382,22 +382,10 @@ async fn scenario(db: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_by_qr_and_chat_both_ways_on_sqlite() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let dir = tempdir("wabridge-e2e");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    scenario(&db).await;
+    on_sqlite("wabridge-e2e", |db| async move { scenario(&db).await }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_by_qr_and_chat_both_ways_on_postgres() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let Some((uri, admin, name)) = fresh_postgres("wabridge_e2e").await else {
-        return;
-    };
-    scenario(&uri).await;
-    drop_postgres(&admin, &name).await;
+    on_postgres("wabridge_e2e", |db| async move { scenario(&db).await }).await;
 }

@@ -23,9 +23,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use support::baileys::baileys_dir;
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::files::{ogg_opus_like, png, varied_bytes, webp_like};
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in};
 use support::matrix::{MatrixUser, body, redacts};
 use support::peer::Peer;
 use support::synapse;
@@ -620,16 +619,20 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     let alice_phone = sim.account(ALICE_PN);
     let bob_phone = sim.account(BOB_PN);
     sim.account(CAROL_PN);
-    let port = support::history::free_port();
-    let dir = tempdir("wabridge-e2e-baileys");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    let synapse = start_synapse(&mut config, &dir, false).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &alice_phone, ALICE_PN, Qr::First, WAIT).await;
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(
+        &sim,
+        &alice_phone,
+        ALICE_PN,
+        "wabridge-e2e-baileys",
+        false,
+        WAIT,
+    )
+    .await;
     let mut peer = Peer::start(&baileys, &sim);
     let open = peer.link(&bob_phone).await;
     assert_eq!(

@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use support::bridge::{Bridge, tempdir};
 use support::history::{
-    Shown, free_port, poll, portals, setup, shown_messages, sqlite_count, wait_backfill_notice,
+    BinaryRun, Shown, free_port, poll, portals, setup, shown_messages, sqlite_count,
+    wait_backfill_notice,
 };
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::alice_logs_in;
 use support::matrix::{MatrixUser, enc};
-use support::postgres::{drop_postgres, fresh_postgres};
-use support::process::{BridgeProcess, tail};
+use support::postgres::{on_postgres, on_sqlite};
+use support::process::tail;
 use support::synapse::{self, Synapse};
 use tokio::net::TcpListener;
 use wa_sim::{HistoryFault, HistoryScript, ScriptChat, ScriptMessage, Sender, Sim};
@@ -221,10 +222,7 @@ async fn scenario(db: &str, base: u64) {
     let synapse = Synapse::start(&setup.registrations).await;
     setup.point_at(&synapse);
     let bridge = Bridge::start(&setup.config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, &p.alice, Qr::First, WAIT).await;
+    let (alice, bot, management) = alice_logs_in(&synapse, &phone, &p.alice, WAIT).await;
 
     // The backfill reports three chats: Dave's came in the truncated blob.
     let done = wait_backfill_notice(&alice, &management, WAIT, |t| t.contains("3 of 3")).await;
@@ -382,24 +380,18 @@ async fn scenario(db: &str, base: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_backfill_on_sqlite() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let dir = tempdir("wabridge-e2e-history");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    scenario(&db, 15_557_790_000).await;
+    on_sqlite("wabridge-e2e-history", |db| async move {
+        scenario(&db, 15_557_790_000).await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_backfill_on_postgres() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let Some((uri, admin, name)) = fresh_postgres("wabridge_e2e_history").await else {
-        return;
-    };
-    scenario(&uri, 15_557_790_100).await;
-    drop_postgres(&admin, &name).await;
+    on_postgres("wabridge_e2e_history", |db| async move {
+        scenario(&db, 15_557_790_100).await;
+    })
+    .await;
 }
 
 /// Rows in the bridge's message table (the SQLite file, read-only).
@@ -426,44 +418,30 @@ async fn killed_mid_backfill_resumes_exactly_once() {
             .bootstrap_chats(3)
             .chats_per_chunk(5),
     );
-    let dir = tempdir("wabridge-e2e-kill");
-    let db_path = dir.join("bridge.db");
-    let port = free_port();
-    let mut setup = setup(
-        &dir,
-        &sim,
-        port,
-        &format!("sqlite:{}", db_path.display()),
-        50,
-        false,
-    );
-    let synapse = Synapse::start(&setup.registrations).await;
-    setup.point_at(&synapse);
-    let binary = Path::new(env!("CARGO_BIN_EXE_wabridge"));
-    let log = dir.join("bridge.log");
-    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, alice_pn, Qr::First, WAIT).await;
+    let mut run =
+        BinaryRun::prepare(&sim, "wabridge-e2e-kill", env!("CARGO_BIN_EXE_wabridge")).await;
+    run.setup.point_at(&run.synapse);
+    let mut bridge = run.spawn();
+    let (alice, bot, management) = alice_logs_in(&run.synapse, &phone, alice_pn, WAIT).await;
+    let db_path = &run.db_path;
 
     // Some, not all: kill it.
     let total = (CHATS * MESSAGES) as i64;
     let at_kill = poll(WAIT, "a third of the history bridged", || async {
-        let n = bridged_count(&db_path).await;
+        let n = bridged_count(db_path).await;
         (n >= total / 3).then_some(n)
     })
     .await;
     bridge.assert_running();
     bridge.kill9();
-    let after_kill = bridged_count(&db_path).await;
+    let after_kill = bridged_count(db_path).await;
     assert!(
         after_kill < total,
         "killed mid-backfill ({at_kill}..{after_kill} of {total} bridged)"
     );
     eprintln!("killed with {after_kill} of {total} messages bridged");
 
-    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
+    let mut bridge = run.spawn();
     let done = wait_backfill_notice(&alice, &management, WAIT, |t| {
         t.starts_with(&format!("History bridged: {CHATS} of {CHATS} chats"))
     })
@@ -504,8 +482,8 @@ async fn killed_mid_backfill_resumes_exactly_once() {
         per_room.insert(c, got.len());
         assert_eq!(got, want, "chat {c}: every message once, in order");
     }
-    assert_eq!(bridged_count(&db_path).await, total);
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(!text.contains("panicked"), "{}", tail(&log, 40));
+    assert_eq!(bridged_count(db_path).await, total);
+    let text = std::fs::read_to_string(&run.log).unwrap();
+    assert!(!text.contains("panicked"), "{}", tail(&run.log, 40));
     bridge.kill9();
 }

@@ -16,9 +16,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
 use support::files::png;
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in};
 use support::matrix::body;
 use support::synapse;
 use tokio::net::TcpListener;
@@ -135,21 +134,20 @@ async fn media_both_ways() {
         .unwrap();
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir("wabridge-e2e-media");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, &db);
-    let synapse = start_synapse(&mut config, &dir, false).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &alice_phone, ALICE_PN, Qr::First, WAIT).await;
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in(
+        &sim,
+        &alice_phone,
+        ALICE_PN,
+        "wabridge-e2e-media",
+        false,
+        WAIT,
+    )
+    .await;
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
     let from_bob = |e: &Value| e["sender"] == bob_ghost.as_str() && e["type"] == "m.room.message";
 

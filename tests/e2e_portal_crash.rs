@@ -9,16 +9,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
-use support::bridge::tempdir;
-use support::history::{
-    free_port, portals, setup, shown_messages, sqlite_count, wait_backfill_notice,
-};
-use support::login::{Qr, login_by_qr, open_management_room};
-use support::process::{BridgeProcess, tail};
-use support::synapse::{self, Synapse};
+use support::history::{BinaryRun, portals, shown_messages, sqlite_count, wait_backfill_notice};
+use support::login::alice_logs_in;
+use support::process::tail;
+use support::synapse;
 use tokio::net::TcpListener;
 use wa_sim::{HistoryScript, Sim};
 
@@ -44,27 +40,17 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
         .unwrap();
     let phone = sim.account(alice_pn);
     phone.set_history(HistoryScript::synthetic(CHATS, MESSAGES, FIRST_PEER, START));
-    let dir = tempdir("wabridge-e2e-kill-room");
-    let db_path = dir.join("bridge.db");
-    let port = free_port();
-    let mut setup = setup(
-        &dir,
+    let mut run = BinaryRun::prepare(
         &sim,
-        port,
-        &format!("sqlite:{}", db_path.display()),
-        50,
-        false,
-    );
-    let synapse = Synapse::start(&setup.registrations).await;
-    let (proxy, held) = support::proxy::start(synapse.base_url(), "/createRoom").await;
-    setup.point_at_url(&proxy);
-    let binary = Path::new(env!("CARGO_BIN_EXE_wabridge"));
-    let log = dir.join("bridge.log");
-    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &phone, alice_pn, Qr::First, WAIT).await;
+        "wabridge-e2e-kill-room",
+        env!("CARGO_BIN_EXE_wabridge"),
+    )
+    .await;
+    let (proxy, held) = support::proxy::start(run.synapse.base_url(), "/createRoom").await;
+    run.setup.point_at_url(&proxy);
+    let mut bridge = run.spawn();
+    let (alice, _, management) = alice_logs_in(&run.synapse, &phone, alice_pn, WAIT).await;
+    let (db_path, log) = (&run.db_path, &run.log);
 
     // The first portal's room is made; the bridge never hears of it.
     let made = tokio::time::timeout(WAIT, held)
@@ -79,17 +65,17 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
     bridge.kill9();
     let recorded = format!("SELECT COUNT(*) FROM portals WHERE room_id = '{room}'");
     assert_eq!(
-        sqlite_count(&db_path, &recorded).await,
+        sqlite_count(db_path, &recorded).await,
         0,
         "killed before recording"
     );
     assert_eq!(
-        sqlite_count(&db_path, "SELECT COUNT(*) FROM portal_creations").await,
+        sqlite_count(db_path, "SELECT COUNT(*) FROM portal_creations").await,
         1,
         "the creation is on record"
     );
 
-    let mut bridge = BridgeProcess::spawn(binary, &setup.config_path, &log);
+    let mut bridge = run.spawn();
     wait_backfill_notice(&alice, &management, WAIT, |t| {
         t.starts_with(&format!("History bridged: {CHATS} of {CHATS} chats"))
     })
@@ -108,22 +94,18 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
             "{c}'s messages in its room"
         );
     }
+    assert_eq!(sqlite_count(db_path, &recorded).await, 1, "{chat}: adopted");
     assert_eq!(
-        sqlite_count(&db_path, &recorded).await,
-        1,
-        "{chat}: adopted"
-    );
-    assert_eq!(
-        sqlite_count(&db_path, "SELECT COUNT(*) FROM portal_creations").await,
+        sqlite_count(db_path, "SELECT COUNT(*) FROM portal_creations").await,
         0,
         "every creation ended"
     );
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
     assert!(
         text.contains("adopting the room an interrupted run made"),
         "{}",
-        tail(&log, 40)
+        tail(log, 40)
     );
-    assert!(!text.contains("panicked"), "{}", tail(&log, 40));
+    assert!(!text.contains("panicked"), "{}", tail(log, 40));
     bridge.kill9();
 }

@@ -15,11 +15,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::bridge::{Bridge, sim_config, start_synapse, tempdir};
-use support::login::{Qr, login_by_qr, open_management_room};
+use support::login::{LoggedIn, start_logged_in_on};
 use support::matrix::{body, redacts};
-use support::postgres::{drop_postgres, fresh_postgres};
-use support::synapse;
+use support::postgres::{on_postgres, on_sqlite};
 use tokio::net::TcpListener;
 use wa_core::jid::Jid;
 use wa_core::media::MediaKind;
@@ -61,20 +59,21 @@ async fn scenario(db: &str) {
         .unwrap();
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = tempdir("wabridge-e2e-rich");
-    let mut config = sim_config(&sim, port, synapse::SERVER_NAME, db);
-    let synapse = start_synapse(&mut config, &dir, false).await;
-    let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, WAIT).await;
-    login_by_qr(&alice, &management, &alice_phone, ALICE_PN, Qr::First, WAIT).await;
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in_on(
+        &sim,
+        &alice_phone,
+        ALICE_PN,
+        "wabridge-e2e-rich",
+        Some(db),
+        false,
+        WAIT,
+    )
+    .await;
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
     let bob_jid = Jid::user_jid(BOB_PN);
     let alice_jid = Jid::user_jid(ALICE_PN);
@@ -382,22 +381,10 @@ async fn scenario(db: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rich_messages_both_ways_on_sqlite() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let dir = tempdir("wabridge-e2e-rich");
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
-    scenario(&db).await;
+    on_sqlite("wabridge-e2e-rich", |db| async move { scenario(&db).await }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rich_messages_both_ways_on_postgres() {
-    if synapse::venv().is_none() {
-        return;
-    }
-    let Some((uri, admin, name)) = fresh_postgres("wabridge_rich").await else {
-        return;
-    };
-    scenario(&uri).await;
-    drop_postgres(&admin, &name).await;
+    on_postgres("wabridge_rich", |db| async move { scenario(&db).await }).await;
 }

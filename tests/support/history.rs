@@ -137,6 +137,55 @@ impl Setup {
     }
 }
 
+/// The bridge binary's run before it starts: a new temp folder
+/// (`prefix-…`) with its config for `sim` (SQLite, backfill of up to 50
+/// chats, no double puppeting) and a fresh Synapse that knows it. Point
+/// `setup` at Synapse (or a proxy in front of it) before spawning.
+pub struct BinaryRun {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The SQLite database file.
+    pub db_path: PathBuf,
+    /// Where the bridge's log goes.
+    pub log: PathBuf,
+    /// Its config.
+    pub setup: Setup,
+    /// The homeserver.
+    pub synapse: Synapse,
+    /// The bridge binary (`env!("CARGO_BIN_EXE_wabridge")` in a test).
+    pub binary: PathBuf,
+}
+
+impl BinaryRun {
+    /// Writes the config and starts Synapse.
+    pub async fn prepare(sim: &Sim, prefix: &str, binary: &str) -> BinaryRun {
+        let dir = super::bridge::tempdir(prefix);
+        let db_path = dir.join("bridge.db");
+        let setup = setup(
+            &dir,
+            sim,
+            free_port(),
+            &format!("sqlite:{}", db_path.display()),
+            50,
+            false,
+        );
+        let synapse = Synapse::start(&setup.registrations).await;
+        BinaryRun {
+            log: dir.join("bridge.log"),
+            dir,
+            db_path,
+            setup,
+            synapse,
+            binary: PathBuf::from(binary),
+        }
+    }
+
+    /// Starts the bridge binary (again).
+    pub fn spawn(&self) -> super::process::BridgeProcess {
+        super::process::BridgeProcess::spawn(&self.binary, &self.setup.config_path, &self.log)
+    }
+}
+
 /// A message event as the test compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown {

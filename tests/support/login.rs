@@ -92,8 +92,24 @@ pub async fn login_by_qr(
     .await;
 }
 
-/// An in-process bridge on SQLite against a fresh Synapse, with
-/// `@alice` logged in by QR.
+/// `@alice` registers on `synapse`, opens her management room with the
+/// bot and logs in by QR with `phone` (account `pn`); returns her, the
+/// bot's user id and the room.
+pub async fn alice_logs_in(
+    synapse: &super::synapse::Synapse,
+    phone: &Phone,
+    pn: &str,
+    wait: Duration,
+) -> (MatrixUser, String, String) {
+    let alice = synapse.register_user("alice", "secret-pw", false).await;
+    let bot = format!("@whatsappbot:{}", synapse.server_name());
+    let management = open_management_room(&alice, &bot, wait).await;
+    login_by_qr(&alice, &management, phone, pn, Qr::First, wait).await;
+    (alice, bot, management)
+}
+
+/// An in-process bridge against a fresh Synapse, with `@alice` logged in
+/// by QR.
 pub struct LoggedIn {
     /// The homeserver.
     pub synapse: super::synapse::Synapse,
@@ -107,9 +123,8 @@ pub struct LoggedIn {
     pub management: String,
 }
 
-/// Starts Synapse (with double puppeting when `double_puppet`) and the
-/// bridge against `sim` (its files in a new temp folder named `prefix-…`),
-/// and logs `@alice` in by QR with `phone` (account `pn`).
+/// [`start_logged_in_on`] with the bridge's database a SQLite file in the
+/// same folder.
 pub async fn start_logged_in(
     sim: &wa_sim::Sim,
     phone: &Phone,
@@ -118,17 +133,33 @@ pub async fn start_logged_in(
     double_puppet: bool,
     wait: Duration,
 ) -> LoggedIn {
+    start_logged_in_on(sim, phone, pn, prefix, None, double_puppet, wait).await
+}
+
+/// Starts Synapse (with double puppeting when `double_puppet`) and the
+/// bridge against `sim` (its files in a new temp folder named `prefix-…`;
+/// its database at `db`, or a SQLite file there), and logs `@alice` in by
+/// QR with `phone` (account `pn`).
+pub async fn start_logged_in_on(
+    sim: &wa_sim::Sim,
+    phone: &Phone,
+    pn: &str,
+    prefix: &str,
+    db: Option<&str>,
+    double_puppet: bool,
+    wait: Duration,
+) -> LoggedIn {
     use super::bridge::{Bridge, sim_config, start_synapse, tempdir};
     let port = super::history::free_port();
     let dir = tempdir(prefix);
-    let db = format!("sqlite:{}", dir.join("bridge.db").display());
+    let db = db.map_or_else(
+        || format!("sqlite:{}", dir.join("bridge.db").display()),
+        str::to_owned,
+    );
     let mut config = sim_config(sim, port, super::synapse::SERVER_NAME, &db);
     let synapse = start_synapse(&mut config, &dir, double_puppet).await;
     let bridge = Bridge::start(&config, port).await;
-    let alice = synapse.register_user("alice", "secret-pw", false).await;
-    let bot = format!("@whatsappbot:{}", synapse.server_name());
-    let management = open_management_room(&alice, &bot, wait).await;
-    login_by_qr(&alice, &management, phone, pn, Qr::First, wait).await;
+    let (alice, bot, management) = alice_logs_in(&synapse, phone, pn, wait).await;
     LoggedIn {
         synapse,
         bridge,

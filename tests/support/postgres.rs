@@ -1,5 +1,8 @@
 //! A PostgreSQL database of its own for one test, in the cluster at
-//! `WABRIDGE_TEST_POSTGRES_URL` (from `scripts/postgres start`).
+//! `WABRIDGE_TEST_POSTGRES_URL` (from `scripts/postgres start`), and an e2e
+//! scenario run on each database the bridge supports.
+
+use std::future::Future;
 
 use sqlx::Connection as _;
 
@@ -41,4 +44,34 @@ pub async fn drop_postgres(admin: &str, name: &str) {
             .execute(&mut conn)
             .await;
     }
+}
+
+/// Runs an e2e `scenario` with the URI of a new SQLite file (in a temp
+/// folder named `prefix-…`); nothing when there is no Synapse to run it on.
+pub async fn on_sqlite<Fut: Future<Output = ()>>(
+    prefix: &str,
+    scenario: impl FnOnce(String) -> Fut,
+) {
+    if super::synapse::venv().is_none() {
+        return;
+    }
+    let dir = super::bridge::tempdir(prefix);
+    scenario(format!("sqlite:{}", dir.join("bridge.db").display())).await;
+}
+
+/// Runs an e2e `scenario` with the URI of a new PostgreSQL database (named
+/// `name_…`, dropped afterwards); nothing when there is no Synapse, or no
+/// PostgreSQL and it is not required ([`fresh_postgres`]).
+pub async fn on_postgres<Fut: Future<Output = ()>>(
+    name: &str,
+    scenario: impl FnOnce(String) -> Fut,
+) {
+    if super::synapse::venv().is_none() {
+        return;
+    }
+    let Some((uri, admin, db)) = fresh_postgres(name).await else {
+        return;
+    };
+    scenario(uri).await;
+    drop_postgres(&admin, &db).await;
 }

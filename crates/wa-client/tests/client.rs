@@ -85,6 +85,15 @@ async fn start(sim: &Sim, store: &Arc<MemoryStore>) -> (Client, mpsc::Receiver<C
     (client, events)
 }
 
+/// Stops `client` and waits until its socket is closed, as a restart does.
+async fn stop(client: Client, events: mpsc::Receiver<ClientEvent>) {
+    client.stop();
+    tokio::time::timeout(Duration::from_secs(5), client.stopped())
+        .await
+        .expect("the client stops");
+    drop(events);
+}
+
 async fn next(events: &mut mpsc::Receiver<ClientEvent>) -> ClientEvent {
     tokio::time::timeout(Duration::from_secs(15), events.recv())
         .await
@@ -681,11 +690,7 @@ async fn a_message_never_acknowledged_comes_again_after_a_restart() {
         (second.id.as_str(), second.text()),
         (two.as_str(), Some("in the group"))
     );
-    client.stop();
-    tokio::time::timeout(Duration::from_secs(5), client.stopped())
-        .await
-        .expect("the client stops");
-    drop(events);
+    stop(client, events).await;
 
     // Delivered again, read from the kept copies, same ids and timestamps.
     let (client, mut events) = start_manual(&store).await;
@@ -705,11 +710,7 @@ async fn a_message_never_acknowledged_comes_again_after_a_restart() {
     assert_eq!(again_group.sender.user(), "15554440091");
     client.ack(&again.ack).await.unwrap();
     client.ack(&again_group.ack).await.unwrap();
-    client.stop();
-    tokio::time::timeout(Duration::from_secs(5), client.stopped())
-        .await
-        .expect("the client stops");
-    drop(events);
+    stop(client, events).await;
 
     // Acknowledged: neither comes back, and the copies are gone.
     let (client, mut events) = start_manual(&store).await;
