@@ -100,17 +100,9 @@ async fn join_new_invite(user: &MatrixUser, known: &mut Vec<String>) -> String {
 }
 
 async fn scenario(db: &str) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    support::log::to_test_output("wabridge=debug,wa_client=info");
     let started = Instant::now();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    let sim = support::bridge::start_sim().await;
     // Short-lived refs, as the bridge's config shows them, so the test
     // sees a QR code replaced.
     sim.set_ref_lifetimes(Duration::from_secs(2), Duration::from_secs(4));

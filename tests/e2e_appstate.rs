@@ -22,9 +22,8 @@ use support::login::{LoggedIn, start_logged_in};
 use support::matrix::{MatrixUser, enc};
 use support::settings::{self, muted, room_data, rule_path, set_tag, tags};
 use support::synapse;
-use tokio::net::TcpListener;
 use wa_core::jid::Jid;
-use wa_sim::{HistoryScript, PatchFault, ScriptChat, ScriptMessage, Sender, Sim};
+use wa_sim::{HistoryScript, PatchFault, ScriptChat, ScriptMessage, Sender};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557780001";
@@ -61,16 +60,8 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     if synapse::venv().is_none() {
         return;
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    support::log::to_test_output("wabridge=debug,wa_client=info");
+    let sim = support::bridge::start_sim().await;
     let phone = sim.account(ALICE_PN);
     for pn in [BOB_PN, CAROL_PN, DAVE_PN] {
         sim.account(pn);

@@ -28,8 +28,6 @@ use support::login::{LoggedIn, start_logged_in};
 use support::matrix::{MatrixUser, body, redacts};
 use support::peer::Peer;
 use support::synapse;
-use tokio::net::TcpListener;
-use wa_sim::Sim;
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557810001";
@@ -606,16 +604,8 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
         return;
     }
     let Some(baileys) = baileys_dir() else { return };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=info,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    support::log::to_test_output("wabridge=info,wa_client=info");
+    let sim = support::bridge::start_sim().await;
     let alice_phone = sim.account(ALICE_PN);
     let bob_phone = sim.account(BOB_PN);
     sim.account(CAROL_PN);

@@ -20,7 +20,6 @@ use support::files::png;
 use support::login::{LoggedIn, start_logged_in};
 use support::matrix::body;
 use support::synapse;
-use tokio::net::TcpListener;
 use wa_core::media::{self, MediaKind};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{AudioMessage, DocumentMessage, ImageMessage, VideoMessage};
@@ -122,16 +121,8 @@ async fn media_both_ways() {
     if synapse::venv().is_none() {
         return;
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    support::log::to_test_output("wabridge=debug,wa_client=info");
+    let sim = support::bridge::start_sim().await;
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
     let LoggedIn {

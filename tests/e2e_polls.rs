@@ -21,13 +21,12 @@ use serde_json::{Value, json};
 use support::login::{LoggedIn, start_logged_in};
 use support::matrix::MatrixUser;
 use support::synapse;
-use tokio::net::TcpListener;
 use wa_core::msgsecret::{VoteContext, open_vote, option_hash, seal_vote};
 use wa_core::proto::Message;
 use wa_core::proto::message::{
     PollCreationMessage, PollUpdateMessage, PollVoteMessage, poll_creation_message,
 };
-use wa_sim::{Phone, Received, Sim};
+use wa_sim::{Phone, Received};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557790001";
@@ -132,16 +131,8 @@ async fn polls_both_ways_with_votes() {
     if synapse::venv().is_none() {
         return;
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    support::log::to_test_output("wabridge=debug,wa_client=info");
+    let sim = support::bridge::start_sim().await;
     let phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
     let LoggedIn {

@@ -18,12 +18,11 @@ use serde_json::json;
 use support::login::{LoggedIn, start_logged_in_on};
 use support::matrix::{body, redacts};
 use support::postgres::{on_postgres, on_sqlite};
-use tokio::net::TcpListener;
 use wa_core::jid::Jid;
 use wa_core::media::MediaKind;
 use wa_core::proto::message::DocumentMessage;
 use wa_core::proto::{ContextInfo, Message as WaMessage};
-use wa_sim::{Phone, Received, Sim};
+use wa_sim::{Phone, Received};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557790001";
@@ -47,16 +46,8 @@ async fn wait_for<T>(phone: &Phone, mut pick: impl FnMut(&Received) -> Option<T>
 }
 
 async fn scenario(db: &str) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "wabridge=debug,wa_client=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    support::log::to_test_output("wabridge=debug,wa_client=info");
+    let sim = support::bridge::start_sim().await;
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
     let LoggedIn {

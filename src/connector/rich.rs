@@ -21,7 +21,7 @@ use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
 mod from_matrix;
 
 pub(super) use from_matrix::{
-    chat_of, context, decorate_outgoing, edit_from_matrix, key_of, logged_in, refuse,
+    chat_of, decorate_outgoing, edit_from_matrix, key_of, refuse, user_event,
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 

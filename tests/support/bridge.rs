@@ -147,3 +147,9 @@ pub async fn start_synapse(
     config.homeserver.address = synapse.base_url().to_owned();
     synapse
 }
+
+/// A wa-sim on a free port of 127.0.0.1.
+pub async fn start_sim() -> wa_sim::Sim {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    wa_sim::Sim::start(listener).await.unwrap()
+}

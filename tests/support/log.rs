@@ -40,3 +40,15 @@ pub fn text() -> String {
     )
     .into_owned()
 }
+
+/// Prints this process's tracing output (`RUST_LOG`, else `default`) with
+/// the test's output, for an e2e test that does not check its log.
+pub fn to_test_output(default: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.to_owned().into()),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -21,7 +21,7 @@ use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 use crate::appservice::Event;
 use crate::bridge::Bridge;
 use crate::connector::relay::queue_and_record;
-use crate::connector::rich::{chat_of, context, key_of, logged_in, refuse};
+use crate::connector::rich::{chat_of, key_of, refuse, user_event};
 use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 
 /// WhatsApp's clients offer at most this many options.
@@ -181,14 +181,10 @@ pub async fn poll_start_from_matrix(
     sender: &str,
     event: &Event,
 ) -> Result<(), StoreError> {
-    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
-        return Ok(());
-    };
     let what = "poll";
-    let Some(client) = logged_in(bridge, room, event, what, client).await else {
-        return Ok(());
-    };
-    let Some(event_id) = event.event_id.as_deref() else {
+    let Some((portal, login, client, event_id)) =
+        user_event(bridge, room, sender, event, what).await?
+    else {
         return Ok(());
     };
     if bridge.db.message_by_event(event_id).await?.is_some() {
@@ -236,14 +232,10 @@ pub async fn poll_response_from_matrix(
     sender: &str,
     event: &Event,
 ) -> Result<(), StoreError> {
-    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
-        return Ok(());
-    };
     let what = "vote";
-    let Some(client) = logged_in(bridge, room, event, what, client).await else {
-        return Ok(());
-    };
-    let Some(event_id) = event.event_id.as_deref() else {
+    let Some((portal, login, client, event_id)) =
+        user_event(bridge, room, sender, event, what).await?
+    else {
         return Ok(());
     };
     if bridge.db.message_by_event(event_id).await?.is_some() {

@@ -74,7 +74,7 @@ pub(in crate::connector) async fn decorate_outgoing(
 
 /// Who the Matrix event concerns: its portal, login and running client,
 /// if the sender is that portal's user and logged in.
-pub(in crate::connector) async fn context(
+async fn context(
     bridge: &Bridge,
     room: &str,
     sender: &str,
@@ -97,8 +97,30 @@ pub(in crate::connector) async fn context(
     Ok(Some((portal, login, client)))
 }
 
+/// The portal, login, client and event id of the user's `event` (about
+/// `what`) in a portal: `None` when the sender is not the portal's user,
+/// the event has no id, or the user is not logged in (then told).
+pub(in crate::connector) async fn user_event<'e>(
+    bridge: &Bridge,
+    room: &str,
+    sender: &str,
+    event: &'e Event,
+    what: &str,
+) -> Result<Option<(Portal, Login, Client, &'e str)>, StoreError> {
+    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
+        return Ok(None);
+    };
+    let Some(client) = logged_in(bridge, room, event, what, client).await else {
+        return Ok(None);
+    };
+    Ok(event
+        .event_id
+        .as_deref()
+        .map(|id| (portal, login, client, id)))
+}
+
 /// The client of a logged-in user; otherwise the user is told and `None`.
-pub(in crate::connector) async fn logged_in(
+async fn logged_in(
     bridge: &Bridge,
     room: &str,
     event: &Event,
@@ -201,11 +223,10 @@ pub async fn reaction_from_matrix(
     sender: &str,
     event: &Event,
 ) -> Result<(), StoreError> {
-    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
-        return Ok(());
-    };
     let what = "reaction";
-    let Some(client) = logged_in(bridge, room, event, what, client).await else {
+    let Some((portal, login, client, event_id)) =
+        user_event(bridge, room, sender, event, what).await?
+    else {
         return Ok(());
     };
     let rel = event.relates_to().unwrap_or_default();
@@ -215,9 +236,6 @@ pub async fn reaction_from_matrix(
         rel.key.as_deref().filter(|k| !k.is_empty()),
     ) else {
         refuse(bridge, room, event, what, "it is not a valid annotation").await;
-        return Ok(());
-    };
-    let Some(event_id) = event.event_id.as_deref() else {
         return Ok(());
     };
     if bridge.db.reaction_by_event(event_id).await?.is_some() {
