@@ -160,6 +160,11 @@ pub struct Bridge {
     /// Presence both ways.
     #[serde(default)]
     pub presence: Presence,
+    /// WhatsApp polls as MSC3381 poll events (Matrix clients that know
+    /// polls show them with their votes, and the user can vote from
+    /// Matrix), not as text; clients that do not know polls show nothing.
+    #[serde(default)]
+    pub polls_as_events: bool,
 }
 
 /// `bridge.presence`.
@@ -422,6 +427,7 @@ impl Default for Bridge {
             permissions: BTreeMap::new(),
             max_media_bytes: default_max_media_bytes(),
             presence: Presence::default(),
+            polls_as_events: false,
         }
     }
 }

@@ -9,7 +9,8 @@
 //! clients count, and the user's own vote on the phone as the user's
 //! response (not echoed back); the user's votes from Matrix reach the
 //! phone sealed so that it opens them; polls WhatsApp cannot show, and
-//! ending a poll, are refused with a reason.
+//! ending a poll, are refused with a reason. With `bridge.polls_as_events`,
+//! a WhatsApp poll is a Matrix poll the user votes on from Matrix.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -18,7 +19,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::login::{LoggedIn, start_logged_in};
+use support::login::{LoggedIn, Startup, start_logged_in, start_logged_in_on};
 use support::matrix::MatrixUser;
 use support::synapse;
 use wa_core::msgsecret::{VoteContext, open_vote, option_hash, seal_vote};
@@ -108,9 +109,19 @@ async fn bob_gets<T>(
     }
 }
 
-/// The options Alice's vote on `poll_id` (sealed with `secret`) chose, as
-/// Bob's phone opens it; `None` until such a vote arrives.
+/// The options Alice's vote on her poll `poll_id` (sealed with `secret`)
+/// chose, as Bob's phone opens it; `None` until such a vote arrives.
 fn alice_vote(m: &Message, secret: &[u8], poll_id: &str) -> Option<Vec<Vec<u8>>> {
+    alice_vote_on(m, secret, poll_id, &jid(ALICE_PN))
+}
+
+/// [`alice_vote`] on a poll `poll_sender` sent.
+fn alice_vote_on(
+    m: &Message,
+    secret: &[u8],
+    poll_id: &str,
+    poll_sender: &str,
+) -> Option<Vec<Vec<u8>>> {
     let update = m.poll_update_message.as_ref()?;
     let key = update.poll_creation_message_key.as_ref()?;
     if key.id.as_deref() != Some(poll_id) {
@@ -119,7 +130,7 @@ fn alice_vote(m: &Message, secret: &[u8], poll_id: &str) -> Option<Vec<Vec<u8>>>
     let alice = jid(ALICE_PN);
     let ctx = VoteContext {
         poll_id,
-        poll_sender: &alice,
+        poll_sender,
         voter: &alice,
     };
     let vote = open_vote(secret, ctx, update.vote.as_ref()?).expect("Bob's phone opens the vote");
@@ -432,6 +443,142 @@ async fn polls_both_ways_with_votes() {
     assert_eq!(refused["status"], "FAIL_PERMANENT", "{refused}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(bob.received().len(), before, "nothing refused was sent");
+
+    bridge.stop().await;
+}
+
+/// With `bridge.polls_as_events`, a WhatsApp poll is an MSC3381 poll whose
+/// answer ids are the options' hashes: the contact's vote comes as a
+/// response Matrix clients count, and the user votes on it from Matrix
+/// (Bob's phone opens the vote).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    support::log::to_test_output("wabridge=debug,wa_client=info");
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let startup = Startup {
+        double_puppet: true,
+        configure: Some(|c| c.bridge.polls_as_events = true),
+        ..Startup::default()
+    };
+    let LoggedIn {
+        synapse,
+        bridge,
+        alice,
+        ..
+    } = start_logged_in_on(
+        &sim,
+        &phone,
+        ALICE_PN,
+        "wabridge-e2e-poll-events",
+        startup,
+        WAIT,
+    )
+    .await;
+    let ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
+    let id_of = |name: &str| hex::encode(option_hash(name));
+
+    let secret: [u8; 32] = rand::random();
+    let poll = Message {
+        poll_creation_message: Some(Box::new(PollCreationMessage {
+            name: Some("Drinks?".into()),
+            options: ["Tea", "Coffee", "Water"]
+                .iter()
+                .map(|o| poll_creation_message::Option {
+                    option_name: Some((*o).into()),
+                    ..Default::default()
+                })
+                .collect(),
+            selectable_options_count: Some(0),
+            ..Default::default()
+        })),
+        message_context_info: Some(wa_core::proto::MessageContextInfo {
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let poll_id = bob.send_message(ALICE_PN, poll).await.unwrap();
+    let (room, start) = alice
+        .sync_until(WAIT, |_, e| {
+            e["type"] == "org.matrix.msc3381.poll.start" && e["sender"] == ghost.as_str()
+        })
+        .await;
+    let room = room.as_str();
+    let c = &start["content"];
+    let p = &c["org.matrix.msc3381.poll.start"];
+    assert_eq!(
+        p["question"]["org.matrix.msc1767.text"], "Drinks?",
+        "{start}"
+    );
+    assert_eq!(p["max_selections"], 3, "any number: {start}");
+    assert_eq!(
+        p["answers"],
+        json!([
+            {"id": id_of("Tea"), "org.matrix.msc1767.text": "Tea"},
+            {"id": id_of("Coffee"), "org.matrix.msc1767.text": "Coffee"},
+            {"id": id_of("Water"), "org.matrix.msc1767.text": "Water"},
+        ])
+    );
+    assert!(
+        c["org.matrix.msc1767.text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Poll: Drinks?")),
+        "a text fallback: {start}"
+    );
+    let start_id = start["event_id"].as_str().unwrap().to_owned();
+
+    // Bob's vote counts in Matrix.
+    bob.send_message(
+        ALICE_PN,
+        bob_votes(&secret, &poll_id, &jid(BOB_PN), &["Water", "Tea"]),
+    )
+    .await
+    .unwrap();
+    let (_, response) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "org.matrix.msc3381.poll.response"
+                && e["sender"] == ghost.as_str()
+        })
+        .await;
+    let chosen: BTreeSet<&str> = response["content"]["org.matrix.msc3381.poll.response"]["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        chosen,
+        BTreeSet::from([id_of("Tea").as_str(), id_of("Water").as_str()])
+    );
+    assert_eq!(
+        response["content"]["m.relates_to"]["event_id"],
+        start_id.as_str()
+    );
+
+    // Alice votes from Matrix; Bob's phone opens it.
+    let before = bob.received().len();
+    let vote = alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.response",
+            &json!({
+                "org.matrix.msc3381.poll.response": {"answers": [id_of("Coffee")]},
+                "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
+            }),
+        )
+        .await;
+    assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
+    let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
+        alice_vote_on(&r.message, &secret, &poll_id, &jid(BOB_PN))
+    })
+    .await;
+    assert_eq!(chosen, vec![option_hash("Coffee").to_vec()]);
 
     bridge.stop().await;
 }

@@ -15,7 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::login::{LoggedIn, start_logged_in_on};
+use support::login::{LoggedIn, Startup, start_logged_in_on};
 use support::matrix::{body, redacts};
 use support::postgres::{on_postgres, on_sqlite};
 use wa_core::jid::Jid;
@@ -60,8 +60,10 @@ async fn scenario(db: &str) {
         &alice_phone,
         ALICE_PN,
         "wabridge-e2e-rich",
-        Some(db),
-        false,
+        Startup {
+            db: Some(db),
+            ..Startup::default()
+        },
         WAIT,
     )
     .await;

@@ -1,7 +1,11 @@
-//! Poll votes from WhatsApp, shown as they arrive: on a poll started in
-//! Matrix, a `poll.response` of the voter's naming the answers chosen, so
-//! Matrix clients count it; on a poll from WhatsApp (shown as text), a
-//! notice from the voter, in reply to the poll, naming the options.
+//! Polls from WhatsApp, and votes from WhatsApp as they arrive.
+//!
+//! A poll is a text list, or with `bridge.polls_as_events` an MSC3381
+//! poll whose answer ids are the hex of the options' hashes. A vote on a
+//! poll Matrix knows as a poll (started there, or shown as one) is a
+//! `poll.response` of the voter's naming the answers chosen, so Matrix
+//! clients count it; on a poll shown as text it is a notice from the
+//! voter, in reply to the poll, naming the options.
 //!
 //! A vote is sealed with a key derived from the poll's `messageSecret`
 //! ([`wa_core::msgsecret`]), so every poll bridged from WhatsApp is kept
@@ -14,12 +18,12 @@ use tracing::debug;
 use wa_client::Client;
 use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::Message as WaMessage;
-use wa_core::proto::message::PollUpdateMessage;
+use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
 
 use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, send_and_record};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
-use crate::store::{Login, Poll, Portal};
+use crate::store::{Login, MatrixPoll, Poll, Portal};
 
 mod from_matrix;
 
@@ -30,31 +34,85 @@ pub(super) fn update(m: &WaMessage) -> Option<&PollUpdateMessage> {
     m.poll_update_message.as_ref()
 }
 
-/// Keeps what later votes on poll `m` need (its secret and options).
+/// The poll `m` creates, if it is one (wrappers looked through).
+pub(super) fn creation(m: &WaMessage) -> Option<&PollCreationMessage> {
+    let inner = wa_core::content::unwrap(m);
+    [
+        &inner.poll_creation_message,
+        &inner.poll_creation_message_v2,
+        &inner.poll_creation_message_v3,
+        &inner.poll_creation_message_v5,
+    ]
+    .into_iter()
+    .find_map(Option::as_deref)
+}
+
+/// The id a poll event from WhatsApp gives option `name` in Matrix: the
+/// hex of the hash votes name it by.
+fn answer_id(name: &str) -> String {
+    hex::encode(option_hash(name))
+}
+
+/// Poll `p` as an MSC3381 poll start (the unstable names clients send),
+/// with the text of `fallback` for clients that do not know polls.
+pub(super) fn start_event(
+    p: &PollCreationMessage,
+    fallback: &serde_json::Value,
+) -> serde_json::Value {
+    let options: Vec<&str> = p
+        .options
+        .iter()
+        .filter_map(|o| o.option_name.as_deref())
+        .collect();
+    let question = p.name.as_deref().unwrap_or_default();
+    let max = match p.selectable_options_count.unwrap_or(0) {
+        0 => options.len(),
+        n => usize::try_from(n).unwrap_or(usize::MAX).min(options.len()),
+    };
+    let answers: Vec<serde_json::Value> = options
+        .iter()
+        .map(|o| json!({"id": answer_id(o), "org.matrix.msc1767.text": o}))
+        .collect();
+    let body = fallback["body"].clone();
+    json!({
+        "org.matrix.msc3381.poll.start": {
+            "question": {"org.matrix.msc1767.text": question, "body": question, "msgtype": "m.text"},
+            "kind": "org.matrix.msc3381.poll.disclosed",
+            "max_selections": max,
+            "answers": answers,
+        },
+        "org.matrix.msc1767.text": body,
+        "body": body,
+    })
+}
+
+/// Keeps what later votes on poll `m` need (its secret and options); for a
+/// poll shown as a poll event (`as_event`), its answer ids too.
 pub(super) async fn remember(
     bridge: &Bridge,
     login: &Login,
     m: &Incoming<'_>,
+    as_event: bool,
 ) -> Result<(), RelayError> {
-    let message = m.message;
-    let Some(poll) = [
-        &message.poll_creation_message,
-        &message.poll_creation_message_v2,
-        &message.poll_creation_message_v3,
-        &message.poll_creation_message_v5,
-    ]
-    .into_iter()
-    .find_map(Option::as_ref) else {
+    let Some(poll) = creation(m.message) else {
         return Ok(());
     };
-    let Some(secret) = message
-        .message_context_info
-        .as_ref()
-        .and_then(|c| c.message_secret.clone())
-    else {
+    let secret = [m.message, wa_core::content::unwrap(m.message)]
+        .into_iter()
+        .find_map(|c| c.message_context_info.as_ref()?.message_secret.clone());
+    let Some(secret) = secret else {
         debug!(id = %m.id, "a poll without a message secret; its votes cannot be read");
         return Ok(());
     };
+    let options: Vec<String> = poll
+        .options
+        .iter()
+        .filter_map(|o| o.option_name.clone())
+        .collect();
+    let matrix = as_event.then(|| MatrixPoll {
+        answer_ids: options.iter().map(|o| answer_id(o)).collect(),
+        response_type: "org.matrix.msc3381.poll.response".to_owned(),
+    });
     bridge
         .db
         .save_poll(&Poll {
@@ -63,12 +121,8 @@ pub(super) async fn remember(
             sender_id: m.sender.to_non_ad().to_string(),
             poll_id: m.id.to_owned(),
             secret,
-            options: poll
-                .options
-                .iter()
-                .filter_map(|o| o.option_name.clone())
-                .collect(),
-            matrix: None,
+            options,
+            matrix,
         })
         .await?;
     Ok(())
@@ -203,4 +257,42 @@ fn open(
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_core::proto::message::poll_creation_message::Option as PollOption;
+
+    #[test]
+    fn a_whatsapp_poll_as_a_poll_event_names_answers_by_their_hash() {
+        let poll = PollCreationMessage {
+            name: Some("Drinks?".into()),
+            options: ["Tea", "Coffee", "Water"]
+                .iter()
+                .map(|o| PollOption {
+                    option_name: Some((*o).into()),
+                    ..PollOption::default()
+                })
+                .collect(),
+            selectable_options_count: Some(2),
+            ..PollCreationMessage::default()
+        };
+        let event = start_event(&poll, &json!({"body": "Poll: Drinks?"}));
+        let start = &event["org.matrix.msc3381.poll.start"];
+        assert_eq!(start["question"]["org.matrix.msc1767.text"], "Drinks?");
+        assert_eq!(start["max_selections"], 2);
+        assert_eq!(start["answers"][1]["org.matrix.msc1767.text"], "Coffee");
+        assert_eq!(
+            start["answers"][1]["id"],
+            hex::encode(option_hash("Coffee")).as_str()
+        );
+        assert_eq!(event["org.matrix.msc1767.text"], "Poll: Drinks?");
+        let any = PollCreationMessage {
+            selectable_options_count: Some(0),
+            ..poll
+        };
+        let event = start_event(&any, &json!({"body": ""}));
+        assert_eq!(event["org.matrix.msc3381.poll.start"]["max_selections"], 3);
+    }
 }

@@ -349,9 +349,17 @@ pub(super) async fn deliver(
         }
         return rich::apply(bridge, login, portal, m, &intent, action).await;
     }
-    let (event_type, mut content) = match media::Attachment::of(m.message) {
-        Some(attachment) => media::to_matrix(bridge, client, &intent, &attachment).await?,
-        None => ("m.room.message", text_content(m)),
+    // A poll as a poll event, where configured; not the user's own without
+    // double puppeting (that one is a notice from the bot).
+    let poll_event = polls::creation(m.message)
+        .filter(|_| bridge.config.bridge.polls_as_events && (puppet.is_some() || !m.from_me));
+    let (event_type, mut content) = match (media::Attachment::of(m.message), poll_event) {
+        (Some(attachment), _) => media::to_matrix(bridge, client, &intent, &attachment).await?,
+        (None, Some(poll)) => (
+            "org.matrix.msc3381.poll.start",
+            polls::start_event(poll, &text_content(m)),
+        ),
+        (None, None) => ("m.room.message", text_content(m)),
     };
     if puppet.is_some() {
         content[PUPPET_SOURCE_KEY] = json!("wabridge");
@@ -367,7 +375,7 @@ pub(super) async fn deliver(
         ensure_joined(bridge, &portal.room_id, &intent).await?;
     }
     let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
-    polls::remember(bridge, login, m).await?;
+    polls::remember(bridge, login, m, poll_event.is_some()).await?;
     Ok(event_id)
 }
 

@@ -124,7 +124,7 @@ pub struct LoggedIn {
 }
 
 /// [`start_logged_in_on`] with the bridge's database a SQLite file in the
-/// same folder.
+/// same folder and its config as `sim_config` writes it.
 pub async fn start_logged_in(
     sim: &wa_sim::Sim,
     phone: &Phone,
@@ -133,31 +133,47 @@ pub async fn start_logged_in(
     double_puppet: bool,
     wait: Duration,
 ) -> LoggedIn {
-    start_logged_in_on(sim, phone, pn, prefix, None, double_puppet, wait).await
+    let startup = Startup {
+        double_puppet,
+        ..Startup::default()
+    };
+    start_logged_in_on(sim, phone, pn, prefix, startup, wait).await
 }
 
-/// Starts Synapse (with double puppeting when `double_puppet`) and the
-/// bridge against `sim` (its files in a new temp folder named `prefix-…`;
-/// its database at `db`, or a SQLite file there), and logs `@alice` in by
-/// QR with `phone` (account `pn`).
+/// How [`start_logged_in_on`] sets the bridge up.
+#[derive(Default)]
+pub struct Startup<'a> {
+    /// The database; a SQLite file in the test's folder when `None`.
+    pub db: Option<&'a str>,
+    /// Double puppeting for the user.
+    pub double_puppet: bool,
+    /// Changes to the config `sim_config` writes.
+    pub configure: Option<fn(&mut wabridge::config::Config)>,
+}
+
+/// Starts Synapse and the bridge against `sim` as `startup` says (its files
+/// in a new temp folder named `prefix-…`), and logs `@alice` in by QR with
+/// `phone` (account `pn`).
 pub async fn start_logged_in_on(
     sim: &wa_sim::Sim,
     phone: &Phone,
     pn: &str,
     prefix: &str,
-    db: Option<&str>,
-    double_puppet: bool,
+    startup: Startup<'_>,
     wait: Duration,
 ) -> LoggedIn {
     use super::bridge::{Bridge, sim_config, start_synapse, tempdir};
     let port = super::history::free_port();
     let dir = tempdir(prefix);
-    let db = db.map_or_else(
+    let db = startup.db.map_or_else(
         || format!("sqlite:{}", dir.join("bridge.db").display()),
         str::to_owned,
     );
     let mut config = sim_config(sim, port, super::synapse::SERVER_NAME, &db);
-    let synapse = start_synapse(&mut config, &dir, double_puppet).await;
+    if let Some(configure) = startup.configure {
+        configure(&mut config);
+    }
+    let synapse = start_synapse(&mut config, &dir, startup.double_puppet).await;
     let bridge = Bridge::start(&config, port).await;
     let (alice, bot, management) = alice_logs_in(&synapse, phone, pn, wait).await;
     LoggedIn {

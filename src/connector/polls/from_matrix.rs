@@ -265,13 +265,13 @@ pub async fn poll_response_from_matrix(
         return Ok(());
     };
     if poll.matrix.is_none() {
-        // Its answers have no Matrix ids; nothing could name them.
+        // Shown as text: its answers have no Matrix ids to name them.
         refuse(
             bridge,
             room,
             event,
             what,
-            "that poll was not started in Matrix",
+            "that poll is not shown as a Matrix poll",
         )
         .await;
         return Ok(());
