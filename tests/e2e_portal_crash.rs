@@ -9,14 +9,16 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use serde_json::json;
 use support::history::{BinaryRun, portals, shown_messages, sqlite_count, wait_backfill_notice};
 use support::login::alice_logs_in;
+use support::matrix::MatrixUser;
 use support::process::tail;
 use support::synapse;
-use tokio::net::TcpListener;
-use wa_sim::{HistoryScript, Sim};
+use wa_sim::{HistoryScript, Phone, ScriptChat, Sender, Sim};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -32,24 +34,72 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
     }
     const CHATS: usize = 3;
     const MESSAGES: usize = 4;
-    const FIRST_PEER: u64 = 15_557_794_100;
-    const START: u64 = 1_660_000_000;
     let alice_pn = "15557794001";
-    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
-        .await
-        .unwrap();
+    let sim = support::bridge::start_sim().await;
     let phone = sim.account(alice_pn);
-    phone.set_history(HistoryScript::synthetic(CHATS, MESSAGES, FIRST_PEER, START));
-    let mut run = BinaryRun::prepare(
+    phone.set_history(HistoryScript::synthetic(
+        CHATS,
+        MESSAGES,
+        15_557_794_100,
+        1_660_000_000,
+    ));
+    adopts_after_a_kill(
         &sim,
+        &phone,
+        alice_pn,
         "wabridge-e2e-kill-room",
-        env!("CARGO_BIN_EXE_wabridge"),
+        (CHATS, MESSAGES),
     )
     .await;
+}
+
+/// The same for a group's room: adopted with its name and its messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_making_a_group_room_and_recording_it_adopts_the_room() {
+    if synapse::venv().is_none() {
+        return;
+    }
+    let (alice_pn, bob, carol) = ("15557794201", "15557794202", "15557794203");
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(alice_pn);
+    sim.account(bob);
+    sim.account(carol);
+    let gid = sim
+        .create_group(alice_pn, "Crash group", &[bob.to_owned(), carol.to_owned()])
+        .expect("the group is made");
+    let t = 1_660_000_000;
+    phone.set_history(
+        HistoryScript::new().chat(
+            ScriptChat::group(&gid)
+                .name("Crash group")
+                .text(Sender::Pn(bob.to_owned()), "one", t)
+                .text(Sender::Pn(carol.to_owned()), "two", t + 60)
+                .text(Sender::Me, "three", t + 120),
+        ),
+    );
+    let (_run, alice, rooms) =
+        adopts_after_a_kill(&sim, &phone, alice_pn, "wabridge-e2e-kill-group", (1, 3)).await;
+    let room = &rooms[&gid.to_string()];
+    let name = alice.get_state(room, "m.room.name", "").await;
+    assert_eq!(name.map(|n| n["name"].clone()), Some(json!("Crash group")));
+}
+
+/// Logs in with `phone`'s history, kills the bridge when Synapse made the
+/// first portal's room, restarts it, and checks that room is adopted and
+/// each of the `chats` portals shows `messages` messages. Returns the run
+/// (Synapse still up), the user and the portals.
+async fn adopts_after_a_kill(
+    sim: &Sim,
+    phone: &Phone,
+    alice_pn: &str,
+    prefix: &str,
+    (chats, messages): (usize, usize),
+) -> (BinaryRun, MatrixUser, BTreeMap<String, String>) {
+    let mut run = BinaryRun::prepare(sim, prefix, env!("CARGO_BIN_EXE_wabridge")).await;
     let (proxy, held) = support::proxy::start(run.synapse.base_url(), "/createRoom").await;
     run.setup.point_at_url(&proxy);
     let mut bridge = run.spawn();
-    let (alice, _, management) = alice_logs_in(&run.synapse, &phone, alice_pn, WAIT).await;
+    let (alice, _, management) = alice_logs_in(&run.synapse, phone, alice_pn, WAIT).await;
     let (db_path, log) = (&run.db_path, &run.log);
 
     // The first portal's room is made; the bridge never hears of it.
@@ -77,12 +127,12 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
 
     let mut bridge = run.spawn();
     wait_backfill_notice(&alice, &management, WAIT, |t| {
-        t.starts_with(&format!("History bridged: {CHATS} of {CHATS} chats"))
+        t.starts_with(&format!("History bridged: {chats} of {chats} chats"))
     })
     .await;
     bridge.assert_running();
     let rooms = portals(&alice).await;
-    assert_eq!(rooms.len(), CHATS, "{rooms:?}");
+    assert_eq!(rooms.len(), chats, "{rooms:?}");
     let chat = rooms
         .iter()
         .find_map(|(chat, r)| (*r == room).then_some(chat))
@@ -90,7 +140,7 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
     for (c, r) in &rooms {
         assert_eq!(
             shown_messages(&alice, r).await.len(),
-            MESSAGES,
+            messages,
             "{c}'s messages in its room"
         );
     }
@@ -108,4 +158,5 @@ async fn killed_between_making_a_room_and_recording_it_adopts_the_room() {
     );
     assert!(!text.contains("panicked"), "{}", tail(log, 40));
     bridge.kill9();
+    (run, alice, rooms)
 }
