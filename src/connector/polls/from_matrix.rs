@@ -250,7 +250,11 @@ pub async fn poll_response_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid poll response").await;
         return Ok(());
     };
-    let target = bridge.db.message_by_event(target).await?;
+    let target = bridge
+        .db
+        .message_by_event(target)
+        .await?
+        .filter(|t| t.chat_id == portal.chat_id);
     let poll = match &target {
         Some(t) => {
             bridge
@@ -261,7 +265,14 @@ pub async fn poll_response_from_matrix(
         None => None,
     };
     let (Some(target), Some(poll)) = (target, poll) else {
-        refuse(bridge, room, event, what, "that poll is not on WhatsApp").await;
+        refuse(
+            bridge,
+            room,
+            event,
+            what,
+            "that poll is not on WhatsApp in this chat",
+        )
+        .await;
         return Ok(());
     };
     if poll.matrix.is_none() {

@@ -119,6 +119,20 @@ pub(in crate::connector) async fn user_event<'e>(
         .map(|id| (portal, login, client, id)))
 }
 
+/// The bridged message of Matrix event `event_id`, if it is in `room`
+/// (a relation naming an event of another room names nothing here).
+async fn message_in(
+    bridge: &Bridge,
+    room: &str,
+    event_id: &str,
+) -> Result<Option<Message>, StoreError> {
+    Ok(bridge
+        .db
+        .message_by_event(event_id)
+        .await?
+        .filter(|m| m.room_id == room))
+}
+
 /// The client of a logged-in user; otherwise the user is told and `None`.
 async fn logged_in(
     bridge: &Bridge,
@@ -241,7 +255,7 @@ pub async fn reaction_from_matrix(
     if bridge.db.reaction_by_event(event_id).await?.is_some() {
         return Ok(()); // a replayed transaction
     }
-    let Some(target) = bridge.db.message_by_event(target).await? else {
+    let Some(target) = message_in(bridge, room, target).await? else {
         refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
         return Ok(());
     };
@@ -293,7 +307,7 @@ pub async fn redaction_from_matrix(
     let reaction = bridge.db.reaction_by_event(redacts).await?;
     let message = match reaction {
         Some(_) => None,
-        None => bridge.db.message_by_event(redacts).await?,
+        None => message_in(bridge, room, redacts).await?,
     };
     if reaction.is_none() && message.is_none() {
         return Ok(()); // not something WhatsApp has
@@ -382,7 +396,7 @@ pub(in crate::connector) async fn edit_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid m.replace").await;
         return Ok(());
     };
-    let Some(target) = bridge.db.message_by_event(target).await? else {
+    let Some(target) = message_in(bridge, room, target).await? else {
         refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
         return Ok(());
     };
