@@ -40,10 +40,11 @@ fn jid(pn: &str) -> String {
 /// Bob's vote for `chosen` on poll `poll_id` of `poll_sender`, sealed with
 /// `secret`.
 fn bob_votes(secret: &[u8], poll_id: &str, poll_sender: &str, chosen: &[&str]) -> Message {
-    vote_of(BOB_PN, secret, poll_id, poll_sender, chosen)
+    vote_of(&jid(BOB_PN), secret, poll_id, poll_sender, chosen)
 }
 
-/// The vote of account `voter` (a phone number) for `chosen`.
+/// The vote of `voter` (a bare JID, as the voter's client writes it) for
+/// `chosen`.
 fn vote_of(
     voter: &str,
     secret: &[u8],
@@ -51,11 +52,10 @@ fn vote_of(
     poll_sender: &str,
     chosen: &[&str],
 ) -> Message {
-    let voter = jid(voter);
     let ctx = VoteContext {
         poll_id,
         poll_sender,
-        voter: &voter,
+        voter,
     };
     let choice = PollVoteMessage {
         selected_options: chosen.iter().map(|o| option_hash(o).to_vec()).collect(),
@@ -278,6 +278,36 @@ async fn polls_both_ways_with_votes() {
         response["content"]["m.relates_to"],
         json!({"rel_type": "m.reference", "event_id": lunch})
     );
+    let first_response = response["event_id"].clone();
+
+    // The same chat addressed by LID: Bob's client seals with LIDs, and the
+    // bridge (which keeps chats by number) still opens it.
+    let lid = |p: &Phone| p.lid().unwrap().to_non_ad().to_string();
+    bob.send_message_by_lid(
+        ALICE_PN,
+        vote_of(
+            &lid(&bob),
+            &lunch_secret,
+            &lunch_id,
+            &lid(&phone),
+            &["Pizza"],
+        ),
+    )
+    .await
+    .unwrap();
+    let (_, response) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "org.matrix.msc3381.poll.response"
+                && e["sender"] == ghost.as_str()
+                && e["event_id"] != first_response
+        })
+        .await;
+    assert_eq!(
+        response["content"]["org.matrix.msc3381.poll.response"]["answers"],
+        json!(["p-id"]),
+        "{response}"
+    );
 
     // Alice votes on her phone: her own response in Matrix (double
     // puppeted, marked so its echo does not go back to WhatsApp).
@@ -286,7 +316,7 @@ async fn polls_both_ways_with_votes() {
         .send_message(
             BOB_PN,
             vote_of(
-                ALICE_PN,
+                &jid(ALICE_PN),
                 &lunch_secret,
                 &lunch_id,
                 &jid(ALICE_PN),

@@ -16,6 +16,7 @@
 use serde_json::json;
 use tracing::debug;
 use wa_client::Client;
+use wa_core::jid::Jid;
 use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
@@ -148,7 +149,10 @@ pub(super) async fn vote(
         .db
         .poll(&login.login_id, &m.chat.to_string(), poll_id)
         .await?;
-    let chosen = poll.as_ref().and_then(|p| open(client, p, m, update));
+    let chosen = match &poll {
+        Some(p) => open(client, p, m, update).await,
+        None => None,
+    };
     let target = match &poll {
         Some(p) => {
             bridge
@@ -214,9 +218,25 @@ pub(super) async fn vote(
     send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await
 }
 
+/// `user` as written, and its other form (LID or phone number) if the
+/// client knows it.
+async fn forms(client: &Client, user: &Jid) -> Vec<String> {
+    let other = if user.is_lid() {
+        client.pn_for_lid(user).await
+    } else {
+        client.lid_for_pn(user).await
+    };
+    let mut all = vec![user.to_string()];
+    if let Ok(Some(other)) = other {
+        all.push(other.to_string());
+    }
+    all
+}
+
 /// The names of the options the vote chose, trying each form of the
-/// voter's and the poll sender's JIDs the bridge knows.
-fn open(
+/// voter's and the poll sender's JIDs the bridge knows (phone number and
+/// LID: a chat addressed by LID seals votes with LIDs).
+async fn open(
     client: &Client,
     poll: &Poll,
     m: &Incoming<'_>,
@@ -227,11 +247,14 @@ fn open(
         client.jid().to_non_ad().to_string(),
         client.lid().to_non_ad().to_string(),
     ];
-    let mut voters = vec![m.sender.to_non_ad().to_string()];
+    let mut voters = forms(client, &m.sender.to_non_ad()).await;
     if m.from_me {
         voters.extend(own.iter().cloned());
     }
-    let mut senders = vec![poll.sender_id.clone()];
+    let mut senders = match poll.sender_id.parse::<Jid>() {
+        Ok(sender) => forms(client, &sender).await,
+        Err(_) => vec![poll.sender_id.clone()],
+    };
     if own.contains(&poll.sender_id) {
         senders.extend(own.iter().cloned());
     }

@@ -389,6 +389,20 @@ impl Client {
         &self.shared.own.lid
     }
 
+    /// The LID of the account with phone number `pn`, if the client has
+    /// learned it (from a message's alternate address or a device list).
+    pub async fn lid_for_pn(&self, pn: &Jid) -> Result<Option<Jid>, StoreError> {
+        if pn.is_lid() {
+            return Ok(None);
+        }
+        Ok(self
+            .shared
+            .store
+            .lid_for_pn(pn.user())
+            .await?
+            .map(|l| Jid::new(l, wa_core::jid::Server::Lid)))
+    }
+
     /// The phone-number JID (no device) of the account whose LID is `lid`,
     /// when known (from usync, or from the `sender_pn`-style attributes of
     /// LID-addressed messages). `None` for a JID that is not a LID.

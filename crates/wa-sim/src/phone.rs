@@ -229,7 +229,18 @@ impl Phone {
         message: wa_core::proto::Message,
     ) -> Result<String, PhoneError> {
         let device = self.device()?;
-        device::send_message(&self.shared, &device, &self.pn, to, message).await
+        device::send_message(&self.shared, &device, &self.pn, (to, false), message).await
+    }
+
+    /// [`Phone::send_message`] addressed to `to`'s LID: the stanza reaches
+    /// the peer in LID form, with `sender_pn`.
+    pub async fn send_message_by_lid(
+        &self,
+        to: &str,
+        message: wa_core::proto::Message,
+    ) -> Result<String, PhoneError> {
+        let device = self.device()?;
+        device::send_message(&self.shared, &device, &self.pn, (to, true), message).await
     }
 
     /// Encrypts `plaintext` as `kind` under a fresh media key and stores the

@@ -320,17 +320,28 @@ async fn receive(
 }
 
 /// Sends `message` from the phone of `pn` to the account `to` (a phone
-/// number): one `<enc>` per device of the peer and per companion of our own
-/// (those get a `deviceSentMessage`), sessions built from fetched bundles.
+/// number), addressed by its LID when `by_lid` (as clients do once they
+/// know it): one `<enc>` per device of the peer and per companion of our
+/// own (those get a `deviceSentMessage`), sessions built from fetched
+/// bundles.
 pub(crate) async fn send_message(
     shared: &Arc<Shared>,
     device: &PhoneDevice,
     pn: &str,
-    to: &str,
+    (to, by_lid): (&str, bool),
     message: Message,
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
-    let chat = Jid::user_jid(to);
+    let chat = if by_lid {
+        shared
+            .state()
+            .accounts
+            .get(to)
+            .ok_or_else(|| PhoneError::NoAccount(to.to_owned()))?
+            .lid_jid(0)
+    } else {
+        Jid::user_jid(to)
+    };
     let attrs = wa_core::content::stanza_attrs(&message);
     let own_copy = Message {
         device_sent_message: Some(Box::new(DeviceSentMessage {
