@@ -607,6 +607,8 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     support::log::to_test_output("wabridge=info,wa_client=info");
     let sim = support::bridge::start_sim().await;
     let alice_phone = sim.account(ALICE_PN);
+    // No history, but the keys (and so app state) at link time, as phones do.
+    alice_phone.set_history(wa_sim::HistoryScript::new());
     let bob_phone = sim.account(BOB_PN);
     sim.account(CAROL_PN);
     let LoggedIn {
@@ -643,6 +645,21 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     dm.room = alice.wait_for_invite(WAIT).await;
     alice.accept_invite(&dm.room).await;
     dm.bob_event(&alice, |e| body(e) == "are you there?").await;
+
+    // Alice's WhatsApp name, set on her phone, names what she sends from
+    // Matrix: the bridge learns it from app state and sends it with its
+    // presence (the phone itself announces none here).
+    alice_phone.set_push_name("Alice Example").await.unwrap();
+    support::settings::eventually(WAIT, "the bridge announces the push name", || async {
+        sim.push_name(ALICE_PN).as_deref() == Some("Alice Example")
+    })
+    .await;
+    alice.send_text(&dm.room, "named").await;
+    let got = peer
+        .event("message", |e| e["fromMe"] == false && e["text"] == "named")
+        .await;
+    assert_eq!(got["pushName"], "Alice Example", "{got}");
+
     let alice_lid = every_kind_both_ways(&alice, &mut peer, &dm).await;
 
     // Baileys writing to Alice's LID, as clients do once they know it (the

@@ -27,8 +27,10 @@
 //   {"event":"open","me":{"id":..,"lid":..}}  logged in
 //   {"event":"sent","id":..,"to":..}          a message was handed to the server
 //   {"event":"message","id":..,"chat":..,"sender":..,"participant":..,
-//    "senderAlt":..,"fromMe":..,"text":..}    a text decrypted (sender: the
-//                                             participant in groups, else the chat)
+//    "senderAlt":..,"fromMe":..,"pushName":..,"text":..}
+//                                             a text decrypted (sender: the
+//                                             participant in groups, else the
+//                                             chat; pushName: the server's notify)
 //   {"event":"reaction"|"revoke"|"edit", <as message>, "target":..,"text":..}
 //                                             a reaction (text "" removes it),
 //                                             revoke or edit of message target;
@@ -198,6 +200,7 @@ const onMessages = ({ messages }) => {
       participant: key.participant || null,
       senderAlt: key.participantAlt || key.remoteJidAlt || null,
       fromMe: !!key.fromMe,
+      pushName: m.pushName ?? null,
     };
     const reaction = content?.reactionMessage;
     if (reaction) {

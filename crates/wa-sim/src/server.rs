@@ -370,6 +370,11 @@ impl Sim {
         self.shared.state().presence.get(pn).map(|(a, _)| *a)
     }
 
+    /// The push name `pn`'s devices last gave with their presence.
+    pub fn push_name(&self, pn: &str) -> Option<String> {
+        self.shared.state().push_names.get(pn).cloned()
+    }
+
     /// Forgets every push name the devices' presence gave, as a server
     /// that has not heard them yet (notify falls back to the number).
     pub fn forget_push_names(&self) {
