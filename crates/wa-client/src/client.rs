@@ -278,8 +278,9 @@ pub(crate) struct Shared {
     stop: watch::Sender<bool>,
     /// Set once the connection task has ended (its socket closed).
     ended: watch::Sender<bool>,
-    /// The presence last sent: available or not.
-    pub(crate) available: std::sync::atomic::AtomicBool,
+    /// The presence last sent (available or not), held while one is sent
+    /// so that a resend with the push name cannot overtake a change.
+    pub(crate) available: tokio::sync::Mutex<bool>,
 }
 
 /// Locks a std mutex, recovering from poisoning (the data stays usable:
@@ -366,7 +367,7 @@ impl Client {
             app_state: appstate::AppStateSide::default(),
             stop: stop.clone(),
             ended: watch::channel(false).0,
-            available: std::sync::atomic::AtomicBool::new(false),
+            available: tokio::sync::Mutex::new(false),
         });
         tokio::spawn(run::run_connections(shared.clone(), live));
         tokio::spawn(run::run_outbox(shared.clone()));
@@ -433,6 +434,24 @@ impl Client {
     /// once; sends to one chat go out in the order they were queued, also
     /// across reconnects.
     pub fn queue_message(&self, to: &Jid, message: Message) -> Result<PendingSend, SendError> {
+        self.queue_message_as(to, new_message_id(), message)
+    }
+
+    /// A fresh message id, for [`Client::queue_message_as`]: for a caller
+    /// that must record something under the id before the message leaves.
+    pub fn new_message_id() -> String {
+        new_message_id()
+    }
+
+    /// [`Client::queue_message`] under the id `id` (from
+    /// [`Client::new_message_id`]; receivers drop a second message with the
+    /// same id).
+    pub fn queue_message_as(
+        &self,
+        to: &Jid,
+        id: String,
+        message: Message,
+    ) -> Result<PendingSend, SendError> {
         if !(to.is_group() || to.is_lid() || *to.server() == wa_core::jid::Server::User) {
             return Err(SendError::BadRecipient(to.to_string()));
         }
@@ -440,7 +459,6 @@ impl Client {
             return Err(SendError::Stopped);
         }
         let (tx, rx) = oneshot::channel();
-        let id = new_message_id();
         {
             let mut outbox = lock(&self.shared.outbox);
             if outbox.queue.len() + outbox.inflight.len() >= self.shared.opts.max_queued {

@@ -1,8 +1,6 @@
 //! Presence and chat states: being online or not, following a contact's
 //! presence, and typing.
 
-use std::sync::atomic::Ordering;
-
 use tracing::{debug, warn};
 use wa_core::appstate::Action;
 use wa_core::binary::Node;
@@ -28,9 +26,12 @@ impl Client {
     /// while it is not the server sends it no one's presence.
     pub async fn send_presence(&self, available: bool) -> Result<(), Error> {
         let conn = self.connection()?;
-        self.shared.available.store(available, Ordering::Relaxed);
+        let mut last = self.shared.available.lock().await;
         let name = self.shared.state.lock().await.push_name.clone();
-        conn.send(&presence_node(available, name.as_deref())).await
+        conn.send(&presence_node(available, name.as_deref()))
+            .await?;
+        *last = available;
+        Ok(())
     }
 
     /// Asks for `user`'s presence (`<presence type="subscribe" to>`): the
@@ -64,8 +65,14 @@ fn presence_node(available: bool, name: Option<&str>) -> Node {
 
 /// Keeps a new push name from app state `changes`, and tells the server
 /// at once (with the presence last sent), so our next message already
-/// carries it.
-pub(super) async fn learn_push_name(
+/// carries it. A failure is logged: the changes are applied already.
+pub(super) async fn learn_push_name(shared: &Shared, changes: &[AppStateChange]) {
+    if let Err(e) = keep_push_name(shared, changes).await {
+        warn!(error = %e, "the push name could not be kept");
+    }
+}
+
+async fn keep_push_name(
     shared: &Shared,
     changes: &[AppStateChange],
 ) -> Result<(), AppStateSyncError> {
@@ -92,12 +99,12 @@ pub(super) async fn learn_push_name(
 /// (at each login, and when it changes): the server names our messages
 /// with it, and without one shows others no name.
 pub(super) async fn announce_name(shared: &Shared) {
+    let last = shared.available.lock().await;
     let Some(name) = shared.state.lock().await.push_name.clone() else {
         return;
     };
-    let available = shared.available.load(Ordering::Relaxed);
     if let Ok(conn) = shared.connection()
-        && let Err(e) = conn.send(&presence_node(available, Some(&name))).await
+        && let Err(e) = conn.send(&presence_node(*last, Some(&name))).await
     {
         warn!(error = %e, "could not send the push name");
     }
