@@ -453,18 +453,13 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
 
 async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
     let mut delay = Duration::from_millis(500);
-    if poll_event(&event.kind) == Some(PollEvent::End) {
-        connector::unsupported_from_matrix(
-            bridge,
-            room,
-            event,
-            "WhatsApp polls cannot be ended; they stay open",
-        )
-        .await;
-        return;
-    }
     for attempt in 1..=3 {
         let result = match event.kind.as_str() {
+            kind if poll_event(kind) == Some(PollEvent::End) => {
+                connector::poll_end_from_matrix(bridge, room, sender, event)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             kind if poll_event(kind) == Some(PollEvent::Start) => {
                 connector::poll_start_from_matrix(bridge, room, sender, event)
                     .await

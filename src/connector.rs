@@ -22,25 +22,6 @@ pub mod settings;
 mod status;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
-pub use polls::{poll_response_from_matrix, poll_start_from_matrix};
+pub use polls::{poll_end_from_matrix, poll_response_from_matrix, poll_start_from_matrix};
 pub use relay::{PUPPET_SOURCE_KEY, from_matrix};
 pub use rich::{reaction_from_matrix, redaction_from_matrix};
-
-/// The user's event WhatsApp has no counterpart for: a failed status and
-/// a notice saying `why`, never silence.
-pub async fn unsupported_from_matrix(
-    bridge: &crate::bridge::Bridge,
-    room: &str,
-    event: &crate::appservice::Event,
-    why: &str,
-) {
-    status::refused(
-        bridge,
-        room,
-        event,
-        "message",
-        why,
-        status::Reason::Unsupported,
-    )
-    .await;
-}

@@ -312,6 +312,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "push name",
         include_str!("../migrations/sqlite/0012_push_name.sql"),
     ),
+    (
+        13,
+        "poll selectable",
+        include_str!("../migrations/sqlite/0013_poll_selectable.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -375,6 +380,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         12,
         "push name",
         include_str!("../migrations/postgres/0012_push_name.sql"),
+    ),
+    (
+        13,
+        "poll selectable",
+        include_str!("../migrations/postgres/0013_poll_selectable.sql"),
     ),
 ];
 

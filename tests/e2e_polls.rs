@@ -344,10 +344,11 @@ async fn polls_both_ways_with_votes() {
         .count();
     assert_eq!(votes_at_bob, 1, "the phone's vote only, no echo");
 
-    // Alice's votes reach Bob's phone, sealed so that it opens them; no
-    // answer withdraws the vote.
+    // Alice's votes reach Bob's phone, sealed so that it opens them; on this
+    // single-choice poll only the first answer counts; no answer withdraws
+    // the vote.
     for (answers, want) in [
-        (json!(["p-id"]), vec![option_hash("Pizza").to_vec()]),
+        (json!(["p-id", "s-id"]), vec![option_hash("Pizza").to_vec()]),
         (json!([]), vec![]),
     ] {
         let before = bob.received().len();

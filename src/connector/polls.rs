@@ -28,7 +28,7 @@ use crate::store::{Login, MatrixPoll, Poll, Portal};
 
 mod from_matrix;
 
-pub use from_matrix::{poll_response_from_matrix, poll_start_from_matrix};
+pub use from_matrix::{poll_end_from_matrix, poll_response_from_matrix, poll_start_from_matrix};
 
 /// The vote `m` is, if it is one.
 pub(super) fn update(m: &WaMessage) -> Option<&PollUpdateMessage> {
@@ -123,6 +123,7 @@ pub(super) async fn remember(
             poll_id: m.id.to_owned(),
             secret,
             options,
+            selectable: poll.selectable_options_count.unwrap_or(0),
             matrix,
         })
         .await?;

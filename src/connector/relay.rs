@@ -622,23 +622,25 @@ pub async fn from_matrix(
     };
     let mut outgoing = outgoing;
     rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
-    queue_and_record(bridge, &portal, &client, event, &chat, outgoing).await;
+    queue_and_record(bridge, &portal, &client, event, &chat, (None, outgoing)).await;
     Ok(())
 }
 
-/// Queues the user's `outgoing` to `chat` and records it against `event`;
-/// the event gets its status once the server has it. Returns the message
-/// id, or `None` when it could not be queued (the user was told).
+/// Queues the user's `outgoing` to `chat` (under `id`, or a new one) and
+/// records it against `event`; the event gets its status once the server
+/// has it. Returns the message id, or `None` when it could not be queued
+/// (the user was told).
 pub(super) async fn queue_and_record(
     bridge: &Arc<Bridge>,
     portal: &Portal,
     client: &Client,
     event: &Event,
     chat: &Jid,
-    outgoing: WaMessage,
+    (id, outgoing): (Option<String>, WaMessage),
 ) -> Option<String> {
     let room = portal.room_id.as_str();
-    let pending = match client.queue_message(chat, outgoing) {
+    let id = id.unwrap_or_else(Client::new_message_id);
+    let pending = match client.queue_message_as(chat, id, outgoing) {
         Ok(p) => p,
         Err(e) => {
             fail(bridge, room, event, &e.to_string()).await;

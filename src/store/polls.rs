@@ -18,6 +18,8 @@ pub struct Poll {
     pub secret: Vec<u8>,
     /// The option names, in order.
     pub options: Vec<String>,
+    /// How many options a voter may choose; 0 for any number.
+    pub selectable: u32,
     /// For a poll started in Matrix: its answers' ids and how votes on it
     /// are shown there.
     pub matrix: Option<MatrixPoll>,
@@ -47,7 +49,9 @@ impl Database {
     /// Records `poll` (replacing a row for the same message). Its portal
     /// must exist ([`StoreError::MissingReference`]).
     pub async fn save_poll(&self, poll: &Poll) -> Result<(), StoreError> {
-        let options = poll.options.join("\n");
+        // A JSON array: an option may hold any character. Rows written
+        // before hold one option per line (see `options_of`).
+        let options = serde_json::Value::from(poll.options.clone()).to_string();
         let answer_ids = poll
             .matrix
             .as_ref()
@@ -56,11 +60,12 @@ impl Database {
         with_pool!(&self.pool, |p| {
             sqlx::query(
                 "INSERT INTO polls (login_id, chat_id, sender_id, poll_id, secret, options, \
-                 answer_ids, response_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 answer_ids, response_type, selectable) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (login_id, chat_id, poll_id) DO UPDATE SET \
                  sender_id = excluded.sender_id, secret = excluded.secret, \
                  options = excluded.options, answer_ids = excluded.answer_ids, \
-                 response_type = excluded.response_type",
+                 response_type = excluded.response_type, selectable = excluded.selectable",
             )
             .bind(&poll.login_id)
             .bind(&poll.chat_id)
@@ -70,6 +75,7 @@ impl Database {
             .bind(&options)
             .bind(&answer_ids)
             .bind(response_type)
+            .bind(i64::from(poll.selectable))
             .execute(p)
             .await
             .map_err(StoreError::on_write("polls"))?;
@@ -87,7 +93,8 @@ impl Database {
         let row: Option<PollRow> = with_pool!(&self.pool, |p| {
             sqlx::query_as(
                 "SELECT login_id, chat_id, sender_id, poll_id, secret, options, answer_ids, \
-                 response_type FROM polls WHERE login_id = $1 AND chat_id = $2 AND poll_id = $3",
+                 response_type, selectable FROM polls \
+                 WHERE login_id = $1 AND chat_id = $2 AND poll_id = $3",
             )
             .bind(login_id)
             .bind(chat_id)
@@ -108,12 +115,23 @@ type PollRow = (
     String,
     Option<String>,
     Option<String>,
+    Option<i64>,
 );
 
 /// The poll of a row; answer ids that are not one per option are corrupt.
 fn poll_of(row: PollRow) -> Result<Poll, StoreError> {
-    let (login_id, chat_id, sender_id, poll_id, secret, options, answer_ids, response_type) = row;
-    let options: Vec<String> = options.lines().map(str::to_owned).collect();
+    let (
+        login_id,
+        chat_id,
+        sender_id,
+        poll_id,
+        secret,
+        options,
+        answer_ids,
+        response_type,
+        selectable,
+    ) = row;
+    let options = options_of(&options);
     let matrix = match (answer_ids, response_type) {
         (Some(ids), Some(response_type)) => {
             let answer_ids = serde_json::from_str::<Vec<String>>(&ids)
@@ -138,6 +156,31 @@ fn poll_of(row: PollRow) -> Result<Poll, StoreError> {
         poll_id,
         secret,
         options,
+        // Out of range is as good as "any number".
+        selectable: selectable.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         matrix,
     })
+}
+
+/// The option names of an `options` column: a JSON array of strings, or in
+/// rows written before that, one name per line.
+fn options_of(column: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(column)
+        .unwrap_or_else(|_| column.lines().map(str::to_owned).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_json_and_old_rows_are_lines() {
+        let names = vec!["two\nlines".to_owned(), String::new(), "x\r".to_owned()];
+        let column = serde_json::Value::from(names.clone()).to_string();
+        assert_eq!(options_of(&column), names);
+        assert_eq!(
+            options_of("Tuesday\nFriday, late"),
+            ["Tuesday", "Friday, late"]
+        );
+    }
 }

@@ -23,7 +23,12 @@ async fn polls(db: &Database) -> Result<()> {
         sender_id: chat.to_owned(),
         poll_id: "3EB0P".to_owned(),
         secret: vec![0, 255, 7, 0],
-        options: vec!["Tuesday".to_owned(), "Friday, late".to_owned()],
+        options: vec![
+            "Tuesday".to_owned(),
+            "Friday,\nlate".to_owned(),
+            String::new(),
+        ],
+        selectable: 2,
         matrix: None,
     };
     assert!(db.save_poll(&poll).await.is_err(), "its portal must exist");
@@ -47,7 +52,12 @@ async fn polls(db: &Database) -> Result<()> {
     let mut matrix_poll = poll.clone();
     matrix_poll.poll_id = "3EB0M".to_owned();
     matrix_poll.matrix = Some(MatrixPoll {
-        answer_ids: vec!["a\"1".to_owned(), "b\n2".to_owned(), "ü".to_owned()],
+        answer_ids: vec![
+            "a\"1".to_owned(),
+            "b\n2".to_owned(),
+            "ü".to_owned(),
+            "4".to_owned(),
+        ],
         response_type: "org.matrix.msc3381.poll.response".to_owned(),
     });
     db.save_poll(&matrix_poll).await?;

@@ -21,7 +21,7 @@ use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 use crate::appservice::Event;
 use crate::bridge::Bridge;
 use crate::connector::relay::queue_and_record;
-use crate::connector::rich::{chat_of, key_of, refuse, user_event};
+use crate::connector::rich::{chat_of, key_of, message_in, refuse, user_event};
 use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 
 /// WhatsApp's clients offer at most this many options.
@@ -202,26 +202,35 @@ pub async fn poll_start_from_matrix(
     };
     let secret = rand::random::<[u8; 32]>().to_vec();
     let message = creation_message(&start, secret.clone());
-    let Some(poll_id) = queue_and_record(bridge, &portal, &client, event, &chat, message).await
-    else {
-        return Ok(());
-    };
+    // Kept before it leaves: a vote can come as soon as it is out.
+    let poll_id = Client::new_message_id();
     let (answer_ids, options) = start.answers.into_iter().unzip();
     bridge
         .db
         .save_poll(&Poll {
             login_id: login.login_id,
-            chat_id: portal.chat_id,
+            chat_id: portal.chat_id.clone(),
             sender_id: client.jid().to_non_ad().to_string(),
-            poll_id,
+            poll_id: poll_id.clone(),
             secret,
             options,
+            selectable: start.selectable,
             matrix: Some(MatrixPoll {
                 answer_ids,
                 response_type: start.response_type.to_owned(),
             }),
         })
-        .await
+        .await?;
+    queue_and_record(
+        bridge,
+        &portal,
+        &client,
+        event,
+        &chat,
+        (Some(poll_id), message),
+    )
+    .await;
+    Ok(())
 }
 
 /// The user's vote in a portal, sealed for the poll it answers and sent to
@@ -250,11 +259,7 @@ pub async fn poll_response_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid poll response").await;
         return Ok(());
     };
-    let target = bridge
-        .db
-        .message_by_event(target)
-        .await?
-        .filter(|t| t.chat_id == portal.chat_id);
+    let target = message_in(bridge, room, target).await?;
     let poll = match &target {
         Some(t) => {
             bridge
@@ -300,16 +305,49 @@ pub async fn poll_response_from_matrix(
         }),
         ..WaMessage::default()
     };
-    queue_and_record(bridge, &portal, &client, event, &chat, vote).await;
+    queue_and_record(bridge, &portal, &client, event, &chat, (None, vote)).await;
+    Ok(())
+}
+
+/// The user's end of a poll in a portal: WhatsApp polls stay open, so a
+/// failed status and a notice.
+pub async fn poll_end_from_matrix(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) -> Result<(), StoreError> {
+    if user_event(bridge, room, sender, event, "poll end")
+        .await?
+        .is_some()
+    {
+        crate::connector::status::refused(
+            bridge,
+            room,
+            event,
+            "message",
+            "WhatsApp polls cannot be ended; they stay open",
+            crate::connector::status::Reason::Unsupported,
+        )
+        .await;
+    }
     Ok(())
 }
 
 /// The hashes of the options `chosen` (Matrix answer ids) names; ids the
-/// poll does not have are left out, each option counts once.
+/// poll does not have are left out, each option counts once, and only the
+/// first as many as the poll allows count (as MSC3381 says).
 fn chosen_options(poll: &Poll, chosen: &[String]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let ids = poll.matrix.as_ref().map(|m| m.answer_ids.as_slice());
+    let most = match poll.selectable {
+        0 => usize::MAX,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
     for id in chosen {
+        if out.len() == most {
+            break;
+        }
         let name = ids
             .and_then(|ids| ids.iter().position(|i| i == id))
             .and_then(|at| poll.options.get(at));
@@ -512,6 +550,7 @@ mod tests {
             poll_id: "P".into(),
             secret: vec![0; 32],
             options: vec!["Park".into(), "Beach".into()],
+            selectable: 0,
             matrix: Some(MatrixPoll {
                 answer_ids: vec!["x".into(), "y".into()],
                 response_type: "m.poll.response".into(),
@@ -523,6 +562,15 @@ mod tests {
             vec![option_hash("Beach").to_vec(), option_hash("Park").to_vec()]
         );
         assert!(chosen_options(&poll, &[]).is_empty(), "a withdrawn vote");
+        let single = Poll {
+            selectable: 1,
+            ..poll.clone()
+        };
+        assert_eq!(
+            chosen_options(&single, &chosen),
+            vec![option_hash("Beach").to_vec()],
+            "only the first counts on a single-choice poll"
+        );
         let unstable = json!({"org.matrix.msc3381.poll.response": {"answers": ["a", 3, "b"]}});
         assert_eq!(
             response_answers("org.matrix.msc3381.poll.response", &unstable),

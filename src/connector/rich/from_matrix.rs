@@ -19,8 +19,9 @@ pub(in crate::connector) async fn decorate_outgoing(
         .as_ref()
         .filter(|r| !r.is_falling_back)
         .and_then(|r| r.in_reply_to.as_deref());
+    let room = event.room_id.as_deref().unwrap_or_default();
     if let Some(reply) = reply
-        && let Some(target) = bridge.db.message_by_event(reply).await?
+        && let Some(target) = message_in(bridge, room, reply).await?
     {
         info.stanza_id = Some(target.message_id);
         info.participant = Some(target.sender_id);
@@ -121,7 +122,7 @@ pub(in crate::connector) async fn user_event<'e>(
 
 /// The bridged message of Matrix event `event_id`, if it is in `room`
 /// (a relation naming an event of another room names nothing here).
-async fn message_in(
+pub(in crate::connector) async fn message_in(
     bridge: &Bridge,
     room: &str,
     event_id: &str,
@@ -304,7 +305,11 @@ pub async fn redaction_from_matrix(
         refuse(bridge, room, event, what, "it names no event").await;
         return Ok(());
     };
-    let reaction = bridge.db.reaction_by_event(redacts).await?;
+    let reaction = bridge
+        .db
+        .reaction_by_event(redacts)
+        .await?
+        .filter(|r| r.room_id == room);
     let message = match reaction {
         Some(_) => None,
         None => message_in(bridge, room, redacts).await?,
