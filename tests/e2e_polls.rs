@@ -79,6 +79,29 @@ fn vote_of(
     }
 }
 
+/// A WhatsApp poll (any number of choices) sealed with `secret`.
+fn whatsapp_poll(question: &str, options: &[&str], secret: &[u8]) -> Message {
+    Message {
+        poll_creation_message: Some(Box::new(PollCreationMessage {
+            name: Some(question.into()),
+            options: options
+                .iter()
+                .map(|o| poll_creation_message::Option {
+                    option_name: Some((*o).into()),
+                    ..Default::default()
+                })
+                .collect(),
+            selectable_options_count: Some(0),
+            ..Default::default()
+        })),
+        message_context_info: Some(wa_core::proto::MessageContextInfo {
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// Waits for the status of `event` in `room`.
 async fn status_of(alice: &MatrixUser, room: &str, event: &str) -> Value {
     let (_, status) = alice
@@ -162,26 +185,8 @@ async fn polls_both_ways_with_votes() {
 
     // From WhatsApp: the poll as a list, each vote as a notice.
     let secret: [u8; 32] = rand::random();
-    let options = ["Tuesday", "Friday", "Never"];
-    let poll = Message {
-        poll_creation_message_v3: Some(Box::new(PollCreationMessage {
-            name: Some("When?".into()),
-            options: options
-                .iter()
-                .map(|o| poll_creation_message::Option {
-                    option_name: Some((*o).into()),
-                    ..Default::default()
-                })
-                .collect(),
-            selectable_options_count: Some(0),
-            ..Default::default()
-        })),
-        message_context_info: Some(wa_core::proto::MessageContextInfo {
-            message_secret: Some(secret.to_vec()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let mut poll = whatsapp_poll("When?", &["Tuesday", "Friday", "Never"], &secret);
+    poll.poll_creation_message_v3 = poll.poll_creation_message.take();
     let poll_id = bob.send_message(ALICE_PN, poll).await.unwrap();
     let (_, shown_poll) = alice
         .sync_until(WAIT, |r, e| {
@@ -514,25 +519,7 @@ async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
     let id_of = |name: &str| hex::encode(option_hash(name));
 
     let secret: [u8; 32] = rand::random();
-    let poll = Message {
-        poll_creation_message: Some(Box::new(PollCreationMessage {
-            name: Some("Drinks?".into()),
-            options: ["Tea", "Coffee", "Water"]
-                .iter()
-                .map(|o| poll_creation_message::Option {
-                    option_name: Some((*o).into()),
-                    ..Default::default()
-                })
-                .collect(),
-            selectable_options_count: Some(0),
-            ..Default::default()
-        })),
-        message_context_info: Some(wa_core::proto::MessageContextInfo {
-            message_secret: Some(secret.to_vec()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let poll = whatsapp_poll("Drinks?", &["Tea", "Coffee", "Water"], &secret);
     let poll_id = bob.send_message(ALICE_PN, poll).await.unwrap();
     let (room, start) = alice
         .sync_until(WAIT, |_, e| {
