@@ -539,32 +539,16 @@ pub async fn from_matrix(
     event: &Event,
     message: &MessageContent,
 ) -> Result<(), StoreError> {
-    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+    let what = "message";
+    let Some((portal, login, client, _)) =
+        rich::new_user_event(bridge, room, sender, event, what).await?
+    else {
         return Ok(());
-    };
-    let Some(login) = bridge.db.login(&portal.login_id).await? else {
-        return Ok(());
-    };
-    if login.mxid != sender {
-        return Ok(());
-    }
-    if let Some(id) = &event.event_id
-        && bridge.db.message_by_event(id).await?.is_some()
-    {
-        return Ok(()); // a replayed transaction: sent already
-    }
-    let client = match bridge.logins.lock().await.get(sender) {
-        Some(h) => h.client.clone(),
-        None => {
-            fail(bridge, room, event, "you are not logged in to WhatsApp").await;
-            return Ok(());
-        }
     };
     if message.new_content.is_some() {
         return rich::edit_from_matrix(bridge, &portal, &client, event, message).await;
     }
-    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
-        fail(bridge, room, event, "this room's chat id is not valid").await;
+    let Some(chat) = rich::chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
     };
     let outgoing = match message.msgtype.as_str() {

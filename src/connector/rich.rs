@@ -21,7 +21,8 @@ use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
 mod from_matrix;
 
 pub(super) use from_matrix::{
-    chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, refuse, user_event,
+    chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event, refuse,
+    user_event,
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 

@@ -21,7 +21,7 @@ use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 use crate::appservice::Event;
 use crate::bridge::Bridge;
 use crate::connector::relay::queue_and_record;
-use crate::connector::rich::{chat_of, key_of, message_in, refuse, user_event};
+use crate::connector::rich::{chat_of, key_of, message_in, new_user_event, refuse, user_event};
 use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 
 /// WhatsApp's clients offer at most this many options.
@@ -182,14 +182,11 @@ pub async fn poll_start_from_matrix(
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "poll";
-    let Some((portal, login, client, event_id)) =
-        user_event(bridge, room, sender, event, what).await?
+    let Some((portal, login, client, _)) =
+        new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
     };
-    if bridge.db.message_by_event(event_id).await?.is_some() {
-        return Ok(()); // a replayed transaction
-    }
     let start = match parse_start(&event.kind, &event.content) {
         Ok(start) => start,
         Err(why) => {
@@ -242,14 +239,11 @@ pub async fn poll_response_from_matrix(
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "vote";
-    let Some((portal, login, client, event_id)) =
-        user_event(bridge, room, sender, event, what).await?
+    let Some((portal, login, client, _)) =
+        new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
     };
-    if bridge.db.message_by_event(event_id).await?.is_some() {
-        return Ok(()); // a replayed transaction
-    }
     let rel = event.relates_to().unwrap_or_default();
     let (Some("m.reference"), Some(target), Some(chosen)) = (
         rel.rel_type.as_deref(),

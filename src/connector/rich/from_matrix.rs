@@ -120,6 +120,31 @@ pub(in crate::connector) async fn user_event<'e>(
         .map(|id| (portal, login, client, id)))
 }
 
+/// [`user_event`] for an event that becomes a new WhatsApp message: also
+/// `None` (and nothing said) when it was sent already, a replayed
+/// transaction.
+pub(in crate::connector) async fn new_user_event<'e>(
+    bridge: &Bridge,
+    room: &str,
+    sender: &str,
+    event: &'e Event,
+    what: &str,
+) -> Result<Option<(Portal, Login, Client, &'e str)>, StoreError> {
+    let Some((portal, login, client)) = context(bridge, room, sender).await? else {
+        return Ok(None);
+    };
+    let Some(event_id) = event.event_id.as_deref() else {
+        return Ok(None);
+    };
+    if bridge.db.message_by_event(event_id).await?.is_some() {
+        return Ok(None);
+    }
+    let Some(client) = logged_in(bridge, room, event, what, client).await else {
+        return Ok(None);
+    };
+    Ok(Some((portal, login, client, event_id)))
+}
+
 /// The bridged message of Matrix event `event_id`, if it is in `room`
 /// (a relation naming an event of another room names nothing here).
 pub(in crate::connector) async fn message_in(
