@@ -102,6 +102,30 @@ fn whatsapp_poll(question: &str, options: &[&str], secret: &[u8]) -> Message {
     }
 }
 
+/// Alice's unstable MSC3381 vote for `answers` on `poll` (an event id) in
+/// `room`; returns its event id.
+async fn alice_responds(alice: &MatrixUser, room: &str, poll: &Value, answers: Value) -> String {
+    alice
+        .send_event(
+            room,
+            "org.matrix.msc3381.poll.response",
+            &json!({
+                "org.matrix.msc3381.poll.response": {"answers": answers},
+                "m.relates_to": {"rel_type": "m.reference", "event_id": poll},
+            }),
+        )
+        .await
+}
+
+/// The strings of the JSON array `list`, as a set.
+fn set_of(list: &Value) -> BTreeSet<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
 /// Waits for the status of `event` in `room`.
 async fn status_of(alice: &MatrixUser, room: &str, event: &str) -> Value {
     let (_, status) = alice
@@ -357,16 +381,7 @@ async fn polls_both_ways_with_votes() {
         (json!([]), vec![]),
     ] {
         let before = bob.received().len();
-        let vote = alice
-            .send_event(
-                room,
-                "org.matrix.msc3381.poll.response",
-                &json!({
-                    "org.matrix.msc3381.poll.response": {"answers": answers},
-                    "m.relates_to": {"rel_type": "m.reference", "event_id": lunch},
-                }),
-            )
-            .await;
+        let vote = alice_responds(&alice, room, &json!(lunch), answers.clone()).await;
         assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
         let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
             alice_vote(&r.message, &lunch_secret, &lunch_id)
@@ -420,13 +435,10 @@ async fn polls_both_ways_with_votes() {
             r == room && e["type"] == "m.poll.response" && e["sender"] == ghost.as_str()
         })
         .await;
-    let chosen: BTreeSet<&str> = response["content"]["m.selections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(chosen, BTreeSet::from(["home", "park"]));
+    assert_eq!(
+        set_of(&response["content"]["m.selections"]),
+        BTreeSet::from(["home", "park"])
+    );
     assert_eq!(
         response["content"]["m.relates_to"]["event_id"],
         trip.as_str()
@@ -465,16 +477,7 @@ async fn polls_both_ways_with_votes() {
         .await;
     let refused = status_of(&alice, room, &end).await;
     assert_eq!(refused["reason"], "m_unsupported", "{refused}");
-    let stray = alice
-        .send_event(
-            room,
-            "org.matrix.msc3381.poll.response",
-            &json!({
-                "org.matrix.msc3381.poll.response": {"answers": ["x"]},
-                "m.relates_to": {"rel_type": "m.reference", "event_id": shown_poll["event_id"]},
-            }),
-        )
-        .await;
+    let stray = alice_responds(&alice, room, &shown_poll["event_id"], json!(["x"])).await;
     let refused = status_of(&alice, room, &stray).await;
     assert_eq!(refused["status"], "FAIL_PERMANENT", "{refused}");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -564,14 +567,8 @@ async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
                 && e["sender"] == ghost.as_str()
         })
         .await;
-    let chosen: BTreeSet<&str> = response["content"]["org.matrix.msc3381.poll.response"]["answers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
     assert_eq!(
-        chosen,
+        set_of(&response["content"]["org.matrix.msc3381.poll.response"]["answers"]),
         BTreeSet::from([id_of("Tea").as_str(), id_of("Water").as_str()])
     );
     assert_eq!(
@@ -581,16 +578,7 @@ async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
 
     // Alice votes from Matrix; Bob's phone opens it.
     let before = bob.received().len();
-    let vote = alice
-        .send_event(
-            room,
-            "org.matrix.msc3381.poll.response",
-            &json!({
-                "org.matrix.msc3381.poll.response": {"answers": [id_of("Coffee")]},
-                "m.relates_to": {"rel_type": "m.reference", "event_id": start_id},
-            }),
-        )
-        .await;
+    let vote = alice_responds(&alice, room, &json!(start_id), json!([id_of("Coffee")])).await;
     assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
     let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
         alice_vote_on(&r.message, &secret, &poll_id, &jid(BOB_PN))
