@@ -229,9 +229,20 @@ pub struct Network {
     /// PEM file of extra CAs trusted for media downloads and uploads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_ca_file: Option<PathBuf>,
-    /// Name of the companion device as shown on the phone.
+    /// Name of the companion device as shown on the phone
+    /// (`DeviceProps.os`).
     #[serde(default = "default_device_name")]
     pub device_name: String,
+    /// The WhatsApp Web version to present (`2.3000.N`); none: the one
+    /// compiled in ([`wa_core::payload::DEFAULT_WEB_VERSION`]). Set it
+    /// when WhatsApp refuses logins as outdated (405).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// The platform the phone shows for the device (`DeviceProps.
+    /// platformType`): `unknown` (whatsmeow's default), `chrome`,
+    /// `firefox`, `safari`, `edge`, `desktop`, ...
+    #[serde(default = "default_platform_type")]
+    pub platform_type: String,
     /// Seconds the first login QR code is shown before the next ref
     /// replaces it (the real service: 60).
     #[serde(default = "default_first_qr_seconds")]
@@ -298,6 +309,35 @@ impl Config {
     /// The config as YAML (comments of the original file are not kept).
     pub fn to_yaml(&self) -> Result<String, ConfigError> {
         serde_norway::to_string(self).map_err(|e| ConfigError::Serialize(e.to_string()))
+    }
+
+    /// The WhatsApp Web version the bridge presents: `network.app_version`,
+    /// or the one compiled in.
+    pub fn web_version(&self) -> wa_core::payload::WebVersion {
+        self.network
+            .app_version
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(wa_core::payload::DEFAULT_WEB_VERSION)
+    }
+
+    /// How each login's companion describes itself to WhatsApp: version,
+    /// device name and platform from `network`, the history it asks for
+    /// from `backfill`.
+    pub fn agent(&self) -> wa_core::payload::Agent {
+        use wa_core::payload::{Agent, HistoryRequest, platform_type};
+        let defaults = Agent::default();
+        Agent {
+            version: self.web_version(),
+            device_name: self.network.device_name.trim().to_owned(),
+            device_version: own_version(),
+            platform: platform_type(&self.network.platform_type).unwrap_or(defaults.platform),
+            history: HistoryRequest {
+                full: self.backfill.enabled && self.backfill.request_full_sync,
+                full_days: self.backfill.full_sync_days,
+            },
+            ..defaults
+        }
     }
 
     /// The bot's user ID, `@whatsappbot:example.com`.
@@ -439,6 +479,8 @@ impl Default for Network {
             root_key: RootKey::default(),
             media_ca_file: None,
             device_name: default_device_name(),
+            app_version: None,
+            platform_type: default_platform_type(),
             first_qr_seconds: default_first_qr_seconds(),
             later_qr_seconds: default_later_qr_seconds(),
         }
@@ -500,6 +542,19 @@ fn default_later_qr_seconds() -> u64 {
 
 fn default_device_name() -> String {
     "wabridge".to_owned()
+}
+
+/// wabridge's own version as `DeviceProps.version`.
+fn own_version() -> (u32, u32, u32) {
+    let mut parts = env!("CARGO_PKG_VERSION")
+        .split(['.', '-'])
+        .map(|p| p.parse().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    (next(), next(), next())
+}
+
+fn default_platform_type() -> String {
+    "unknown".to_owned()
 }
 
 fn default_log_level() -> String {

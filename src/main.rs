@@ -83,6 +83,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if cli.check {
         println!("{}: ok", cli.config.display());
+        let source = if config.network.app_version.is_some() {
+            "network.app_version"
+        } else {
+            "compiled in"
+        };
+        println!("whatsapp web version: {} ({source})", config.web_version());
         return Ok(());
     }
 

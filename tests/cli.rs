@@ -60,6 +60,43 @@ fn generate_writes_a_registration_whose_tokens_match_the_config() {
 
     let check = wabridge(&["-c", "config.yaml", "--check"], &dir);
     assert!(check.status.success(), "stderr: {}", stderr(&check));
+    let said = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        said.contains(&format!(
+            "whatsapp web version: {} (compiled in)",
+            wa_core::payload::DEFAULT_WEB_VERSION
+        )),
+        "{said}"
+    );
+
+    // An override is what --check reports, and what a bad one names.
+    let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config");
+    let pinned = text.replace(
+        "    device_name: wabridge\n",
+        "    device_name: wabridge\n    app_version: 2.3000.1099999999\n",
+    );
+    assert_ne!(pinned, text, "the example has the device_name line");
+    std::fs::write(dir.join("config.yaml"), &pinned).expect("write");
+    let check = wabridge(&["-c", "config.yaml", "--check"], &dir);
+    assert!(check.status.success(), "stderr: {}", stderr(&check));
+    assert!(
+        String::from_utf8_lossy(&check.stdout)
+            .contains("whatsapp web version: 2.3000.1099999999 (network.app_version)"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    std::fs::write(
+        dir.join("config.yaml"),
+        pinned.replace("2.3000.1099999999", "latest"),
+    )
+    .expect("write");
+    let check = wabridge(&["-c", "config.yaml", "--check"], &dir);
+    assert!(!check.status.success());
+    assert!(
+        stderr(&check).contains("network.app_version"),
+        "{}",
+        stderr(&check)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 

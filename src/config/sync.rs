@@ -26,6 +26,15 @@ pub struct Backfill {
     /// How many of each chat's latest messages are bridged at most.
     #[serde(default = "default_max_initial_messages")]
     pub max_initial_messages: u32,
+    /// Ask the phone for its whole history at link time (`DeviceProps.
+    /// requireFullSync`) rather than the recent chats only. Off: the
+    /// bridge only fills the most recent chats, so the rest is wasted.
+    #[serde(default)]
+    pub request_full_sync: bool,
+    /// With `request_full_sync`: how many days back (none: the phone's
+    /// own limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_sync_days: Option<u32>,
 }
 
 impl Default for Backfill {
@@ -34,6 +43,8 @@ impl Default for Backfill {
             enabled: true,
             max_initial_chats: default_max_initial_chats(),
             max_initial_messages: default_max_initial_messages(),
+            request_full_sync: false,
+            full_sync_days: None,
         }
     }
 }

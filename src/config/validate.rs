@@ -210,6 +210,19 @@ fn network(c: &Config) -> Check {
             "must not be empty",
         ));
     }
+    if let Some(v) = &n.app_version {
+        v.parse::<wa_core::payload::WebVersion>()
+            .map_err(|e| ConfigError::invalid("network.app_version", e.to_string()))?;
+    }
+    if wa_core::payload::platform_type(&n.platform_type).is_none() {
+        return Err(ConfigError::invalid(
+            "network.platform_type",
+            format!(
+                "{:?} is not a platform (unknown, chrome, firefox, safari, edge, desktop, ...)",
+                n.platform_type
+            ),
+        ));
+    }
     for (key, secs) in [
         ("network.first_qr_seconds", n.first_qr_seconds),
         ("network.later_qr_seconds", n.later_qr_seconds),

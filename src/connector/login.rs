@@ -47,6 +47,7 @@ fn connect_options(bridge: &Bridge) -> ConnectOptions {
     ConnectOptions {
         url: bridge.config.network.url.clone(),
         root_key: bridge.config.network.root_key.0,
+        agent: bridge.config.agent(),
         ..ConnectOptions::default()
     }
 }
@@ -151,6 +152,12 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
                     .await;
             }
         }
+        Err(ClientError::Login(LoginError::Auth(AuthError::ClientOutdated))) => {
+            let text = outdated(bridge);
+            if let Some(room) = bridge.management_room(&login.mxid).await {
+                bridge.notice(&room, &text).await;
+            }
+        }
         Err(e) => warn!(login = %login.login_id, error = %e, "could not restore a login"),
     }
 }
@@ -192,8 +199,32 @@ pub async fn start_login(bridge: &Arc<Bridge>, room: &str, sender: &str) {
     pairings.insert(sender.to_owned(), task);
 }
 
-fn pair_failure(e: &PairError) -> String {
+/// What the user is told when WhatsApp refuses the bridge's client
+/// version (405), after the log has named the setting that fixes it.
+pub(super) fn outdated(bridge: &Bridge) -> String {
+    let version = bridge.config.web_version();
+    warn!(
+        %version,
+        "whatsapp refused the client as outdated (405): set network.app_version to the \
+         current whatsapp web version, or update wabridge"
+    );
+    format!(
+        "WhatsApp refused this bridge as outdated (405): it presents WhatsApp Web {version}. \
+         Ask the bridge's administrator to set `network.app_version` to the current version \
+         (or to update the bridge) and restart it. Your login is kept."
+    )
+}
+
+/// True when the server's verdict was "client outdated".
+fn is_outdated(e: &wa_client::Error) -> bool {
+    matches!(e, wa_client::Error::Auth(AuthError::ClientOutdated))
+}
+
+fn pair_failure(bridge: &Bridge, e: &PairError) -> String {
     match e {
+        PairError::Connection(c) if is_outdated(c) => {
+            outdated(bridge).replace(" Your login is kept.", " Then send `login` again.")
+        }
         PairError::RefsExhausted => {
             "Login timed out: the QR code was not scanned in time. Send `login` to try again."
                 .to_owned()
@@ -255,7 +286,7 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
     let result = async {
         let mut pairing = pair(&options, &mut state)
             .await
-            .map_err(|e| pair_failure(&e))?;
+            .map_err(|e| pair_failure(bridge, &e))?;
         bridge
             .notice(
                 room,
@@ -269,7 +300,7 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
                     shown = Some(show_qr(bridge, room, &code, shown.as_deref()).await?);
                 }
                 Ok(PairEvent::Paired { jid, .. }) => return Ok(jid),
-                Err(e) => return Err(pair_failure(&e)),
+                Err(e) => return Err(pair_failure(bridge, &e)),
             }
         }
     }

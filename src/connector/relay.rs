@@ -86,13 +86,12 @@ pub(super) async fn run_events(
                 break;
             }
             ClientEvent::Stopped(reason) => {
+                let text = match reason {
+                    wa_client::AuthError::ClientOutdated => super::login::outdated(&bridge),
+                    reason => format!("WhatsApp stopped this connection: {reason}"),
+                };
                 if let Some(room) = bridge.management_room(&login.mxid).await {
-                    bridge
-                        .notice(
-                            &room,
-                            &format!("WhatsApp stopped this connection: {reason}"),
-                        )
-                        .await;
+                    bridge.notice(&room, &text).await;
                 }
                 break;
             }

@@ -46,7 +46,7 @@ use crate::crypto::{Crypto, CryptoError};
 use crate::device::DeviceState;
 use crate::devices::{DevicesError, Own};
 use crate::error::Error;
-use crate::login::{self, LoginError, LoginOptions};
+use crate::login::{self, LoginError, LoginOptions, SessionInfo};
 use crate::socket::{ConnectOptions, Connection};
 use crate::store::{Store, StoreError};
 
@@ -281,6 +281,9 @@ pub(crate) struct Shared {
     /// The presence last sent (available or not), held while one is sent
     /// so that a resend with the push name cannot overtake a change.
     pub(crate) available: tokio::sync::Mutex<bool>,
+    /// What the last login's session-start queries said (privacy
+    /// settings, blocklist, props).
+    pub(crate) session: Mutex<SessionInfo>,
 }
 
 /// Locks a std mutex, recovering from poisoning (the data stays usable:
@@ -368,6 +371,7 @@ impl Client {
             stop: stop.clone(),
             ended: watch::channel(false).0,
             available: tokio::sync::Mutex::new(false),
+            session: Mutex::new(live.session.clone()),
         });
         tokio::spawn(run::run_connections(shared.clone(), live));
         tokio::spawn(run::run_outbox(shared.clone()));
@@ -527,8 +531,15 @@ impl Client {
         Ok(())
     }
 
+    /// What the server said at the start of the current (or last)
+    /// connection: privacy settings, blocklist, props.
+    pub fn session_info(&self) -> SessionInfo {
+        lock(&self.shared.session).clone()
+    }
+
     /// Sends read receipts for `ids` in `chat` (from `sender`, the
-    /// participant in groups).
+    /// participant in groups): `read`, or `read-self` when the user turned
+    /// read receipts off.
     pub async fn mark_read(
         &self,
         chat: &Jid,
@@ -539,10 +550,17 @@ impl Client {
             return Ok(());
         };
         let conn = self.connection()?;
+        // With read receipts off in the user's privacy settings, only the
+        // user's own devices learn the message was read.
+        let kind = if lock(&self.shared.session).read_receipts_off() {
+            "read-self"
+        } else {
+            "read"
+        };
         let mut node = Node::new("receipt")
             .attr("id", first.clone())
             .attr("to", chat.clone())
-            .attr("type", "read")
+            .attr("type", kind)
             .attr("t", recv::unix_now().to_string());
         if let Some(s) = sender.filter(|_| chat.is_group()) {
             node = node.attr("participant", s.clone());

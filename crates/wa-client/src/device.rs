@@ -13,8 +13,8 @@ use prost::Message as _;
 use rand::CryptoRng;
 use wa_core::jid::Jid;
 use wa_core::keys::{Hex, KeyPair};
-use wa_core::proto::client_payload::DevicePairingRegistrationData;
-use wa_core::proto::{AdvSignedDeviceIdentity, ClientPayload};
+use wa_core::payload::{Agent, RegistrationKeys};
+use wa_core::proto::AdvSignedDeviceIdentity;
 use wa_core::signal::{self, PreKey, SignalError, SignedPreKey};
 
 /// The id of the signed prekey a fresh device registers with.
@@ -94,39 +94,28 @@ impl DeviceState {
         self.jid.is_some()
     }
 
-    /// The encoded `ClientPayload` an unpaired device registers with.
-    pub fn registration_payload(&self) -> Result<Vec<u8>, SignalError> {
-        Ok(ClientPayload {
-            passive: Some(false),
-            pull: Some(false),
-            device_pairing_data: Some(DevicePairingRegistrationData {
-                e_regid: Some(signal::encode_registration_id(self.registration_id).to_vec()),
-                e_keytype: Some(vec![signal::KEY_TYPE_DJB]),
-                e_ident: Some(self.identity.public().to_vec()),
-                e_skey_id: Some(signal::encode_key_id(self.signed_prekey.id())?.to_vec()),
-                e_skey_val: Some(self.signed_prekey.public().to_vec()),
-                e_skey_sig: Some(self.signed_prekey.signature().to_vec()),
-                build_hash: Some(vec![0; 16]),
-                device_props: Some(Vec::new()),
-            }),
-            ..Default::default()
-        }
-        .encode_to_vec())
+    /// The encoded `ClientPayload` an unpaired device registers with,
+    /// describing itself as `agent` says.
+    pub fn registration_payload(&self, agent: &Agent) -> Result<Vec<u8>, SignalError> {
+        let keys = RegistrationKeys {
+            registration_id: signal::encode_registration_id(self.registration_id),
+            identity: *self.identity.public(),
+            signed_prekey_id: signal::encode_key_id(self.signed_prekey.id())?,
+            signed_prekey: *self.signed_prekey.public(),
+            signed_prekey_signature: *self.signed_prekey.signature(),
+        };
+        Ok(agent.registration(&keys).encode_to_vec())
     }
 
     /// The encoded `ClientPayload` a paired device logs in with; `None`
     /// when not paired (or the JID's user is not a phone number).
-    pub fn login_payload(&self) -> Option<Vec<u8>> {
+    pub fn login_payload(&self, agent: &Agent) -> Option<Vec<u8>> {
         let jid = self.jid.as_ref()?;
+        let username = jid.user().parse().ok()?;
         Some(
-            ClientPayload {
-                username: Some(jid.user().parse().ok()?),
-                device: Some(u32::from(jid.device())),
-                passive: Some(true),
-                pull: Some(true),
-                ..Default::default()
-            }
-            .encode_to_vec(),
+            agent
+                .login(username, u32::from(jid.device()))
+                .encode_to_vec(),
         )
     }
 
@@ -196,7 +185,7 @@ mod tests {
         let next = state.generate_prekeys(1, &mut rand::rng())[0].id();
         assert_eq!(next, 3);
         assert_eq!(state.next_prekey_id, 4);
-        assert!(state.login_payload().is_none());
-        assert!(state.registration_payload().is_ok());
+        assert!(state.login_payload(&Agent::default()).is_none());
+        assert!(state.registration_payload(&Agent::default()).is_ok());
     }
 }

@@ -27,7 +27,7 @@ pub use client::{
 pub use crypto::CryptoError;
 pub use device::DeviceState;
 pub use error::{AuthError, Error, ProtocolError};
-pub use login::{LoggedIn, LoginError, LoginOptions, login};
+pub use login::{LoggedIn, LoginError, LoginOptions, SessionInfo, login};
 pub use media::{MediaConn, MediaError, MediaKind, UploadedMedia};
 pub use pair::{PairError, PairEvent, PairOptions, Pairing, pair};
 pub use socket::{ConnectOptions, Connection, Event, connect};

@@ -1,5 +1,6 @@
 //! Logging a paired device in, and the IQs it owes the server before it is
-//! online: prekey count (and upload when low), then `passive set <active/>`.
+//! online: prekey count (and upload when low), then `passive set <active/>`,
+//! then the web client's session-start queries (`login/start.rs`).
 //!
 //! New one-time prekeys are saved to the [`PreKeyStore`] (and the advanced
 //! id counter to the [`DeviceStore`]) *before* they are uploaded, so a peer
@@ -15,6 +16,9 @@ use tracing::{debug, info};
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::signal::{self, KEY_TYPE_DJB, PreKey, SignalError, SignedPreKey};
+
+mod start;
+pub use start::SessionInfo;
 
 use crate::device::DeviceState;
 use crate::error::{AuthError, Error};
@@ -93,6 +97,8 @@ pub struct LoggedIn {
     pub success: Node,
     /// How many one-time prekeys were uploaded during login.
     pub uploaded_prekeys: u32,
+    /// What the session-start queries told us (privacy, blocklist, props).
+    pub session: SessionInfo,
 }
 
 /// Logs the paired device `state` in and runs the post-login IQs.
@@ -105,7 +111,9 @@ pub async fn login(
     state: &mut DeviceState,
     store: &dyn Store,
 ) -> Result<LoggedIn, LoginError> {
-    let payload = state.login_payload().ok_or(LoginError::NotPaired)?;
+    let payload = state
+        .login_payload(&opts.connect.agent)
+        .ok_or(LoginError::NotPaired)?;
     let (conn, mut events) = socket::connect(&opts.connect, &state.noise, &payload).await?;
     let success = match tokio::time::timeout(opts.success_timeout, events.recv()).await {
         Ok(Some(Event::Node(n))) if n.tag == "success" => n,
@@ -122,11 +130,12 @@ pub async fn login(
     };
     info!("logged in");
     match after_success(&conn, &success, state, store).await {
-        Ok(uploaded_prekeys) => Ok(LoggedIn {
+        Ok((uploaded_prekeys, session)) => Ok(LoggedIn {
             conn,
             events,
             success,
             uploaded_prekeys,
+            session,
         }),
         Err(e) => {
             conn.close();
@@ -140,7 +149,7 @@ async fn after_success(
     success: &Node,
     state: &mut DeviceState,
     store: &dyn Store,
-) -> Result<u32, LoginError> {
+) -> Result<(u32, SessionInfo), LoginError> {
     let lid = success
         .attr_jid("lid")
         .cloned()
@@ -170,7 +179,8 @@ async fn after_success(
 
     let active = server_iq("passive", "set").children(vec![Node::new("active")]);
     conn.iq(active).await?;
-    Ok(wanted)
+    let session = start::run(conn, state, store).await?;
+    Ok((wanted, session))
 }
 
 /// `<iq xmlns=encrypt type=get><count/></iq>` -> `<count value=N/>`.

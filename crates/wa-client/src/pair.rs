@@ -129,7 +129,7 @@ pub async fn pair<'a>(
     opts: &PairOptions,
     state: &'a mut DeviceState,
 ) -> Result<Pairing<'a>, PairError> {
-    let payload = state.registration_payload()?;
+    let payload = state.registration_payload(&opts.connect.agent)?;
     let (conn, mut events) = socket::connect(&opts.connect, &state.noise, &payload)
         .await
         .map_err(PairError::Connection)?;

@@ -45,6 +45,9 @@ pub struct ConnectOptions {
     pub iq_timeout: Duration,
     /// Interval between keepalive pings; `None` disables them.
     pub keepalive: Option<Duration>,
+    /// How the device describes itself in its `ClientPayload` (WhatsApp
+    /// Web version, device name, platform, history wanted).
+    pub agent: wa_core::payload::Agent,
 }
 
 /// The real service's WebSocket URL.
@@ -59,6 +62,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(20),
             iq_timeout: Duration::from_secs(60),
             keepalive: Some(Duration::from_secs(30)),
+            agent: wa_core::payload::Agent::default(),
         }
     }
 }

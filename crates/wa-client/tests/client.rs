@@ -777,3 +777,96 @@ async fn presence_of_a_subscribed_contact_and_our_own() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn session_start_reads_privacy_and_blocklist_and_acts_on_them() {
+    let sim = sim().await;
+    let mine = sim.account("15554449000");
+    let bob = sim.account("15554449001");
+    let carol = sim.account("15554449002");
+    mine.set_privacy("readreceipts", "none");
+    mine.set_blocked("15554449001", true);
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+
+    let info = client.session_info();
+    assert!(info.read_receipts_off(), "{info:?}");
+    assert!(info.is_blocked(&Jid::user_jid("15554449001")));
+    assert!(!info.is_blocked(&Jid::user_jid("15554449002")));
+    assert_eq!(info.props.get("10518").map(String::as_str), Some("true"));
+    assert!(!info.prekeys_reuploaded, "the digest matched the upload");
+
+    // A blocked contact's message is dropped (the scripted phone's send
+    // does not pass the server's block, so this is the client's own
+    // guard); the next one, from someone else, arrives first.
+    bob.send_text("15554449000", "let me in").await.unwrap();
+    let from_carol = carol.send_text("15554449000", "hello").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(m.id, from_carol, "bob's message was not bridged");
+
+    // Read receipts off: `read-self`, which the server keeps from Carol.
+    // The chat state sent after it shows what Carol would have got by then.
+    let carol_jid = Jid::user_jid("15554449002");
+    client
+        .mark_read(&carol_jid, None, std::slice::from_ref(&from_carol))
+        .await
+        .unwrap();
+    client
+        .send_chat_state(&carol_jid, wa_client::ChatState::Composing)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while carol.chat_states().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no chat state");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        carol.read_receipts().is_empty(),
+        "{:?}",
+        carol.read_receipts()
+    );
+
+    // Read receipts on again: after the next login Carol sees blue ticks.
+    mine.set_privacy("readreceipts", "all");
+    assert!(sim.cut("15554449000", client.jid().device()));
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    assert!(!client.session_info().read_receipts_off());
+    client
+        .mark_read(&carol_jid, None, std::slice::from_ref(&from_carol))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while carol.read_receipts().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no read receipt");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(carol.read_receipts()[0].ids, vec![from_carol]);
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn a_prekey_digest_mismatch_uploads_fresh_prekeys() {
+    let sim = sim().await;
+    let mine = sim.account("15554449100");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    assert!(!client.session_info().prekeys_reuploaded);
+    let before = sim.prekey_count("15554449100", device);
+
+    assert!(sim.scramble_prekeys("15554449100", device));
+    assert!(sim.cut("15554449100", device));
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    assert!(client.session_info().prekeys_reuploaded);
+    assert_eq!(
+        sim.prekey_count("15554449100", device),
+        before + wa_client::login::REFILL_PREKEY_COUNT as usize
+    );
+    stop(client, events).await;
+}

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod media;
 pub mod msgsecret;
 pub mod noise;
+pub mod payload;
 pub mod proto;
 pub mod retry;
 pub mod signal;

@@ -50,6 +50,9 @@ pub struct Companion {
     pub keys: BundleKeys,
     /// True for a device injected by a fault: the account never signed it.
     pub unsigned: bool,
+    /// The name it registered with (`DeviceProps.os`), as the phone's
+    /// list of linked devices shows it.
+    pub name: Option<String>,
 }
 
 /// One-time prekeys a scripted phone publishes.

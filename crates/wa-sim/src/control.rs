@@ -234,8 +234,15 @@ impl Api {
             ["accounts", pn, "devices"] => {
                 allow(Method::GET, "GET")?;
                 let pn = self.known(pn)?;
-                let devices = self.sim.account(&pn).linked_devices();
-                Ok(Reply::ok(json!({ "devices": devices })))
+                let phone = self.sim.account(&pn);
+                let names: Vec<_> = phone
+                    .linked_device_names()
+                    .into_iter()
+                    .map(|(device, name)| json!({ "device": device, "name": name }))
+                    .collect();
+                Ok(Reply::ok(
+                    json!({ "devices": phone.linked_devices(), "linked": names }),
+                ))
             }
             ["accounts", pn, "devices", device] => {
                 allow(Method::DELETE, "DELETE")?;

@@ -62,6 +62,10 @@ enum Command {
         /// Address for the JSON control API.
         #[arg(long, default_value = "127.0.0.1:0")]
         control: String,
+        /// Oldest WhatsApp Web version let in (`2.3000.N`); older clients,
+        /// and clients that send none, get `<failure reason="405"/>`.
+        #[arg(long)]
+        min_version: Option<wa_core::payload::WebVersion>,
     },
     /// Create an account (or show an existing one).
     Account {
@@ -152,8 +156,12 @@ fn arg_or_stdin(arg: String) -> anyhow::Result<String> {
 /// Runs a command; what it returns is printed on stdout.
 async fn run(cli: Cli) -> anyhow::Result<String> {
     let answer = match cli.command {
-        Command::Serve { listen, control } => {
-            serve(&listen, &control).await?;
+        Command::Serve {
+            listen,
+            control,
+            min_version,
+        } => {
+            serve(&listen, &control, min_version).await?;
             return Ok(String::new());
         }
         Command::Account { control, pn } => {
@@ -220,7 +228,11 @@ fn node(action: NodeAction) -> anyhow::Result<String> {
 
 /// Starts the simulator and its control API, prints how to reach them, and
 /// serves until the process is interrupted.
-async fn serve(listen: &str, control: &str) -> anyhow::Result<()> {
+async fn serve(
+    listen: &str,
+    control: &str,
+    min_version: Option<wa_core::payload::WebVersion>,
+) -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -237,6 +249,9 @@ async fn serve(listen: &str, control: &str) -> anyhow::Result<()> {
             .await
             .context("cannot start the simulator")?,
     );
+    if let Some(min) = min_version {
+        sim.set_min_version(min);
+    }
     let mut line = control::info(&sim);
     if let Value::Object(fields) = &mut line {
         fields.insert("control".into(), Value::String(control_url));

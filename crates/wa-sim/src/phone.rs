@@ -119,6 +119,42 @@ impl Phone {
             .unwrap_or_default()
     }
 
+    /// Changes one of the account's privacy settings (`readreceipts`,
+    /// `last`, `online`, ...: `all`, `contacts`, `none`, ...), as the
+    /// phone's settings screen does; companions read it at their next login.
+    pub fn set_privacy(&self, category: &str, value: &str) {
+        self.shared
+            .state()
+            .settings
+            .set_privacy(&self.pn, category, value);
+    }
+
+    /// Blocks (or unblocks) the account `other`: the server then keeps
+    /// `other`'s messages from this account's devices, and the blocklist
+    /// companions read at login names it.
+    pub fn set_blocked(&self, other: &str, blocked: bool) {
+        self.shared
+            .state()
+            .settings
+            .set_blocked(&self.pn, other, blocked);
+    }
+
+    /// The linked companions as the phone lists them: device number and
+    /// the name each registered with (`DeviceProps.os`).
+    pub fn linked_device_names(&self) -> Vec<(u16, Option<String>)> {
+        self.shared
+            .state()
+            .accounts
+            .get(&self.pn)
+            .map(|a| {
+                a.companions
+                    .iter()
+                    .map(|(d, c)| (*d, c.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Scans a companion's QR code: links it as a new device of this account.
     pub async fn scan(&self, qr: &str) -> Result<Jid, ScanError> {
         let data = qr.trim().strip_prefix(QR_URL_PREFIX).unwrap_or(qr.trim());
@@ -195,6 +231,7 @@ impl Phone {
                 noise_key: pending.registration.noise_key,
                 identity_key: identity,
                 keys: pending.registration.keys.clone(),
+                device_name: pending.registration.device_name.clone(),
                 signed,
                 done: done_tx,
             };

@@ -3,6 +3,7 @@
 //! registers and pairs companions (scanned by scripted phones), and logs
 //! paired companions in by their Noise static key.
 
+pub mod agent;
 pub mod appstate;
 mod faults;
 mod groups;
@@ -12,6 +13,7 @@ pub use populate::POPULATED_PREKEYS;
 mod register;
 pub(crate) mod route;
 pub(crate) mod session;
+mod settings;
 mod usync;
 
 use std::collections::{BTreeMap, HashMap};
@@ -48,6 +50,8 @@ pub struct Registration {
     pub refs: Vec<String>,
     /// Its Signal keys from `devicePairingData` (no one-time prekeys yet).
     pub keys: BundleKeys,
+    /// `DeviceProps.os`: the name the phone lists the device by.
+    pub device_name: Option<String>,
 }
 
 /// What other parts of the simulator push into a live connection.
@@ -75,6 +79,7 @@ pub(crate) struct PairRequest {
     pub(crate) noise_key: [u8; 32],
     pub(crate) identity_key: Vec<u8>,
     pub(crate) keys: BundleKeys,
+    pub(crate) device_name: Option<String>,
     pub(crate) signed: AdvSignedDeviceIdentity,
     pub(crate) done: oneshot::Sender<Result<Jid, ScanError>>,
 }
@@ -119,6 +124,11 @@ pub(crate) struct State {
     pub(crate) key_index_lists: HashMap<String, usync::SignedList>,
     /// App-state collections, by phone number.
     pub(crate) app_state: appstate::Store,
+    /// Privacy settings and blocklists.
+    pub(crate) settings: settings::Settings,
+    /// The oldest WhatsApp Web version let in; `None`:
+    /// [`agent::DEFAULT_MIN_VERSION`].
+    pub(crate) min_version: Option<wa_core::payload::WebVersion>,
     next_lid: u64,
 }
 
@@ -391,6 +401,13 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Sets the oldest WhatsApp Web version whose payloads are let in;
+    /// older ones (and payloads with no version) get `<failure
+    /// reason="405"/>`, as the real service answers an outdated client.
+    pub fn set_min_version(&self, min: wa_core::payload::WebVersion) {
+        self.shared.state().min_version = Some(min);
+    }
+
     /// Sets how long pairing refs stay scannable: the first `first`, each
     /// later one `later` more (the real service: 60 s, then 20 s each).
     pub fn set_ref_lifetimes(&self, first: Duration, later: Duration) {
@@ -444,6 +461,25 @@ impl Sim {
         self.arm(pn, device, |f| f.refuse_until = Some(until));
     }
 
+    /// Fault: replace the public halves of the one-time prekeys the server
+    /// holds for the companion with random bytes, as a server copy gone
+    /// out of step would be; its next digest check then fails. False if
+    /// there is no such companion.
+    pub fn scramble_prekeys(&self, pn: &str, device: u16) -> bool {
+        let mut state = self.shared.state();
+        let Some(c) = state
+            .accounts
+            .get_mut(pn)
+            .and_then(|a| a.companions.get_mut(&device))
+        else {
+            return false;
+        };
+        for public in c.keys.prekeys.values_mut() {
+            rand::Rng::fill_bytes(&mut rand::rng(), public.as_mut_slice());
+        }
+        true
+    }
+
     /// Fault: cut the device's socket now, with no stream error. False if it
     /// was not connected.
     pub fn cut(&self, pn: &str, device: u16) -> bool {
@@ -487,6 +523,7 @@ impl Sim {
                 signed_identity: signed,
                 keys,
                 unsigned: true,
+                name: None,
             },
         );
         true
@@ -582,12 +619,25 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>) -> Result<(), ConnError> {
     let payload =
         ClientPayload::decode(done.payload.as_slice()).map_err(|_| ConnError::BadPayload)?;
     let (send, recv) = done.transport.into_split();
-    let session = Session::new(conn, send, recv);
+    let mut session = Session::new(conn, send, recv);
+    let min = shared
+        .state()
+        .min_version
+        .unwrap_or(agent::DEFAULT_MIN_VERSION);
+    if let Err(refusal) = agent::check(&payload, min) {
+        info!(
+            reason = refusal.reason(),
+            version = ?agent::version(&payload).map(|v| v.to_string()),
+            "client payload refused"
+        );
+        return session
+            .send(&Node::new("failure").attr("reason", refusal.reason()))
+            .await;
+    }
     match (&payload.device_pairing_data, payload.username) {
         (Some(_), None) => register::run(session, &shared, done.client_static, payload).await,
         (_, Some(_)) => login::run(session, &shared, done.client_static, payload).await,
         (None, None) => {
-            let mut session = session;
             session
                 .send(&Node::new("failure").attr("reason", "400"))
                 .await

@@ -69,7 +69,7 @@ async fn login_of_an_unknown_device_is_refused_with_401() {
     use prost::Message as _;
     use wa_client::{AuthError, ConnectOptions, Error, Event};
     use wa_core::keys::KeyPair;
-    use wa_core::proto::ClientPayload;
+    use wa_core::payload::Agent;
 
     let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
         .await
@@ -80,13 +80,7 @@ async fn login_of_an_unknown_device_is_refused_with_401() {
         keepalive: None,
         ..ConnectOptions::default()
     };
-    let login = ClientPayload {
-        username: Some(15_550_001_234),
-        device: Some(3),
-        passive: Some(true),
-        pull: Some(true),
-        ..Default::default()
-    };
+    let login = Agent::default().login(15_550_001_234, 3);
     let key = KeyPair::generate(&mut rand::rng());
     let (_conn, mut events) = wa_client::connect(&opts, &key, &login.encode_to_vec())
         .await

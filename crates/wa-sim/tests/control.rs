@@ -128,7 +128,7 @@ async fn info_and_accounts() {
 
     let (status, devices) = h.get("/accounts/15551234567/devices").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(devices, json!({"devices": []}));
+    assert_eq!(devices, json!({"devices": [], "linked": []}));
     let (_, received) = h.get("/accounts/15551234567/received").await;
     assert_eq!(received, json!([]));
     let (_, registrations) = h.get("/registrations").await;
@@ -478,7 +478,11 @@ async fn scan_list_and_unlink_a_companion() {
     .await;
 
     let (_, devices) = h.get("/accounts/15550000021/devices").await;
-    assert_eq!(devices, json!({"devices": [1]}));
+    // The phone lists the companion by the name in its DeviceProps.
+    assert_eq!(
+        devices,
+        json!({"devices": [1], "linked": [{"device": 1, "name": "wabridge"}]})
+    );
     let delete = |d: &'static str| {
         let h = h.clone();
         async move {
@@ -499,7 +503,7 @@ async fn scan_list_and_unlink_a_companion() {
         (StatusCode::OK, json!({"removed": false}))
     );
     let (_, devices) = h.get("/accounts/15550000021/devices").await;
-    assert_eq!(devices, json!({"devices": []}));
+    assert_eq!(devices, json!({"devices": [], "linked": []}));
 }
 
 #[tokio::test]
@@ -584,7 +588,7 @@ async fn the_binary_serves_and_its_client_commands_talk_to_it() {
 
     let (ok, out, err) = wa_sim(&["devices", "--control", url, "--account", "15551230000"]).await;
     assert!(ok, "{err}");
-    assert_eq!(out, r#"{"devices":[]}"#);
+    assert_eq!(out, r#"{"devices":[],"linked":[]}"#);
     let (ok, out, _) = wa_sim(&["received", "--control", url, "--account", "15551230000"]).await;
     assert!(ok);
     assert_eq!(out, "[]");

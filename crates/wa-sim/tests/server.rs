@@ -352,3 +352,85 @@ async fn refs_expire_one_after_another() {
     assert!(success.child("pair-success").is_some(), "{success}");
     second.abort();
 }
+
+/// What the server says to a payload sent with Noise key `key`, as the
+/// connection reports it.
+async fn verdict(sim: &wa_sim::Sim, key: &wa_core::keys::KeyPair, payload: &[u8]) -> Error {
+    let (_conn, mut events) = wa_client::connect(&support::options(sim), key, payload)
+        .await
+        .unwrap();
+    next_end(&mut events).await
+}
+
+/// [`verdict`] for a payload from a fresh key.
+async fn verdict_of(sim: &wa_sim::Sim, payload: &wa_core::proto::ClientPayload) -> Error {
+    use prost::Message as _;
+    let key = wa_core::keys::KeyPair::generate(&mut rand::rng());
+    verdict(sim, &key, &payload.encode_to_vec()).await
+}
+
+#[tokio::test]
+async fn a_payload_without_a_current_version_gets_405() {
+    use wa_core::payload::Agent;
+    let sim = start_sim().await;
+    let phone = sim.account("15551110009");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let jid = device.jid.clone().unwrap();
+    let username: u64 = jid.user().parse().unwrap();
+
+    // Registration and login with no user agent at all.
+    let bare_login = wa_core::proto::ClientPayload {
+        username: Some(username),
+        device: Some(u32::from(jid.device())),
+        passive: Some(true),
+        pull: Some(true),
+        ..Default::default()
+    };
+    let mut bare_registration = Agent::default().registration(&device.registration_keys());
+    bare_registration.user_agent = None;
+    for payload in [&bare_login, &bare_registration] {
+        assert!(matches!(
+            verdict_of(&sim, payload).await,
+            Error::Auth(AuthError::ClientOutdated)
+        ));
+    }
+
+    // A version older than the server's minimum, then the minimum raised
+    // above the one we send: both outdated.
+    let old = Agent {
+        version: "2.2413.51".parse().unwrap(),
+        ..Agent::default()
+    };
+    assert!(matches!(
+        verdict_of(&sim, &old.login(username, u32::from(jid.device()))).await,
+        Error::Auth(AuthError::ClientOutdated)
+    ));
+    let (_conn, _events, _success) = login(&sim, &device).await;
+    sim.set_min_version("2.3000.2000000000".parse().unwrap());
+    assert!(matches!(
+        verdict(&sim, &device.noise, &device.login_payload()).await,
+        Error::Auth(AuthError::ClientOutdated)
+    ));
+    assert_eq!(
+        sim.registrations().len(),
+        1,
+        "refused registrations are not kept"
+    );
+}
+
+#[tokio::test]
+async fn a_registration_without_device_props_is_refused() {
+    use wa_core::payload::Agent;
+    let sim = start_sim().await;
+    let device = Device::new();
+    let mut registration = Agent::default().registration(&device.registration_keys());
+    if let Some(data) = registration.device_pairing_data.as_mut() {
+        data.device_props = None;
+    }
+    assert!(matches!(
+        verdict_of(&sim, &registration).await,
+        Error::Auth(AuthError::Other { code: 400, .. })
+    ));
+    assert!(sim.registrations().is_empty());
+}

@@ -318,6 +318,13 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
     }
     let own = &shared.own;
     let from_me = sender.user() == own.pn.user() || sender.user() == own.lid.user();
+    if !group && !from_me && lock(&shared.session).is_blocked(&sender) {
+        // Blocked: the phone shows nothing and tells the sender nothing
+        // (no delivery receipt), so neither do we.
+        debug!(%sender, "message from a blocked contact dropped");
+        ack(conn, node, "message").await?;
+        return Ok(());
+    }
     let mut chat = if group {
         from.clone()
     } else {

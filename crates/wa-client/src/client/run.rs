@@ -19,8 +19,15 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
     let mut live = Some(first);
     let mut attempt = 0u32;
     loop {
-        if let Some(LoggedIn { conn, events, .. }) = live.take() {
+        if let Some(LoggedIn {
+            conn,
+            events,
+            session,
+            ..
+        }) = live.take()
+        {
             attempt = 0;
+            *super::lock(&shared.session) = session;
             shared.conn.send_replace(Some(conn.clone()));
             presence::announce_name(&shared).await;
             shared.emit(ClientEvent::Connected).await;

@@ -185,6 +185,19 @@ async fn answer_iq(
                 )
                 .await
         }
+        (Some("get"), Some("abt"), Some("props")) => {
+            session
+                .result(&id, vec![super::settings::props_node()])
+                .await
+        }
+        (Some("get"), Some("blocklist"), _) => {
+            let list = shared.state().settings.blocklist_node(pn);
+            session.result(&id, vec![list]).await
+        }
+        (Some("get"), Some("privacy"), Some("privacy")) => {
+            let privacy = shared.state().settings.privacy_node(pn);
+            session.result(&id, vec![privacy]).await
+        }
         (Some("set"), Some("w:m"), Some("media_conn")) => match shared.media.media_conn() {
             Some(conn) => session.result(&id, vec![conn]).await,
             None => session.not_implemented(&id).await,

@@ -192,6 +192,7 @@ fn make_account<R: CryptoRng + ?Sized>(
                 signed_identity: signed,
                 keys: public_keys(&own, rng)?,
                 unsigned: false,
+                name: Some("populated".to_owned()),
             },
         );
     }

@@ -35,6 +35,7 @@ pub(super) async fn run(
     noise_key: [u8; 32],
     payload: ClientPayload,
 ) -> Result<(), ConnError> {
+    let device_name = super::agent::device_props(&payload).and_then(|p| p.os);
     let reg = payload.device_pairing_data.unwrap_or_default();
     let identity_key = reg.e_ident.clone().unwrap_or_default();
     let keys = BundleKeys {
@@ -51,6 +52,7 @@ pub(super) async fn run(
         identity_key,
         refs: refs.clone(),
         keys,
+        device_name,
     };
     let id = session.next_id();
     let pair = Node::new("iq")
@@ -173,6 +175,7 @@ async fn finish_pairing(
                             signed_identity: signed,
                             keys: req.keys.clone(),
                             unsigned: false,
+                            name: req.device_name.clone(),
                         },
                     );
                 }

@@ -71,6 +71,11 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         let Some(target) = state.resolve(&to) else {
             continue;
         };
+        if state.settings.blocks(&target.0, &me.0) {
+            // The recipient blocked the sender: the server keeps it from
+            // them (the sender sees it as sent, never delivered).
+            continue;
+        }
         let from = if lid_form { &sender_lid } else { &sender_pn };
         let mut out = Node::new("message")
             .attr("from", from.clone())
@@ -251,6 +256,11 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         return Some(ack);
     }
     let target = state.resolve(&to)?;
+    if matches!(kind.as_deref(), Some("read-self" | "played-self")) && target.0 != me.0 {
+        // Read receipts are off for the reader: the sender is not told
+        // (whatsmeow types/presence.go: "read-self").
+        return Some(ack);
+    }
     let account = state.accounts.get(&me.0)?;
     // Like the real server, `from` names the receipt's sending device (a
     // retry must be answered to that device alone).

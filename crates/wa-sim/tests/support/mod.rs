@@ -19,8 +19,7 @@ use wa_core::adv;
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::keys::KeyPair;
-use wa_core::proto::ClientPayload;
-use wa_core::proto::client_payload::DevicePairingRegistrationData;
+use wa_core::payload::{Agent, RegistrationKeys};
 use wa_core::signal::{self, SignedPreKey};
 use wa_sim::{Phone, Sim};
 
@@ -48,39 +47,27 @@ impl Device {
         }
     }
 
-    pub fn registration_payload(&self) -> Vec<u8> {
-        ClientPayload {
-            passive: Some(false),
-            pull: Some(false),
-            device_pairing_data: Some(DevicePairingRegistrationData {
-                e_regid: Some(signal::encode_registration_id(self.registration_id).to_vec()),
-                e_keytype: Some(vec![signal::KEY_TYPE_DJB]),
-                e_ident: Some(self.identity.public().to_vec()),
-                e_skey_id: Some(
-                    signal::encode_key_id(self.signed_prekey.id())
-                        .unwrap()
-                        .to_vec(),
-                ),
-                e_skey_val: Some(self.signed_prekey.public().to_vec()),
-                e_skey_sig: Some(self.signed_prekey.signature().to_vec()),
-                build_hash: Some(vec![0; 16]),
-                device_props: Some(Vec::new()),
-            }),
-            ..Default::default()
+    pub fn registration_keys(&self) -> RegistrationKeys {
+        RegistrationKeys {
+            registration_id: signal::encode_registration_id(self.registration_id),
+            identity: *self.identity.public(),
+            signed_prekey_id: signal::encode_key_id(self.signed_prekey.id()).unwrap(),
+            signed_prekey: *self.signed_prekey.public(),
+            signed_prekey_signature: *self.signed_prekey.signature(),
         }
-        .encode_to_vec()
+    }
+
+    pub fn registration_payload(&self) -> Vec<u8> {
+        Agent::default()
+            .registration(&self.registration_keys())
+            .encode_to_vec()
     }
 
     pub fn login_payload(&self) -> Vec<u8> {
         let jid = self.jid.as_ref().expect("linked");
-        ClientPayload {
-            username: Some(jid.user().parse().unwrap()),
-            device: Some(u32::from(jid.device())),
-            passive: Some(true),
-            pull: Some(true),
-            ..Default::default()
-        }
-        .encode_to_vec()
+        Agent::default()
+            .login(jid.user().parse().unwrap(), u32::from(jid.device()))
+            .encode_to_vec()
     }
 }
 
