@@ -3,7 +3,9 @@
 //! bridge in this process. The phone lists the device by the configured
 //! name; when the service starts refusing the bridge's WhatsApp Web
 //! version (405), the management room says so and names the setting,
-//! and so does the log.
+//! and so does the log. The message forms the service sends today
+//! (disappearing chats, bot and album wrappers, events, pins, encrypted
+//! add-ons, polls v6, ...) each show as something readable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -12,9 +14,148 @@ use std::time::Duration;
 
 use support::login::start_logged_in;
 use support::matrix::body;
+use wa_core::proto::Message as WaMessage;
+use wa_core::proto::message::FutureProofMessage;
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557810001";
+const BOB_PN: &str = "15557810002";
+
+fn wrapped(m: WaMessage) -> Option<Box<FutureProofMessage>> {
+    Some(Box::new(FutureProofMessage {
+        message: Some(Box::new(m)),
+    }))
+}
+
+fn text(t: &str) -> WaMessage {
+    WaMessage {
+        conversation: Some(t.to_owned()),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn todays_message_forms_each_show_readably() {
+    use wa_core::proto::message::secret_encrypted_message::SecretEncType;
+    use wa_core::proto::message::{
+        EventMessage, PinInChatMessage, PollCreationMessage, SecretEncryptedMessage,
+        poll_creation_message,
+    };
+    // One subscriber for the process: the other test reads the log.
+    support::log::capture();
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let logged_in = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-forms", false, WAIT).await;
+    let alice = &logged_in.alice;
+    let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", support::synapse::SERVER_NAME);
+
+    let sent: Vec<(WaMessage, &str)> = vec![
+        (
+            WaMessage {
+                ephemeral_message: wrapped(text("in a disappearing chat")),
+                ..Default::default()
+            },
+            "in a disappearing chat",
+        ),
+        (
+            WaMessage {
+                bot_invoke_message: wrapped(text("from a bot")),
+                ..Default::default()
+            },
+            "from a bot",
+        ),
+        (
+            WaMessage {
+                associated_child_message: wrapped(text("an album item")),
+                ..Default::default()
+            },
+            "an album item",
+        ),
+        (
+            WaMessage {
+                ephemeral_message: wrapped(WaMessage {
+                    event_message: Some(Box::new(EventMessage {
+                        name: Some("Picnic".to_owned()),
+                        start_time: Some(1_796_580_000),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "Event: Picnic\nWhen: 2026-12-06 18:00 UTC",
+        ),
+        (
+            WaMessage {
+                pin_in_chat_message: Some(PinInChatMessage {
+                    r#type: Some(1),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "Pinned a message.",
+        ),
+        (
+            WaMessage {
+                secret_encrypted_message: Some(SecretEncryptedMessage {
+                    secret_enc_type: Some(SecretEncType::PollEdit as i32),
+                    enc_payload: Some(vec![1; 16]),
+                    enc_iv: Some(vec![2; 12]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            "Changed a poll (see the change on your phone).",
+        ),
+        (
+            WaMessage {
+                poll_creation_message_v6: Some(Box::new(PollCreationMessage {
+                    name: Some("Lunch?".to_owned()),
+                    options: vec![
+                        poll_creation_message::Option {
+                            option_name: Some("Yes".to_owned()),
+                            ..Default::default()
+                        },
+                        poll_creation_message::Option {
+                            option_name: Some("No".to_owned()),
+                            ..Default::default()
+                        },
+                    ],
+                    selectable_options_count: Some(1),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "Poll: Lunch? (choose one option)\n1. Yes\n2. No",
+        ),
+        (
+            WaMessage::default(),
+            "A message the bridge cannot show yet: open WhatsApp on your phone to see it.",
+        ),
+    ];
+    let first = bob.send_message(ALICE_PN, sent[0].0.clone()).await.unwrap();
+    assert!(!first.is_empty());
+    let dm = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm).await;
+    for (message, _) in &sent[1..] {
+        bob.send_message(ALICE_PN, message.clone()).await.unwrap();
+    }
+    for (_, shown) in &sent {
+        alice
+            .sync_until(WAIT, |room, e| {
+                room == dm && e["sender"] == bob_ghost.as_str() && body(e) == *shown
+            })
+            .await;
+    }
+    for e in alice.room_messages(&dm).await {
+        assert!(
+            !body(&e).contains("unsupported"),
+            "nothing is 'unsupported': {e}"
+        );
+    }
+    logged_in.bridge.stop().await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outdated_version_is_told_in_the_management_room() {

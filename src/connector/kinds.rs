@@ -1,6 +1,8 @@
 //! WhatsApp message kinds that have no attachment and no plain text, shown
 //! readably in Matrix: locations, contact cards, polls, group invites,
-//! view-once placeholders and disappearing-message timer changes.
+//! events, view-once placeholders, disappearing-message timer changes, and
+//! notices for what the chat shows without content of its own (pins, kept
+//! messages, shared history, status mentions, encrypted add-ons).
 
 use serde_json::{Value, json};
 use wa_core::proto::Message as WaMessage;
@@ -39,6 +41,7 @@ pub(super) fn content(m: &WaMessage) -> Option<Value> {
         &m.poll_creation_message_v2,
         &m.poll_creation_message_v3,
         &m.poll_creation_message_v5,
+        &m.poll_creation_message_v6,
     ]
     .into_iter()
     .find_map(Option::as_ref);
@@ -52,6 +55,12 @@ pub(super) fn content(m: &WaMessage) -> Option<Value> {
             body = format!("{body}: {caption}");
         }
         return Some(text(&body));
+    }
+    if let Some(e) = &m.event_message {
+        return Some(event(e));
+    }
+    if let Some(body) = chat_notice(m) {
+        return Some(notice(body));
     }
     if m.view_once_message.is_some()
         || m.view_once_message_v2.is_some()
@@ -157,6 +166,100 @@ fn contact_lines(c: &ContactMessage) -> Vec<String> {
         }
     }
     lines
+}
+
+/// What the phone shows for messages that point at another one or at
+/// something only the phone has.
+fn chat_notice(m: &WaMessage) -> Option<&'static str> {
+    use wa_core::proto::KeepType;
+    use wa_core::proto::message::pin_in_chat_message::Type as PinType;
+    use wa_core::proto::message::secret_encrypted_message::SecretEncType;
+    if let Some(p) = &m.pin_in_chat_message {
+        return Some(match p.r#type() {
+            PinType::UnpinForAll => "Unpinned a message.",
+            _ => "Pinned a message.",
+        });
+    }
+    if let Some(k) = &m.keep_in_chat_message {
+        return Some(match k.keep_type() {
+            KeepType::UndoKeepForAll => "Let a kept message disappear again.",
+            _ => "Kept a message in this disappearing chat.",
+        });
+    }
+    if m.message_history_notice.is_some() {
+        return Some("Shared recent message history with new members.");
+    }
+    if m.status_mention_message.is_some() || m.group_status_mention_message.is_some() {
+        return Some("Mentioned this chat in a status: open WhatsApp on your phone to see it.");
+    }
+    if let Some(secret) = &m.secret_encrypted_message {
+        return Some(match secret.secret_enc_type() {
+            SecretEncType::MessageEdit => {
+                "Edited a message (this kind of edit is not bridged yet: see it on your phone)."
+            }
+            SecretEncType::EventEdit => "Edited an event (see the change on your phone).",
+            SecretEncType::PollEdit | SecretEncType::PollAddOption => {
+                "Changed a poll (see the change on your phone)."
+            }
+            _ => "Changed an earlier message (see it on your phone).",
+        });
+    }
+    None
+}
+
+/// An event: its name, time, place and description.
+fn event(e: &wa_core::proto::message::EventMessage) -> Value {
+    let name = e.name.as_deref().unwrap_or("(no name)");
+    if e.is_canceled == Some(true) {
+        return notice(&format!("Event canceled: {name}"));
+    }
+    let mut lines = vec![format!("Event: {name}")];
+    if let Some(start) = e.start_time.filter(|t| *t > 0) {
+        let mut when = format!("When: {}", utc(start));
+        if let Some(end) = e.end_time.filter(|t| *t > start) {
+            when.push_str(&format!(" to {}", utc(end)));
+        }
+        lines.push(when);
+    }
+    if let Some(l) = &e.location {
+        let place = [l.name.as_deref(), l.address.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !place.is_empty() {
+            lines.push(format!("Where: {place}"));
+        }
+    }
+    if let Some(link) = e.join_link.as_deref().filter(|l| !l.is_empty()) {
+        lines.push(format!("Call link: {link}"));
+    }
+    if let Some(d) = e.description.as_deref().filter(|d| !d.is_empty()) {
+        lines.push(d.to_owned());
+    }
+    text(&lines.join("\n"))
+}
+
+/// `2026-12-06 18:30 UTC` for unix seconds.
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
 }
 
 fn poll_content(p: &PollCreationMessage) -> Value {
@@ -342,5 +445,74 @@ mod tests {
             "Disappearing messages were turned off."
         );
         assert_eq!(content(&WaMessage::default()), None);
+    }
+
+    #[test]
+    fn events_pins_and_encrypted_add_ons_read_as_the_phone_shows_them() {
+        use wa_core::proto::message::secret_encrypted_message::SecretEncType;
+        use wa_core::proto::message::{
+            EventMessage, LocationMessage, PinInChatMessage, SecretEncryptedMessage,
+        };
+        let event = WaMessage {
+            event_message: Some(Box::new(EventMessage {
+                name: Some("Dinner".to_owned()),
+                description: Some("Bring <cake>".to_owned()),
+                start_time: Some(1_796_580_000),
+                end_time: Some(1_796_587_200),
+                location: Some(Box::new(LocationMessage {
+                    name: Some("Luigi's".to_owned()),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let c = content(&event).unwrap();
+        assert_eq!(c["msgtype"], "m.text");
+        assert_eq!(
+            c["body"],
+            "Event: Dinner\nWhen: 2026-12-06 18:00 UTC to 2026-12-06 20:00 UTC\n\
+             Where: Luigi's\nBring <cake>"
+        );
+        let canceled = WaMessage {
+            event_message: Some(Box::new(EventMessage {
+                name: Some("Dinner".to_owned()),
+                is_canceled: Some(true),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            content(&canceled).unwrap()["body"],
+            "Event canceled: Dinner"
+        );
+
+        let pin = |t| WaMessage {
+            pin_in_chat_message: Some(PinInChatMessage {
+                r#type: Some(t),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(content(&pin(1)).unwrap()["body"], "Pinned a message.");
+        assert_eq!(content(&pin(2)).unwrap()["body"], "Unpinned a message.");
+        let edit = WaMessage {
+            secret_encrypted_message: Some(SecretEncryptedMessage {
+                secret_enc_type: Some(SecretEncType::MessageEdit as i32),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = content(&edit).unwrap();
+        assert_eq!(c["msgtype"], "m.notice");
+        assert!(c["body"].as_str().unwrap().starts_with("Edited a message"));
+    }
+
+    #[test]
+    fn utc_dates_are_civil() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(-1), "1969-12-31 23:59 UTC");
+        assert_eq!(utc(1_796_580_000), "2026-12-06 18:00 UTC");
     }
 }

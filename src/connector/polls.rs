@@ -43,6 +43,7 @@ pub(super) fn creation(m: &WaMessage) -> Option<&PollCreationMessage> {
         &inner.poll_creation_message_v2,
         &inner.poll_creation_message_v3,
         &inner.poll_creation_message_v5,
+        &inner.poll_creation_message_v6,
     ]
     .into_iter()
     .find_map(Option::as_deref)

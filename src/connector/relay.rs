@@ -324,6 +324,13 @@ pub(super) async fn deliver(
     portal: &Portal,
     m: &Incoming<'_>,
 ) -> Result<String, RelayError> {
+    // Classified once, on what the chat shows: disappearing-chat, bot,
+    // album and similar wrappers are transport, not content.
+    let peeled = wa_core::content::transparent(m.message);
+    let m = &Incoming {
+        message: &peeled,
+        ..*m
+    };
     let push_name = if m.from_me { None } else { m.push_name };
     let puppet = if m.from_me {
         bridge.puppet(&login.mxid)
@@ -427,22 +434,15 @@ fn text_content(m: &Incoming<'_>) -> serde_json::Value {
             }
             content
         }
-        None => {
-            // Disappearing chats wrap every message.
-            let inner = m
-                .message
-                .ephemeral_message
-                .as_ref()
-                .and_then(|f| f.message.as_deref());
-            kinds::content(m.message)
-                .or_else(|| inner.and_then(kinds::content))
-                .unwrap_or_else(|| {
-                    json!({
-                        "msgtype": "m.notice",
-                        "body": format!("unsupported message type: {}", message_kind(m.message)),
-                    })
-                })
-        }
+        None => kinds::content(m.message).unwrap_or_else(|| {
+            json!({
+                "msgtype": "m.notice",
+                "body": format!(
+                    "A {} the bridge cannot show yet: open WhatsApp on your phone to see it.",
+                    message_kind(m.message)
+                ),
+            })
+        }),
     }
 }
 
@@ -506,9 +506,10 @@ async fn typing(
     Ok(())
 }
 
-/// What kind of message this is, for "unsupported" notices.
+/// What kind of message this is, for "cannot show yet" notices.
 fn message_kind(m: &WaMessage) -> &'static str {
-    let kinds: [(bool, &'static str); 12] = [
+    let kinds: [(bool, &'static str); 14] = [
+        (m.call.is_some(), "call"),
         (m.image_message.is_some(), "image"),
         (m.video_message.is_some(), "video"),
         (m.audio_message.is_some(), "audio"),
@@ -521,11 +522,12 @@ fn message_kind(m: &WaMessage) -> &'static str {
         (m.protocol_message.is_some(), "protocol"),
         (m.edited_message.is_some(), "edit"),
         (m.view_once_message.is_some(), "view-once"),
+        (m.comment_message.is_some(), "comment"),
     ];
     kinds
         .into_iter()
         .find(|(set, _)| *set)
-        .map_or("unknown", |(_, name)| name)
+        .map_or("message", |(_, name)| name)
 }
 
 /// A Matrix message in a portal, out to WhatsApp. Database failures are

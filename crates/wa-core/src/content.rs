@@ -58,6 +58,37 @@ pub fn unwrap(message: &Message) -> &Message {
     }
 }
 
+/// The message a chat shows for `message`: the wrappers that only change
+/// how it travels (disappearing chats, a document's caption, a bot
+/// invocation, an album's item, a group mention, an animated sticker, a
+/// poll v4) are peeled; view-once and edits stay, they mean something else.
+/// The outer `messageContextInfo` (a poll's secret) is kept when the inner
+/// has none, as whatsmeow's `UnwrapRaw` does.
+pub fn transparent(message: &Message) -> std::borrow::Cow<'_, Message> {
+    let inner = [
+        message.ephemeral_message.as_deref(),
+        message.document_with_caption_message.as_deref(),
+        message.bot_invoke_message.as_deref(),
+        message.associated_child_message.as_deref(),
+        message.group_mentioned_message.as_deref(),
+        message.lottie_sticker_message.as_deref(),
+        message.poll_creation_message_v4.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(|w| w.message.as_deref());
+    let Some(inner) = inner else {
+        return std::borrow::Cow::Borrowed(message);
+    };
+    let mut peeled = transparent(inner).into_owned();
+    if peeled.message_context_info.is_none() {
+        peeled
+            .message_context_info
+            .clone_from(&message.message_context_info);
+    }
+    std::borrow::Cow::Owned(peeled)
+}
+
 /// The stanza attributes for sending `message`.
 pub fn stanza_attrs(message: &Message) -> StanzaAttrs {
     let m = unwrap(message);
@@ -397,5 +428,46 @@ mod tests {
         assert!(set_context_info(&mut image, info.clone()));
         assert_eq!(context_info(&image), Some(&info));
         assert!(!set_context_info(&mut reaction("x"), info));
+    }
+
+    #[test]
+    fn transparent_peels_transport_wrappers_and_keeps_the_secret() {
+        use crate::proto::MessageContextInfo;
+        let text = Message {
+            conversation: Some("hi".to_owned()),
+            ..Default::default()
+        };
+        let wrap = |m: Message| {
+            Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(m)),
+            }))
+        };
+        let nested = Message {
+            ephemeral_message: wrap(Message {
+                bot_invoke_message: wrap(text.clone()),
+                ..Default::default()
+            }),
+            message_context_info: Some(MessageContextInfo {
+                message_secret: Some(vec![7; 32]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let peeled = transparent(&nested);
+        assert_eq!(peeled.conversation.as_deref(), Some("hi"));
+        assert_eq!(
+            peeled
+                .message_context_info
+                .as_ref()
+                .and_then(|c| c.message_secret.as_deref()),
+            Some(&[7u8; 32][..])
+        );
+        // View-once and edits mean something else: left alone.
+        let view_once = Message {
+            view_once_message: wrap(text.clone()),
+            ..Default::default()
+        };
+        assert_eq!(*transparent(&view_once), view_once);
+        assert!(matches!(transparent(&text), std::borrow::Cow::Borrowed(_)));
     }
 }
