@@ -50,6 +50,7 @@ mod polls;
 mod portals;
 mod reactions;
 mod signal;
+mod tokens;
 
 pub use accounts::{Login, User};
 pub use chat_settings::ChatSettings;
@@ -317,6 +318,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "poll selectable",
         include_str!("../migrations/sqlite/0013_poll_selectable.sql"),
     ),
+    (
+        14,
+        "privacy tokens",
+        include_str!("../migrations/sqlite/0014_privacy_tokens.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -385,6 +391,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         13,
         "poll selectable",
         include_str!("../migrations/postgres/0013_poll_selectable.sql"),
+    ),
+    (
+        14,
+        "privacy tokens",
+        include_str!("../migrations/postgres/0014_privacy_tokens.sql"),
     ),
 ];
 

@@ -5,7 +5,8 @@
 //! version (405), the management room says so and names the setting,
 //! and so does the log. The message forms the service sends today
 //! (disappearing chats, bot and album wrappers, events, pins, encrypted
-//! add-ons, polls v6, ...) each show as something readable.
+//! add-ons, polls v6, ...) each show as something readable, and a send the
+//! service refuses (463, no privacy token) fails with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -154,6 +155,30 @@ async fn todays_message_forms_each_show_readably() {
             "nothing is 'unsupported': {e}"
         );
     }
+
+    // The service starts restricting Alice's account: a message to Bob
+    // without his privacy token is refused (463), and Matrix says why.
+    sim.restrict_reachout(ALICE_PN, true);
+    let sent = alice.send_text(&dm, "are you there?").await;
+    let (_, failed) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm
+                && e["type"] == "com.beeper.message_send_status"
+                && e["content"]["m.relates_to"]["event_id"] == sent.as_str()
+        })
+        .await;
+    assert_eq!(failed["content"]["status"], "FAIL_PERMANENT", "{failed}");
+    let why = failed["content"]["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("463") && why.contains("privacy token"),
+        "{failed}"
+    );
+    assert!(
+        bob.received()
+            .iter()
+            .all(|r| r.text.as_deref() != Some("are you there?")),
+        "the refused message never reached Bob"
+    );
     logged_in.bridge.stop().await;
 }
 

@@ -396,6 +396,8 @@ async fn logins_are_isolated(db: &Database) -> Result<()> {
     a.add_sender_key_holders("g@g.us", &["1@lid".to_owned()])
         .await?;
     a.store_lid_mapping("1555", "777").await?;
+    assert!(a.store_privacy_token("1@lid", &[1], 10).await?);
+    a.set_token_issued_at("1@lid", 10).await?;
     assert!(a.mark_message_seen("c", "s", "ID", 1).await?);
 
     assert!(b.load().await?.is_none());
@@ -405,6 +407,13 @@ async fn logins_are_isolated(db: &Database) -> Result<()> {
     assert_eq!(b.load_sender_key("g@g.us", "1.0").await?, None);
     assert!(b.sender_key_holders("g@g.us").await?.is_empty());
     assert_eq!(b.lid_for_pn("1555").await?, None);
+    assert_eq!(b.privacy_token("1@lid").await?, None);
+    assert_eq!(b.token_issued_at("1@lid").await?, None);
+    assert!(
+        b.store_privacy_token("1@lid", &[2], 5).await?,
+        "A's newer token does not refuse B's"
+    );
+    assert_eq!(b.prune_privacy_tokens(u64::MAX).await?, 1, "B's only");
     assert!(
         b.mark_message_seen("c", "s", "ID", 1).await?,
         "B's own dedupe"
@@ -418,6 +427,13 @@ async fn logins_are_isolated(db: &Database) -> Result<()> {
     assert_eq!(a.load_sessions(&["1.0".to_owned()]).await?, [Some(vec![1])]);
     assert_eq!(a.prekey_count().await?, 3);
     assert_eq!(a.pn_for_lid("777").await?.as_deref(), Some("1555"));
+    assert_eq!(
+        a.privacy_token("1@lid")
+            .await?
+            .map(|t| (t.token, t.timestamp)),
+        Some((vec![1], 10))
+    );
+    assert_eq!(a.token_issued_at("1@lid").await?, Some(10));
     a.delete().await?;
     assert_eq!(a.prekey_count().await?, 0);
     Ok(())
@@ -453,6 +469,12 @@ async fn sqlite_file_keeps_data_across_reopen() -> Result<()> {
         db.client_store("L1")
             .store_sessions(&[("1.0".to_owned(), vec![9, 9])])
             .await?;
+        db.client_store("L1")
+            .store_privacy_token("1@lid", &[7, 0, 7], 1_700_000_000)
+            .await?;
+        db.client_store("L1")
+            .set_token_issued_at("2@lid", 1_700_000_100)
+            .await?;
         db.mark_transaction_processed("t1").await?;
         db.close().await;
     }
@@ -472,6 +494,13 @@ async fn sqlite_file_keeps_data_across_reopen() -> Result<()> {
         store.load_sessions(&["1.0".to_owned()]).await?,
         [Some(vec![9, 9])]
     );
+    let token = store.privacy_token("1@lid").await?.context("token kept")?;
+    assert_eq!(
+        (token.token, token.timestamp),
+        (vec![7, 0, 7], 1_700_000_000)
+    );
+    assert_eq!(store.token_issued_at("2@lid").await?, Some(1_700_000_100));
+    assert_eq!(store.token_issued_at("1@lid").await?, None);
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! [`wa_client::Store`] over the `wa_*` tables, for one login: the struct,
 //! and its device role (the [`DeviceState`] row). The other roles are in
 //! `signal.rs` (keys, sessions, sender keys), `cache.rs` (device lists,
-//! LIDs, dedupe) and `appstate.rs` (app-state sync).
+//! LIDs, dedupe), `tokens.rs` (privacy tokens) and `appstate.rs` (app-state
+//! sync).
 
 use async_trait::async_trait;
 use prost::Message as _;
@@ -58,7 +59,7 @@ pub(super) fn backend(e: sqlx::Error) -> WaError {
 }
 
 /// The `wa_*` tables, each holding rows of one login (all go on delete).
-pub(super) const TABLES: [&str; 13] = [
+pub(super) const TABLES: [&str; 15] = [
     "wa_devices",
     "wa_identities",
     "wa_prekeys",
@@ -68,6 +69,8 @@ pub(super) const TABLES: [&str; 13] = [
     "wa_sender_key_holders",
     "wa_device_lists",
     "wa_lid_mappings",
+    "wa_privacy_tokens",
+    "wa_issued_privacy_tokens",
     "wa_seen_messages",
     "wa_unacked_messages",
     "wa_app_state_keys",

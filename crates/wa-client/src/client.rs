@@ -23,6 +23,7 @@ mod presence;
 mod recv;
 mod run;
 mod send;
+mod tokens;
 
 pub use appstate::AppStateSyncError;
 pub use event::{
@@ -284,6 +285,28 @@ pub(crate) struct Shared {
     /// What the last login's session-start queries said (privacy
     /// settings, blocklist, props).
     pub(crate) session: Mutex<SessionInfo>,
+}
+
+/// A server's `<ack error>` code with what it means, for the user.
+/// Sources: Baileys rc14 `Utils/decode-wa-message.js` `SERVER_ERROR_CODES`,
+/// whatsmeow `client.go` (479); see docs/PROTOCOL-NOTES.md.
+fn refusal(code: &str) -> String {
+    let meaning = match code {
+        "463" => {
+            "this contact has not given your account a privacy token: WhatsApp limits \
+             messages from your account to people who have not written to you; ask them \
+             to message you first"
+        }
+        "479" => "WhatsApp found the message malformed or addressed to stale devices",
+        "400" => "WhatsApp found the message malformed",
+        "403" => "WhatsApp does not let your account message this chat",
+        "404" => "the chat does not exist on WhatsApp",
+        "406" => "WhatsApp does not accept this kind of message here",
+        "408" => "WhatsApp timed out",
+        "500" => "WhatsApp had an internal error",
+        _ => "no known meaning",
+    };
+    format!("{code} ({meaning})")
 }
 
 /// Locks a std mutex, recovering from poisoning (the data stays usable:
@@ -694,7 +717,7 @@ impl Shared {
         };
         if let Some(mut o) = done {
             o.finish(match error {
-                Some(code) => Err(SendError::Refused(code)),
+                Some(code) => Err(SendError::Refused(refusal(&code))),
                 None => Ok(Sent {
                     id: id.to_owned(),
                     timestamp: t,

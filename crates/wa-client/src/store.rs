@@ -10,6 +10,7 @@
 //! | group sender keys, and who has ours | [`SenderKeyStore`] | group, sender |
 //! | device-list cache | [`DeviceListStore`] | user |
 //! | LID <-> phone number | [`LidStore`] | user |
+//! | privacy tokens (`tctoken`) | [`PrivacyTokenStore`] | user |
 //! | message dedupe | [`DedupeStore`] | chat, sender, id |
 //! | app-state sync keys and collection states | [`AppStateStore`] | key id; collection name |
 //!
@@ -174,6 +175,48 @@ pub trait LidStore: Send + Sync {
     async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError>;
 }
 
+/// A privacy token (`tctoken`) a contact gave us: sent with our 1:1 messages
+/// to them. `Debug` prints the timestamp and the token's length only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PrivacyToken {
+    /// The token bytes, opaque.
+    pub token: Vec<u8>,
+    /// When the contact issued it (unix seconds, the notification's `t`).
+    pub timestamp: u64,
+}
+
+impl std::fmt::Debug for PrivacyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivacyToken")
+            .field("len", &self.token.len())
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
+}
+
+/// Trusted-contact tokens, by contact user ("123@lid" or
+/// "123@s.whatsapp.net", no device).
+#[async_trait]
+pub trait PrivacyTokenStore: Send + Sync {
+    /// Keeps the token `user` gave us, unless the one stored has a newer
+    /// timestamp (an equal one replaces it); true if it was stored.
+    async fn store_privacy_token(
+        &self,
+        user: &str,
+        token: &[u8],
+        timestamp: u64,
+    ) -> Result<bool, StoreError>;
+    /// The token `user` gave us.
+    async fn privacy_token(&self, user: &str) -> Result<Option<PrivacyToken>, StoreError>;
+    /// When we last issued our own token to `user` (unix seconds).
+    async fn token_issued_at(&self, user: &str) -> Result<Option<u64>, StoreError>;
+    /// Records that we issued our token to `user` at `at`.
+    async fn set_token_issued_at(&self, user: &str, at: u64) -> Result<(), StoreError>;
+    /// Forgets tokens received with a timestamp before `before`; returns how
+    /// many.
+    async fn prune_privacy_tokens(&self, before: u64) -> Result<usize, StoreError>;
+}
+
 /// Messages already handled, so a redelivery is acked and not shown twice.
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
@@ -271,6 +314,7 @@ pub trait Store:
     + SenderKeyStore
     + DeviceListStore
     + LidStore
+    + PrivacyTokenStore
     + DedupeStore
     + AppStateStore
     + std::fmt::Debug
@@ -286,6 +330,7 @@ impl<T> Store for T where
         + SenderKeyStore
         + DeviceListStore
         + LidStore
+        + PrivacyTokenStore
         + DedupeStore
         + AppStateStore
         + std::fmt::Debug
@@ -294,7 +339,7 @@ impl<T> Store for T where
 
 #[cfg(test)]
 mod tests {
-    use super::AppStateKey;
+    use super::{AppStateKey, PrivacyToken};
 
     #[test]
     fn app_state_key_debug_shows_the_id_only() {
@@ -309,5 +354,19 @@ mod tests {
             !shown.contains("ab, ab") && !shown.contains("171"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn privacy_token_debug_shows_no_bytes() {
+        let token = PrivacyToken {
+            token: vec![0xab; 5],
+            timestamp: 1_700_000_000,
+        };
+        let shown = format!("{token:?}");
+        assert!(
+            shown.contains("1700000000") && shown.contains("len: 5"),
+            "{shown}"
+        );
+        assert!(!shown.contains("171") && !shown.contains("ab"), "{shown}");
     }
 }

@@ -14,6 +14,7 @@ mod register;
 pub(crate) mod route;
 pub(crate) mod session;
 mod settings;
+pub(crate) mod tokens;
 mod usync;
 
 use std::collections::{BTreeMap, HashMap};
@@ -126,6 +127,8 @@ pub(crate) struct State {
     pub(crate) app_state: appstate::Store,
     /// Privacy settings and blocklists.
     pub(crate) settings: settings::Settings,
+    /// Trusted-contact tokens and reach-out restrictions.
+    pub(crate) tokens: tokens::Tokens,
     /// The oldest WhatsApp Web version let in; `None`:
     /// [`agent::DEFAULT_MIN_VERSION`].
     pub(crate) min_version: Option<wa_core::payload::WebVersion>,
@@ -459,6 +462,18 @@ impl Sim {
     pub fn refuse_logins(&self, pn: &str, device: u16, how_long: Duration) {
         let until = tokio::time::Instant::now() + how_long;
         self.arm(pn, device, |f| f.refuse_until = Some(until));
+    }
+
+    /// Puts the account `pn` under a reach-out restriction (or lifts it):
+    /// its 1:1 messages then need the recipient's privacy token, else the
+    /// server refuses them with `<ack error="463">`.
+    pub fn restrict_reachout(&self, pn: &str, on: bool) {
+        self.shared.state().tokens.restrict(pn, on);
+    }
+
+    /// True when `issuer` has given `holder` a privacy token.
+    pub fn has_issued_token(&self, issuer: &str, holder: &str) -> bool {
+        self.shared.state().tokens.has_issued(issuer, holder)
     }
 
     /// Fault: replace the public halves of the one-time prekeys the server

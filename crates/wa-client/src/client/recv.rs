@@ -651,6 +651,9 @@ async fn notification(
         Some("devices") => devices_changed(shared, node).await,
         Some("encrypt") => prekeys_low(shared, conn, node).await,
         Some("w:gp2") => group_changed(shared, node).await,
+        Some("privacy_token") => super::tokens::received(shared, node)
+            .await
+            .map_err(HandleError::from),
         Some("server_sync") => {
             appstate::server_sync(shared, node).await;
             Ok(())

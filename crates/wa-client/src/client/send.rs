@@ -149,10 +149,19 @@ async fn send_direct(
         children.push(device_identity(shared).await);
     }
     children.extend(poll_meta(&attrs));
+    // Last, as whatsmeow puts it: the contact's privacy token, if we hold one.
+    children.extend(super::tokens::attach(shared, to).await?);
     let stanza = message_node(id, to, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), to.clone(), message.clone());
     conn.send(&stanza).await?;
     debug!(%id, "message sent");
+    if matches!(to.server(), Server::User | Server::Lid) && to.user() != shared.own.pn.user() {
+        tokio::spawn(super::tokens::issue_if_due(
+            shared.clone(),
+            conn.clone(),
+            to.to_non_ad(),
+        ));
+    }
     Ok(())
 }
 

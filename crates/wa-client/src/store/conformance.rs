@@ -4,7 +4,7 @@ use wa_core::jid::{Jid, Server};
 use wa_core::keys::KeyPair;
 use wa_core::signal::{self, SignedPreKey};
 
-use super::{AppStateKey, CachedDevices, Store, StoreError};
+use super::{AppStateKey, CachedDevices, PrivacyToken, Store, StoreError};
 use crate::device::DeviceState;
 
 /// Runs every role's checks against `store`; panics (test assertions) on a
@@ -18,6 +18,7 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
     sender_keys(store).await?;
     device_lists(store).await?;
     lids(store).await?;
+    privacy_tokens(store).await?;
     dedupe(store).await?;
     app_state(store).await?;
     // Delete forgets every role.
@@ -28,6 +29,8 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
     store.store_sessions(&[("a.0".to_owned(), vec![1])]).await?;
     store.store_app_state_keys(&[app_key(1, 5)]).await?;
     store.store_app_state("regular", &[1, 2]).await?;
+    store.store_privacy_token("1@lid", &[1], 5).await?;
+    store.set_token_issued_at("1@lid", 5).await?;
     store.delete().await?;
     assert!(store.load().await?.is_none(), "delete forgets the device");
     assert_eq!(store.load_identity("a.0").await?, None, "and identities");
@@ -42,6 +45,16 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
         "and app-state keys"
     );
     assert_eq!(store.app_state("regular").await?, None, "and app states");
+    assert_eq!(
+        store.privacy_token("1@lid").await?,
+        None,
+        "and privacy tokens"
+    );
+    assert_eq!(
+        store.token_issued_at("1@lid").await?,
+        None,
+        "and when ours were issued"
+    );
     Ok(())
 }
 
@@ -267,6 +280,72 @@ async fn lids(store: &dyn Store) -> Result<(), StoreError> {
     assert_eq!(store.lid_for_pn("1555").await?.as_deref(), Some("888"));
     assert_eq!(store.pn_for_lid("888").await?.as_deref(), Some("1555"));
     assert_eq!(store.pn_for_lid("777").await?, None);
+    Ok(())
+}
+
+async fn privacy_tokens(store: &dyn Store) -> Result<(), StoreError> {
+    let (a, b) = ("1@lid", "2@s.whatsapp.net");
+    assert_eq!(store.privacy_token(a).await?, None);
+    assert_eq!(store.token_issued_at(a).await?, None);
+    let token = |bytes: &[u8], timestamp| PrivacyToken {
+        token: bytes.to_vec(),
+        timestamp,
+    };
+    assert!(store.store_privacy_token(a, &[1, 2, 3], 100).await?);
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[1, 2, 3], 100)));
+    assert!(
+        store.store_privacy_token(a, &[4], 200).await?,
+        "a newer token replaces"
+    );
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[4], 200)));
+    assert!(
+        !store.store_privacy_token(a, &[5], 150).await?,
+        "an older token is refused"
+    );
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[4], 200)));
+    assert!(
+        store.store_privacy_token(a, &[0, 0xff], 200).await?,
+        "an equal timestamp replaces"
+    );
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[0, 0xff], 200)));
+
+    // Issued-at and the received token are independent, and per user.
+    assert_eq!(store.token_issued_at(a).await?, None, "none issued yet");
+    store.set_token_issued_at(b, 300).await?;
+    assert_eq!(store.token_issued_at(b).await?, Some(300));
+    assert_eq!(store.privacy_token(b).await?, None, "b gave us none");
+    store.set_token_issued_at(b, 250).await?;
+    assert_eq!(
+        store.token_issued_at(b).await?,
+        Some(250),
+        "issued-at is replaced as set"
+    );
+    assert!(
+        store.store_privacy_token(b, &[9], 50).await?,
+        "b's first token, older than a's"
+    );
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[0, 0xff], 200)));
+    store.set_token_issued_at(a, 400).await?;
+    assert_eq!(store.token_issued_at(a).await?, Some(400));
+    assert_eq!(store.token_issued_at(b).await?, Some(250));
+
+    // Pruning forgets received tokens older than the bound, nothing else.
+    assert_eq!(store.prune_privacy_tokens(50).await?, 0);
+    assert_eq!(store.prune_privacy_tokens(100).await?, 1);
+    assert_eq!(store.privacy_token(b).await?, None);
+    assert_eq!(store.privacy_token(a).await?, Some(token(&[0, 0xff], 200)));
+    assert_eq!(
+        store.token_issued_at(b).await?,
+        Some(250),
+        "pruning keeps issued-at"
+    );
+    assert!(
+        store.store_privacy_token(b, &[8], 40).await?,
+        "a pruned token is forgotten: any timestamp stores"
+    );
+    assert_eq!(store.prune_privacy_tokens(u64::MAX).await?, 2);
+    assert_eq!(store.privacy_token(a).await?, None);
+    assert_eq!(store.token_issued_at(a).await?, Some(400));
     Ok(())
 }
 

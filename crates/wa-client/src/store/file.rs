@@ -35,8 +35,8 @@ use wa_core::signal::{PreKey, SignedPreKey};
 use super::memory::{Inner, MemoryStore};
 use super::{
     AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
-    IdentityStore, LidStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
-    StoreError,
+    IdentityStore, LidStore, PreKeyStore, PrivacyToken, PrivacyTokenStore, SenderKeyStore,
+    SessionStore, SignedPreKeyStore, StoreError,
 };
 use crate::device::DeviceState;
 
@@ -221,6 +221,20 @@ struct Snapshot {
     /// Absent in files written before messages were kept until acknowledged.
     #[serde(default)]
     unacked: Vec<UnackedFile>,
+    /// Privacy tokens contacts gave us, by user. Absent in files written
+    /// before privacy tokens were kept.
+    #[serde(default)]
+    privacy_tokens: BTreeMap<String, PrivacyTokenFile>,
+    /// When we last issued our privacy token (unix seconds), by user.
+    #[serde(default)]
+    tokens_issued: BTreeMap<String, u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PrivacyTokenFile {
+    /// Base64 of the token.
+    token: String,
+    timestamp: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -416,6 +430,22 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
             .map(|(name, state)| (name.clone(), b64(state)))
             .collect(),
         unacked,
+        privacy_tokens: inner
+            .privacy_tokens
+            .iter()
+            .map(|(user, t)| {
+                let file = PrivacyTokenFile {
+                    token: b64(&t.token),
+                    timestamp: t.timestamp,
+                };
+                (user.clone(), file)
+            })
+            .collect(),
+        tokens_issued: inner
+            .tokens_issued
+            .iter()
+            .map(|(user, at)| (user.clone(), *at))
+            .collect(),
     };
     let mut out = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(Box::new(e)))?;
     out.push(b'\n');
@@ -514,6 +544,14 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
     }
     inner.pn_to_lid = s.pn_to_lid.into_iter().collect();
     inner.lid_to_pn = s.lid_to_pn.into_iter().collect();
+    for (user, t) in s.privacy_tokens {
+        let token = PrivacyToken {
+            token: unb64(&format!("privacy token of {user}"), &t.token)?,
+            timestamp: t.timestamp,
+        };
+        inner.privacy_tokens.insert(user, token);
+    }
+    inner.tokens_issued = s.tokens_issued.into_iter().collect();
     for m in s.seen {
         inner.seen.insert((m.chat, m.sender, m.id), m.at);
     }
@@ -754,6 +792,49 @@ impl LidStore for FileStore {
 
     async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
         self.memory.pn_for_lid(lid).await
+    }
+}
+
+#[async_trait]
+impl PrivacyTokenStore for FileStore {
+    async fn store_privacy_token(
+        &self,
+        user: &str,
+        token: &[u8],
+        timestamp: u64,
+    ) -> Result<bool, StoreError> {
+        let guard = self.begin().await;
+        let stored = self
+            .memory
+            .store_privacy_token(user, token, timestamp)
+            .await?;
+        if stored {
+            self.persist(guard).await?;
+        }
+        Ok(stored)
+    }
+
+    async fn privacy_token(&self, user: &str) -> Result<Option<PrivacyToken>, StoreError> {
+        self.memory.privacy_token(user).await
+    }
+
+    async fn token_issued_at(&self, user: &str) -> Result<Option<u64>, StoreError> {
+        self.memory.token_issued_at(user).await
+    }
+
+    async fn set_token_issued_at(&self, user: &str, at: u64) -> Result<(), StoreError> {
+        let guard = self.begin().await;
+        self.memory.set_token_issued_at(user, at).await?;
+        self.persist(guard).await
+    }
+
+    async fn prune_privacy_tokens(&self, before: u64) -> Result<usize, StoreError> {
+        let guard = self.begin().await;
+        let pruned = self.memory.prune_privacy_tokens(before).await?;
+        if pruned > 0 {
+            self.persist(guard).await?;
+        }
+        Ok(pruned)
     }
 }
 

@@ -9,8 +9,8 @@ use wa_core::signal::{PreKey, SignedPreKey};
 
 use super::{
     AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
-    IdentityStore, LidStore, PreKeyStore, SenderKeyStore, SessionStore, SignedPreKeyStore,
-    StoreError,
+    IdentityStore, LidStore, PreKeyStore, PrivacyToken, PrivacyTokenStore, SenderKeyStore,
+    SessionStore, SignedPreKeyStore, StoreError,
 };
 use crate::device::DeviceState;
 
@@ -28,6 +28,10 @@ pub(crate) struct Inner {
     pub(crate) devices: HashMap<String, CachedDevices>,
     pub(crate) pn_to_lid: HashMap<String, String>,
     pub(crate) lid_to_pn: HashMap<String, String>,
+    /// Privacy tokens contacts gave us, by user.
+    pub(crate) privacy_tokens: HashMap<String, PrivacyToken>,
+    /// When we last issued our privacy token, by user.
+    pub(crate) tokens_issued: HashMap<String, u64>,
     /// By (chat, sender, id): when first seen.
     pub(crate) seen: HashMap<(String, String, String), u64>,
     /// By (chat, sender, id): decrypted messages not yet acknowledged, and
@@ -301,6 +305,51 @@ impl LidStore for MemoryStore {
 
     async fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, StoreError> {
         Ok(self.lock()?.lid_to_pn.get(lid).cloned())
+    }
+}
+
+#[async_trait]
+impl PrivacyTokenStore for MemoryStore {
+    async fn store_privacy_token(
+        &self,
+        user: &str,
+        token: &[u8],
+        timestamp: u64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner
+            .privacy_tokens
+            .get(user)
+            .is_some_and(|t| t.timestamp > timestamp)
+        {
+            return Ok(false);
+        }
+        let token = PrivacyToken {
+            token: token.to_vec(),
+            timestamp,
+        };
+        inner.privacy_tokens.insert(user.to_owned(), token);
+        Ok(true)
+    }
+
+    async fn privacy_token(&self, user: &str) -> Result<Option<PrivacyToken>, StoreError> {
+        Ok(self.lock()?.privacy_tokens.get(user).cloned())
+    }
+
+    async fn token_issued_at(&self, user: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.lock()?.tokens_issued.get(user).copied())
+    }
+
+    async fn set_token_issued_at(&self, user: &str, at: u64) -> Result<(), StoreError> {
+        self.lock()?.tokens_issued.insert(user.to_owned(), at);
+        Ok(())
+    }
+
+    async fn prune_privacy_tokens(&self, before: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let len = inner.privacy_tokens.len();
+        inner.privacy_tokens.retain(|_, t| t.timestamp >= before);
+        Ok(len - inner.privacy_tokens.len())
     }
 }
 

@@ -413,6 +413,12 @@ pub(crate) async fn send_message(
     }
     let stanza = stanza.children(children);
     route::message(shared, &(pn.to_owned(), 0), &stanza);
+    // The official app gives a contact its privacy token once it writes to
+    // them (whatsmeow send.go, Baileys messages-send.js).
+    let mut state = shared.state();
+    if !state.tokens.has_issued(pn, to) {
+        crate::server::tokens::issue(&mut state, pn, to);
+    }
     Ok(id)
 }
 

@@ -194,6 +194,10 @@ async fn answer_iq(
             let list = shared.state().settings.blocklist_node(pn);
             session.result(&id, vec![list]).await
         }
+        (Some("set"), Some("privacy"), Some("tokens")) => {
+            super::tokens::iq(shared, pn, node);
+            session.result(&id, Vec::new()).await
+        }
         (Some("get"), Some("privacy"), Some("privacy")) => {
             let privacy = shared.state().settings.privacy_node(pn);
             session.result(&id, vec![privacy]).await

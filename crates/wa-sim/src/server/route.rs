@@ -48,6 +48,12 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     };
     let lid_form = chat.server() == &Server::Lid;
     let mut state = shared.state();
+    let token = node.child("tctoken").and_then(Node::content_bytes);
+    if let Some((recipient, _)) = state.resolve(&chat.to_non_ad())
+        && !state.tokens.admits(&me.0, &recipient, token)
+    {
+        return ack.attr("error", "463");
+    }
     let Some(sender) = state.accounts.get(&me.0) else {
         return ack;
     };

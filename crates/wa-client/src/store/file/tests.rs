@@ -87,6 +87,12 @@ async fn fill(store: &dyn Store, state: &DeviceState) -> Result<(), StoreError> 
     store.store_devices("1@lid", &cached).await?;
     store.store_lid_mapping("1555", "777").await?;
     store
+        .store_privacy_token("1@lid", &[0xee, 0, 1], 1_700_000_001)
+        .await?;
+    store
+        .set_token_issued_at("2@s.whatsapp.net", 1_700_000_002)
+        .await?;
+    store
         .mark_message_seen("c@s.whatsapp.net", "s", "ID", 5)
         .await?;
     store
@@ -183,6 +189,19 @@ async fn every_role_survives_a_reopen() {
         store.pn_for_lid("777").await.unwrap().as_deref(),
         Some("1555")
     );
+    assert_eq!(
+        store.privacy_token("1@lid").await.unwrap(),
+        Some(crate::store::PrivacyToken {
+            token: vec![0xee, 0, 1],
+            timestamp: 1_700_000_001
+        }),
+        "the privacy token survives"
+    );
+    assert_eq!(
+        store.token_issued_at("2@s.whatsapp.net").await.unwrap(),
+        Some(1_700_000_002)
+    );
+    assert_eq!(store.token_issued_at("1@lid").await.unwrap(), None);
     assert!(
         !store
             .mark_message_seen("c@s.whatsapp.net", "s", "ID", 6)
@@ -211,6 +230,28 @@ async fn every_role_survives_a_reopen() {
     let store = FileStore::open(&path.0).unwrap();
     assert!(store.load().await.unwrap().is_none());
     assert_eq!(store.load_identity("2.3").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_file_from_before_privacy_tokens_loads_with_none() {
+    let path = TempPath::new("old-format");
+    let store = FileStore::open(&path.0).unwrap();
+    fill(&store, &paired_device()).await.unwrap();
+    drop(store);
+    let mut json: serde_json::Value = serde_json::from_slice(&fs::read(&path.0).unwrap()).unwrap();
+    let fields = json.as_object_mut().unwrap();
+    assert!(fields.remove("privacy_tokens").is_some());
+    assert!(fields.remove("tokens_issued").is_some());
+    fs::write(&path.0, serde_json::to_vec(&json).unwrap()).unwrap();
+
+    let store = FileStore::open(&path.0).unwrap();
+    assert!(store.load().await.unwrap().is_some(), "the rest loads");
+    assert_eq!(store.privacy_token("1@lid").await.unwrap(), None);
+    assert_eq!(
+        store.token_issued_at("2@s.whatsapp.net").await.unwrap(),
+        None
+    );
+    assert!(store.store_privacy_token("1@lid", &[1], 1).await.unwrap());
 }
 
 #[test]

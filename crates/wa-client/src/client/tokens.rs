@@ -1,0 +1,154 @@
+//! Trusted-contact privacy tokens (`tctoken`): a contact's token comes in a
+//! `privacy_token` notification and goes with our 1:1 messages to them (a
+//! restricted account's message without one is refused with 463); ours is
+//! issued to a contact once a week after we message them. Flow and buckets
+//! as whatsmeow (`tctoken.go`, `notification.go`, `send.go`) and Baileys
+//! rc14 (`Utils/tc-token-utils.js`, `Socket/messages-send.js`) do it; see
+//! docs/PROTOCOL-NOTES.md "Privacy tokens and send refusals".
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+
+use super::Shared;
+use super::recv::unix_now;
+use crate::socket::Connection;
+use crate::store::StoreError;
+
+/// A token bucket: a week (AB prop `tctoken_duration`).
+const BUCKET_SECONDS: u64 = 604_800;
+/// Buckets a received token stays good for (`tctoken_num_buckets`).
+const BUCKETS: u64 = 4;
+
+/// A token issued at `t` is no longer sent at `now`.
+pub(crate) fn expired(t: u64, now: u64) -> bool {
+    let cutoff = (now / BUCKET_SECONDS).saturating_sub(BUCKETS - 1) * BUCKET_SECONDS;
+    t == 0 || t < cutoff
+}
+
+/// Our own token, last issued at `issued`, is due again at `now`: never
+/// issued, or issued in an earlier bucket.
+pub(crate) fn due(issued: Option<u64>, now: u64) -> bool {
+    issued.is_none_or(|t| now / BUCKET_SECONDS > t / BUCKET_SECONDS)
+}
+
+/// The user key tokens are kept under: the LID user when known, else the
+/// phone-number user, without device.
+async fn key_of(shared: &Shared, user: &Jid) -> Result<String, StoreError> {
+    let bare = user.to_non_ad();
+    if bare.server() == &Server::Lid {
+        return Ok(bare.to_string());
+    }
+    Ok(match crate::devices::lid_of(&*shared.store, &bare).await? {
+        Some(lid) => lid.to_non_ad().to_string(),
+        None => bare.to_string(),
+    })
+}
+
+/// `<notification type="privacy_token" from [sender_lid]><tokens><token
+/// type="trusted_contact" t>BYTES</token>...`: keeps each trusted-contact
+/// token, a newer one replacing an older.
+pub(super) async fn received(shared: &Shared, node: &Node) -> Result<(), StoreError> {
+    let from = node
+        .attr_jid("sender_lid")
+        .or_else(|| node.attr_jid("from"))
+        .cloned();
+    let Some(from) = from else {
+        return Ok(());
+    };
+    let key = key_of(shared, &from).await?;
+    let tokens = node.child("tokens").map(|t| t.children_by_tag("token"));
+    for token in tokens.into_iter().flatten() {
+        let t = token.attr_str("t").and_then(|t| t.parse::<u64>().ok());
+        let (Some("trusted_contact"), Some(t), Some(bytes)) =
+            (token.attr_str("type"), t, token.content_bytes())
+        else {
+            continue;
+        };
+        let kept = shared.store.store_privacy_token(&key, bytes, t).await?;
+        debug!(contact = %key, kept, "privacy token received");
+    }
+    Ok(())
+}
+
+/// The `<tctoken>` child for a 1:1 message to `to`, when the contact gave
+/// us a token that is still good.
+pub(super) async fn attach(shared: &Shared, to: &Jid) -> Result<Option<Node>, StoreError> {
+    let key = key_of(shared, to).await?;
+    let mut token = shared.store.privacy_token(&key).await?;
+    if token.is_none() && key != to.to_non_ad().to_string() {
+        token = shared
+            .store
+            .privacy_token(&to.to_non_ad().to_string())
+            .await?;
+    }
+    Ok(token
+        .filter(|t| !expired(t.timestamp, unix_now()))
+        .map(|t| Node::new("tctoken").bytes(t.token)))
+}
+
+/// After a 1:1 message to `to`: issues our token to them when this week's
+/// is not out yet (`<iq xmlns="privacy" type="set"><tokens><token jid t
+/// type="trusted_contact"/></tokens></iq>`). Runs in the background; a
+/// failure only means it is tried after the next message.
+pub(super) async fn issue_if_due(shared: Arc<Shared>, conn: Connection, to: Jid) {
+    if let Err(e) = issue(&shared, &conn, &to).await {
+        warn!(error = %e, "could not issue our privacy token");
+    }
+}
+
+/// Why issuing our token failed.
+#[derive(Debug, thiserror::Error)]
+enum IssueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Connection(#[from] crate::Error),
+}
+
+async fn issue(shared: &Shared, conn: &Connection, to: &Jid) -> Result<(), IssueError> {
+    let key = key_of(shared, to).await?;
+    let now = unix_now();
+    if !due(shared.store.token_issued_at(&key).await?, now) {
+        return Ok(());
+    }
+    let token = Node::new("token")
+        .attr("jid", key.parse::<Jid>().unwrap_or_else(|_| to.to_non_ad()))
+        .attr("t", now.to_string())
+        .attr("type", "trusted_contact");
+    let iq = Node::new("iq")
+        .attr("to", Jid::server_jid())
+        .attr("type", "set")
+        .attr("xmlns", "privacy")
+        .children(vec![Node::new("tokens").children(vec![token])]);
+    conn.iq(iq).await?;
+    shared.store.set_token_issued_at(&key, now).await?;
+    debug!(contact = %key, "privacy token issued");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_live_four_weekly_buckets() {
+        let week = BUCKET_SECONDS;
+        let now = 100 * week + 5;
+        assert!(!expired(now, now));
+        assert!(!expired(97 * week, now), "three buckets back is still good");
+        assert!(expired(97 * week - 1, now));
+        assert!(expired(0, now));
+        assert!(!expired(1, 2 * week), "early times never underflow");
+    }
+
+    #[test]
+    fn ours_is_due_once_a_bucket() {
+        let week = BUCKET_SECONDS;
+        assert!(due(None, week));
+        assert!(!due(Some(10 * week + 1), 10 * week + 500));
+        assert!(due(Some(10 * week - 1), 10 * week));
+    }
+}

@@ -1,0 +1,164 @@
+//! The companion's session start against wa-sim: the privacy settings,
+//! blocklist and props it reads and acts on, the prekey digest check, and
+//! trusted-contact privacy tokens (kept, sent, issued; 463 without one).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use wa_client::store::{LidStore, PrivacyTokenStore};
+use wa_client::{ClientEvent, SendError};
+use wa_core::jid::Jid;
+
+#[path = "support/companion.rs"]
+mod companion;
+use companion::{next_message, paired, sim, start, stop, wait_for};
+
+/// Polls `probe` every 50 ms for up to 10 s.
+async fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn session_start_reads_privacy_and_blocklist_and_acts_on_them() {
+    let sim = sim().await;
+    let mine = sim.account("15554449000");
+    let bob = sim.account("15554449001");
+    let carol = sim.account("15554449002");
+    let store = paired(&sim, &mine).await;
+
+    // While the companion is away Bob writes; then the user blocks him and
+    // turns read receipts off on the phone. The server already holds Bob's
+    // message for the companion, so only the client can keep it out.
+    bob.send_text("15554449000", "let me in").await.unwrap();
+    mine.set_blocked("15554449001", true);
+    mine.set_privacy("readreceipts", "none");
+    let (client, mut events) = start(&sim, &store).await;
+
+    let info = client.session_info();
+    assert!(info.read_receipts_off(), "{info:?}");
+    assert!(info.is_blocked(&Jid::user_jid("15554449001")));
+    assert!(!info.is_blocked(&Jid::user_jid("15554449002")));
+    assert_eq!(info.props.get("10518").map(String::as_str), Some("true"));
+    assert!(!info.prekeys_reuploaded, "the digest matched the upload");
+
+    // Bob's queued message is dropped; Carol's, sent after, comes first.
+    let from_carol = carol.send_text("15554449000", "hello").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!(m.id, from_carol, "bob's message was not bridged");
+
+    // Read receipts off: `read-self`, which the server keeps from Carol.
+    // The chat state sent after it shows what Carol would have got by then.
+    let carol_jid = Jid::user_jid("15554449002");
+    client
+        .mark_read(&carol_jid, None, std::slice::from_ref(&from_carol))
+        .await
+        .unwrap();
+    client
+        .send_chat_state(&carol_jid, wa_client::ChatState::Composing)
+        .await
+        .unwrap();
+    eventually("carol sees the chat state", || {
+        !carol.chat_states().is_empty()
+    })
+    .await;
+    assert!(
+        carol.read_receipts().is_empty(),
+        "{:?}",
+        carol.read_receipts()
+    );
+
+    // Read receipts on again: after the next login Carol sees blue ticks.
+    mine.set_privacy("readreceipts", "all");
+    assert!(sim.cut("15554449000", client.jid().device()));
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    assert!(!client.session_info().read_receipts_off());
+    client
+        .mark_read(&carol_jid, None, std::slice::from_ref(&from_carol))
+        .await
+        .unwrap();
+    eventually("carol sees the read receipt", || {
+        !carol.read_receipts().is_empty()
+    })
+    .await;
+    assert_eq!(carol.read_receipts()[0].ids, vec![from_carol]);
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn privacy_tokens_are_kept_sent_and_issued() {
+    let sim = sim().await;
+    let mine = sim.account("15554449200");
+    let bob = sim.account("15554449201");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let bob_jid = Jid::user_jid("15554449201");
+    sim.restrict_reachout("15554449200", true);
+
+    // Restricted, and Bob never wrote: the server refuses with 463, and the
+    // error says what that means.
+    let refused = client.send_text(&bob_jid, "hi bob").await.unwrap_err();
+    let SendError::Refused(why) = &refused else {
+        panic!("expected a refusal, got {refused:?}");
+    };
+    assert!(
+        why.starts_with("463 (") && why.contains("privacy token"),
+        "{why}"
+    );
+
+    // Bob writes: his phone gives us its token, which the client keeps and
+    // sends with the next message, which now passes.
+    bob.send_text("15554449200", "hello there").await.unwrap();
+    next_message(&mut events).await;
+    let lid = store.lid_for_pn("15554449201").await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store
+        .privacy_token(&format!("{lid}@lid"))
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "bob's token is kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = client.send_text(&bob_jid, "hi again").await.unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].id, sent.id);
+
+    // And our own token went to Bob after we wrote to him.
+    eventually("our token is issued", || {
+        sim.has_issued_token("15554449200", "15554449201")
+    })
+    .await;
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn a_prekey_digest_mismatch_uploads_fresh_prekeys() {
+    let sim = sim().await;
+    let mine = sim.account("15554449100");
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    assert!(!client.session_info().prekeys_reuploaded);
+    let before = sim.prekey_count("15554449100", device);
+
+    assert!(sim.scramble_prekeys("15554449100", device));
+    assert!(sim.cut("15554449100", device));
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    assert!(client.session_info().prekeys_reuploaded);
+    assert_eq!(
+        sim.prekey_count("15554449100", device),
+        before + wa_client::login::REFILL_PREKEY_COUNT as usize
+    );
+    stop(client, events).await;
+}
