@@ -39,7 +39,7 @@ fn text(t: &str) -> WaMessage {
 async fn todays_message_forms_each_show_readably() {
     use wa_core::proto::message::secret_encrypted_message::SecretEncType;
     use wa_core::proto::message::{
-        EventMessage, PinInChatMessage, PollCreationMessage, SecretEncryptedMessage,
+        AlbumMessage, EventMessage, PinInChatMessage, PollCreationMessage, SecretEncryptedMessage,
         poll_creation_message,
     };
     // One subscriber for the process: the other test reads the log.
@@ -65,6 +65,16 @@ async fn todays_message_forms_each_show_readably() {
                 ..Default::default()
             },
             "from a bot",
+        ),
+        (
+            WaMessage {
+                album_message: Some(Box::new(AlbumMessage {
+                    expected_image_count: Some(2),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            },
+            "Sent an album of 2 photos:",
         ),
         (
             WaMessage {

@@ -56,6 +56,12 @@ pub(super) fn content(m: &WaMessage) -> Option<Value> {
         }
         return Some(text(&body));
     }
+    if let Some(a) = &m.album_message {
+        return Some(notice(&album(
+            a.expected_image_count.unwrap_or(0),
+            a.expected_video_count.unwrap_or(0),
+        )));
+    }
     if let Some(e) = &m.event_message {
         return Some(event(e));
     }
@@ -205,6 +211,28 @@ fn chat_notice(m: &WaMessage) -> Option<&'static str> {
         });
     }
     None
+}
+
+/// The head of an album; its photos and videos follow as their own
+/// messages (`associatedChildMessage`).
+fn album(images: u32, videos: u32) -> String {
+    let count = |n: u32, one: &str, many: &str| match n {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    };
+    let parts: Vec<String> = [
+        count(images, "photo", "photos"),
+        count(videos, "video", "videos"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "Sent an album:".to_owned()
+    } else {
+        format!("Sent an album of {}:", parts.join(" and "))
+    }
 }
 
 /// An event: its name, time, place and description.
@@ -506,6 +534,13 @@ mod tests {
         let c = content(&edit).unwrap();
         assert_eq!(c["msgtype"], "m.notice");
         assert!(c["body"].as_str().unwrap().starts_with("Edited a message"));
+    }
+
+    #[test]
+    fn an_album_head_counts_what_follows() {
+        assert_eq!(album(3, 0), "Sent an album of 3 photos:");
+        assert_eq!(album(1, 1), "Sent an album of 1 photo and 1 video:");
+        assert_eq!(album(0, 0), "Sent an album:");
     }
 
     #[test]

@@ -285,6 +285,8 @@ pub(crate) struct Shared {
     /// What the last login's session-start queries said (privacy
     /// settings, blocklist, props).
     pub(crate) session: Mutex<SessionInfo>,
+    /// The server's clock minus ours (ms), from the last `<success t>`.
+    pub(crate) server_offset_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A server's `<ack error>` code with what it means, for the user.
@@ -395,6 +397,7 @@ impl Client {
             ended: watch::channel(false).0,
             available: tokio::sync::Mutex::new(false),
             session: Mutex::new(live.session.clone()),
+            server_offset_ms: std::sync::atomic::AtomicI64::new(0),
         });
         tokio::spawn(run::run_connections(shared.clone(), live));
         tokio::spawn(run::run_outbox(shared.clone()));

@@ -131,6 +131,14 @@ async fn privacy_tokens_are_kept_sent_and_issued() {
     let got = bob.wait_received(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].id, sent.id);
 
+    // Following Bob's presence carries his token too.
+    assert!(!sim.presence_subscribed_with_token("15554449200", "15554449201"));
+    client.subscribe_presence(&bob_jid).await.unwrap();
+    eventually("the subscription carries the token", || {
+        sim.presence_subscribed_with_token("15554449200", "15554449201")
+    })
+    .await;
+
     // And our own token went to Bob after we wrote to him.
     eventually("our token is issued", || {
         sim.has_issued_token("15554449200", "15554449201")
@@ -159,6 +167,42 @@ async fn a_prekey_digest_mismatch_uploads_fresh_prekeys() {
     assert_eq!(
         sim.prekey_count("15554449100", device),
         before + wa_client::login::REFILL_PREKEY_COUNT as usize
+    );
+    stop(client, events).await;
+}
+
+#[tokio::test]
+async fn going_online_sends_the_unified_session() {
+    let sim = sim().await;
+    let mine = sim.account("15554449300");
+    let store = paired(&sim, &mine).await;
+    let (client, events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    assert_eq!(sim.unified_session("15554449300", device), None);
+    client.send_presence(true).await.unwrap();
+    eventually("the unified session arrives", || {
+        sim.unified_session("15554449300", device).is_some()
+    })
+    .await;
+    let id: i64 = sim
+        .unified_session("15554449300", device)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // (now + 3 days) mod a week, in ms; the simulator's clock is ours.
+    let week = 7 * 24 * 3600 * 1000;
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let expected = (now + 3 * 24 * 3600 * 1000) % week;
+    let gap = (expected - id).rem_euclid(week);
+    assert!(
+        gap < 5_000 || gap > week - 5_000,
+        "id {id}, expected about {expected}"
     );
     stop(client, events).await;
 }

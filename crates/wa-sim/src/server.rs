@@ -129,6 +129,8 @@ pub(crate) struct State {
     pub(crate) settings: settings::Settings,
     /// Trusted-contact tokens and reach-out restrictions.
     pub(crate) tokens: tokens::Tokens,
+    /// The last `<ib><unified_session id>` of each device.
+    pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
     /// [`agent::DEFAULT_MIN_VERSION`].
     pub(crate) min_version: Option<wa_core::payload::WebVersion>,
@@ -469,6 +471,25 @@ impl Sim {
     /// server refuses them with `<ack error="463">`.
     pub fn restrict_reachout(&self, pn: &str, on: bool) {
         self.shared.state().tokens.restrict(pn, on);
+    }
+
+    /// The id of the last `<ib><unified_session>` device `device` of `pn`
+    /// sent.
+    pub fn unified_session(&self, pn: &str, device: u16) -> Option<String> {
+        self.shared
+            .state()
+            .unified_sessions
+            .get(&(pn.to_owned(), device))
+            .cloned()
+    }
+
+    /// True when a device of `subscriber` followed `target`'s presence
+    /// with a `<tctoken>` (whatsmeow `SubscribePresence`).
+    pub fn presence_subscribed_with_token(&self, subscriber: &str, target: &str) -> bool {
+        self.shared
+            .state()
+            .tokens
+            .presence_token_seen(subscriber, target)
     }
 
     /// True when `issuer` has given `holder` a privacy token.

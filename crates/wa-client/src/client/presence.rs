@@ -28,6 +28,9 @@ impl Client {
         let conn = self.connection()?;
         let mut last = self.shared.available.lock().await;
         let name = self.shared.state.lock().await.push_name.clone();
+        if available {
+            conn.send(&unified_session(&self.shared)).await?;
+        }
         conn.send(&presence_node(available, name.as_deref()))
             .await?;
         *last = available;
@@ -40,13 +43,61 @@ impl Client {
     /// connection.
     pub async fn subscribe_presence(&self, user: &Jid) -> Result<(), Error> {
         let conn = self.connection()?;
-        conn.send(
-            &Node::new("presence")
-                .attr("type", "subscribe")
-                .attr("to", user.to_non_ad()),
-        )
-        .await
+        // With the contact's privacy token, when we hold one (whatsmeow
+        // presence.go SubscribePresence).
+        let token = super::tokens::attach(&self.shared, user)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "privacy token not readable; subscribing without");
+                None
+            });
+        let mut node = Node::new("presence")
+            .attr("type", "subscribe")
+            .attr("to", user.to_non_ad());
+        if let Some(token) = token {
+            node = node.children(vec![token]);
+        }
+        conn.send(&node).await
     }
+}
+
+/// Notes the server's clock from a `<success t>` (unix seconds).
+pub(super) fn clock_from(shared: &Shared, success: &Node) {
+    if let Some(t) = success.attr_str("t").and_then(|t| t.parse::<i64>().ok()) {
+        let offset = t.saturating_mul(1000).saturating_sub(now_ms());
+        shared
+            .server_offset_ms
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A week, and the three days the session id is shifted by (ms).
+const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+const SHIFT_MS: i64 = 3 * 24 * 3600 * 1000;
+
+/// The unified session id: (server time + 3 days) modulo a week, in ms
+/// (Baileys `Socket/socket.js` and whatsmeow `client.go`
+/// `getUnifiedSessionID` agree).
+fn unified_session_id(server_ms: i64) -> i64 {
+    server_ms.saturating_add(SHIFT_MS).rem_euclid(WEEK_MS)
+}
+
+/// `<ib><unified_session id/></ib>`, sent with an available presence as
+/// the official clients do.
+fn unified_session(shared: &Shared) -> Node {
+    let offset = shared
+        .server_offset_ms
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let id = unified_session_id(now_ms().saturating_add(offset));
+    Node::new("ib").children(vec![
+        Node::new("unified_session").attr("id", id.to_string()),
+    ])
 }
 
 /// `<presence type="available|unavailable" [name]/>`.
@@ -125,6 +176,13 @@ fn chat_state_node(chat: &Jid, state: ChatState) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unified_session_id_is_three_days_on_modulo_a_week() {
+        assert_eq!(unified_session_id(0), SHIFT_MS);
+        assert_eq!(unified_session_id(4 * 24 * 3600 * 1000), 0);
+        assert_eq!(unified_session_id(WEEK_MS + 5), SHIFT_MS + 5);
+    }
 
     #[test]
     fn presence_carries_the_push_name_when_known() {

@@ -23,11 +23,14 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
             conn,
             events,
             session,
+            success,
             ..
         }) = live.take()
         {
             attempt = 0;
             *super::lock(&shared.session) = session;
+            super::presence::clock_from(&shared, &success);
+            super::tokens::prune(&shared).await;
             shared.conn.send_replace(Some(conn.clone()));
             presence::announce_name(&shared).await;
             shared.emit(ClientEvent::Connected).await;

@@ -89,6 +89,18 @@ pub(super) async fn attach(shared: &Shared, to: &Jid) -> Result<Option<Node>, St
         .map(|t| Node::new("tctoken").bytes(t.token)))
 }
 
+/// Forgets the tokens contacts gave us that can no longer be sent (at
+/// each login, as whatsmeow does at connect).
+pub(super) async fn prune(shared: &Shared) {
+    let now = unix_now();
+    let cutoff = (now / BUCKET_SECONDS).saturating_sub(BUCKETS - 1) * BUCKET_SECONDS;
+    match shared.store.prune_privacy_tokens(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => debug!(pruned = n, "expired privacy tokens forgotten"),
+        Err(e) => warn!(error = %e, "could not prune privacy tokens"),
+    }
+}
+
 /// After a 1:1 message to `to`: issues our token to them when this week's
 /// is not out yet (`<iq xmlns="privacy" type="set"><tokens><token jid t
 /// type="trusted_contact"/></tokens></iq>`). Runs in the background; a

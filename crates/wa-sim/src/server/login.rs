@@ -79,6 +79,14 @@ pub(super) async fn run(
                             }
                         }
                         "presence" => route::presence(shared, &me, &node),
+                        "ib" => {
+                            if let Some(id) = node
+                                .child("unified_session")
+                                .and_then(|u| u.attr_str("id"))
+                            {
+                                shared.state().unified_sessions.insert(me.clone(), id.to_owned());
+                            }
+                        }
                         "chatstate" => route::chatstate(shared, &me, &node),
                         "ack" if node.attr_str("class") == Some("message") => {
                             unacked.confirmed(&node);

@@ -308,6 +308,9 @@ pub(crate) fn presence(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
             else {
                 return;
             };
+            if node.child("tctoken").is_some() {
+                state.tokens.subscribed_with_token(&me.0, &target.0);
+            }
             let subs = state.subscribers.entry(target.0.clone()).or_default();
             if !subs.contains(me) {
                 subs.push(me.clone());

@@ -22,6 +22,8 @@ pub(crate) struct Tokens {
     issued: HashMap<(String, String), Vec<u8>>,
     /// Accounts under a reach-out restriction.
     restricted: BTreeSet<String>,
+    /// (subscriber, target) of presence subscriptions that carried a token.
+    presence: BTreeSet<(String, String)>,
 }
 
 impl Tokens {
@@ -42,6 +44,18 @@ impl Tokens {
         }
         let issued = self.issued.get(&(recipient.to_owned(), sender.to_owned()));
         issued.is_some_and(|t| Some(t.as_slice()) == token)
+    }
+
+    /// Notes that `subscriber` followed `target`'s presence with a token.
+    pub(crate) fn subscribed_with_token(&mut self, subscriber: &str, target: &str) {
+        self.presence
+            .insert((subscriber.to_owned(), target.to_owned()));
+    }
+
+    /// True when `subscriber` followed `target`'s presence with a token.
+    pub(crate) fn presence_token_seen(&self, subscriber: &str, target: &str) -> bool {
+        self.presence
+            .contains(&(subscriber.to_owned(), target.to_owned()))
     }
 
     /// True when `issuer` has given `holder` a token.
