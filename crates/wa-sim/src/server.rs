@@ -129,6 +129,9 @@ pub(crate) struct State {
     pub(crate) settings: settings::Settings,
     /// Trusted-contact tokens and reach-out restrictions.
     pub(crate) tokens: tokens::Tokens,
+    /// Every client payload received, in order, as encoded (for tests
+    /// that compare clients).
+    pub(crate) payloads: Vec<Vec<u8>>,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -473,6 +476,12 @@ impl Sim {
         self.shared.state().tokens.restrict(pn, on);
     }
 
+    /// Every `ClientPayload` received so far (registrations and logins, in
+    /// order), as the client encoded it.
+    pub fn client_payloads(&self) -> Vec<Vec<u8>> {
+        self.shared.state().payloads.clone()
+    }
+
     /// The id of the last `<ib><unified_session>` device `device` of `pn`
     /// sent.
     pub fn unified_session(&self, pn: &str, device: u16) -> Option<String> {
@@ -654,6 +663,7 @@ async fn serve(tcp: TcpStream, shared: Arc<Shared>) -> Result<(), ConnError> {
     let done = waiting.read_client_finish(&finish)?;
     let payload =
         ClientPayload::decode(done.payload.as_slice()).map_err(|_| ConnError::BadPayload)?;
+    shared.state().payloads.push(done.payload.clone());
     let (send, recv) = done.transport.into_split();
     let mut session = Session::new(conn, send, recv);
     let min = shared
