@@ -132,6 +132,8 @@ pub(crate) struct State {
     /// Every client payload received, in order, as encoded (for tests
     /// that compare clients).
     pub(crate) payloads: Vec<Vec<u8>>,
+    /// The shape of every stanza each logged-in device sent, in order.
+    pub(crate) shapes: Vec<((String, u16), String)>,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -480,6 +482,21 @@ impl Sim {
     /// order), as the client encoded it.
     pub fn client_payloads(&self) -> Vec<Vec<u8>> {
         self.shared.state().payloads.clone()
+    }
+
+    /// The shapes of the stanzas device `device` of `pn` sent while logged
+    /// in, in order: tag, `type` and `xmlns` values, attribute names and
+    /// child tags (no other values), e.g. `iq type=get xmlns=encrypt
+    /// [id,to,type,xmlns] > count`.
+    pub fn stanza_shapes(&self, pn: &str, device: u16) -> Vec<String> {
+        let me = (pn.to_owned(), device);
+        self.shared
+            .state()
+            .shapes
+            .iter()
+            .filter(|(who, _)| *who == me)
+            .map(|(_, s)| s.clone())
+            .collect()
     }
 
     /// The id of the last `<ib><unified_session>` device `device` of `pn`
