@@ -523,10 +523,10 @@ impl Sim {
         self.shared.state().tokens.has_issued(issuer, holder)
     }
 
-    /// Fault: replace the public halves of the one-time prekeys the server
-    /// holds for the companion with random bytes, as a server copy gone
-    /// out of step would be; its next digest check then fails. False if
-    /// there is no such companion.
+    /// Fault: replace the signed prekey and the one-time prekeys the
+    /// server holds for the companion with random bytes, as a server copy
+    /// gone out of step would be; its next digest check then fails. False
+    /// if there is no such companion.
     pub fn scramble_prekeys(&self, pn: &str, device: u16) -> bool {
         let mut state = self.shared.state();
         let Some(c) = state
@@ -539,6 +539,7 @@ impl Sim {
         for public in c.keys.prekeys.values_mut() {
             rand::Rng::fill_bytes(&mut rand::rng(), public.as_mut_slice());
         }
+        rand::Rng::fill_bytes(&mut rand::rng(), c.keys.signed_prekey.as_mut_slice());
         true
     }
 

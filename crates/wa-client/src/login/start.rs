@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use sha1::{Digest, Sha1};
 use tracing::{debug, warn};
 use wa_core::binary::Node;
 use wa_core::jid::Jid;
@@ -90,9 +89,9 @@ async fn optional(conn: &Connection, iq: Node) -> Option<Node> {
     }
 }
 
-/// `encrypt get <digest/>`: compares the server's hash over our bundle with
-/// our own; on a mismatch (or no bundle on the server) uploads fresh
-/// prekeys with our identity and signed prekey. True if it uploaded.
+/// `encrypt get <digest/>`: compares the server's copy of our bundle with
+/// ours; when it differs (or the server has none) uploads fresh prekeys
+/// with our identity and signed prekey. True if it uploaded.
 async fn check_digest(
     conn: &Connection,
     state: &mut DeviceState,
@@ -111,55 +110,31 @@ async fn check_digest(
         }
         Err(e) => return Err(e.into()),
     };
-    let matches = match &digest {
-        Some(d) => digest_matches(d, state, store).await?,
-        None => false,
-    };
-    if matches {
+    if digest.as_ref().is_some_and(|d| digest_matches(d, state)) {
         return Ok(false);
     }
-    warn!("the server's prekeys differ from ours; uploading fresh ones");
+    warn!("the server's copy of our keys differs from ours; uploading fresh ones");
     upload_prekeys(conn, state, store, REFILL_PREKEY_COUNT).await?;
     Ok(true)
 }
 
-/// True when `<digest>` describes the bundle we hold: same registration
-/// id, signed prekey id, and SHA-1 over identity, signed prekey, its
-/// signature and the listed prekeys' public keys in order.
-async fn digest_matches(
-    digest: &Node,
-    state: &DeviceState,
-    store: &dyn Store,
-) -> Result<bool, LoginError> {
-    let bytes = |tag: &str| digest.child(tag).and_then(Node::content_bytes);
-    let reg_ok = bytes("registration") == Some(&state.registration_id.to_be_bytes()[..]);
-    let skey_id = digest
-        .child("skey")
-        .and_then(|s| s.child("id"))
-        .and_then(Node::content_bytes);
-    let skey_ok = skey_id == Some(&state.signed_prekey.id().to_be_bytes()[1..]);
-    let Some(hash) = bytes("hash") else {
-        return Ok(false);
-    };
-    if !(reg_ok && skey_ok) {
-        return Ok(false);
+/// True when `<digest>` names the bundle we hold: registration id,
+/// identity key and signed prekey (id, key, signature). The SHA-1 `<hash>`
+/// over the one-time prekeys is not recomputed: that takes a store read per
+/// prekey (812 after a first login) at every login, and Baileys does not
+/// check it either.
+fn digest_matches(digest: &Node, state: &DeviceState) -> bool {
+    fn bytes(node: Option<&Node>) -> Option<&[u8]> {
+        node.and_then(Node::content_bytes)
     }
-    let mut ours = Sha1::new();
-    ours.update(state.identity.public());
-    ours.update(state.signed_prekey.public());
-    ours.update(state.signed_prekey.signature());
-    let ids = digest.child("list").map(|l| l.children_by_tag("id"));
-    for id in ids.into_iter().flatten() {
-        let Some(raw) = id.content_bytes().filter(|b| b.len() == 3) else {
-            return Ok(false);
-        };
-        let id = raw.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b));
-        let Some(key) = store.load_prekey(id).await? else {
-            return Ok(false);
-        };
-        ours.update(key.public());
-    }
-    Ok(ours.finalize().as_slice() == hash)
+    let skey = digest.child("skey");
+    bytes(digest.child("registration")) == Some(&state.registration_id.to_be_bytes()[..])
+        && bytes(digest.child("identity")) == Some(&state.identity.public()[..])
+        && bytes(skey.and_then(|s| s.child("id")))
+            == Some(&state.signed_prekey.id().to_be_bytes()[1..])
+        && bytes(skey.and_then(|s| s.child("value"))) == Some(&state.signed_prekey.public()[..])
+        && bytes(skey.and_then(|s| s.child("signature")))
+            == Some(&state.signed_prekey.signature()[..])
 }
 
 /// `<props hash><prop name|config_code value|config_value/>...</props>`.
