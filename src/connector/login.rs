@@ -153,7 +153,7 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
             }
         }
         Err(ClientError::Login(LoginError::Auth(AuthError::ClientOutdated))) => {
-            let text = outdated(bridge);
+            let text = outdated(bridge, KEPT);
             if let Some(room) = bridge.management_room(&login.mxid).await {
                 bridge.notice(&room, &text).await;
             }
@@ -200,8 +200,9 @@ pub async fn start_login(bridge: &Arc<Bridge>, room: &str, sender: &str) {
 }
 
 /// What the user is told when WhatsApp refuses the bridge's client
-/// version (405), after the log has named the setting that fixes it.
-pub(super) fn outdated(bridge: &Bridge) -> String {
+/// version (405), after the log has named the setting that fixes it;
+/// `then` says what becomes of their login.
+pub(super) fn outdated(bridge: &Bridge, then: &str) -> String {
     let version = bridge.config.web_version();
     warn!(
         %version,
@@ -211,9 +212,12 @@ pub(super) fn outdated(bridge: &Bridge) -> String {
     format!(
         "WhatsApp refused this bridge as outdated (405): it presents WhatsApp Web {version}. \
          Ask the bridge's administrator to set `network.app_version` to the current version \
-         (or to update the bridge) and restart it. Your login is kept."
+         (or to update the bridge) and restart it. {then}"
     )
 }
+
+/// What [`outdated`] says of a stored login.
+pub(super) const KEPT: &str = "Your login is kept.";
 
 /// True when the server's verdict was "client outdated".
 fn is_outdated(e: &wa_client::Error) -> bool {
@@ -222,9 +226,7 @@ fn is_outdated(e: &wa_client::Error) -> bool {
 
 fn pair_failure(bridge: &Bridge, e: &PairError) -> String {
     match e {
-        PairError::Connection(c) if is_outdated(c) => {
-            outdated(bridge).replace(" Your login is kept.", " Then send `login` again.")
-        }
+        PairError::Connection(c) if is_outdated(c) => outdated(bridge, "Then send `login` again."),
         PairError::RefsExhausted => {
             "Login timed out: the QR code was not scanned in time. Send `login` to try again."
                 .to_owned()

@@ -87,7 +87,9 @@ pub(super) async fn run_events(
             }
             ClientEvent::Stopped(reason) => {
                 let text = match reason {
-                    wa_client::AuthError::ClientOutdated => super::login::outdated(&bridge),
+                    wa_client::AuthError::ClientOutdated => {
+                        super::login::outdated(&bridge, super::login::KEPT)
+                    }
                     reason => format!("WhatsApp stopped this connection: {reason}"),
                 };
                 if let Some(room) = bridge.management_room(&login.mxid).await {

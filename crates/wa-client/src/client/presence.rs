@@ -45,7 +45,7 @@ impl Client {
         let conn = self.connection()?;
         // With the contact's privacy token, when we hold one (whatsmeow
         // presence.go SubscribePresence).
-        let token = super::tokens::attach(&self.shared, user)
+        let token = super::tokens::attach(&self.shared, user, None)
             .await
             .unwrap_or_else(|e| {
                 warn!(error = %e, "privacy token not readable; subscribing without");
@@ -64,17 +64,13 @@ impl Client {
 /// Notes the server's clock from a `<success t>` (unix seconds).
 pub(super) fn clock_from(shared: &Shared, success: &Node) {
     if let Some(t) = success.attr_str("t").and_then(|t| t.parse::<i64>().ok()) {
-        let offset = t.saturating_mul(1000).saturating_sub(now_ms());
+        let offset = t
+            .saturating_mul(1000)
+            .saturating_sub(super::appstate::now_ms());
         shared
             .server_offset_ms
             .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A week, and the three days the session id is shifted by (ms).
@@ -94,7 +90,7 @@ fn unified_session(shared: &Shared) -> Node {
     let offset = shared
         .server_offset_ms
         .load(std::sync::atomic::Ordering::Relaxed);
-    let id = unified_session_id(now_ms().saturating_add(offset));
+    let id = unified_session_id(super::appstate::now_ms().saturating_add(offset));
     Node::new("ib").children(vec![
         Node::new("unified_session").attr("id", id.to_string()),
     ])

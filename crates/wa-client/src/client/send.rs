@@ -150,7 +150,7 @@ async fn send_direct(
     }
     children.extend(poll_meta(&attrs));
     // Last, as whatsmeow puts it: the contact's privacy token, if we hold one.
-    children.extend(super::tokens::attach(shared, to).await?);
+    children.extend(super::tokens::attach(shared, to, peer_lid.as_ref()).await?);
     let stanza = message_node(id, to, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), to.clone(), message.clone());
     conn.send(&stanza).await?;

@@ -73,10 +73,18 @@ pub(super) async fn received(shared: &Shared, node: &Node) -> Result<(), StoreEr
     Ok(())
 }
 
-/// The `<tctoken>` child for a 1:1 message to `to`, when the contact gave
-/// us a token that is still good.
-pub(super) async fn attach(shared: &Shared, to: &Jid) -> Result<Option<Node>, StoreError> {
-    let key = key_of(shared, to).await?;
+/// The `<tctoken>` child for a 1:1 message (or presence subscription) to
+/// `to`, when the contact gave us a token that is still good. `lid` is
+/// `to`'s LID when the caller has looked it up already.
+pub(super) async fn attach(
+    shared: &Shared,
+    to: &Jid,
+    lid: Option<&Jid>,
+) -> Result<Option<Node>, StoreError> {
+    let key = match lid {
+        Some(lid) => lid.to_non_ad().to_string(),
+        None => key_of(shared, to).await?,
+    };
     let mut token = shared.store.privacy_token(&key).await?;
     if token.is_none() && key != to.to_non_ad().to_string() {
         token = shared
