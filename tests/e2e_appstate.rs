@@ -106,6 +106,9 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
         alice,
         ..
     } = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-e2e-appstate", true, WAIT).await;
+    // Every phone has a push name; without one no presence is sent (as
+    // whatsmeow and Baileys).
+    phone.set_push_name("Alice").await.unwrap();
     let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", synapse.server_name());
 
     // The history's chats become rooms the user is in.

@@ -52,6 +52,13 @@ struct Chat {
 }
 
 impl Chat {
+    /// Whether Baileys' event `e` is in this chat: Alice's 1:1 messages
+    /// come LID-addressed (as whatsmeow sends them), the chat's phone
+    /// number beside it.
+    fn holds(&self, e: &Value) -> bool {
+        e["chat"] == self.jid.as_str() || e["chatAlt"] == self.jid.as_str()
+    }
+
     /// The key of a message Alice sent, as Baileys names it.
     fn alice_key(&self, id: &str) -> Value {
         let mut key = json!({"id": id, "fromMe": false});
@@ -319,7 +326,7 @@ async fn alice_sends_media(
     let sha256 = sha256_hex(&file.bytes);
     let got = peer
         .wait("Alice's attachment", |e| {
-            (e["event"] == "media" || e["event"] == "media-error") && e["chat"] == chat.jid.as_str()
+            (e["event"] == "media" || e["event"] == "media-error") && chat.holds(e)
         })
         .await;
     assert_eq!(got["event"], "media", "Baileys downloads it: {got}");
@@ -427,7 +434,7 @@ async fn matrix_relations_to_baileys(
     (mine, mine_event): (&str, &str),
     (hello, hello_event): (&str, &str),
 ) {
-    let in_chat = |e: &Value| e["chat"] == chat.jid.as_str() && e["fromMe"] == false;
+    let in_chat = |e: &Value| chat.holds(e) && e["fromMe"] == false;
     alice
         .send_event(
             &chat.room,
@@ -526,7 +533,7 @@ async fn polls_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) {
             }),
         )
         .await;
-    let in_chat = |e: &Value| e["chat"] == chat.jid.as_str();
+    let in_chat = |e: &Value| chat.holds(e);
     let poll = peer.event("poll", in_chat).await;
     assert_eq!(poll["name"], "Tea or coffee?", "{poll}");
     assert_eq!(poll["options"], json!(["Tea", "Coffee"]), "{poll}");
@@ -567,12 +574,17 @@ async fn every_kind_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) 
     let hello_event = e["event_id"].as_str().unwrap().to_owned();
     let mine_event = alice.send_text(&chat.room, "hi bob").await;
     let got = peer
-        .event("message", |e| {
-            e["chat"] == chat.jid.as_str() && e["text"] == "hi bob"
-        })
+        .event("message", |e| chat.holds(e) && e["text"] == "hi bob")
         .await;
     let mine = got["id"].as_str().unwrap().to_owned();
-    let alice_lid = got["senderAlt"].as_str().unwrap_or_default().to_owned();
+    // In a 1:1 chat the bridge writes to Bob's LID (as whatsmeow does), so
+    // Alice's LID is the chat there; in a group it is her `senderAlt`.
+    let alice_lid = [&got["chat"], &got["senderAlt"]]
+        .into_iter()
+        .filter_map(Value::as_str)
+        .find(|j| j.ends_with("@lid"))
+        .unwrap_or_default()
+        .to_owned();
 
     baileys_media_to_matrix(alice, peer, chat).await;
     baileys_relations_to_matrix(

@@ -157,28 +157,30 @@ async fn bob_gets<T>(
 }
 
 /// The options Alice's vote on her poll `poll_id` (sealed with `secret`)
-/// chose, as Bob's phone opens it; `None` until such a vote arrives.
-fn alice_vote(m: &Message, secret: &[u8], poll_id: &str) -> Option<Vec<Vec<u8>>> {
-    alice_vote_on(m, secret, poll_id, &jid(ALICE_PN))
+/// chose, as Bob's phone opens it; `None` until such a vote arrives. The
+/// 1:1 chat is LID-addressed from Alice's side (as whatsmeow sends), so
+/// her LID (`alice_lid`) names both the poll's sender and the voter.
+fn alice_vote(m: &Message, secret: &[u8], poll_id: &str, alice_lid: &str) -> Option<Vec<Vec<u8>>> {
+    alice_vote_on(m, secret, poll_id, alice_lid, alice_lid)
 }
 
-/// [`alice_vote`] on a poll `poll_sender` sent.
+/// [`alice_vote`] on a poll `poll_sender` sent, Alice named as `voter`.
 fn alice_vote_on(
     m: &Message,
     secret: &[u8],
     poll_id: &str,
     poll_sender: &str,
+    voter: &str,
 ) -> Option<Vec<Vec<u8>>> {
     let update = m.poll_update_message.as_ref()?;
     let key = update.poll_creation_message_key.as_ref()?;
     if key.id.as_deref() != Some(poll_id) {
         return None;
     }
-    let alice = jid(ALICE_PN);
     let ctx = VoteContext {
         poll_id,
         poll_sender,
-        voter: &alice,
+        voter,
     };
     let vote = open_vote(secret, ctx, update.vote.as_ref()?).expect("Bob's phone opens the vote");
     Some(vote.selected_options)
@@ -384,7 +386,7 @@ async fn polls_both_ways_with_votes() {
         let vote = alice_responds(&alice, room, &json!(lunch), answers.clone()).await;
         assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
         let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
-            alice_vote(&r.message, &lunch_secret, &lunch_id)
+            alice_vote(&r.message, &lunch_secret, &lunch_id, &lid(&phone))
         })
         .await;
         assert_eq!(chosen, want, "the vote for {answers}");
@@ -499,6 +501,7 @@ async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
     let sim = support::bridge::start_sim().await;
     let phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
+    let alice_lid = phone.lid().unwrap().to_non_ad().to_string();
     let startup = Startup {
         double_puppet: true,
         configure: Some(|c| c.bridge.polls_as_events = true),
@@ -581,7 +584,7 @@ async fn whatsapp_polls_as_poll_events_take_votes_from_matrix() {
     let vote = alice_responds(&alice, room, &json!(start_id), json!([id_of("Coffee")])).await;
     assert_eq!(status_of(&alice, room, &vote).await["status"], "SUCCESS");
     let chosen = bob_gets(&bob, before, "Alice's vote", |r| {
-        alice_vote_on(&r.message, &secret, &poll_id, &jid(BOB_PN))
+        alice_vote_on(&r.message, &secret, &poll_id, &jid(BOB_PN), &alice_lid)
     })
     .await;
     assert_eq!(chosen, vec![option_hash("Coffee").to_vec()]);

@@ -10,6 +10,7 @@
 //   {"cmd":"group-create","subject":"..","participants":["<jid>",..]}  create a group
 //   {"cmd":"timed-send","to":"<jid>","text":"..."}  send a text and time it (benchmarks)
 //   media commands: see the "media" block below
+//   operations compared with our client: see the "operations" block below
 //
 //   node link.mjs <ws-url> <root-public-key-hex>
 //
@@ -150,6 +151,76 @@ const mediaCommand = async (cmd) => {
 };
 // ---- end of media -----------------------------------------------------------
 
+// ---- operations (crates/wa-client/tests/differential.rs) --------------------
+// {"cmd":"op","op":NAME,"to":"<jid>",..} performs one operation the way an app
+// on Baileys would, then says {"event":"done","op":NAME,"id":<message id>?}:
+//   presence          go available and follow `to`'s presence
+//   typing            composing, then paused, in chat `to`
+//   text              a text ("text")
+//   react|edit|revoke a reaction to, an edit of, a revoke of our message "id"
+//   image             an image ("data": base64 JPEG)
+//   poll              a single-choice poll with options "values"
+//   read              read receipt for the received message "id"
+//   mute              mute chat `to` for 8 hours (an app-state patch)
+const receivedKeys = new Map();
+const attachOps = (s) => {
+  s.ev.on('messages.upsert', ({ messages }) => {
+    for (const m of messages) if (!m.key.fromMe) receivedKeys.set(m.key.id, m.key);
+  });
+};
+const opCommand = async (cmd) => {
+  if (cmd.cmd !== 'op') return false;
+  const own = (id) => ({ remoteJid: cmd.to, fromMe: true, id });
+  let sent;
+  switch (cmd.op) {
+    case 'presence':
+      await sock.sendPresenceUpdate('available');
+      await sock.presenceSubscribe(cmd.to);
+      break;
+    case 'typing':
+      await sock.sendPresenceUpdate('composing', cmd.to);
+      await sock.sendPresenceUpdate('paused', cmd.to);
+      break;
+    case 'text':
+      sent = await sock.sendMessage(cmd.to, { text: cmd.text });
+      break;
+    case 'react':
+      sent = await sock.sendMessage(cmd.to, { react: { text: cmd.text, key: own(cmd.id) } });
+      break;
+    case 'edit':
+      sent = await sock.sendMessage(cmd.to, { text: cmd.text, edit: own(cmd.id) });
+      break;
+    case 'revoke':
+      sent = await sock.sendMessage(cmd.to, { delete: own(cmd.id) });
+      break;
+    case 'image':
+      sent = await sock.sendMessage(cmd.to, {
+        image: Buffer.from(cmd.data, 'base64'),
+        mimetype: 'image/jpeg',
+      });
+      break;
+    case 'poll':
+      sent = await sock.sendMessage(cmd.to, {
+        poll: { name: cmd.text, values: cmd.values, selectableCount: 1 },
+      });
+      break;
+    case 'read': {
+      const key = receivedKeys.get(cmd.id);
+      if (!key) throw new Error(`no received message ${cmd.id}`);
+      await sock.readMessages([key]);
+      break;
+    }
+    case 'mute':
+      await sock.chatModify({ mute: Date.now() + 8 * 3600 * 1000 }, cmd.to);
+      break;
+    default:
+      throw new Error(`unknown op ${cmd.op}`);
+  }
+  say({ event: 'done', op: cmd.op, id: sent?.key?.id });
+  return true;
+};
+// ---- end of operations ------------------------------------------------------
+
 // Sends a text and times it up to sendMessage resolving and up to the
 // server's ack of the message.
 const timedSend = async (to, text) => {
@@ -201,6 +272,7 @@ const connect = () => {
   });
   sock.ev.on('creds.update', saveCreds);
   attachMedia(sock);
+  attachOps(sock);
   sock.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
       const text = m.message?.conversation ?? m.message?.extendedTextMessage?.text;
@@ -255,6 +327,8 @@ commands.on('line', async (line) => {
       });
     } else if (await mediaCommand(cmd)) {
       // handled in the media block
+    } else if (await opCommand(cmd)) {
+      // handled in the operations block
     } else {
       say({ event: 'error', error: `unknown command ${cmd.cmd}` });
     }

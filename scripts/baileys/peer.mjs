@@ -26,11 +26,14 @@
 //   {"event":"restart"}                       after the server's 515, reconnecting
 //   {"event":"open","me":{"id":..,"lid":..}}  logged in
 //   {"event":"sent","id":..,"to":..}          a message was handed to the server
-//   {"event":"message","id":..,"chat":..,"sender":..,"participant":..,
+//   {"event":"message","id":..,"chat":..,"chatAlt":..,"sender":..,"participant":..,
 //    "senderAlt":..,"fromMe":..,"pushName":..,"text":..}
 //                                             a text decrypted (sender: the
 //                                             participant in groups, else the
-//                                             chat; pushName: the server's notify)
+//                                             chat; chatAlt: the chat's other
+//                                             address, e.g. the phone number of
+//                                             a LID-addressed 1:1 chat;
+//                                             pushName: the server's notify)
 //   {"event":"reaction"|"revoke"|"edit", <as message>, "target":..,"text":..}
 //                                             a reaction (text "" removes it),
 //                                             revoke or edit of message target;
@@ -196,6 +199,7 @@ const onMessages = ({ messages }) => {
     const base = {
       id: key.id,
       chat: key.remoteJid,
+      chatAlt: key.remoteJidAlt || null,
       sender,
       participant: key.participant || null,
       senderAlt: key.participantAlt || key.remoteJidAlt || null,
@@ -279,6 +283,7 @@ const onMediaMessages = ({ messages }) => {
     const base = {
       id: m.key.id,
       chat: m.key.remoteJid,
+      chatAlt: m.key.remoteJidAlt || null,
       sender: m.key.participant || m.key.remoteJid,
       participant: m.key.participant || null,
       fromMe: false,
@@ -377,6 +382,7 @@ const onPollMessages = ({ messages }) => {
     const base = {
       id: m.key.id,
       chat: m.key.remoteJid,
+      chatAlt: m.key.remoteJidAlt || null,
       sender,
       participant: m.key.participant || null,
       fromMe: false,

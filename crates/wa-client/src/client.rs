@@ -282,6 +282,10 @@ pub(crate) struct Shared {
     /// The presence last sent (available or not), held while one is sent
     /// so that a resend with the push name cannot overtake a change.
     pub(crate) available: tokio::sync::Mutex<bool>,
+    /// True while the server was last told we are available: delivery
+    /// receipts are then plain, else `inactive` (whatsmeow
+    /// `sendMessageReceipt`), which leaves the phone its notifications.
+    pub(crate) active: std::sync::atomic::AtomicBool,
     /// What the last login's session-start queries said (privacy
     /// settings, blocklist, props).
     pub(crate) session: Mutex<SessionInfo>,
@@ -396,6 +400,7 @@ impl Client {
             stop: stop.clone(),
             ended: watch::channel(false).0,
             available: tokio::sync::Mutex::new(false),
+            active: std::sync::atomic::AtomicBool::new(false),
             session: Mutex::new(live.session.clone()),
             server_offset_ms: std::sync::atomic::AtomicI64::new(0),
         });
@@ -526,7 +531,7 @@ impl Client {
     /// [`ClientOptions::auto_ack`] off).
     pub async fn ack(&self, ack: &MessageAck) -> Result<(), Error> {
         let conn = self.connection()?;
-        conn.send(&recv::receipt_node(ack)).await?;
+        conn.send(&recv::receipt_node(&self.shared, ack)).await?;
         self.forget_kept(ack).await;
         Ok(())
     }
@@ -550,7 +555,7 @@ impl Client {
     /// `hist_sync` receipt that tells the phone the chunk was processed.
     pub async fn ack_history(&self, ack: &MessageAck) -> Result<(), Error> {
         let conn = self.connection()?;
-        conn.send(&recv::receipt_node(ack)).await?;
+        conn.send(&recv::receipt_node(&self.shared, ack)).await?;
         conn.send(&recv::hist_sync_receipt(ack, &self.shared.own.pn))
             .await?;
         self.forget_kept(ack).await;

@@ -368,7 +368,13 @@ pub(crate) async fn fetch_bundles(
 ) -> Result<Bundles, DevicesError> {
     let users = devices
         .iter()
-        .map(|d| Node::new("user").attr("jid", d.clone()))
+        // whatsmeow `fetchPreKeys` gives every user reason="identity";
+        // Baileys only when it forces a fetch for a new LID mapping.
+        .map(|d| {
+            Node::new("user")
+                .attr("jid", d.clone())
+                .attr("reason", "identity")
+        })
         .collect();
     let iq = Node::new("iq")
         .attr("to", Jid::server_jid())

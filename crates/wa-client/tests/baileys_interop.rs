@@ -21,7 +21,7 @@ use wa_client::{
     Backoff, Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState, MemoryStore,
     PairEvent, PairOptions, ReceiptKind, Store, pair,
 };
-use wa_core::jid::Jid;
+use wa_core::jid::{Jid, Server};
 use wa_sim::{Phone, Sim};
 
 const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -150,18 +150,17 @@ async fn our_client_and_baileys_chat_one_to_one_and_in_a_group() {
     let sent = client.send_text(&b, "hello from rust").await.unwrap();
     let got = peer.message(&sent.id).await;
     assert_eq!(got["text"], "hello from rust", "{got}");
-    assert_eq!(got["chat"], a.to_string(), "{got}");
-    assert_eq!(got["sender"], a.to_string(), "{got}");
-    assert_eq!(
-        got["senderAlt"],
-        client.lid().to_non_ad().to_string(),
-        "{got}"
-    );
+    // Sent to Baileys' LID (as whatsmeow does), it arrives LID-addressed,
+    // our phone number beside it.
+    let a_lid = client.lid().to_non_ad().to_string();
+    assert_eq!(got["chat"], a_lid, "{got}");
+    assert_eq!(got["sender"], a_lid, "{got}");
+    assert_eq!(got["senderAlt"], a.to_string(), "{got}");
     assert_eq!(got["fromMe"], false, "{got}");
     let wire = peer
         .event("receipt-sent", |e| e["id"] == sent.id.as_str())
         .await;
-    assert_eq!(wire["to"], client.jid().to_string(), "{wire}");
+    assert_eq!(wire["to"], client.lid().to_string(), "{wire}");
     // A plain delivery receipt has no type; a client not marked online (no
     // push name here, so Baileys never sends presence) says "inactive".
     assert!(
@@ -178,8 +177,12 @@ async fn our_client_and_baileys_chat_one_to_one_and_in_a_group() {
         .await;
     assert_eq!(receipt.kind, ReceiptKind::Delivered, "{receipt:?}");
     assert_eq!(receipt.ids, std::slice::from_ref(&sent.id));
-    assert_eq!(receipt.from.to_string(), format!("{b_pn}:1@s.whatsapp.net"));
-    assert_eq!(receipt.chat, b);
+    // The chat is LID-addressed now: the receipt names B by LID, which
+    // the client reads as B's number.
+    let b_lid = client.lid_for_pn(&b).await.unwrap().unwrap();
+    assert_eq!(receipt.from, Jid::with_device(b_lid.user(), 1, Server::Lid));
+    assert_eq!(receipt.chat, b_lid);
+    assert_eq!(client.pn_for_lid(&b_lid).await.unwrap(), Some(b.clone()));
     let on_b_phone = b_phone.wait_received(1, EVENT_TIMEOUT).await;
     assert_eq!(
         on_b_phone

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wa_client::store::{LidStore, PrivacyTokenStore};
 use wa_client::{ClientEvent, SendError};
 use wa_core::jid::Jid;
+use wa_sim::HistoryScript;
 
 #[path = "support/companion.rs"]
 mod companion;
@@ -172,16 +173,27 @@ async fn a_prekey_digest_mismatch_uploads_fresh_prekeys() {
 }
 
 #[tokio::test]
-async fn going_online_sends_the_unified_session() {
+async fn going_online_waits_for_the_push_name_then_sends_the_unified_session() {
     let sim = sim().await;
     let mine = sim.account("15554449300");
+    // The phone shares its app-state keys once the companion is active.
+    mine.set_history(HistoryScript::new());
     let store = paired(&sim, &mine).await;
     let (client, events) = start(&sim, &store).await;
     let device = client.jid().device();
-    assert_eq!(sim.unified_session("15554449300", device), None);
+    // No push name yet: like whatsmeow and Baileys, nothing is sent.
     client.send_presence(true).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.unified_session("15554449300", device), None);
+    assert_eq!(sim.presence("15554449300"), None);
+    // The name comes through app state; the presence asked for follows.
+    mine.set_push_name("Mine").await.unwrap();
     eventually("the unified session arrives", || {
         sim.unified_session("15554449300", device).is_some()
+    })
+    .await;
+    eventually("the presence arrives", || {
+        sim.presence("15554449300") == Some(true)
     })
     .await;
     let id: i64 = sim

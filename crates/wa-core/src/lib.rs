@@ -17,6 +17,7 @@ pub mod msgsecret;
 pub mod noise;
 pub mod payload;
 pub mod proto;
+pub mod reporting;
 pub mod retry;
 pub mod signal;
 

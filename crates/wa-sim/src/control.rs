@@ -98,7 +98,7 @@ impl ControlError {
                 | PhoneError::Malformed(_)
                 | PhoneError::Retry(_)
                 | PhoneError::AppState(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                PhoneError::AppStateConflict(_) => StatusCode::CONFLICT,
+                PhoneError::AppStateConflict(_) | PhoneError::Refused(_) => StatusCode::CONFLICT,
             },
         }
     }

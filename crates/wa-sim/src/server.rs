@@ -9,6 +9,7 @@ mod faults;
 mod groups;
 mod login;
 mod populate;
+pub(crate) mod record;
 pub use populate::POPULATED_PREKEYS;
 mod register;
 pub(crate) mod route;
@@ -17,7 +18,7 @@ mod settings;
 pub(crate) mod tokens;
 mod usync;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -132,8 +133,8 @@ pub(crate) struct State {
     /// Every client payload received, in order, as encoded (for tests
     /// that compare clients).
     pub(crate) payloads: Vec<Vec<u8>>,
-    /// The shape of every stanza each logged-in device sent, in order.
-    pub(crate) shapes: Vec<((String, u16), String)>,
+    /// The stanzas logged-in devices sent, when recording.
+    pub(crate) recorder: record::Recorder,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -484,18 +485,48 @@ impl Sim {
         self.shared.state().payloads.clone()
     }
 
+    /// From now on, keeps every stanza a logged-in device sends, for
+    /// [`Sim::stanza_shapes`] and [`Sim::stanza_deep_shapes`].
+    pub fn record_stanzas(&self) {
+        self.shared.state().recorder.start();
+    }
+
     /// The shapes of the stanzas device `device` of `pn` sent while logged
-    /// in, in order: tag, `type` and `xmlns` values, attribute names and
-    /// child tags (no other values), e.g. `iq type=get xmlns=encrypt
-    /// [id,to,type,xmlns] > count`.
+    /// in and recording, in order: tag, `type` and `xmlns` values,
+    /// attribute names and child tags (no other values), e.g. `iq type=get
+    /// xmlns=encrypt [id,to,type,xmlns] > count`.
     pub fn stanza_shapes(&self, pn: &str, device: u16) -> Vec<String> {
         let me = (pn.to_owned(), device);
         self.shared
             .state()
-            .shapes
-            .iter()
-            .filter(|(who, _)| *who == me)
-            .map(|(_, s)| s.clone())
+            .recorder
+            .of(&me)
+            .map(record::shape)
+            .collect()
+    }
+
+    /// How many stanzas device `device` of `pn` has sent while recording
+    /// (a mark for [`Sim::stanza_deep_shapes`]).
+    pub fn stanza_count(&self, pn: &str, device: u16) -> usize {
+        let me = (pn.to_owned(), device);
+        self.shared.state().recorder.of(&me).count()
+    }
+
+    /// What the stanzas device `device` of `pn` sent while recording (from
+    /// its `from`-th on) are made of, one fact per line, each once: every
+    /// node with the tags above it and its `type`/`xmlns` values
+    /// (`message/participants/to/enc type=pairwise xmlns=-`), each
+    /// attribute name (`.. @v`) and each child tag (`.. > enc`). `pkmsg`
+    /// and `msg` are both `pairwise` (which one depends on session state,
+    /// not the client).
+    pub fn stanza_deep_shapes(&self, pn: &str, device: u16, from: usize) -> BTreeSet<String> {
+        let me = (pn.to_owned(), device);
+        self.shared
+            .state()
+            .recorder
+            .of(&me)
+            .skip(from)
+            .flat_map(record::deep_shapes)
             .collect()
     }
 

@@ -355,23 +355,34 @@ fn chosen_options(poll: &Poll, chosen: &[String]) -> Vec<Vec<u8>> {
     out
 }
 
-/// `selected` sealed as the logged-in account's vote on `poll`. The voter
-/// is written in the form the poll's sender is (phone number or LID), as
-/// the other clients read it.
+/// `selected` sealed as the logged-in account's vote on `poll`, naming
+/// the poll's sender and the voter as the vote's recipients name them: 1:1
+/// messages go LID-addressed (as whatsmeow sends them), so there our own
+/// LID (as voter, and as the sender of our own polls); in a group, the form
+/// of the poll's sender.
 fn seal(
     client: &Client,
     poll: &Poll,
     selected: Vec<Vec<u8>>,
 ) -> wa_core::proto::message::PollEncValue {
-    let own = match poll.sender_id.parse::<Jid>() {
-        Ok(sender) if *sender.server() == Server::Lid => client.lid(),
-        _ => client.jid(),
-    };
+    let in_group = poll
+        .chat_id
+        .parse::<Jid>()
+        .is_ok_and(|chat| chat.is_group());
+    let sender = poll.sender_id.parse::<Jid>().ok();
+    let by_lid = !in_group || sender.as_ref().is_some_and(|s| *s.server() == Server::Lid);
+    let own = if by_lid { client.lid() } else { client.jid() };
     let voter = own.to_non_ad().to_string();
+    let ours = sender.is_some_and(|s| s.user() == client.jid().user());
+    let poll_sender = if ours && by_lid {
+        voter.clone()
+    } else {
+        poll.sender_id.clone()
+    };
     let iv: [u8; 12] = rand::random();
     let ctx = VoteContext {
         poll_id: &poll.poll_id,
-        poll_sender: &poll.sender_id,
+        poll_sender: &poll_sender,
         voter: &voter,
     };
     seal_vote(

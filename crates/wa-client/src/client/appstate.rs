@@ -630,6 +630,12 @@ async fn send(shared: &Arc<Shared>, action: Action) -> Result<(), AppStateSyncEr
                     .store_app_state(collection.name(), &next.to_bytes())
                     .await?;
                 debug!(%collection, version = next.version, "app-state patch pushed");
+                // Then the collection is fetched, as whatsmeow does after
+                // a push: patches other devices made meanwhile are applied
+                // and reported. The push itself has landed either way.
+                if let Err(e) = sync_locked(shared, collection).await {
+                    warn!(%collection, error = %e, "fetch after a push failed");
+                }
                 return Ok(());
             }
             Some("409") => {

@@ -171,6 +171,9 @@ pub struct MessageAck {
     pub(crate) participant: Option<Jid>,
     /// For our own devices' copies: `sender` receipt naming the chat.
     pub(crate) recipient: Option<Jid>,
+    /// A `category="peer"` message from our own phone (key shares,
+    /// history): its receipt is `peer_msg`.
+    pub(crate) peer: bool,
 }
 
 /// What a receipt says.

@@ -1,6 +1,8 @@
 //! Presence and chat states: being online or not, following a contact's
 //! presence, and typing.
 
+use std::sync::atomic::Ordering;
+
 use tracing::{debug, warn};
 use wa_core::appstate::Action;
 use wa_core::binary::Node;
@@ -9,6 +11,7 @@ use wa_core::jid::Jid;
 use super::appstate::AppStateSyncError;
 use super::{AppStateChange, ChatState, Client, Shared};
 use crate::error::Error;
+use crate::socket::Connection;
 
 impl Client {
     /// Tells `chat` that this account types, records a voice note, or
@@ -19,22 +22,23 @@ impl Client {
         conn.send(&chat_state_node(chat, state)).await
     }
 
-    /// Marks this device online (`<presence type="available"/>`) or not,
-    /// with the account's push name once app state has told it: the server
-    /// names this device's messages with the name of its last presence.
+    /// Marks this device online (`<presence type="available" name>`) or
+    /// not. The server names this device's messages with the name of its
+    /// last presence, so, like whatsmeow (`ErrNoPushName`) and Baileys,
+    /// nothing is sent before app state has told us the push name: the
+    /// state asked for is kept and sent as soon as the name is known.
     /// While a companion is online the phone gets no notifications, and
     /// while it is not the server sends it no one's presence.
     pub async fn send_presence(&self, available: bool) -> Result<(), Error> {
         let conn = self.connection()?;
         let mut last = self.shared.available.lock().await;
-        let name = self.shared.state.lock().await.push_name.clone();
-        if available {
-            conn.send(&unified_session(&self.shared)).await?;
-        }
-        conn.send(&presence_node(available, name.as_deref()))
-            .await?;
         *last = available;
-        Ok(())
+        let name = self.shared.state.lock().await.push_name.clone();
+        let Some(name) = name else {
+            debug!(available, "no push name yet: the presence waits for it");
+            return Ok(());
+        };
+        send_named(&self.shared, &conn, available, &name).await
     }
 
     /// Asks for `user`'s presence (`<presence type="subscribe" to>`): the
@@ -97,17 +101,15 @@ fn unified_session(shared: &Shared) -> Node {
 }
 
 /// `<presence type="available|unavailable" [name]/>`.
-fn presence_node(available: bool, name: Option<&str>) -> Node {
+fn presence_node(available: bool, name: &str) -> Node {
     let kind = if available {
         "available"
     } else {
         "unavailable"
     };
-    let node = Node::new("presence").attr("type", kind);
-    match name {
-        Some(name) => node.attr("name", name.to_owned()),
-        None => node,
-    }
+    Node::new("presence")
+        .attr("type", kind)
+        .attr("name", name.to_owned())
 }
 
 /// Keeps a new push name from app state `changes`, and tells the server
@@ -138,23 +140,47 @@ async fn keep_push_name(
         shared.store.save(&state).await?;
     }
     debug!("push name learned from app state");
-    announce_name(shared).await;
+    announce_name(shared, true).await;
     Ok(())
 }
 
-/// Sends the presence last sent again with the push name, if it is known
-/// (at each login, and when it changes): the server names our messages
-/// with it, and without one shows others no name.
-pub(super) async fn announce_name(shared: &Shared) {
+/// Tells the server the push name (it names our messages with it, and
+/// forgets it with the connection): at login, with the presence last asked
+/// for, as Baileys does at connect (`unavailable` unless marked online);
+/// when the name is learned or changes, with "available" if that was asked
+/// for, else as `<presence name>` alone (Baileys; whatsmeow sends nothing).
+pub(super) async fn announce_name(shared: &Shared, changed: bool) {
     let last = shared.available.lock().await;
     let Some(name) = shared.state.lock().await.push_name.clone() else {
         return;
     };
-    if let Ok(conn) = shared.connection()
-        && let Err(e) = conn.send(&presence_node(*last, Some(&name))).await
-    {
+    let Ok(conn) = shared.connection() else {
+        return;
+    };
+    let sent = if *last || !changed {
+        send_named(shared, &conn, *last, &name).await
+    } else {
+        conn.send(&Node::new("presence").attr("name", name)).await
+    };
+    if let Err(e) = sent {
         warn!(error = %e, "could not send the push name");
     }
+}
+
+/// `<presence type name>`, after the unified session when going online;
+/// delivery receipts follow the state sent.
+async fn send_named(
+    shared: &Shared,
+    conn: &Connection,
+    available: bool,
+    name: &str,
+) -> Result<(), Error> {
+    if available {
+        conn.send(&unified_session(shared)).await?;
+    }
+    conn.send(&presence_node(available, name)).await?;
+    shared.active.store(available, Ordering::Relaxed);
+    Ok(())
 }
 
 /// The `<chatstate>` stanza for `state` in `chat`.
@@ -181,12 +207,11 @@ mod tests {
     }
 
     #[test]
-    fn presence_carries_the_push_name_when_known() {
-        let node = presence_node(true, Some("Dora"));
+    fn presence_carries_the_push_name() {
+        let node = presence_node(true, "Dora");
         assert_eq!(node.attr_str("type"), Some("available"));
         assert_eq!(node.attr_str("name"), Some("Dora"));
-        let node = presence_node(false, None);
+        let node = presence_node(false, "Dora");
         assert_eq!(node.attr_str("type"), Some("unavailable"));
-        assert_eq!(node.attr_str("name"), None);
     }
 }

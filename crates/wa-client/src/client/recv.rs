@@ -187,8 +187,23 @@ pub(crate) fn kept_key(ack: &MessageAck) -> (String, String) {
     )
 }
 
-/// The delivery receipt `ack` stands for.
-pub(crate) fn receipt_node(ack: &MessageAck) -> Node {
+/// The delivery receipt `ack` stands for: `type="sender"` for copies of
+/// our own messages, `inactive` while we have not told the server we are
+/// available (whatsmeow `sendMessageReceipt`; Baileys does the same).
+pub(crate) fn receipt_node(shared: &Shared, ack: &MessageAck) -> Node {
+    let active = shared.active.load(std::sync::atomic::Ordering::Relaxed);
+    delivery_receipt(ack, active)
+}
+
+fn delivery_receipt(ack: &MessageAck, active: bool) -> Node {
+    if ack.peer {
+        // whatsmeow `SendProtocolMessageReceipt` (to our bare JID) and
+        // Baileys (`category === 'peer'`) answer peer messages so.
+        return Node::new("receipt")
+            .attr("id", ack.id.clone())
+            .attr("to", ack.to.to_non_ad())
+            .attr("type", "peer_msg");
+    }
     let mut r = Node::new("receipt")
         .attr("id", ack.id.clone())
         .attr("to", ack.to.clone());
@@ -199,6 +214,8 @@ pub(crate) fn receipt_node(ack: &MessageAck) -> Node {
         r = r
             .attr("type", "sender")
             .attr("recipient", recipient.clone());
+    } else if !active {
+        r = r.attr("type", "inactive");
     }
     r
 }
@@ -341,6 +358,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         to: from.clone(),
         participant: group.then(|| sender.clone()),
         recipient: (from_me && !group).then(|| chat.clone()),
+        peer: from_me && node.attr_str("category") == Some("peer"),
     };
     learn_phone_numbers(shared, node, &sender).await?;
     let Some(sender_lid) = lid_device(shared, &sender, lid_hint.as_ref()).await? else {
@@ -370,7 +388,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
                     .store
                     .drop_unacked(&kept_chat, &kept_sender, &id)
                     .await?;
-                conn.send(&receipt_node(&message_ack)).await?;
+                conn.send(&receipt_node(shared, &message_ack)).await?;
                 return Ok(());
             }
         }
@@ -413,7 +431,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             Ok(p) => p,
             Err(CryptoError::Signal(SignalError::Duplicate)) => {
                 debug!(%id, "duplicate ciphertext; acknowledging again");
-                conn.send(&receipt_node(&message_ack)).await?;
+                conn.send(&receipt_node(shared, &message_ack)).await?;
                 return Ok(());
             }
             Err(e) => {
@@ -478,7 +496,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             .await;
     }
     let Some(mut message) = content else {
-        conn.send(&receipt_node(&message_ack)).await?;
+        conn.send(&receipt_node(shared, &message_ack)).await?;
         return Ok(());
     };
     if from_me && let Some(dsm) = message.device_sent_message.take() {
@@ -500,7 +518,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         } else {
             warn!(%sender, "app-state key share from a companion; ignored");
         }
-        conn.send(&receipt_node(&message_ack)).await?;
+        conn.send(&receipt_node(shared, &message_ack)).await?;
         if keep {
             shared
                 .store
@@ -521,7 +539,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
             .emit(ClientEvent::HistorySync(Box::new(notice)))
             .await;
         if shared.opts.auto_ack {
-            conn.send(&receipt_node(&message_ack)).await?;
+            conn.send(&receipt_node(shared, &message_ack)).await?;
             conn.send(&hist_sync_receipt(&message_ack, &shared.own.pn))
                 .await?;
         }
@@ -535,7 +553,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         debug!(%id, "message delivered again before its receipt; passed on again");
     } else if !first {
         debug!(%id, "message seen before; acknowledging again");
-        conn.send(&receipt_node(&message_ack)).await?;
+        conn.send(&receipt_node(shared, &message_ack)).await?;
         return Ok(());
     }
     let incoming = IncomingMessage {
@@ -554,7 +572,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
     };
     shared.emit(ClientEvent::Message(Box::new(incoming))).await;
     if shared.opts.auto_ack {
-        conn.send(&receipt_node(&message_ack)).await?;
+        conn.send(&receipt_node(shared, &message_ack)).await?;
     }
     Ok(())
 }

@@ -32,7 +32,11 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
             super::presence::clock_from(&shared, &success);
             super::tokens::prune(&shared).await;
             shared.conn.send_replace(Some(conn.clone()));
-            presence::announce_name(&shared).await;
+            // A new connection is not online until it says so.
+            shared
+                .active
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            presence::announce_name(&shared, false).await;
             shared.emit(ClientEvent::Connected).await;
             shared.outbox_changed.notify_one();
             appstate::after_login(&shared).await;

@@ -13,6 +13,7 @@ use wa_core::jid::{Jid, Server};
 use wa_core::proto::AdvSignedDeviceIdentity;
 use wa_core::proto::Message;
 use wa_core::proto::message::{DeviceSentMessage, SenderKeyDistributionMessage};
+use wa_core::reporting;
 use wa_core::retry::{self, RetryKeys, RetryRequest};
 use wa_core::signal::{self, BundlePreKey, BundleSignedPreKey, EncType, PreKeyBundle};
 
@@ -79,11 +80,52 @@ pub(crate) async fn send(
     to: &Jid,
     message: &Message,
 ) -> Result<(), SendError> {
+    let message = &with_secret(message);
     if to.is_group() {
         send_group(shared, conn, id, to, message).await
     } else {
         send_direct(shared, conn, id, to, message).await
     }
+}
+
+/// `message` with a `messageSecret` when it is to carry a reporting token
+/// (as whatsmeow adds one: `send.go` `needsMessageSecret`).
+fn with_secret(message: &Message) -> std::borrow::Cow<'_, Message> {
+    let has = message
+        .message_context_info
+        .as_ref()
+        .is_some_and(|c| c.message_secret.is_some());
+    if has || !reporting::should_include(message) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut m = message.clone();
+    m.message_context_info
+        .get_or_insert_with(Default::default)
+        .message_secret = Some(rand::random::<[u8; 32]>().to_vec());
+    std::borrow::Cow::Owned(m)
+}
+
+/// The `<reporting>` node (message franking) the official client and
+/// Baileys send with most messages, computed as whatsmeow does: keyed by
+/// the message id, our own bare JID in the chat's addressing and the chat,
+/// over the unpadded message (`reportingtoken.go`).
+fn reporting_node(message: &Message, id: &str, sender: &Jid, chat: &Jid) -> Option<Node> {
+    let secret = message
+        .message_context_info
+        .as_ref()?
+        .message_secret
+        .as_ref()?;
+    if !reporting::should_include(message) {
+        return None;
+    }
+    let token = reporting::token(
+        secret,
+        id,
+        &sender.to_non_ad().to_string(),
+        &chat.to_non_ad().to_string(),
+        &message.encode_to_vec(),
+    );
+    Some(reporting::node(token))
 }
 
 /// The own-devices copy of a 1:1 message.
@@ -98,6 +140,11 @@ fn own_copy(to: &Jid, message: &Message) -> Message {
     }
 }
 
+/// A 1:1 message, addressed as whatsmeow does since July 2026 (`send.go`
+/// `SendMessage`, "always use LID for DMs"): to the peer's LID, with the
+/// phone number beside it in `peer_recipient_pn`, fanned out to the LID
+/// devices of both accounts. Without a known LID (after the device query
+/// asked for it) nothing is sent.
 async fn send_direct(
     shared: &Arc<Shared>,
     conn: &Connection,
@@ -105,7 +152,7 @@ async fn send_direct(
     to: &Jid,
     message: &Message,
 ) -> Result<(), SendError> {
-    let own_user = shared.own.pn.to_non_ad();
+    let own_user = shared.own.lid.to_non_ad();
     let targets = devices::resolve(
         conn,
         &*shared.store,
@@ -114,8 +161,21 @@ async fn send_direct(
         &[to.clone(), own_user],
     )
     .await?;
+    let Some(chat) = devices::lid_of(&*shared.store, to).await? else {
+        warn!(%to, "no LID known for this phone number; not sent");
+        return Err(SendError::NoDevices);
+    };
+    let peer_pn = if to.is_lid() {
+        shared
+            .store
+            .pn_for_lid(to.user())
+            .await?
+            .map(|pn| Jid::new(pn, Server::User))
+    } else {
+        Some(to.to_non_ad())
+    };
     let peer_plain = padded(message);
-    let own_plain = padded(&own_copy(to, message));
+    let own_plain = padded(&own_copy(&chat, message));
     let jobs = targets
         .into_iter()
         .map(|t: Target| PairwiseJob {
@@ -130,17 +190,15 @@ async fn send_direct(
         .collect();
     let (outs, changed) = shared.crypto.encrypt_pairwise(jobs).await?;
     identity_notices(shared, changed).await;
-    let peer_lid = devices::lid_of(&*shared.store, to).await?;
     let attrs = stanza_attrs(message);
     let enc = EncAttrs {
         media_type: attrs.media_type,
         hide: attrs.hide_decrypt_fail,
     };
     let (participants, any_pkmsg) = participants(outs, &enc);
-    let reached_peer = participants.iter().any(|p| {
-        p.attr_jid("jid")
-            .is_some_and(|j| peer_lid.as_ref().is_some_and(|l| j.user() == l.user()))
-    });
+    let reached_peer = participants
+        .iter()
+        .any(|p| p.attr_jid("jid").is_some_and(|j| j.user() == chat.user()));
     if !reached_peer {
         return Err(SendError::NoDevices);
     }
@@ -149,13 +207,18 @@ async fn send_direct(
         children.push(device_identity(shared).await);
     }
     children.extend(poll_meta(&attrs));
+    children.extend(reporting_node(message, id, &shared.own.lid, &chat));
     // Last, as whatsmeow puts it: the contact's privacy token, if we hold one.
-    children.extend(super::tokens::attach(shared, to, peer_lid.as_ref()).await?);
-    let stanza = message_node(id, to, &attrs).children(children);
-    lock(&shared.recent).insert(id.to_owned(), to.clone(), message.clone());
+    children.extend(super::tokens::attach(shared, to, Some(&chat)).await?);
+    let mut stanza = message_node(id, &chat, &attrs);
+    if let Some(pn) = peer_pn {
+        stanza = stanza.attr("peer_recipient_pn", pn);
+    }
+    let stanza = stanza.children(children);
+    lock(&shared.recent).insert(id.to_owned(), chat.clone(), message.clone());
     conn.send(&stanza).await?;
     debug!(%id, "message sent");
-    if matches!(to.server(), Server::User | Server::Lid) && to.user() != shared.own.pn.user() {
+    if chat.user() != shared.own.lid.user() {
         tokio::spawn(super::tokens::issue_if_due(
             shared.clone(),
             conn.clone(),
@@ -261,6 +324,8 @@ async fn send_group(
         children.push(device_identity(shared).await);
     }
     children.extend(poll_meta(&attrs));
+    // Phone-number groups name us by number (whatsmeow `sendGroup`).
+    children.extend(reporting_node(message, id, &shared.own.pn, group));
     let stanza = message_node(id, group, &attrs).children(children);
     lock(&shared.recent).insert(id.to_owned(), group.clone(), message.clone());
     conn.send(&stanza).await?;

@@ -34,6 +34,7 @@ pub fn connect_options(sim: &Sim) -> ConnectOptions {
 pub fn options(sim: &Sim) -> ClientOptions {
     ClientOptions {
         connect: connect_options(sim),
+        media_ca: Some(sim.media_ca_pem_path().to_owned()),
         reconnect: Backoff {
             initial: Duration::from_millis(100),
             max: Duration::from_millis(500),
@@ -74,6 +75,14 @@ pub async fn paired(sim: &Sim, phone: &Phone) -> Arc<MemoryStore> {
     let store = Arc::new(MemoryStore::new());
     store.save(&state).await.unwrap();
     store
+}
+
+/// Gives the paired device in `store` a push name, as app state would:
+/// without one the client sends no presence (as whatsmeow and Baileys).
+pub async fn named(store: &Arc<MemoryStore>, name: &str) {
+    let mut state = store.load().await.unwrap().expect("a paired device");
+    state.push_name = Some(name.to_owned());
+    store.save(&state).await.unwrap();
 }
 
 pub async fn start(sim: &Sim, store: &Arc<MemoryStore>) -> (Client, mpsc::Receiver<ClientEvent>) {

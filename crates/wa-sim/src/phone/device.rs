@@ -55,6 +55,9 @@ pub enum PhoneError {
     /// The phone's own app state does not verify.
     #[error("app state: {0}")]
     AppState(#[from] wa_core::appstate::AppStateError),
+    /// The server refused the message (`<ack error>`).
+    #[error("server refused the message: {0}")]
+    Refused(String),
     /// An app-state push still conflicted after several rebases.
     #[error("app-state push to {0} kept conflicting")]
     AppStateConflict(&'static str),
@@ -291,13 +294,19 @@ async fn receive(
     };
     let (message, chat, from_me) = match message.device_sent_message {
         Some(dsm) => {
-            let chat = dsm
+            let destination = dsm
                 .destination_jid
                 .as_deref()
                 .and_then(|j| j.parse::<Jid>().ok())
                 .ok_or(PhoneError::Malformed(
                     "deviceSentMessage without destination",
                 ))?;
+            // A chat named by LID is the same chat as its phone number's,
+            // as the phone shows it.
+            let chat = match lid_address(shared, &destination) {
+                Some((pn, _)) if destination.server() == &Server::Lid => pn.to_non_ad(),
+                _ => destination,
+            };
             (dsm.message.map(|m| *m).unwrap_or_default(), chat, true)
         }
         None => (message, group.unwrap_or_else(|| from_pn.to_non_ad()), false),
@@ -386,7 +395,17 @@ pub(crate) async fn send_message(
         let body = if tpn == pn { &own_copy } else { &message };
         let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
         let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
-        participants.push(Node::new("to").attr("jid", pn_jid).children(vec![
+        // Devices are named in the chat's addressing, as every client does.
+        let wire = if by_lid {
+            shared
+                .state()
+                .accounts
+                .get(&tpn)
+                .map_or(pn_jid, |a| a.lid_jid(tdev))
+        } else {
+            pn_jid
+        };
+        participants.push(Node::new("to").attr("jid", wire).children(vec![
             Node::new("enc")
                 .attr("v", "2")
                 .attr("type", kind.as_str())
@@ -412,7 +431,10 @@ pub(crate) async fn send_message(
         children.push(Node::new("meta").attr("polltype", kind));
     }
     let stanza = stanza.children(children);
-    route::message(shared, &(pn.to_owned(), 0), &stanza);
+    let ack = route::message(shared, &(pn.to_owned(), 0), &stanza);
+    if let Some(code) = ack.attr_str("error") {
+        return Err(PhoneError::Refused(code.to_owned()));
+    }
     // The official app gives a contact its privacy token once it writes to
     // them (whatsmeow send.go, Baileys messages-send.js).
     let mut state = shared.state();

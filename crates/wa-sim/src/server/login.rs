@@ -66,7 +66,7 @@ pub(super) async fn run(
             tokio::select! {
                 node = session.recv() => {
                     let node = node?;
-                    shared.state().shapes.push((me.clone(), shape(&node)));
+                    shared.state().recorder.sent(&me, &node);
                     match node.tag.as_ref() {
                         "iq" => answer_iq(&mut session, shared, (&pn, device), &node).await?,
                         "message" => {
@@ -132,20 +132,6 @@ pub(super) async fn run(
 /// What kind of stanza `node` is, without its values: the tag, the `type`
 /// and `xmlns` values that tell IQs apart, every attribute name, and the
 /// tags of its children (for comparing clients on the wire).
-fn shape(node: &Node) -> String {
-    let mut names: Vec<&str> = node.attrs.iter().map(|(k, _)| k).collect();
-    names.sort_unstable();
-    let children: Vec<&str> = node.child_nodes().iter().map(|c| c.tag.as_ref()).collect();
-    format!(
-        "{} type={} xmlns={} [{}] > {}",
-        node.tag,
-        node.attr_str("type").unwrap_or("-"),
-        node.attr_str("xmlns").unwrap_or("-"),
-        names.join(","),
-        children.join(","),
-    )
-}
-
 /// `<message>` stanzas a connection sent whose receipt has not come.
 #[derive(Default)]
 struct Unacked(Vec<Node>);

@@ -47,6 +47,17 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
             .unwrap_or_default(),
     };
     let lid_form = chat.server() == &Server::Lid;
+    // Both clients name the devices in the chat's own addressing: LID
+    // devices for a LID chat (whatsmeow `sendDM`), phone-number devices
+    // for a phone-number chat (Baileys `relayMessage`). A mix is a stanza
+    // the server does not validate: 479, which Baileys reads as "malformed
+    // addressing" (`handleBadAck`).
+    if targets
+        .iter()
+        .any(|(to, _)| (to.server() == &Server::Lid) != lid_form)
+    {
+        return ack.attr("error", "479");
+    }
     let mut state = shared.state();
     let token = node.child("tctoken").and_then(Node::content_bytes);
     if let Some((recipient, _)) = state.resolve(&chat.to_non_ad())

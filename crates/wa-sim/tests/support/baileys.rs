@@ -86,7 +86,11 @@ impl Baileys {
                 .expect("Baileys said something in time")
                 .unwrap()
                 .expect("Baileys still running");
-            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            // libsignal-node logs session changes (keys included) with
+            // console.info, on stdout too: those lines are not events.
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             eprintln!(
                 "baileys {}: {}",
                 self.child.id().unwrap_or_default(),
