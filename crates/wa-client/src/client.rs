@@ -30,7 +30,7 @@ pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
-pub use groups::GroupInfo;
+pub use groups::{Addressing, GroupInfo};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

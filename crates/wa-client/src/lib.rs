@@ -20,9 +20,9 @@ pub mod socket;
 pub mod store;
 
 pub use client::{
-    AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError, ClientEvent,
-    ClientOptions, GroupChange, GroupChangeKind, GroupInfo, HistoryNotice, IncomingMessage,
-    MessageAck, PendingSend, Receipt, ReceiptKind, SendError, Sent,
+    Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
+    ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, HistoryNotice,
+    IncomingMessage, MessageAck, PendingSend, Receipt, ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use device::DeviceState;

@@ -18,8 +18,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use wa_client::store::DeviceStore;
 use wa_client::{
-    Backoff, Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState, MemoryStore,
-    PairEvent, PairOptions, ReceiptKind, Store, pair,
+    Addressing, Backoff, Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState,
+    MemoryStore, PairEvent, PairOptions, ReceiptKind, Store, pair,
 };
 use wa_core::jid::{Jid, Server};
 use wa_sim::{Phone, Sim};
@@ -220,7 +220,12 @@ async fn our_client_and_baileys_chat_one_to_one_and_in_a_group() {
     assert_eq!(got["text"], "hello group", "{got}");
     assert_eq!(got["chat"], gid.as_str(), "{got}");
     assert_eq!(got["participant"], a.to_string(), "{got}");
-    assert_eq!(got["senderAlt"], client.lid().to_string(), "{got}");
+    // The other address is a bare user, as the server gives it.
+    assert_eq!(
+        got["senderAlt"],
+        client.lid().to_non_ad().to_string(),
+        "{got}"
+    );
     assert_eq!(got["fromMe"], false, "{got}");
     let receipt = events
         .wait("Baileys' receipt for our group message", |e| match e {
@@ -310,6 +315,111 @@ async fn our_client_and_baileys_chat_one_to_one_and_in_a_group() {
 /// mention from our client, each decoded by Baileys as that kind, pointing
 /// at the right message: the stanza attributes and shapes real clients
 /// accept.
+/// A LID-addressed group (as the service makes new groups now): the
+/// members come by LID with their numbers beside them; each side names the
+/// devices by LID (wa-sim refuses anything else) and reads the others.
+#[tokio::test]
+async fn a_lid_addressed_group_with_baileys_and_a_phone() {
+    let Some(dir) = baileys::baileys_dir() else {
+        return;
+    };
+    let sim = Sim::start(TcpListener::bind("127.0.0.1:0").await.unwrap())
+        .await
+        .unwrap();
+    sim.address_groups_by_lid(true);
+    let (a_pn, b_pn, c_pn) = ("15557770101", "15557770102", "15557770103");
+    let (a_phone, b_phone, c_phone) = (sim.account(a_pn), sim.account(b_pn), sim.account(c_pn));
+    let (client, mut events) = our_client(&sim, &a_phone).await;
+    let mut peer = Peer::start(&dir, &sim);
+    peer.link(&b_phone).await;
+    let (a, b, c) = (
+        Jid::user_jid(a_pn),
+        Jid::user_jid(b_pn),
+        Jid::user_jid(c_pn),
+    );
+
+    let group = client
+        .create_group("by lid", &[b.clone(), c.clone()])
+        .await
+        .unwrap();
+    assert_eq!(group.addressing, Addressing::Lid);
+    let mut members = group.participants.clone();
+    members.sort_by_key(Jid::to_string);
+    assert_eq!(members, [a.clone(), b.clone(), c.clone()], "by number");
+    let c_lid = c_phone.lid().unwrap().to_non_ad();
+    assert_eq!(
+        client.lid_for_pn(&c).await.unwrap(),
+        Some(c_lid),
+        "the group answer taught us the member's LID"
+    );
+    let gid = group.jid.to_string();
+
+    // Ours -> the group: Baileys and the phone read it, from our LID.
+    let sent = client
+        .send_text(&group.jid, "hello lid group")
+        .await
+        .unwrap();
+    let got = peer.message(&sent.id).await;
+    assert_eq!(got["text"], "hello lid group", "{got}");
+    assert_eq!(got["chat"], gid.as_str(), "{got}");
+    assert_eq!(
+        got["participant"],
+        client.lid().to_non_ad().to_string(),
+        "{got}"
+    );
+    assert_eq!(got["senderAlt"], a.to_string(), "{got}");
+
+    // Baileys -> the group: from its LID, which we read as its number.
+    let id = peer.send_group_text(&gid, "baileys by lid").await;
+    let m = events
+        .wait("Baileys' group message", |e| match e {
+            ClientEvent::Message(m) if m.id == id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.text(), Some("baileys by lid"), "{m:?}");
+    assert!(m.sender.is_lid(), "{m:?}");
+    assert_eq!(
+        client.pn_for_lid(&m.sender.to_non_ad()).await.unwrap(),
+        Some(b.clone())
+    );
+
+    // The phone -> the group.
+    let id = c_phone
+        .send_group_text(&group.jid, "phone by lid")
+        .await
+        .unwrap();
+    let m = events
+        .wait("the phone's group message", |e| match e {
+            ClientEvent::Message(m) if m.id == id => Some(m.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(m.text(), Some("phone by lid"), "{m:?}");
+    assert_eq!(
+        client.pn_for_lid(&m.sender.to_non_ad()).await.unwrap(),
+        Some(c.clone())
+    );
+    let on_c: Vec<(String, Option<String>)> = c_phone
+        .wait_received(2, EVENT_TIMEOUT)
+        .await
+        .into_iter()
+        .map(|r| (r.from.user().to_owned(), r.text))
+        .collect();
+    assert_eq!(
+        on_c,
+        [
+            (a_pn.to_owned(), Some("hello lid group".to_owned())),
+            (b_pn.to_owned(), Some("baileys by lid".to_owned())),
+        ]
+    );
+    assert_eq!(
+        peer.unused("undecryptable"),
+        Vec::<serde_json::Value>::new()
+    );
+    client.stop();
+}
+
 #[tokio::test]
 async fn baileys_decodes_our_reactions_edits_revokes_and_replies() {
     use wa_core::proto::message::protocol_message::Type as ProtocolType;

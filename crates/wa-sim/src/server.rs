@@ -6,7 +6,7 @@
 pub mod agent;
 pub mod appstate;
 mod faults;
-mod groups;
+pub(crate) mod groups;
 mod login;
 mod populate;
 pub(crate) mod record;
@@ -135,6 +135,8 @@ pub(crate) struct State {
     pub(crate) payloads: Vec<Vec<u8>>,
     /// The stanzas logged-in devices sent, when recording.
     pub(crate) recorder: record::Recorder,
+    /// New groups are addressed by LID (else by phone number).
+    pub(crate) lid_groups: bool,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -483,6 +485,13 @@ impl Sim {
     /// order), as the client encoded it.
     pub fn client_payloads(&self) -> Vec<Vec<u8>> {
         self.shared.state().payloads.clone()
+    }
+
+    /// Makes groups created from now on LID-addressed (`addressing_mode=
+    /// "lid"`, as the service makes new groups now) or, with `false`,
+    /// phone-number addressed (the default here).
+    pub fn address_groups_by_lid(&self, on: bool) {
+        self.shared.state().lid_groups = on;
     }
 
     /// From now on, keeps every stanza a logged-in device sends, for

@@ -434,3 +434,118 @@ async fn a_registration_without_device_props_is_refused() {
     ));
     assert!(sim.registrations().is_empty());
 }
+
+/// The next stanza that is not a notification (which may come any time).
+async fn next_answer(events: &mut tokio::sync::mpsc::Receiver<wa_client::Event>) -> Node {
+    loop {
+        let node = next_node(events).await;
+        if node.tag != "notification" {
+            return node;
+        }
+    }
+}
+
+/// Clients name the devices of a message in the chat's addressing: LID
+/// devices for a LID chat or group, phone-number devices otherwise. A mix
+/// is refused with 479, as the real server refuses malformed addressing.
+#[tokio::test]
+async fn devices_named_outside_the_chats_addressing_are_refused_with_479() {
+    use wa_core::jid::Server;
+    let sim = start_sim().await;
+    let phone = sim.account("15551110031");
+    let peer = sim.account("15551110032");
+    let mut device = Device::new();
+    link(&sim, &phone, &mut device).await.unwrap();
+    let (conn, mut events, _) = login(&sim, &device).await;
+    let _ib = next_node(&mut events).await;
+    let peer_pn = Jid::user_jid("15551110032");
+    let peer_lid = peer.lid().unwrap().to_non_ad();
+    let to = |jid: Jid, kind: &'static str| {
+        Node::new("to").attr("jid", jid).children(vec![
+            Node::new("enc")
+                .attr("v", "2")
+                .attr("type", kind)
+                .bytes(vec![1, 2, 3]),
+        ])
+    };
+    let message = |id: &'static str, chat: &Jid, tos: Vec<Node>| {
+        Node::new("message")
+            .attr("id", id)
+            .attr("to", chat.clone())
+            .attr("type", "text")
+            .children(vec![Node::new("participants").children(tos)])
+    };
+    let by_pn = Jid::with_device(peer_pn.user(), 0, Server::User);
+    let by_lid = Jid::with_device(peer_lid.user(), 0, Server::Lid);
+    for (id, chat, device) in [
+        ("M1", &peer_lid, by_pn.clone()),
+        ("M2", &peer_pn, by_lid.clone()),
+    ] {
+        conn.send(&message(id, chat, vec![to(device, "msg")]))
+            .await
+            .unwrap();
+        let ack = next_answer(&mut events).await;
+        assert_eq!(
+            (ack.attr_str("id"), ack.attr_str("error")),
+            (Some(id), Some("479")),
+            "{ack}"
+        );
+    }
+    assert!(
+        sim.routed().is_empty(),
+        "nothing of a refused stanza is routed"
+    );
+
+    // A LID-addressed group names its members by LID, numbers beside them.
+    sim.address_groups_by_lid(true);
+    let create = Node::new("iq")
+        .attr("id", "G1")
+        .attr("to", Jid::new("", Server::Group))
+        .attr("type", "set")
+        .attr("xmlns", "w:g2")
+        .children(vec![
+            Node::new("create")
+                .attr("subject", "lid")
+                .attr("key", "K1")
+                .children(vec![Node::new("participant").attr("jid", peer_pn.clone())]),
+        ]);
+    conn.send(&create).await.unwrap();
+    let answer = next_answer(&mut events).await;
+    let group = answer.child("group").expect("the group");
+    assert_eq!(group.attr_str("addressing_mode"), Some("lid"));
+    let member = group
+        .children_by_tag("participant")
+        .find(|p| p.attr_jid("jid") == Some(&peer_lid))
+        .expect("the peer by LID");
+    assert_eq!(member.attr_jid("phone_number"), Some(&peer_pn));
+    let gid = Jid::new(group.attr_str("id").unwrap(), Server::Group);
+    let skmsg = || {
+        Node::new("enc")
+            .attr("v", "2")
+            .attr("type", "skmsg")
+            .bytes(vec![4, 5, 6])
+    };
+    let group_message = |id: &'static str, device: Jid| {
+        let mut m = message(id, &gid, vec![to(device, "pkmsg")]);
+        if let wa_core::binary::Content::Nodes(children) = &mut m.content {
+            children.push(skmsg());
+        }
+        m
+    };
+    conn.send(&group_message("G2", by_pn)).await.unwrap();
+    let ack = next_answer(&mut events).await;
+    assert_eq!(
+        (ack.attr_str("id"), ack.attr_str("error")),
+        (Some("G2"), Some("479"))
+    );
+    conn.send(&group_message("G3", by_lid)).await.unwrap();
+    let ack = next_answer(&mut events).await;
+    assert_eq!(
+        (ack.attr_str("id"), ack.attr_str("error")),
+        (Some("G3"), None)
+    );
+    assert!(
+        sim.routed().iter().any(|r| r.to.user() == peer_pn.user()),
+        "the LID-named device got its copy"
+    );
+}

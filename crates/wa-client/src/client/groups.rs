@@ -9,6 +9,16 @@ use wa_core::jid::{Jid, Server};
 use super::{SendError, Shared, lock};
 use crate::socket::Connection;
 
+/// How a group names its members on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// By phone number (`addressing_mode="pn"`, older groups).
+    #[default]
+    PhoneNumber,
+    /// By LID (`addressing_mode="lid"`, as the service makes new groups).
+    Lid,
+}
+
 /// A group as the server describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupInfo {
@@ -16,36 +26,82 @@ pub struct GroupInfo {
     pub jid: Jid,
     /// Its name.
     pub subject: String,
-    /// Members (user JIDs), ourselves included.
+    /// Members (user JIDs), ourselves included: by phone number where the
+    /// server gives it (a LID-addressed group gives both), else by LID.
     pub participants: Vec<Jid>,
-    /// Members that are admins (or the super admin).
+    /// Members that are admins (or the super admin), named as in
+    /// `participants`.
     pub admins: Vec<Jid>,
+    /// How the group names its members on the wire.
+    pub addressing: Addressing,
 }
 
-fn parse(node: &Node) -> Option<GroupInfo> {
+/// A `<group>` node, and the (phone number, LID) pairs it names.
+fn parse(node: &Node) -> Option<(GroupInfo, Vec<(Jid, Jid)>)> {
     let id = node.attr_str("id")?;
     let jid = if id.contains('@') {
         id.parse().ok()?
     } else {
         Jid::new(id.to_owned(), Server::Group)
     };
+    let addressing = match node.attr_str("addressing_mode") {
+        Some("lid") => Addressing::Lid,
+        _ => Addressing::PhoneNumber,
+    };
     let mut participants = Vec::new();
     let mut admins = Vec::new();
+    let mut pairs = Vec::new();
     for p in node.children_by_tag("participant") {
-        let Some(j) = p.attr_jid("jid") else {
+        let Some(j) = p.attr_jid("jid").map(Jid::to_non_ad) else {
             continue;
         };
-        participants.push(j.to_non_ad());
-        if p.attr_str("type").is_some_and(|t| t.contains("admin")) {
-            admins.push(j.to_non_ad());
+        // whatsmeow `parseParticipant`: a LID member's number is in
+        // `phone_number`, a numbered member's LID in `lid`.
+        let (pn, lid) = if j.is_lid() {
+            (
+                p.attr_jid("phone_number").map(Jid::to_non_ad),
+                Some(j.clone()),
+            )
+        } else {
+            (Some(j.clone()), p.attr_jid("lid").map(Jid::to_non_ad))
+        };
+        if let (Some(pn), Some(lid)) = (&pn, &lid)
+            && pn.server() == &Server::User
+            && lid.is_lid()
+        {
+            pairs.push((pn.clone(), lid.clone()));
         }
+        let member = pn.filter(|pn| pn.server() == &Server::User).unwrap_or(j);
+        if p.attr_str("type").is_some_and(|t| t.contains("admin")) {
+            admins.push(member.clone());
+        }
+        participants.push(member);
     }
-    Some(GroupInfo {
+    let info = GroupInfo {
         jid,
         subject: node.attr_str("subject").unwrap_or_default().to_owned(),
         participants,
         admins,
-    })
+        addressing,
+    };
+    Some((info, pairs))
+}
+
+/// Parses the `<group>` of `answer`, keeps the LID mappings it gives (as
+/// whatsmeow does from group info) and caches the group.
+async fn learn(shared: &Shared, answer: &Node, what: &str) -> Result<GroupInfo, SendError> {
+    let (info, pairs) = answer
+        .child("group")
+        .and_then(parse)
+        .ok_or_else(|| SendError::Refused(format!("unexpected {what} answer: {answer}")))?;
+    for (pn, lid) in pairs {
+        shared
+            .store
+            .store_lid_mapping(pn.user(), lid.user())
+            .await?;
+    }
+    remember(shared, &info);
+    Ok(info)
 }
 
 fn iq(to: Jid, kind: &'static str, child: Node) -> Node {
@@ -79,12 +135,7 @@ pub(crate) async fn create(
     let answer = conn
         .iq(iq(Jid::new("", Server::Group), "set", create))
         .await?;
-    let info = answer
-        .child("group")
-        .and_then(parse)
-        .ok_or_else(|| SendError::Refused(format!("unexpected create answer: {answer}")))?;
-    remember(shared, &info);
-    Ok(info)
+    learn(shared, &answer, "create").await
 }
 
 pub(crate) async fn query(
@@ -99,12 +150,7 @@ pub(crate) async fn query(
             Node::new("query").attr("request", "interactive"),
         ))
         .await?;
-    let info = answer
-        .child("group")
-        .and_then(parse)
-        .ok_or_else(|| SendError::Refused(format!("unexpected group answer: {answer}")))?;
-    remember(shared, &info);
-    Ok(info)
+    learn(shared, &answer, "group").await
 }
 
 /// The group's members, cached.

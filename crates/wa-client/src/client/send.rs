@@ -306,7 +306,13 @@ async fn send_group(
         .filter(|o| o.result.is_ok())
         .map(|o| o.device.to_string())
         .collect();
-    let (participants, any_pkmsg) = participants(outs, &EncAttrs::default());
+    let (mut participants, any_pkmsg) = participants(outs, &EncAttrs::default());
+    let lid_group = info.addressing == groups::Addressing::Lid;
+    if !lid_group {
+        // A phone-number group names devices by number (whatsmeow
+        // `sendGroup`, Baileys `relayMessage`); our sessions stay the LIDs.
+        by_number(shared, &mut participants).await?;
+    }
     let attrs = stanza_attrs(message);
     let mut children = Vec::new();
     if !participants.is_empty() {
@@ -324,9 +330,19 @@ async fn send_group(
         children.push(device_identity(shared).await);
     }
     children.extend(poll_meta(&attrs));
-    // Phone-number groups name us by number (whatsmeow `sendGroup`).
-    children.extend(reporting_node(message, id, &shared.own.pn, group));
-    let stanza = message_node(id, group, &attrs).children(children);
+    // We are named in the group's addressing (whatsmeow `sendGroup`).
+    let own = if lid_group {
+        &shared.own.lid
+    } else {
+        &shared.own.pn
+    };
+    children.extend(reporting_node(message, id, own, group));
+    let mut stanza = message_node(id, group, &attrs);
+    if lid_group {
+        // Only LID groups are marked (whatsmeow; Baileys marks every group).
+        stanza = stanza.attr("addressing_mode", "lid");
+    }
+    let stanza = stanza.children(children);
     lock(&shared.recent).insert(id.to_owned(), group.clone(), message.clone());
     conn.send(&stanza).await?;
     shared
@@ -334,6 +350,34 @@ async fn send_group(
         .add_sender_key_holders(&group.to_string(), &new_holders)
         .await?;
     debug!(%id, distributed = new_holders.len(), "group message sent");
+    Ok(())
+}
+
+/// Renames the LID devices of `<to>` nodes to their phone-number form.
+/// A device whose number is unknown keeps its LID (the server then refuses
+/// the stanza, which fails the send visibly).
+async fn by_number(shared: &Shared, to_nodes: &mut [Node]) -> Result<(), SendError> {
+    let mut numbers: std::collections::HashMap<String, Option<String>> = Default::default();
+    for node in to_nodes.iter_mut() {
+        let Some(device) = node.attr_jid("jid").cloned().filter(Jid::is_lid) else {
+            continue;
+        };
+        let pn = if device.user() == shared.own.lid.user() {
+            Some(shared.own.pn.user().to_owned())
+        } else if let Some(known) = numbers.get(device.user()) {
+            known.clone()
+        } else {
+            let found = shared.store.pn_for_lid(device.user()).await?;
+            numbers.insert(device.user().to_owned(), found.clone());
+            found
+        };
+        match pn {
+            Some(pn) => node
+                .attrs
+                .insert("jid", Jid::with_device(pn, device.device(), Server::User)),
+            None => warn!(%device, "no phone number known for a group member's device"),
+        }
+    }
     Ok(())
 }
 

@@ -454,12 +454,13 @@ pub(crate) async fn send_group_text(
     text: &str,
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
-    let (targets, own) = {
+    let (targets, own, lid_group) = {
         let state = shared.state();
         let group = state
             .groups
             .get(gid.user())
             .ok_or(PhoneError::Malformed("no such group"))?;
+        let lid_group = group.lid;
         if !group.members.contains_key(pn) {
             return Err(PhoneError::Malformed("not a member of the group"));
         }
@@ -474,7 +475,7 @@ pub(crate) async fn send_group_text(
             .get(pn)
             .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?
             .lid_jid(0);
-        (targets, SignalAddress::from_jid(&own)?)
+        (targets, SignalAddress::from_jid(&own)?, lid_group)
     };
     let mut store = device.store.lock().await;
     let mut rng = rand::make_rng::<rand::rngs::StdRng>();
@@ -509,7 +510,13 @@ pub(crate) async fn send_group_text(
         }
         let padded = signal::pad(&key_message.encode_to_vec(), rand::random::<u8>());
         let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
-        participants.push(Node::new("to").attr("jid", pn_jid).children(vec![
+        let wire = if lid_group {
+            let state = shared.state();
+            crate::server::groups::member_jids(&state, &target.0, target.1, true).0
+        } else {
+            pn_jid
+        };
+        participants.push(Node::new("to").attr("jid", wire).children(vec![
             Node::new("enc").attr("v", "2").attr("type", kind.as_str()).bytes(ciphertext),
         ]));
         device.remember_sender_key(gid, target);
@@ -535,11 +542,16 @@ pub(crate) async fn send_group_text(
     if !participants.is_empty() {
         children.push(Node::new("participants").children(participants));
     }
-    let stanza = Node::new("message")
+    let mut stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("to", gid.clone())
-        .attr("type", "text")
-        .children(children);
-    route::message(shared, &(pn.to_owned(), 0), &stanza);
+        .attr("type", "text");
+    if lid_group {
+        stanza = stanza.attr("addressing_mode", "lid");
+    }
+    let ack = route::message(shared, &(pn.to_owned(), 0), &stanza.children(children));
+    if let Some(code) = ack.attr_str("error") {
+        return Err(PhoneError::Refused(code.to_owned()));
+    }
     Ok(id)
 }

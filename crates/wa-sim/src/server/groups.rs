@@ -1,6 +1,9 @@
 //! Groups (`w:g2`): create, query, participants, subject, description,
-//! leave; `w:gp2` notifications to members. Groups use phone-number
-//! addressing (`addressing_mode="pn"`).
+//! leave; `w:gp2` notifications to members. A group is addressed by phone
+//! number (`addressing_mode="pn"`, members as `jid=PN lid=LID`) or, as the
+//! service makes new groups now, by LID (`addressing_mode="lid"`, members
+//! as `jid=LID phone_number=PN`; whatsmeow `group.go` `parseParticipant`,
+//! Baileys `extractGroupMetadata`): [`crate::Sim::address_groups_by_lid`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +30,31 @@ pub struct Group {
     pub description: Option<(String, String)>,
     /// Members by phone number, with `superadmin`/`admin` or `None`.
     pub members: BTreeMap<String, Option<&'static str>>,
+    /// Addressed by LID (else by phone number).
+    pub lid: bool,
+}
+
+/// How group stanzas name account `pn` (device `device`): its LID in a
+/// LID-addressed group, else its phone number; the other form beside it.
+pub(crate) fn member_jids(state: &State, pn: &str, device: u16, lid: bool) -> (Jid, Option<Jid>) {
+    let account = state.accounts.get(pn);
+    let as_pn = Jid::with_device(pn.to_owned(), device, Server::User);
+    match account.map(|a| a.lid_jid(device)) {
+        Some(as_lid) if lid => (as_lid, Some(as_pn)),
+        Some(as_lid) => (as_pn, Some(as_lid)),
+        None => (as_pn, None),
+    }
+}
+
+/// A `<participant>` naming member `pn` in the group's addressing, with
+/// its other address (`phone_number` in LID groups, `lid` in others).
+fn member_node(state: &State, pn: &str, lid: bool) -> Node {
+    let (jid, alt) = member_jids(state, pn, 0, lid);
+    let node = Node::new("participant").attr("jid", jid);
+    match alt {
+        Some(alt) => node.attr(if lid { "phone_number" } else { "lid" }, alt),
+        None => node,
+    }
 }
 
 fn error(id: &str, from: &Jid, code: &'static str, text: &'static str) -> Node {
@@ -52,16 +80,16 @@ fn result(id: &str, from: &Jid, children: Vec<Node>) -> Node {
 }
 
 /// The `<group>` node of metadata answers and notifications.
-pub(super) fn group_node(gid: &Jid, g: &Group) -> Node {
+pub(super) fn group_node(state: &State, gid: &Jid, g: &Group) -> Node {
     let mut children: Vec<Node> = g
         .members
         .iter()
         .map(|(pn, role)| {
-            let mut p = Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
-            if let Some(r) = role {
-                p = p.attr("type", *r);
+            let p = member_node(state, pn, g.lid);
+            match role {
+                Some(r) => p.attr("type", *r),
+                None => p,
             }
-            p
         })
         .collect();
     if let Some((id, body)) = &g.description {
@@ -71,16 +99,27 @@ pub(super) fn group_node(gid: &Jid, g: &Group) -> Node {
                 .children(vec![Node::new("body").bytes(body.as_bytes())]),
         );
     }
-    Node::new("group")
+    let (creator, creator_alt) = member_jids(state, &g.creator, 0, g.lid);
+    let (owner, owner_alt) = member_jids(state, &g.subject_owner, 0, g.lid);
+    let mut node = Node::new("group")
         .attr("id", gid.user().to_owned())
-        .attr("creator", Jid::user_jid(g.creator.clone()))
+        .attr("creator", creator)
         .attr("creation", g.creation.to_string())
         .attr("subject", g.subject.clone())
         .attr("s_t", g.subject_time.to_string())
-        .attr("s_o", Jid::user_jid(g.subject_owner.clone()))
-        .attr("addressing_mode", "pn")
-        .attr("size", g.members.len().to_string())
-        .children(children)
+        .attr("s_o", owner)
+        .attr("addressing_mode", if g.lid { "lid" } else { "pn" })
+        .attr("size", g.members.len().to_string());
+    if g.lid {
+        // The phone numbers beside the LIDs (whatsmeow `parseGroupNode`).
+        if let Some(pn) = creator_alt {
+            node = node.attr("creator_pn", pn);
+        }
+        if let Some(pn) = owner_alt {
+            node = node.attr("s_o_pn", pn);
+        }
+    }
+    node.children(children)
 }
 
 /// Sends `<notification type="w:gp2">` with `child` to every device of every
@@ -91,13 +130,20 @@ fn notify(state: &mut State, gid: &Jid, actor: &str, child: Node, extra: &[Strin
     };
     let mut to: Vec<String> = g.members.keys().cloned().collect();
     to.extend(extra.iter().cloned());
-    let note = Node::new("notification")
+    let (actor_jid, actor_alt) = member_jids(state, actor, 0, g.lid);
+    let mut note = Node::new("notification")
         .attr("from", gid.clone())
         .attr("type", "w:gp2")
         .attr("id", format!("{}", rand::random::<u32>()))
         .attr("t", unix_now().to_string())
-        .attr("participant", Jid::user_jid(actor.to_owned()))
-        .children(vec![child]);
+        .attr("participant", actor_jid);
+    if g.lid {
+        note = note.attr("addressing_mode", "lid");
+        if let Some(pn) = actor_alt {
+            note = note.attr("participant_pn", pn);
+        }
+    }
+    let note = note.children(vec![child]);
     for pn in to {
         for device in state.devices_of(&pn) {
             state.deliver(&(pn.clone(), device), note.clone());
@@ -160,8 +206,9 @@ pub(super) fn create(
         creation: now,
         description: None,
         members: roles,
+        lid: state.lid_groups,
     };
-    let meta = group_node(&gid, &group);
+    let meta = group_node(state, &gid, &group);
     state.groups.insert(gid.user().to_owned(), group);
     (gid, meta)
 }
@@ -201,9 +248,8 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     .get_mut(gid.user())
                     .is_some_and(|g| g.members.remove(me).is_some());
                 if removed {
-                    let leave = Node::new("leave").children(vec![
-                        Node::new("participant").attr("jid", Jid::user_jid(me.to_owned())),
-                    ]);
+                    let lid = state.groups.get(gid.user()).is_some_and(|g| g.lid);
+                    let leave = Node::new("leave").children(vec![member_node(&state, me, lid)]);
                     notify(&mut state, &gid, me, leave, &[me.to_owned()]);
                 }
             }
@@ -218,7 +264,7 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
             }
             let is_admin = group.members.get(me).copied().flatten().is_some();
             match tag {
-                "query" => result(id, &to, vec![group_node(&to, &group)]),
+                "query" => result(id, &to, vec![group_node(&state, &to, &group)]),
                 "add" | "remove" | "promote" | "demote" => {
                     if !is_admin {
                         return error(id, &to, "403", "forbidden");
@@ -250,9 +296,7 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                         let child = Node::new(tag.to_owned()).children(
                             changed
                                 .iter()
-                                .map(|pn| {
-                                    Node::new("participant").attr("jid", Jid::user_jid(pn.clone()))
-                                })
+                                .map(|pn| member_node(&state, pn, group.lid))
                                 .collect(),
                         );
                         let extra = if tag == "remove" {
@@ -277,7 +321,7 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     let child = Node::new("subject")
                         .attr("subject", subject)
                         .attr("s_t", now.to_string())
-                        .attr("s_o", Jid::user_jid(me.to_owned()));
+                        .attr("s_o", member_jids(&state, me, 0, group.lid).0);
                     notify(&mut state, &to, me, child, &[]);
                     result(id, &to, Vec::new())
                 }

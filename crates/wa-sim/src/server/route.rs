@@ -153,6 +153,22 @@ fn group_message(
         return ack.attr("error", "403");
     }
     let members: Vec<String> = group.members.keys().cloned().collect();
+    let lid_group = group.lid;
+    // As in 1:1 chats, devices are named in the group's addressing (LID
+    // devices in a LID group: whatsmeow `sendGroup`, Baileys `relayMessage`
+    // from the members' `jid`); anything else is not validated (479).
+    let named = node
+        .child("participants")
+        .into_iter()
+        .flat_map(|p| p.children_by_tag("to"))
+        .filter_map(|to| to.attr_jid("jid"))
+        .chain(node.attr_jid("participant"));
+    if named
+        .into_iter()
+        .any(|j| (j.server() == &Server::Lid) != lid_group)
+    {
+        return ack.attr("error", "479");
+    }
     // A retry resend: `participant` names the one device, whose pairwise
     // `<enc>` (message and sender key together) sits directly under the
     // message.
@@ -222,16 +238,23 @@ fn group_message(
         if let Some(di) = &device_identity {
             children.push(di.clone());
         }
+        // The sender in the group's addressing, the other form beside it
+        // (a bare user, as whatsmeow's `parseMessageSource` expects).
         let out = Node::new("message")
             .attr("from", gid.clone())
-            .attr("participant", sender_pn.clone())
             .attr("id", id.clone())
             .attr("t", t.clone())
-            .attr("type", kind.clone())
-            .attr("addressing_mode", "pn")
-            .attr("participant_lid", sender_lid.clone())
-            .attr("notify", notify.clone())
-            .children(children);
+            .attr("type", kind.clone());
+        let out = if lid_group {
+            out.attr("participant", sender_lid.clone())
+                .attr("addressing_mode", "lid")
+                .attr("participant_pn", sender_pn.to_non_ad())
+        } else {
+            out.attr("participant", sender_pn.clone())
+                .attr("addressing_mode", "pn")
+                .attr("participant_lid", sender_lid.to_non_ad())
+        };
+        let out = out.attr("notify", notify.clone()).children(children);
         state.deliver(&target, out);
     }
     ack
@@ -258,9 +281,16 @@ pub(crate) fn receipt(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     if to.is_group() {
         // A group receipt goes to the sending device named in `participant`.
         let target = state.resolve(node.attr_jid("participant")?)?;
+        let lid_group = state.groups.get(to.user()).is_some_and(|g| g.lid);
+        let account = state.accounts.get(&me.0)?;
+        let reader = if lid_group {
+            account.lid_jid(me.1)
+        } else {
+            account.pn_jid(me.1)
+        };
         let mut out = Node::new("receipt")
             .attr("from", to.clone())
-            .attr("participant", state.accounts.get(&me.0)?.pn_jid(me.1))
+            .attr("participant", reader)
             .attr("id", id)
             .attr("t", unix_now().to_string());
         if let Some(k) = kind {
