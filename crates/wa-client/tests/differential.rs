@@ -1,6 +1,6 @@
 //! Our client and Baileys rc14 through the same simulator, compared on the
-//! wire after login: the stanzas each sends to start its session (before
-//! any message), and those of the same operations done by both (presence,
+//! wire: the stanzas each sends to start its session (before any
+//! message), and those of pairing and of the same operations done by both (presence,
 //! typing, texts, media, reactions, edits, revokes, polls, receipts, a
 //! group, an app-state patch), by shape (tag, `type`/`xmlns`, attribute
 //! names, child tags). Every difference must be listed, with its reason, in
@@ -159,9 +159,9 @@ fn baileys_reporting(line: &str) -> bool {
     line.contains("reporting")
 }
 
-/// Stanzas sent on a timer, not by an operation.
+/// Keepalive pings, sent on a timer, not by an operation.
 fn timer_driven(shape: &str) -> bool {
-    shape.starts_with("iq type=get xmlns=w:p ")
+    shape.starts_with("iq type=get xmlns=w:p") || shape.starts_with("iq/ping ")
 }
 
 #[tokio::test]
@@ -301,6 +301,13 @@ async fn operations_match_baileys_but_for_the_listed_differences() {
     let mut theirs = pick(theirs_pn, 1);
     theirs.retain(|l| !baileys_reporting(l));
     let ours = pick(ours_pn, device);
+    // Pairing is compared too: what each answered while being linked.
+    for side in [&ours, &theirs] {
+        assert!(
+            side.iter().any(|l| l.starts_with("iq/pair-device-sign")),
+            "pairing recorded: {side:#?}"
+        );
+    }
     compare("operation", &ours, &theirs, OPS_INTENDED);
     client.stop();
 }

@@ -84,7 +84,10 @@ pub(super) async fn run(
     }
     shared.registered.notify_waiters();
 
-    let result = serve_until_paired(&mut session, &mut rx).await;
+    // What the client sends while pairing, recorded under the device it
+    // becomes (see `Sim::record_stanzas`).
+    let mut sent = Vec::new();
+    let result = serve_until_paired(&mut session, &mut rx, &mut sent).await;
     {
         let mut state = shared.state();
         for r in &refs {
@@ -92,7 +95,7 @@ pub(super) async fn run(
         }
     }
     match result {
-        Ok(Some(req)) => finish_pairing(session, shared, req).await,
+        Ok(Some(req)) => finish_pairing(session, shared, req, sent).await,
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     }
@@ -102,11 +105,13 @@ pub(super) async fn run(
 async fn serve_until_paired(
     session: &mut Session,
     rx: &mut mpsc::UnboundedReceiver<Push>,
+    sent: &mut Vec<Node>,
 ) -> Result<Option<PairRequest>, ConnError> {
     loop {
         tokio::select! {
             node = session.recv() => {
                 let node = node?;
+                sent.push(node.clone());
                 if node.tag == "iq" {
                     answer_idle_iq(session, &node).await?;
                 }
@@ -136,11 +141,13 @@ async fn finish_pairing(
     mut session: Session,
     shared: &Arc<Shared>,
     req: PairRequest,
+    mut sent: Vec<Node>,
 ) -> Result<(), ConnError> {
     session.send(&req.iq).await?;
     let answer = tokio::time::timeout(PAIR_ANSWER_TIMEOUT, async {
         loop {
             let node = session.recv().await?;
+            sent.push(node.clone());
             if node.tag == "iq" && node.attr_str("id") == Some(req.iq_id.as_str()) {
                 return Ok::<Node, ConnError>(node);
             }
@@ -166,6 +173,10 @@ async fn finish_pairing(
             let jid = Jid::with_device(req.pn.clone(), req.device, wa_core::jid::Server::User);
             {
                 let mut state = shared.state();
+                let me = (req.pn.clone(), req.device);
+                for node in &sent {
+                    state.recorder.sent(&me, node);
+                }
                 if let Some(account) = state.accounts.get_mut(&req.pn) {
                     account.companions.insert(
                         req.device,
