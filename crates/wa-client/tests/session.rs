@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use wa_client::store::{LidStore, PrivacyTokenStore};
 use wa_client::{ClientEvent, SendError};
 use wa_core::jid::Jid;
-use wa_sim::HistoryScript;
+use wa_sim::{HistoryScript, ScriptChat, Sender};
 
 #[path = "support/companion.rs"]
 mod companion;
@@ -145,6 +145,71 @@ async fn privacy_tokens_are_kept_sent_and_issued() {
         sim.has_issued_token("15554449200", "15554449201")
     })
     .await;
+    stop(client, events).await;
+}
+
+/// A token the contact gave us before this companion existed comes with
+/// the history (whatsmeow `handleHistorySync`): kept, it lets the first
+/// message through a reach-out restriction without waiting for a new one.
+#[tokio::test]
+async fn a_privacy_token_from_history_is_kept_and_sent() {
+    let sim = sim().await;
+    let mine = sim.account("15554449400");
+    let bob = sim.account("15554449401");
+    sim.restrict_reachout("15554449400", true);
+    // Bob wrote to the phone once: the server gave us his token then.
+    bob.send_text("15554449400", "hello from before")
+        .await
+        .unwrap();
+    let token = sim
+        .issued_token("15554449401", "15554449400")
+        .expect("Bob's phone gave its token");
+    let given_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    mine.set_history(
+        HistoryScript::new().chat(
+            ScriptChat::direct("15554449401")
+                .text(
+                    Sender::Pn("15554449401".into()),
+                    "hello from before",
+                    given_at,
+                )
+                .privacy_token(token.clone(), given_at),
+        ),
+    );
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let lid = store.lid_for_pn("15554449401").await.unwrap();
+    assert!(
+        store
+            .privacy_token(&format!("{}@lid", lid.clone().unwrap_or_default()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    mine.send_history(client.jid().device()).await.unwrap();
+    let notice = wait_for(&mut events, |e| match e {
+        ClientEvent::HistorySync(n) => Some((**n).clone()),
+        _ => None,
+    })
+    .await;
+    client.history_sync(&notice.notification).await.unwrap();
+    let key = match store.lid_for_pn("15554449401").await.unwrap() {
+        Some(lid) => format!("{lid}@lid"),
+        None => "15554449401@s.whatsapp.net".to_owned(),
+    };
+    let kept = store.privacy_token(&key).await.unwrap().expect("kept");
+    assert_eq!((kept.token, kept.timestamp), (token, given_at));
+    // Restricted, we never got a token notification on this companion:
+    // only the one from history lets the message through.
+    let sent = client
+        .send_text(&Jid::user_jid("15554449401"), "hi bob")
+        .await
+        .unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].id, sent.id);
     stop(client, events).await;
 }
 

@@ -558,6 +558,12 @@ impl Sim {
             .presence_token_seen(subscriber, target)
     }
 
+    /// The privacy token `issuer` has given `holder` (what the holder's
+    /// messages to the issuer must carry under a reach-out restriction).
+    pub fn issued_token(&self, issuer: &str, holder: &str) -> Option<Vec<u8>> {
+        self.shared.state().tokens.issued(issuer, holder)
+    }
+
     /// True when `issuer` has given `holder` a privacy token.
     pub fn has_issued_token(&self, issuer: &str, holder: &str) -> bool {
         self.shared.state().tokens.has_issued(issuer, holder)

@@ -158,7 +158,13 @@ impl Client {
         let decoded = tokio::task::spawn_blocking(move || history::decode_blob(&compressed))
             .await
             .unwrap_or_else(|e| Err(HistoryError::Inflate(format!("decode task: {e}"))));
-        Ok(decoded?)
+        let decoded = decoded?;
+        // The privacy tokens it carries are kept here, whoever reads the
+        // rest; a store failure only costs a token the contact resends.
+        if let Err(e) = super::tokens::from_history(&self.shared, &decoded).await {
+            warn!(error = %e, "privacy tokens from history not kept");
+        }
+        Ok(decoded)
     }
 }
 

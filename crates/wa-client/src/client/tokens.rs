@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
+use wa_core::proto::HistorySync;
 
 use super::Shared;
 use super::recv::unix_now;
@@ -69,6 +70,38 @@ pub(super) async fn received(shared: &Shared, node: &Node) -> Result<(), StoreEr
         };
         let kept = shared.store.store_privacy_token(&key, bytes, t).await?;
         debug!(contact = %key, kept, "privacy token received");
+    }
+    Ok(())
+}
+
+/// Keeps the privacy tokens a history chunk carries (whatsmeow
+/// `handleHistorySync`): per 1:1 conversation, the contact's token for us
+/// (`tcToken`, `tcTokenTimestamp`) and when we last gave ours
+/// (`tcTokenSenderTimestamp`), under the contact's LID when known. A newer
+/// token or issue time already kept wins.
+pub(super) async fn from_history(shared: &Shared, history: &HistorySync) -> Result<(), StoreError> {
+    for conv in &history.conversations {
+        let Some(chat) = conv.id.as_deref().and_then(|id| id.parse::<Jid>().ok()) else {
+            continue;
+        };
+        if !matches!(chat.server(), Server::User | Server::Lid) {
+            continue;
+        }
+        let key = key_of(shared, &chat).await?;
+        if let (Some(token), Some(t)) = (&conv.tc_token, conv.tc_token_timestamp)
+            && !token.is_empty()
+        {
+            shared.store.store_privacy_token(&key, token, t).await?;
+        }
+        if let Some(at) = conv.tc_token_sender_timestamp.filter(|t| *t > 0)
+            && shared
+                .store
+                .token_issued_at(&key)
+                .await?
+                .is_none_or(|known| known < at)
+        {
+            shared.store.set_token_issued_at(&key, at).await?;
+        }
     }
     Ok(())
 }

@@ -294,6 +294,8 @@ fn conversation(own_pn: &str, chat: &ScriptChat) -> Conversation {
         mute_end_time: chat
             .mute_end_ms
             .map(|ms| if ms < 0 { u64::MAX } else { ms as u64 / 1000 }),
+        tc_token: chat.privacy_token.as_ref().map(|(t, _)| t.clone()),
+        tc_token_timestamp: chat.privacy_token.as_ref().map(|(_, at)| *at),
         ..Default::default()
     }
 }

@@ -59,6 +59,13 @@ impl Tokens {
     }
 
     /// True when `issuer` has given `holder` a token.
+    /// The token `issuer` gave `holder`, if any.
+    pub(crate) fn issued(&self, issuer: &str, holder: &str) -> Option<Vec<u8>> {
+        self.issued
+            .get(&(issuer.to_owned(), holder.to_owned()))
+            .cloned()
+    }
+
     pub(crate) fn has_issued(&self, issuer: &str, holder: &str) -> bool {
         self.issued
             .contains_key(&(issuer.to_owned(), holder.to_owned()))

@@ -62,6 +62,9 @@ pub struct ScriptChat {
     /// Muted until this time in milliseconds since the Unix epoch (-1:
     /// forever); `None`: not muted.
     pub mute_end_ms: Option<i64>,
+    /// The contact's privacy token for this account, with when it was
+    /// given (unix seconds), as history sync carries it.
+    pub privacy_token: Option<(Vec<u8>, u64)>,
 }
 
 impl ScriptChat {
@@ -84,6 +87,7 @@ impl ScriptChat {
             archived: false,
             pinned: false,
             mute_end_ms: None,
+            privacy_token: None,
         }
     }
 
@@ -120,6 +124,13 @@ impl ScriptChat {
     /// Marks the chat pinned.
     pub fn pinned(mut self) -> Self {
         self.pinned = true;
+        self
+    }
+
+    /// Carries the contact's privacy token for this account, given at
+    /// `given_at` (unix seconds), as the phone's history does.
+    pub fn privacy_token(mut self, token: Vec<u8>, given_at: u64) -> Self {
+        self.privacy_token = Some((token, given_at));
         self
     }
 
