@@ -323,6 +323,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "privacy tokens",
         include_str!("../migrations/sqlite/0014_privacy_tokens.sql"),
     ),
+    (
+        15,
+        "cstoken salt",
+        include_str!("../migrations/sqlite/0015_nct_salt.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -396,6 +401,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         14,
         "privacy tokens",
         include_str!("../migrations/postgres/0014_privacy_tokens.sql"),
+    ),
+    (
+        15,
+        "cstoken salt",
+        include_str!("../migrations/postgres/0015_nct_salt.sql"),
     ),
 ];
 

@@ -127,8 +127,9 @@ async fn apply(
             };
             star(bridge, login, chat, &sender, message_id, *starred).await
         }
-        // The client keeps it and sends it with its presence.
-        Action::PushName { .. } => Ok(()),
+        // The client keeps these: the name for its presence, the salt for
+        // cstokens.
+        Action::PushName { .. } | Action::NctSalt { .. } => Ok(()),
         Action::Other { index } => {
             debug!(
                 kind = index.first().map(String::as_str),

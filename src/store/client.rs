@@ -93,17 +93,19 @@ type DeviceRow = (
     Option<Vec<u8>>, // account
     Option<String>,  // platform
     Option<String>,  // push_name
+    Option<Vec<u8>>, // nct_salt
 );
 
 const SELECT_DEVICE: &str = "SELECT noise_private, identity_private, registration_id, \
      signed_prekey_id, signed_prekey_private, signed_prekey_signature, signed_prekey_created, \
-     adv_secret, next_prekey_id, jid, lid, account, platform, push_name \
+     adv_secret, next_prekey_id, jid, lid, account, platform, push_name, nct_salt \
      FROM wa_devices WHERE login_id = $1";
 
 const UPSERT_DEVICE: &str = "INSERT INTO wa_devices (login_id, noise_private, identity_private, \
      registration_id, signed_prekey_id, signed_prekey_private, signed_prekey_signature, \
-     signed_prekey_created, adv_secret, next_prekey_id, jid, lid, account, platform, push_name) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+     signed_prekey_created, adv_secret, next_prekey_id, jid, lid, account, platform, push_name, \
+     nct_salt) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (login_id) DO UPDATE SET noise_private = excluded.noise_private, \
      identity_private = excluded.identity_private, registration_id = excluded.registration_id, \
      signed_prekey_id = excluded.signed_prekey_id, \
@@ -111,7 +113,8 @@ const UPSERT_DEVICE: &str = "INSERT INTO wa_devices (login_id, noise_private, id
      signed_prekey_signature = excluded.signed_prekey_signature, \
      signed_prekey_created = excluded.signed_prekey_created, adv_secret = excluded.adv_secret, \
      next_prekey_id = excluded.next_prekey_id, jid = excluded.jid, lid = excluded.lid, \
-     account = excluded.account, platform = excluded.platform, push_name = excluded.push_name";
+     account = excluded.account, platform = excluded.platform, push_name = excluded.push_name, \
+     nct_salt = excluded.nct_salt";
 
 impl ClientStore {
     /// Rebuilds the state from its row; a bad column is a corrupt-row error.
@@ -121,7 +124,7 @@ impl ClientStore {
         let (noise, identity, reg, spk_id, spk_private, spk_sig, spk_created, adv, next, jid, lid) = (
             row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10,
         );
-        let (account, platform, push_name) = (row.11, row.12, row.13);
+        let (account, platform, push_name, nct_salt) = (row.11, row.12, row.13, row.14);
         let corrupt = |reason: String| StoreError::Corrupt {
             table: T,
             key: key(),
@@ -157,6 +160,7 @@ impl ClientStore {
                 .transpose()?,
             platform,
             push_name,
+            nct_salt,
         })
     }
 }
@@ -195,6 +199,7 @@ impl DeviceStore for ClientStore {
                 .bind(account.as_deref())
                 .bind(s.platform.as_deref())
                 .bind(s.push_name.as_deref())
+                .bind(s.nct_salt.as_deref())
                 .execute(p)
                 .await
                 .map(drop)

@@ -56,6 +56,9 @@ pub struct DeviceState {
     /// The account's push name, from app state (`setting_pushName`): sent
     /// with our presence, so the server names our messages with it.
     pub push_name: Option<String>,
+    /// The account's salt for `cstoken`s, from app state (`nct_salt_sync`):
+    /// what a 1:1 message carries when we hold no token of the contact's.
+    pub nct_salt: Option<Vec<u8>>,
 }
 
 impl DeviceState {
@@ -86,6 +89,7 @@ impl DeviceState {
             account: None,
             platform: None,
             push_name: None,
+            nct_salt: None,
         }
     }
 
@@ -149,6 +153,7 @@ impl fmt::Debug for DeviceState {
             .field("account", &self.account.is_some())
             .field("platform", &self.platform)
             .field("push_name", &self.push_name.is_some())
+            .field("nct_salt", &self.nct_salt.is_some())
             .finish_non_exhaustive()
     }
 }

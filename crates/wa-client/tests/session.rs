@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use wa_client::store::{LidStore, PrivacyTokenStore};
+use wa_client::store::{DeviceStore, LidStore, PrivacyTokenStore};
 use wa_client::{ClientEvent, SendError};
 use wa_core::jid::Jid;
 use wa_sim::{HistoryScript, ScriptChat, Sender};
@@ -210,6 +210,43 @@ async fn a_privacy_token_from_history_is_kept_and_sent() {
         .unwrap();
     let got = bob.wait_received(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].id, sent.id);
+    stop(client, events).await;
+}
+
+/// Without the contact's token, a 1:1 message carries a cstoken made with
+/// the account's salt from app state (whatsmeow `generateCsToken`).
+#[tokio::test]
+async fn without_a_token_the_message_carries_a_cstoken_from_the_app_state_salt() {
+    let sim = sim().await;
+    sim.record_stanzas();
+    let mine = sim.account("15554449500");
+    let bob = sim.account("15554449501");
+    mine.set_history(HistoryScript::new());
+    let store = paired(&sim, &mine).await;
+    let (client, events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    let salt = vec![0x5a; 32];
+    mine.set_nct_salt(salt.clone()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.load().await.unwrap().unwrap().nct_salt.as_deref() != Some(&salt[..]) {
+        assert!(Instant::now() < deadline, "the salt is kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = client
+        .send_text(&Jid::user_jid("15554449501"), "hi bob")
+        .await
+        .unwrap();
+    let stanza = sim
+        .stanzas_sent("15554449500", device)
+        .into_iter()
+        .find(|n| n.tag == "message" && n.attr_str("id") == Some(sent.id.as_str()))
+        .expect("our message");
+    let bob_lid = bob.lid().unwrap().to_non_ad().to_string();
+    assert_eq!(
+        stanza.child("cstoken").and_then(|c| c.content_bytes()),
+        Some(&wa_core::cstoken::cstoken(&salt, &bob_lid)[..])
+    );
+    assert!(stanza.child("tctoken").is_none());
     stop(client, events).await;
 }
 

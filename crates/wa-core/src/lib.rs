@@ -8,6 +8,7 @@ pub mod adv;
 pub mod appstate;
 pub mod binary;
 pub mod content;
+pub mod cstoken;
 pub mod frame;
 pub mod history;
 pub mod jid;

@@ -514,6 +514,12 @@ impl Sim {
             .collect()
     }
 
+    /// The stanzas device `device` of `pn` sent while recording, in order.
+    pub fn stanzas_sent(&self, pn: &str, device: u16) -> Vec<Node> {
+        let me = (pn.to_owned(), device);
+        self.shared.state().recorder.of(&me).cloned().collect()
+    }
+
     /// How many stanzas device `device` of `pn` has sent while recording
     /// (a mark for [`Sim::stanza_deep_shapes`]).
     pub fn stanza_count(&self, pn: &str, device: u16) -> usize {

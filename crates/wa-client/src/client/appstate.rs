@@ -338,6 +338,7 @@ async fn commit(
     *state = applied.state;
     if !applied.changes.is_empty() {
         super::presence::learn_push_name(shared, &applied.changes).await;
+        super::tokens::learn_salt(shared, &applied.changes).await;
         shared.emit(ClientEvent::AppState(applied.changes)).await;
     }
     Ok(applied.stop)

@@ -208,8 +208,12 @@ async fn send_direct(
     }
     children.extend(poll_meta(&attrs));
     children.extend(reporting_node(message, id, &shared.own.lid, &chat));
-    // Last, as whatsmeow puts it: the contact's privacy token, if we hold one.
-    children.extend(super::tokens::attach(shared, to, Some(&chat)).await?);
+    // Last, as whatsmeow puts it: the contact's privacy token if we hold
+    // one, else a cstoken if we hold the salt.
+    match super::tokens::attach(shared, to, Some(&chat)).await? {
+        Some(token) => children.push(token),
+        None => children.extend(super::tokens::cstoken(shared, &chat).await),
+    }
     let mut stanza = message_node(id, &chat, &attrs);
     if let Some(pn) = peer_pn {
         stanza = stanza.attr("peer_recipient_pn", pn);

@@ -106,6 +106,41 @@ pub(super) async fn from_history(shared: &Shared, history: &HistorySync) -> Resu
     Ok(())
 }
 
+/// Keeps the cstoken salt from app state `changes` (the last one wins; a
+/// removal clears it). A store failure is logged: the changes are applied.
+pub(super) async fn learn_salt(shared: &Shared, changes: &[super::AppStateChange]) {
+    let Some(salt) = changes.iter().rev().find_map(|c| match &c.action {
+        wa_core::appstate::Action::NctSalt { salt } => Some(salt.clone()),
+        _ => None,
+    }) else {
+        return;
+    };
+    let mut state = shared.state.lock().await;
+    if state.nct_salt == salt {
+        return;
+    }
+    state.nct_salt = salt;
+    match shared.store.save(&state).await {
+        Ok(()) => debug!(
+            set = state.nct_salt.is_some(),
+            "cstoken salt from app state"
+        ),
+        Err(e) => warn!(error = %e, "the cstoken salt could not be kept"),
+    }
+}
+
+/// `<cstoken>` = HMAC-SHA256(salt, "LID@lid") for a 1:1 message to the
+/// contact with LID user `lid`, when we hold the account's salt (whatsmeow
+/// `generateCsToken`: sent instead of a `<tctoken>` we do not have).
+pub(super) async fn cstoken(shared: &Shared, lid: &Jid) -> Option<Node> {
+    let salt = shared.state.lock().await.nct_salt.clone()?;
+    if salt.is_empty() || !lid.is_lid() {
+        return None;
+    }
+    let token = wa_core::cstoken::cstoken(&salt, &lid.to_non_ad().to_string());
+    Some(Node::new("cstoken").bytes(token.to_vec()))
+}
+
 /// The `<tctoken>` child for a 1:1 message (or presence subscription) to
 /// `to`, when the contact gave us a token that is still good. `lid` is
 /// `to`'s LID when the caller has looked it up already.

@@ -81,6 +81,7 @@ async fn device(store: &dyn Store) -> Result<(), StoreError> {
     });
     state.platform = Some("android".to_owned());
     state.push_name = Some("Dora Example ✨".to_owned());
+    state.nct_salt = Some(vec![9; 32]);
     state.signed_prekey_created = 1_700_000_123;
     store.save(&state).await?;
     let loaded = store.load().await?;
@@ -490,4 +491,5 @@ fn same(a: &DeviceState, b: &DeviceState) -> bool {
         && a.account == b.account
         && a.platform == b.platform
         && a.push_name == b.push_name
+        && a.nct_salt == b.nct_salt
 }

@@ -271,6 +271,9 @@ struct DeviceFile {
     /// Absent in files written before push names were kept.
     #[serde(default)]
     push_name: Option<String>,
+    /// Base64; absent in files written before cstoken salts were kept.
+    #[serde(default)]
+    nct_salt: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -371,6 +374,7 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
             account: d.account.as_ref().map(|a| b64(&a.encode_to_vec())),
             platform: d.platform.clone(),
             push_name: d.push_name.clone(),
+            nct_salt: d.nct_salt.as_deref().map(b64),
         }),
         identities: inner
             .identities
@@ -501,6 +505,10 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
                 .transpose()?,
             platform: d.platform,
             push_name: d.push_name,
+            nct_salt: d
+                .nct_salt
+                .map(|s| unb64("device.nct_salt", &s))
+                .transpose()?,
         }),
     };
     let mut inner = Inner {

@@ -9,6 +9,7 @@
 //! | `["markChatAsRead", chat]`                      | markChatAsReadAction | regular_low          | 3       |
 //! | `["star", chat, id, "1"/"0", participant/"0"]`  | starAction           | regular_high         | 2       |
 //! | `["setting_pushName"]`                          | pushNameSetting      | critical_block       | 1       |
+//! | `["nct_salt_sync"]` (SET and REMOVE)            | nctSaltSyncAction 80 | (not known; we push critical_block) | 1 |
 //!
 //! Decoding looks only at the index and the value, never at the collection a
 //! mutation came in (clients disagree: Baileys writes stars to
@@ -19,8 +20,8 @@ use super::patch::{Mutation, NewMutation, Operation};
 use crate::jid::Jid;
 use crate::proto::SyncActionValue;
 use crate::proto::sync_action_value::{
-    ArchiveChatAction, ContactAction, MarkChatAsReadAction, MuteAction, PinAction, PushNameSetting,
-    StarAction, SyncActionMessageRange,
+    ArchiveChatAction, ContactAction, MarkChatAsReadAction, MuteAction, NctSaltSyncAction,
+    PinAction, PushNameSetting, StarAction, SyncActionMessageRange,
 };
 
 const CONTACT: &str = "contact";
@@ -30,6 +31,7 @@ const PIN: &str = "pin_v1";
 const MARK_READ: &str = "markChatAsRead";
 const STAR: &str = "star";
 const PUSH_NAME: &str = "setting_pushName";
+const NCT_SALT: &str = "nct_salt_sync";
 
 /// What a SET mutation means to the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +95,14 @@ pub enum Action {
         /// The name.
         name: String,
     },
+    /// The account's cstoken salt was set (or, `None`, removed): a 1:1
+    /// message to a contact whose privacy token we lack carries
+    /// HMAC-SHA256(salt, contact LID) (whatsmeow `appstate.go`,
+    /// `cstoken.go`).
+    NctSalt {
+        /// The salt; `None` when removed.
+        salt: Option<Vec<u8>>,
+    },
     /// Anything else, or a known index whose value or JIDs do not fit.
     Other {
         /// The index as received.
@@ -101,11 +111,12 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action of a SET mutation; `None` for a REMOVE or a mutation
-    /// without a value.
+    /// The action of a SET mutation; `None` for a REMOVE (but that of the
+    /// cstoken salt, which clears it) or a mutation without a value.
     pub fn from_mutation(mutation: &Mutation) -> Option<Action> {
         if mutation.operation != Operation::Set {
-            return None;
+            let salt = mutation.index.len() == 1 && mutation.index[0] == NCT_SALT;
+            return salt.then_some(Action::NctSalt { salt: None });
         }
         let value = mutation.value.as_ref()?;
         let other = || Action::Other {
@@ -205,7 +216,13 @@ impl Action {
                 });
                 (Collection::CriticalBlock, vec![PUSH_NAME.to_owned()], 1)
             }
-            Action::Other { .. } => return None,
+            Action::NctSalt { salt: Some(salt) } => {
+                value.nct_salt_sync_action = Some(NctSaltSyncAction {
+                    salt: Some(salt.clone()),
+                });
+                (Collection::CriticalBlock, vec![NCT_SALT.to_owned()], 1)
+            }
+            Action::NctSalt { salt: None } | Action::Other { .. } => return None,
         };
         let mutation = NewMutation {
             operation: Operation::Set,
@@ -278,6 +295,9 @@ fn known(index: &[String], value: &SyncActionValue) -> Option<Action> {
         }),
         (PUSH_NAME, []) => Some(Action::PushName {
             name: value.push_name_setting.as_ref()?.name.clone()?,
+        }),
+        (NCT_SALT, []) => Some(Action::NctSalt {
+            salt: Some(value.nct_salt_sync_action.as_ref()?.salt.clone()?),
         }),
         _ => None,
     }

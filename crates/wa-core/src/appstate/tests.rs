@@ -635,6 +635,9 @@ fn actions_round_trip() {
         Action::PushName {
             name: "Alice Example".into(),
         },
+        Action::NctSalt {
+            salt: Some(vec![7; 32]),
+        },
     ];
     for action in actions {
         let (collection, new) = action.to_new_mutation(1_700_000_000_123).unwrap();
@@ -646,6 +649,7 @@ fn actions_round_trip() {
             Action::MarkRead { .. } => (Collection::RegularLow, "markChatAsRead", 3),
             Action::Star { .. } => (Collection::RegularHigh, "star", 2),
             Action::PushName { .. } => (Collection::CriticalBlock, "setting_pushName", 1),
+            Action::NctSalt { .. } => (Collection::CriticalBlock, "nct_salt_sync", 1),
             Action::Other { .. } => unreachable!(),
         };
         assert_eq!((collection, new.index[0].as_str(), new.version), want);
@@ -693,6 +697,16 @@ fn action_from_odd_mutations() {
     assert_eq!(
         Action::from_mutation(&mutation(Operation::Set, &chat, None)),
         None
+    );
+    // Removing the cstoken salt clears it (whatsmeow `appstate.go`).
+    assert_eq!(
+        Action::from_mutation(&mutation(Operation::Remove, &["nct_salt_sync"], None)),
+        Some(Action::NctSalt { salt: None })
+    );
+    assert_eq!(
+        Action::NctSalt { salt: None }.to_new_mutation(0),
+        None,
+        "a removal is not sent as a SET"
     );
     assert_eq!(
         Action::from_mutation(&mutation(Operation::Set, &chat, Some(mute.clone()))),

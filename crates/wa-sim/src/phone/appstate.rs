@@ -327,6 +327,11 @@ impl Phone {
         .await
     }
 
+    /// Sets the account's cstoken salt in app state (`nct_salt_sync`).
+    pub async fn set_nct_salt(&self, salt: Vec<u8>) -> Result<u64, PhoneError> {
+        self.act(Action::NctSalt { salt: Some(salt) }).await
+    }
+
     /// Archives or unarchives `chat`.
     pub async fn archive_chat(&self, chat: &Jid, archived: bool) -> Result<u64, PhoneError> {
         let chat = chat.clone();

@@ -85,7 +85,7 @@ impl AppStateView {
                 (chat.to_string(), message_id, from_me),
                 starred,
             ),
-            Action::PushName { .. } | Action::Other { .. } => {}
+            Action::PushName { .. } | Action::NctSalt { .. } | Action::Other { .. } => {}
         }
     }
 }
