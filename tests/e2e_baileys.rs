@@ -563,6 +563,34 @@ async fn polls_both_ways(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) {
     assert_eq!(vote["options"], json!(["Coffee"]), "{vote}");
 }
 
+/// Today's message forms as Baileys sends them (an event, an album's head,
+/// a pin, a text in a disappearing chat) each show readably.
+async fn todays_forms_from_baileys(alice: &MatrixUser, peer: &mut Peer, chat: &Chat) {
+    let pinned = chat.bob_text(peer, "pin me").await;
+    chat.bob_event(alice, |e| body(e) == "pin me").await;
+    for (cmd, shown) in [
+        (
+            json!({"cmd": "send-event", "name": "Picnic", "startTime": 1_796_580_000}),
+            "Event: Picnic\nWhen: 2026-12-06 18:00 UTC",
+        ),
+        (
+            json!({"cmd": "send-album", "images": 2}),
+            "Sent an album of 2 photos:",
+        ),
+        (
+            json!({"cmd": "send-pin", "key": {"id": pinned, "fromMe": true}}),
+            "Pinned a message.",
+        ),
+        (
+            json!({"cmd": "send-disappearing", "text": "gone tomorrow"}),
+            "gone tomorrow",
+        ),
+    ] {
+        chat.bob_sends(peer, cmd).await;
+        chat.bob_event(alice, |e| body(e) == shown).await;
+    }
+}
+
 /// Every kind both ways in `chat`, whose portal exists: starts with a text
 /// each way that the relations then point at. Returns Alice's LID as Baileys
 /// learned it from her message.
@@ -673,6 +701,7 @@ async fn baileys_and_a_bridged_user_exchange_every_kind_one_to_one_and_in_a_grou
     assert_eq!(got["pushName"], "Alice Example", "{got}");
 
     let alice_lid = every_kind_both_ways(&alice, &mut peer, &dm).await;
+    todays_forms_from_baileys(&alice, &mut peer, &dm).await;
 
     // Baileys writing to Alice's LID, as clients do once they know it (the
     // stanza reaches the bridge LID-addressed, with sender_pn): the same

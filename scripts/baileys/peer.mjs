@@ -251,6 +251,11 @@ const onMessages = ({ messages }) => {
 //   {"cmd":"send-reaction","to":..,"key":{..},"text":".."}  "" removes it
 //   {"cmd":"send-edit","to":..,"key":{..},"text":".."}      edits own message
 //   {"cmd":"send-revoke","to":..,"key":{..}}                deletes for everyone
+//   {"cmd":"send-event","to":..,"name":..,"startTime":<unix s>}  an event
+//   {"cmd":"send-album","to":..,"images":N}                 an album's head
+//   {"cmd":"send-pin","to":..,"key":{..}}                   pins a message (1 day)
+//   {"cmd":"send-disappearing","to":..,"text":..}           a text in a
+//        disappearing chat (Baileys sets contextInfo.expiration, no wrapper)
 // Events:
 //   {"event":"media", <as message>, "kind":"image"|"audio"|"document"|
 //    "sticker"|"video","mimetype":..,"fileName":..,"caption":..,"ptt":bool,
@@ -345,6 +350,21 @@ const mediaCommand = async (cmd) => {
     case 'send-revoke':
       needs(typeof to === 'string', '"to"');
       return sock.sendMessage(to, { delete: keyFor(to, cmd.key) });
+    // Today's message forms as Baileys sends them (tests/e2e_baileys.rs).
+    case 'send-event':
+      needs(typeof to === 'string' && typeof cmd.name === 'string', '"to" and "name"');
+      return sock.sendMessage(to, {
+        event: { name: cmd.name, startDate: new Date(Number(cmd.startTime) * 1000) },
+      });
+    case 'send-album':
+      needs(typeof to === 'string', '"to"');
+      return sock.sendMessage(to, { album: { expectedImageCount: Number(cmd.images ?? 0) } });
+    case 'send-pin':
+      needs(typeof to === 'string', '"to"');
+      return sock.sendMessage(to, { pin: keyFor(to, cmd.key), type: 1, time: 86400 });
+    case 'send-disappearing':
+      needs(typeof to === 'string' && typeof cmd.text === 'string', '"to" and "text"');
+      return sock.sendMessage(to, { text: cmd.text }, { ephemeralExpiration: 86400 });
     default:
       return undefined;
   }
