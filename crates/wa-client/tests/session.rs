@@ -95,6 +95,7 @@ async fn session_start_reads_privacy_and_blocklist_and_acts_on_them() {
 #[tokio::test]
 async fn privacy_tokens_are_kept_sent_and_issued() {
     let sim = sim().await;
+    sim.record_stanzas();
     let mine = sim.account("15554449200");
     let bob = sim.account("15554449201");
     let store = paired(&sim, &mine).await;
@@ -143,6 +144,34 @@ async fn privacy_tokens_are_kept_sent_and_issued() {
     // And our own token went to Bob after we wrote to him.
     eventually("our token is issued", || {
         sim.has_issued_token("15554449200", "15554449201")
+    })
+    .await;
+
+    // A group with Bob names him with his token (whatsmeow `CreateGroup`).
+    let device = client.jid().device();
+    client
+        .create_group("with bob", std::slice::from_ref(&bob_jid))
+        .await
+        .unwrap();
+    let bobs = sim.issued_token("15554449201", "15554449200").unwrap();
+    let create = sim
+        .stanzas_sent("15554449200", device)
+        .into_iter()
+        .rev()
+        .find_map(|n| n.child("create").cloned())
+        .expect("the create IQ");
+    let member = create.child("participant").expect("Bob");
+    assert_eq!(
+        member.child("privacy").and_then(|p| p.content_bytes()),
+        Some(&bobs[..])
+    );
+
+    // Bob reinstalls: we give him our token again (whatsmeow
+    // `notification.go`), so his new install holds it.
+    let ours = sim.issued_token("15554449200", "15554449201").unwrap();
+    sim.notify_identity_change("15554449201", "15554449200");
+    eventually("our token is given again", || {
+        sim.issued_token("15554449200", "15554449201") != Some(ours.clone())
     })
     .await;
     stop(client, events).await;

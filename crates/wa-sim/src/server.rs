@@ -564,6 +564,24 @@ impl Sim {
             .presence_token_seen(subscriber, target)
     }
 
+    /// Tells every device of `to` that `of` has a new identity (a
+    /// reinstall), as the server does: `<notification type="encrypt"
+    /// from=(of's user)><identity/></notification>` (whatsmeow
+    /// `notification.go` `handleEncryptNotification`). Only the
+    /// notification: `of`'s keys stay as they are.
+    pub fn notify_identity_change(&self, of: &str, to: &str) {
+        let mut state = self.shared.state();
+        let note = Node::new("notification")
+            .attr("from", Jid::user_jid(of.to_owned()))
+            .attr("type", "encrypt")
+            .attr("id", format!("{:016X}", rand::random::<u64>()))
+            .attr("t", unix_now().to_string())
+            .children(vec![Node::new("identity")]);
+        for device in state.devices_of(to) {
+            state.deliver(&(to.to_owned(), device), note.clone());
+        }
+    }
+
     /// The privacy token `issuer` has given `holder` (what the holder's
     /// messages to the issuer must carry under a reach-out restriction).
     pub fn issued_token(&self, issuer: &str, holder: &str) -> Option<Vec<u8>> {

@@ -128,10 +128,18 @@ pub(crate) async fn create(
     subject: &str,
     participants: &[Jid],
 ) -> Result<GroupInfo, SendError> {
+    // Each member with the token they gave us, if we hold a live one
+    // (whatsmeow `CreateGroup`).
+    let mut members = participant_nodes(participants);
+    for (node, jid) in members.iter_mut().zip(participants) {
+        if let Some(token) = super::tokens::participant_token(shared, jid).await {
+            node.content = wa_core::binary::Content::Nodes(vec![token]);
+        }
+    }
     let create = Node::new("create")
         .attr("subject", subject.to_owned())
         .attr("key", super::new_message_id())
-        .children(participant_nodes(participants));
+        .children(members);
     let answer = conn
         .iq(iq(Jid::new("", Server::Group), "set", create))
         .await?;

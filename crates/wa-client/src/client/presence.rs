@@ -94,7 +94,12 @@ fn unified_session(shared: &Shared) -> Node {
     let offset = shared
         .server_offset_ms
         .load(std::sync::atomic::Ordering::Relaxed);
-    let id = unified_session_id(super::appstate::now_ms().saturating_add(offset));
+    unified_session_node(super::appstate::now_ms().saturating_add(offset))
+}
+
+/// `<ib><unified_session id/></ib>` for the server time `server_ms`.
+fn unified_session_node(server_ms: i64) -> Node {
+    let id = unified_session_id(server_ms);
     Node::new("ib").children(vec![
         Node::new("unified_session").attr("id", id.to_string()),
     ])

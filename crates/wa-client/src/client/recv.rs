@@ -667,6 +667,9 @@ async fn notification(
 ) -> Result<(), HandleError> {
     let result = match node.attr_str("type") {
         Some("devices") => devices_changed(shared, node).await,
+        Some("encrypt") if node.child("identity").is_some() => {
+            identity_notification(shared, conn, node).await
+        }
         Some("encrypt") => prekeys_low(shared, conn, node).await,
         Some("w:gp2") => group_changed(shared, node).await,
         Some("privacy_token") => super::tokens::received(shared, node)
@@ -693,6 +696,24 @@ async fn devices_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), Handle
     shared
         .emit(ClientEvent::DevicesChanged { user: from })
         .await;
+    Ok(())
+}
+
+/// `<notification type="encrypt" from><identity/>`: the contact
+/// reinstalled. Our token goes to them again (the sessions renew themselves
+/// with their next `pkmsg`).
+async fn identity_notification(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    node: &Node,
+) -> Result<(), HandleError> {
+    let Some(from) = node.attr_jid("from").map(Jid::to_non_ad) else {
+        return Ok(());
+    };
+    if !matches!(from.server(), Server::User | Server::Lid) {
+        return Ok(());
+    }
+    super::tokens::reissue(shared, conn, &from).await?;
     Ok(())
 }
 

@@ -165,6 +165,39 @@ pub(super) async fn attach(
         .map(|t| Node::new("tctoken").bytes(t.token)))
 }
 
+/// `<privacy>TOKEN</privacy>` for a `<participant>` of a group create
+/// (whatsmeow `CreateGroup`, `UpdateGroupParticipants` add), when the
+/// contact gave us a token that is still good.
+pub(super) async fn participant_token(shared: &Shared, user: &Jid) -> Option<Node> {
+    match attach(shared, user, None).await {
+        Ok(token) => token
+            .map(|t| Node::new("privacy").bytes(t.content_bytes().unwrap_or_default().to_vec())),
+        Err(e) => {
+            warn!(error = %e, "privacy token not readable; adding without");
+            None
+        }
+    }
+}
+
+/// A contact's identity changed (`<notification type="encrypt"><identity/>`):
+/// if we ever gave them our token, give it again with the same time, as
+/// whatsmeow does (`notification.go`), so their new install has it.
+pub(super) async fn reissue(
+    shared: &Shared,
+    conn: &Connection,
+    contact: &Jid,
+) -> Result<(), StoreError> {
+    let key = key_of(shared, contact).await?;
+    let Some(at) = shared.store.token_issued_at(&key).await? else {
+        return Ok(());
+    };
+    debug!(contact = %key, "identity changed; giving our privacy token again");
+    if let Err(e) = conn.iq(issue_iq(&key, contact, at)).await {
+        warn!(error = %e, "could not give our privacy token again");
+    }
+    Ok(())
+}
+
 /// Forgets the tokens contacts gave us that can no longer be sent (at
 /// each login, as whatsmeow does at connect).
 pub(super) async fn prune(shared: &Shared) {
@@ -196,22 +229,28 @@ enum IssueError {
     Connection(#[from] crate::Error),
 }
 
+/// `<iq xmlns="privacy" type="set"><tokens><token jid t
+/// type="trusted_contact"/>`: gives `to` (stored under `key`) our token,
+/// stamped `t`.
+fn issue_iq(key: &str, to: &Jid, t: u64) -> Node {
+    let token = Node::new("token")
+        .attr("jid", key.parse::<Jid>().unwrap_or_else(|_| to.to_non_ad()))
+        .attr("t", t.to_string())
+        .attr("type", "trusted_contact");
+    Node::new("iq")
+        .attr("to", Jid::server_jid())
+        .attr("type", "set")
+        .attr("xmlns", "privacy")
+        .children(vec![Node::new("tokens").children(vec![token])])
+}
+
 async fn issue(shared: &Shared, conn: &Connection, to: &Jid) -> Result<(), IssueError> {
     let key = key_of(shared, to).await?;
     let now = unix_now();
     if !due(shared.store.token_issued_at(&key).await?, now) {
         return Ok(());
     }
-    let token = Node::new("token")
-        .attr("jid", key.parse::<Jid>().unwrap_or_else(|_| to.to_non_ad()))
-        .attr("t", now.to_string())
-        .attr("type", "trusted_contact");
-    let iq = Node::new("iq")
-        .attr("to", Jid::server_jid())
-        .attr("type", "set")
-        .attr("xmlns", "privacy")
-        .children(vec![Node::new("tokens").children(vec![token])]);
-    conn.iq(iq).await?;
+    conn.iq(issue_iq(&key, to, now)).await?;
     shared.store.set_token_issued_at(&key, now).await?;
     debug!(contact = %key, "privacy token issued");
     Ok(())
