@@ -72,6 +72,10 @@ pub struct Bridge {
     pub outbound: connector::queue::Queues<(Arc<Bridge>, Event)>,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
+    /// Set once the stored logins are restored and the last run's events
+    /// replayed: transactions wait for it, so what the homeserver kept
+    /// while the bridge was down finds its login (issue 18).
+    pub ready: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -190,6 +194,7 @@ pub async fn run_with(
         presence: connector::presence::State::default(),
         outbound: connector::queue::Queues::new(run_outbound, OUTBOUND_IDLE),
         puppets,
+        ready: tokio::sync::watch::Sender::new(false),
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
     let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
@@ -227,6 +232,7 @@ pub async fn run_with(
 
     connector::restore_logins(&bridge).await;
     replay_outbound(&bridge).await;
+    bridge.ready.send_replace(true);
 
     shutdown.await;
     info!("shutting down");
@@ -291,6 +297,14 @@ struct BridgeHandler(Arc<Bridge>);
 #[async_trait]
 impl Handler for BridgeHandler {
     async fn handle(&self, txn: Transaction) -> Result<(), HandlerError> {
+        // The homeserver sends its backlog as soon as we answer its ping,
+        // which comes before the logins are back: the events wait for
+        // them (transactions run one at a time, so a retry of this one
+        // waits behind it and is then a duplicate).
+        let mut ready = self.0.ready.subscribe();
+        if ready.wait_for(|r| *r).await.is_err() {
+            return Err(HandlerError::new("the bridge is shutting down"));
+        }
         for event in txn.events {
             handle_event(&self.0, &event).await?;
         }

@@ -311,6 +311,15 @@ async fn scenario(db: &str) {
         .await
         .unwrap();
     store.close().await;
+    // And what Alice sends while the bridge is down waits in the
+    // homeserver, which hands it over once the bridge is back (its ping
+    // asks for that): it must reach WhatsApp once, not be refused
+    // because the logins are not restored yet (issue 18).
+    alice.send_text(&dm, "sent while the bridge was down").await;
+    // WhatsApp answers the restored login only after a while: the
+    // homeserver's backlog comes in meanwhile.
+    let alice_device = alice_phone.linked_devices()[0];
+    sim.hold_logins(ALICE_PN, alice_device, Duration::from_secs(3));
     let bridge = Bridge::start(&config, port).await;
     bob.send_text(ALICE_PN, "still there?").await.unwrap();
     let (_, m) = alice
@@ -356,6 +365,12 @@ async fn scenario(db: &str) {
         .filter(|r| r.text.as_deref() == Some("kept before a crash"))
         .count();
     assert_eq!(kept_sent, 1, "the kept event went out once");
+    let backlog_sent = bob
+        .received()
+        .into_iter()
+        .filter(|r| r.text.as_deref() == Some("sent while the bridge was down"))
+        .count();
+    assert_eq!(backlog_sent, 1, "the homeserver's backlog went out once");
     let store = wabridge::store::Database::connect(&config.database.uri)
         .await
         .unwrap();

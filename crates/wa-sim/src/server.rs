@@ -468,6 +468,13 @@ impl Sim {
             .unwrap_or(0)
     }
 
+    /// Fault: a slow service: the device's logins for `how_long` are
+    /// answered only once it has passed.
+    pub fn hold_logins(&self, pn: &str, device: u16, how_long: Duration) {
+        let until = tokio::time::Instant::now() + how_long;
+        self.arm(pn, device, |f| f.hold_until = Some(until));
+    }
+
     /// Fault: answer the device's logins with `<failure reason="503">` for `how_long`.
     pub fn refuse_logins(&self, pn: &str, device: u16, how_long: Duration) {
         let until = tokio::time::Instant::now() + how_long;

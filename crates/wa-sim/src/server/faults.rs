@@ -21,6 +21,8 @@ pub(crate) struct DeviceFaults {
     pub(crate) corrupt_next: usize,
     /// Refuse the device's logins until then.
     pub(crate) refuse_until: Option<Instant>,
+    /// Logins before this instant are answered only then.
+    pub(crate) hold_until: Option<Instant>,
 }
 
 /// What `deliver` should do with the next stanza.
@@ -76,6 +78,14 @@ impl Faults {
                 }
             }
         }
+    }
+
+    /// Until when a login of `target` arriving now waits for its answer.
+    pub(crate) fn holding(&self, target: &(String, u16)) -> Option<Instant> {
+        self.devices
+            .get(target)
+            .and_then(|f| f.hold_until)
+            .filter(|until| Instant::now() < *until)
     }
 
     /// True while logins of `target` are refused.

@@ -35,6 +35,10 @@ pub(super) async fn run(
             .send(&Node::new("failure").attr("reason", "401"))
             .await;
     };
+    let hold = shared.state().faults.holding(&(pn.clone(), device));
+    if let Some(until) = hold {
+        tokio::time::sleep_until(until).await;
+    }
     if shared.state().faults.refusing(&(pn.clone(), device)) {
         return session
             .send(&Node::new("failure").attr("reason", "503"))
