@@ -105,7 +105,7 @@ fn unified_session_node(server_ms: i64) -> Node {
     ])
 }
 
-/// `<presence type="available|unavailable" [name]/>`.
+/// `<presence type="available|unavailable" name/>`.
 fn presence_node(available: bool, name: &str) -> Node {
     let kind = if available {
         "available"
