@@ -88,25 +88,7 @@ async fn session_start_matches_baileys_but_for_the_listed_differences() {
         theirs.iter().any(|s| s.contains("xmlns=passive")),
         "Baileys went active: {theirs:#?}"
     );
-    let found: BTreeSet<(String, &str)> = ours
-        .difference(&theirs)
-        .map(|s| (s.clone(), "ours"))
-        .chain(theirs.difference(&ours).map(|s| (s.clone(), "baileys")))
-        .collect();
-    let intended: BTreeSet<(String, &str)> = INTENDED
-        .iter()
-        .map(|(s, who)| ((*s).to_owned(), *who))
-        .collect();
-    println!(
-        "session-start differences from Baileys: {} ({} intended)",
-        found.len(),
-        intended.len()
-    );
-    assert_eq!(
-        found, intended,
-        "unexplained (or no longer present) differences; list each in \
-         docs/PROTOCOL-NOTES.md with its reason.\nours: {ours:#?}\ntheirs: {theirs:#?}"
-    );
+    compare("session-start", &ours, &theirs, &INTENDED);
     stop(client, events).await;
 }
 

@@ -527,13 +527,6 @@ impl Sim {
         self.shared.state().recorder.of(&me).cloned().collect()
     }
 
-    /// How many stanzas device `device` of `pn` has sent while recording
-    /// (a mark for [`Sim::stanza_deep_shapes`]).
-    pub fn stanza_count(&self, pn: &str, device: u16) -> usize {
-        let me = (pn.to_owned(), device);
-        self.shared.state().recorder.of(&me).count()
-    }
-
     /// What the stanzas device `device` of `pn` sent while recording (from
     /// its `from`-th on) are made of, one fact per line, each once: every
     /// node with the tags above it and its `type`/`xmlns` values

@@ -149,6 +149,18 @@ pub(super) async fn attach(
     to: &Jid,
     lid: Option<&Jid>,
 ) -> Result<Option<Node>, StoreError> {
+    Ok(live_token(shared, to, lid)
+        .await?
+        .map(|t| Node::new("tctoken").bytes(t)))
+}
+
+/// The token `to` gave us, if it is still good (kept under its LID, else
+/// its phone number).
+async fn live_token(
+    shared: &Shared,
+    to: &Jid,
+    lid: Option<&Jid>,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let key = match lid {
         Some(lid) => lid.to_non_ad().to_string(),
         None => key_of(shared, to).await?,
@@ -162,16 +174,15 @@ pub(super) async fn attach(
     }
     Ok(token
         .filter(|t| !expired(t.timestamp, unix_now()))
-        .map(|t| Node::new("tctoken").bytes(t.token)))
+        .map(|t| t.token))
 }
 
 /// `<privacy>TOKEN</privacy>` for a `<participant>` of a group create
 /// (whatsmeow `CreateGroup`, `UpdateGroupParticipants` add), when the
 /// contact gave us a token that is still good.
 pub(super) async fn participant_token(shared: &Shared, user: &Jid) -> Option<Node> {
-    match attach(shared, user, None).await {
-        Ok(token) => token
-            .map(|t| Node::new("privacy").bytes(t.content_bytes().unwrap_or_default().to_vec())),
+    match live_token(shared, user, None).await {
+        Ok(token) => token.map(|t| Node::new("privacy").bytes(t)),
         Err(e) => {
             warn!(error = %e, "privacy token not readable; adding without");
             None
