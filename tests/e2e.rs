@@ -316,10 +316,12 @@ async fn scenario(db: &str) {
     // asks for that): it must reach WhatsApp once, not be refused
     // because the logins are not restored yet (issue 18).
     alice.send_text(&dm, "sent while the bridge was down").await;
-    // WhatsApp answers the restored login only after a while: the
-    // homeserver's backlog comes in meanwhile.
+    // WhatsApp answers the restored login only after a while, and then
+    // refuses it for a while (503): the homeserver's backlog comes in
+    // meanwhile, and the login keeps trying (issue 18).
     let alice_device = alice_phone.linked_devices()[0];
-    sim.hold_logins(ALICE_PN, alice_device, Duration::from_secs(3));
+    sim.hold_logins(ALICE_PN, alice_device, Duration::from_secs(2));
+    sim.refuse_logins(ALICE_PN, alice_device, Duration::from_secs(4));
     let bridge = Bridge::start(&config, port).await;
     bob.send_text(ALICE_PN, "still there?").await.unwrap();
     let (_, m) = alice

@@ -233,5 +233,32 @@ async fn an_outdated_version_is_told_in_the_management_room() {
         1,
         "one refusal, not a loop"
     );
+
+    // The service lets the version in again and Alice links anew: the
+    // kept login is replaced, its device unlinked from the phone rather
+    // than left behind (issue 18), and the new one bridges.
+    sim.set_min_version(wa_core::payload::DEFAULT_WEB_VERSION);
+    support::login::login_by_qr(
+        &logged_in.alice,
+        &logged_in.management,
+        &phone,
+        ALICE_PN,
+        support::login::Qr::First,
+        WAIT,
+    )
+    .await;
+    assert_eq!(
+        phone.linked_devices(),
+        vec![2],
+        "the old device was unlinked, the new one is the only one"
+    );
+    let bob = sim.account(BOB_PN);
+    bob.send_text(ALICE_PN, "to the new device").await.unwrap();
+    let dm = logged_in.alice.wait_for_invite(WAIT).await;
+    logged_in.alice.accept_invite(&dm).await;
+    logged_in
+        .alice
+        .sync_until(WAIT, |room, e| room == dm && body(e) == "to the new device")
+        .await;
     logged_in.bridge.stop().await;
 }

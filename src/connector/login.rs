@@ -60,6 +60,9 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         // Acks go out once the Matrix event is sent and recorded.
         auto_ack: false,
         media_ca: bridge.config.network.media_ca_file.clone(),
+        // WhatsApp unreachable at start (or at the link's first login) is
+        // waited out with backoff, messages queued meanwhile (issue 18).
+        retry_first_login: true,
         ..ClientOptions::default()
     };
     let (client, events) = Client::start(options, store).await?;
@@ -94,6 +97,22 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         backfill,
         settings,
     })
+}
+
+/// Takes `login`'s client out of the running ones and stops its tasks
+/// (the one calling this, its event task, ends at its next await): its
+/// client ended for good. A newer login of the same user stays.
+pub(super) async fn retire(bridge: &Bridge, login: &Login) {
+    let handle = {
+        let mut logins = bridge.logins.lock().await;
+        match logins.get(&login.mxid) {
+            Some(h) if h.login_id == login.login_id => logins.remove(&login.mxid),
+            _ => None,
+        }
+    };
+    if let Some(handle) = handle {
+        handle.stop();
+    }
 }
 
 /// How many stored logins are restored at once at start: each one is a
@@ -158,7 +177,16 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
                 bridge.notice(&room, &text).await;
             }
         }
-        Err(e) => warn!(login = %login.login_id, error = %e, "could not restore a login"),
+        Err(e) => {
+            warn!(login = %login.login_id, error = %e, "could not restore a login");
+            if let Some(room) = bridge.management_room(&login.mxid).await {
+                let text = format!(
+                    "Your WhatsApp login could not be restored: {e}. Send `login` to link \
+                     the bridge again (it replaces the old device)."
+                );
+                bridge.notice(&room, &text).await;
+            }
+        }
     }
 }
 
@@ -317,9 +345,19 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
     }
     let jid = result?;
 
-    let bytes: [u8; 8] = rand::random();
+    // A login kept from before (its client ended for good: outdated,
+    // refused, replaced) is replaced, not left as a second row.
+    let stale = bridge
+        .db
+        .login_of_user(sender)
+        .await
+        .map_err(|e| format!("Login failed: could not read your earlier login: {e}"))?;
+    let login_id = match stale {
+        Some(old) => replace_stale(bridge, room, &old, jid.user()).await?,
+        None => hex::encode(rand::random::<[u8; 8]>()),
+    };
     let login = Login {
-        login_id: hex::encode(bytes),
+        login_id,
         mxid: sender.to_owned(),
         phone: Some(jid.user().to_owned()),
         jid: Some(jid.to_string()),
@@ -354,6 +392,80 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
         .notice(room, &format!("Logged in as +{}", jid.user()))
         .await;
     Ok(())
+}
+
+/// Retires a stored login that is not running, before the user's new
+/// device takes its place: its device is unlinked if it can still log in
+/// (else the user is told to remove it on the phone) and its keys are
+/// forgotten. Returns the id the new login takes: the old one when the
+/// account is the same (its portals and messages stay), a new one when
+/// it is another account (the old login is deleted with its portals).
+async fn replace_stale(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    old: &Login,
+    phone: &str,
+) -> Result<String, String> {
+    info!(login = %old.login_id, "replacing a login that was not running");
+    let options = ClientOptions {
+        connect: connect_options(bridge),
+        media_ca: bridge.config.network.media_ca_file.clone(),
+        login_timeout: STALE_LOGIN_WAIT,
+        ..ClientOptions::default()
+    };
+    let unlinked = async {
+        let (client, mut events) = Client::start(options, bridge.db.client_store(&old.login_id))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Online once the client says so (its first event).
+        while let Some(event) = events.recv().await {
+            if matches!(event, wa_client::ClientEvent::Connected) {
+                break;
+            }
+        }
+        let done = client.logout().await.map_err(|e| e.to_string());
+        client.stop();
+        done
+    };
+    match tokio::time::timeout(STALE_LOGIN_WAIT * 2, unlinked).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tell_orphan(bridge, room, old, &e).await,
+        Err(_) => tell_orphan(bridge, room, old, "timed out").await,
+    }
+    let forgotten = if old.phone.as_deref() == Some(phone) {
+        bridge
+            .db
+            .client_store(&old.login_id)
+            .delete()
+            .await
+            .map(|()| old.login_id.clone())
+            .map_err(|e| e.to_string())
+    } else {
+        bridge
+            .db
+            .delete_login(&old.login_id)
+            .await
+            .map(|_| hex::encode(rand::random::<[u8; 8]>()))
+            .map_err(|e| e.to_string())
+    };
+    forgotten.map_err(|e| format!("Login failed: could not replace your earlier login: {e}"))
+}
+
+/// How long the old device of a replaced login gets to log in and unlink.
+const STALE_LOGIN_WAIT: Duration = Duration::from_secs(10);
+
+async fn tell_orphan(bridge: &Bridge, room: &str, old: &Login, why: &str) {
+    warn!(login = %old.login_id, error = %why, "could not unlink the replaced device");
+    let phone = old.phone.as_deref().unwrap_or("?");
+    bridge
+        .notice(
+            room,
+            &format!(
+                "The bridge's earlier device on +{phone} could not be unlinked ({why}). \
+                 Remove it on your phone: Settings → Linked devices."
+            ),
+        )
+        .await;
 }
 
 /// The `logout` command.

@@ -72,7 +72,6 @@ pub(super) async fn run_events(
             }
             ClientEvent::LoggedOut(_) => {
                 warn!(login = %login.login_id, "logged out by WhatsApp");
-                bridge.logins.lock().await.remove(&login.mxid);
                 let _ = bridge.db.delete_login(&login.login_id).await;
                 if let Some(room) = bridge.management_room(&login.mxid).await {
                     bridge
@@ -83,6 +82,7 @@ pub(super) async fn run_events(
                         )
                         .await;
                 }
+                super::login::retire(&bridge, &login).await;
                 break;
             }
             ClientEvent::Stopped(reason) => {
@@ -95,6 +95,8 @@ pub(super) async fn run_events(
                 if let Some(room) = bridge.management_room(&login.mxid).await {
                     bridge.notice(&room, &text).await;
                 }
+                // The row stays: `login` replaces it.
+                super::login::retire(&bridge, &login).await;
                 break;
             }
             ClientEvent::Receipt(mut r) if r.kind == ReceiptKind::Read => {

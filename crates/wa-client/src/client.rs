@@ -113,6 +113,12 @@ pub struct ClientOptions {
     /// A PEM file of extra root CAs trusted for media hosts (besides the
     /// webpki roots), e.g. a simulator's.
     pub media_ca: Option<std::path::PathBuf>,
+    /// When the first login fails for a reason that may pass (network
+    /// down, 503, a timeout), start anyway and keep trying with
+    /// [`ClientOptions::reconnect`]'s backoff, as after a lost connection;
+    /// messages queue meanwhile. Off: [`Client::start`] returns the error.
+    /// A final verdict (logged out, forbidden, outdated) fails either way.
+    pub retry_first_login: bool,
 }
 
 impl Default for ClientOptions {
@@ -125,6 +131,7 @@ impl Default for ClientOptions {
             auto_ack: true,
             event_buffer: 1024,
             media_ca: None,
+            retry_first_login: false,
         }
     }
 }
@@ -350,7 +357,9 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Logs the device in `store` in and starts the client. Fails if the
-    /// store holds no paired device, or the first login fails.
+    /// store holds no paired device, or the first login fails (only for
+    /// good with [`ClientOptions::retry_first_login`]: then a client still
+    /// trying to connect is returned for any other failure).
     pub async fn start(
         opts: ClientOptions,
         store: Arc<dyn Store>,
@@ -360,7 +369,11 @@ impl Client {
             connect: opts.connect.clone(),
             success_timeout: opts.login_timeout,
         };
-        let live = login::login(&login_opts, &mut state, &*store).await?;
+        let first = match login::login(&login_opts, &mut state, &*store).await {
+            Ok(live) => Ok(live),
+            Err(e) if opts.retry_first_login && !e.is_final() => Err(e),
+            Err(e) => return Err(e.into()),
+        };
         let (Some(pn), Some(lid), Some(account_key)) = (
             state.jid.clone(),
             state.lid.clone(),
@@ -369,7 +382,9 @@ impl Client {
                 .as_ref()
                 .and_then(|a| a.account_signature_key.clone()),
         ) else {
-            live.conn.close();
+            if let Ok(live) = &first {
+                live.conn.close();
+            }
             return Err(ClientError::NotPaired);
         };
         if let (Some(pn), Some(lid)) = (state.jid.as_ref(), state.lid.as_ref()) {
@@ -401,10 +416,15 @@ impl Client {
             ended: watch::channel(false).0,
             available: tokio::sync::Mutex::new(false),
             active: std::sync::atomic::AtomicBool::new(false),
-            session: Mutex::new(live.session.clone()),
+            session: Mutex::new(
+                first
+                    .as_ref()
+                    .map(|live| live.session.clone())
+                    .unwrap_or_default(),
+            ),
             server_offset_ms: std::sync::atomic::AtomicI64::new(0),
         });
-        tokio::spawn(run::run_connections(shared.clone(), live));
+        tokio::spawn(run::run_connections(shared.clone(), first));
         tokio::spawn(run::run_outbox(shared.clone()));
         Ok((
             Client {

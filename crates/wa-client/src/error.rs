@@ -94,7 +94,13 @@ impl AuthError {
             "failure" => "reason",
             _ => return None,
         };
-        if node.child("conflict").is_some() {
+        // `<conflict type="replaced"/>`: another connection took over;
+        // `type="device_removed"` comes with code 401 (whatsmeow
+        // `connectionevents.go` handleStreamError).
+        if node
+            .child("conflict")
+            .is_some_and(|c| c.attr_str("type") != Some("device_removed"))
+        {
             return Some(AuthError::Replaced);
         }
         let code = node
@@ -153,6 +159,8 @@ mod tests {
         let c = Node::new("stream:error")
             .children(vec![Node::new("conflict").attr("type", "replaced")]);
         assert_eq!(AuthError::from_node(&c), Some(AuthError::Replaced));
+        let removed = n("401").children(vec![Node::new("conflict").attr("type", "device_removed")]);
+        assert_eq!(AuthError::from_node(&removed), Some(AuthError::LoggedOut));
         assert_eq!(AuthError::from_node(&Node::new("iq")), None);
         assert!(!Error::Auth(AuthError::LoggedOut).is_retryable());
         assert!(Error::Auth(AuthError::RestartRequired).is_retryable());

@@ -77,6 +77,26 @@ pub enum LoginError {
     Keys(#[from] SignalError),
 }
 
+impl LoginError {
+    /// Whether trying again cannot help: the device is not paired or was
+    /// unlinked, the account is refused, the client is outdated, another
+    /// connection took over, or our own keys are broken. Anything else
+    /// (the network, a timeout, 503, the store) may pass.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            LoginError::NotPaired
+                | LoginError::Keys(_)
+                | LoginError::Auth(
+                    AuthError::LoggedOut
+                        | AuthError::Forbidden
+                        | AuthError::ClientOutdated
+                        | AuthError::Replaced
+                )
+        )
+    }
+}
+
 impl From<Error> for LoginError {
     fn from(e: Error) -> Self {
         match e {

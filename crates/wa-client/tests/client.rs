@@ -321,6 +321,70 @@ async fn messages_queued_while_offline_arrive_once_in_order_after_reconnect() {
 }
 
 #[tokio::test]
+async fn a_first_login_that_fails_is_tried_again_when_asked_and_final_otherwise() {
+    let sim = sim().await;
+    let mine = sim.account("15554440032");
+    let bob = sim.account("15554440033");
+    let store = paired(&sim, &mine).await;
+    let device = store.load().await.unwrap().unwrap().jid.unwrap().device();
+    let dyn_store: Arc<dyn Store> = store.clone();
+
+    // Without the option the refusal is the caller's to handle.
+    sim.refuse_logins("15554440032", device, Duration::from_secs(60));
+    let refused = Client::start(options(&sim), dyn_store.clone()).await;
+    assert!(
+        matches!(refused, Err(wa_client::ClientError::Login(_))),
+        "a plain start fails: {:?}",
+        refused.err()
+    );
+
+    // With it: a client that is offline, takes messages, and comes up
+    // once the server lets it in.
+    sim.refuse_logins("15554440032", device, Duration::from_secs(2));
+    let opts = ClientOptions {
+        retry_first_login: true,
+        ..options(&sim)
+    };
+    let (client, mut events) = Client::start(opts, dyn_store).await.unwrap();
+    assert!(!client.is_online());
+    assert!(matches!(
+        next(&mut events).await,
+        ClientEvent::Disconnected { .. }
+    ));
+    let bob_pn = Jid::user_jid("15554440033");
+    let pending = client
+        .queue_message(&bob_pn, text("sent before the first login"))
+        .unwrap();
+    wait_for(&mut events, |e| {
+        matches!(e, ClientEvent::Connected).then_some(())
+    })
+    .await;
+    pending.wait().await.unwrap();
+    let got = bob.wait_received(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].text.as_deref(), Some("sent before the first login"));
+
+    // A final verdict still fails at once, option or not.
+    stop(client, events).await;
+    assert!(mine.remove_device(device).await);
+    let opts = ClientOptions {
+        retry_first_login: true,
+        ..options(&sim)
+    };
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let unlinked = Client::start(opts, dyn_store).await;
+    assert!(
+        matches!(
+            unlinked,
+            Err(wa_client::ClientError::Login(wa_client::LoginError::Auth(
+                wa_client::AuthError::LoggedOut
+            )))
+        ),
+        "an unlinked device is not retried: {:?}",
+        unlinked.err()
+    );
+}
+
+#[tokio::test]
 async fn unlinked_by_the_phone_the_client_stops_and_forgets_the_device() {
     let sim = sim().await;
     let mine = sim.account("15554440040");

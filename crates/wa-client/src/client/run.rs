@@ -14,10 +14,21 @@ use crate::login::{self, LoggedIn, LoginError, LoginOptions};
 
 /// Keeps the device online: handles each connection's nodes, and logs in
 /// again (with backoff) when it breaks.
-pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
+/// `first` is the first login's outcome: a failure that may pass is
+/// waited out and tried again like a later one.
+pub(super) async fn run_connections(shared: Arc<Shared>, first: Result<LoggedIn, LoginError>) {
     let mut stop = shared.stop.subscribe();
-    let mut live = Some(first);
     let mut attempt = 0u32;
+    let mut live = match first {
+        Ok(live) => Some(live),
+        Err(e) => {
+            if login_failed(&shared, &e, &mut attempt, &mut stop).await {
+                finish(&shared);
+                return;
+            }
+            None
+        }
+    };
     loop {
         if let Some(LoggedIn {
             conn,
@@ -98,23 +109,41 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: LoggedIn) {
                 break;
             }
             Err(e) => {
-                attempt = attempt.saturating_add(1);
-                let retry_in = shared.opts.reconnect.delay(attempt);
-                warn!(error = %e, ?retry_in, "login failed");
-                shared
-                    .emit(ClientEvent::Disconnected {
-                        reason: e.to_string(),
-                        retry_in,
-                    })
-                    .await;
-                if sleep_or_stop(retry_in, &mut stop).await {
+                if login_failed(&shared, &e, &mut attempt, &mut stop).await {
                     break;
                 }
             }
         }
     }
+    finish(&shared);
+}
+
+/// A login that may succeed later failed: tells the user of the client
+/// and waits the next backoff step; true if the client was stopped
+/// meanwhile.
+async fn login_failed(
+    shared: &Shared,
+    e: &LoginError,
+    attempt: &mut u32,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    *attempt = attempt.saturating_add(1);
+    let retry_in = shared.opts.reconnect.delay(*attempt);
+    warn!(error = %e, ?retry_in, "login failed");
+    shared
+        .emit(ClientEvent::Disconnected {
+            reason: e.to_string(),
+            retry_in,
+        })
+        .await;
+    sleep_or_stop(retry_in, stop).await
+}
+
+/// The client is done: what waits to be sent fails, and
+/// [`super::Client::stopped`] returns.
+fn finish(shared: &Shared) {
     let _ = shared.stop.send(true);
-    fail_outbox(&shared);
+    fail_outbox(shared);
     shared.ended.send_replace(true);
 }
 

@@ -100,7 +100,7 @@ pub(super) async fn run(
                     }
                 }
                 push = rx.recv() => match push {
-                    Some(Push::LoggedOut) => return session.stream_error("401").await,
+                    Some(Push::LoggedOut) => return session.device_removed().await,
                     Some(Push::Deliver(node)) => {
                         unacked.sent(&node);
                         session.send(&node).await?;
@@ -201,6 +201,9 @@ async fn answer_iq(
                 )
                 .await
         }
+        (Some("set"), Some("md"), Some("remove-companion-device")) => {
+            remove_own_device(session, shared, (pn, device), &id, node).await
+        }
         (Some("get"), Some("abt"), Some("props")) => {
             session
                 .result(&id, vec![super::settings::props_node()])
@@ -293,6 +296,40 @@ async fn answer_iq(
         }
         _ => session.not_implemented(&id).await,
     }
+}
+
+/// A companion logs itself out (whatsmeow's `Logout`, Baileys' `logout`):
+/// `<iq xmlns="md" type="set"><remove-companion-device jid=OWN
+/// reason="user_initiated"/>`. The device is unlinked from the account,
+/// the IQ answered, and its stream then ends with 401 as for a device the
+/// phone removed. A companion naming any other device is refused: only
+/// the phone unlinks others.
+async fn remove_own_device(
+    session: &mut Session,
+    shared: &Arc<Shared>,
+    (pn, device): (&str, u16),
+    id: &str,
+    node: &Node,
+) -> Result<(), ConnError> {
+    let named = node
+        .child("remove-companion-device")
+        .and_then(|r| r.attr_jid("jid"));
+    let own = named.is_some_and(|j| j.user() == pn && j.device() == device && !j.is_lid());
+    if !own {
+        return session.error(id, "403", "forbidden").await;
+    }
+    let online = {
+        let mut state = shared.state();
+        if let Some(account) = state.accounts.get_mut(pn) {
+            account.companions.remove(&device);
+        }
+        state.online.remove(&(pn.to_owned(), device))
+    };
+    session.result(id, Vec::new()).await?;
+    if let Some(tx) = online {
+        let _ = tx.send(Push::LoggedOut);
+    }
+    Ok(())
 }
 
 /// A `<key><id>3 bytes</id><value>32 bytes</value></key>`.

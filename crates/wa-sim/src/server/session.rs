@@ -77,8 +77,21 @@ impl Session {
 
     /// Ends the stream with `<stream:error code=..>` and closes the socket.
     pub(crate) async fn stream_error(&mut self, code: &'static str) -> Result<(), ConnError> {
-        self.send(&Node::new("stream:error").attr("code", code))
-            .await?;
+        self.end_stream(Node::new("stream:error").attr("code", code))
+            .await
+    }
+
+    /// Ends the stream of a device that was unlinked (by the phone, or by
+    /// itself): `<stream:error code="401"><conflict type="device_removed"/>`.
+    pub(crate) async fn device_removed(&mut self) -> Result<(), ConnError> {
+        let error = Node::new("stream:error")
+            .attr("code", "401")
+            .children(vec![Node::new("conflict").attr("type", "device_removed")]);
+        self.end_stream(error).await
+    }
+
+    async fn end_stream(&mut self, error: Node) -> Result<(), ConnError> {
+        self.send(&error).await?;
         // The peer reads the error before the socket goes: a client that
         // handles frames in a queue (Baileys) could otherwise see the close
         // first and report a dropped connection instead of the verdict.
