@@ -76,6 +76,9 @@ pub struct Bridge {
     /// replayed: transactions wait for it, so what the homeserver kept
     /// while the bridge was down finds its login (issue 18).
     pub ready: tokio::sync::watch::Sender<bool>,
+    /// Events whose WhatsApp send is queued and not yet acknowledged by
+    /// the server (see [`connector::acks`]): their rows stay until then.
+    pub awaiting_ack: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -195,6 +198,7 @@ pub async fn run_with(
         outbound: connector::queue::Queues::new(run_outbound, OUTBOUND_IDLE),
         puppets,
         ready: tokio::sync::watch::Sender::new(false),
+        awaiting_ack: std::sync::Mutex::default(),
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
     let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
@@ -458,7 +462,9 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
         return;
     };
     handle_outbound(bridge, room, sender, event).await;
+    // What became a WhatsApp send is done when the server acks it.
     if let Some(id) = &event.event_id
+        && !connector::acks::awaiting(bridge, id)
         && let Err(e) = bridge.db.outbound_done(id).await
     {
         warn!(error = %e, "could not mark an event handled; it may be sent again");

@@ -2,6 +2,7 @@
 //! the management room, restore at start), events both ways, and message
 //! conversion.
 
+pub mod acks;
 mod addressing;
 mod appstate;
 mod backfill;

@@ -295,6 +295,24 @@ async fn scenario(db: &str) {
         }
     }
 
+    // WhatsApp goes away (the socket cut, logins refused) and Alice writes
+    // meanwhile: the bridge takes the event, but the server never acks it
+    // before the bridge stops. It must not be lost: its record is kept
+    // until the ack, and the next start sends it (issue 18).
+    let alice_device = alice_phone.linked_devices()[0];
+    sim.refuse_logins(ALICE_PN, alice_device, Duration::from_secs(600));
+    assert!(sim.cut(ALICE_PN, alice_device), "the bridge was connected");
+    let outage = alice.send_text(&dm, "sent during a WhatsApp outage").await;
+    let store = wabridge::store::Database::connect(&config.database.uri)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while store.message_by_event(&outage).await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the bridge never took it");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    store.close().await;
+
     // Restart: same database, no new login. An event the homeserver
     // handed over just before a crash is kept, and the next start sends it.
     bridge.stop().await;
@@ -319,7 +337,6 @@ async fn scenario(db: &str) {
     // WhatsApp answers the restored login only after a while, and then
     // refuses it for a while (503): the homeserver's backlog comes in
     // meanwhile, and the login keeps trying (issue 18).
-    let alice_device = alice_phone.linked_devices()[0];
     sim.hold_logins(ALICE_PN, alice_device, Duration::from_secs(2));
     sim.refuse_logins(ALICE_PN, alice_device, Duration::from_secs(4));
     let bridge = Bridge::start(&config, port).await;
@@ -373,6 +390,15 @@ async fn scenario(db: &str) {
         .filter(|r| r.text.as_deref() == Some("sent while the bridge was down"))
         .count();
     assert_eq!(backlog_sent, 1, "the homeserver's backlog went out once");
+    let outage_sent = bob
+        .received()
+        .into_iter()
+        .filter(|r| r.text.as_deref() == Some("sent during a WhatsApp outage"))
+        .count();
+    assert_eq!(
+        outage_sent, 1,
+        "what waited for the server's ack went out once"
+    );
     let store = wabridge::store::Database::connect(&config.database.uri)
         .await
         .unwrap();

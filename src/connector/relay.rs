@@ -545,13 +545,13 @@ pub async fn from_matrix(
     message: &MessageContent,
 ) -> Result<(), StoreError> {
     let what = "message";
-    let Some((portal, login, client, _)) =
+    let Some((portal, login, client, _, resend)) =
         rich::new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
     };
     if message.new_content.is_some() {
-        return rich::edit_from_matrix(bridge, &portal, &client, event, message).await;
+        return rich::edit_from_matrix(bridge, &portal, &client, event, (message, resend)).await;
     }
     let Some(chat) = rich::chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
@@ -611,24 +611,68 @@ pub async fn from_matrix(
     };
     let mut outgoing = outgoing;
     rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
-    queue_and_record(bridge, &portal, &client, event, &chat, (None, outgoing)).await;
+    let id = SendId::or_new(resend);
+    queue_and_record(bridge, &portal, &client, event, &chat, (id, outgoing)).await;
     Ok(())
 }
 
-/// Queues the user's `outgoing` to `chat` (under `id`, or a new one) and
-/// records it against `event`; the event gets its status once the server
-/// has it. Returns the message id, or `None` when it could not be queued
-/// (the user was told).
+/// Which WhatsApp id a message from Matrix goes out under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SendId {
+    /// A new one.
+    New,
+    /// One the caller chose (and recorded things under), new to WhatsApp.
+    Chosen(String),
+    /// The one recorded for the event by a run that ended before the
+    /// server acked it: sent again as it was (see [`super::acks`]).
+    Recorded(String),
+}
+
+impl SendId {
+    /// [`SendId::Recorded`] for a resend, else [`SendId::New`].
+    pub(super) fn or_new(resend: Option<String>) -> SendId {
+        resend.map_or(SendId::New, SendId::Recorded)
+    }
+}
+
+/// Records the user's `outgoing` to `chat` against `event` and queues it
+/// (under `id`); the event gets its status once the server has it.
+/// Returns the message id, or `None` when it could not be queued (the
+/// user was told).
 pub(super) async fn queue_and_record(
     bridge: &Arc<Bridge>,
     portal: &Portal,
     client: &Client,
     event: &Event,
     chat: &Jid,
-    (id, outgoing): (Option<String>, WaMessage),
+    (id, outgoing): (SendId, WaMessage),
 ) -> Option<String> {
     let room = portal.room_id.as_str();
-    let id = id.unwrap_or_else(Client::new_message_id);
+    let id = match id {
+        SendId::Recorded(id) => id,
+        SendId::New | SendId::Chosen(_) => {
+            let id = match id {
+                SendId::Chosen(id) => id,
+                _ => Client::new_message_id(),
+            };
+            // Recorded before it leaves (the id is ours), so receipts,
+            // replies, a replayed transaction and the next start after a
+            // crash find it while the send is on its way.
+            let record = Message {
+                login_id: portal.login_id.clone(),
+                chat_id: portal.chat_id.clone(),
+                sender_id: client.jid().to_non_ad().to_string(),
+                message_id: id.clone(),
+                room_id: room.to_owned(),
+                event_id: event.event_id.clone().unwrap_or_default(),
+                sent_at: now_ms(),
+            };
+            if let Err(e) = bridge.db.save_message(&record).await {
+                warn!(error = %e, "could not record a sent message");
+            }
+            id
+        }
+    };
     let pending = match client.queue_message_as(chat, id, outgoing) {
         Ok(p) => p,
         Err(e) => {
@@ -636,39 +680,14 @@ pub(super) async fn queue_and_record(
             return None;
         }
     };
-    // Recorded at once (the id is ours), so receipts, replies and a
-    // replayed transaction find it while the send is still on its way.
-    let event_id = event.event_id.clone().unwrap_or_default();
-    let record = Message {
-        login_id: portal.login_id.clone(),
-        chat_id: portal.chat_id.clone(),
-        sender_id: client.jid().to_non_ad().to_string(),
-        message_id: pending.id.clone(),
-        room_id: room.to_owned(),
-        event_id,
-        sent_at: now_ms(),
-    };
-    if let Err(e) = bridge.db.save_message(&record).await {
-        warn!(error = %e, "could not record a sent message");
-    }
     let id = pending.id.clone();
     // The outbox keeps the order; the ack is awaited in the background so a
     // slow WhatsApp does not hold up the homeserver's transactions.
-    let (bridge, room, event) = (bridge.clone(), room.to_owned(), event.clone());
-    tokio::spawn(async move {
-        match pending.wait().await {
-            Ok(_) => {
-                if let Some(id) = &event.event_id {
-                    status::delivered(&bridge, &room, id).await;
-                }
-            }
-            Err(e) => fail(&bridge, &room, &event, &e.to_string()).await,
-        }
-    });
+    super::acks::until_acked(bridge, room, event, pending, super::acks::Report::Status);
     Some(id)
 }
 
-async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
+pub(super) async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
     let reason = if why.contains("not bridged yet") {
         status::Reason::Unsupported
     } else {

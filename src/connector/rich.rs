@@ -26,8 +26,8 @@ pub(super) use from_matrix::{
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
-use super::format;
 use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, ghost_ids};
+use super::{acks, format};
 use crate::appservice::{Event, Intent, MessageContent};
 use crate::bridge::Bridge;
 use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};

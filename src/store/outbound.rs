@@ -40,6 +40,17 @@ impl Database {
         Ok(())
     }
 
+    /// Whether event `event_id` is kept, not yet handled.
+    pub async fn outbound_pending(&self, event_id: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = with_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT 1 FROM outbound_events WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.is_some())
+    }
+
     /// The events not yet handled, as (room, JSON), in the order they came.
     pub async fn pending_outbound(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows: Vec<(String, String)> = with_pool!(&self.pool, |p| {

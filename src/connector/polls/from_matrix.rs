@@ -20,7 +20,7 @@ use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 
 use crate::appservice::Event;
 use crate::bridge::Bridge;
-use crate::connector::relay::queue_and_record;
+use crate::connector::relay::{SendId, queue_and_record};
 use crate::connector::rich::{chat_of, key_of, message_in, new_user_event, refuse, user_event};
 use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 
@@ -182,7 +182,7 @@ pub async fn poll_start_from_matrix(
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "poll";
-    let Some((portal, login, client, _)) =
+    let Some((portal, login, client, _, resend)) =
         new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
@@ -197,6 +197,20 @@ pub async fn poll_start_from_matrix(
     let Some(chat) = chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
     };
+    if let Some(poll_id) = resend {
+        // Sent again as it was: the same id and secret.
+        let Some(poll) = bridge
+            .db
+            .poll(&login.login_id, &portal.chat_id, &poll_id)
+            .await?
+        else {
+            return Ok(());
+        };
+        let message = creation_message(&start, poll.secret);
+        let id = SendId::Recorded(poll_id);
+        queue_and_record(bridge, &portal, &client, event, &chat, (id, message)).await;
+        return Ok(());
+    }
     let secret = rand::random::<[u8; 32]>().to_vec();
     let message = creation_message(&start, secret.clone());
     // Kept before it leaves: a vote can come as soon as it is out.
@@ -224,7 +238,7 @@ pub async fn poll_start_from_matrix(
         &client,
         event,
         &chat,
-        (Some(poll_id), message),
+        (SendId::Chosen(poll_id), message),
     )
     .await;
     Ok(())
@@ -239,7 +253,7 @@ pub async fn poll_response_from_matrix(
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "vote";
-    let Some((portal, login, client, _)) =
+    let Some((portal, login, client, _, resend)) =
         new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
@@ -299,7 +313,8 @@ pub async fn poll_response_from_matrix(
         }),
         ..WaMessage::default()
     };
-    queue_and_record(bridge, &portal, &client, event, &chat, (None, vote)).await;
+    let id = SendId::or_new(resend);
+    queue_and_record(bridge, &portal, &client, event, &chat, (id, vote)).await;
     Ok(())
 }
 

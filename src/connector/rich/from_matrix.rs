@@ -120,29 +120,39 @@ pub(in crate::connector) async fn user_event<'e>(
         .map(|id| (portal, login, client, id)))
 }
 
+/// What [`new_user_event`] finds: the portal, login, client and event id,
+/// and the recorded message id when the event is to be sent again.
+pub(in crate::connector) type NewEvent<'e> = (Portal, Login, Client, &'e str, Option<String>);
+
 /// [`user_event`] for an event that becomes a new WhatsApp message: also
 /// `None` (and nothing said) when it was sent already, a replayed
-/// transaction.
+/// transaction. An event recorded but never acknowledged by the server
+/// (the last run ended first) comes with its recorded message id, to be
+/// sent again under it.
 pub(in crate::connector) async fn new_user_event<'e>(
     bridge: &Bridge,
     room: &str,
     sender: &str,
     event: &'e Event,
     what: &str,
-) -> Result<Option<(Portal, Login, Client, &'e str)>, StoreError> {
+) -> Result<Option<NewEvent<'e>>, StoreError> {
     let Some((portal, login, client)) = context(bridge, room, sender).await? else {
         return Ok(None);
     };
     let Some(event_id) = event.event_id.as_deref() else {
         return Ok(None);
     };
-    if bridge.db.message_by_event(event_id).await?.is_some() {
-        return Ok(None);
+    let mut resend = None;
+    if let Some(sent) = bridge.db.message_by_event(event_id).await? {
+        if sent.room_id != room || !acks::unacked_replay(bridge, event_id).await? {
+            return Ok(None);
+        }
+        resend = Some(sent.message_id);
     }
     let Some(client) = logged_in(bridge, room, event, what, client).await else {
         return Ok(None);
     };
-    Ok(Some((portal, login, client, event_id)))
+    Ok(Some((portal, login, client, event_id, resend)))
 }
 
 /// The bridged message of Matrix event `event_id`, if it is in `room`
@@ -221,18 +231,18 @@ pub(in crate::connector) async fn refuse(
     .await;
 }
 
-/// Queues `message` to `chat`; a failure of the send is told in the room.
-fn send(bridge: &Arc<Bridge>, client: &Client, chat: &Jid, room: &str, message: WaMessage) {
+/// Queues `message` to `chat` for the user's `event`; a failure of the
+/// send is told in the room.
+fn send(
+    bridge: &Arc<Bridge>,
+    client: &Client,
+    (chat, room): (&Jid, &str),
+    event: &Event,
+    message: WaMessage,
+) {
     match client.queue_message(chat, message) {
         Ok(pending) => {
-            let (bridge, room) = (bridge.clone(), room.to_owned());
-            tokio::spawn(async move {
-                if let Err(e) = pending.wait().await {
-                    bridge
-                        .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
-                        .await;
-                }
-            });
+            acks::until_acked(bridge, room, event, pending, acks::Report::Notice("change"))
         }
         Err(e) => {
             let (bridge, room) = (bridge.clone(), room.to_owned());
@@ -278,7 +288,8 @@ pub async fn reaction_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid annotation").await;
         return Ok(());
     };
-    if bridge.db.reaction_by_event(event_id).await?.is_some() {
+    let replayed = bridge.db.reaction_by_event(event_id).await?.is_some();
+    if replayed && !acks::unacked_replay(bridge, event_id).await? {
         return Ok(()); // a replayed transaction
     }
     let Some(target) = message_in(bridge, room, target).await? else {
@@ -297,7 +308,10 @@ pub async fn reaction_from_matrix(
         }),
         ..WaMessage::default()
     };
-    send(bridge, &client, &chat, room, reaction);
+    send(bridge, &client, (&chat, room), event, reaction);
+    if replayed {
+        return Ok(()); // sent again, as recorded
+    }
     bridge
         .db
         .save_reaction(&Reaction {
@@ -370,7 +384,7 @@ pub async fn redaction_from_matrix(
             }),
             ..WaMessage::default()
         };
-        send(bridge, &client, &chat, room, removal);
+        send(bridge, &client, (&chat, room), event, removal);
         bridge.db.delete_reaction(redacts).await?;
         return Ok(());
     }
@@ -396,8 +410,8 @@ pub async fn redaction_from_matrix(
     send(
         bridge,
         &client,
-        &chat,
-        room,
+        (&chat, room),
+        event,
         WaMessage {
             protocol_message: Some(Box::new(revoke)),
             ..WaMessage::default()
@@ -413,7 +427,7 @@ pub(in crate::connector) async fn edit_from_matrix(
     portal: &Portal,
     client: &Client,
     event: &Event,
-    message: &MessageContent,
+    (message, resend): (&MessageContent, Option<String>),
 ) -> Result<(), StoreError> {
     let room = portal.room_id.as_str();
     let what = "edit";
@@ -472,34 +486,32 @@ pub(in crate::connector) async fn edit_from_matrix(
         })),
         ..WaMessage::default()
     };
-    let pending = match client.queue_message(&chat, wrapped) {
-        Ok(p) => p,
-        Err(e) => {
-            refuse(bridge, room, event, what, &e.to_string()).await;
-            return Ok(());
+    let id = match resend {
+        Some(id) => id,
+        None => {
+            // Recorded before it leaves, as a message is (see
+            // `queue_and_record`).
+            let id = Client::new_message_id();
+            let record = Message {
+                login_id: portal.login_id.clone(),
+                chat_id: portal.chat_id.clone(),
+                sender_id: client.jid().to_non_ad().to_string(),
+                message_id: id.clone(),
+                room_id: room.to_owned(),
+                event_id: event.event_id.clone().unwrap_or_default(),
+                sent_at: now_ms(),
+            };
+            if let Err(e) = bridge.db.save_message(&record).await {
+                warn!(error = %e, "could not record a sent edit");
+            }
+            id
         }
     };
-    if let Some(event_id) = &event.event_id {
-        let record = Message {
-            login_id: portal.login_id.clone(),
-            chat_id: portal.chat_id.clone(),
-            sender_id: client.jid().to_non_ad().to_string(),
-            message_id: pending.id.clone(),
-            room_id: room.to_owned(),
-            event_id: event_id.clone(),
-            sent_at: now_ms(),
-        };
-        if let Err(e) = bridge.db.save_message(&record).await {
-            warn!(error = %e, "could not record a sent edit");
+    match client.queue_message_as(&chat, id, wrapped) {
+        Ok(pending) => {
+            acks::until_acked(bridge, room, event, pending, acks::Report::Notice("edit"))
         }
+        Err(e) => refuse(bridge, room, event, what, &e.to_string()).await,
     }
-    let (bridge, room) = (bridge.clone(), room.to_owned());
-    tokio::spawn(async move {
-        if let Err(e) = pending.wait().await {
-            bridge
-                .notice(&room, &format!("⚠️ Your edit was not bridged: {e}"))
-                .await;
-        }
-    });
     Ok(())
 }
