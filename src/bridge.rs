@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use tokio::sync::Mutex;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::appservice::{
     self, Event, Handler, HandlerError, HsToken, Intent, MatrixClient, Membership, Transaction,
@@ -68,8 +68,14 @@ pub struct Bridge {
     pub ephemeral: connector::ephemeral::State,
     /// Who shows online on WhatsApp.
     pub presence: connector::presence::State,
+    /// Bounds the receipts and typing being sent to WhatsApp at once.
+    pub ephemeral_slots: Arc<tokio::sync::Semaphore>,
     /// What the user sends from Matrix, queued per portal room.
     pub outbound: connector::queue::Queues<(Arc<Bridge>, Event)>,
+    /// Commands and invites of the bot, queued per Matrix user: off the
+    /// transaction worker, so one user's slow login or logout holds up
+    /// nobody else (issue 18).
+    pub chores: connector::queue::Queues<(Arc<Bridge>, Chore)>,
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     pub puppets: HashMap<String, MatrixClient>,
     /// Set once the stored logins are restored and the last run's events
@@ -195,7 +201,9 @@ pub async fn run_with(
         room_settings: std::sync::Mutex::default(),
         ephemeral: connector::ephemeral::State::default(),
         presence: connector::presence::State::default(),
+        ephemeral_slots: Arc::new(tokio::sync::Semaphore::new(EPHEMERAL_SLOTS)),
         outbound: connector::queue::Queues::new(run_outbound, OUTBOUND_IDLE),
+        chores: connector::queue::Queues::new(run_chore, OUTBOUND_IDLE),
         puppets,
         ready: tokio::sync::watch::Sender::new(false),
         awaiting_ack: std::sync::Mutex::default(),
@@ -245,6 +253,9 @@ pub async fn run_with(
     // What the homeserver handed over is sent before the clients stop.
     if !bridge.outbound.drain(OUTBOUND_DRAIN).await {
         warn!("some events from Matrix were still being sent at shutdown");
+    }
+    if !bridge.chores.drain(CHORE_LIMIT).await {
+        warn!("some commands were still running at shutdown");
     }
     let logins: Vec<_> = bridge.logins.lock().await.drain().map(|(_, l)| l).collect();
     for login in &logins {
@@ -309,12 +320,30 @@ impl Handler for BridgeHandler {
         if ready.wait_for(|r| *r).await.is_err() {
             return Err(HandlerError::new("the bridge is shutting down"));
         }
+        // Each event on its own: what one of them cannot do is logged (and
+        // told to its sender) and holds up no other event, transaction or
+        // user (issue 18).
         for event in txn.events {
-            handle_event(&self.0, &event).await?;
+            handle_event(&self.0, &event).await;
         }
-        // Receipts and typing: best effort, never a reason to retry.
-        for event in &txn.ephemeral {
-            connector::ephemeral::handle(&self.0, event).await;
+        // Receipts and typing: best effort, off the worker, never a reason
+        // to retry; dropped when too many are still on their way.
+        if !txn.ephemeral.is_empty() {
+            match self.0.ephemeral_slots.clone().try_acquire_owned() {
+                Ok(slot) => {
+                    let (bridge, events) = (self.0.clone(), txn.ephemeral);
+                    tokio::spawn(async move {
+                        for event in &events {
+                            connector::ephemeral::handle(&bridge, event).await;
+                        }
+                        drop(slot);
+                    });
+                }
+                Err(_) => debug!(
+                    events = txn.ephemeral.len(),
+                    "receipts and typing dropped: too many still on their way"
+                ),
+            }
         }
         Ok(())
     }
@@ -329,18 +358,19 @@ impl Handler for BridgeHandler {
 }
 
 /// One event. What goes to WhatsApp is queued per portal room (see
-/// [`connector::queue`]), so the transaction is answered at once; errors
-/// that a retry could fix in what runs here (the database) fail it.
-async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), HandlerError> {
+/// [`connector::queue`]) and commands and invites per user (see
+/// [`Chore`]), so the transaction is answered at once and nothing here
+/// fails it.
+async fn handle_event(bridge: &Arc<Bridge>, event: &Event) {
     let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
-        return Ok(());
+        return;
     };
     if bridge.is_ours(sender) {
-        return Ok(());
+        return;
     }
     if event.content.get(connector::PUPPET_SOURCE_KEY).is_some() {
         // Sent by us as the user (double puppeting): an echo.
-        return Ok(());
+        return;
     }
     if matches!(
         event.kind.as_str(),
@@ -351,58 +381,90 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) -> Result<(), Handler
     match event.kind.as_str() {
         "m.room.member" => {
             let Some(member) = event.member() else {
-                return Ok(());
+                return;
             };
             if event.state_key.as_deref() == Some(bridge.bot.user_id())
                 && member.membership == Membership::Invite
             {
-                bot_invited(bridge, room, sender, member.is_direct).await?;
+                let chore = Chore::Invited {
+                    room: room.to_owned(),
+                    sender: sender.to_owned(),
+                    is_direct: member.is_direct,
+                };
+                bridge.chores.push(sender, (bridge.clone(), chore));
             }
-            Ok(())
         }
         // A sticker has no body to read as a command.
         "m.sticker" | "m.reaction" | "m.room.redaction" => {
-            queue_outbound(bridge, room, event).await
+            queue_outbound(bridge, room, event).await;
         }
         kind if poll_event(kind).is_some() => queue_outbound(bridge, room, event).await,
         "m.room.message" => {
             let Some(message) = event.message() else {
-                return Ok(());
+                return;
             };
+            let body = message.body.trim();
             let management = bridge.management_room(sender).await;
             let prefix = &bridge.config.bridge.command_prefix;
-            if management.as_deref() == Some(room) {
-                commands::run(bridge, room, sender, message.body.trim()).await;
-                return Ok(());
+            let command = if management.as_deref() == Some(room) {
+                Some((body, commands::Place::Management))
+            } else {
+                body.strip_prefix(prefix.as_str())
+                    .map(|rest| (rest.trim(), commands::Place::Elsewhere))
+            };
+            match command {
+                Some((line, place)) => {
+                    let chore = Chore::Command {
+                        room: room.to_owned(),
+                        place,
+                        sender: sender.to_owned(),
+                        line: line.to_owned(),
+                    };
+                    bridge.chores.push(sender, (bridge.clone(), chore));
+                }
+                None => queue_outbound(bridge, room, event).await,
             }
-            if let Some(rest) = message.body.trim().strip_prefix(prefix.as_str()) {
-                commands::run(bridge, room, sender, rest.trim()).await;
-                return Ok(());
-            }
-            queue_outbound(bridge, room, event).await
         }
-        _ => Ok(()),
+        _ => {}
     }
 }
 
-/// Queues `event` for WhatsApp, kept in the database first: the
-/// transaction is answered only once the event is safe, so a crash loses
-/// nothing (the queue is replayed at start).
-async fn queue_outbound(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    event: &Event,
-) -> Result<(), HandlerError> {
+/// Queues `event` for WhatsApp, kept in the database first, so a crash
+/// loses nothing (the queue is replayed at start). Only portals' events
+/// are kept and queued: what is said in other rooms is none of WhatsApp's
+/// business. A database that keeps failing does not stop the event (it
+/// is then queued without its record, and the log says so).
+async fn queue_outbound(bridge: &Arc<Bridge>, room: &str, event: &Event) {
+    match bridge.db.portal_by_room(room).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return,
+        Err(e) => warn!(%room, error = %e, "could not tell whether a room is a portal"),
+    }
     if let Some(id) = &event.event_id {
-        let json = serde_json::to_string(&event.raw).map_err(HandlerError::new)?;
-        bridge
-            .db
-            .queue_outbound(room, id, &json)
-            .await
-            .map_err(HandlerError::new)?;
+        let kept = match serde_json::to_string(&event.raw) {
+            Ok(json) => keep_outbound(bridge, room, id, &json).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = kept {
+            warn!(%room, error = %e, "an event for WhatsApp is queued without its record");
+        }
     }
     bridge.outbound.push(room, (bridge.clone(), event.clone()));
-    Ok(())
+}
+
+/// Writes an event's `outbound_events` row, trying a few times.
+async fn keep_outbound(bridge: &Bridge, room: &str, id: &str, json: &str) -> Result<(), String> {
+    let mut delay = Duration::from_millis(100);
+    let mut last = String::new();
+    for _ in 0..3 {
+        match bridge.db.queue_outbound(room, id, json).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 4;
+    }
+    Err(last)
 }
 
 /// Queues again what an earlier run took from the homeserver and did not
@@ -514,35 +576,108 @@ async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: 
     }
 }
 
-async fn bot_invited(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
-    is_direct: bool,
-) -> Result<(), HandlerError> {
+/// What the bot does for one Matrix user, off the transaction worker.
+#[derive(Debug, Clone)]
+pub enum Chore {
+    /// A command line, from `sender` in `room`.
+    Command {
+        /// The room.
+        room: String,
+        /// Whether it is the sender's management room.
+        place: commands::Place,
+        /// Who sent it.
+        sender: String,
+        /// The command, without the prefix.
+        line: String,
+    },
+    /// The bot was invited into `room` by `sender`.
+    Invited {
+        /// The room.
+        room: String,
+        /// Who invited.
+        sender: String,
+        /// Whether the invite is a direct chat's.
+        is_direct: bool,
+    },
+}
+
+/// How long one command or invite may take before its user's next one runs.
+const CHORE_LIMIT: Duration = Duration::from_secs(120);
+/// How many transactions' receipts and typing may be on their way at once.
+const EPHEMERAL_SLOTS: usize = 16;
+
+fn run_chore(
+    (bridge, chore): (Arc<Bridge>, Chore),
+) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let work = async {
+            match &chore {
+                Chore::Command {
+                    room,
+                    place,
+                    sender,
+                    line,
+                } => commands::run(&bridge, (room, *place), sender, line).await,
+                Chore::Invited {
+                    room,
+                    sender,
+                    is_direct,
+                } => bot_invited(&bridge, room, sender, *is_direct).await,
+            }
+        };
+        if tokio::time::timeout(CHORE_LIMIT, work).await.is_err() {
+            warn!(?CHORE_LIMIT, "a command or invite took too long; given up");
+        }
+    })
+}
+
+/// The bot was invited into `room` by `sender`. Users the bridge does not
+/// serve are declined; a direct chat becomes the sender's management room
+/// only while nobody else is in it.
+async fn bot_invited(bridge: &Arc<Bridge>, room: &str, sender: &str, is_direct: bool) {
+    let allowed = bridge
+        .config
+        .bridge
+        .permission_for(sender)
+        .is_some_and(|l| l >= crate::config::Level::User);
+    if !allowed {
+        info!(%room, "declining an invite from a user the bridge does not serve");
+        if let Err(e) = bridge.bot.leave(room).await {
+            warn!(%room, error = %e, "could not decline an invite");
+        }
+        return;
+    }
     if let Err(e) = bridge.bot.join(room).await {
         warn!(%room, error = %e, "bot could not join");
-        return Ok(());
+        return;
     }
     if !is_direct {
-        return Ok(());
+        return;
+    }
+    if !commands::private(bridge, room, sender).await {
+        bridge.notice(room, commands::NOT_PRIVATE).await;
+        return;
+    }
+    let stored = async {
+        bridge.db.ensure_user(sender).await?;
+        bridge.db.set_management_room(sender, Some(room)).await
+    }
+    .await;
+    if let Err(e) = stored {
+        warn!(%room, error = %e, "could not record a management room");
+        bridge
+            .notice(
+                room,
+                "Sorry, I could not set this room up as your management room; try again later.",
+            )
+            .await;
+        return;
     }
     bridge
-        .db
-        .ensure_user(sender)
-        .await
-        .map_err(HandlerError::new)?;
-    bridge
-        .db
-        .set_management_room(sender, Some(room))
-        .await
-        .map_err(HandlerError::new)?;
-    let text = if bridge.config.bridge.permission_for(sender).is_some() {
-        "Hello! This is your WhatsApp bridge management room. Send `login` to link \
-         your WhatsApp account, or `help` for the commands."
-    } else {
-        "Hello! Sorry, you are not allowed to use this bridge."
-    };
-    bridge.notice(room, text).await;
-    Ok(())
+        .notice(
+            room,
+            "Hello! This is your WhatsApp bridge management room. Send `login` to link \
+             your WhatsApp account, or `help` for the commands.",
+        )
+        .await;
 }

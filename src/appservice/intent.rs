@@ -527,6 +527,29 @@ impl Intent {
             .ok_or_else(|| ClientError::InvalidResponse("no `joined_rooms` list".into()))
     }
 
+    /// Everyone the room names as a member now, with their membership
+    /// (joined, invited, left, ...): `GET /rooms/{id}/members`.
+    pub async fn members(
+        &self,
+        room_id: &str,
+    ) -> Result<Vec<(String, super::Membership)>, ClientError> {
+        let path = format!("{V3}/rooms/{}/members", enc(room_id));
+        let req = self.req(Method::GET, path).await?;
+        let v = self.client.json(req).await?;
+        let chunk = v
+            .get("chunk")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ClientError::InvalidResponse("no `chunk` list".into()))?;
+        Ok(chunk
+            .iter()
+            .filter_map(|e| {
+                let user = e.get("state_key")?.as_str()?;
+                let membership = e.get("content")?.get("membership")?.as_str()?;
+                Some((user.to_owned(), super::Membership::from(membership)))
+            })
+            .collect())
+    }
+
     /// The joined members of a room, by user id.
     pub async fn joined_members(
         &self,

@@ -1,39 +1,88 @@
-//! Commands to the bot in a management room (or prefixed elsewhere).
+//! Commands to the bot. Those that touch a WhatsApp account (`login`,
+//! `logout`, `ping` with its phone number, `cancel`) run only in the
+//! sender's own management room, and only while nobody but the sender
+//! and the bot is in it or invited: a QR code shown where someone else can
+//! scan it would link *their* phone to the sender's bridge (issue 18).
+//! Elsewhere, with the prefix, only `help` answers.
 
 use std::sync::Arc;
 
 use super::Bridge;
+use crate::appservice::Membership;
 use crate::config::Level;
 use crate::connector;
 
-const HELP: &str = "Commands:\n\
+const HELP: &str = "Commands (in your management room, a direct chat with just you and me):\n\
     • login: link your WhatsApp account by scanning a QR code\n\
     • logout: unlink this bridge from your WhatsApp account\n\
     • ping: the state of your WhatsApp connection\n\
     • cancel: stop a login in progress\n\
     • help: this list";
 
+/// Where a command was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The sender's management room.
+    Management,
+    /// Any other room (the command had the prefix).
+    Elsewhere,
+}
+
+/// What a room with more people in it is told.
+pub(super) const NOT_PRIVATE: &str = "This room has other members. I take commands that touch your \
+     WhatsApp account only in a direct chat with just you and me: start one and send `help`.";
+
 /// Runs one command from `sender` in `room`; every outcome is answered in
 /// the room.
-pub(super) async fn run(bridge: &Arc<Bridge>, room: &str, sender: &str, line: &str) {
+pub(super) async fn run(
+    bridge: &Arc<Bridge>,
+    (room, place): (&str, Place),
+    sender: &str,
+    line: &str,
+) {
     let command = line
         .split_whitespace()
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    if matches!(command.as_str(), "help" | "") {
+        bridge.notice(room, HELP).await;
+        return;
+    }
     let allowed = bridge
         .config
         .bridge
         .permission_for(sender)
         .is_some_and(|l| l >= Level::User);
-    if !allowed && command != "help" {
+    if !allowed {
         bridge
             .notice(room, "Sorry, you are not allowed to use this bridge.")
             .await;
         return;
     }
+    if !matches!(command.as_str(), "login" | "cancel" | "logout" | "ping") {
+        bridge
+            .notice(room, &format!("Unknown command `{command}`.\n\n{HELP}"))
+            .await;
+        return;
+    }
+    if place == Place::Elsewhere {
+        bridge
+            .notice(
+                room,
+                &format!(
+                    "`{command}` works only in your management room: a direct chat with \
+                     just you and me."
+                ),
+            )
+            .await;
+        return;
+    }
+    if !private(bridge, room, sender).await {
+        bridge.notice(room, NOT_PRIVATE).await;
+        return;
+    }
     match command.as_str() {
-        "help" | "" => bridge.notice(room, HELP).await,
         "login" => connector::start_login(bridge, room, sender).await,
         "cancel" => {
             let pairing = bridge.pairings.lock().await.remove(sender);
@@ -46,14 +95,22 @@ pub(super) async fn run(bridge: &Arc<Bridge>, room: &str, sender: &str, line: &s
             }
         }
         "logout" => connector::logout(bridge, room, sender).await,
-        "ping" => {
+        _ => {
             let text = connector::status(bridge, sender).await;
             bridge.notice(room, &text).await;
         }
-        other => {
-            bridge
-                .notice(room, &format!("Unknown command `{other}`.\n\n{HELP}"))
-                .await;
-        }
     }
+}
+
+/// Whether nobody but `user` and the bot is in `room` or invited to it
+/// (or knocking); a room the bot cannot read counts as shared.
+pub(super) async fn private(bridge: &Bridge, room: &str, user: &str) -> bool {
+    let Ok(members) = bridge.bot.members(room).await else {
+        return false;
+    };
+    members.iter().all(|(who, membership)| {
+        who == user
+            || who == bridge.bot.user_id()
+            || matches!(membership, Membership::Leave | Membership::Ban)
+    })
 }

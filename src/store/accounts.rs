@@ -92,13 +92,28 @@ impl Database {
         room_id: Option<&str>,
     ) -> Result<bool, StoreError> {
         let n = with_pool!(&self.pool, |p| {
-            sqlx::query("UPDATE users SET management_room = $2 WHERE mxid = $1")
+            let mut tx = p.begin().await?;
+            // A room is one user's management room: whoever held it
+            // before (and has left it, or the caller would not be here)
+            // loses it.
+            sqlx::query(
+                "UPDATE users SET management_room = NULL \
+                 WHERE management_room = $2 AND mxid <> $1",
+            )
+            .bind(mxid)
+            .bind(room_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::on_write("users"))?;
+            let n = sqlx::query("UPDATE users SET management_room = $2 WHERE mxid = $1")
                 .bind(mxid)
                 .bind(room_id)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(StoreError::on_write("users"))?
-                .rows_affected()
+                .rows_affected();
+            tx.commit().await?;
+            n
         });
         Ok(n == 1)
     }
