@@ -569,11 +569,21 @@ async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: 
             Ok(()) => return,
             Err(e) => {
                 warn!(attempt, kind = %event.kind, error = %e, "could not bridge an event to WhatsApp");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
+                if attempt < 3 {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
             }
         }
     }
+    // Given up: the sender hears of it rather than nothing.
+    connector::not_bridged(
+        bridge,
+        room,
+        event,
+        "the bridge could not handle it (its database failed); send it again",
+    )
+    .await;
 }
 
 /// What the bot does for one Matrix user, off the transaction worker.

@@ -26,3 +26,14 @@ pub use login::{LoginHandle, logout, restore_logins, start_login, status};
 pub use polls::{poll_end_from_matrix, poll_response_from_matrix, poll_start_from_matrix};
 pub use relay::{PUPPET_SOURCE_KEY, from_matrix};
 pub use rich::{reaction_from_matrix, redaction_from_matrix};
+
+/// Tells the sender that their `event` in `room` did not reach WhatsApp,
+/// and why (a failed status and a notice replying to it).
+pub async fn not_bridged(
+    bridge: &crate::bridge::Bridge,
+    room: &str,
+    event: &crate::appservice::Event,
+    why: &str,
+) {
+    status::refused(bridge, room, event, "message", why, status::Reason::Generic).await;
+}

@@ -302,6 +302,41 @@ async fn scenario(db: &str) {
     .await;
     assert_eq!(got, (hello.clone(), Some(bob_jid.to_string())));
 
+    // Bob may not delete Alice's message: a revoke naming it is ignored
+    // (issue 18). The message after it shows the bridge handled it.
+    let mut forged = wa_core::proto::message::ProtocolMessage {
+        key: Some(wa_core::proto::MessageKey {
+            remote_jid: Some(format!("{ALICE_PN}@s.whatsapp.net")),
+            from_me: Some(false),
+            id: Some(mine_id.clone()),
+            participant: None,
+        }),
+        ..Default::default()
+    };
+    forged.set_type(wa_core::proto::message::protocol_message::Type::Revoke);
+    let forged = WaMessage {
+        protocol_message: Some(Box::new(forged)),
+        ..WaMessage::default()
+    };
+    bob.send_message(ALICE_PN, forged).await.unwrap();
+    bob.send_text(ALICE_PN, "after the forged deletion")
+        .await
+        .unwrap();
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && body(e) == "after the forged deletion"
+        })
+        .await;
+    let forged_redaction = alice
+        .room_messages(&dm)
+        .await
+        .into_iter()
+        .any(|e| e["type"] == "m.room.redaction" && redacts(&e) == mine);
+    assert!(
+        !forged_redaction,
+        "a contact cannot delete the user's message"
+    );
+
     // A redaction of the user's own message revokes it.
     alice.redact(&dm, &mine, None).await;
     let got = wait_for(&bob, Received::revoke).await;

@@ -352,6 +352,35 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert_eq!(db.prune_transactions(i64::MAX).await?, 1);
     assert!(!db.transaction_processed("txn1").await?);
 
+    // Events on their way to WhatsApp: kept once, in order, until done.
+    db.queue_outbound("!dm:x", "$out1", "{}").await?;
+    db.queue_outbound("!dm:x", "$out2", "{\"n\":2}").await?;
+    db.queue_outbound("!dm:x", "$out1", "{\"replayed\":true}")
+        .await?;
+    assert!(db.outbound_pending("$out1").await?);
+    assert!(!db.outbound_pending("$nothing").await?);
+    assert_eq!(
+        db.pending_outbound().await?,
+        vec![
+            ("!dm:x".to_owned(), "{}".to_owned()),
+            ("!dm:x".to_owned(), "{\"n\":2}".to_owned())
+        ]
+    );
+    db.outbound_done("$out1").await?;
+    assert!(!db.outbound_pending("$out1").await?);
+    db.outbound_done("$out2").await?;
+
+    // A room is one user's management room: taking it takes it from the
+    // user who had it.
+    db.ensure_user("@bob:example.org").await?;
+    assert!(
+        db.set_management_room("@bob:example.org", Some("!mgmt:x"))
+            .await?
+    );
+    let alice_now = db.user(&alice.mxid).await?;
+    assert_eq!(alice_now.and_then(|u| u.management_room), None);
+    assert!(db.set_management_room(&alice.mxid, Some("!mgmt:x")).await?);
+
     // Deleting a portal takes its messages; deleting a login takes the rest.
     assert!(db.delete_portal("L1", &dm.chat_id).await?);
     assert_eq!(db.message_by_event("$event1").await?, None);

@@ -357,7 +357,7 @@ pub(super) async fn deliver(
         if puppet.is_none() {
             ensure_joined(bridge, &portal.room_id, &intent).await?;
         }
-        return rich::apply(bridge, login, portal, m, &intent, action).await;
+        return rich::apply(bridge, (login, client), portal, m, &intent, action).await;
     }
     // A poll as a poll event, where configured; not the user's own without
     // double puppeting (that one is a notice from the bot).

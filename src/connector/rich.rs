@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use wa_client::Client;
 use wa_core::content::{self, Action};
 use wa_core::jid::{Jid, Server};
@@ -48,7 +48,7 @@ fn wa_txn(login: &Login, id: &str, what: &str) -> String {
 /// who sent `m` on Matrix. Returns the Matrix event made, if any.
 pub(super) async fn apply(
     bridge: &Bridge,
-    login: &Login,
+    (login, client): (&Login, &Client),
     portal: &Portal,
     m: &Incoming<'_>,
     intent: &Intent,
@@ -110,6 +110,12 @@ pub(super) async fn apply(
             Ok(event_id)
         }
         Action::Revoke { .. } => {
+            if target.sender_id != sender && !is_group_admin(client, m.chat, m.sender).await {
+                // WhatsApp lets only the sender (or a group admin) delete a
+                // message: anyone else's revoke deletes nothing (issue 18).
+                info!(id = %m.id, "a deletion of someone else's message by a non-admin; ignored");
+                return Ok(String::new());
+            }
             // The user's own revoke with double puppeting is redacted by the
             // bot, so its echo is not taken for a new redaction.
             let by = if puppet { &bridge.bot } else { intent };
@@ -131,6 +137,29 @@ pub(super) async fn apply(
             Ok(event_id)
         }
     }
+}
+
+/// Whether `who` is an admin of group `chat` (never, for a chat that is
+/// not a group, or when the group cannot be read).
+async fn is_group_admin(client: &Client, chat: &Jid, who: &Jid) -> bool {
+    if !chat.is_group() {
+        return false;
+    }
+    let info = match client.group_info(chat).await {
+        Ok(info) => info,
+        Err(e) => {
+            debug!(error = %e, "group not read; the deletion is not trusted");
+            return false;
+        }
+    };
+    let who = super::addressing::by_number(client, who).await;
+    for admin in &info.admins {
+        let admin = super::addressing::by_number(client, admin).await;
+        if admin.user() == who.user() {
+            return true;
+        }
+    }
+    false
 }
 
 fn action_key<'a>(action: &Action<'a>) -> &'a MessageKey {

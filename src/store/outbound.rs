@@ -42,8 +42,9 @@ impl Database {
 
     /// Whether event `event_id` is kept, not yet handled.
     pub async fn outbound_pending(&self, event_id: &str) -> Result<bool, StoreError> {
-        let row: Option<(i64,)> = with_pool!(&self.pool, |p| {
-            sqlx::query_as("SELECT 1 FROM outbound_events WHERE event_id = $1")
+        // A text column: `SELECT 1` is a 32-bit integer in PostgreSQL.
+        let row: Option<(String,)> = with_pool!(&self.pool, |p| {
+            sqlx::query_as("SELECT event_id FROM outbound_events WHERE event_id = $1")
                 .bind(event_id)
                 .fetch_optional(p)
                 .await?
