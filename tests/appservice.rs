@@ -224,6 +224,55 @@ async fn missing_token_is_401_and_wrong_token_403() {
     h.stop().await;
 }
 
+/// Sends `head` (request line and headers, no body) on a raw socket and
+/// returns the status line of the answer, which must come without the
+/// body ever being sent.
+async fn answer_without_body(base: &str, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut buf))
+        .await
+        .expect("an answer before the body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn the_token_is_checked_before_a_body_is_read_and_small_routes_take_small_bodies() {
+    let h = Harness::start().await;
+    // 32 MiB announced, none sent: a wrong token is refused at once.
+    let head = "PUT /_matrix/app/v1/transactions/big HTTP/1.1\r\nHost: x\r\n\
+        Authorization: Bearer wrong\r\nContent-Type: application/json\r\n\
+        Content-Length: 33554432\r\n\r\n";
+    let status = answer_without_body(&h.base, head).await;
+    assert!(status.contains(" 403 "), "{status}");
+    let head = "PUT /_matrix/app/v1/transactions/big HTTP/1.1\r\nHost: x\r\n\
+        Content-Length: 33554432\r\n\r\n";
+    let status = answer_without_body(&h.base, head).await;
+    assert!(status.contains(" 401 "), "{status}");
+
+    // Outside /transactions a body is small: a 1 MiB ping is refused.
+    let resp = h
+        .http
+        .post(format!("{}/_matrix/app/v1/ping", h.base))
+        .bearer_auth(TOKEN)
+        .body(vec![b' '; 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    // A transaction of 1 MiB is fine.
+    let big = message_txn(&"x".repeat(1024 * 1024));
+    let (status, _) = h.put_txn("big", &big).await;
+    assert_eq!(status, 200);
+    assert!(h.recorder.ids().contains(&"big".to_owned()));
+    h.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_json_is_400_and_server_keeps_working() {
     let h = Harness::start().await;

@@ -4,6 +4,10 @@
 //! at a time in arrival order, and a transaction whose HTTP request is
 //! dropped half-way still runs to completion (the homeserver's retry is then
 //! answered from the dedupe store).
+//!
+//! Every route checks the homeserver's token before its body is read; a
+//! transaction may be 32 MiB, any other body 64 KiB, and at most 32
+//! authenticated requests are served at once.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -29,6 +33,12 @@ use super::event::{BodyError, Transaction, parse_transaction};
 /// Largest transaction body accepted (Synapse sends up to 100 persistent
 /// and 100 ephemeral events of at most 64 KiB each).
 const MAX_BODY: usize = 32 * 1024 * 1024;
+
+/// Largest body of any other request (a ping's is `{transaction_id}`).
+const MAX_SMALL_BODY: usize = 64 * 1024;
+
+/// How many authenticated requests are served at once; more wait.
+const CONCURRENT: usize = 32;
 
 /// How many transactions may wait for the worker.
 const QUEUE: usize = 64;
@@ -139,6 +149,7 @@ struct AppState {
     hs_token: HsToken,
     handler: Arc<dyn Handler>,
     jobs: mpsc::Sender<Job>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router of the appservice API. Spawns the transaction worker,
@@ -155,19 +166,47 @@ pub fn router(
         hs_token,
         handler,
         jobs,
+        slots: Arc::new(tokio::sync::Semaphore::new(CONCURRENT)),
     };
+    // The token is checked before any body is read (a route's extractors
+    // would buffer it first): an unauthenticated request costs its headers.
     Router::new()
         .route(
             "/_matrix/app/v1/transactions/{txn_id}",
-            put(put_transaction),
+            put(put_transaction).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
         .route("/_matrix/app/v1/users/{user_id}", get(get_user))
         .route("/_matrix/app/v1/rooms/{alias}", get(get_room))
         .route("/_matrix/app/v1/ping", post(post_ping))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorized_only,
+        ))
         .fallback(unrecognized)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY))
         .with_state(state)
+}
+
+/// Lets a request through to its route only with the homeserver's token,
+/// and at most [`CONCURRENT`] at a time.
+async fn authorized_only(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(r) = authorize(&state, request.headers(), request.uri()) {
+        return r.into_response();
+    }
+    // The semaphore is never closed.
+    let Ok(_slot) = state.slots.acquire().await else {
+        return matrix_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "M_UNKNOWN",
+            "shutting down",
+        );
+    };
+    next.run(request).await
 }
 
 /// Serves the appservice API on `listener` until `shutdown` completes;
@@ -318,14 +357,9 @@ fn bad_path(e: &PathRejection) -> Response {
 
 async fn put_transaction(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     txn_id: Result<Path<String>, PathRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &uri) {
-        return r.into_response();
-    }
     let txn_id = match txn_id {
         Ok(Path(id)) => id,
         Err(e) => return bad_path(&e),
@@ -379,13 +413,8 @@ async fn put_transaction(
 
 async fn get_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     user_id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &uri) {
-        return r.into_response();
-    }
     let user_id = match user_id {
         Ok(Path(id)) => id,
         Err(e) => return bad_path(&e),
@@ -399,13 +428,8 @@ async fn get_user(
 
 async fn get_room(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
     alias: Result<Path<String>, PathRejection>,
 ) -> Response {
-    if let Err(r) = authorize(&state, &headers, &uri) {
-        return r.into_response();
-    }
     let alias = match alias {
         Ok(Path(a)) => a,
         Err(e) => return bad_path(&e),
@@ -417,14 +441,11 @@ async fn get_room(
     }
 }
 
-async fn post_ping(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    if let Err(r) = authorize(&state, &headers, &uri) {
-        return r.into_response();
+async fn post_ping(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    if let Err(e) = &body
+        && e.status() == StatusCode::PAYLOAD_TOO_LARGE
+    {
+        return matrix_error(e.status(), "M_TOO_LARGE", &e.body_text());
     }
     // The body is `{transaction_id?}`; anything unreadable is just no id.
     let txn_id = body
