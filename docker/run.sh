@@ -3,6 +3,8 @@
 # the registration, then the bridge runs. Everything lives in $WABRIDGE_DATA
 # (/data in the image).
 set -eu
+# Config, registration and database hold tokens and keys: owner only.
+umask 077
 data=${WABRIDGE_DATA:-/data}
 example=${WABRIDGE_EXAMPLE:-/opt/wabridge/config.example.yaml}
 cd "$data"

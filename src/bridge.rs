@@ -166,6 +166,9 @@ pub async fn run_with(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BridgeError> {
+    for warning in config.insecure_links() {
+        warn!("{warning}");
+    }
     let db = Database::connect(&config.database.uri).await?;
     let matrix = MatrixClient::new(
         &config.homeserver.address,

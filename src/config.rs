@@ -32,6 +32,30 @@ pub use registration::{
 pub use sync::{Backfill, DoublePuppet};
 pub use types::{Port, RootKey, Token};
 
+/// Writes `contents` to `path`, a file only its owner may read (mode
+/// 0600 on Unix) when it is created here: configs and registrations hold
+/// tokens.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+/// Whether `host` is this machine (loopback, or a Unix socket: no host).
+fn is_local(host: Option<&str>) -> bool {
+    match host {
+        None | Some("") | Some("localhost") => true,
+        Some(h) => h
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    }
+}
+
 /// The placeholder that `config.example.yaml` carries for both tokens;
 /// [`Config::validate`] refuses it, [`generate_registration`] replaces it.
 pub const TOKEN_PLACEHOLDER: &str = "generate";
@@ -304,6 +328,41 @@ impl Config {
     /// are set. Returns the first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::config(self)
+    }
+
+    /// Connections that carry tokens or users' data in the clear to another
+    /// machine: an `http://` homeserver or a PostgreSQL server without
+    /// `sslmode=require` (or `verify-*`) that is not on this host. Each is a
+    /// sentence for the log; the bridge runs anyway (a reverse proxy or a
+    /// private network may make them fine).
+    pub fn insecure_links(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        if let Ok(url) = url::Url::parse(&self.homeserver.address)
+            && url.scheme() == "http"
+            && !is_local(url.host_str())
+        {
+            found.push(format!(
+                "homeserver.address {} is plain http to another host: tokens and messages \
+                 cross the network unencrypted",
+                self.homeserver.address
+            ));
+        }
+        if let Ok(url) = url::Url::parse(&self.database.uri)
+            && matches!(url.scheme(), "postgres" | "postgresql")
+            && !is_local(url.host_str())
+        {
+            let tls = url.query_pairs().any(|(k, v)| {
+                k == "sslmode" && matches!(v.as_ref(), "require" | "verify-ca" | "verify-full")
+            });
+            if !tls {
+                found.push(
+                    "database.uri names a PostgreSQL server on another host without \
+                     sslmode=require: keys and messages may cross the network unencrypted"
+                        .to_owned(),
+                );
+            }
+        }
+        found
     }
 
     /// The config as YAML (comments of the original file are not kept).

@@ -71,13 +71,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let domain = &config.homeserver.domain;
         let registration = config::Registration::double_puppet(domain);
         let yaml = registration.to_yaml()?;
-        std::fs::write(path, yaml).with_context(|| format!("cannot write {}", path.display()))?;
+        config::write_private(path, &yaml)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        // The token stays in the file (readable by its owner only), out of
+        // terminals and logs.
         println!(
             "wrote {}; add it to the homeserver like the bridge's registration, \
-             then put this under double_puppet.secrets in {}:\n  {domain}: \"as_token:{}\"",
+             then put this under double_puppet.secrets in {}, with the as_token \
+             of that file:\n  {domain}: \"as_token:<as_token>\"",
             path.display(),
             cli.config.display(),
-            registration.as_token.expose()
         );
         return Ok(());
     }

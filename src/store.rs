@@ -223,6 +223,38 @@ impl Database {
     }
 }
 
+/// Makes the database file, if it does not exist yet, readable by its
+/// owner only (0600): it holds every login's keys and messages. SQLite
+/// gives its `-wal` and `-shm` files the database file's mode. An existing
+/// file readable by others is left as it is, with a warning.
+fn private_file(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the database file is readable by other users; it holds every login's keys"
+                );
+            }
+            Ok(_) => {}
+            Err(_) => {
+                if let Err(e) = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                {
+                    tracing::debug!(error = %e, "database file not made here");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 async fn connect_sqlite(uri: &str) -> Result<SqlitePool, StoreError> {
     let options = SqliteConnectOptions::from_str(uri)?
         .create_if_missing(true)
@@ -230,6 +262,9 @@ async fn connect_sqlite(uri: &str) -> Result<SqlitePool, StoreError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(30));
     let in_memory = uri.contains(":memory:") || uri.contains("mode=memory");
+    if !in_memory {
+        private_file(options.get_filename());
+    }
     if in_memory {
         // The database lives as long as a connection to it: keep exactly one.
         Ok(SqlitePoolOptions::new()

@@ -26,6 +26,12 @@ fn wabridge(args: &[&str], cwd: &Path) -> Output {
         .expect("run wabridge")
 }
 
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("file").permissions().mode() & 0o777
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -49,6 +55,11 @@ fn generate_writes_a_registration_whose_tokens_match_the_config() {
     assert_eq!(registration.as_token, config.appservice.as_token);
     assert_eq!(registration.hs_token, config.appservice.hs_token);
     assert_eq!(registration.as_token.expose().len(), 64);
+    assert_eq!(
+        mode(&dir.join("registration.yaml")),
+        0o600,
+        "a new registration is private"
+    );
     assert!(registration.receive_ephemeral);
     assert!(
         registration
@@ -210,7 +221,14 @@ fn generate_double_puppet_writes_a_token_only_registration() {
             .expect("a registration");
     assert_eq!(reg.url, None);
     assert!(!reg.namespaces.users[0].exclusive);
-    let line = format!("example.com: \"as_token:{}\"", reg.as_token.expose());
-    assert!(stdout.contains(&line), "{stdout}");
+    assert!(
+        stdout.contains("example.com: \"as_token:<as_token>\""),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(reg.as_token.expose()),
+        "the token is not printed: {stdout}"
+    );
+    assert_eq!(mode(&dir.join("dp.yaml")), 0o600, "dp.yaml is private");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -396,9 +396,17 @@ async fn bridge_tables(db: &Database) -> Result<()> {
 
 #[tokio::test]
 async fn bridge_tables_sqlite() -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new()?;
     let db = Database::connect(&dir.sqlite_uri()).await?;
-    bridge_tables(&db).await
+    bridge_tables(&db).await?;
+    // The file and its write-ahead log hold keys: the owner's only.
+    for entry in std::fs::read_dir(&dir.0)? {
+        let entry = entry?;
+        let mode = entry.metadata()?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", entry.path().display());
+    }
+    Ok(())
 }
 
 #[tokio::test]

@@ -264,7 +264,7 @@ fn write_temp(path: &Path, contents: &str) -> Result<PathBuf, ConfigError> {
         path: tmp.clone(),
         error,
     };
-    std::fs::write(&tmp, contents).map_err(write_err)?;
+    crate::config::write_private(&tmp, contents).map_err(write_err)?;
     if let Ok(meta) = std::fs::metadata(path) {
         std::fs::set_permissions(&tmp, meta.permissions()).map_err(write_err)?;
     }

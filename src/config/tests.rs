@@ -604,3 +604,31 @@ fn double_puppet_registration_lends_only_its_token() {
         "fresh tokens each time"
     );
 }
+
+#[test]
+fn clear_text_links_to_other_hosts_are_named() {
+    let local: Config = minimal().parse().expect("valid");
+    assert!(local.insecure_links().is_empty(), "loopback http is fine");
+    let remote = minimal()
+        .replace("http://localhost:8008", "http://matrix.example.com:8008")
+        .parse::<Config>()
+        .expect("valid");
+    let found = remote.insecure_links();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("homeserver.address"), "{found:?}");
+
+    let db = |uri: &str| {
+        format!(
+            "{}database:\n  type: postgres\n  uri: \"{uri}\"\n",
+            minimal()
+        )
+        .parse::<Config>()
+        .expect("valid")
+        .insecure_links()
+    };
+    assert!(db("postgres://u:p@127.0.0.1/db").is_empty());
+    assert!(db("postgres://u:p@db.internal/db?sslmode=require").is_empty());
+    let found = db("postgres://u:p@db.internal/db?sslmode=prefer");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("database.uri"), "{found:?}");
+}
