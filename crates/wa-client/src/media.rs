@@ -61,9 +61,12 @@ pub enum MediaError {
     /// The upload answer was not the JSON we expect.
     #[error("unexpected upload answer: {0}")]
     BadResponse(String),
-    /// The download is larger than [`MAX_DOWNLOAD`].
-    #[error("media larger than {MAX_DOWNLOAD} bytes")]
-    TooLarge,
+    /// The download is larger than its limit ([`MAX_DOWNLOAD`] at most).
+    #[error("media larger than {limit} bytes")]
+    TooLarge {
+        /// The limit of that download, in bytes.
+        limit: u64,
+    },
     /// A direct path that does not start with `/`.
     #[error("direct path does not start with '/'")]
     BadDirectPath,

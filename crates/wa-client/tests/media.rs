@@ -107,6 +107,27 @@ async fn an_upload_downloads_back_identical() {
         .unwrap();
     assert_eq!(got, plain);
 
+    // With a limit: a file of exactly the limit comes, one byte over it
+    // stops (a sender may lie about the size in the message).
+    let paths = (up.direct_path.as_str(), up.media_key.as_slice());
+    let hashes = (
+        Some(up.file_sha256.as_slice()),
+        Some(up.file_enc_sha256.as_slice()),
+    );
+    let exact = plain.len() as u64;
+    let got = client
+        .download_at_most(MediaKind::Image, paths, hashes, exact)
+        .await
+        .unwrap();
+    assert_eq!(got, plain);
+    let over = client
+        .download_at_most(MediaKind::Image, paths, hashes, exact - 100)
+        .await;
+    assert!(
+        matches!(over, Err(wa_client::MediaError::TooLarge { limit }) if limit < exact + 26),
+        "{over:?}"
+    );
+
     // Every kind wa-sim's host takes (not yet `thumbnail-link`).
     for kind in [
         MediaKind::Sticker,

@@ -388,15 +388,19 @@ async fn transfer(
     }
     let direct_path = a.direct_path.ok_or(MediaError::Missing("directPath"))?;
     let media_key = a.media_key.ok_or(MediaError::Missing("mediaKey"))?;
+    // The limit goes into the transfer: a larger blob stops arriving.
     let data = client
-        .download(
+        .download_at_most(
             a.kind,
-            direct_path,
-            media_key,
-            a.file_sha256,
-            a.file_enc_sha256,
+            (direct_path, media_key),
+            (a.file_sha256, a.file_enc_sha256),
+            limit,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            wa_client::MediaError::TooLarge { .. } => MediaError::TooLarge { size: None, limit },
+            e => e.into(),
+        })?;
     let size = data.len() as u64;
     if size > limit {
         return Err(MediaError::TooLarge {

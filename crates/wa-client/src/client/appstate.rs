@@ -411,10 +411,12 @@ async fn download<T: prost::Message + Default>(
     let plain = shared
         .download(
             MediaKind::AppState,
-            path,
-            key,
-            reference.file_sha256.as_deref(),
-            reference.file_enc_sha256.as_deref(),
+            (path, key),
+            (
+                reference.file_sha256.as_deref(),
+                reference.file_enc_sha256.as_deref(),
+            ),
+            crate::media::MAX_DOWNLOAD,
         )
         .await?;
     T::decode(plain.as_slice()).map_err(|_| AppStateSyncError::Malformed("undecodable blob"))

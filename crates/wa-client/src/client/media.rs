@@ -10,7 +10,9 @@ use wa_core::proto::HistorySync;
 use wa_core::proto::message::HistorySyncNotification;
 
 use super::{Client, Shared, lock};
-use crate::media::{Http, MediaConn, MediaError, MediaKind, UploadedMedia, download_url};
+use crate::media::{
+    Http, MAX_DOWNLOAD, MediaConn, MediaError, MediaKind, UploadedMedia, download_url,
+};
 
 /// The media part of the client's state.
 #[derive(Debug, Default)]
@@ -123,8 +125,28 @@ impl Client {
         file_sha256: Option<&[u8]>,
         file_enc_sha256: Option<&[u8]>,
     ) -> Result<Vec<u8>, MediaError> {
+        let hashes = (file_sha256, file_enc_sha256);
         self.shared
-            .download(kind, direct_path, media_key, file_sha256, file_enc_sha256)
+            .download(kind, (direct_path, media_key), hashes, MAX_DOWNLOAD)
+            .await
+    }
+
+    /// [`Client::download`] of a file of at most `max_plaintext` bytes:
+    /// the transfer stops (and fails with [`MediaError::TooLarge`]) as
+    /// soon as the encrypted blob is longer than such a file's can be, so
+    /// nothing larger is ever held in memory.
+    pub async fn download_at_most(
+        &self,
+        kind: MediaKind,
+        (direct_path, media_key): (&str, &[u8]),
+        (file_sha256, file_enc_sha256): (Option<&[u8]>, Option<&[u8]>),
+        max_plaintext: u64,
+    ) -> Result<Vec<u8>, MediaError> {
+        // AES-CBC pads to the next 16 bytes, then a 10-byte MAC.
+        let limit = max_plaintext.saturating_add(16 + 10);
+        let hashes = (file_sha256, file_enc_sha256);
+        self.shared
+            .download(kind, (direct_path, media_key), hashes, limit)
             .await
     }
 
@@ -199,17 +221,16 @@ impl Shared {
     pub(crate) async fn download(
         &self,
         kind: MediaKind,
-        direct_path: &str,
-        media_key: &[u8],
-        file_sha256: Option<&[u8]>,
-        file_enc_sha256: Option<&[u8]>,
+        (direct_path, media_key): (&str, &[u8]),
+        (file_sha256, file_enc_sha256): (Option<&[u8]>, Option<&[u8]>),
+        limit: u64,
     ) -> Result<Vec<u8>, MediaError> {
         let http = self.media_http()?;
         let mc = self.refresh_media_conn(false).await?;
         let mut last = MediaError::BadMediaConn("no host");
         for host in mc.hosts() {
             let url = download_url(host, direct_path, kind, file_enc_sha256)?;
-            match http.download(&url).await {
+            match http.download(&url, limit).await {
                 Ok(blob) => {
                     debug!(%host, len = blob.len(), "downloaded");
                     return Ok(core_media::decrypt_in_place(

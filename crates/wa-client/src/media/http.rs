@@ -74,8 +74,10 @@ impl Http {
         parse_upload_answer(&body)
     }
 
-    /// GETs `url`, at most [`MAX_DOWNLOAD`] bytes.
-    pub(crate) async fn download(&self, url: &str) -> Result<Vec<u8>, MediaError> {
+    /// GETs `url`, at most `limit` bytes: a declared length over it is
+    /// refused before the body, a body growing past it as it comes.
+    pub(crate) async fn download(&self, url: &str, limit: u64) -> Result<Vec<u8>, MediaError> {
+        let limit = limit.min(MAX_DOWNLOAD);
         let mut resp = self
             .client
             .get(url)
@@ -85,16 +87,16 @@ impl Http {
             .await
             .map_err(transport)?;
         check(resp.status())?;
-        if resp.content_length().is_some_and(|n| n > MAX_DOWNLOAD) {
-            return Err(MediaError::TooLarge);
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(MediaError::TooLarge { limit });
         }
         // Sized once from the declared length: growing by doubling would
         // hold old and new buffers at once.
         let declared = resp.content_length().unwrap_or(0);
         let mut out = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if (out.len() + chunk.len()) as u64 > MAX_DOWNLOAD {
-                return Err(MediaError::TooLarge);
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(MediaError::TooLarge { limit });
             }
             out.extend_from_slice(&chunk);
         }
