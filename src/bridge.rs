@@ -57,9 +57,10 @@ pub struct Bridge {
     pub pairings: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
     /// (room, user) pairs known to be joined, so joins are not repeated.
     pub joined: Mutex<std::collections::HashSet<(String, String)>>,
-    /// Held while a portal room is made, so a chat that the live messages
-    /// and the backfill reach at once still gets one room.
-    pub portal_creation: Mutex<()>,
+    /// Held per (login, chat) while its portal room is made, so a chat that
+    /// the live messages and the backfill reach at once still gets one
+    /// room, and a big group's room holds up no other chat's.
+    pub portal_creation: connector::locks::KeyedLocks<(String, String)>,
     /// Each user's room settings as last seen or set (tags, mute, read),
     /// by Matrix user: how the settings sync tells the user's own changes
     /// from the bridge's.
@@ -200,7 +201,7 @@ pub async fn run_with(
         logins: Mutex::new(HashMap::new()),
         pairings: Mutex::new(HashMap::new()),
         joined: Mutex::new(std::collections::HashSet::new()),
-        portal_creation: Mutex::new(()),
+        portal_creation: connector::locks::KeyedLocks::default(),
         room_settings: std::sync::Mutex::default(),
         ephemeral: connector::ephemeral::State::default(),
         presence: connector::presence::State::default(),

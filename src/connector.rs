@@ -10,6 +10,7 @@ pub mod ephemeral;
 pub mod format;
 mod history;
 mod kinds;
+pub mod locks;
 mod login;
 mod media;
 mod polls;

@@ -192,20 +192,25 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
 
 /// The `login` command: a new companion device, its QR code in `room`.
 pub async fn start_login(bridge: &Arc<Bridge>, room: &str, sender: &str) {
-    if let Some(h) = bridge.logins.lock().await.get(sender) {
+    // No map guard is held across an await (a notice may take long).
+    let phone = bridge
+        .logins
+        .lock()
+        .await
+        .get(sender)
+        .map(|h| h.phone.clone());
+    if let Some(phone) = phone {
         bridge
             .notice(
                 room,
-                &format!(
-                    "You are already logged in as +{}. Send `logout` first.",
-                    h.phone
-                ),
+                &format!("You are already logged in as +{phone}. Send `logout` first."),
             )
             .await;
         return;
     }
     let mut pairings = bridge.pairings.lock().await;
     if pairings.get(sender).is_some_and(|p| !p.is_finished()) {
+        drop(pairings);
         bridge
             .notice(
                 room,

@@ -118,7 +118,10 @@ pub(super) async fn portal(
     if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
-    let _creating = bridge.portal_creation.lock().await;
+    let _creating = bridge
+        .portal_creation
+        .lock((login.login_id.clone(), chat_id.clone()))
+        .await;
     if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
