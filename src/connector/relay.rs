@@ -31,30 +31,7 @@ pub(super) async fn run_events(
         match event {
             ClientEvent::Message(mut m) => {
                 super::addressing::message_by_number(&client, &mut m).await;
-                let mut delay = Duration::from_millis(500);
-                let mut last_error = None;
-                for attempt in 1..=5 {
-                    match to_matrix(&bridge, &login, &client, &m).await {
-                        Ok(()) => {
-                            if let Err(e) = client.ack(&m.ack).await {
-                                debug!(error = %e, "ack not sent; the server will redeliver");
-                            }
-                            last_error = None;
-                            break;
-                        }
-                        Err(e) => {
-                            warn!(attempt, error = %e, "could not bridge a message to Matrix");
-                            last_error = Some(e);
-                            tokio::time::sleep(delay).await;
-                            delay *= 2;
-                        }
-                    }
-                }
-                if let Some(e) = last_error {
-                    // Not acknowledged: the server delivers it again at the
-                    // next login. Until then the user knows it exists.
-                    gave_up(&bridge, &login, &m.chat, &e).await;
-                }
+                bridge_message(&bridge, &login, &client, &m).await;
             }
             ClientEvent::AppState(changes) => {
                 super::appstate::apply_changes(&bridge, &login, &client, &changes).await;
@@ -128,8 +105,41 @@ pub(super) async fn run_events(
     }
 }
 
+/// The longest wait between two tries of a message the homeserver (or the
+/// database) cannot take for now.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// One WhatsApp message into Matrix, then its ack. While the homeserver or
+/// the database fails for now, it is tried again with backoff (capped), and
+/// later messages wait: skipping it would break the chat's order (issue
+/// 18). What the homeserver refuses for good (a 4xx) is told in the room
+/// and acked, so it never blocks the chat.
+async fn bridge_message(bridge: &Arc<Bridge>, login: &Login, client: &Client, m: &IncomingMessage) {
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match to_matrix(bridge, login, client, m).await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() => {
+                warn!(attempt, error = %e, retry_in = ?delay, "could not bridge a message to Matrix yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+            Err(e) => {
+                warn!(error = %e, "a message cannot be bridged to Matrix; told in the room");
+                gave_up(bridge, login, &m.chat, &e).await;
+                break;
+            }
+        }
+    }
+    if let Err(e) = client.ack(&m.ack).await {
+        debug!(error = %e, "ack not sent; the server will redeliver");
+    }
+}
+
 /// Tells the portal of `chat`, if it has one, that a message could not be
-/// bridged after every attempt.
+/// bridged: the homeserver refused it for good.
 async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
     let Ok(Some(portal)) = bridge
         .db
@@ -141,7 +151,7 @@ async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
     let content = json!({
         "msgtype": "m.notice",
         "body": format!(
-            "⚠️ A message could not be bridged ({e}); it will be tried again when the bridge reconnects"
+            "⚠️ A message could not be shown here ({e}); open WhatsApp on your phone to read it"
         ),
     });
     let txn = format!("wagaveup{}", now_ms());
@@ -162,6 +172,25 @@ pub(super) enum RelayError {
     Matrix(#[from] crate::appservice::ClientError),
     #[error("whatsapp: {0}")]
     WhatsApp(#[from] wa_client::SendError),
+}
+
+impl RelayError {
+    /// Whether trying again later may succeed: the homeserver unreachable,
+    /// failing (5xx) or rate-limiting, the database failing, WhatsApp's
+    /// connection down. A refusal (4xx, bad input) is not.
+    pub(super) fn is_transient(&self) -> bool {
+        use crate::appservice::ClientError;
+        match self {
+            RelayError::Store(e) => matches!(e, StoreError::Database(_)),
+            RelayError::Matrix(ClientError::Network(_)) => true,
+            RelayError::Matrix(ClientError::Matrix(m)) => m.status >= 500 || m.status == 429,
+            RelayError::Matrix(_) => false,
+            RelayError::WhatsApp(e) => matches!(
+                e,
+                wa_client::SendError::Connection(_) | wa_client::SendError::Crypto(_)
+            ),
+        }
+    }
 }
 
 /// The ghost's network id and Matrix localpart for a WhatsApp user.
@@ -694,4 +723,34 @@ pub(super) async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) 
         status::Reason::Generic
     };
     status::refused(bridge, room, event, "message", why, reason).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::appservice::{ClientError, MatrixError};
+
+    fn matrix(status: u16) -> RelayError {
+        RelayError::Matrix(ClientError::Matrix(MatrixError {
+            status,
+            errcode: "M_UNKNOWN".to_owned(),
+            error: String::new(),
+            retry_after_ms: None,
+        }))
+    }
+
+    #[test]
+    fn only_what_may_pass_is_tried_again() {
+        assert!(matrix(502).is_transient(), "a failing homeserver");
+        assert!(matrix(429).is_transient(), "rate limited");
+        assert!(!matrix(413).is_transient(), "too large: never");
+        assert!(!matrix(403).is_transient(), "forbidden: never");
+        assert!(
+            !RelayError::Store(StoreError::Duplicate { table: "messages" }).is_transient(),
+            "a duplicate is not a failure that passes"
+        );
+        assert!(
+            !RelayError::WhatsApp(wa_client::SendError::Malformed("x".to_owned())).is_transient()
+        );
+    }
 }
