@@ -32,14 +32,86 @@ fn escape(s: &str) -> String {
     out
 }
 
+/// The four inline markers and their tags.
+const MARKERS: [(char, &str); 4] = [('*', "strong"), ('_', "em"), ('~', "del"), ('`', "code")];
+
+/// Where things are in a text, found in one pass each way, so rendering is
+/// linear in the text at each nesting level (markers of one kind cannot
+/// nest in themselves, so there are at most four levels).
+struct Index {
+    chars: Vec<char>,
+    /// For each position, the next `\n` at or after it (or the end).
+    line_end: Vec<usize>,
+    /// For each position, the next start of a "```" at or after it.
+    next_fence: Vec<Option<usize>>,
+    /// Per marker: for each position, the next valid closer at or after it.
+    next_closer: [Vec<Option<usize>>; 4],
+    /// Per marker: for each position, the next character that is not that
+    /// marker, at or after it.
+    next_other: [Vec<usize>; 4],
+}
+
+impl Index {
+    fn new(text: &str) -> Index {
+        let chars: Vec<char> = text.chars().collect();
+        let n = chars.len();
+        let mut line_end = vec![n; n + 1];
+        let mut next_fence = vec![None; n + 1];
+        let mut next_closer: [Vec<Option<usize>>; 4] = std::array::from_fn(|_| vec![None; n + 1]);
+        let mut next_other: [Vec<usize>; 4] = std::array::from_fn(|_| vec![n; n + 1]);
+        for j in (0..n).rev() {
+            line_end[j] = if chars[j] == '\n' { j } else { line_end[j + 1] };
+            next_fence[j] = if chars[j..].starts_with(&['`', '`', '`']) {
+                Some(j)
+            } else {
+                next_fence[j + 1]
+            };
+            for (m, (marker, _)) in MARKERS.iter().enumerate() {
+                let closes = chars[j] == *marker
+                    && j > 0
+                    && !chars[j - 1].is_whitespace()
+                    && chars.get(j + 1).is_none_or(|c| !is_word(*c));
+                next_closer[m][j] = if closes {
+                    Some(j)
+                } else {
+                    next_closer[m][j + 1]
+                };
+                next_other[m][j] = if chars[j] == *marker {
+                    next_other[m][j + 1]
+                } else {
+                    j
+                };
+            }
+        }
+        Index {
+            chars,
+            line_end,
+            next_fence,
+            next_closer,
+            next_other,
+        }
+    }
+
+    /// The index of the marker (number `m`) closing the one at `i`, on the
+    /// same line, with something other than the marker in between.
+    fn closing(&self, i: usize, m: usize) -> Option<usize> {
+        // The first non-marker after the opener; a closer must come after it.
+        let other = self.next_other[m][i + 1];
+        let from = (i + 2).max(other + 1);
+        let j = self.next_closer[m].get(from).copied().flatten()?;
+        (j < self.line_end[i]).then_some(j)
+    }
+}
+
 fn render(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::new();
+    let index = Index::new(text);
+    let chars = &index.chars;
+    let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
         // Code block: ``` ... ``` (may span lines; no markup inside).
-        if starts_with(&chars, i, "```")
-            && let Some(end) = find(&chars, i + 3, "```")
+        if index.next_fence[i] == Some(i)
+            && let Some(end) = index.next_fence.get(i + 3).copied().flatten()
             && end > i + 3
         {
             let inner: String = chars[i + 3..end].iter().collect();
@@ -50,17 +122,12 @@ fn render(text: &str) -> String {
             continue;
         }
         let c = chars[i];
-        let tag = match c {
-            '*' => Some("strong"),
-            '_' => Some("em"),
-            '~' => Some("del"),
-            '`' => Some("code"),
-            _ => None,
-        };
-        if let Some(tag) = tag
-            && opens(&chars, i)
-            && let Some(end) = closing(&chars, i, c)
+        let marker = MARKERS.iter().position(|(m, _)| *m == c);
+        if let Some(m) = marker
+            && opens(chars, i)
+            && let Some(end) = index.closing(i, m)
         {
+            let tag = MARKERS[m].1;
             let inner: String = chars[i + 1..end].iter().collect();
             out.push('<');
             out.push_str(tag);
@@ -82,15 +149,6 @@ fn render(text: &str) -> String {
     out
 }
 
-fn starts_with(chars: &[char], at: usize, pat: &str) -> bool {
-    let p: Vec<char> = pat.chars().collect();
-    chars.len() >= at + p.len() && chars[at..at + p.len()] == p[..]
-}
-
-fn find(chars: &[char], from: usize, pat: &str) -> Option<usize> {
-    (from..chars.len()).find(|&j| starts_with(chars, j, pat))
-}
-
 fn is_word(c: char) -> bool {
     c.is_alphanumeric()
 }
@@ -100,29 +158,6 @@ fn opens(chars: &[char], i: usize) -> bool {
     let before_ok = i == 0 || !is_word(chars[i - 1]);
     let after_ok = chars.get(i + 1).is_some_and(|c| !c.is_whitespace());
     before_ok && after_ok
-}
-
-/// The index of the marker closing the one at `i`, on the same line.
-fn closing(chars: &[char], i: usize, marker: char) -> Option<usize> {
-    let mut j = i + 1;
-    while j < chars.len() {
-        let c = chars[j];
-        if c == '\n' {
-            return None;
-        }
-        if c == marker
-            && j > i + 1
-            && !chars[j - 1].is_whitespace()
-            && chars[i + 1..j].iter().any(|&x| x != marker)
-        {
-            let after_ok = chars.get(j + 1).is_none_or(|n| !is_word(*n));
-            if after_ok {
-                return Some(j);
-            }
-        }
-        j += 1;
-    }
-    None
 }
 
 /// WhatsApp text for a Matrix message: `formatted_body` (HTML) when given,
@@ -188,6 +223,17 @@ fn unescape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openers_without_closers_stay_text_however_many() {
+        // Every `*` opens and none closes: each used to scan the rest of
+        // the line (and each candidate the text before it).
+        let crafted = "*a ".repeat(20_000);
+        assert_eq!(whatsapp_to_html(&crafted), None);
+        let fences = "``` x ".repeat(20_000);
+        let html = whatsapp_to_html(&fences).unwrap_or_default();
+        assert_eq!(html.matches("<pre>").count(), 10_000, "pairs of fences");
+    }
 
     #[test]
     fn plain_text_needs_no_html() {

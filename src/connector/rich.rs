@@ -7,6 +7,7 @@
 //! Matrix -> WhatsApp: the user's `m.reaction`, `m.replace` of their own
 //! message, redaction of their own message or reaction, replies and pills.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -310,15 +311,24 @@ pub(super) async fn decorate(
         return Ok(());
     }
     let body = content["body"].as_str().unwrap_or_default().to_owned();
-    let mut html = content
+    let html = content
         .get("formatted_body")
         .and_then(Value::as_str)
         .map_or_else(|| escape_html(&body).replace('\n', "<br>"), str::to_owned);
+    // At most MAX_MENTIONS distinct people, each looked up once.
+    let mut people: HashMap<String, (String, String)> = HashMap::new();
     let mut user_ids = Vec::new();
-    for jid in &info.mentioned_jid {
-        let Ok(jid) = jid.parse::<Jid>() else {
+    for jid in info
+        .mentioned_jid
+        .iter()
+        .filter_map(|j| j.parse::<Jid>().ok())
+    {
+        if people.len() >= MAX_MENTIONS {
+            break;
+        }
+        if people.contains_key(jid.user()) {
             continue;
-        };
+        }
         let own = login.phone.as_deref() == Some(jid.user())
             || login
                 .jid
@@ -340,17 +350,77 @@ pub(super) async fn decorate(
                 name,
             )
         };
-        let pill = format!(
-            "<a href=\"https://matrix.to/#/{mxid}\">{}</a>",
-            escape_html(&name)
-        );
-        html = html.replace(&format!("@{}", jid.user()), &pill);
-        user_ids.push(mxid);
+        user_ids.push(mxid.clone());
+        people.insert(jid.user().to_owned(), (mxid, name));
     }
+    let html = with_pills(&html, &people);
     content["format"] = json!("org.matrix.custom.html");
     content["formatted_body"] = json!(html);
     content["m.mentions"] = json!({"user_ids": user_ids});
     Ok(())
+}
+
+/// The most people one message's mentions are shown for.
+const MAX_MENTIONS: usize = 64;
+
+/// `html` with each `@<number>` of a mentioned person (`people`: number ->
+/// (Matrix id, name)) made a pill, in one pass: text inside tags and inside
+/// links stays as it is, and a number must end where the digits end.
+fn with_pills(html: &str, people: &HashMap<String, (String, String)>) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    let mut in_link = 0usize;
+    while let Some(at) = rest.find(['<', '@']) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if rest.starts_with('<') {
+            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
+            let tag = &rest[..end];
+            let lower = tag.to_ascii_lowercase();
+            if lower.starts_with("<a ") || lower == "<a>" {
+                in_link += 1;
+            } else if lower.starts_with("</a") {
+                in_link = in_link.saturating_sub(1);
+            }
+            out.push_str(tag);
+            rest = &rest[end..];
+            continue;
+        }
+        let digits = rest[1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len() - 1, |e| e);
+        let number = &rest[1..1 + digits];
+        match people.get(number).filter(|_| in_link == 0 && digits > 0) {
+            Some((mxid, name)) => {
+                out.push_str("<a href=\"https://matrix.to/#/");
+                out.push_str(&escape_html(&matrix_to(mxid)));
+                out.push_str("\">");
+                out.push_str(&escape_html(name));
+                out.push_str("</a>");
+                rest = &rest[1 + digits..];
+            }
+            None => {
+                out.push('@');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A Matrix id as a matrix.to fragment: characters outside the id grammar's
+/// plain ones percent-encoded.
+fn matrix_to(mxid: &str) -> String {
+    let mut out = String::with_capacity(mxid.len());
+    for b in mxid.bytes() {
+        if b.is_ascii_alphanumeric() || b"@:._=/+-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Whether `sender_id` (a network id) is the logged-in account.
@@ -423,6 +493,40 @@ fn pills_to_numbers(html: &str, numbers: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn people(list: &[(&str, &str, &str)]) -> HashMap<String, (String, String)> {
+        list.iter()
+            .map(|(n, m, name)| ((*n).to_owned(), ((*m).to_owned(), (*name).to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn mentions_become_pills_once_outside_links_and_tags() {
+        let bob = people(&[("155", "@whatsapp_155:x", "Bob <b>")]);
+        assert_eq!(
+            with_pills("hi @155, @1550 and @15", &bob),
+            "hi <a href=\"https://matrix.to/#/@whatsapp_155:x\">Bob &lt;b&gt;</a>, @1550 and @15"
+        );
+        // Inside a link or a tag's attribute it stays; a name holding a
+        // number is not replaced again.
+        let both = people(&[
+            ("155", "@whatsapp_155:x", "@166"),
+            ("166", "@whatsapp_166:x", "Carol"),
+        ]);
+        let html = "<a href=\"mailto:x@155\">mail @155</a> @155 @166";
+        assert_eq!(
+            with_pills(html, &both),
+            "<a href=\"mailto:x@155\">mail @155</a> \
+             <a href=\"https://matrix.to/#/@whatsapp_155:x\">@166</a> \
+             <a href=\"https://matrix.to/#/@whatsapp_166:x\">Carol</a>"
+        );
+        // An id with odd characters cannot break out of the attribute.
+        let odd = people(&[("1", "@a\"b<:x", "A")]);
+        assert_eq!(
+            with_pills("@1", &odd),
+            "<a href=\"https://matrix.to/#/@a%22b%3C:x\">A</a>"
+        );
+    }
 
     #[test]
     fn pills_are_found_and_turned_into_numbers() {
