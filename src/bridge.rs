@@ -249,9 +249,11 @@ pub async fn run_with(
     connector::restore_logins(&bridge).await;
     replay_outbound(&bridge).await;
     bridge.ready.send_replace(true);
+    let pruning = tokio::spawn(prune_now_and_then(bridge.clone()));
 
     shutdown.await;
     info!("shutting down");
+    pruning.abort();
     let _ = stop_tx.send(());
     let served = server.await;
     // What the homeserver handed over is sent before the clients stop.
@@ -287,6 +289,27 @@ pub async fn run_with(
     }
     bridge.db.close().await;
     Ok(())
+}
+
+/// How often the bridge forgets what is past its retention (see
+/// [`crate::store::Pruned`]).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Prunes the database at start, then every [`PRUNE_EVERY`].
+async fn prune_now_and_then(bridge: Arc<Bridge>) {
+    loop {
+        match bridge.db.prune(crate::store::now_ms()).await {
+            Ok(p) if p == crate::store::Pruned::default() => {}
+            Ok(p) => info!(
+                transactions = p.transactions,
+                seen = p.seen,
+                history = p.history,
+                "forgot what is past its retention"
+            ),
+            Err(e) => warn!(error = %e, "pruning the database failed"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
 }
 
 /// The transaction dedupe table.

@@ -39,6 +39,7 @@ macro_rules! with_pool {
 }
 
 mod accounts;
+pub use prune::{Pruned, SEEN_KEPT_SECONDS, TRANSACTIONS_KEPT_MS};
 mod appstate;
 mod cache;
 mod chat_settings;
@@ -48,6 +49,7 @@ mod messages;
 mod outbound;
 mod polls;
 mod portals;
+mod prune;
 mod reactions;
 mod signal;
 mod tokens;

@@ -381,6 +381,25 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert_eq!(alice_now.and_then(|u| u.management_room), None);
     assert!(db.set_management_room(&alice.mxid, Some("!mgmt:x")).await?);
 
+    // Seen ids and kept unacked messages (decrypted!) go after their
+    // retention, over all logins.
+    {
+        let device = db.client_store("L1");
+        let now_s = u64::try_from(wabridge::store::now_ms() / 1000)?;
+        let old = now_s - wabridge::store::SEEN_KEPT_SECONDS - 10;
+        device.keep_unacked("c", "", "old", b"plain", old).await?;
+        device.keep_unacked("c", "", "new", b"plain", now_s).await?;
+        assert!(device.mark_message_seen("c", "", "old", old).await?);
+        let pruned = db.prune(wabridge::store::now_ms()).await?;
+        assert_eq!(pruned.seen, 2, "{pruned:?}");
+        assert!(device.unacked("c", "", "old").await?.is_none());
+        assert!(device.unacked("c", "", "new").await?.is_some());
+        assert!(
+            device.mark_message_seen("c", "", "old", now_s).await?,
+            "a forgotten id is new again"
+        );
+    }
+
     // Deleting a portal takes its messages; deleting a login takes the rest.
     assert!(db.delete_portal("L1", &dm.chat_id).await?);
     assert_eq!(db.message_by_event("$event1").await?, None);

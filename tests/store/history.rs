@@ -102,6 +102,21 @@ async fn history_tables(db: &Database) -> Result<()> {
     );
     assert!(db.history_chat("OTHER", "a").await?.is_none(), "per login");
 
+    // Pruning forgets the bridged history (a0, a1m: at or before the
+    // mark), keeps the rest, and transaction ids after their retention.
+    db.mark_transaction_processed("t1").await?;
+    let now = wabridge::store::now_ms();
+    let pruned = db.prune(now).await?;
+    assert_eq!((pruned.transactions, pruned.history), (0, 2), "{pruned:?}");
+    let left = db.history_messages("L", "a", None, 100).await?;
+    let ids: Vec<&str> = left.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["a2"], "what is not bridged yet stays");
+    assert_eq!(db.history_messages("L", "b", None, 100).await?.len(), 1);
+    assert!(db.transaction_processed("t1").await?);
+    let week_on = now + wabridge::store::TRANSACTIONS_KEPT_MS + 1;
+    assert_eq!(db.prune(week_on).await?.transactions, 1);
+    assert!(!db.transaction_processed("t1").await?);
+
     db.delete_login("L").await?;
     assert_eq!(
         db.history_counts("L").await?,
