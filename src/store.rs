@@ -44,6 +44,7 @@ mod appstate;
 mod cache;
 mod chat_settings;
 mod client;
+mod contacts;
 mod history;
 mod messages;
 mod outbound;
@@ -365,6 +366,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "cstoken salt",
         include_str!("../migrations/sqlite/0015_nct_salt.sql"),
     ),
+    (
+        16,
+        "contact names per login",
+        include_str!("../migrations/sqlite/0016_contact_names.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -443,6 +449,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         15,
         "cstoken salt",
         include_str!("../migrations/postgres/0015_nct_salt.sql"),
+    ),
+    (
+        16,
+        "contact names per login",
+        include_str!("../migrations/postgres/0016_contact_names.sql"),
     ),
 ];
 

@@ -134,10 +134,25 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     let (bob_room, carol_room, dave_room) = (room_of(BOB_PN), room_of(CAROL_PN), room_of(DAVE_PN));
 
     // What app state said at login.
-    eventually("Bob's ghost has his contact name", || async {
-        displayname(&alice, &ghost(BOB_PN)).await.as_deref() == Some("Bob Contact")
-    })
+    // The name is Alice's, from her address book: Bob's ghost carries it
+    // in her room with him only; his profile, which every user of the
+    // bridge sees, does not (issue 18).
+    eventually(
+        "Bob's ghost has his contact name in Alice's room",
+        || async {
+            let member = alice
+                .get_state(&bob_room, "m.room.member", &ghost(BOB_PN))
+                .await;
+            member.is_some_and(|m| m["displayname"] == "Bob Contact")
+        },
+    )
     .await;
+    let global = displayname(&alice, &ghost(BOB_PN)).await;
+    assert_ne!(
+        global.as_deref(),
+        Some("Bob Contact"),
+        "a contact name is not the ghost's global name"
+    );
     eventually("Carol's archived chat is low priority", || async {
         tags(&alice, &carol_room).await == ["m.lowpriority"]
     })
@@ -176,10 +191,18 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
 
     // The phone's changes.
     phone.rename_contact(BOB_PN, "Bobby").await.unwrap();
-    eventually("the rename reaches the ghost", || async {
-        displayname(&alice, &ghost(BOB_PN)).await.as_deref() == Some("Bobby")
+    eventually("the rename reaches the ghost in Alice's room", || async {
+        let member = alice
+            .get_state(&bob_room, "m.room.member", &ghost(BOB_PN))
+            .await;
+        member.is_some_and(|m| m["displayname"] == "Bobby")
     })
     .await;
+    assert_ne!(
+        displayname(&alice, &ghost(BOB_PN)).await.as_deref(),
+        Some("Bobby"),
+        "and not its global name"
+    );
     eventually("the rename reaches the room name", || async {
         alice
             .get_state(&bob_room, "m.room.name", "")

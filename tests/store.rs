@@ -381,6 +381,24 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert_eq!(alice_now.and_then(|u| u.management_room), None);
     assert!(db.set_management_room(&alice.mxid, Some("!mgmt:x")).await?);
 
+    // A user's names for contacts are theirs: per login, gone with it.
+    db.set_contact_name("L1", "155@s.whatsapp.net", Some("Bob"))
+        .await?;
+    db.set_contact_name("L1", "155@s.whatsapp.net", Some("Bobby"))
+        .await?;
+    assert_eq!(
+        db.contact_name("L1", "155@s.whatsapp.net")
+            .await?
+            .as_deref(),
+        Some("Bobby")
+    );
+    assert_eq!(db.contact_name("L2", "155@s.whatsapp.net").await?, None);
+    db.set_contact_name("L1", "166@s.whatsapp.net", Some("Carol"))
+        .await?;
+    db.set_contact_name("L1", "166@s.whatsapp.net", None)
+        .await?;
+    assert_eq!(db.contact_name("L1", "166@s.whatsapp.net").await?, None);
+
     // Seen ids and kept unacked messages (decrypted!) go after their
     // retention, over all logins.
     {
@@ -410,6 +428,11 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert_eq!(db.portal_by_room("!group:x").await?, None);
     assert!(device.load().await?.is_none(), "the device's keys go too");
     assert_eq!(db.login_of_user(&alice.mxid).await?, None);
+    assert_eq!(
+        db.contact_name("L1", "155@s.whatsapp.net").await?,
+        None,
+        "contact names go with their login"
+    );
     Ok(())
 }
 

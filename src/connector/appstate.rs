@@ -27,7 +27,7 @@ use super::relay::{self, RelayError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
-use crate::store::{ChatSettings, Ghost, Login, Portal, now_ms};
+use crate::store::{ChatSettings, Login, Portal, now_ms};
 
 /// The reaction key that shows a starred message.
 pub const STAR: &str = "⭐";
@@ -140,8 +140,10 @@ async fn apply(
     }
 }
 
-/// A contact's saved name: kept on its ghost (it wins over push names),
-/// and shown at once where the ghost is in use.
+/// A contact's saved name in the user's address book: the user's own, so
+/// kept for their login and shown in their rooms only (the DM portal's
+/// name, and the ghost's member name in their rooms where it is), never as
+/// the ghost's name for everyone (issue 18).
 async fn contact_name(
     bridge: &Bridge,
     login: &Login,
@@ -149,34 +151,39 @@ async fn contact_name(
     name: &str,
 ) -> Result<(), RelayError> {
     let (network_id, localpart) = relay::ghost_ids(bridge, jid);
-    let known = bridge.db.ghost(&network_id).await?;
-    if known
-        .as_ref()
-        .is_some_and(|g| g.contact_name.as_deref() == Some(name))
+    if bridge
+        .db
+        .contact_name(&login.login_id, &network_id)
+        .await?
+        .as_deref()
+        == Some(name)
     {
         return Ok(());
     }
-    let in_use = known.as_ref().is_some_and(|g| g.name_set);
     bridge
         .db
-        .save_ghost(&Ghost {
-            network_id,
-            localpart,
-            display_name: known.as_ref().and_then(|g| g.display_name.clone()),
-            avatar_url: known.as_ref().and_then(|g| g.avatar_url.clone()),
-            name_set: known.as_ref().is_some_and(|g| g.name_set),
-            contact_name: Some(name.to_owned()),
-        })
+        .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
-    if !in_use {
-        return Ok(()); // named when it is first used
+    let ghost = bridge.matrix.ghost_intent(&localpart);
+    let present: Vec<String> = {
+        let joined = bridge.joined.lock().await;
+        joined
+            .iter()
+            .filter(|(_, user)| user == ghost.user_id())
+            .map(|(room, _)| room.clone())
+            .collect()
+    };
+    for portal in bridge.db.portals_of_login(&login.login_id).await? {
+        if present.contains(&portal.room_id) {
+            relay::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
+        }
     }
-    relay::ghost(bridge, jid, None).await?;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
     if let Some(mut portal) = bridge.db.portal(&login.login_id, &chat).await?
         && portal.name != name
     {
+        relay::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
         bridge
             .bot
             .send_state_event(

@@ -219,15 +219,27 @@ async fn backfill_chat(
             bridge.config.backfill.max_initial_messages,
         )
         .await?;
-    let push_name = (!jid.is_group())
-        .then_some(chat.name.as_deref())
-        .flatten()
-        .or_else(|| {
-            messages
-                .iter()
-                .find(|m| !m.from_me)
-                .and_then(|m| m.push_name.as_deref())
-        });
+    // A one-to-one chat's name in the history is the user's own name for
+    // the contact: kept for this login only (issue 18), unless app state
+    // already gave one.
+    if let Some(name) = (!jid.is_group()).then_some(chat.name.as_deref()).flatten() {
+        let (network_id, _) = super::relay::ghost_ids(bridge, &jid);
+        if bridge
+            .db
+            .contact_name(&login.login_id, &network_id)
+            .await?
+            .is_none()
+        {
+            bridge
+                .db
+                .set_contact_name(&login.login_id, &network_id, Some(name))
+                .await?;
+        }
+    }
+    let push_name = messages
+        .iter()
+        .find(|m| !m.from_me)
+        .and_then(|m| m.push_name.as_deref());
     let portal = super::portal::portal(bridge, login, client, &jid, push_name).await?;
     let created = existing.is_none();
     let own = client.jid().to_non_ad();

@@ -145,8 +145,9 @@ pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> History
     chunk
 }
 
-/// Names the phone knows for contacts (push names of the history, contact
-/// names of app state): kept for their ghosts. A ghost that already has a
+/// The contacts' own push names the history carries: kept for their
+/// ghosts (everyone's; the user's own names for contacts are per login,
+/// see `relay::contact_nick`). A ghost that already has a
 /// Matrix profile gets the new name at once (it may send nothing more for
 /// long); any other takes it when it is first used. A name already set is
 /// not touched again.
@@ -162,10 +163,9 @@ pub(super) async fn remember_names(
         }
         let (network_id, localpart) = relay::ghost_ids(bridge, jid);
         let known = bridge.db.ghost(&network_id).await?;
-        // The user's own name for a contact wins over its push name.
         if known
             .as_ref()
-            .is_some_and(|g| g.contact_name.is_some() || g.display_name.as_deref() == Some(name))
+            .is_some_and(|g| g.display_name.as_deref() == Some(name))
         {
             continue;
         }

@@ -144,12 +144,16 @@ pub(super) async fn portal(
         for member in info.participants.iter().filter(|m| m.user() != own) {
             let g = ghost(bridge, member, None).await?;
             ensure_joined(bridge, &room, &g).await?;
+            super::relay::contact_nick(bridge, login, &room, (member, &g)).await;
         }
         (room, PortalKind::Group, info.subject)
     } else {
         let contact = ghost(bridge, chat, push_name).await?;
-        let name = push_name
-            .map(str::to_owned)
+        // The user's own name for the contact (this login's), then theirs.
+        let (network_id, _) = super::relay::ghost_ids(bridge, chat);
+        let saved = bridge.db.contact_name(&login.login_id, &network_id).await?;
+        let name = saved
+            .or_else(|| push_name.map(str::to_owned))
             .unwrap_or_else(|| format!("+{}", chat.user()));
         let params = CreateRoom {
             name: Some(name.clone()),
@@ -161,6 +165,7 @@ pub(super) async fn portal(
         };
         let room = room(bridge, &contact, login, chat, creation, &params).await?;
         bridge.bot.join(&room).await?;
+        super::relay::contact_nick(bridge, login, &room, (chat, &contact)).await;
         bridge
             .joined
             .lock()

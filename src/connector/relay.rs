@@ -220,11 +220,11 @@ pub(super) async fn ghost(
         Server::User => format!("+{}", user.user()),
         _ => user.user().to_owned(),
     };
-    // The user's own name for the contact, then the contact's push name.
-    let wanted = known
-        .as_ref()
-        .and_then(|g| g.contact_name.clone())
-        .or_else(|| name.map(str::to_owned))
+    // The contact's own push name: the ghost is everyone's, so a name from
+    // one user's address book is shown in that user's rooms only (see
+    // `contact_nick`).
+    let wanted = name
+        .map(str::to_owned)
         .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
         .unwrap_or(fallback);
     let up_to_date = known
@@ -239,7 +239,7 @@ pub(super) async fn ghost(
                 localpart,
                 display_name: Some(wanted),
                 name_set: true,
-                contact_name: known.as_ref().and_then(|g| g.contact_name.clone()),
+                contact_name: None,
                 avatar_url: known.and_then(|g| g.avatar_url),
             })
             .await?;
@@ -247,22 +247,60 @@ pub(super) async fn ghost(
     Ok(intent)
 }
 
-/// Makes sure `intent` is in `room` (invited by the bot, then joined).
+/// Shows the name `login`'s user gave `user` in their address book as the
+/// ghost's name in `room` (a room of that login): a member event of the
+/// ghost's own with that display name. Nothing when the user has none.
+pub(super) async fn contact_nick(
+    bridge: &Bridge,
+    login: &Login,
+    room: &str,
+    (user, intent): (&Jid, &Intent),
+) {
+    let (network_id, _) = ghost_ids(bridge, user);
+    let name = match bridge.db.contact_name(&login.login_id, &network_id).await {
+        Ok(Some(name)) => name,
+        Ok(None) => return,
+        Err(e) => {
+            debug!(error = %e, "contact name not read");
+            return;
+        }
+    };
+    let avatar = bridge
+        .db
+        .ghost(&network_id)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|g| g.avatar_url);
+    let mut content = json!({"membership": "join", "displayname": name});
+    if let Some(avatar) = avatar {
+        content["avatar_url"] = json!(avatar);
+    }
+    if let Err(e) = intent
+        .send_state_event(room, "m.room.member", intent.user_id(), &content, None)
+        .await
+    {
+        debug!(error = %e, "contact name not shown in the room");
+    }
+}
+
+/// Makes sure `intent` is in `room` (invited by the bot, then joined);
+/// true if it joined now.
 pub(super) async fn ensure_joined(
     bridge: &Bridge,
     room: &str,
     intent: &Intent,
-) -> Result<(), RelayError> {
+) -> Result<bool, RelayError> {
     let key = (room.to_owned(), intent.user_id().to_owned());
     if bridge.joined.lock().await.contains(&key) {
-        return Ok(());
+        return Ok(false);
     }
     if let Err(e) = bridge.bot.invite(room, intent.user_id()).await {
         debug!(error = %e, "invite before join failed; trying to join anyway");
     }
     intent.join(room).await?;
     bridge.joined.lock().await.insert(key);
-    Ok(())
+    Ok(true)
 }
 
 /// A WhatsApp message as the bridge renders it, live or from history.
@@ -410,8 +448,8 @@ pub(super) async fn deliver(
         });
     }
     rich::decorate(bridge, login, portal, m, &mut content).await?;
-    if puppet.is_none() {
-        ensure_joined(bridge, &portal.room_id, &intent).await?;
+    if puppet.is_none() && ensure_joined(bridge, &portal.room_id, &intent).await? && !m.from_me {
+        contact_nick(bridge, login, &portal.room_id, (m.sender, &intent)).await;
     }
     let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
     polls::remember(bridge, login, m, poll_event.is_some()).await?;

@@ -1,7 +1,7 @@
 //! Users (Matrix accounts that talk to the bridge) and their logins (remote
 //! accounts; one per user for now).
 
-use super::{Database, StoreError, chat_settings, client, history, now_ms};
+use super::{Database, StoreError, chat_settings, client, contacts, history, now_ms};
 
 /// A Matrix user known to the bridge (`users` table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +179,7 @@ impl Database {
                 .iter()
                 .chain(&history::TABLES)
                 .chain(&chat_settings::TABLES)
+                .chain(&contacts::TABLES)
             {
                 // `table` comes from a fixed list, never from input.
                 let sql = format!("DELETE FROM {table} WHERE login_id = $1");
