@@ -496,6 +496,46 @@ async fn a_retry_receipt_from_the_recipient_gets_a_resend_on_a_fresh_session() {
     );
 }
 
+#[tokio::test]
+async fn a_retry_receipt_from_a_device_the_message_never_went_to_gets_nothing() {
+    let sim = sim().await;
+    let mine = sim.account("15554440072");
+    let bob = sim.account("15554440073");
+    let mallory = sim.account("15554440074");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    let bob_pn = Jid::user_jid("15554440073");
+    // Mallory is a contact too (we know her devices and her LID).
+    client
+        .send_text(&Jid::user_jid("15554440074"), "hi mallory")
+        .await
+        .unwrap();
+    mallory.wait_received(1, Duration::from_secs(10)).await;
+    let sent = client.send_text(&bob_pn, "for bob only").await.unwrap();
+    bob.wait_received(1, Duration::from_secs(10)).await;
+    // Mallory knows the id and asks our device for the message again.
+    mallory.ask_again(&sent.id, client.jid()).await.unwrap();
+    // Bob asking again is answered: the answer shows the asking was
+    // handled, and Mallory's (asked first) would have come before it.
+    bob.ask_again(&sent.id, client.jid()).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while enc_types_to(&sim, "15554440073@s.whatsapp.net").len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "Bob's retry answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        enc_types_to(&sim, "15554440074@s.whatsapp.net").len(),
+        1,
+        "no ciphertext of Bob's message went to Mallory, only her own"
+    );
+    let texts: Vec<_> = mallory
+        .received()
+        .into_iter()
+        .filter_map(|r| r.text)
+        .collect();
+    assert_eq!(texts, ["hi mallory"]);
+}
+
 /// A copy of the sender key record of `sender` in `group` that `holder`
 /// keeps.
 async fn sender_key_copy(holder: &MemoryStore, group: &Jid, sender: &Jid) -> Vec<u8> {

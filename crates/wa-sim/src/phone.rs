@@ -374,6 +374,19 @@ impl Phone {
         }
     }
 
+    /// Asks `from` (a device JID) to send message `id` again, as if it had
+    /// arrived and could not be decrypted: a retry receipt, whether or not
+    /// the message was ever meant for this phone (a test's hostile asker).
+    pub async fn ask_again(&self, id: &str, from: &Jid) -> Result<(), PhoneError> {
+        let device = self.device()?;
+        let message = Node::new("message")
+            .attr("id", id.to_owned())
+            .attr("from", from.clone())
+            .attr("type", "text")
+            .attr("t", unix_now().to_string());
+        retry::request(&self.shared, &self.pn, &device, &message).await
+    }
+
     fn device(&self) -> Result<Arc<device::PhoneDevice>, PhoneError> {
         self.shared
             .state()

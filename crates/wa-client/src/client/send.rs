@@ -436,6 +436,39 @@ pub(crate) async fn retry_receipt(
 /// Answers a retry receipt: a fresh session with the device that asked (if
 /// the account vouches for it), and the message sent again to that device
 /// only, with the same id.
+/// Whether `device` (a LID device) was among the recipients of a message
+/// we sent to `chat`, asked about in a receipt from `peer`.
+async fn was_recipient(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    (chat, peer): (&Jid, &Jid),
+    device: &Jid,
+) -> Result<bool, SendError> {
+    let same = |a: &Jid, b: &Jid| a.user() == b.user() && a.server() == b.server();
+    let lid = |j: Jid| async move { devices::lid_of(&*shared.store, &j.to_non_ad()).await };
+    if same(&device.to_non_ad(), &shared.own.lid.to_non_ad()) {
+        return Ok(true);
+    }
+    if chat.is_group() {
+        if peer.to_non_ad() != chat.to_non_ad() {
+            return Ok(false);
+        }
+        let info = super::groups::members(shared, conn, chat).await?;
+        for member in &info.participants {
+            if lid(member.clone())
+                .await?
+                .is_some_and(|m| same(&m, &device.to_non_ad()))
+            {
+                return Ok(true);
+            }
+        }
+        return Ok(false);
+    }
+    Ok(lid(chat.clone())
+        .await?
+        .is_some_and(|c| same(&c, &device.to_non_ad())))
+}
+
 pub(crate) async fn resend_on_retry(
     shared: &Arc<Shared>,
     conn: &Connection,
@@ -456,6 +489,12 @@ pub(crate) async fn resend_on_retry(
         warn!(%asker, "retry receipt from a device without a known LID");
         return Ok(());
     };
+    // Only a device the message went to may have it again: one of ours,
+    // the 1:1 peer's, or a member's of the group it was sent in.
+    if !was_recipient(shared, conn, (&chat, &request.peer), &device).await? {
+        warn!(%id, %device, "retry receipt from a device the message never went to; ignored");
+        return Ok(());
+    }
     // A bundle from the receipt's keys, else a fetched one.
     let (bundle, identity) = match request.keys {
         Some(k) => (
