@@ -375,8 +375,30 @@ impl Handler for BridgeHandler {
         Ok(())
     }
 
+    /// The homeserver asks whether one of our users exists: it does once
+    /// registered, so it is registered before the answer (the spec's "create
+    /// on demand").
     async fn query_user(&self, user_id: &str) -> bool {
-        self.0.is_ours(user_id)
+        let bridge = &self.0;
+        if !bridge.is_ours(user_id) {
+            return false;
+        }
+        let registered = if user_id == bridge.bot.user_id() {
+            bridge.bot.ensure_registered().await
+        } else {
+            let local = user_id
+                .trim_start_matches('@')
+                .split_once(':')
+                .map_or("", |(local, _)| local);
+            bridge.matrix.ghost_intent(local).ensure_registered().await
+        };
+        match registered {
+            Ok(()) => true,
+            Err(e) => {
+                warn!(%user_id, error = %e, "could not register a user the homeserver asked for");
+                false
+            }
+        }
     }
 
     async fn query_room(&self, _alias: &str) -> bool {

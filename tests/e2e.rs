@@ -410,6 +410,25 @@ async fn scenario(db: &str) {
         "nothing is left to send"
     );
     store.close().await;
+
+    // Alice is taken out of the permissions: at the next start her login
+    // is not restored (no login reaches WhatsApp), though the bot still
+    // answers her `help` (issue 18).
+    config.bridge.permissions.clear();
+    let logins_before = sim.client_payloads().len();
+    let bridge = Bridge::start(&config, port).await;
+    alice.send_text(&management, "help").await;
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == management && body(e).starts_with("Commands")
+        })
+        .await;
+    assert_eq!(
+        sim.client_payloads().len(),
+        logins_before,
+        "the login of a user without permission is not restored"
+    );
+    bridge.stop().await;
     eprintln!(
         "e2e on {} took {:?}",
         db.split(':').next().unwrap_or(db),

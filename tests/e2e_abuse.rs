@@ -149,5 +149,24 @@ async fn nobody_else_drives_a_users_bridge_and_one_bad_event_stalls_nobody() {
     alice.send_text(&fresh, "ping").await;
     let text = notice_with(alice, &fresh, bot, "Logged in as").await;
     assert!(text.contains(ALICE_PN), "{text}");
+
+    // Alice invites a ghost nobody used yet; the homeserver asks the
+    // bridge whether it exists before it passes the invite on: it is
+    // registered before the bridge says yes, so its profile is there.
+    let ghost = format!("@whatsapp_15557829999:{}", support::synapse::SERVER_NAME);
+    alice.invite(&fresh, &ghost).await;
+    let path = format!(
+        "/_matrix/client/v3/profile/{}",
+        support::matrix::enc(&ghost)
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = alice.try_request(reqwest::Method::GET, &path, None).await;
+        if status.is_success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     li.bridge.stop().await;
 }

@@ -482,7 +482,16 @@ pub fn parse_mxc(mxc: &str) -> Result<(&str, &str), ClientError> {
     let bad = || ClientError::InvalidMxc(mxc.to_owned());
     let rest = mxc.strip_prefix("mxc://").ok_or_else(bad)?;
     let (server, id) = rest.split_once('/').ok_or_else(bad)?;
-    if server.is_empty() || id.is_empty() || id.contains('/') {
+    // Each part goes into a URL path: nothing that walks it (`.`, `..`)
+    // or leaves it.
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:[]".contains(&b))
+    };
+    if !plain(server) || !plain(id) || id.contains(':') {
         return Err(bad());
     }
     Ok((server, id))
@@ -563,12 +572,23 @@ mod tests {
     #[test]
     fn mxc_parsing() {
         assert_eq!(parse_mxc("mxc://a.b/XyZ").unwrap(), ("a.b", "XyZ"));
+        assert_eq!(
+            parse_mxc("mxc://[::1]:8448/a-b_c.d").unwrap(),
+            ("[::1]:8448", "a-b_c.d")
+        );
         for bad in [
             "mxc://a.b",
             "mxc:///x",
             "mxc://a/",
             "http://a/b",
             "mxc://a/b/c",
+            "mxc://a/..",
+            "mxc://a/.",
+            "mxc://../x",
+            "mxc://a/x?y",
+            "mxc://a/x#y",
+            "mxc://a/x%2F..",
+            "mxc://a/x:y",
         ] {
             assert!(parse_mxc(bad).is_err(), "{bad}");
         }

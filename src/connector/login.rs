@@ -132,6 +132,17 @@ pub async fn restore_logins(bridge: &Arc<Bridge>) {
     let gate = Arc::new(tokio::sync::Semaphore::new(RESTORE_PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for login in logins.into_iter().filter(|l| l.jid.is_some()) {
+        let allowed = bridge
+            .config
+            .bridge
+            .permission_for(&login.mxid)
+            .is_some_and(|l| l >= crate::config::Level::User);
+        if !allowed {
+            // Taken out of `bridge.permissions`: their WhatsApp stays off
+            // (the login is kept, should they be let in again).
+            warn!(login = %login.login_id, "not restoring the login of a user without permission");
+            continue;
+        }
         let (bridge, gate) = (bridge.clone(), gate.clone());
         tasks.spawn(async move {
             // The semaphore is never closed.
@@ -268,6 +279,9 @@ fn pair_failure(bridge: &Bridge, e: &PairError) -> String {
     }
 }
 
+/// The QR image's text.
+const QR_BODY: &str = "WhatsApp login QR code: scan it in WhatsApp on your phone";
+
 /// Posts (or replaces) the QR image; returns the event id of the original.
 async fn show_qr(
     bridge: &Bridge,
@@ -283,9 +297,11 @@ async fn show_qr(
         .upload_media(Bytes::from(png), "image/png", Some("qr.png"))
         .await
         .map_err(|e| format!("Login failed: could not upload the QR code: {e}"))?;
+    // The body is what clients show, notify and index: never the pairing
+    // secret the image holds.
     let image = json!({
         "msgtype": "m.image",
-        "body": code,
+        "body": QR_BODY,
         "url": mxc,
         "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
     });
@@ -293,7 +309,7 @@ async fn show_qr(
         None => image,
         Some(original) => json!({
             "msgtype": "m.image",
-            "body": format!("* {code}"),
+            "body": format!("* {QR_BODY}"),
             "url": mxc,
             "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
             "m.new_content": image,

@@ -54,7 +54,10 @@ pub async fn login_by_qr(
         .download_media(image["content"]["url"].as_str().unwrap())
         .await;
     let first_qr = decode_qr(&png);
-    assert_eq!(first_qr, body(&image), "the body carries the same QR text");
+    assert!(
+        !body(&image).contains(&first_qr) && !first_qr.is_empty(),
+        "the body does not repeat the pairing secret"
+    );
     let code = match qr {
         Qr::First => first_qr,
         Qr::Replaced => {
@@ -72,9 +75,12 @@ pub async fn login_by_qr(
                 .download_media(new_content["url"].as_str().unwrap())
                 .await;
             let replaced = decode_qr(&png);
-            assert_eq!(
-                replaced, new_content["body"],
-                "the edit's body carries its QR text"
+            assert!(
+                !new_content["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(&replaced),
+                "the edit's body does not repeat the pairing secret"
             );
             assert_ne!(replaced, first_qr, "the replacement shows a new ref");
             let stale = phone.scan(&first_qr).await;
