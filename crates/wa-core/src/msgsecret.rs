@@ -80,7 +80,7 @@ pub fn seal_vote(
     let cipher = Aes256Gcm::new((&*key).into());
     let payload = cipher
         .encrypt(
-            Nonce::from_slice(&iv),
+            &Nonce::from(iv),
             Payload {
                 msg: &vote.encode_to_vec(),
                 aad: &ctx.aad(),
@@ -111,7 +111,7 @@ pub fn open_vote(
     let cipher = Aes256Gcm::new((&*key).into());
     let plain = cipher
         .decrypt(
-            Nonce::from_slice(iv),
+            &Nonce::try_from(iv).map_err(|_| VoteError::Malformed)?,
             Payload {
                 msg: payload,
                 aad: &ctx.aad(),

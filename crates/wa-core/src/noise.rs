@@ -77,7 +77,7 @@ impl CipherState {
     pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, NoiseError> {
         let nonce = self.nonce()?;
         self.cipher
-            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .encrypt(&Nonce::from(nonce), plaintext)
             .map_err(|_| NoiseError::State("encryption failed".into()))
     }
 
@@ -85,7 +85,7 @@ impl CipherState {
     pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<Vec<u8>, NoiseError> {
         let nonce = self.nonce()?;
         self.cipher
-            .decrypt(Nonce::from_slice(&nonce), ciphertext)
+            .decrypt(&Nonce::from(nonce), ciphertext)
             .map_err(|_| NoiseError::Decrypt)
     }
 

@@ -80,7 +80,8 @@ enum Command {
         control: String,
         #[arg(long)]
         account: String,
-        /// The QR code's text.
+        /// The QR code's text, or a PNG file of it (as saved from the
+        /// Matrix client: the phone's camera).
         qr: String,
     },
     /// List an account's linked companions.
@@ -174,6 +175,12 @@ async fn run(cli: Cli) -> anyhow::Result<String> {
             qr,
         } => {
             let path = account_path(&account, "scan")?;
+            let qr = if qr.ends_with(".png") {
+                let png = std::fs::read(&qr).with_context(|| format!("cannot read {qr}"))?;
+                read_qr(&png)?
+            } else {
+                qr
+            };
             call(&control, "POST", &path, Some(json!({ "qr": qr }))).await?
         }
         Command::Devices { control, account } => {
@@ -277,6 +284,35 @@ fn check_pn(pn: &str) -> anyhow::Result<()> {
 fn account_path(pn: &str, rest: &str) -> anyhow::Result<String> {
     check_pn(pn)?;
     Ok(format!("/accounts/{pn}/{rest}"))
+}
+
+/// The text of the one QR code in a PNG image (grey, or colour read as
+/// grey).
+fn read_qr(png_bytes: &[u8]) -> anyhow::Result<String> {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .context("not a PNG image")?;
+    let size = reader.output_buffer_size().context("PNG image too large")?;
+    let mut buf = vec![0; size];
+    let info = reader
+        .next_frame(&mut buf)
+        .context("unreadable PNG image")?;
+    let channels = info.color_type.samples();
+    if info.bit_depth != png::BitDepth::Eight {
+        anyhow::bail!("only 8-bit PNG images are read");
+    }
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        buf.get((y * w + x) * channels).copied().unwrap_or(255)
+    });
+    let grids = img.detect_grids();
+    let grid = match grids.as_slice() {
+        [one] => one,
+        [] => anyhow::bail!("no QR code in the image"),
+        _ => anyhow::bail!("more than one QR code in the image"),
+    };
+    let (_, text) = grid.decode().context("the QR code does not decode")?;
+    Ok(text)
 }
 
 /// How long a control request may take (a scan waits up to 30 s).

@@ -84,7 +84,7 @@ impl SymmetricState {
             .ok_or(NoiseError::State("encrypt before a key".into()))?;
         let ct = key
             .encrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: plaintext,
                     aad: &self.h,
@@ -103,7 +103,7 @@ impl SymmetricState {
             .ok_or(NoiseError::State("decrypt before a key".into()))?;
         let pt = key
             .decrypt(
-                Nonce::from_slice(&nonce),
+                &Nonce::from(nonce),
                 Payload {
                     msg: ciphertext,
                     aad: &self.h,

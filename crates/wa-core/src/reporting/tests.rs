@@ -405,7 +405,7 @@ fn secret_key_is_the_msgsecret_derivation() {
     let aad = [ctx.poll_id.as_bytes(), &[0], ctx.voter.as_bytes()].concat();
     let plain = Aes256Gcm::new((&*key).into())
         .decrypt(
-            Nonce::from_slice(&[3; 12]),
+            &Nonce::from([3; 12]),
             Payload {
                 msg: sealed.enc_payload.as_deref().unwrap(),
                 aad: &aad,
