@@ -4,7 +4,7 @@
 //! The WhatsApp side lives in [`crate::connector`]; this module decides
 //! what a Matrix event means and whom it concerns.
 
-mod commands;
+pub(crate) mod commands;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -86,6 +86,9 @@ pub struct Bridge {
     /// Events whose WhatsApp send is queued and not yet acknowledged by
     /// the server (see [`connector::acks`]): their rows stay until then.
     pub awaiting_ack: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Events the last run left unfinished, replayed at start: those
+    /// already recorded as sent go out again under their recorded id.
+    pub replaying: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -211,6 +214,7 @@ pub async fn run_with(
         puppets,
         ready: tokio::sync::watch::Sender::new(false),
         awaiting_ack: std::sync::Mutex::default(),
+        replaying: std::sync::Mutex::default(),
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
     let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
@@ -390,6 +394,12 @@ impl Handler for BridgeHandler {
                 .trim_start_matches('@')
                 .split_once(':')
                 .map_or("", |(local, _)| local);
+            // Only ghosts the bridge would make: a number or a LID.
+            let id = bridge.config.appservice.ghost_id(local).unwrap_or_default();
+            let digits = id.strip_prefix("lid-").unwrap_or(&id);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
             bridge.matrix.ghost_intent(local).ensure_registered().await
         };
         match registered {
@@ -531,7 +541,16 @@ async fn replay_outbound(bridge: &Arc<Bridge>) {
     }
     for (room, json) in pending {
         match serde_json::from_str(&json).ok().and_then(Event::from_json) {
-            Some(event) => bridge.outbound.push(&room, (bridge.clone(), event)),
+            Some(event) => {
+                if let Some(id) = &event.event_id {
+                    bridge
+                        .replaying
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(id.clone());
+                }
+                bridge.outbound.push(&room, (bridge.clone(), event));
+            }
             None => warn!(%room, "a kept event is not an event; dropped"),
         }
     }

@@ -80,6 +80,22 @@ fn no_compiled_crate_has_a_known_advisory() {
         .collect();
     let packages = compiled();
     assert!(packages.len() > 100, "cargo tree listed {}", packages.len());
+    // A crate added since the extract was never looked up in the database.
+    let looked_up: Vec<&str> = advisories["crates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let unknown: Vec<&str> = packages
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !looked_up.contains(name))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "not in deny/advisories.json (run scripts/advisories extract): {unknown:?}"
+    );
     let mut found = Vec::new();
     for (name, version) in &packages {
         for a in advisories["advisories"].as_array().into_iter().flatten() {

@@ -29,7 +29,7 @@ pub enum Place {
 }
 
 /// What a room with more people in it is told.
-pub(super) const NOT_PRIVATE: &str = "This room has other members. I take commands that touch your \
+pub(crate) const NOT_PRIVATE: &str = "This room has other members. I take commands that touch your \
      WhatsApp account only in a direct chat with just you and me: start one and send `help`.";
 
 /// Runs one command from `sender` in `room`; every outcome is answered in
@@ -104,7 +104,7 @@ pub(super) async fn run(
 
 /// Whether nobody but `user` and the bot is in `room` or invited to it
 /// (or knocking); a room the bot cannot read counts as shared.
-pub(super) async fn private(bridge: &Bridge, room: &str, user: &str) -> bool {
+pub(crate) async fn private(bridge: &Bridge, room: &str, user: &str) -> bool {
     let Ok(members) = bridge.bot.members(room).await else {
         return false;
     };

@@ -46,10 +46,9 @@ pub(super) fn until_acked(
         let verdict = pending.wait().await;
         match (&verdict, report) {
             (Err(SendError::Stopped), _) => {
-                // Shutdown or logout: kept, and sent (or refused) next time.
-                if let Some(id) = &id {
-                    lock(&bridge).remove(id);
-                }
+                // Shutdown or logout: kept, and sent (or refused) next
+                // time. It stays marked as on its way, so nothing in this
+                // run takes its row.
                 return;
             }
             (Ok(_), Report::Status) => {
@@ -87,7 +86,14 @@ pub(super) async fn unacked_replay(bridge: &Bridge, event_id: &str) -> Result<bo
     if awaiting(bridge, event_id) {
         return Ok(false);
     }
-    bridge.db.outbound_pending(event_id).await
+    // Only what the last run left (replayed at start): a homeserver's
+    // repeat of an event acked before has a new row but is no replay.
+    let left = bridge
+        .replaying
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(event_id);
+    Ok(left && bridge.db.outbound_pending(event_id).await?)
 }
 
 async fn done(bridge: &Bridge, event_id: &str) {

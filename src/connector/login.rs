@@ -348,6 +348,13 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
         loop {
             match pairing.next().await {
                 Ok(PairEvent::Qr(code)) => {
+                    // Someone else in the room could scan it: stop.
+                    if !crate::bridge::commands::private(bridge, room, sender).await {
+                        return Err(format!(
+                            "Login cancelled: someone else is in this room now. {}",
+                            crate::bridge::commands::NOT_PRIVATE
+                        ));
+                    }
                     shown = Some(show_qr(bridge, room, &code, shown.as_deref()).await?);
                 }
                 Ok(PairEvent::Paired { jid, .. }) => return Ok(jid),
@@ -434,23 +441,38 @@ async fn replace_stale(
         login_timeout: STALE_LOGIN_WAIT,
         ..ClientOptions::default()
     };
-    let unlinked = async {
-        let (client, mut events) = Client::start(options, bridge.db.client_store(&old.login_id))
-            .await
-            .map_err(|e| e.to_string())?;
-        // Online once the client says so (its first event).
-        while let Some(event) = events.recv().await {
-            if matches!(event, wa_client::ClientEvent::Connected) {
-                break;
+    let started = tokio::time::timeout(
+        STALE_LOGIN_WAIT,
+        Client::start(options, bridge.db.client_store(&old.login_id)),
+    )
+    .await;
+    match started {
+        Ok(Ok((client, mut events))) => {
+            let unlinked = async {
+                // Online once the client says so (its first event).
+                while let Some(event) = events.recv().await {
+                    if matches!(event, wa_client::ClientEvent::Connected) {
+                        break;
+                    }
+                }
+                client.logout().await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(STALE_LOGIN_WAIT, unlinked).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tell_orphan(bridge, room, old, &e).await,
+                Err(_) => tell_orphan(bridge, room, old, "timed out").await,
+            }
+            // Ended before its keys are touched: a late write of the old
+            // client must not land in the store the new device takes.
+            client.stop();
+            if tokio::time::timeout(STALE_LOGIN_WAIT, client.stopped())
+                .await
+                .is_err()
+            {
+                return Err("Login failed: the earlier device did not stop; try again.".to_owned());
             }
         }
-        let done = client.logout().await.map_err(|e| e.to_string());
-        client.stop();
-        done
-    };
-    match tokio::time::timeout(STALE_LOGIN_WAIT * 2, unlinked).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tell_orphan(bridge, room, old, &e).await,
+        Ok(Err(e)) => tell_orphan(bridge, room, old, &e.to_string()).await,
         Err(_) => tell_orphan(bridge, room, old, "timed out").await,
     }
     let forgotten = if old.phone.as_deref() == Some(phone) {

@@ -111,9 +111,13 @@ pub async fn active(bridge: &Bridge, mxid: &str) {
     if was_online {
         return;
     }
-    if let Err(e) = client.send_presence(true).await {
-        debug!(error = %e, "own presence not sent");
-    }
+    // Off the transaction worker: a slow WhatsApp socket holds up no event.
+    let online = client.clone();
+    tokio::spawn(async move {
+        if let Err(e) = online.send_presence(true).await {
+            debug!(error = %e, "own presence not sent");
+        }
+    });
     let online_until = bridge.presence.online_until.clone();
     let mxid = mxid.to_owned();
     tokio::spawn(async move {

@@ -122,6 +122,10 @@ async fn bridge_message(bridge: &Arc<Bridge>, login: &Login, client: &Client, m:
         match to_matrix(bridge, login, client, m).await {
             Ok(()) => break,
             Err(e) if e.is_transient() => {
+                if client.has_ended() {
+                    // Unacked: the server delivers it again at the next login.
+                    return;
+                }
                 warn!(attempt, error = %e, retry_in = ?delay, "could not bridge a message to Matrix yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -181,7 +185,8 @@ impl RelayError {
     pub(super) fn is_transient(&self) -> bool {
         use crate::appservice::ClientError;
         match self {
-            RelayError::Store(e) => matches!(e, StoreError::Database(_)),
+            RelayError::Store(StoreError::Database(e)) => passing_db_error(e),
+            RelayError::Store(_) => false,
             RelayError::Matrix(ClientError::Network(_)) => true,
             RelayError::Matrix(ClientError::Matrix(m)) => m.status >= 500 || m.status == 429,
             RelayError::Matrix(_) => false,
@@ -190,6 +195,30 @@ impl RelayError {
                 wa_client::SendError::Connection(_) | wa_client::SendError::Crypto(_)
             ),
         }
+    }
+}
+
+/// Database failures that pass: the connection or pool, a busy or locked
+/// SQLite, PostgreSQL's connection, shutdown and serialization classes
+/// (08, 57, 40). A bad value or a broken row does not.
+fn passing_db_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            let message = d.message().to_ascii_lowercase();
+            matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517")
+                || ["08", "57", "40"]
+                    .iter()
+                    .any(|class| code.starts_with(class) && code.len() == 5)
+                || message.contains("database is locked")
+                || message.contains("database is busy")
+        }
+        _ => false,
     }
 }
 

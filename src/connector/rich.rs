@@ -111,7 +111,10 @@ pub(super) async fn apply(
             Ok(event_id)
         }
         Action::Revoke { .. } => {
-            if target.sender_id != sender && !is_group_admin(client, m.chat, m.sender).await {
+            if target.sender_id != sender
+                && !m.from_me
+                && !is_group_admin(client, m.chat, m.sender).await
+            {
                 // WhatsApp lets only the sender (or a group admin) delete a
                 // message: anyone else's revoke deletes nothing (issue 18).
                 info!(id = %m.id, "a deletion of someone else's message by a non-admin; ignored");

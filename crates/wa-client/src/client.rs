@@ -694,6 +694,12 @@ impl Client {
         result.map(|_| ()).map_err(SendError::Connection)
     }
 
+    /// Whether the client has ended for good (stopped, logged out or
+    /// refused): nothing it was asked to do will happen any more.
+    pub fn has_ended(&self) -> bool {
+        *self.shared.ended.borrow() || *self.shared.stop.borrow()
+    }
+
     /// Stops the client (the store keeps the device; start again later).
     pub fn stop(&self) {
         let _ = self.shared.stop.send(true);

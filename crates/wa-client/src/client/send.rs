@@ -433,9 +433,6 @@ pub(crate) async fn retry_receipt(
     Ok(request.to_node())
 }
 
-/// Answers a retry receipt: a fresh session with the device that asked (if
-/// the account vouches for it), and the message sent again to that device
-/// only, with the same id.
 /// Whether `device` (a LID device) was among the recipients of a message
 /// we sent to `chat`, asked about in a receipt from `peer`.
 async fn was_recipient(
@@ -469,6 +466,9 @@ async fn was_recipient(
         .is_some_and(|c| same(&c, &device.to_non_ad())))
 }
 
+/// Answers a retry receipt: a fresh session with the device that asked (if
+/// it was a recipient and its account vouches for it), and the message sent
+/// again to that device only, with the same id.
 pub(crate) async fn resend_on_retry(
     shared: &Arc<Shared>,
     conn: &Connection,
