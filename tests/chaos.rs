@@ -1,7 +1,8 @@
 //! The chaos suite (issue 18): the real bridge binary, a real Synapse and
 //! wa-sim, with messages both ways while faults hit, round after round:
 //! the bridge killed with SIGKILL, the WhatsApp socket cut (and logins
-//! refused for a while), the homeserver frozen (SIGSTOP, then SIGCONT). After
+//! refused for a while), the homeserver frozen (SIGSTOP, then SIGCONT), the
+//! SQLite database held locked by another process. After
 //! each round every message must have arrived exactly once and in order in
 //! its chat; the counts are printed, and the test fails on any.
 //!
@@ -63,6 +64,9 @@ enum Fault {
     Cut,
     /// Freeze the homeserver (SIGSTOP) for a while.
     Freeze,
+    /// Hold the bridge's SQLite database locked (an exclusive transaction
+    /// of another process) for a while: its writes wait, busy.
+    Lock,
 }
 
 /// What one round's checks found.
@@ -186,10 +190,11 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
 
     let mut total = Tally::default();
     for round in 0..rounds {
-        let fault = match dice.below(3) {
+        let fault = match dice.below(4) {
             0 => Fault::Kill,
             1 => Fault::Cut,
-            _ => Fault::Freeze,
+            2 => Fault::Freeze,
+            _ => Fault::Lock,
         };
         let (a_prefix, b_prefix) = (format!("a{round}-"), format!("b{round}-"));
         let a_expected: Vec<String> = (0..PER_ROUND).map(|i| format!("{a_prefix}{i}")).collect();
@@ -235,6 +240,18 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
                 signal(run.synapse.pid(), "STOP");
                 tokio::time::sleep(fault_for).await;
                 signal(run.synapse.pid(), "CONT");
+            }
+            Fault::Lock => {
+                use sqlx::Connection as _;
+                let url = format!("sqlite:{}", run.db_path.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(fault_for).await;
+                sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
             }
         }
         sending_a.await.unwrap();
