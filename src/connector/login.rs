@@ -427,7 +427,8 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
 /// (else the user is told to remove it on the phone) and its keys are
 /// forgotten. Returns the id the new login takes: the old one when the
 /// account is the same (its portals and messages stay), a new one when
-/// it is another account (the old login is deleted with its portals).
+/// it is another account, or the old device would not stop (the old login
+/// is then deleted with its portals).
 async fn replace_stale(
     bridge: &Arc<Bridge>,
     room: &str,
@@ -446,6 +447,9 @@ async fn replace_stale(
         Client::start(options, bridge.db.client_store(&old.login_id)),
     )
     .await;
+    // Whether the old device's store may be taken over: not while its
+    // client may still write to it.
+    let mut reusable = true;
     match started {
         Ok(Ok((client, mut events))) => {
             let unlinked = async {
@@ -469,13 +473,14 @@ async fn replace_stale(
                 .await
                 .is_err()
             {
-                return Err("Login failed: the earlier device did not stop; try again.".to_owned());
+                warn!(login = %old.login_id, "the replaced device did not stop; not reusing its store");
+                reusable = false;
             }
         }
         Ok(Err(e)) => tell_orphan(bridge, room, old, &e.to_string()).await,
         Err(_) => tell_orphan(bridge, room, old, "timed out").await,
     }
-    let forgotten = if old.phone.as_deref() == Some(phone) {
+    let forgotten = if reusable && old.phone.as_deref() == Some(phone) {
         bridge
             .db
             .client_store(&old.login_id)
