@@ -368,37 +368,37 @@ async fn scenario(db: &str) {
         assert!(Instant::now() < deadline, "the kept event was not sent");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let phone_typed = bob
-        .received()
-        .into_iter()
-        .filter(|r| r.text.as_deref() == Some("typed on my phone"))
-        .count();
-    assert_eq!(phone_typed, 1, "the puppet's echo never went back out");
+    // How many times Bob's phone got `text`.
+    let copies = |text: &str| {
+        bob.received()
+            .into_iter()
+            .filter(|r| r.text.as_deref() == Some(text))
+            .count()
+    };
+    assert_eq!(
+        copies("typed on my phone"),
+        1,
+        "the puppet's echo never went back out"
+    );
     assert_eq!(
         alice_phone.linked_devices().len(),
         1,
         "one linked device: the restart did not pair again"
     );
     bridge.stop().await;
-    let kept_sent = bob
-        .received()
-        .into_iter()
-        .filter(|r| r.text.as_deref() == Some("kept before a crash"))
-        .count();
-    assert_eq!(kept_sent, 1, "the kept event went out once");
-    let backlog_sent = bob
-        .received()
-        .into_iter()
-        .filter(|r| r.text.as_deref() == Some("sent while the bridge was down"))
-        .count();
-    assert_eq!(backlog_sent, 1, "the homeserver's backlog went out once");
-    let outage_sent = bob
-        .received()
-        .into_iter()
-        .filter(|r| r.text.as_deref() == Some("sent during a WhatsApp outage"))
-        .count();
     assert_eq!(
-        outage_sent, 1,
+        copies("kept before a crash"),
+        1,
+        "the kept event went out once"
+    );
+    assert_eq!(
+        copies("sent while the bridge was down"),
+        1,
+        "the homeserver's backlog went out once"
+    );
+    assert_eq!(
+        copies("sent during a WhatsApp outage"),
+        1,
         "what waited for the server's ack went out once"
     );
     let store = wabridge::store::Database::connect(&config.database.uri)

@@ -1,4 +1,5 @@
-//! The end of a Matrix event's way to WhatsApp: its `outbound_events` row
+//! The end of a Matrix event's way to WhatsApp: the message id it goes
+//! out under, recorded before it leaves ([`SendId`]); its `outbound_events` row
 //! is kept until the server acknowledges what the event became, not just
 //! until it enters the client's in-memory outbox (issue 18). A crash or a
 //! long WhatsApp outage before the ack leaves the row, and the next start
@@ -8,12 +9,62 @@
 use std::sync::Arc;
 
 use tracing::warn;
-use wa_client::{PendingSend, SendError};
+use wa_client::{Client, PendingSend, SendError};
 
 use super::status;
 use crate::appservice::Event;
 use crate::bridge::Bridge;
-use crate::store::StoreError;
+use crate::store::{Message, Portal, StoreError, now_ms};
+
+/// Which WhatsApp id a message from Matrix goes out under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum SendId {
+    /// A new one.
+    New,
+    /// One the caller chose (and recorded things under), new to WhatsApp.
+    Chosen(String),
+    /// The one recorded for the event by a run that ended before the
+    /// server acked it: sent again as it was.
+    Recorded(String),
+}
+
+impl SendId {
+    /// [`SendId::Recorded`] for a resend, else [`SendId::New`].
+    pub(super) fn or_new(resend: Option<String>) -> SendId {
+        resend.map_or(SendId::New, SendId::Recorded)
+    }
+
+    /// The id to send `event`'s message in `portal` under. One new to
+    /// WhatsApp is recorded against the event before the message leaves
+    /// (the id is ours), so receipts, replies, a replayed transaction and
+    /// the next start after a crash find it while the send is on its way.
+    pub(super) async fn resolve(
+        self,
+        bridge: &Bridge,
+        portal: &Portal,
+        client: &Client,
+        event: &Event,
+    ) -> String {
+        let id = match self {
+            SendId::Recorded(id) => return id,
+            SendId::Chosen(id) => id,
+            SendId::New => Client::new_message_id(),
+        };
+        let record = Message {
+            login_id: portal.login_id.clone(),
+            chat_id: portal.chat_id.clone(),
+            sender_id: client.jid().to_non_ad().to_string(),
+            message_id: id.clone(),
+            room_id: portal.room_id.clone(),
+            event_id: event.event_id.clone().unwrap_or_default(),
+            sent_at: now_ms(),
+        };
+        if let Err(e) = bridge.db.save_message(&record).await {
+            warn!(error = %e, "could not record a sent message");
+        }
+        id
+    }
+}
 
 /// How a send that the server refused is told to the user.
 #[derive(Debug, Clone, Copy)]

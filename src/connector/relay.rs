@@ -707,28 +707,9 @@ pub async fn from_matrix(
     };
     let mut outgoing = outgoing;
     rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
-    let id = SendId::or_new(resend);
+    let id = super::acks::SendId::or_new(resend);
     queue_and_record(bridge, &portal, &client, event, &chat, (id, outgoing)).await;
     Ok(())
-}
-
-/// Which WhatsApp id a message from Matrix goes out under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum SendId {
-    /// A new one.
-    New,
-    /// One the caller chose (and recorded things under), new to WhatsApp.
-    Chosen(String),
-    /// The one recorded for the event by a run that ended before the
-    /// server acked it: sent again as it was (see [`super::acks`]).
-    Recorded(String),
-}
-
-impl SendId {
-    /// [`SendId::Recorded`] for a resend, else [`SendId::New`].
-    pub(super) fn or_new(resend: Option<String>) -> SendId {
-        resend.map_or(SendId::New, SendId::Recorded)
-    }
 }
 
 /// Records the user's `outgoing` to `chat` against `event` and queues it
@@ -741,34 +722,10 @@ pub(super) async fn queue_and_record(
     client: &Client,
     event: &Event,
     chat: &Jid,
-    (id, outgoing): (SendId, WaMessage),
+    (id, outgoing): (super::acks::SendId, WaMessage),
 ) -> Option<String> {
     let room = portal.room_id.as_str();
-    let id = match id {
-        SendId::Recorded(id) => id,
-        SendId::New | SendId::Chosen(_) => {
-            let id = match id {
-                SendId::Chosen(id) => id,
-                _ => Client::new_message_id(),
-            };
-            // Recorded before it leaves (the id is ours), so receipts,
-            // replies, a replayed transaction and the next start after a
-            // crash find it while the send is on its way.
-            let record = Message {
-                login_id: portal.login_id.clone(),
-                chat_id: portal.chat_id.clone(),
-                sender_id: client.jid().to_non_ad().to_string(),
-                message_id: id.clone(),
-                room_id: room.to_owned(),
-                event_id: event.event_id.clone().unwrap_or_default(),
-                sent_at: now_ms(),
-            };
-            if let Err(e) = bridge.db.save_message(&record).await {
-                warn!(error = %e, "could not record a sent message");
-            }
-            id
-        }
-    };
+    let id = id.resolve(bridge, portal, client, event).await;
     let pending = match client.queue_message_as(chat, id, outgoing) {
         Ok(p) => p,
         Err(e) => {

@@ -486,27 +486,9 @@ pub(in crate::connector) async fn edit_from_matrix(
         })),
         ..WaMessage::default()
     };
-    let id = match resend {
-        Some(id) => id,
-        None => {
-            // Recorded before it leaves, as a message is (see
-            // `queue_and_record`).
-            let id = Client::new_message_id();
-            let record = Message {
-                login_id: portal.login_id.clone(),
-                chat_id: portal.chat_id.clone(),
-                sender_id: client.jid().to_non_ad().to_string(),
-                message_id: id.clone(),
-                room_id: room.to_owned(),
-                event_id: event.event_id.clone().unwrap_or_default(),
-                sent_at: now_ms(),
-            };
-            if let Err(e) = bridge.db.save_message(&record).await {
-                warn!(error = %e, "could not record a sent edit");
-            }
-            id
-        }
-    };
+    let id = acks::SendId::or_new(resend)
+        .resolve(bridge, portal, client, event)
+        .await;
     match client.queue_message_as(&chat, id, wrapped) {
         Ok(pending) => {
             acks::until_acked(bridge, room, event, pending, acks::Report::Notice("edit"))
