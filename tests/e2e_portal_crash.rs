@@ -125,6 +125,12 @@ async fn adopts_after_a_kill(
         "the creation is on record"
     );
 
+    // WhatsApp refuses the restored login for a while (503): the backfill
+    // that resumes at start must wait for it, not give up on the chats
+    // whose portal needs WhatsApp (a group's name and members). Before the
+    // fix the group's pass failed "not connected" and never ran again.
+    let device = phone.linked_devices()[0];
+    sim.refuse_logins(alice_pn, device, Duration::from_secs(3));
     let mut bridge = run.spawn();
     wait_backfill_notice(&alice, &management, WAIT, |t| {
         t.starts_with(&format!("History bridged: {chats} of {chats} chats"))

@@ -533,6 +533,10 @@ pub(super) async fn run_settings_sync(bridge: Arc<Bridge>, login: Login, client:
             known.apply(&sync, baseline)
         };
         for (room, change) in changes {
+            // A change made while WhatsApp is unreachable waits for it.
+            if !client.online().await {
+                return;
+            }
             if let Err(e) = to_whatsapp(&bridge, &login, &client, &room, &change).await {
                 warn!(error = %e, ?change, "a room setting was not sent to WhatsApp");
             }

@@ -39,7 +39,15 @@ pub(super) struct Pass {
     pub rooms: usize,
     /// Messages sent.
     pub messages: usize,
+    /// Chats left for a passing reason (WhatsApp or the homeserver down):
+    /// the pass is tried again without waiting for more history.
+    pub passing: usize,
 }
+
+/// The first wait before a pass that left chats for a passing reason is
+/// tried again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Wakes the backfill of one login when history arrives.
 #[derive(Debug, Default)]
@@ -61,12 +69,24 @@ impl Trigger {
 
 /// Runs the backfill of one login for as long as the login runs: a pass at
 /// start (to resume an interrupted one), then one each time history
-/// settles.
+/// settles, and again after a while when a pass left chats for a passing
+/// reason. A pass waits until the client is logged in: a restored login
+/// still connecting must not cost the chats whose portal needs WhatsApp
+/// (a group's name and members).
 pub(super) async fn run(bridge: Arc<Bridge>, login: Login, client: Client, trigger: Arc<Trigger>) {
     let span = info_span!("backfill", login = %login.login_id);
     async move {
+        let mut retry = RETRY_FIRST;
         loop {
-            match pass(&bridge, &login, &client).await {
+            if !client.online().await {
+                return; // the client ended for good
+            }
+            let result = pass(&bridge, &login, &client).await;
+            let again = match &result {
+                Ok(p) => p.passing > 0,
+                Err(e) => e.is_transient(),
+            };
+            match result {
                 Ok(p) if p.messages > 0 || p.rooms > 0 => {
                     info!(
                         chats = p.chats,
@@ -80,7 +100,19 @@ pub(super) async fn run(bridge: Arc<Bridge>, login: Login, client: Client, trigg
                     warn!(error = %e, "backfill pass failed; it resumes with the next history")
                 }
             }
-            trigger.notify.notified().await;
+            if again {
+                debug!(after = ?retry, "backfill left chats for a passing reason; trying again");
+                if tokio::time::timeout(retry, trigger.notify.notified())
+                    .await
+                    .is_err()
+                {
+                    retry = (retry * 2).min(RETRY_MAX);
+                    continue;
+                }
+            } else {
+                retry = RETRY_FIRST;
+                trigger.notify.notified().await;
+            }
             // Let the rest of the chunks land first.
             loop {
                 if trigger
@@ -127,7 +159,10 @@ async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pa
                     info!(chat = done.chats, total, sent, "chat backfilled");
                 }
             }
-            Err(e) => warn!(error = %e, "could not backfill a chat; later chats go on"),
+            Err(e) => {
+                done.passing += usize::from(e.is_transient());
+                warn!(error = %e, "could not backfill a chat; later chats go on");
+            }
         }
         if (done.messages > 0 || done.rooms > 0)
             && let Some(room) = &room

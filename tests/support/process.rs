@@ -84,6 +84,13 @@ impl Drop for BridgeProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+        if std::thread::panicking() {
+            eprintln!(
+                "bridge: test failed; last lines of {}:\n{}",
+                self.log.display(),
+                tail(&self.log, 60)
+            );
+        }
     }
 }
 

@@ -479,6 +479,28 @@ impl Client {
         self.shared.conn.borrow().is_some()
     }
 
+    /// Waits until the client is logged in (true at once when it is), or
+    /// has ended for good (false): what needs a connection, e.g. a query,
+    /// waits here instead of failing while a restored login still connects.
+    pub async fn online(&self) -> bool {
+        let mut conn = self.shared.conn.subscribe();
+        let mut ended = self.shared.ended.subscribe();
+        let mut stop = self.shared.stop.subscribe();
+        loop {
+            if conn.borrow_and_update().is_some() {
+                return true;
+            }
+            if *ended.borrow_and_update() || *stop.borrow_and_update() {
+                return false;
+            }
+            tokio::select! {
+                r = conn.changed() => if r.is_err() { return false },
+                r = ended.changed() => if r.is_err() { return false },
+                r = stop.changed() => if r.is_err() { return false },
+            }
+        }
+    }
+
     /// Messages waiting to be sent or acknowledged.
     pub fn queued(&self) -> usize {
         let outbox = lock(&self.shared.outbox);

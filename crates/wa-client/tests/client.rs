@@ -355,16 +355,25 @@ async fn a_first_login_that_fails_is_tried_again_when_asked_and_final_otherwise(
     let pending = client
         .queue_message(&bob_pn, text("sent before the first login"))
         .unwrap();
+    // What needs the connection can wait for it.
+    let waiter = tokio::spawn({
+        let client = client.clone();
+        async move { client.online().await }
+    });
     wait_for(&mut events, |e| {
         matches!(e, ClientEvent::Connected).then_some(())
     })
     .await;
+    let online = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+    assert!(matches!(online, Ok(Ok(true))), "online() once logged in");
     pending.wait().await.unwrap();
     let got = bob.wait_received(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].text.as_deref(), Some("sent before the first login"));
 
     // A final verdict still fails at once, option or not.
+    let stopped = client.clone();
     stop(client, events).await;
+    assert!(!stopped.online().await, "a stopped client is never online");
     assert!(mine.remove_device(device).await);
     let opts = ClientOptions {
         retry_first_login: true,
