@@ -52,6 +52,7 @@ mod polls;
 mod portals;
 mod prune;
 mod reactions;
+mod secrets;
 mod signal;
 mod tokens;
 
@@ -371,6 +372,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "contact names per login",
         include_str!("../migrations/sqlite/0016_contact_names.sql"),
     ),
+    (
+        17,
+        "message secrets",
+        include_str!("../migrations/sqlite/0017_message_secrets.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -454,6 +460,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         16,
         "contact names per login",
         include_str!("../migrations/postgres/0016_contact_names.sql"),
+    ),
+    (
+        17,
+        "message secrets",
+        include_str!("../migrations/postgres/0017_message_secrets.sql"),
     ),
 ];
 

@@ -166,6 +166,117 @@ async fn todays_message_forms_each_show_readably() {
         );
     }
 
+    // An edit sealed with its message's secret (the official app's newer
+    // form) is an edit in Matrix, not a notice.
+    let secret = [7u8; 32];
+    let mut original = text("teh plan");
+    original.message_context_info = Some(wa_core::proto::MessageContextInfo {
+        message_secret: Some(secret.to_vec()),
+        ..Default::default()
+    });
+    let target = bob.send_message(ALICE_PN, original).await.unwrap();
+    let bob_s = format!("{BOB_PN}@s.whatsapp.net");
+    let iv = [3u8; 12];
+    let ctx = wa_core::msgsecret::AddOn {
+        target_id: &target,
+        target_sender: &bob_s,
+        author: &bob_s,
+    };
+    let sealed = wa_core::msgsecret::seal(
+        &secret,
+        wa_core::msgsecret::UseCase::MessageEdit,
+        ctx,
+        &prost::Message::encode_to_vec(&text("the plan")),
+        iv,
+    );
+    let edit = WaMessage {
+        secret_encrypted_message: Some(SecretEncryptedMessage {
+            target_message_key: Some(wa_core::proto::MessageKey {
+                remote_jid: Some(format!("{ALICE_PN}@s.whatsapp.net")),
+                from_me: Some(true),
+                id: Some(target.clone()),
+                participant: None,
+            }),
+            enc_payload: Some(sealed),
+            enc_iv: Some(iv.to_vec()),
+            secret_enc_type: Some(SecretEncType::MessageEdit as i32),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    bob.send_message(ALICE_PN, edit.clone()).await.unwrap();
+    let (_, original) = alice
+        .sync_until(WAIT, |room, e| room == dm && body(e) == "teh plan")
+        .await;
+    let (_, edited) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+        })
+        .await;
+    assert_eq!(
+        edited["content"]["m.new_content"]["body"], "the plan",
+        "{edited}"
+    );
+    assert_eq!(
+        edited["content"]["m.relates_to"]["event_id"], original["event_id"],
+        "{edited}"
+    );
+    // An event's sealed edit: the event's new details, as an edit.
+    let event = |name: &str| WaMessage {
+        event_message: Some(Box::new(EventMessage {
+            name: Some(name.to_owned()),
+            start_time: Some(1_796_580_000),
+            ..Default::default()
+        })),
+        message_context_info: Some(wa_core::proto::MessageContextInfo {
+            message_secret: Some(secret.to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let party = bob.send_message(ALICE_PN, event("Party")).await.unwrap();
+    let mut new = event("Party at eight");
+    new.message_context_info = None;
+    let ctx = wa_core::msgsecret::AddOn {
+        target_id: &party,
+        ..ctx
+    };
+    let sealed = wa_core::msgsecret::seal(
+        &secret,
+        wa_core::msgsecret::UseCase::EventEdit,
+        ctx,
+        &prost::Message::encode_to_vec(&new),
+        iv,
+    );
+    let mut edit = edit;
+    if let Some(enc) = edit.secret_encrypted_message.as_mut() {
+        enc.enc_payload = Some(sealed);
+        enc.secret_enc_type = Some(SecretEncType::EventEdit as i32);
+        if let Some(k) = enc.target_message_key.as_mut() {
+            k.id = Some(party.clone());
+        }
+    }
+    let (_, shown) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && body(e).starts_with("Event: Party\n")
+        })
+        .await;
+    bob.send_message(ALICE_PN, edit).await.unwrap();
+    let (_, edited) = alice
+        .sync_until(WAIT, |room, e| {
+            room == dm && e["content"]["m.relates_to"]["rel_type"] == "m.replace"
+        })
+        .await;
+    let new_body = edited["content"]["m.new_content"]["body"].as_str();
+    assert!(
+        new_body.is_some_and(|b| b.starts_with("Event: Party at eight\n")),
+        "{edited}"
+    );
+    assert_eq!(
+        edited["content"]["m.relates_to"]["event_id"], shown["event_id"],
+        "{edited}"
+    );
+
     // The service starts restricting Alice's account: a message to Bob
     // without his privacy token is refused (463), and Matrix says why.
     sim.restrict_reachout(ALICE_PN, true);

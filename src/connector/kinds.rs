@@ -201,7 +201,7 @@ fn chat_notice(m: &WaMessage) -> Option<&'static str> {
     if let Some(secret) = &m.secret_encrypted_message {
         return Some(match secret.secret_enc_type() {
             SecretEncType::MessageEdit => {
-                "Edited a message (this kind of edit is not bridged yet: see it on your phone)."
+                "Edited a message (the edit could not be read here: see it on your phone)."
             }
             SecretEncType::EventEdit => "Edited an event (see the change on your phone).",
             SecretEncType::PollEdit | SecretEncType::PollAddOption => {

@@ -77,9 +77,15 @@ pub(super) async fn apply(
                 debug!(id = %m.id, "an edit of someone else's message; ignored");
                 return Ok(String::new());
             }
-            let Some(text) = text_of(content) else {
+            // A text's or caption's new words; an event's new details as
+            // the event shows (an edit opened from its sealed form).
+            let shown = || {
+                super::kinds::content(content).and_then(|c| c["body"].as_str().map(str::to_owned))
+            };
+            let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
                 return Ok(String::new());
             };
+            let text = text.as_str();
             let mut new_content = json!({"msgtype": "m.text", "body": text});
             if let Some(html) = format::whatsapp_to_html(text) {
                 new_content["format"] = json!("org.matrix.custom.html");

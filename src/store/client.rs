@@ -59,7 +59,7 @@ pub(super) fn backend(e: sqlx::Error) -> WaError {
 }
 
 /// The `wa_*` tables, each holding rows of one login (all go on delete).
-pub(super) const TABLES: [&str; 15] = [
+pub(super) const TABLES: [&str; 16] = [
     "wa_devices",
     "wa_identities",
     "wa_prekeys",
@@ -71,6 +71,7 @@ pub(super) const TABLES: [&str; 15] = [
     "wa_lid_mappings",
     "wa_privacy_tokens",
     "wa_issued_privacy_tokens",
+    "wa_message_secrets",
     "wa_seen_messages",
     "wa_unacked_messages",
     "wa_app_state_keys",

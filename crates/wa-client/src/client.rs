@@ -22,6 +22,7 @@ mod media;
 mod presence;
 mod recv;
 mod run;
+mod secrets;
 mod send;
 mod tokens;
 

@@ -11,6 +11,7 @@
 //! | device-list cache | [`DeviceListStore`] | user |
 //! | LID <-> phone number | [`LidStore`] | user |
 //! | privacy tokens (`tctoken`) | [`PrivacyTokenStore`] | user |
+//! | message secrets | [`MessageSecretStore`] | chat, sender, id |
 //! | message dedupe | [`DedupeStore`] | chat, sender, id |
 //! | app-state sync keys and collection states | [`AppStateStore`] | key id; collection name |
 //!
@@ -217,6 +218,52 @@ pub trait PrivacyTokenStore: Send + Sync {
     async fn prune_privacy_tokens(&self, before: u64) -> Result<usize, StoreError>;
 }
 
+/// The `messageSecret` of a message (ours or a contact's): what opens the
+/// add-ons sealed with it later (encrypted edits, a bot's reply). `Debug`
+/// prints the ids, never the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageSecret {
+    /// The chat, bare ("123@s.whatsapp.net", "123@lid", "456@g.us").
+    pub chat: String,
+    /// Who sent the message, bare.
+    pub sender: String,
+    /// The message id.
+    pub id: String,
+    /// The secret (32 bytes as sent; kept as given).
+    pub secret: Vec<u8>,
+    /// When it was kept (unix seconds): the prune goes by it.
+    pub at: u64,
+}
+
+impl std::fmt::Debug for MessageSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageSecret")
+            .field("chat", &self.chat)
+            .field("sender", &self.sender)
+            .field("id", &self.id)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Message secrets, by chat, sender and message id.
+#[async_trait]
+pub trait MessageSecretStore: Send + Sync {
+    /// Keeps these secrets; a message's first secret stays (a later copy
+    /// with another one is ignored, as whatsmeow does).
+    async fn store_message_secrets(&self, secrets: &[MessageSecret]) -> Result<(), StoreError>;
+    /// The secret of message `id` that `sender` sent in `chat`.
+    async fn message_secret(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Forgets secrets kept before `before` (unix seconds); returns how
+    /// many.
+    async fn prune_message_secrets(&self, before: u64) -> Result<usize, StoreError>;
+}
+
 /// Messages already handled, so a redelivery is acked and not shown twice.
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
@@ -315,6 +362,7 @@ pub trait Store:
     + DeviceListStore
     + LidStore
     + PrivacyTokenStore
+    + MessageSecretStore
     + DedupeStore
     + AppStateStore
     + std::fmt::Debug
@@ -331,6 +379,7 @@ impl<T> Store for T where
         + DeviceListStore
         + LidStore
         + PrivacyTokenStore
+        + MessageSecretStore
         + DedupeStore
         + AppStateStore
         + std::fmt::Debug

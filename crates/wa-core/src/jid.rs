@@ -237,6 +237,19 @@ impl Jid {
         self.server == Server::Group
     }
 
+    /// True for bots (Meta AI and others): the `bot` server, or a primary
+    /// device of the phone-number ranges 1313555xxxx and 131655500xx
+    /// (whatsmeow `types/jid.go` `IsBot`).
+    pub fn is_bot(&self) -> bool {
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let in_range = |u: &str| {
+            (u.len() == 11 && u.starts_with("1313555") && digits(&u[7..]))
+                || (u.len() == 11 && u.starts_with("131655500") && digits(&u[9..]))
+        };
+        self.server == Server::Bot
+            || (self.server == Server::User && self.device == 0 && in_range(&self.user))
+    }
+
     /// True for broadcast lists and status (`@broadcast`).
     pub fn is_broadcast(&self) -> bool {
         self.server == Server::Broadcast
@@ -339,6 +352,27 @@ impl FromStr for Jid {
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn bots_are_their_server_or_two_number_ranges_on_device_zero() {
+        for bot in [
+            "13135550002@s.whatsapp.net",
+            "13165550012@s.whatsapp.net",
+            "867051314767696@bot",
+        ] {
+            assert!(bot.parse::<Jid>().unwrap().is_bot(), "{bot}");
+        }
+        for not in [
+            "13135550002:3@s.whatsapp.net",
+            "1313555000@s.whatsapp.net",
+            "131355500021@s.whatsapp.net",
+            "13165551012@s.whatsapp.net",
+            "13135550002@lid",
+            "15550001111@s.whatsapp.net",
+        ] {
+            assert!(!not.parse::<Jid>().unwrap().is_bot(), "{not}");
+        }
+    }
 
     #[test]
     fn parses_the_common_forms() {

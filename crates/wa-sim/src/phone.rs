@@ -17,6 +17,7 @@ use wa_core::proto::AdvDeviceIdentity;
 use crate::server::{PairRequest, Push, Shared, unix_now};
 
 pub(crate) mod appstate;
+mod bot;
 pub(crate) mod device;
 pub(crate) mod history;
 mod peer;
@@ -351,6 +352,18 @@ impl Phone {
         };
         let node = Node::new("presence").attr("type", kind);
         crate::server::route::presence(&self.shared, &(self.pn.clone(), 0), &node);
+    }
+
+    /// As a bot (this account's number is a bot's, e.g. 13135550002): answers
+    /// `target`, a message this phone received, with `reply` sealed with
+    /// that message's secret (`<enc type="msmsg">`), as Meta AI does.
+    /// Returns the reply's id.
+    pub fn send_bot_reply(
+        &self,
+        target: &Received,
+        reply: &wa_core::proto::Message,
+    ) -> Result<String, PhoneError> {
+        bot::reply(&self.shared, &self.pn, target, reply)
     }
 
     /// Messages the phone received and decrypted, in order.

@@ -186,6 +186,9 @@ impl Client {
         if let Err(e) = super::tokens::from_history(&self.shared, &decoded).await {
             warn!(error = %e, "privacy tokens from history not kept");
         }
+        if let Err(e) = super::secrets::keep_history(&self.shared, &decoded).await {
+            warn!(error = %e, "message secrets from history not kept");
+        }
         Ok(decoded)
     }
 }

@@ -16,7 +16,7 @@ use super::event::{
     ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice, IncomingMessage,
     MessageAck, Receipt, ReceiptKind,
 };
-use super::{Shared, appstate, lock, send};
+use super::{Shared, appstate, lock, secrets, send};
 use crate::crypto::CryptoError;
 use crate::error::{AuthError, Error};
 use crate::login;
@@ -34,6 +34,10 @@ pub(crate) enum End {
     /// The connection broke; reconnect.
     Lost(String),
 }
+
+/// The nack code for a bot reply whose message secret we do not hold
+/// (whatsmeow `receipt.go` `NackMissingMessageSecret`).
+const NACK_MISSING_MESSAGE_SECRET: u16 = 495;
 
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -159,6 +163,17 @@ async fn handle(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result<
 
 /// `<ack class=.. id to [type] [participant]>` for a node we handled.
 async fn ack(conn: &Connection, node: &Node, class: &'static str) -> Result<(), Error> {
+    nack(conn, node, class, None).await
+}
+
+/// [`ack`] with `error` when the node was refused (whatsmeow `sendAck`
+/// with a nack code, e.g. 495 for a bot reply whose secret we lack).
+async fn nack(
+    conn: &Connection,
+    node: &Node,
+    class: &'static str,
+    error: Option<u16>,
+) -> Result<(), Error> {
     let (Some(id), Some(from)) = (node.attr_str("id"), node.attr_jid("from")) else {
         return Ok(());
     };
@@ -171,6 +186,9 @@ async fn ack(conn: &Connection, node: &Node, class: &'static str) -> Result<(), 
     }
     if let Some(p) = node.attr_jid("participant") {
         a = a.attr("participant", p.clone());
+    }
+    if let Some(code) = error {
+        a = a.attr("error", code.to_string());
     }
     conn.send(&a).await
 }
@@ -398,6 +416,27 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         let Some(ciphertext) = enc.content_bytes() else {
             continue;
         };
+        if kind == "msmsg" {
+            if !sender.is_bot() {
+                continue;
+            }
+            // A bot's reply, sealed with our message's secret, not Signal.
+            match secrets::open_bot_reply(shared, node, &chat, &sender, ciphertext).await {
+                Ok(plain) => match Message::decode(plain.as_slice()) {
+                    Ok(m) => content = Some(m),
+                    Err(_) => {
+                        let e = "bot reply is not a Message".to_owned();
+                        return undecryptable(shared, conn, node, &chat, &sender, e).await;
+                    }
+                },
+                Err(e) => {
+                    warn!(%id, error = %e, "bot reply not opened");
+                    nack(conn, node, "message", Some(NACK_MISSING_MESSAGE_SECRET)).await?;
+                    return Ok(());
+                }
+            }
+            continue;
+        }
         let result = match kind {
             "pkmsg" | "msg" => {
                 let Ok(t) = EncType::from_str(kind) else {
@@ -545,6 +584,10 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
         }
         return Ok(());
     }
+    // Its secret opens later add-ons (edits, a bot's reply); an encrypted
+    // edit it is itself is opened with an earlier one's.
+    secrets::keep(shared, &chat, &sender, &id, &message).await?;
+    secrets::open_edit(shared, &chat, &sender, &mut message).await;
     let first = shared
         .store
         .mark_message_seen(&chat.to_string(), sender.user(), &id, unix_now())

@@ -42,6 +42,7 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: Result<LoggedIn,
             *super::lock(&shared.session) = session;
             super::presence::clock_from(&shared, &success);
             super::tokens::prune(&shared).await;
+            super::secrets::prune(&shared).await;
             shared.conn.send_replace(Some(conn.clone()));
             // A new connection is not online until it says so.
             shared

@@ -80,7 +80,9 @@ pub(crate) async fn send(
     to: &Jid,
     message: &Message,
 ) -> Result<(), SendError> {
-    let message = &with_secret(message);
+    let message = &with_secret(message, to);
+    // Kept before it leaves: a bot's reply to it is sealed with it.
+    super::secrets::keep(shared, to, &shared.own.pn, id, message).await?;
     if to.is_group() {
         send_group(shared, conn, id, to, message).await
     } else {
@@ -89,13 +91,14 @@ pub(crate) async fn send(
 }
 
 /// `message` with a `messageSecret` when it is to carry a reporting token
-/// (as whatsmeow adds one: `send.go` `needsMessageSecret`).
-fn with_secret(message: &Message) -> std::borrow::Cow<'_, Message> {
+/// or goes to a bot, which seals its reply with it (as whatsmeow adds one:
+/// `send.go` `needsMessageSecret`).
+fn with_secret<'m>(message: &'m Message, to: &Jid) -> std::borrow::Cow<'m, Message> {
     let has = message
         .message_context_info
         .as_ref()
         .is_some_and(|c| c.message_secret.is_some());
-    if has || !reporting::should_include(message) {
+    if has || !(to.is_bot() || reporting::should_include(message)) {
         return std::borrow::Cow::Borrowed(message);
     }
     let mut m = message.clone();

@@ -4,7 +4,7 @@ use wa_core::jid::{Jid, Server};
 use wa_core::keys::KeyPair;
 use wa_core::signal::{self, SignedPreKey};
 
-use super::{AppStateKey, CachedDevices, PrivacyToken, Store, StoreError};
+use super::{AppStateKey, CachedDevices, MessageSecret, PrivacyToken, Store, StoreError};
 use crate::device::DeviceState;
 
 /// Runs every role's checks against `store`; panics (test assertions) on a
@@ -19,6 +19,7 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
     device_lists(store).await?;
     lids(store).await?;
     privacy_tokens(store).await?;
+    message_secrets(store).await?;
     dedupe(store).await?;
     app_state(store).await?;
     // Delete forgets every role.
@@ -31,6 +32,9 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
     store.store_app_state("regular", &[1, 2]).await?;
     store.store_privacy_token("1@lid", &[1], 5).await?;
     store.set_token_issued_at("1@lid", 5).await?;
+    store
+        .store_message_secrets(&[secret("c@g.us", "s@lid", "M", &[1], 5)])
+        .await?;
     store.delete().await?;
     assert!(store.load().await?.is_none(), "delete forgets the device");
     assert_eq!(store.load_identity("a.0").await?, None, "and identities");
@@ -55,6 +59,66 @@ pub async fn conformance(store: &dyn Store) -> Result<(), StoreError> {
         None,
         "and when ours were issued"
     );
+    assert_eq!(
+        store.message_secret("c@g.us", "s@lid", "M").await?,
+        None,
+        "and message secrets"
+    );
+    Ok(())
+}
+
+fn secret(chat: &str, sender: &str, id: &str, bytes: &[u8], at: u64) -> MessageSecret {
+    MessageSecret {
+        chat: chat.to_owned(),
+        sender: sender.to_owned(),
+        id: id.to_owned(),
+        secret: bytes.to_vec(),
+        at,
+    }
+}
+
+async fn message_secrets(store: &dyn Store) -> Result<(), StoreError> {
+    let (chat, a, b) = ("1@g.us", "2@lid", "3@s.whatsapp.net");
+    assert_eq!(store.message_secret(chat, a, "M1").await?, None);
+    store.store_message_secrets(&[]).await?;
+    store
+        .store_message_secrets(&[
+            secret(chat, a, "M1", &[1; 32], 100),
+            secret(chat, b, "M1", &[2; 32], 100),
+            secret("4@lid", a, "M1", &[3; 32], 300),
+        ])
+        .await?;
+    // Keyed by chat, sender and id: each its own.
+    assert_eq!(
+        store.message_secret(chat, a, "M1").await?,
+        Some(vec![1; 32])
+    );
+    assert_eq!(
+        store.message_secret(chat, b, "M1").await?,
+        Some(vec![2; 32])
+    );
+    assert_eq!(
+        store.message_secret("4@lid", a, "M1").await?,
+        Some(vec![3; 32])
+    );
+    assert_eq!(store.message_secret(chat, a, "M2").await?, None);
+    // The first secret of a message stays.
+    store
+        .store_message_secrets(&[secret(chat, a, "M1", &[9; 32], 400)])
+        .await?;
+    assert_eq!(
+        store.message_secret(chat, a, "M1").await?,
+        Some(vec![1; 32])
+    );
+    // Pruned by when they were kept: the later copy did not renew it.
+    assert_eq!(store.prune_message_secrets(100).await?, 0);
+    assert_eq!(store.prune_message_secrets(101).await?, 2);
+    assert_eq!(store.message_secret(chat, a, "M1").await?, None);
+    assert_eq!(
+        store.message_secret("4@lid", a, "M1").await?,
+        Some(vec![3; 32])
+    );
+    assert_eq!(store.prune_message_secrets(u64::MAX).await?, 1);
     Ok(())
 }
 

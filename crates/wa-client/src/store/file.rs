@@ -35,8 +35,8 @@ use wa_core::signal::{PreKey, SignedPreKey};
 use super::memory::{Inner, MemoryStore};
 use super::{
     AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
-    IdentityStore, LidStore, PreKeyStore, PrivacyToken, PrivacyTokenStore, SenderKeyStore,
-    SessionStore, SignedPreKeyStore, StoreError,
+    IdentityStore, LidStore, MessageSecret, MessageSecretStore, PreKeyStore, PrivacyToken,
+    PrivacyTokenStore, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
 use crate::device::DeviceState;
 
@@ -228,6 +228,19 @@ struct Snapshot {
     /// When we last issued our privacy token (unix seconds), by user.
     #[serde(default)]
     tokens_issued: BTreeMap<String, u64>,
+    /// Absent in files written before message secrets were kept.
+    #[serde(default)]
+    message_secrets: Vec<SecretFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SecretFile {
+    chat: String,
+    sender: String,
+    id: String,
+    /// Base64 of the secret.
+    secret: String,
+    at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -359,6 +372,18 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
         })
         .collect();
     unacked.sort_by(|a, b| (&a.chat, &a.sender, &a.id).cmp(&(&b.chat, &b.sender, &b.id)));
+    let mut message_secrets: Vec<SecretFile> = inner
+        .message_secrets
+        .iter()
+        .map(|((chat, sender, id), (secret, at))| SecretFile {
+            chat: chat.clone(),
+            sender: sender.clone(),
+            id: id.clone(),
+            secret: b64(secret),
+            at: *at,
+        })
+        .collect();
+    message_secrets.sort_by(|a, b| (&a.chat, &a.sender, &a.id).cmp(&(&b.chat, &b.sender, &b.id)));
     let snapshot = Snapshot {
         version: VERSION,
         device: inner.device.as_ref().map(|d| DeviceFile {
@@ -450,6 +475,7 @@ fn encode(inner: &Inner) -> Result<Vec<u8>, StoreError> {
             .iter()
             .map(|(user, at)| (user.clone(), *at))
             .collect(),
+        message_secrets,
     };
     let mut out = serde_json::to_vec(&snapshot).map_err(|e| StoreError::Backend(Box::new(e)))?;
     out.push(b'\n');
@@ -560,6 +586,12 @@ fn decode(bytes: &[u8]) -> Result<Inner, String> {
         inner.privacy_tokens.insert(user, token);
     }
     inner.tokens_issued = s.tokens_issued.into_iter().collect();
+    for m in s.message_secrets {
+        let secret = unb64("message secret", &m.secret)?;
+        inner
+            .message_secrets
+            .insert((m.chat, m.sender, m.id), (secret, m.at));
+    }
     for m in s.seen {
         inner.seen.insert((m.chat, m.sender, m.id), m.at);
     }
@@ -839,6 +871,36 @@ impl PrivacyTokenStore for FileStore {
     async fn prune_privacy_tokens(&self, before: u64) -> Result<usize, StoreError> {
         let guard = self.begin().await;
         let pruned = self.memory.prune_privacy_tokens(before).await?;
+        if pruned > 0 {
+            self.persist(guard).await?;
+        }
+        Ok(pruned)
+    }
+}
+
+#[async_trait]
+impl MessageSecretStore for FileStore {
+    async fn store_message_secrets(&self, secrets: &[MessageSecret]) -> Result<(), StoreError> {
+        if secrets.is_empty() {
+            return Ok(());
+        }
+        let guard = self.begin().await;
+        self.memory.store_message_secrets(secrets).await?;
+        self.persist(guard).await
+    }
+
+    async fn message_secret(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.memory.message_secret(chat, sender, id).await
+    }
+
+    async fn prune_message_secrets(&self, before: u64) -> Result<usize, StoreError> {
+        let guard = self.begin().await;
+        let pruned = self.memory.prune_message_secrets(before).await?;
         if pruned > 0 {
             self.persist(guard).await?;
         }

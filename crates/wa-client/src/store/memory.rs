@@ -9,8 +9,8 @@ use wa_core::signal::{PreKey, SignedPreKey};
 
 use super::{
     AppStateKey, AppStateStore, CachedDevices, DedupeStore, DeviceListStore, DeviceStore,
-    IdentityStore, LidStore, PreKeyStore, PrivacyToken, PrivacyTokenStore, SenderKeyStore,
-    SessionStore, SignedPreKeyStore, StoreError,
+    IdentityStore, LidStore, MessageSecret, MessageSecretStore, PreKeyStore, PrivacyToken,
+    PrivacyTokenStore, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
 use crate::device::DeviceState;
 
@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) privacy_tokens: HashMap<String, PrivacyToken>,
     /// When we last issued our privacy token, by user.
     pub(crate) tokens_issued: HashMap<String, u64>,
+    /// Message secrets by (chat, sender, id), and when they were kept.
+    pub(crate) message_secrets: HashMap<(String, String, String), (Vec<u8>, u64)>,
     /// By (chat, sender, id): when first seen.
     pub(crate) seen: HashMap<(String, String, String), u64>,
     /// By (chat, sender, id): decrypted messages not yet acknowledged, and
@@ -350,6 +352,41 @@ impl PrivacyTokenStore for MemoryStore {
         let len = inner.privacy_tokens.len();
         inner.privacy_tokens.retain(|_, t| t.timestamp >= before);
         Ok(len - inner.privacy_tokens.len())
+    }
+}
+
+#[async_trait]
+impl MessageSecretStore for MemoryStore {
+    async fn store_message_secrets(&self, secrets: &[MessageSecret]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for m in secrets {
+            inner
+                .message_secrets
+                .entry((m.chat.clone(), m.sender.clone(), m.id.clone()))
+                .or_insert_with(|| (m.secret.clone(), m.at));
+        }
+        Ok(())
+    }
+
+    async fn message_secret(
+        &self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = (chat.to_owned(), sender.to_owned(), id.to_owned());
+        Ok(self
+            .lock()?
+            .message_secrets
+            .get(&key)
+            .map(|(s, _)| s.clone()))
+    }
+
+    async fn prune_message_secrets(&self, before: u64) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let len = inner.message_secrets.len();
+        inner.message_secrets.retain(|_, (_, at)| *at >= before);
+        Ok(len - inner.message_secrets.len())
     }
 }
 

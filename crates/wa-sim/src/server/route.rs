@@ -121,6 +121,12 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         if let Some(di) = &device_identity {
             children.push(di.clone());
         }
+        // A bot's reply names the message it answers (and, streamed, the
+        // reply it continues); only bots' stanzas carry them on.
+        if sender_pn_user.is_bot() {
+            children.extend(node.child("meta").cloned());
+            children.extend(node.child("bot").cloned());
+        }
         state.routed.push(Routed {
             from: sender_pn.clone(),
             to: Jid::with_device(target.0.clone(), target.1, Server::User),
