@@ -9,6 +9,7 @@ mod backfill;
 pub mod ephemeral;
 pub mod format;
 mod history;
+mod inbound;
 mod kinds;
 pub mod locks;
 mod login;

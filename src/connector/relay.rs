@@ -5,7 +5,6 @@
 //! and recorded, so a crash in between means a redelivery, not a loss.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -27,11 +26,12 @@ pub(super) async fn run_events(
     mut events: mpsc::Receiver<ClientEvent>,
     history: Arc<backfill::Trigger>,
 ) {
+    let inbound = super::inbound::Inbound::default();
     while let Some(event) = events.recv().await {
         match event {
             ClientEvent::Message(mut m) => {
                 super::addressing::message_by_number(&client, &mut m).await;
-                bridge_message(&bridge, &login, &client, &m).await;
+                inbound.bridge(&bridge, &login, &client, Arc::from(m)).await;
             }
             ClientEvent::AppState(changes) => {
                 super::appstate::apply_changes(&bridge, &login, &client, &changes).await;
@@ -105,46 +105,9 @@ pub(super) async fn run_events(
     }
 }
 
-/// The longest wait between two tries of a message the homeserver (or the
-/// database) cannot take for now.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
-
-/// One WhatsApp message into Matrix, then its ack. While the homeserver or
-/// the database fails for now, it is tried again with backoff (capped), and
-/// later messages wait: skipping it would break the chat's order (issue
-/// 18). What the homeserver refuses for good (a 4xx) is told in the room
-/// and acked, so it never blocks the chat.
-async fn bridge_message(bridge: &Arc<Bridge>, login: &Login, client: &Client, m: &IncomingMessage) {
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match to_matrix(bridge, login, client, m).await {
-            Ok(()) => break,
-            Err(e) if e.is_transient() => {
-                if client.has_ended() {
-                    // Unacked: the server delivers it again at the next login.
-                    return;
-                }
-                warn!(attempt, error = %e, retry_in = ?delay, "could not bridge a message to Matrix yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
-            }
-            Err(e) => {
-                warn!(error = %e, "a message cannot be bridged to Matrix; told in the room");
-                gave_up(bridge, login, &m.chat, &e).await;
-                break;
-            }
-        }
-    }
-    if let Err(e) = client.ack(&m.ack).await {
-        debug!(error = %e, "ack not sent; the server will redeliver");
-    }
-}
-
 /// Tells the portal of `chat`, if it has one, that a message could not be
 /// bridged: the homeserver refused it for good.
-async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
+pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
     let Ok(Some(portal)) = bridge
         .db
         .portal(&login.login_id, &chat.to_non_ad().to_string())
@@ -367,7 +330,7 @@ impl Incoming<'_> {
 pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
 
 /// A WhatsApp message into its portal, recorded.
-async fn to_matrix(
+pub(super) async fn to_matrix(
     bridge: &Arc<Bridge>,
     login: &Login,
     client: &Client,
