@@ -2,13 +2,15 @@
 //! wa-sim, with messages both ways while faults hit, round after round:
 //! the bridge killed with SIGKILL, the WhatsApp socket cut (and logins
 //! refused for a while), the homeserver frozen (SIGSTOP, then SIGCONT), the
-//! SQLite database held locked by another process. After
+//! SQLite database held locked by another process, or (the second test,
+//! on PostgreSQL) the database server stopped and started again. After
 //! each round every message must have arrived exactly once and in order in
 //! its chat; the counts are printed, and the test fails on any.
 //!
 //! `CHAOS_ROUNDS` (default 3, the CI size), `CHAOS_SEED` (default: from
 //! the clock) and `CHAOS_MAX_FAULT_MS` (default 4000) choose the run; the
-//! seed is printed so a run can be repeated.
+//! seed is printed so a run can be repeated. `CHAOS_OUTAGE_MS` makes the
+//! first round a homeserver outage of that length (e.g. 60000).
 //! `scripts/chaos N` runs N rounds.
 //!
 //! What counts as one arrival: on WhatsApp, messages with the same id are
@@ -67,6 +69,64 @@ enum Fault {
     /// Hold the bridge's SQLite database locked (an exclusive transaction
     /// of another process) for a while: its writes wait, busy.
     Lock,
+    /// Stop the bridge's PostgreSQL server, start it again after a while.
+    Restart,
+}
+
+/// Which database the bridge runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A PostgreSQL cluster of the test's own (so it can be restarted),
+/// through `scripts/postgres`; stopped and removed on drop.
+struct Cluster(std::path::PathBuf);
+
+impl Cluster {
+    fn script(cmd: &str, dir: &std::path::Path) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres");
+        let out = std::process::Command::new(script)
+            .arg(cmd)
+            .arg(dir)
+            .output()
+            .expect("scripts/postgres runs");
+        assert!(
+            out.status.success(),
+            "scripts/postgres {cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Starts a new cluster; returns it and its URL.
+    fn start() -> (Cluster, String) {
+        let dir = support::bridge::tempdir("wabridge-chaos-pg");
+        let url = Self::script("start", &dir);
+        (Cluster(dir), url)
+    }
+
+    fn stop(&self) {
+        Self::script("stop", &self.0);
+    }
+
+    /// Starts it again, on the same port.
+    fn resume(&self, url: &str) {
+        let again = Self::script("start", &self.0);
+        assert_eq!(again, url, "the cluster came back on its port");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres");
+        let _ = std::process::Command::new(script)
+            .arg("stop")
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// What one round's checks found.
@@ -147,6 +207,15 @@ async fn at_alice(alice: &MatrixUser, room: &str, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
+    chaos(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_postgresql_restart_too() {
+    chaos(Db::Postgres).await;
+}
+
+async fn chaos(db: Db) {
     if support::synapse::venv().is_none() {
         return;
     }
@@ -168,13 +237,24 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
-    eprintln!("chaos: {rounds} rounds, seed {seed} (CHAOS_SEED={seed} repeats it)");
+    let outage: Option<Duration> = std::env::var("CHAOS_OUTAGE_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_millis);
+    eprintln!("chaos ({db:?}): {rounds} rounds, seed {seed} (CHAOS_SEED={seed} repeats it)");
     let mut dice = Dice(seed);
 
     let sim = support::bridge::start_sim().await;
     let alice_phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
-    let mut run = BinaryRun::prepare(&sim, "wabridge-chaos", env!("CARGO_BIN_EXE_wabridge")).await;
+    let cluster = (db == Db::Postgres).then(|| tokio::task::block_in_place(Cluster::start));
+    let mut run = BinaryRun::prepare_on(
+        &sim,
+        "wabridge-chaos",
+        env!("CARGO_BIN_EXE_wabridge"),
+        cluster.as_ref().map(|(_, url)| url.as_str()),
+    )
+    .await;
     run.setup.point_at(&run.synapse);
     let mut bridge = Some(run.spawn());
     let (alice, _, _) = alice_logs_in(&run.synapse, &alice_phone, ALICE_PN, WAIT).await;
@@ -190,11 +270,12 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
 
     let mut total = Tally::default();
     for round in 0..rounds {
-        let fault = match dice.below(4) {
-            0 => Fault::Kill,
-            1 => Fault::Cut,
-            2 => Fault::Freeze,
-            _ => Fault::Lock,
+        let mut fault = match (dice.below(4), db) {
+            (0, _) => Fault::Kill,
+            (1, _) => Fault::Cut,
+            (2, _) => Fault::Freeze,
+            (_, Db::Sqlite) => Fault::Lock,
+            (_, Db::Postgres) => Fault::Restart,
         };
         let (a_prefix, b_prefix) = (format!("a{round}-"), format!("b{round}-"));
         let a_expected: Vec<String> = (0..PER_ROUND).map(|i| format!("{a_prefix}{i}")).collect();
@@ -203,7 +284,10 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
             .map(|_| (dice.millis(400), dice.millis(400)))
             .collect();
         let fault_at = dice.millis(1500);
-        let fault_for = dice.millis(max_fault_ms);
+        let mut fault_for = dice.millis(max_fault_ms);
+        if let (0, Some(outage)) = (round, outage) {
+            (fault, fault_for) = (Fault::Freeze, outage);
+        }
 
         let sending_a = {
             let (alice, dm, texts, gaps) =
@@ -253,6 +337,12 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
                 sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
                 conn.close().await.unwrap();
             }
+            Fault::Restart => {
+                let (cluster, url) = cluster.as_ref().expect("on PostgreSQL");
+                tokio::task::block_in_place(|| cluster.stop());
+                tokio::time::sleep(fault_for).await;
+                tokio::task::block_in_place(|| cluster.resume(url));
+            }
         }
         sending_a.await.unwrap();
         sending_b.await.unwrap();
@@ -285,7 +375,7 @@ async fn messages_survive_kills_cuts_and_a_frozen_homeserver() {
         }
     }
     println!(
-        "chaos: {rounds} rounds, seed {seed}: {} lost, {} duplicated, {} reordered",
+        "chaos ({db:?}): {rounds} rounds, seed {seed}: {} lost, {} duplicated, {} reordered",
         total.lost, total.duplicated, total.reordered
     );
     if let Some(b) = bridge.take() {

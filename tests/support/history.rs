@@ -159,16 +159,21 @@ pub struct BinaryRun {
 impl BinaryRun {
     /// Writes the config and starts Synapse.
     pub async fn prepare(sim: &Sim, prefix: &str, binary: &str) -> BinaryRun {
+        Self::prepare_on(sim, prefix, binary, None).await
+    }
+
+    /// [`BinaryRun::prepare`] with the database at `db_uri` (a PostgreSQL
+    /// URL), or SQLite in the folder when `None`.
+    pub async fn prepare_on(
+        sim: &Sim,
+        prefix: &str,
+        binary: &str,
+        db_uri: Option<&str>,
+    ) -> BinaryRun {
         let dir = super::bridge::tempdir(prefix);
         let db_path = dir.join("bridge.db");
-        let setup = setup(
-            &dir,
-            sim,
-            free_port(),
-            &format!("sqlite:{}", db_path.display()),
-            50,
-            false,
-        );
+        let uri = db_uri.map_or_else(|| format!("sqlite:{}", db_path.display()), str::to_owned);
+        let setup = setup(&dir, sim, free_port(), &uri, 50, false);
         let synapse = Synapse::start(&setup.registrations).await;
         BinaryRun {
             log: dir.join("bridge.log"),
