@@ -174,7 +174,7 @@ async fn scenario(db: &str) {
 
     // A contact writes: a new portal room, the message from their ghost.
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", synapse.server_name());
-    bob.send_text(ALICE_PN, "hi *alice*").await.unwrap();
+    let first_id = bob.send_text(ALICE_PN, "hi *alice*").await.unwrap();
     let dm = join_new_invite(&alice, &mut known).await;
     let (_, m) = alice
         .sync_until(WAIT, |room, e| {
@@ -182,6 +182,7 @@ async fn scenario(db: &str) {
         })
         .await;
     assert_eq!(body(&m), "hi *alice*");
+    let first_event = m["event_id"].clone();
     assert_eq!(m["content"]["formatted_body"], "hi <strong>alice</strong>");
     let members = alice.joined_members(&dm).await;
     assert!(members.contains(&bob_ghost), "{members:?}");
@@ -301,9 +302,32 @@ async fn scenario(db: &str) {
     // meanwhile: the bridge takes the event, but the server never acks it
     // before the bridge stops. It must not be lost: its record is kept
     // until the ack, and the next start sends it (issue 18).
+    // First a reaction Alice takes back during the outage: its removal
+    // must get there after the restart too.
+    let bob_reactions = |removed: bool| {
+        bob.received()
+            .iter()
+            .filter_map(|r| r.reaction())
+            .filter(|(target, emoji)| *target == first_id && emoji.is_empty() == removed)
+            .count()
+    };
+    let reaction = alice
+        .send_event(
+            &dm,
+            "m.reaction",
+            &serde_json::json!({"m.relates_to": {
+                "rel_type": "m.annotation", "event_id": first_event, "key": "👍"}}),
+        )
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while bob_reactions(false) == 0 {
+        assert!(Instant::now() < deadline, "the reaction never reached Bob");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let alice_device = alice_phone.linked_devices()[0];
     sim.refuse_logins(ALICE_PN, alice_device, Duration::from_secs(600));
     assert!(sim.cut(ALICE_PN, alice_device), "the bridge was connected");
+    alice.redact(&dm, &reaction, None).await;
     let outage = alice.send_text(&dm, "sent during a WhatsApp outage").await;
     let store = wabridge::store::Database::connect(&config.database.uri)
         .await
@@ -360,6 +384,14 @@ async fn scenario(db: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let deadline = Instant::now() + WAIT;
+    while bob_reactions(true) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the reaction's removal was not sent after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deadline = Instant::now() + WAIT;
     while !bob
         .received()
         .iter()
@@ -391,6 +423,7 @@ async fn scenario(db: &str) {
         1,
         "the kept event went out once"
     );
+    assert_eq!(bob_reactions(true), 1, "the removal went out once");
     assert_eq!(
         copies("sent while the bridge was down"),
         1,

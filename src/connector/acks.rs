@@ -67,7 +67,7 @@ impl SendId {
 }
 
 /// How a send that the server refused is told to the user.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Report {
     /// A message: its send status (and a notice replying to it), and a
     /// delivered status once acked.
@@ -75,6 +75,10 @@ pub(super) enum Report {
     /// A change to something sent before (reaction, deletion, edit): a
     /// notice that names it.
     Notice(&'static str),
+    /// The removal of the user's reaction shown by this Matrix event: as a
+    /// change, and the reaction's record forgotten only once the server has
+    /// the removal, so that a replay after a crash still finds it.
+    RemoveReaction(String),
 }
 
 /// Waits in the background for the server's verdict on `pending`, sent for
@@ -108,6 +112,16 @@ pub(super) fn until_acked(
                 }
             }
             (Ok(_), Report::Notice(_)) => {}
+            (Ok(_), Report::RemoveReaction(reaction)) => {
+                if let Err(e) = bridge.db.delete_reaction(&reaction).await {
+                    warn!(error = %e, "a removed reaction's record not forgotten");
+                }
+            }
+            (Err(e), Report::RemoveReaction(_)) => {
+                bridge
+                    .notice(&room, &format!("⚠️ Your change was not bridged: {e}"))
+                    .await;
+            }
             (Err(e), Report::Status) => {
                 super::relay::fail(&bridge, &room, &event, &e.to_string()).await
             }

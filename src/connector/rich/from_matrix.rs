@@ -240,10 +240,27 @@ fn send(
     event: &Event,
     message: WaMessage,
 ) {
+    send_reporting(
+        bridge,
+        client,
+        (chat, room),
+        event,
+        message,
+        acks::Report::Notice("change"),
+    );
+}
+
+/// [`send`], with what to do once the server has it.
+fn send_reporting(
+    bridge: &Arc<Bridge>,
+    client: &Client,
+    (chat, room): (&Jid, &str),
+    event: &Event,
+    message: WaMessage,
+    report: acks::Report,
+) {
     match client.queue_message(chat, message) {
-        Ok(pending) => {
-            acks::until_acked(bridge, room, event, pending, acks::Report::Notice("change"))
-        }
+        Ok(pending) => acks::until_acked(bridge, room, event, pending, report),
         Err(e) => {
             let (bridge, room) = (bridge.clone(), room.to_owned());
             tokio::spawn(async move {
@@ -384,8 +401,8 @@ pub async fn redaction_from_matrix(
             }),
             ..WaMessage::default()
         };
-        send(bridge, &client, (&chat, room), event, removal);
-        bridge.db.delete_reaction(redacts).await?;
+        let report = acks::Report::RemoveReaction(redacts.to_owned());
+        send_reporting(bridge, &client, (&chat, room), event, removal, report);
         return Ok(());
     }
     let Some(target) = message else {
