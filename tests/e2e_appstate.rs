@@ -210,6 +210,24 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
             .is_some_and(|n| n["name"] == "Bobby")
     })
     .await;
+    // Bob renames himself: his ghost's own name follows, which makes the
+    // homeserver rewrite its member events everywhere; Alice's name for
+    // him comes back in her room (issue 18; before, it was lost until her
+    // next rename).
+    sim.set_push_name(BOB_PN, "Robert");
+    let bob = sim.account(BOB_PN);
+    bob.send_text(ALICE_PN, "a new name").await.unwrap();
+    eventually("Bob's own new name is his ghost's", || async {
+        displayname(&alice, &ghost(BOB_PN)).await.as_deref() == Some("Robert")
+    })
+    .await;
+    eventually("and Alice's name for him stays in her room", || async {
+        let member = alice
+            .get_state(&bob_room, "m.room.member", &ghost(BOB_PN))
+            .await;
+        member.is_some_and(|m| m["displayname"] == "Bobby")
+    })
+    .await;
     phone.archive_chat(&user_jid(BOB_PN), true).await.unwrap();
     eventually("archive -> low priority", || async {
         tags(&alice, &bob_room).await == ["m.lowpriority"]

@@ -165,19 +165,7 @@ async fn contact_name(
         .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
     let ghost = bridge.matrix.ghost_intent(&localpart);
-    let present: Vec<String> = {
-        let joined = bridge.joined.lock().await;
-        joined
-            .iter()
-            .filter(|(_, user)| user == ghost.user_id())
-            .map(|(room, _)| room.clone())
-            .collect()
-    };
-    for portal in bridge.db.portals_of_login(&login.login_id).await? {
-        if present.contains(&portal.room_id) {
-            relay::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
-        }
-    }
+    relay::contact_nick_everywhere(bridge, login, jid, &ghost).await;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
     if let Some(mut portal) = bridge.db.portal(&login.login_id, &chat).await?

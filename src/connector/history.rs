@@ -172,13 +172,12 @@ pub(super) async fn remember_names(
         // Registered ghosts are the ones whose name was set before.
         let mut name_set = false;
         if known.as_ref().is_some_and(|g| g.name_set) {
-            match bridge
-                .matrix
-                .ghost_intent(&localpart)
-                .set_displayname(name)
-                .await
-            {
-                Ok(()) => name_set = true,
+            let intent = bridge.matrix.ghost_intent(&localpart);
+            match intent.set_displayname(name).await {
+                Ok(()) => {
+                    name_set = true;
+                    relay::renew_contact_nicks(bridge, jid, &intent).await;
+                }
                 Err(e) => debug!(error = %e, "ghost renamed on its next use instead"),
             }
         }

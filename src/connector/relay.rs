@@ -223,6 +223,7 @@ pub(super) async fn ghost(
         .as_ref()
         .is_some_and(|g| g.name_set && g.display_name.as_deref() == Some(wanted.as_str()));
     if !up_to_date {
+        let renamed = known.is_some();
         intent.set_displayname(&wanted).await?;
         bridge
             .db
@@ -235,8 +236,61 @@ pub(super) async fn ghost(
                 avatar_url: known.and_then(|g| g.avatar_url),
             })
             .await?;
+        if renamed {
+            renew_contact_nicks(bridge, user, &intent).await;
+        }
     }
     Ok(intent)
+}
+
+/// After the ghost's own name changed: the homeserver rewrote its member
+/// events in every room with that name, so each user's own name for the
+/// contact is shown again in that user's rooms.
+pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &Intent) {
+    let (network_id, _) = ghost_ids(bridge, user);
+    let logins = match bridge.db.logins_naming(&network_id).await {
+        Ok(l) => l,
+        Err(e) => {
+            debug!(error = %e, "contact names not renewed");
+            return;
+        }
+    };
+    for login_id in logins {
+        match bridge.db.login(&login_id).await {
+            Ok(Some(login)) => contact_nick_everywhere(bridge, &login, user, intent).await,
+            Ok(None) => {}
+            Err(e) => debug!(error = %e, "contact names not renewed"),
+        }
+    }
+}
+
+/// [`contact_nick`] in each of `login`'s portals the ghost is in.
+pub(super) async fn contact_nick_everywhere(
+    bridge: &Bridge,
+    login: &Login,
+    user: &Jid,
+    intent: &Intent,
+) {
+    let present: Vec<String> = {
+        let joined = bridge.joined.lock().await;
+        joined
+            .iter()
+            .filter(|(_, u)| u == intent.user_id())
+            .map(|(room, _)| room.clone())
+            .collect()
+    };
+    let portals = match bridge.db.portals_of_login(&login.login_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "portals not read; contact name not shown");
+            return;
+        }
+    };
+    for portal in portals {
+        if present.contains(&portal.room_id) {
+            contact_nick(bridge, login, &portal.room_id, (user, intent)).await;
+        }
+    }
 }
 
 /// Shows the name `login`'s user gave `user` in their address book as the

@@ -398,6 +398,16 @@ impl Sim {
         self.shared.state().push_names.get(pn).cloned()
     }
 
+    /// Sets the push name the server gives `pn`'s messages (`notify`), as
+    /// a presence of theirs with that name would: a contact renaming
+    /// themselves.
+    pub fn set_push_name(&self, pn: &str, name: &str) {
+        self.shared
+            .state()
+            .push_names
+            .insert(pn.to_owned(), name.to_owned());
+    }
+
     /// Forgets every push name the devices' presence gave, as a server
     /// that has not heard them yet (notify falls back to the number).
     pub fn forget_push_names(&self) {
