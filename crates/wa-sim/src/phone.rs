@@ -308,8 +308,21 @@ impl Phone {
     /// Sends `text` into group `gid` (a `...@g.us` JID) with sender keys, as
     /// the phone does. Returns the message id.
     pub async fn send_group_text(&self, gid: &Jid, text: &str) -> Result<String, PhoneError> {
+        let message = wa_core::proto::Message {
+            conversation: Some(text.to_owned()),
+            ..Default::default()
+        };
+        self.send_group_message(gid, message).await
+    }
+
+    /// Sends any `message` into group `gid`, as [`Phone::send_group_text`].
+    pub async fn send_group_message(
+        &self,
+        gid: &Jid,
+        message: wa_core::proto::Message,
+    ) -> Result<String, PhoneError> {
         let device = self.device()?;
-        device::send_group_text(&self.shared, &device, &self.pn, gid, text).await
+        device::send_group_message(&self.shared, &device, &self.pn, gid, message).await
     }
 
     /// Marks received messages read, as the phone does when the chat is

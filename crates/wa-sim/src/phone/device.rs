@@ -446,12 +446,12 @@ pub(crate) async fn send_message(
 
 /// Sends `text` from the phone of `pn` into group `gid`: the sender key goes
 /// pairwise to every member device that lacks it, the text once as `skmsg`.
-pub(crate) async fn send_group_text(
+pub(crate) async fn send_group_message(
     shared: &Arc<Shared>,
     device: &PhoneDevice,
     pn: &str,
     gid: &Jid,
-    text: &str,
+    body: Message,
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
     let (targets, own, lid_group) = {
@@ -521,10 +521,7 @@ pub(crate) async fn send_group_text(
         ]));
         device.remember_sender_key(gid, target);
     }
-    let body = Message {
-        conversation: Some(text.to_owned()),
-        ..Default::default()
-    };
+    let attrs = wa_core::content::stanza_attrs(&body);
     let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
     let skmsg = signal::group_encrypt(&mut *store, gid, &own, &padded, &mut rng).await?;
     drop(store);
@@ -545,7 +542,10 @@ pub(crate) async fn send_group_text(
     let mut stanza = Node::new("message")
         .attr("id", id.clone())
         .attr("to", gid.clone())
-        .attr("type", "text");
+        .attr("type", attrs.kind);
+    if let Some(edit) = attrs.edit {
+        stanza = stanza.attr("edit", edit);
+    }
     if lid_group {
         stanza = stanza.attr("addressing_mode", "lid");
     }

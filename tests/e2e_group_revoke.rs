@@ -1,0 +1,114 @@
+//! Who may delete a message in a group (issue 18, defect 6): a member's
+//! revoke of someone else's message deletes nothing in Matrix; a group
+//! admin's does, as WhatsApp lets admins delete for everyone. Bob made the
+//! group (its super admin); Carol is a member; Alice is on the bridge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::login::start_logged_in;
+use support::matrix::{body, redacts};
+use wa_core::jid::Jid;
+use wa_core::proto::message::ProtocolMessage;
+use wa_core::proto::message::protocol_message::Type as ProtocolType;
+use wa_core::proto::{Message as WaMessage, MessageKey};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557796001";
+const BOB_PN: &str = "15557796002";
+const CAROL_PN: &str = "15557796003";
+
+/// A revoke, in group `gid`, of message `id` that `sender` sent.
+fn revoke(gid: &Jid, id: &str, sender: &str) -> WaMessage {
+    let mut p = ProtocolMessage {
+        key: Some(MessageKey {
+            remote_jid: Some(gid.to_string()),
+            from_me: Some(false),
+            id: Some(id.to_owned()),
+            participant: Some(format!("{sender}@s.whatsapp.net")),
+        }),
+        ..ProtocolMessage::default()
+    };
+    p.set_type(ProtocolType::Revoke);
+    WaMessage {
+        protocol_message: Some(Box::new(p)),
+        ..WaMessage::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_sender_or_a_group_admin_deletes_in_a_group() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    let carol = sim.account(CAROL_PN);
+    let gid = sim
+        .create_group(
+            BOB_PN,
+            "Admins",
+            &[ALICE_PN.to_owned(), CAROL_PN.to_owned()],
+        )
+        .expect("the group is made");
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-group-revoke", false, WAIT).await;
+    let alice = &logged_in.alice;
+
+    let bob_id = bob.send_group_text(&gid, "from bob").await.unwrap();
+    let room = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&room).await;
+    let (_, bob_event) = alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "from bob")
+        .await;
+    let carol_id = carol.send_group_text(&gid, "from carol").await.unwrap();
+    let (_, carol_event) = alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "from carol")
+        .await;
+    let redacted = |event: &serde_json::Value, all: &[serde_json::Value]| {
+        let id = event["event_id"].as_str().unwrap_or_default();
+        all.iter()
+            .any(|e| e["type"] == "m.room.redaction" && redacts(e) == id)
+    };
+
+    // Carol, a member, deletes Bob's message: nothing happens in Matrix.
+    carol
+        .send_group_message(&gid, revoke(&gid, &bob_id, BOB_PN))
+        .await
+        .unwrap();
+    carol
+        .send_group_text(&gid, "after carol's deletion")
+        .await
+        .unwrap();
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && body(e) == "after carol's deletion"
+        })
+        .await;
+    let all = alice.room_messages(&room).await;
+    assert!(
+        !redacted(&bob_event, &all),
+        "a member cannot delete another's message"
+    );
+
+    // Bob, the group's admin, deletes Carol's message: it is redacted.
+    bob.send_group_message(&gid, revoke(&gid, &carol_id, CAROL_PN))
+        .await
+        .unwrap();
+    let carol_event_id = carol_event["event_id"].as_str().unwrap().to_owned();
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.redaction" && redacts(e) == carol_event_id
+        })
+        .await;
+    let all = alice.room_messages(&room).await;
+    assert!(
+        redacted(&carol_event, &all),
+        "an admin deletes for everyone"
+    );
+    assert!(!redacted(&bob_event, &all), "and Bob's message stays");
+    logged_in.bridge.stop().await;
+}
