@@ -610,6 +610,46 @@ async fn the_binary_serves_and_its_client_commands_talk_to_it() {
         err,
         "wa-sim: not a WhatsApp pairing QR code: fewer than four fields"
     );
+    // A QR code given as a PNG image (as the bridge posts it) is read from
+    // the image: the same text gets the same refusal.
+    let dir = std::env::temp_dir().join(format!("wa-sim-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = dir.join("qr.png");
+    std::fs::write(&png, qr_png("x")).unwrap();
+    let png = png.to_str().unwrap();
+    let (ok, _, err) = wa_sim(&["scan", "--control", url, "--account", "15551230000", png]).await;
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "wa-sim: not a WhatsApp pairing QR code: fewer than four fields"
+    );
+    let blank = dir.join("blank.png");
+    std::fs::write(&blank, grey_png(&[255; 64 * 64], 64)).unwrap();
+    let (ok, _, err) = wa_sim(&[
+        "scan",
+        "--control",
+        url,
+        "--account",
+        "15551230000",
+        blank.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!ok);
+    assert_eq!(err, "wa-sim: no QR code in the image");
+    let not_png = dir.join("not.png");
+    std::fs::write(&not_png, b"GIF89a").unwrap();
+    let (ok, _, err) = wa_sim(&[
+        "scan",
+        "--control",
+        url,
+        "--account",
+        "15551230000",
+        not_png.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!ok);
+    assert!(err.starts_with("wa-sim: not a PNG image"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
     let (ok, _, err) = wa_sim(&["devices", "--control", url, "--account", "12"]).await;
     assert!(!ok);
     assert!(err.starts_with("wa-sim: phone number \"12\""), "{err}");
@@ -626,4 +666,35 @@ async fn the_binary_serves_and_its_client_commands_talk_to_it() {
         err.starts_with("wa-sim: cannot reach the control API"),
         "{err}"
     );
+}
+
+/// A square 8-bit grey PNG of `pixels` (`side` x `side`).
+fn grey_png(pixels: &[u8], side: usize) -> Vec<u8> {
+    let side = u32::try_from(side).unwrap();
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// `text` as a QR code in a PNG image, 4 pixels a module, a 4-module
+/// quiet zone.
+fn qr_png(text: &str) -> Vec<u8> {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let width = code.width();
+    let side = (width + 8) * 4;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in code.to_colors().iter().enumerate() {
+        if *color == qrcode::Color::Dark {
+            let (mx, my) = (i % width + 4, i / width + 4);
+            for y in my * 4..my * 4 + 4 {
+                pixels[y * side + mx * 4..y * side + mx * 4 + 4].fill(0);
+            }
+        }
+    }
+    grey_png(&pixels, side)
 }
