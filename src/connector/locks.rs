@@ -38,11 +38,28 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
             let mut locks = self.map();
             locks.entry(key.clone()).or_default().clone()
         };
-        let guard = lock.lock_owned().await;
-        KeyGuard {
+        // If this wait is given up (its future dropped), the entry it
+        // kept alive goes with it unless someone else holds or waits.
+        let mut waiting = Waiting {
             owner: self,
             key,
+            lock: Some(lock.clone()),
+        };
+        let guard = lock.lock_owned().await;
+        waiting.lock = None;
+        KeyGuard {
+            owner: self,
+            key: waiting.key.clone(),
             guard: Some(guard),
+        }
+    }
+
+    /// Drops `key`'s entry when only the map holds it: nobody holds or
+    /// waits for the key.
+    fn tidy(&self, key: &K) {
+        let mut locks = self.map();
+        if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(key);
         }
     }
 
@@ -66,13 +83,23 @@ impl<K: Hash + Eq + Clone> KeyedLocks<K> {
 impl<K: Hash + Eq + Clone> Drop for KeyGuard<'_, K> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        let mut locks = self.owner.map();
-        // Only the map holds it now: nobody holds or waits for the key.
-        if locks
-            .get(&self.key)
-            .is_some_and(|l| Arc::strong_count(l) == 1)
-        {
-            locks.remove(&self.key);
+        self.owner.tidy(&self.key);
+    }
+}
+
+/// A wait for a key's lock in progress.
+struct Waiting<'a, K: Hash + Eq + Clone> {
+    owner: &'a KeyedLocks<K>,
+    key: K,
+    /// Set until the lock is had.
+    lock: Option<Arc<AsyncMutex<()>>>,
+}
+
+impl<K: Hash + Eq + Clone> Drop for Waiting<'_, K> {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            drop(lock);
+            self.owner.tidy(&self.key);
         }
     }
 }
@@ -107,5 +134,27 @@ mod tests {
             .expect("the waiter gets the key")
             .expect("no panic");
         assert!(locks.is_empty(), "unused keys leave no entry");
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_leaves_no_entry() {
+        let locks = KeyedLocks::<String>::default();
+        // Given up while the key is held.
+        let held = locks.lock("a".to_owned()).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), locks.lock("a".to_owned())).await;
+        assert!(gave_up.is_err(), "the key is held");
+        drop(held);
+        assert!(locks.is_empty(), "the given-up wait left no entry");
+        // Given up after the holder let go but before it was woken: the
+        // holder saw a waiter and kept the entry for it.
+        let held = locks.lock("b".to_owned()).await;
+        let mut wait = Box::pin(locks.lock("b".to_owned()));
+        let polled = tokio::time::timeout(Duration::from_millis(20), &mut wait).await;
+        assert!(polled.is_err(), "it waits");
+        drop(held);
+        assert_eq!(locks.len(), 1, "kept for the waiter");
+        drop(wait);
+        assert!(locks.is_empty(), "and gone with it");
     }
 }
