@@ -1,9 +1,10 @@
 //! The chaos suite (issue 18): the real bridge binary, a real Synapse and
 //! wa-sim, with messages both ways while faults hit, round after round:
 //! the bridge killed with SIGKILL, the WhatsApp socket cut (and logins
-//! refused for a while), the homeserver frozen (SIGSTOP, then SIGCONT), the
-//! SQLite database held locked by another process, or (the second test,
-//! on PostgreSQL) the database server stopped and started again. After
+//! refused, or answered late, for a while), the homeserver frozen
+//! (SIGSTOP, then SIGCONT), the SQLite database held locked by another
+//! process, or (the second test, on PostgreSQL) the database server
+//! stopped and started again. After
 //! each round every message must have arrived exactly once and in order in
 //! its chat; the counts are printed, and the test fails on any.
 //!
@@ -64,6 +65,9 @@ enum Fault {
     Kill,
     /// Cut the bridge's WhatsApp socket and refuse its logins for a while.
     Cut,
+    /// Cut the bridge's WhatsApp socket and answer its logins only after a
+    /// while: a slow service rather than a refusing one.
+    Slow,
     /// Freeze the homeserver (SIGSTOP) for a while.
     Freeze,
     /// Hold the bridge's SQLite database locked (an exclusive transaction
@@ -270,10 +274,11 @@ async fn chaos(db: Db) {
 
     let mut total = Tally::default();
     for round in 0..rounds {
-        let mut fault = match (dice.below(4), db) {
+        let mut fault = match (dice.below(5), db) {
             (0, _) => Fault::Kill,
             (1, _) => Fault::Cut,
             (2, _) => Fault::Freeze,
+            (3, _) => Fault::Slow,
             (_, Db::Sqlite) => Fault::Lock,
             (_, Db::Postgres) => Fault::Restart,
         };
@@ -318,6 +323,10 @@ async fn chaos(db: Db) {
             }
             Fault::Cut => {
                 sim.refuse_logins(ALICE_PN, device, fault_for);
+                sim.cut(ALICE_PN, device);
+            }
+            Fault::Slow => {
+                sim.hold_logins(ALICE_PN, device, fault_for);
                 sim.cut(ALICE_PN, device);
             }
             Fault::Freeze => {

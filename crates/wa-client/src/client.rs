@@ -27,11 +27,13 @@ mod send;
 mod tokens;
 
 pub use appstate::AppStateSyncError;
+pub(crate) use appstate::now_ms;
 pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
 pub use groups::{Addressing, GroupInfo};
+pub(crate) use presence::unified_session_node;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -299,6 +299,20 @@ impl Pairing<'_> {
                 .bytes(for_server),
         ])]);
         self.conn.send(&sign).await.map_err(PairError::Connection)?;
+        // Then the unified-session telemetry, as whatsmeow (`pair.go`
+        // `handlePairSuccess`) and Baileys (`CB:iq,,pair-success`) do, on
+        // the server's clock as `pair-success` gave it. Best effort.
+        let server_ms = iq
+            .attr_str("t")
+            .and_then(|t| t.parse::<i64>().ok())
+            .map_or_else(crate::client::now_ms, |t| t.saturating_mul(1000));
+        if let Err(e) = self
+            .conn
+            .send(&crate::client::unified_session_node(server_ms))
+            .await
+        {
+            debug!(error = %e, "unified_session after pairing not sent");
+        }
         info!(jid = %linked.jid, "pair-success answered, waiting for restart");
         Ok(linked)
     }

@@ -103,12 +103,25 @@ async fn paired(sim: &Sim, phone: &Phone, nth: usize) -> (DeviceState, MemorySto
 #[tokio::test]
 async fn pair_login_upload_prekeys_then_log_in_again_from_the_store() {
     let sim = sim().await;
+    sim.record_stanzas();
     let phone = sim.account("15552220000");
     let (mut state, store) = paired(&sim, &phone, 0).await;
     assert_eq!(
         state.jid.as_ref().unwrap().to_string(),
         "15552220000:1@s.whatsapp.net"
     );
+    // After its answer to pair-success, the unified session (whatsmeow
+    // and Baileys send it there too).
+    let sent = sim.stanzas_sent("15552220000", 1);
+    let answer = sent
+        .iter()
+        .position(|n| n.child("pair-device-sign").is_some())
+        .expect("the pair-device-sign answer");
+    let after: Vec<&str> = sent[answer + 1..]
+        .iter()
+        .filter_map(|n| n.child_nodes().first().map(|c| c.tag.as_ref()))
+        .collect();
+    assert_eq!(after, ["unified_session"], "{sent:#?}");
 
     let mut first = login(&login_options(&sim), &mut state, &store)
         .await

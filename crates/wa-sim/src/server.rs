@@ -531,6 +531,20 @@ impl Sim {
             .collect()
     }
 
+    /// [`Sim::stanza_shapes`] of what the device sent once logged in: its
+    /// pairing's stanzas left out.
+    pub fn stanza_shapes_since_login(&self, pn: &str, device: u16) -> Vec<String> {
+        let me = (pn.to_owned(), device);
+        let state = self.shared.state();
+        let skip = state.recorder.pairing_count(&me);
+        state
+            .recorder
+            .of(&me)
+            .skip(skip)
+            .map(record::shape)
+            .collect()
+    }
+
     /// The stanzas device `device` of `pn` sent while recording, in order.
     pub fn stanzas_sent(&self, pn: &str, device: u16) -> Vec<Node> {
         let me = (pn.to_owned(), device);

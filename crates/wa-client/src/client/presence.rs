@@ -98,7 +98,7 @@ fn unified_session(shared: &Shared) -> Node {
 }
 
 /// `<ib><unified_session id/></ib>` for the server time `server_ms`.
-fn unified_session_node(server_ms: i64) -> Node {
+pub(crate) fn unified_session_node(server_ms: i64) -> Node {
     let id = unified_session_id(server_ms);
     Node::new("ib").children(vec![
         Node::new("unified_session").attr("id", id.to_string()),

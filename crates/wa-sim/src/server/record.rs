@@ -9,6 +9,8 @@ use wa_core::binary::Node;
 pub(crate) struct Recorder {
     on: bool,
     sent: Vec<((String, u16), Node)>,
+    /// How many of each device's stanzas it sent while being paired.
+    pairing: std::collections::HashMap<(String, u16), usize>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -29,6 +31,21 @@ impl Recorder {
         if self.on {
             self.sent.push((who.clone(), node.clone()));
         }
+    }
+
+    /// Records what `who` sent while being paired, in order.
+    pub(crate) fn paired(&mut self, who: &(String, u16), nodes: &[Node]) {
+        if self.on {
+            for node in nodes {
+                self.sent(who, node);
+            }
+            self.pairing.insert(who.clone(), nodes.len());
+        }
+    }
+
+    /// How many of `who`'s first stanzas were sent while being paired.
+    pub(crate) fn pairing_count(&self, who: &(String, u16)) -> usize {
+        self.pairing.get(who).copied().unwrap_or(0)
     }
 
     /// The stanzas `who` sent, in order.

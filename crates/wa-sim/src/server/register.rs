@@ -22,6 +22,9 @@ use crate::phone::ScanError;
 
 /// How long the companion has to answer `pair-success`.
 const PAIR_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the stanzas a companion sends after its `pair-device-sign` are
+/// read before the restart (515).
+const AFTER_ANSWER: Duration = Duration::from_millis(200);
 
 fn new_ref() -> String {
     let mut bytes = [0u8; 36];
@@ -170,13 +173,18 @@ async fn finish_pairing(
     };
     match check_countersignature(&answer, &req) {
         Ok(signed) => {
+            // What the companion sends right after its answer (whatsmeow and
+            // Baileys send `<ib><unified_session/>`) is read for a moment,
+            // so it is on record before the restart.
+            let until = tokio::time::Instant::now() + AFTER_ANSWER;
+            while let Ok(Ok(node)) = tokio::time::timeout_at(until, session.recv()).await {
+                sent.push(node);
+            }
             let jid = Jid::with_device(req.pn.clone(), req.device, wa_core::jid::Server::User);
             {
                 let mut state = shared.state();
                 let me = (req.pn.clone(), req.device);
-                for node in &sent {
-                    state.recorder.sent(&me, node);
-                }
+                state.recorder.paired(&me, &sent);
                 if let Some(account) = state.accounts.get_mut(&req.pn) {
                     account.companions.insert(
                         req.device,
