@@ -35,6 +35,11 @@ pub(crate) enum End {
     Lost(String),
 }
 
+/// The first wait before a store write a message needs is tried again; it
+/// doubles up to [`STORE_RETRY_LAST`] (about half a minute in all).
+const STORE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+const STORE_RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(16);
+
 /// The nack code for a bot reply whose message secret we do not hold
 /// (whatsmeow `receipt.go` `NackMissingMessageSecret`).
 const NACK_MISSING_MESSAGE_SECRET: u16 = 495;
@@ -70,8 +75,28 @@ pub(crate) async fn run(
                 };
             }
             Some(Event::Node(node)) => {
-                if let Err(e) = handle(shared, conn, &node).await {
-                    warn!(tag = %node.tag, error = %e, "could not handle a node");
+                // A message that met a failing store (before anything of it
+                // was kept) is tried again here, in order: the server would
+                // hand it over again only after a reconnect.
+                let mut delay = STORE_RETRY_FIRST;
+                loop {
+                    match handle(shared, conn, &node).await {
+                        Ok(()) => break,
+                        Err(HandleError::Crypto(CryptoError::Store(e)))
+                            if node.tag == "message" && delay <= STORE_RETRY_LAST =>
+                        {
+                            warn!(error = %e, retry_in = ?delay, "could not handle a message yet (store)");
+                            tokio::select! {
+                                () = tokio::time::sleep(delay) => {}
+                                _ = stop.wait_for(|s| *s) => return End::Stopped,
+                            }
+                            delay *= 2;
+                        }
+                        Err(e) => {
+                            warn!(tag = %node.tag, error = %e, "could not handle a node");
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -515,16 +540,26 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
     {
         // Its sender key is stored already; only the content is kept.
         m.sender_key_distribution_message = None;
-        shared
-            .store
-            .keep_unacked(
-                &kept_chat,
-                &kept_sender,
-                &id,
-                &m.encode_to_vec(),
-                unix_now(),
-            )
-            .await?;
+        // The ratchet has moved on: this copy is now the only way to read
+        // the message, so a failing store is waited out here rather than
+        // leaving the message to a redelivery that can no longer decrypt.
+        let bytes = m.encode_to_vec();
+        let mut delay = STORE_RETRY_FIRST;
+        loop {
+            let kept = shared
+                .store
+                .keep_unacked(&kept_chat, &kept_sender, &id, &bytes, unix_now())
+                .await;
+            match kept {
+                Ok(()) => break,
+                Err(e) if delay <= STORE_RETRY_LAST => {
+                    warn!(%id, error = %e, retry_in = ?delay, "could not keep a decrypted message yet");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     lock(&shared.retries).remove(&id);
     if identity_changed {
