@@ -9,6 +9,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{ClientEvent, Outgoing, SendError, Shared, appstate, lock, presence, recv, send};
+use crate::crypto::CryptoError;
+use crate::devices::DevicesError;
 use crate::error::AuthError;
 use crate::login::{self, LoggedIn, LoginError, LoginOptions};
 
@@ -187,9 +189,25 @@ fn fail_outbox(shared: &Shared) {
     }
 }
 
+/// The first wait before a send that met a failing store is tried again;
+/// it doubles up to [`STORE_RETRY_LAST`] (about half a minute in all).
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(250);
+const STORE_RETRY_LAST: Duration = Duration::from_secs(16);
+
+/// Whether `e` is the store failing (rather than the message or Signal).
+fn store_failed(e: &SendError) -> bool {
+    matches!(
+        e,
+        SendError::Crypto(CryptoError::Store(_))
+            | SendError::Devices(DevicesError::Crypto(CryptoError::Store(_)))
+    )
+}
+
 /// Sends queued messages in order whenever online.
 pub(super) async fn run_outbox(shared: Arc<Shared>) {
     let mut conn_rx = shared.conn.subscribe();
+    // Waits after a send met a failing store, doubling while it fails.
+    let mut store_delay = STORE_RETRY_FIRST;
     loop {
         if shared.stopped() {
             break;
@@ -220,7 +238,22 @@ pub(super) async fn run_outbox(shared: Arc<Shared>) {
             done,
         });
         match send::send(&shared, &conn, &id, &to, &message).await {
-            Ok(()) => {}
+            Ok(()) => store_delay = STORE_RETRY_FIRST,
+            Err(e) if store_failed(&e) && store_delay <= STORE_RETRY_LAST => {
+                // The store fails for now (a database restarting): the
+                // message goes back to the front and is tried again, in
+                // order, under the same id.
+                warn!(error = %e, %id, retry_in = ?store_delay, "send waits for the store");
+                {
+                    let mut outbox = lock(&shared.outbox);
+                    if let Some(pos) = outbox.inflight.iter().position(|o| o.id == id) {
+                        let o = outbox.inflight.remove(pos);
+                        outbox.queue.push_front(o);
+                    }
+                }
+                tokio::time::sleep(store_delay).await;
+                store_delay *= 2;
+            }
             Err(SendError::Connection(e)) => {
                 // Stays in flight: requeued when the connection task sees
                 // the break.
@@ -228,6 +261,7 @@ pub(super) async fn run_outbox(shared: Arc<Shared>) {
                 let _ = conn_rx.changed().await;
             }
             Err(e) => {
+                store_delay = STORE_RETRY_FIRST;
                 warn!(error = %e, %id, "send failed");
                 let failed = {
                     let mut outbox = lock(&shared.outbox);
