@@ -56,6 +56,10 @@ impl Inbound {
         client: &Client,
         m: Arc<IncomingMessage>,
     ) {
+        if client.has_ended() {
+            // Unacked: delivered again, in order, at the next login.
+            return;
+        }
         let chat = m.chat.to_non_ad().to_string();
         if let Some(queue) = lock(&self.held).get_mut(&chat) {
             queue.push_back(m);
@@ -162,9 +166,27 @@ impl Retry {
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
                 Some(Err(e)) => {
-                    warn!(attempt, error = %e, retry_in = ?delay, "bridging a message failed");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                    // A panic is no passing failure: acked, so it never
+                    // holds the chat again.
+                    warn!(attempt, error = %e, "bridging a message failed; it is skipped");
+                    let (front, empty) = {
+                        let mut held = lock(&self.held);
+                        let front = held.get_mut(&self.chat).and_then(VecDeque::pop_front);
+                        let empty = held.get(&self.chat).is_none_or(VecDeque::is_empty);
+                        if empty {
+                            held.remove(&self.chat);
+                        }
+                        (front, empty)
+                    };
+                    if let Some(m) = front
+                        && let Err(e) = self.client.ack(&m.ack).await
+                    {
+                        debug!(error = %e, "ack not sent; the server will redeliver");
+                    }
+                    if empty {
+                        return;
+                    }
+                    delay = FIRST_RETRY_DELAY;
                 }
                 None => tokio::time::sleep(delay).await,
             }

@@ -544,6 +544,9 @@ impl Client {
             if outbox.queue.len() + outbox.inflight.len() >= self.shared.opts.max_queued {
                 return Err(SendError::QueueFull);
             }
+            // Its secret is drawn once, here: every try and every resend
+            // carries the one kept for it.
+            let message = send::with_secret(&message, to).into_owned();
             outbox.queue.push_back(Outgoing {
                 id: id.clone(),
                 to: to.to_non_ad(),

@@ -454,6 +454,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
                         return undecryptable(shared, conn, node, &chat, &sender, e).await;
                     }
                 },
+                Err(secrets::OpenError::Store(e)) => return Err(e.into()),
                 Err(e) => {
                     warn!(%id, error = %e, "bot reply not opened");
                     nack(conn, node, "message", Some(NACK_MISSING_MESSAGE_SECRET)).await?;
@@ -622,7 +623,7 @@ async fn message(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result
     // Its secret opens later add-ons (edits, a bot's reply); an encrypted
     // edit it is itself is opened with an earlier one's.
     secrets::keep(shared, &chat, &sender, &id, &message).await?;
-    secrets::open_edit(shared, &chat, &sender, &mut message).await;
+    secrets::open_edit(shared, &chat, &sender, &mut message).await?;
     let first = shared
         .store
         .mark_message_seen(&chat.to_string(), sender.user(), &id, unix_now())

@@ -254,27 +254,41 @@ fn open_as_any(
 /// `MESSAGE_EDIT` of the target (the payload itself when it is one, else
 /// the payload as the edited content). Poll edits and an edit whose secret
 /// is not kept stay as they are (the caller shows them as a notice).
-pub(crate) async fn open_edit(shared: &Shared, chat: &Jid, author: &Jid, m: &mut Message) {
+pub(crate) async fn open_edit(
+    shared: &Shared,
+    chat: &Jid,
+    author: &Jid,
+    m: &mut Message,
+) -> Result<(), StoreError> {
     let Some(enc) = m.secret_encrypted_message.as_ref() else {
-        return;
+        return Ok(());
     };
     let use_case = match enc.secret_enc_type() {
         SecretEncType::MessageEdit => UseCase::MessageEdit,
         SecretEncType::EventEdit => UseCase::EventEdit,
-        _ => return,
+        _ => return Ok(()),
     };
     let Some(key) = enc.target_message_key.clone() else {
-        return;
+        return Ok(());
     };
     match open_edit_payload(shared, chat, author, use_case, m).await {
         Ok(plain) => {
             let context = m.message_context_info.take();
             let mut edit = plain;
-            let is_edit = edit
+            let inner = edit
                 .protocol_message
                 .as_ref()
-                .is_some_and(|p| p.r#type() == ProtocolType::MessageEdit);
-            if !is_edit {
+                .filter(|p| p.r#type() == ProtocolType::MessageEdit)
+                .map(|p| p.key.as_ref().and_then(|k| k.id.clone()));
+            // An edit inside must name the message the seal is for.
+            if let Some(inner) = &inner
+                && *inner != key.id
+            {
+                debug!("a sealed edit naming another message; shown as a notice");
+                m.message_context_info = context;
+                return Ok(());
+            }
+            if inner.is_none() {
                 edit = Message {
                     protocol_message: Some(Box::new(ProtocolMessage {
                         key: Some(key),
@@ -290,8 +304,11 @@ pub(crate) async fn open_edit(shared: &Shared, chat: &Jid, author: &Jid, m: &mut
             }
             *m = edit;
         }
+        // The store failing passes: the message is handled again.
+        Err(OpenError::Store(e)) => return Err(e),
         Err(e) => debug!(error = %e, "encrypted edit not opened; shown as a notice"),
     }
+    Ok(())
 }
 
 async fn open_edit_payload(

@@ -93,7 +93,7 @@ pub(crate) async fn send(
 /// `message` with a `messageSecret` when it is to carry a reporting token
 /// or goes to a bot, which seals its reply with it (as whatsmeow adds one:
 /// `send.go` `needsMessageSecret`).
-fn with_secret<'m>(message: &'m Message, to: &Jid) -> std::borrow::Cow<'m, Message> {
+pub(crate) fn with_secret<'m>(message: &'m Message, to: &Jid) -> std::borrow::Cow<'m, Message> {
     let has = message
         .message_context_info
         .as_ref()
@@ -352,10 +352,15 @@ async fn send_group(
     let stanza = stanza.children(children);
     lock(&shared.recent).insert(id.to_owned(), group.clone(), message.clone());
     conn.send(&stanza).await?;
-    shared
+    // The stanza is out: a failing store here must not make it a failed
+    // (and resent) message; the holders not noted get the key again.
+    if let Err(e) = shared
         .store
         .add_sender_key_holders(&group.to_string(), &new_holders)
-        .await?;
+        .await
+    {
+        warn!(%id, error = %e, "who got our sender key was not noted; they get it again");
+    }
     debug!(%id, distributed = new_holders.len(), "group message sent");
     Ok(())
 }
