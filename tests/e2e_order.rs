@@ -25,6 +25,17 @@ async fn shown(alice: &MatrixUser, room: &str, text: &str) -> String {
     e["event_id"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Bob's messages in `room`, oldest first.
+async fn bobs(alice: &MatrixUser, room: &str) -> Vec<String> {
+    alice
+        .room_messages(room)
+        .await
+        .iter()
+        .map(|e| body(e).to_owned())
+        .filter(|b| b.starts_with('b'))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_portal_holds_up_only_its_own_chat() {
     if synapse::venv().is_none() {
@@ -69,24 +80,12 @@ async fn a_failing_portal_holds_up_only_its_own_chat() {
     // Bob's are still waiting (before the fix it came after them, some
     // seconds later).
     shown(&alice, &carol_room, "c2").await;
-    let bob_now: Vec<String> = alice
-        .room_messages(&bob_room)
-        .await
-        .iter()
-        .map(|e| body(e).to_owned())
-        .filter(|b| b.starts_with('b'))
-        .collect();
+    let bob_now = bobs(&alice, &bob_room).await;
     assert_eq!(bob_now, ["b1"], "Bob's chat is held while Carol's goes on");
 
     // Then Bob's come through, once each and in order.
     shown(&alice, &bob_room, "b3").await;
-    let bob_then: Vec<String> = alice
-        .room_messages(&bob_room)
-        .await
-        .iter()
-        .map(|e| body(e).to_owned())
-        .filter(|b| b.starts_with('b'))
-        .collect();
+    let bob_then = bobs(&alice, &bob_room).await;
     assert_eq!(bob_then, ["b1", "b2", "b3"]);
     bridge.assert_running();
     let log = std::fs::read_to_string(&run.log).unwrap();

@@ -614,40 +614,28 @@ async fn the_binary_serves_and_its_client_commands_talk_to_it() {
     // the image: the same text gets the same refusal.
     let dir = std::env::temp_dir().join(format!("wa-sim-scan-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let png = dir.join("qr.png");
-    std::fs::write(&png, qr_png("x")).unwrap();
-    let png = png.to_str().unwrap();
-    let (ok, _, err) = wa_sim(&["scan", "--control", url, "--account", "15551230000", png]).await;
-    assert!(!ok);
+    // The error of `wa-sim scan` given a file holding `bytes`.
+    let scan_file = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let name = name.to_owned();
+        async move {
+            let path = path.to_str().unwrap().to_owned();
+            let args = ["scan", "--control", url, "--account", "15551230000", &path];
+            let (ok, _, err) = wa_sim(&args).await;
+            assert!(!ok, "{name} is refused");
+            err
+        }
+    };
     assert_eq!(
-        err,
+        scan_file("qr.png", qr_png("x")).await,
         "wa-sim: not a WhatsApp pairing QR code: fewer than four fields"
     );
-    let blank = dir.join("blank.png");
-    std::fs::write(&blank, grey_png(&[255; 64 * 64], 64)).unwrap();
-    let (ok, _, err) = wa_sim(&[
-        "scan",
-        "--control",
-        url,
-        "--account",
-        "15551230000",
-        blank.to_str().unwrap(),
-    ])
-    .await;
-    assert!(!ok);
-    assert_eq!(err, "wa-sim: no QR code in the image");
-    let not_png = dir.join("not.png");
-    std::fs::write(&not_png, b"GIF89a").unwrap();
-    let (ok, _, err) = wa_sim(&[
-        "scan",
-        "--control",
-        url,
-        "--account",
-        "15551230000",
-        not_png.to_str().unwrap(),
-    ])
-    .await;
-    assert!(!ok);
+    assert_eq!(
+        scan_file("blank.png", grey_png(&[255; 64 * 64], 64)).await,
+        "wa-sim: no QR code in the image"
+    );
+    let err = scan_file("not.png", b"GIF89a".to_vec()).await;
     assert!(err.starts_with("wa-sim: not a PNG image"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
     let (ok, _, err) = wa_sim(&["devices", "--control", url, "--account", "12"]).await;

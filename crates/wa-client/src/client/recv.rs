@@ -35,10 +35,11 @@ pub(crate) enum End {
     Lost(String),
 }
 
-/// The first wait before a store write a message needs is tried again; it
-/// doubles up to [`STORE_RETRY_LAST`] (about half a minute in all).
-const STORE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
-const STORE_RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(16);
+/// The first wait before a store write a message needs (received or sent)
+/// is tried again; it doubles up to [`STORE_RETRY_LAST`] (about half a
+/// minute in all).
+pub(super) const STORE_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+pub(super) const STORE_RETRY_LAST: std::time::Duration = std::time::Duration::from_secs(16);
 
 /// The nack code for a bot reply whose message secret we do not hold
 /// (whatsmeow `receipt.go` `NackMissingMessageSecret`).

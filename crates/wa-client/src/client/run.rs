@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::recv::{STORE_RETRY_FIRST, STORE_RETRY_LAST};
 use super::{ClientEvent, Outgoing, SendError, Shared, appstate, lock, presence, recv, send};
 use crate::crypto::CryptoError;
 use crate::devices::DevicesError;
@@ -188,11 +189,6 @@ fn fail_outbox(shared: &Shared) {
         o.finish(Err(SendError::Stopped));
     }
 }
-
-/// The first wait before a send that met a failing store is tried again;
-/// it doubles up to [`STORE_RETRY_LAST`] (about half a minute in all).
-const STORE_RETRY_FIRST: Duration = Duration::from_millis(250);
-const STORE_RETRY_LAST: Duration = Duration::from_secs(16);
 
 /// Whether `e` is the store failing (rather than the message or Signal).
 fn store_failed(e: &SendError) -> bool {
