@@ -325,6 +325,10 @@ commands.on('line', async (line) => {
         subject: meta.subject,
         participants: meta.participants.map((p) => p.id).sort(),
       });
+    } else if (cmd.cmd === 'group-participants') {
+      // Add, remove, promote or demote members; report each member's status.
+      const result = await sock.groupParticipantsUpdate(cmd.id, cmd.participants, cmd.action);
+      say({ event: 'participants', results: result.map((r) => ({ jid: r.jid, status: r.status })) });
     } else if (await mediaCommand(cmd)) {
       // handled in the media block
     } else if (await opCommand(cmd)) {

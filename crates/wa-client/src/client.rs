@@ -32,7 +32,7 @@ pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
-pub use groups::{Addressing, GroupInfo};
+pub use groups::{Addressing, GroupInfo, MemberChange, MemberOutcome};
 pub(crate) use presence::unified_session_node;
 
 use std::collections::{HashMap, VecDeque};
@@ -692,15 +692,28 @@ impl Client {
         groups::query(&self.shared, &conn, group).await
     }
 
-    /// Removes `participants` from `group`; our next message to the group
-    /// uses a new sender key, so they cannot read on.
+    /// Adds, removes, promotes or demotes `participants` (user JIDs) of
+    /// `group`; the answer says, per member, whether the server made the
+    /// change. After a removal our next message to the group uses a new
+    /// sender key, so whoever left cannot read on.
+    pub async fn change_members(
+        &self,
+        group: &Jid,
+        change: MemberChange,
+        participants: &[Jid],
+    ) -> Result<Vec<MemberOutcome>, SendError> {
+        let conn = self.connection()?;
+        groups::change_members(&self.shared, &conn, group, change, participants).await
+    }
+
+    /// Removes `participants` from `group` (see [`Client::change_members`]).
     pub async fn remove_participants(
         &self,
         group: &Jid,
         participants: &[Jid],
-    ) -> Result<(), SendError> {
-        let conn = self.connection()?;
-        groups::remove(&self.shared, &conn, group, participants).await
+    ) -> Result<Vec<MemberOutcome>, SendError> {
+        self.change_members(group, MemberChange::Remove, participants)
+            .await
     }
 
     /// Unlinks this device: tells the server, clears the store and stops.

@@ -22,7 +22,8 @@ pub mod store;
 pub use client::{
     Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
     ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, HistoryNotice,
-    IncomingMessage, MessageAck, PendingSend, Receipt, ReceiptKind, SendError, Sent,
+    IncomingMessage, MemberChange, MemberOutcome, MessageAck, PendingSend, Receipt, ReceiptKind,
+    SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use device::DeviceState;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use wa_client::store::{DeviceStore, LidStore, PrivacyTokenStore};
-use wa_client::{ClientEvent, SendError};
+use wa_client::{ClientEvent, MemberChange, SendError};
 use wa_core::jid::Jid;
 use wa_sim::{HistoryScript, ScriptChat, Sender};
 
@@ -240,6 +240,227 @@ async fn a_privacy_token_from_history_is_kept_and_sent() {
     let got = bob.wait_received(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].id, sent.id);
     stop(client, events).await;
+}
+
+/// The privacy-token props of the server steer what the client does
+/// (Baileys rc14 `Socket/chats.js`): 14303 names whom our token is issued
+/// to (the phone number by default, the LID when on); 10518 off keeps the
+/// contact's token off our 1:1 messages.
+#[tokio::test]
+async fn the_servers_props_steer_privacy_tokens() {
+    let sim = sim().await;
+    sim.record_stanzas();
+    let mine = sim.account("15554449600");
+    let bob = sim.account("15554449601");
+    sim.account("15554449602");
+    sim.restrict_reachout("15554449600", true);
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    let sent_by_us = |sim: &wa_sim::Sim| sim.stanzas_sent("15554449600", device);
+    let issued_to = |stanzas: &[wa_core::binary::Node]| -> Vec<String> {
+        stanzas
+            .iter()
+            .filter(|n| n.tag == "iq" && n.attr_str("xmlns") == Some("privacy"))
+            .filter_map(|n| n.child("tokens")?.child("token")?.attr_jid("jid"))
+            .map(Jid::to_string)
+            .collect()
+    };
+    let message = |stanzas: &[wa_core::binary::Node], id: &str| {
+        stanzas
+            .iter()
+            .find(|n| n.tag == "message" && n.attr_str("id") == Some(id))
+            .cloned()
+            .expect("our message")
+    };
+
+    // Default props: Bob's token rides on our message; ours goes to his
+    // phone number.
+    bob.send_text("15554449600", "hello there").await.unwrap();
+    next_message(&mut events).await;
+    let bob_lid = bob.lid().unwrap().to_non_ad();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store
+        .privacy_token(&bob_lid.to_string())
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "bob's token is kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bob_jid = Jid::user_jid("15554449601");
+    let sent = client.send_text(&bob_jid, "hi bob").await.unwrap();
+    assert!(
+        message(&sent_by_us(&sim), &sent.id)
+            .child("tctoken")
+            .is_some()
+    );
+    eventually("our token is issued to bob", || {
+        sim.has_issued_token("15554449600", "15554449601")
+    })
+    .await;
+    assert_eq!(issued_to(&sent_by_us(&sim)), ["15554449601@s.whatsapp.net"]);
+    stop(client, events).await;
+
+    // The server turns both props (and lifts the restriction, which would
+    // refuse a message without a token): tokens stay off 1:1 messages
+    // (Bob's is still held and good), and ours is issued to the LID.
+    sim.restrict_reachout("15554449600", false);
+    sim.set_prop("10518", Some("false"));
+    sim.set_prop("14303", Some("true"));
+    let (client, events) = start(&sim, &store).await;
+    assert!(!client.session_info().tokens_on_one_to_one());
+    let held = store.privacy_token(&bob_lid.to_string()).await.unwrap();
+    assert!(held.is_some(), "bob's token is still held");
+    let carol_jid = Jid::user_jid("15554449602");
+    let to_carol = client.send_text(&carol_jid, "hi carol").await.unwrap();
+    let to_bob = client.send_text(&bob_jid, "hi again").await.unwrap();
+    assert!(
+        message(&sent_by_us(&sim), &to_bob.id)
+            .child("tctoken")
+            .is_none()
+    );
+    assert!(
+        message(&sent_by_us(&sim), &to_carol.id)
+            .child("tctoken")
+            .is_none()
+    );
+    let carol_lid = sim.account("15554449602").lid().unwrap().to_non_ad();
+    eventually("our token is issued to carol's LID", || {
+        issued_to(&sent_by_us(&sim)).contains(&carol_lid.to_string())
+    })
+    .await;
+    stop(client, events).await;
+}
+
+/// Member changes of a group: an add carries the member's privacy token
+/// when we hold one (whatsmeow `UpdateGroupParticipants`), and what the
+/// server refuses comes back per member with its code (and the invite it
+/// made instead), never as a silent success.
+#[tokio::test]
+async fn member_changes_carry_tokens_and_report_refusals() {
+    let sim = sim().await;
+    sim.record_stanzas();
+    let mine = sim.account("15554449700");
+    let bob = sim.account("15554449701");
+    let carol = sim.account("15554449702");
+    sim.account("15554449703");
+    // Bob lets only contacts add him (in wa-sim: who holds his token);
+    // Carol lets nobody. Token notifications reach restricted accounts.
+    bob.set_privacy("groupadd", "contacts");
+    carol.set_privacy("groupadd", "none");
+    sim.restrict_reachout("15554449700", true);
+    let store = paired(&sim, &mine).await;
+    let (client, mut events) = start(&sim, &store).await;
+    let device = client.jid().device();
+    let (bob_jid, carol_jid, dave_jid) = (
+        Jid::user_jid("15554449701"),
+        Jid::user_jid("15554449702"),
+        Jid::user_jid("15554449703"),
+    );
+    let group = client
+        .create_group("members", std::slice::from_ref(&dave_jid))
+        .await
+        .unwrap()
+        .jid;
+
+    // Bob never wrote: no token, refused with an invite instead.
+    let out = client
+        .change_members(&group, MemberChange::Add, std::slice::from_ref(&bob_jid))
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].error, Some(403));
+    assert!(out[0].invite_code.is_some(), "{out:?}");
+
+    // Bob writes; with his token the add passes, and the IQ carried it.
+    bob.send_text("15554449700", "add me").await.unwrap();
+    next_message(&mut events).await;
+    let bob_lid = bob.lid().unwrap().to_non_ad().to_string();
+    eventually_async("bob's token is kept", || async {
+        store.privacy_token(&bob_lid).await.unwrap().is_some()
+    })
+    .await;
+    let out = client
+        .change_members(
+            &group,
+            MemberChange::Add,
+            &[bob_jid.clone(), carol_jid.clone()],
+        )
+        .await
+        .unwrap();
+    let by_user = |user: &str| {
+        out.iter()
+            .find(|o| o.jid.user() == user)
+            .unwrap_or_else(|| panic!("{user} answered: {out:?}"))
+    };
+    assert_eq!(by_user("15554449701").error, None);
+    assert_eq!(by_user("15554449702").error, Some(403));
+    let add = sim
+        .stanzas_sent("15554449700", device)
+        .into_iter()
+        .rev()
+        .find_map(|n| n.child("add").cloned())
+        .expect("the add IQ");
+    let bobs = sim.issued_token("15554449701", "15554449700").unwrap();
+    let named = add
+        .children_by_tag("participant")
+        .find(|p| p.attr_jid("jid") == Some(&bob_jid))
+        .expect("bob in the add");
+    assert_eq!(
+        named.child("privacy").and_then(|p| p.content_bytes()),
+        Some(&bobs[..])
+    );
+
+    // Promote, demote and remove, each as the server then has it.
+    let admin_of = |info: &wa_client::GroupInfo, jid: &Jid| info.admins.contains(jid);
+    client
+        .change_members(
+            &group,
+            MemberChange::Promote,
+            std::slice::from_ref(&bob_jid),
+        )
+        .await
+        .unwrap();
+    assert!(admin_of(
+        &client.group_info(&group).await.unwrap(),
+        &bob_jid
+    ));
+    client
+        .change_members(&group, MemberChange::Demote, std::slice::from_ref(&bob_jid))
+        .await
+        .unwrap();
+    assert!(!admin_of(
+        &client.group_info(&group).await.unwrap(),
+        &bob_jid
+    ));
+    let out = client
+        .remove_participants(&group, std::slice::from_ref(&dave_jid))
+        .await
+        .unwrap();
+    assert_eq!(out[0].error, None, "{out:?}");
+    let members = client.group_info(&group).await.unwrap().participants;
+    assert!(members.contains(&bob_jid) && !members.contains(&dave_jid));
+    // Removing someone who is not a member says so.
+    let out = client
+        .remove_participants(&group, std::slice::from_ref(&dave_jid))
+        .await
+        .unwrap();
+    assert_eq!(out[0].error, Some(404), "{out:?}");
+    stop(client, events).await;
+}
+
+/// Polls the async `probe` every 50 ms for up to 10 s.
+async fn eventually_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Without the contact's token, a 1:1 message carries a cstoken made with

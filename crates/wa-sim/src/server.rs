@@ -498,6 +498,13 @@ impl Sim {
         self.shared.state().tokens.restrict(pn, on);
     }
 
+    /// Sets the server prop with config code `code` (what the `abt` props
+    /// query answers, for sessions started from now on); `None` restores
+    /// the default.
+    pub fn set_prop(&self, code: &str, value: Option<&str>) {
+        self.shared.state().settings.set_prop(code, value);
+    }
+
     /// Every `ClientPayload` received so far (registrations and logins, in
     /// order), as the client encoded it.
     pub fn client_payloads(&self) -> Vec<Vec<u8>> {

@@ -1,5 +1,6 @@
-//! Groups (`w:g2`): create, query, remove members. Member lists are cached
-//! per client and dropped on every group notification.
+//! Groups (`w:g2`): create, query, add, remove, promote and demote members.
+//! Member lists are cached per client and dropped on every group
+//! notification.
 
 use std::sync::Arc;
 
@@ -174,23 +175,103 @@ pub(crate) async fn members(
     }
 }
 
-pub(crate) async fn remove(
+/// A change to a group's members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Add them (`<add>`).
+    Add,
+    /// Remove them (`<remove>`).
+    Remove,
+    /// Make them admins (`<promote>`).
+    Promote,
+    /// Take their admin role (`<demote>`).
+    Demote,
+}
+
+impl MemberChange {
+    fn tag(self) -> &'static str {
+        match self {
+            MemberChange::Add => "add",
+            MemberChange::Remove => "remove",
+            MemberChange::Promote => "promote",
+            MemberChange::Demote => "demote",
+        }
+    }
+}
+
+/// What the server answered for one member of a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberOutcome {
+    /// The member, as the server names them.
+    pub jid: Jid,
+    /// The server's code when the change was refused for them (e.g. 403:
+    /// their privacy settings allow only an invite; 409: already a member;
+    /// 404: not a member), `None` when it was made.
+    pub error: Option<u16>,
+    /// With a 403 on an add: the code of the invite the server made for
+    /// them instead (`<add_request code expiration>`), as whatsmeow reads it.
+    pub invite_code: Option<String>,
+}
+
+/// `<iq type=set xmlns=w:g2 to=GROUP><add|remove|promote|demote>
+/// <participant jid [phone_number]>[<privacy>TOKEN</privacy>]</participant>
+/// ...` (whatsmeow `UpdateGroupParticipants`: an add names a LID member's
+/// phone number when known and carries their privacy token when we hold a
+/// live one). After a removal our sender key for the group is renewed, so
+/// whoever left cannot read on.
+pub(crate) async fn change_members(
     shared: &Arc<Shared>,
     conn: &Connection,
     group: &Jid,
+    change: MemberChange,
     participants: &[Jid],
-) -> Result<(), SendError> {
-    conn.iq(iq(
-        group.clone(),
-        "set",
-        Node::new("remove").children(participant_nodes(participants)),
-    ))
-    .await?;
-    lock(&shared.groups).remove(&group.to_string());
-    // Do not wait for the notification: whoever is out must not read on.
-    shared
-        .crypto
-        .rotate_sender_key(group, &shared.own.lid)
+) -> Result<Vec<MemberOutcome>, SendError> {
+    let mut members = participant_nodes(participants);
+    if change == MemberChange::Add {
+        for (node, jid) in members.iter_mut().zip(participants) {
+            if jid.is_lid()
+                && let Some(pn) = shared.store.pn_for_lid(jid.user()).await?
+            {
+                *node = node.clone().attr("phone_number", Jid::user_jid(pn));
+            }
+            if let Some(token) = super::tokens::participant_token(shared, jid).await {
+                node.content = wa_core::binary::Content::Nodes(vec![token]);
+            }
+        }
+    }
+    let tag = change.tag();
+    let answer = conn
+        .iq(iq(group.clone(), "set", Node::new(tag).children(members)))
         .await?;
-    Ok(())
+    lock(&shared.groups).remove(&group.to_string());
+    if change == MemberChange::Remove {
+        // Do not wait for the notification: whoever is out must not read on.
+        shared
+            .crypto
+            .rotate_sender_key(group, &shared.own.lid)
+            .await?;
+    }
+    Ok(outcomes(&answer, tag))
+}
+
+/// The `<participant jid [error]>` answers under the `tag` child.
+fn outcomes(answer: &Node, tag: &str) -> Vec<MemberOutcome> {
+    let Some(list) = answer.child(tag) else {
+        return Vec::new();
+    };
+    list.children_by_tag("participant")
+        .filter_map(|p| {
+            let error = p
+                .attr_str("error")
+                .and_then(|e| e.parse::<u16>().ok())
+                .filter(|e| *e != 0);
+            Some(MemberOutcome {
+                jid: p.attr_jid("jid")?.clone(),
+                error,
+                invite_code: error
+                    .and_then(|_| p.child("add_request")?.attr_str("code"))
+                    .map(str::to_owned),
+            })
+        })
+        .collect()
 }

@@ -212,8 +212,14 @@ async fn send_direct(
     children.extend(poll_meta(&attrs));
     children.extend(reporting_node(message, id, &shared.own.lid, &chat));
     // Last, as whatsmeow puts it: the contact's privacy token if we hold
-    // one, else a cstoken if we hold the salt.
-    match super::tokens::attach(shared, to, Some(&chat)).await? {
+    // one and the server wants it sent (prop 10518), else a cstoken if we
+    // hold the salt.
+    let tokens_on = lock(&shared.session).tokens_on_one_to_one();
+    let token = match tokens_on {
+        true => super::tokens::attach(shared, to, Some(&chat)).await?,
+        false => None,
+    };
+    match token {
         Some(token) => children.push(token),
         None => children.extend(super::tokens::cstoken(shared, &chat).await),
     }
@@ -225,7 +231,7 @@ async fn send_direct(
     lock(&shared.recent).insert(id.to_owned(), chat.clone(), message.clone());
     conn.send(&stanza).await?;
     debug!(%id, "message sent");
-    if chat.user() != shared.own.lid.user() {
+    if chat.user() != shared.own.lid.user() && super::tokens::issues_for(&chat, message) {
         tokio::spawn(super::tokens::issue_if_due(
             shared.clone(),
             conn.clone(),

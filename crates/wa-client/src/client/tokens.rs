@@ -13,8 +13,8 @@ use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::HistorySync;
 
-use super::Shared;
 use super::recv::unix_now;
+use super::{Shared, lock};
 use crate::socket::Connection;
 use crate::store::StoreError;
 
@@ -203,7 +203,8 @@ pub(super) async fn reissue(
         return Ok(());
     };
     debug!(contact = %key, "identity changed; giving our privacy token again");
-    if let Err(e) = conn.iq(issue_iq(&key, contact, at)).await {
+    let target = issue_target(shared, &key, contact).await?;
+    if let Err(e) = conn.iq(issue_iq(&target, at)).await {
         warn!(error = %e, "could not give our privacy token again");
     }
     Ok(())
@@ -221,6 +222,17 @@ pub(super) async fn prune(shared: &Shared) {
     }
 }
 
+/// A 1:1 `message` to `chat` is followed by issuing our token: not to bots
+/// or the PSA account (whatsmeow `tctoken.go` `shouldSendTCTokenInChatAction`)
+/// and not after protocol messages (revokes, edits, key shares), as the
+/// official web client per Baileys rc14 `messages-send.js`.
+pub(super) fn issues_for(chat: &Jid, message: &wa_core::proto::Message) -> bool {
+    message.protocol_message.is_none() && !chat.is_bot() && chat.user() != PSA_USER
+}
+
+/// The user of WhatsApp's service-announcement account (`0@s.whatsapp.net`).
+const PSA_USER: &str = "0";
+
 /// After a 1:1 message to `to`: issues our token to them when this week's
 /// is not out yet (`<iq xmlns="privacy" type="set"><tokens><token jid t
 /// type="trusted_contact"/></tokens></iq>`). Runs in the background; a
@@ -229,6 +241,24 @@ pub(super) async fn issue_if_due(shared: Arc<Shared>, conn: Connection, to: Jid)
     if let Err(e) = issue(&shared, &conn, &to).await {
         warn!(error = %e, "could not issue our privacy token");
     }
+}
+
+/// Whom our token for the contact kept under `key` is issued to: their
+/// LID when the server's prop 14303 says so, else their phone number
+/// (Baileys rc14 `resolveIssuanceJid`); whichever we know when the other is
+/// not known.
+async fn issue_target(shared: &Shared, key: &str, to: &Jid) -> Result<Jid, StoreError> {
+    let kept = key.parse::<Jid>().unwrap_or_else(|_| to.to_non_ad());
+    if lock(&shared.session).issue_tokens_to_lid() || !kept.is_lid() {
+        return Ok(kept);
+    }
+    if !to.is_lid() {
+        return Ok(to.to_non_ad());
+    }
+    Ok(match shared.store.pn_for_lid(kept.user()).await? {
+        Some(pn) => Jid::user_jid(pn),
+        None => kept,
+    })
 }
 
 /// Why issuing our token failed.
@@ -243,9 +273,9 @@ enum IssueError {
 /// `<iq xmlns="privacy" type="set"><tokens><token jid t
 /// type="trusted_contact"/>`: gives `to` (stored under `key`) our token,
 /// stamped `t`.
-fn issue_iq(key: &str, to: &Jid, t: u64) -> Node {
+fn issue_iq(target: &Jid, t: u64) -> Node {
     let token = Node::new("token")
-        .attr("jid", key.parse::<Jid>().unwrap_or_else(|_| to.to_non_ad()))
+        .attr("jid", target.clone())
         .attr("t", t.to_string())
         .attr("type", "trusted_contact");
     Node::new("iq")
@@ -261,7 +291,8 @@ async fn issue(shared: &Shared, conn: &Connection, to: &Jid) -> Result<(), Issue
     if !due(shared.store.token_issued_at(&key).await?, now) {
         return Ok(());
     }
-    conn.iq(issue_iq(&key, to, now)).await?;
+    conn.iq(issue_iq(&issue_target(shared, &key, to).await?, now))
+        .await?;
     shared.store.set_token_issued_at(&key, now).await?;
     debug!(contact = %key, "privacy token issued");
     Ok(())

@@ -42,6 +42,29 @@ impl SessionInfo {
         self.privacy.get("readreceipts").map(String::as_str) == Some("none")
     }
 
+    /// AB prop 10518 (`privacy_token_sending_on_all_1_on_1_messages`): our
+    /// 1:1 messages carry the contact's privacy token. On unless the server
+    /// says otherwise (Baileys rc14 `Socket/chats.js`, `messages-send.js`).
+    pub fn tokens_on_one_to_one(&self) -> bool {
+        self.prop_flag("10518", "privacy_token_sending_on_all_1_on_1_messages")
+            .unwrap_or(true)
+    }
+
+    /// AB prop 14303 (`lid_trusted_token_issue_to_lid`): our token is
+    /// issued to the contact's LID rather than their phone number. Off
+    /// unless the server says otherwise, as the official web client
+    /// (Baileys rc14 `Utils/tc-token-utils.js` `resolveIssuanceJid`).
+    pub fn issue_tokens_to_lid(&self) -> bool {
+        self.prop_flag("14303", "lid_trusted_token_issue_to_lid")
+            .unwrap_or(false)
+    }
+
+    /// A boolean prop, by config code or name: `true`/`1` or anything else.
+    fn prop_flag(&self, code: &str, name: &str) -> Option<bool> {
+        let value = self.props.get(code).or_else(|| self.props.get(name))?;
+        Some(value == "true" || value == "1")
+    }
+
     /// True when the user blocked `jid` (compared without device).
     pub fn is_blocked(&self, jid: &Jid) -> bool {
         self.blocklist
@@ -236,5 +259,27 @@ mod tests {
         assert_eq!(info.privacy.len(), 1);
         assert!(!SessionInfo::default().read_receipts_off());
         assert!(parse_privacy(&Node::new("iq")).is_empty());
+    }
+
+    #[test]
+    fn token_props_have_the_official_defaults_and_follow_the_server() {
+        let none = SessionInfo::default();
+        assert!(none.tokens_on_one_to_one());
+        assert!(!none.issue_tokens_to_lid());
+        let by_code = SessionInfo {
+            props: [("10518", "false"), ("14303", "1")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            ..SessionInfo::default()
+        };
+        assert!(!by_code.tokens_on_one_to_one());
+        assert!(by_code.issue_tokens_to_lid());
+        let by_name = SessionInfo {
+            props: [("lid_trusted_token_issue_to_lid", "true")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            ..SessionInfo::default()
+        };
+        assert!(by_name.issue_tokens_to_lid());
     }
 }

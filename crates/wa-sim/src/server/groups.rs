@@ -162,6 +162,42 @@ fn participants_of(node: &Node) -> Vec<String> {
         .collect()
 }
 
+/// Whether the account `pn`'s privacy setting `groupadd` lets `me` add
+/// them (`add` is the `<add>` IQ): `all` does; `none` never does; `contacts`
+/// does when the add names them with the trusted-contact token they gave
+/// `me` (`<participant jid><privacy>TOKEN</privacy>`, whatsmeow
+/// `UpdateGroupParticipants`). wa-sim has no address books, so the token
+/// stands for "is a contact": a model, not the server's rule.
+fn may_add(state: &State, me: &str, pn: &str, add: &Node) -> bool {
+    match state.settings.privacy_value(pn, "groupadd").as_deref() {
+        Some("none") => false,
+        Some("contacts") => add.children_by_tag("participant").any(|p| {
+            let names = p.attr_jid("jid").is_some_and(|j| {
+                resolve(state, vec![j.user().to_owned()]).first() == Some(&pn.to_owned())
+            });
+            let token = p.child("privacy").and_then(|t| t.content_bytes());
+            names && token.is_some_and(|t| state.tokens.is_token_of(pn, me, t))
+        }),
+        _ => true,
+    }
+}
+
+/// `<participant jid error="403"><add_request code expiration/>`: the
+/// server refuses to add `pn` and makes an invite for them instead
+/// (whatsmeow `parseParticipant`).
+fn invite_instead(pn: &str) -> Node {
+    let code = format!("{:016x}", rand::random::<u64>());
+    let expiration = (unix_now() + 3 * 86_400).to_string();
+    Node::new("participant")
+        .attr("jid", Jid::user_jid(pn.to_owned()))
+        .attr("error", "403")
+        .children(vec![
+            Node::new("add_request")
+                .attr("code", code)
+                .attr("expiration", expiration),
+        ])
+}
+
 /// The phone numbers of `users` (phone numbers or LID users); unknown ones
 /// are left out. Members named by LID are kept by phone number.
 pub(super) fn resolve(state: &State, users: Vec<String>) -> Vec<String> {
@@ -272,8 +308,20 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     let users = resolve(&state, participants_of(action));
                     let mut answers = Vec::new();
                     let mut changed = Vec::new();
+                    let refused: Vec<String> = match tag {
+                        "add" => users
+                            .iter()
+                            .filter(|pn| !may_add(&state, me, pn, action))
+                            .cloned()
+                            .collect(),
+                        _ => Vec::new(),
+                    };
                     if let Some(g) = state.groups.get_mut(to.user()) {
                         for pn in users {
+                            if refused.contains(&pn) {
+                                answers.push(invite_instead(&pn));
+                                continue;
+                            }
                             let ok = match tag {
                                 "add" => g.members.insert(pn.clone(), None).is_none(),
                                 "remove" => g.members.remove(&pn).is_some(),

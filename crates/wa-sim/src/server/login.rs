@@ -205,9 +205,8 @@ async fn answer_iq(
             remove_own_device(session, shared, (pn, device), &id, node).await
         }
         (Some("get"), Some("abt"), Some("props")) => {
-            session
-                .result(&id, vec![super::settings::props_node()])
-                .await
+            let props = shared.state().settings.props_node();
+            session.result(&id, vec![props]).await
         }
         (Some("get"), Some("blocklist"), _) => {
             let list = shared.state().settings.blocklist_node(pn);

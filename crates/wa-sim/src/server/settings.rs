@@ -24,15 +24,39 @@ const DEFAULT_PRIVACY: [(&str, &str); 7] = [
 pub(crate) struct Settings {
     privacy: BTreeMap<String, BTreeMap<String, String>>,
     blocked: BTreeMap<String, BTreeSet<String>>,
+    /// Props changed from the defaults, by config code.
+    props: BTreeMap<String, String>,
 }
 
 impl Settings {
+    /// Sets the server prop `code` for every account (`None`: back to the
+    /// default, or left out if it has none).
+    pub(crate) fn set_prop(&mut self, code: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.props.insert(code.to_owned(), v.to_owned()),
+            None => self.props.remove(code),
+        };
+    }
+
     /// Changes one privacy category of `pn`.
     pub(crate) fn set_privacy(&mut self, pn: &str, category: &str, value: &str) {
         self.privacy
             .entry(pn.to_owned())
             .or_default()
             .insert(category.to_owned(), value.to_owned());
+    }
+
+    /// The value of `pn`'s privacy `category` (its default if never set).
+    pub(crate) fn privacy_value(&self, pn: &str, category: &str) -> Option<String> {
+        self.privacy
+            .get(pn)
+            .and_then(|set| set.get(category).cloned())
+            .or_else(|| {
+                DEFAULT_PRIVACY
+                    .iter()
+                    .find(|(k, _)| *k == category)
+                    .map(|(_, v)| (*v).to_owned())
+            })
     }
 
     /// `pn` blocks (or unblocks) the account `other`.
@@ -82,24 +106,33 @@ impl Settings {
             .collect();
         Node::new("list").children(items)
     }
+
+    /// `<props protocol hash><prop config_code config_value/>...</props>`:
+    /// the privacy-token props Baileys reads (10518, 9666, 14303), with the
+    /// values it assumes unless a test changed them.
+    pub(crate) fn props_node(&self) -> Node {
+        let mut props: BTreeMap<String, String> = DEFAULT_PROPS
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        props.extend(self.props.clone());
+        Node::new("props")
+            .attr("protocol", "1")
+            .attr("hash", "wa-sim-1")
+            .children(
+                props
+                    .into_iter()
+                    .map(|(code, value)| {
+                        Node::new("prop")
+                            .attr("config_code", code)
+                            .attr("config_value", value)
+                    })
+                    .collect(),
+            )
+    }
 }
 
-/// `<props protocol hash><prop config_code config_value/>...</props>`: the
-/// privacy-token props Baileys reads (10518, 9666, 14303) with the values
-/// it assumes.
-pub(crate) fn props_node() -> Node {
-    let props = [("10518", "true"), ("9666", "true"), ("14303", "false")];
-    Node::new("props")
-        .attr("protocol", "1")
-        .attr("hash", "wa-sim-1")
-        .children(
-            props
-                .into_iter()
-                .map(|(code, value)| {
-                    Node::new("prop")
-                        .attr("config_code", code)
-                        .attr("config_value", value)
-                })
-                .collect(),
-        )
-}
+/// Props every account gets: 10518 (privacy token on all 1:1 messages),
+/// 9666 (privacy token in the picture IQ), 14303 (issue tokens to LIDs),
+/// with the defaults Baileys rc14 assumes (`Socket/chats.js`).
+const DEFAULT_PROPS: [(&str, &str); 3] = [("10518", "true"), ("9666", "true"), ("14303", "false")];

@@ -46,6 +46,13 @@ impl Tokens {
         issued.is_some_and(|t| Some(t.as_slice()) == token)
     }
 
+    /// True when `token` is the one `issuer` gave `holder`.
+    pub(crate) fn is_token_of(&self, issuer: &str, holder: &str, token: &[u8]) -> bool {
+        self.issued
+            .get(&(issuer.to_owned(), holder.to_owned()))
+            .is_some_and(|t| t.as_slice() == token)
+    }
+
     /// Notes that `subscriber` followed `target`'s presence with a token.
     pub(crate) fn subscribed_with_token(&mut self, subscriber: &str, target: &str) {
         self.presence
