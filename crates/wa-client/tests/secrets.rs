@@ -34,17 +34,22 @@ async fn a_bots_reply_opens_with_the_secret_of_our_message() {
     let (client, mut events) = start(&sim, &store).await;
     let bot_jid = Jid::user_jid("13135550002");
 
-    // A message to a bot carries a secret, as whatsmeow's does.
+    // A message to a bot carries a secret and names the bot's persona, as
+    // whatsmeow's does.
     client.send_text(&bot_jid, "what is 2+2?").await.unwrap();
     let asked = bot.wait_received(1, Duration::from_secs(10)).await;
+    let context = asked[0].message.message_context_info.as_ref();
     assert!(
-        asked[0]
-            .message
-            .message_context_info
-            .as_ref()
+        context
             .and_then(|c| c.message_secret.as_ref())
             .is_some_and(|s| s.len() == 32),
         "a 32-byte secret goes to the bot"
+    );
+    assert_eq!(
+        context
+            .and_then(|c| c.bot_metadata.as_ref())
+            .and_then(|b| b.persona_id.as_deref()),
+        Some("867051314767696$760019659443059")
     );
 
     // A reply to a message we never sent: no secret, nack 495, no event.

@@ -92,21 +92,32 @@ pub(crate) async fn send(
 
 /// `message` with a `messageSecret` when it is to carry a reporting token
 /// or goes to a bot, which seals its reply with it (as whatsmeow adds one:
-/// `send.go` `needsMessageSecret`).
+/// `send.go` `needsMessageSecret`); to a bot also with the bot's persona
+/// (`botMetadata`, as whatsmeow sends it).
 pub(crate) fn with_secret<'m>(message: &'m Message, to: &Jid) -> std::borrow::Cow<'m, Message> {
-    let has = message
-        .message_context_info
-        .as_ref()
-        .is_some_and(|c| c.message_secret.is_some());
-    if has || !(to.is_bot() || reporting::should_include(message)) {
+    let context = message.message_context_info.as_ref();
+    let needs_secret = context.is_none_or(|c| c.message_secret.is_none())
+        && (to.is_bot() || reporting::should_include(message));
+    let needs_persona = to.is_bot() && context.is_none_or(|c| c.bot_metadata.is_none());
+    if !needs_secret && !needs_persona {
         return std::borrow::Cow::Borrowed(message);
     }
     let mut m = message.clone();
-    m.message_context_info
-        .get_or_insert_with(Default::default)
-        .message_secret = Some(rand::random::<[u8; 32]>().to_vec());
+    let context = m.message_context_info.get_or_insert_with(Default::default);
+    if needs_secret {
+        context.message_secret = Some(rand::random::<[u8; 32]>().to_vec());
+    }
+    if needs_persona {
+        context.bot_metadata = Some(wa_core::proto::BotMetadata {
+            persona_id: Some(DEFAULT_BOT_PERSONA.to_owned()),
+        });
+    }
     std::borrow::Cow::Owned(m)
 }
+
+/// The persona whatsmeow names in every message to a bot that has none
+/// (`send.go`, `BotMetadata.personaID`, 33cfac51): Meta AI's default.
+const DEFAULT_BOT_PERSONA: &str = "867051314767696$760019659443059";
 
 /// The `<reporting>` node (message franking) the official client and
 /// Baileys send with most messages, computed as whatsmeow does: keyed by
