@@ -17,7 +17,7 @@ mod event;
 mod intent;
 mod server;
 
-pub use client::{MatrixClient, RetryPolicy, encode_segment, parse_mxc};
+pub use client::{DOWNLOAD_HEADROOM, MatrixClient, RetryPolicy, encode_segment, parse_mxc};
 pub use error::{ClientError, HandlerError, MatrixError, ServerError, TxnStoreError};
 pub use event::{
     Event, MemberContent, Membership, MessageContent, Receipt, RelatesTo, Transaction,

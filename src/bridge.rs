@@ -89,6 +89,9 @@ pub struct Bridge {
     /// Events the last run left unfinished, replayed at start: those
     /// already recorded as sent go out again under their recorded id.
     pub replaying: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Held by each task waiting for the server's ack of a send: shutdown
+    /// waits until only this one is left before it closes the database.
+    pub ack_tasks: Arc<()>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -181,21 +184,7 @@ pub async fn run_with(
     )?
     .with_max_download(config.bridge.max_media_bytes);
     let bot = matrix.bot_intent(&config.appservice.bot.username);
-    let mut puppets = HashMap::new();
-    for (domain, secret) in &config.double_puppet.secrets {
-        let Some(token) = secret.expose().strip_prefix("as_token:") else {
-            continue; // refused by Config::validate
-        };
-        // Only the local homeserver is reachable through our client URL.
-        if *domain == config.homeserver.domain {
-            puppets.insert(
-                domain.clone(),
-                MatrixClient::new(&config.homeserver.address, token, domain)?,
-            );
-        } else {
-            warn!(%domain, "double puppeting only works for the bridge's own homeserver");
-        }
-    }
+    let puppets = puppet_clients(&config)?;
     let bridge = Arc::new(Bridge {
         config,
         db,
@@ -215,6 +204,7 @@ pub async fn run_with(
         ready: tokio::sync::watch::Sender::new(false),
         awaiting_ack: std::sync::Mutex::default(),
         replaying: std::sync::Mutex::default(),
+        ack_tasks: Arc::new(()),
     });
     let handler: Arc<dyn Handler> = Arc::new(BridgeHandler(bridge.clone()));
     let txns: Arc<dyn TransactionStore> = Arc::new(Txns(bridge.clone()));
@@ -230,7 +220,50 @@ pub async fn run_with(
         },
     ));
 
-    // The bot, then the homeserver's ping so queued transactions flow now.
+    introduce(&bridge).await;
+    connector::restore_logins(&bridge).await;
+    replay_outbound(&bridge).await;
+    bridge.ready.send_replace(true);
+    let pruning = tokio::spawn(prune_now_and_then(bridge.clone()));
+
+    shutdown.await;
+    info!("shutting down");
+    pruning.abort();
+    let _ = stop_tx.send(());
+    let served = server.await;
+    stop_work(&bridge).await;
+    match served {
+        Ok(r) => r?,
+        Err(e) => warn!(error = %e, "appservice task ended badly"),
+    }
+    bridge.db.close().await;
+    Ok(())
+}
+
+/// A client for each homeserver whose double-puppet secret is an
+/// appservice token (`as_token:...`); only the bridge's own homeserver is
+/// reachable through the configured address.
+fn puppet_clients(config: &Config) -> Result<HashMap<String, MatrixClient>, BridgeError> {
+    let mut puppets = HashMap::new();
+    for (domain, secret) in &config.double_puppet.secrets {
+        let Some(token) = secret.expose().strip_prefix("as_token:") else {
+            continue; // refused by Config::validate
+        };
+        if *domain == config.homeserver.domain {
+            puppets.insert(
+                domain.clone(),
+                MatrixClient::new(&config.homeserver.address, token, domain)?,
+            );
+        } else {
+            warn!(%domain, "double puppeting only works for the bridge's own homeserver");
+        }
+    }
+    Ok(puppets)
+}
+
+/// Registers the bot and sets its name, then pings the homeserver so the
+/// transactions it queued while we were away flow now.
+async fn introduce(bridge: &Bridge) {
     if let Err(e) = bridge.bot.ensure_registered().await {
         warn!(error = %e, "could not register the bot");
     }
@@ -249,17 +282,12 @@ pub async fn run_with(
         Ok(ms) => info!(ms, "homeserver reached us"),
         Err(e) => warn!(error = %e, "homeserver ping failed"),
     }
+}
 
-    connector::restore_logins(&bridge).await;
-    replay_outbound(&bridge).await;
-    bridge.ready.send_replace(true);
-    let pruning = tokio::spawn(prune_now_and_then(bridge.clone()));
-
-    shutdown.await;
-    info!("shutting down");
-    pruning.abort();
-    let _ = stop_tx.send(());
-    let served = server.await;
+/// At shutdown, once no transaction comes in: sends what the homeserver
+/// handed over, finishes running commands, and closes every WhatsApp
+/// connection and pairing.
+async fn stop_work(bridge: &Bridge) {
     // What the homeserver handed over is sent before the clients stop.
     if !bridge.outbound.drain(OUTBOUND_DRAIN).await {
         warn!("some events from Matrix were still being sent at shutdown");
@@ -284,15 +312,22 @@ pub async fn run_with(
     {
         warn!("a WhatsApp connection did not close in time");
     }
+    // The acks that came before the connections closed are written down
+    // before the database closes (the others end with the clients).
+    let acked = async {
+        while Arc::strong_count(&bridge.ack_tasks) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), acked)
+        .await
+        .is_err()
+    {
+        warn!("some acknowledged sends were still being recorded at shutdown");
+    }
     for (_, p) in bridge.pairings.lock().await.drain() {
         p.abort();
     }
-    match served {
-        Ok(r) => r?,
-        Err(e) => warn!(error = %e, "appservice task ended badly"),
-    }
-    bridge.db.close().await;
-    Ok(())
 }
 
 /// How often the bridge forgets what is past its retention (see

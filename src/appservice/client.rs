@@ -30,6 +30,11 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Spare capacity every downloaded body gets beyond its length, so a
+/// caller can encrypt it in place (a cipher block and a MAC) without a
+/// second copy of a large file.
+pub const DOWNLOAD_HEADROOM: usize = 64;
+
 /// Percent-encodes one path segment.
 pub fn encode_segment(s: &str) -> String {
     utf8_percent_encode(s, SEGMENT).to_string()
@@ -447,7 +452,7 @@ impl MatrixClient {
             .filter(|_| status.is_success())
             .map_or(0, |n| n.min(limit.unwrap_or(n)));
         let mut body =
-            Vec::with_capacity(usize::try_from(declared).unwrap_or(0) + wa_core::media::SEAL_ROOM);
+            Vec::with_capacity(usize::try_from(declared).unwrap_or(0) + DOWNLOAD_HEADROOM);
         // Error bodies are read up to a small cap; success bodies up to `limit`.
         let cap = if status.is_success() {
             limit

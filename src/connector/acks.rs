@@ -97,8 +97,18 @@ pub(super) fn until_acked(
         lock(bridge).insert(id.clone());
     }
     let (bridge, room, event) = (bridge.clone(), room.to_owned(), event.clone());
+    // Shutdown waits for this task before it closes the database.
+    let in_flight = bridge.ack_tasks.clone();
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let verdict = pending.wait().await;
+        // Once the server has it, the row goes first: a status that comes
+        // late does no harm, a row left behind would send it again.
+        if verdict.is_ok()
+            && let Some(id) = &id
+        {
+            done(&bridge, id).await;
+        }
         match (&verdict, report) {
             (Err(SendError::Stopped), _) => {
                 // Shutdown or logout: kept, and sent (or refused) next
@@ -132,7 +142,9 @@ pub(super) fn until_acked(
             }
         }
         if let Some(id) = &id {
-            done(&bridge, id).await;
+            if verdict.is_err() {
+                done(&bridge, id).await;
+            }
             lock(&bridge).remove(id);
         }
     });

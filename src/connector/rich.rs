@@ -77,44 +77,7 @@ pub(super) async fn apply(
                 debug!(id = %m.id, "an edit of someone else's message; ignored");
                 return Ok(String::new());
             }
-            // A text's or caption's new words; an event's new details as
-            // the event shows (an edit opened from its sealed form).
-            let shown = || {
-                super::kinds::content(content).and_then(|c| c["body"].as_str().map(str::to_owned))
-            };
-            let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
-                return Ok(String::new());
-            };
-            let text = text.as_str();
-            let mut new_content = json!({"msgtype": "m.text", "body": text});
-            if let Some(html) = format::whatsapp_to_html(text) {
-                new_content["format"] = json!("org.matrix.custom.html");
-                new_content["formatted_body"] = json!(html);
-            }
-            let mut content = json!({
-                "msgtype": "m.text",
-                "body": format!("* {text}"),
-                "m.new_content": new_content,
-                "m.relates_to": {"rel_type": "m.replace", "event_id": target.event_id},
-            });
-            if let Some(html) = new_content.get("formatted_body").and_then(Value::as_str) {
-                content["format"] = json!("org.matrix.custom.html");
-                content["formatted_body"] = json!(format!("* {html}"));
-            }
-            if puppet {
-                content[PUPPET_SOURCE_KEY] = json!("wabridge");
-            }
-            let event_id = intent
-                .send_message_event(
-                    &portal.room_id,
-                    "m.room.message",
-                    &content,
-                    &wa_txn(login, m.id, ""),
-                    Some(m.ts_ms),
-                )
-                .await?;
-            record(bridge, login, portal, m, &event_id).await?;
-            Ok(event_id)
+            edit(bridge, login, portal, m, intent, puppet, &target, content).await
         }
         Action::Revoke { .. } => {
             if target.sender_id != sender
@@ -126,27 +89,91 @@ pub(super) async fn apply(
                 info!(id = %m.id, "a deletion of someone else's message by a non-admin; ignored");
                 return Ok(String::new());
             }
-            // The user's own revoke with double puppeting is redacted by the
-            // bot, so its echo is not taken for a new redaction.
-            let by = if puppet { &bridge.bot } else { intent };
-            let txn = wa_txn(login, m.id, "");
-            let event_id = match by
-                .redact(&portal.room_id, &target.event_id, None, &txn)
-                .await
-            {
-                Ok(id) => id,
-                Err(e) => {
-                    debug!(error = %e, "the sender could not redact; the bot does");
-                    bridge
-                        .bot
-                        .redact(&portal.room_id, &target.event_id, None, &txn)
-                        .await?
-                }
-            };
-            record(bridge, login, portal, m, &event_id).await?;
-            Ok(event_id)
+            revoke(bridge, login, portal, m, intent, puppet, &target).await
         }
     }
+}
+
+/// A WhatsApp edit of `target` as an `m.replace` of its event, with the new
+/// words (a text's or caption's; an event's details as the event shows).
+#[allow(clippy::too_many_arguments)]
+async fn edit(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    puppet: bool,
+    target: &Message,
+    content: &WaMessage,
+) -> Result<String, RelayError> {
+    let shown =
+        || super::kinds::content(content).and_then(|c| c["body"].as_str().map(str::to_owned));
+    let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
+        return Ok(String::new());
+    };
+    let text = text.as_str();
+    let mut new_content = json!({"msgtype": "m.text", "body": text});
+    if let Some(html) = format::whatsapp_to_html(text) {
+        new_content["format"] = json!("org.matrix.custom.html");
+        new_content["formatted_body"] = json!(html);
+    }
+    let mut content = json!({
+        "msgtype": "m.text",
+        "body": format!("* {text}"),
+        "m.new_content": new_content,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": target.event_id},
+    });
+    if let Some(html) = new_content.get("formatted_body").and_then(Value::as_str) {
+        content["format"] = json!("org.matrix.custom.html");
+        content["formatted_body"] = json!(format!("* {html}"));
+    }
+    if puppet {
+        content[PUPPET_SOURCE_KEY] = json!("wabridge");
+    }
+    let event_id = intent
+        .send_message_event(
+            &portal.room_id,
+            "m.room.message",
+            &content,
+            &wa_txn(login, m.id, ""),
+            Some(m.ts_ms),
+        )
+        .await?;
+    record(bridge, login, portal, m, &event_id).await?;
+    Ok(event_id)
+}
+
+/// A WhatsApp revoke of `target` as a redaction of its event. The user's
+/// own revoke with double puppeting is redacted by the bot, so its echo is
+/// not taken for a new redaction; a sender that may not redact leaves it to
+/// the bot.
+async fn revoke(
+    bridge: &Bridge,
+    login: &Login,
+    portal: &Portal,
+    m: &Incoming<'_>,
+    intent: &Intent,
+    puppet: bool,
+    target: &Message,
+) -> Result<String, RelayError> {
+    let by = if puppet { &bridge.bot } else { intent };
+    let txn = wa_txn(login, m.id, "");
+    let event_id = match by
+        .redact(&portal.room_id, &target.event_id, None, &txn)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            debug!(error = %e, "the sender could not redact; the bot does");
+            bridge
+                .bot
+                .redact(&portal.room_id, &target.event_id, None, &txn)
+                .await?
+        }
+    };
+    record(bridge, login, portal, m, &event_id).await?;
+    Ok(event_id)
 }
 
 /// Whether `who` is an admin of group `chat` (never, for a chat that is

@@ -67,10 +67,9 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 impl<'a> Attachment<'a> {
-    /// The attachment of `m`, if it is a media message.
-    pub fn of(m: &'a WaMessage) -> Option<Attachment<'a>> {
-        let m = unwrap(m);
-        let empty = |kind| Attachment {
+    /// An attachment of `kind` that says nothing yet.
+    fn empty(kind: MediaKind) -> Attachment<'a> {
+        Attachment {
             kind,
             direct_path: None,
             media_key: None,
@@ -85,7 +84,13 @@ impl<'a> Attachment<'a> {
             seconds: None,
             thumbnail: None,
             waveform: None,
-        };
+        }
+    }
+
+    /// The attachment of `m`, if it is a media message.
+    pub fn of(m: &'a WaMessage) -> Option<Attachment<'a>> {
+        let m = unwrap(m);
+        let empty = Self::empty;
         if let Some(i) = &m.image_message {
             return Some(Attachment {
                 direct_path: i.direct_path.as_deref(),

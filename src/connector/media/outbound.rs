@@ -15,6 +15,9 @@ use super::{MediaError, thumbnail};
 use crate::appservice::{ClientError, parse_mxc};
 use crate::bridge::Bridge;
 
+// A downloaded file is sealed for WhatsApp in the buffer it arrived in.
+const _: () = assert!(crate::appservice::DOWNLOAD_HEADROOM >= wa_core::media::SEAL_ROOM);
+
 /// What a Matrix attachment event asks to send, read from its content alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::connector) struct Outgoing {
@@ -223,37 +226,41 @@ pub(in crate::connector) fn whatsapp_message(
             })),
             ..Default::default()
         },
-        _ => {
-            let document = DocumentMessage {
-                url,
-                mimetype,
-                title: Some(o.filename.clone()),
-                file_sha256,
-                file_length,
-                media_key,
-                file_name: Some(o.filename.clone()),
-                file_enc_sha256,
-                direct_path,
-                media_key_timestamp: Some(now),
-                caption: caption.clone(),
-                ..Default::default()
-            };
-            let message = WaMessage {
-                document_message: Some(Box::new(document)),
-                ..Default::default()
-            };
-            // WhatsApp shows a document's caption only inside this wrapper.
-            if caption.is_some() {
-                WaMessage {
-                    document_with_caption_message: Some(Box::new(FutureProofMessage {
-                        message: Some(Box::new(message)),
-                    })),
-                    ..Default::default()
-                }
-            } else {
-                message
-            }
+        _ => document(o, up, now),
+    }
+}
+
+/// A document message for `o` (any file that is not shown inline), with
+/// its caption where WhatsApp shows one: inside `documentWithCaption`.
+fn document(o: &Outgoing, up: &UploadedMedia, now: i64) -> WaMessage {
+    let caption = o.caption.clone();
+    let document = DocumentMessage {
+        url: Some(up.url.clone()),
+        mimetype: Some(o.mimetype.clone()),
+        title: Some(o.filename.clone()),
+        file_sha256: Some(up.file_sha256.to_vec()),
+        file_length: Some(up.file_length),
+        media_key: Some(up.media_key.to_vec()),
+        file_name: Some(o.filename.clone()),
+        file_enc_sha256: Some(up.file_enc_sha256.to_vec()),
+        direct_path: Some(up.direct_path.clone()),
+        media_key_timestamp: Some(now),
+        caption: caption.clone(),
+        ..Default::default()
+    };
+    let message = WaMessage {
+        document_message: Some(Box::new(document)),
+        ..Default::default()
+    };
+    if caption.is_some() {
+        WaMessage {
+            document_with_caption_message: Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(message)),
+            })),
+            ..Default::default()
         }
+    } else {
+        message
     }
 }
 
