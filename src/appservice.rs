@@ -19,8 +19,6 @@ mod server;
 
 pub use client::{DOWNLOAD_HEADROOM, MatrixClient, RetryPolicy, encode_segment, parse_mxc};
 pub use error::{ClientError, HandlerError, MatrixError, ServerError, TxnStoreError};
-pub use event::{
-    Event, MemberContent, Membership, MessageContent, Receipt, RelatesTo, Transaction,
-};
+pub use event::{Event, Receipt, RelatesTo, Transaction};
 pub use intent::{CreateRoom, InitialState, Intent, JoinedMember, RoomPreset};
 pub use server::{Handler, HsToken, MemoryTransactionStore, TransactionStore, router, serve};

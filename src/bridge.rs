@@ -5,6 +5,11 @@
 //! what a Matrix event means and whom it concerns.
 
 pub(crate) mod commands;
+mod outbound;
+
+use outbound::{
+    OUTBOUND_DRAIN, OUTBOUND_IDLE, poll_event, queue_outbound, replay_outbound, run_outbound,
+};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,12 +22,14 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::appservice::{
-    self, Event, Handler, HandlerError, HsToken, Intent, MatrixClient, Membership, Transaction,
+    self, Event, Handler, HandlerError, HsToken, Intent, MatrixClient, Transaction,
     TransactionStore, TxnStoreError,
 };
 use crate::config::Config;
 use crate::connector::{self, LoginHandle};
 use crate::store::Database;
+use ruma::events::room::member::MembershipState;
+use ruma::{RoomAliasId, TransactionId, UserId};
 
 /// Why the bridge could not run.
 #[derive(Debug, thiserror::Error)]
@@ -356,18 +363,18 @@ struct Txns(Arc<Bridge>);
 
 #[async_trait]
 impl TransactionStore for Txns {
-    async fn is_processed(&self, txn: &str) -> Result<bool, TxnStoreError> {
+    async fn is_processed(&self, txn: &TransactionId) -> Result<bool, TxnStoreError> {
         self.0
             .db
-            .transaction_processed(txn)
+            .transaction_processed(txn.as_str())
             .await
             .map_err(TxnStoreError::new)
     }
 
-    async fn mark_processed(&self, txn: &str) -> Result<(), TxnStoreError> {
+    async fn mark_processed(&self, txn: &TransactionId) -> Result<(), TxnStoreError> {
         self.0
             .db
-            .mark_transaction_processed(txn)
+            .mark_transaction_processed(txn.as_str())
             .await
             .map_err(TxnStoreError::new)
     }
@@ -417,8 +424,9 @@ impl Handler for BridgeHandler {
     /// The homeserver asks whether one of our users exists: it does once
     /// registered, so it is registered before the answer (the spec's "create
     /// on demand").
-    async fn query_user(&self, user_id: &str) -> bool {
+    async fn query_user(&self, user_id: &UserId) -> bool {
         let bridge = &self.0;
+        let user_id = user_id.as_str();
         if !bridge.is_ours(user_id) {
             return false;
         }
@@ -446,7 +454,7 @@ impl Handler for BridgeHandler {
         }
     }
 
-    async fn query_room(&self, _alias: &str) -> bool {
+    async fn query_room(&self, _alias: &RoomAliasId) -> bool {
         false
     }
 }
@@ -456,9 +464,10 @@ impl Handler for BridgeHandler {
 /// [`Chore`]), so the transaction is answered at once and nothing here
 /// fails it.
 async fn handle_event(bridge: &Arc<Bridge>, event: &Event) {
-    let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
+    let (Some(room), Some(sender)) = (event.room_id.as_ref(), event.sender.as_ref()) else {
         return;
     };
+    let (room, sender) = (room.as_str(), sender.as_str());
     if bridge.is_ours(sender) {
         return;
     }
@@ -478,12 +487,12 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) {
                 return;
             };
             if event.state_key.as_deref() == Some(bridge.bot.user_id())
-                && member.membership == Membership::Invite
+                && member.membership == MembershipState::Invite
             {
                 let chore = Chore::Invited {
                     room: room.to_owned(),
                     sender: sender.to_owned(),
-                    is_direct: member.is_direct,
+                    is_direct: member.is_direct.unwrap_or(false),
                 };
                 bridge.chores.push(sender, (bridge.clone(), chore));
             }
@@ -495,9 +504,12 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) {
         kind if poll_event(kind).is_some() => queue_outbound(bridge, room, event).await,
         "m.room.message" => {
             let Some(message) = event.message() else {
+                // What ruma cannot read is no command; in a portal, the
+                // connector tells the sender why it is not bridged.
+                queue_outbound(bridge, room, event).await;
                 return;
             };
-            let body = message.body.trim();
+            let body = message.msgtype.body().trim();
             let management = bridge.management_room(sender).await;
             let prefix = &bridge.config.bridge.command_prefix;
             let command = if management.as_deref() == Some(room) {
@@ -521,172 +533,6 @@ async fn handle_event(bridge: &Arc<Bridge>, event: &Event) {
         }
         _ => {}
     }
-}
-
-/// Queues `event` for WhatsApp, kept in the database first, so a crash
-/// loses nothing (the queue is replayed at start). Only portals' events
-/// are kept and queued: what is said in other rooms is none of WhatsApp's
-/// business. A database that keeps failing does not stop the event (it
-/// is then queued without its record, and the log says so).
-async fn queue_outbound(bridge: &Arc<Bridge>, room: &str, event: &Event) {
-    match bridge.db.portal_by_room(room).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return,
-        Err(e) => warn!(%room, error = %e, "could not tell whether a room is a portal"),
-    }
-    if let Some(id) = &event.event_id {
-        let kept = match serde_json::to_string(&event.raw) {
-            Ok(json) => keep_outbound(bridge, room, id, &json).await,
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = kept {
-            warn!(%room, error = %e, "an event for WhatsApp is queued without its record");
-        }
-    }
-    bridge.outbound.push(room, (bridge.clone(), event.clone()));
-}
-
-/// Writes an event's `outbound_events` row, trying a few times.
-async fn keep_outbound(bridge: &Bridge, room: &str, id: &str, json: &str) -> Result<(), String> {
-    let mut delay = Duration::from_millis(100);
-    let mut last = String::new();
-    for _ in 0..3 {
-        match bridge.db.queue_outbound(room, id, json).await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(delay).await;
-        delay *= 4;
-    }
-    Err(last)
-}
-
-/// Queues again what an earlier run took from the homeserver and did not
-/// finish.
-async fn replay_outbound(bridge: &Arc<Bridge>) {
-    let pending = match bridge.db.pending_outbound().await {
-        Ok(p) => p,
-        Err(e) => {
-            warn!(error = %e, "could not read the events still to send to WhatsApp");
-            return;
-        }
-    };
-    if !pending.is_empty() {
-        info!(events = pending.len(), "sending what the last run did not");
-    }
-    for (room, json) in pending {
-        match serde_json::from_str(&json).ok().and_then(Event::from_json) {
-            Some(event) => {
-                if let Some(id) = &event.event_id {
-                    bridge
-                        .replaying
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(id.clone());
-                }
-                bridge.outbound.push(&room, (bridge.clone(), event));
-            }
-            None => warn!(%room, "a kept event is not an event; dropped"),
-        }
-    }
-}
-
-/// What a poll event (MSC3381, unstable and stable names) is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PollEvent {
-    Start,
-    Response,
-    End,
-}
-
-fn poll_event(kind: &str) -> Option<PollEvent> {
-    match kind {
-        "org.matrix.msc3381.poll.start" | "m.poll.start" => Some(PollEvent::Start),
-        "org.matrix.msc3381.poll.response" | "m.poll.response" => Some(PollEvent::Response),
-        "org.matrix.msc3381.poll.end" | "m.poll.end" => Some(PollEvent::End),
-        _ => None,
-    }
-}
-
-/// How long a room's outbound worker waits for more before it ends.
-const OUTBOUND_IDLE: Duration = Duration::from_secs(60);
-/// How long shutdown waits for the outbound queues.
-const OUTBOUND_DRAIN: Duration = Duration::from_secs(30);
-
-fn run_outbound(
-    (bridge, event): (Arc<Bridge>, Event),
-) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(async move { outbound(&bridge, &event).await })
-}
-
-/// One event the user sent into a portal, from its room's queue, to
-/// WhatsApp. What a retry could fix (the database) is tried again a few
-/// times; the handlers tell the user about the rest themselves.
-async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
-    let (Some(room), Some(sender)) = (event.room_id.as_deref(), event.sender.as_deref()) else {
-        return;
-    };
-    handle_outbound(bridge, room, sender, event).await;
-    // What became a WhatsApp send is done when the server acks it.
-    if let Some(id) = &event.event_id
-        && !connector::acks::awaiting(bridge, id)
-        && let Err(e) = bridge.db.outbound_done(id).await
-    {
-        warn!(error = %e, "could not mark an event handled; it may be sent again");
-    }
-}
-
-async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
-    let mut delay = Duration::from_millis(500);
-    for attempt in 1..=3 {
-        let result = match event.kind.as_str() {
-            kind if poll_event(kind) == Some(PollEvent::End) => {
-                connector::poll_end_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            kind if poll_event(kind) == Some(PollEvent::Start) => {
-                connector::poll_start_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            kind if poll_event(kind) == Some(PollEvent::Response) => {
-                connector::poll_response_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
-                .await
-                .map_err(|e| e.to_string()),
-            "m.room.redaction" => connector::redaction_from_matrix(bridge, room, sender, event)
-                .await
-                .map_err(|e| e.to_string()),
-            _ => match event.message() {
-                Some(message) => connector::from_matrix(bridge, room, sender, event, &message)
-                    .await
-                    .map_err(|e| e.to_string()),
-                None => Ok(()),
-            },
-        };
-        match result {
-            Ok(()) => return,
-            Err(e) => {
-                warn!(attempt, kind = %event.kind, error = %e, "could not bridge an event to WhatsApp");
-                if attempt < 3 {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-            }
-        }
-    }
-    // Given up: the sender hears of it rather than nothing.
-    connector::not_bridged(
-        bridge,
-        room,
-        event,
-        "the bridge could not handle it (its database failed); send it again",
-    )
-    .await;
 }
 
 /// What the bot does for one Matrix user, off the transaction worker.

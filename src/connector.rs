@@ -14,6 +14,7 @@ mod kinds;
 pub mod locks;
 mod login;
 mod media;
+mod outgoing;
 mod polls;
 mod portal;
 pub mod presence;
@@ -25,8 +26,9 @@ pub mod settings;
 mod status;
 
 pub use login::{LoginHandle, logout, restore_logins, start_login, status};
+pub use outgoing::from_matrix;
 pub use polls::{poll_end_from_matrix, poll_response_from_matrix, poll_start_from_matrix};
-pub use relay::{PUPPET_SOURCE_KEY, from_matrix};
+pub use relay::PUPPET_SOURCE_KEY;
 pub use rich::{reaction_from_matrix, redaction_from_matrix};
 
 /// Tells the sender that their `event` in `room` did not reach WhatsApp,

@@ -1,6 +1,6 @@
 //! wabridge: a Matrix appservice that bridges WhatsApp.
 //!
-//! Layers (see `../shared/DESIGN.md`): [`config`] (YAML), [`appservice`]
+//! Layers (see docs/ARCHITECTURE.md): [`config`] (YAML), [`appservice`]
 //! (the Matrix side: transactions in, intents out), [`store`] (sqlx:
 //! bridge tables and the wa-client store traits), [`bridge`] (portals,
 //! ghosts, logins, commands; network-neutral) and [`connector`] (WhatsApp

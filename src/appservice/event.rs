@@ -1,20 +1,33 @@
-//! Events pushed by the homeserver, parsed leniently.
+//! Events pushed by the homeserver, parsed leniently into ruma's types.
 //!
 //! A transaction is only as good as its worst event: one odd event must not
 //! make the whole transaction fail (the homeserver would retry it forever).
-//! So every event keeps its original JSON untouched in [`Event::raw`], the
-//! fields a bridge routes on are pulled out when they have the right JSON
-//! type, and content is read through typed accessors that return `None`
-//! instead of failing.
+//! So the transaction is read as ruma's `push_events` request, whose events
+//! stay raw JSON ([`Raw`]); each event keeps that JSON untouched in
+//! [`Event::raw`], the identifiers a bridge routes on are pulled out when
+//! they are valid, and content is read through typed accessors (ruma's event
+//! contents) that return `None` instead of failing.
 
-use serde::{Serialize, Serializer};
+use ruma::api::IncomingRequest as _;
+use ruma::api::appservice::event::push_events;
+use ruma::events::reaction::ReactionEventContent;
+use ruma::events::receipt::{Receipt as ReceiptData, ReceiptThread, ReceiptType};
+use ruma::events::room::member::RoomMemberEventContent;
+use ruma::events::room::message::RoomMessageEventContent;
+use ruma::events::room::redaction::RoomRedactionEventContent;
+use ruma::events::sticker::StickerEventContent;
+use ruma::events::typing::TypingEventContent;
+use ruma::serde::Raw;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// One transaction from the homeserver, already parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     /// The homeserver's transaction id (unique per appservice).
-    pub id: String,
+    pub id: OwnedTransactionId,
     /// Persistent (timeline and state) events, in homeserver order.
     pub events: Vec<Event>,
     /// Ephemeral events (MSC2409: receipts, typing, presence).
@@ -29,12 +42,12 @@ pub struct Transaction {
 pub struct Event {
     /// `type`, e.g. `m.room.message`.
     pub kind: String,
-    /// `room_id` (also present on MSC2409 receipts and typing).
-    pub room_id: Option<String>,
-    /// `sender`.
-    pub sender: Option<String>,
-    /// `event_id` (absent on ephemeral events).
-    pub event_id: Option<String>,
+    /// `room_id` (also present on MSC2409 receipts and typing), if valid.
+    pub room_id: Option<OwnedRoomId>,
+    /// `sender`, if a valid user id.
+    pub sender: Option<OwnedUserId>,
+    /// `event_id` (absent on ephemeral events), if valid.
+    pub event_id: Option<OwnedEventId>,
     /// `origin_server_ts` in milliseconds.
     pub origin_server_ts: Option<u64>,
     /// `state_key`: `Some` exactly for state events.
@@ -53,7 +66,8 @@ impl Serialize for Event {
 
 impl Event {
     /// Reads an event from its JSON. Returns `None` when the value is not an
-    /// object with a string `type`; every other field is optional.
+    /// object with a string `type`; every other field is optional, and an
+    /// identifier that is not valid is left out.
     pub fn from_json(raw: Value) -> Option<Self> {
         let obj = raw.as_object()?;
         let kind = obj.get("type")?.as_str()?.to_owned();
@@ -63,9 +77,9 @@ impl Event {
         };
         Some(Self {
             kind,
-            room_id: str_field(obj, "room_id"),
-            sender: str_field(obj, "sender"),
-            event_id: str_field(obj, "event_id"),
+            room_id: id_field(obj, "room_id"),
+            sender: id_field(obj, "sender"),
+            event_id: id_field(obj, "event_id"),
             origin_server_ts: obj.get("origin_server_ts").and_then(Value::as_u64),
             state_key: str_field(obj, "state_key"),
             content,
@@ -73,18 +87,32 @@ impl Event {
         })
     }
 
+    /// Reads an event from raw JSON as ruma hands it over.
+    fn from_raw<T>(raw: &Raw<T>) -> Option<Self> {
+        Self::from_json(serde_json::from_str(raw.json().get()).ok()?)
+    }
+
     /// True for state events (those with a `state_key`).
     pub fn is_state(&self) -> bool {
         self.state_key.is_some()
     }
 
+    /// The content as ruma's type `T`, when it reads as one.
+    fn typed<T: DeserializeOwned>(&self) -> Option<T> {
+        T::deserialize(&self.content).ok()
+    }
+
     /// The event this one redacts: top-level `redacts` (room versions before
     /// 11) or `content.redacts` (room version 11 and later).
-    pub fn redacts(&self) -> Option<&str> {
-        self.raw
-            .get("redacts")
-            .and_then(Value::as_str)
-            .or_else(|| self.content.get("redacts").and_then(Value::as_str))
+    pub fn redacts(&self) -> Option<OwnedEventId> {
+        if self.kind != "m.room.redaction" {
+            return None;
+        }
+        let top = self.raw.get("redacts").and_then(Value::as_str);
+        let inner = self
+            .typed::<RoomRedactionEventContent>()
+            .and_then(|c| c.redacts);
+        top.and_then(|id| OwnedEventId::try_from(id).ok()).or(inner)
     }
 
     /// `unsigned.transaction_id`: set on events this appservice sent itself
@@ -101,35 +129,32 @@ impl Event {
         RelatesTo::from_content(&self.content)
     }
 
-    /// The content of an `m.room.message` (or `m.sticker`) event.
-    pub fn message(&self) -> Option<MessageContent> {
-        match self.kind.as_str() {
-            "m.room.message" | "m.sticker" => MessageContent::from_content(&self.content),
-            _ => None,
-        }
+    /// The content of an `m.room.message` event.
+    pub fn message(&self) -> Option<RoomMessageEventContent> {
+        (self.kind == "m.room.message")
+            .then(|| self.typed())
+            .flatten()
+    }
+
+    /// The content of an `m.reaction` event.
+    pub fn reaction(&self) -> Option<ReactionEventContent> {
+        (self.kind == "m.reaction").then(|| self.typed()).flatten()
+    }
+
+    /// The content of an `m.sticker` event.
+    pub fn sticker(&self) -> Option<StickerEventContent> {
+        (self.kind == "m.sticker").then(|| self.typed()).flatten()
     }
 
     /// The content of an `m.room.member` event.
-    pub fn member(&self) -> Option<MemberContent> {
-        if self.kind != "m.room.member" {
-            return None;
-        }
-        let membership = Membership::from(self.content.get("membership")?.as_str()?);
-        Some(MemberContent {
-            membership,
-            is_direct: self
-                .content
-                .get("is_direct")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            displayname: str_value(&self.content, "displayname"),
-            avatar_url: str_value(&self.content, "avatar_url"),
-            reason: str_value(&self.content, "reason"),
-        })
+    pub fn member(&self) -> Option<RoomMemberEventContent> {
+        (self.kind == "m.room.member")
+            .then(|| self.typed())
+            .flatten()
     }
 
     /// The receipts of an `m.receipt` ephemeral event, flattened. Entries
-    /// with unexpected shapes are skipped.
+    /// with unexpected shapes or invalid ids are skipped, the others kept.
     pub fn receipts(&self) -> Vec<Receipt> {
         let mut out = Vec::new();
         if self.kind != "m.receipt" {
@@ -139,7 +164,10 @@ impl Event {
             return out;
         };
         for (event_id, by_type) in by_event {
-            let Some(by_type) = by_type.as_object() else {
+            let (Ok(event_id), Some(by_type)) = (
+                OwnedEventId::try_from(event_id.as_str()),
+                by_type.as_object(),
+            ) else {
                 continue;
             };
             for (receipt_type, by_user) in by_type {
@@ -147,12 +175,16 @@ impl Event {
                     continue;
                 };
                 for (user_id, data) in by_user {
+                    let Ok(user_id) = OwnedUserId::try_from(user_id.as_str()) else {
+                        continue;
+                    };
+                    let data = ReceiptData::deserialize(data).unwrap_or_default();
                     out.push(Receipt {
                         event_id: event_id.clone(),
-                        receipt_type: receipt_type.clone(),
-                        user_id: user_id.clone(),
-                        ts: data.get("ts").and_then(Value::as_u64),
-                        thread_id: str_value(data, "thread_id"),
+                        receipt_type: ReceiptType::from(receipt_type.as_str()),
+                        user_id,
+                        ts: data.ts.map(|t| u64::from(t.0)),
+                        thread: data.thread,
                     });
                 }
             }
@@ -161,71 +193,26 @@ impl Event {
     }
 
     /// The users typing, for an `m.typing` ephemeral event.
-    pub fn typing_user_ids(&self) -> Option<Vec<String>> {
+    pub fn typing_user_ids(&self) -> Option<Vec<OwnedUserId>> {
         if self.kind != "m.typing" {
             return None;
         }
-        let ids = self.content.get("user_ids")?.as_array()?;
-        Some(
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-        )
+        self.typed::<TypingEventContent>().map(|c| c.user_ids)
     }
 }
 
-/// Typed view of `m.room.message` content.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessageContent {
-    /// `msgtype`, e.g. `m.text`, `m.image`; empty for `m.sticker`.
-    pub msgtype: String,
-    /// `body`: plain text, or the file name for media.
-    pub body: String,
-    /// `format`, e.g. `org.matrix.custom.html`.
-    pub format: Option<String>,
-    /// `formatted_body`.
-    pub formatted_body: Option<String>,
-    /// `url` (mxc) of unencrypted media.
-    pub url: Option<String>,
-    /// `info` (mimetype, size, w, h, duration, ...), untouched.
-    pub info: Option<Value>,
-    /// `m.relates_to`.
-    pub relates_to: Option<RelatesTo>,
-    /// `m.new_content` of an edit (`rel_type` `m.replace`).
-    pub new_content: Option<Box<MessageContent>>,
-}
-
-impl MessageContent {
-    fn from_content(content: &Value) -> Option<Self> {
-        let body = content.get("body")?.as_str()?.to_owned();
-        Some(Self {
-            msgtype: str_value(content, "msgtype").unwrap_or_default(),
-            body,
-            format: str_value(content, "format"),
-            formatted_body: str_value(content, "formatted_body"),
-            url: str_value(content, "url"),
-            info: content.get("info").filter(|v| v.is_object()).cloned(),
-            relates_to: RelatesTo::from_content(content),
-            new_content: content
-                .get("m.new_content")
-                .and_then(Self::from_content)
-                .map(Box::new),
-        })
-    }
-}
-
-/// Typed view of `m.relates_to`.
+/// Typed view of `m.relates_to`, read from any event's content (reactions,
+/// poll responses and ends relate to their target the same way).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RelatesTo {
     /// `rel_type`: `m.replace`, `m.annotation`, `m.thread`, `m.reference`...
     pub rel_type: Option<String>,
     /// `event_id` of the related event.
-    pub event_id: Option<String>,
+    pub event_id: Option<OwnedEventId>,
     /// `key` of an annotation (the reaction emoji).
     pub key: Option<String>,
     /// `m.in_reply_to.event_id`.
-    pub in_reply_to: Option<String>,
+    pub in_reply_to: Option<OwnedEventId>,
     /// `is_falling_back` of a thread relation.
     pub is_falling_back: bool,
 }
@@ -236,15 +223,15 @@ impl RelatesTo {
         if !rel.is_object() {
             return None;
         }
+        let id = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .and_then(|s| OwnedEventId::try_from(s).ok())
+        };
         Some(Self {
             rel_type: str_value(rel, "rel_type"),
-            event_id: str_value(rel, "event_id"),
+            event_id: id(rel.get("event_id")),
             key: str_value(rel, "key"),
-            in_reply_to: rel
-                .get("m.in_reply_to")
-                .and_then(|r| r.get("event_id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            in_reply_to: id(rel.get("m.in_reply_to").and_then(|r| r.get("event_id"))),
             is_falling_back: rel
                 .get("is_falling_back")
                 .and_then(Value::as_bool)
@@ -253,64 +240,32 @@ impl RelatesTo {
     }
 }
 
-/// `membership` of an `m.room.member` event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Membership {
-    /// `invite`
-    Invite,
-    /// `join`
-    Join,
-    /// `leave` (also a kick when sender != state_key)
-    Leave,
-    /// `ban`
-    Ban,
-    /// `knock`
-    Knock,
-    /// Anything else, kept verbatim.
-    Other(String),
-}
-
-impl From<&str> for Membership {
-    fn from(s: &str) -> Self {
-        match s {
-            "invite" => Self::Invite,
-            "join" => Self::Join,
-            "leave" => Self::Leave,
-            "ban" => Self::Ban,
-            "knock" => Self::Knock,
-            other => Self::Other(other.to_owned()),
-        }
-    }
-}
-
-/// Typed view of `m.room.member` content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberContent {
-    /// `membership`.
-    pub membership: Membership,
-    /// `is_direct` (invites to a DM).
-    pub is_direct: bool,
-    /// `displayname`.
-    pub displayname: Option<String>,
-    /// `avatar_url`.
-    pub avatar_url: Option<String>,
-    /// `reason`.
-    pub reason: Option<String>,
-}
-
 /// One entry of an `m.receipt` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// The event read up to.
-    pub event_id: String,
+    pub event_id: OwnedEventId,
     /// `m.read`, `m.read.private`, ...
-    pub receipt_type: String,
+    pub receipt_type: ReceiptType,
     /// Who read it.
-    pub user_id: String,
+    pub user_id: OwnedUserId,
     /// When, in milliseconds.
     pub ts: Option<u64>,
-    /// `thread_id` of a threaded receipt (`main` for the main timeline).
-    pub thread_id: Option<String>,
+    /// The thread of a threaded receipt (`Main` for the main timeline).
+    pub thread: ReceiptThread,
+}
+
+impl Receipt {
+    /// Whether it marks the whole room read: a public read receipt that is
+    /// not for one thread only.
+    pub fn reads_the_room(&self) -> bool {
+        self.receipt_type == ReceiptType::Read
+            && matches!(self.thread, ReceiptThread::Unthreaded | ReceiptThread::Main)
+    }
+}
+
+fn id_field<T: TryFrom<String>>(obj: &Map<String, Value>, key: &str) -> Option<T> {
+    str_field(obj, key).and_then(|s| T::try_from(s).ok())
 }
 
 fn str_field(obj: &Map<String, Value>, key: &str) -> Option<String> {
@@ -330,41 +285,47 @@ pub(crate) enum BodyError {
     BadJson(String),
 }
 
-/// Parses a transaction body. Events without a string `type` are dropped
-/// (and counted in the second value) rather than failing the transaction.
+/// The ephemeral events under MSC2409's unstable key, which older
+/// homeservers send instead of the stable `ephemeral`.
+#[derive(Deserialize)]
+struct UnstableEphemeral {
+    #[serde(rename = "de.sorunome.msc2409.ephemeral", default)]
+    ephemeral: Option<Vec<Raw<push_events::v1::EphemeralData>>>,
+}
+
+/// Parses a transaction `PUT` (`path` and `body`) as ruma's `push_events`
+/// request. Events without a string `type` are dropped (and counted in the
+/// second value) rather than failing the transaction.
 pub(crate) fn parse_transaction(id: &str, body: &[u8]) -> Result<(Transaction, usize), BodyError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
-    let Value::Object(mut obj) = value else {
-        return Err(BodyError::BadJson("body is not an object".into()));
-    };
-    let events = match obj.remove("events") {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(BodyError::BadJson("`events` is not an array".into())),
-    };
-    // Prefer the stable key; the unstable one carries the same events.
-    let ephemeral = match obj.remove("ephemeral") {
-        Some(Value::Array(a)) => a,
-        None | Some(Value::Null) => match obj.remove("de.sorunome.msc2409.ephemeral") {
-            Some(Value::Array(a)) => a,
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(BodyError::BadJson("`ephemeral` is not an array".into())),
-        },
-        Some(_) => return Err(BodyError::BadJson("`ephemeral` is not an array".into())),
-    };
+    // Syntax first: a body that is not JSON is told apart from one that is
+    // not a transaction.
+    serde_json::from_slice::<serde::de::IgnoredAny>(body)
+        .map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let request = axum::http::Request::builder()
+        .method(axum::http::Method::PUT)
+        .uri(format!(
+            "/_matrix/app/v1/transactions/{}",
+            super::encode_segment(id)
+        ))
+        .body(body)
+        .map_err(|e| BodyError::BadJson(e.to_string()))?;
+    let request = push_events::v1::Request::try_from_http_request(request, &[id])
+        .map_err(|e| BodyError::BadJson(e.to_string()))?;
+    let mut ephemeral = request.ephemeral;
+    if ephemeral.is_empty()
+        && let Ok(unstable) = serde_json::from_slice::<UnstableEphemeral>(body)
+    {
+        ephemeral = unstable.ephemeral.unwrap_or_default();
+    }
     let mut dropped = 0;
-    let mut parse_all = |values: Vec<Value>| -> Vec<Event> {
-        let total = values.len();
-        let parsed: Vec<Event> = values.into_iter().filter_map(Event::from_json).collect();
-        dropped += total - parsed.len();
-        parsed
-    };
-    let events = parse_all(events);
-    let ephemeral = parse_all(ephemeral);
+    let events: Vec<Event> = request.events.iter().filter_map(Event::from_raw).collect();
+    dropped += request.events.len() - events.len();
+    let total = ephemeral.len();
+    let ephemeral: Vec<Event> = ephemeral.iter().filter_map(Event::from_raw).collect();
+    dropped += total - ephemeral.len();
     Ok((
         Transaction {
-            id: id.to_owned(),
+            id: request.txn_id,
             events,
             ephemeral,
         },
@@ -375,6 +336,8 @@ pub(crate) fn parse_transaction(id: &str, body: &[u8]) -> Result<(Transaction, u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ruma::events::room::member::MembershipState;
+    use ruma::events::room::message::{MessageType, Relation};
     use serde_json::json;
 
     fn ev(v: Value) -> Event {
@@ -390,19 +353,29 @@ mod tests {
                 "msgtype": "m.text", "body": "* hi", "format": "org.matrix.custom.html",
                 "formatted_body": "<b>hi</b>",
                 "m.new_content": {"msgtype": "m.text", "body": "hi"},
-                "m.relates_to": {"rel_type": "m.replace", "event_id": "$old",
-                                 "m.in_reply_to": {"event_id": "$q"}}
+                "m.relates_to": {"rel_type": "m.replace", "event_id": "$old"}
             }
         }));
         let m = e.message().unwrap_or_else(|| unreachable!());
-        assert_eq!(m.msgtype, "m.text");
-        assert_eq!(m.formatted_body.as_deref(), Some("<b>hi</b>"));
-        let rel = m.relates_to.unwrap_or_default();
+        let MessageType::Text(text) = &m.msgtype else {
+            unreachable!("a text")
+        };
+        assert_eq!(
+            text.formatted.as_ref().map(|f| f.body.as_str()),
+            Some("<b>hi</b>")
+        );
+        let Some(Relation::Replacement(edit)) = &m.relates_to else {
+            unreachable!("an edit")
+        };
+        assert_eq!(edit.event_id, "$old");
+        assert_eq!(edit.new_content.msgtype.body(), "hi");
+        let rel = e.relates_to().unwrap_or_default();
         assert_eq!(rel.rel_type.as_deref(), Some("m.replace"));
-        assert_eq!(rel.in_reply_to.as_deref(), Some("$q"));
-        assert_eq!(m.new_content.map(|n| n.body), Some("hi".into()));
         assert_eq!(e.origin_server_ts, Some(5));
+        assert_eq!(e.room_id.as_deref().map(|r| r.as_str()), Some("!r:x"));
+        assert_eq!(e.sender.as_deref().map(|u| u.as_str()), Some("@a:x"));
         assert!(!e.is_state());
+        assert!(e.sticker().is_none() && e.member().is_none());
     }
 
     #[test]
@@ -410,34 +383,53 @@ mod tests {
         let m = ev(json!({"type": "m.room.member", "state_key": "@b:x",
             "content": {"membership": "invite", "is_direct": true}}));
         let c = m.member().unwrap_or_else(|| unreachable!());
-        assert_eq!(c.membership, Membership::Invite);
-        assert!(c.is_direct);
+        assert_eq!(c.membership, MembershipState::Invite);
+        assert_eq!(c.is_direct, Some(true));
         assert!(m.is_state());
 
         let r = ev(json!({"type": "m.receipt", "room_id": "!r:x", "content": {
-            "$e": {"m.read": {"@a:x": {"ts": 7, "thread_id": "main"}, "@b:x": 3}}}}));
+            "$e": {"m.read": {"@a:x": {"ts": 7, "thread_id": "main"}, "@b:x": 3,
+                              "not a user": {"ts": 1}},
+                   "m.read.private": {"@c:x": {"ts": 9, "thread_id": "$t"}}},
+            "not an event": {"m.read": {"@a:x": {"ts": 1}}}}}));
         let rs = r.receipts();
-        assert_eq!(rs.len(), 2);
+        assert_eq!(rs.len(), 3, "{rs:?}");
         assert_eq!(rs[0].ts, Some(7));
+        assert!(rs[0].reads_the_room());
         assert_eq!(rs[1].ts, None);
+        assert!(rs[1].reads_the_room());
+        assert!(!rs[2].reads_the_room(), "private and threaded");
 
         let t = ev(json!({"type": "m.typing", "room_id": "!r:x",
-            "content": {"user_ids": ["@a:x", 5]}}));
-        assert_eq!(t.typing_user_ids(), Some(vec!["@a:x".to_owned()]));
+            "content": {"user_ids": ["@a:x"]}}));
+        assert_eq!(
+            t.typing_user_ids(),
+            Some(vec![
+                OwnedUserId::try_from("@a:x").unwrap_or_else(|_| unreachable!())
+            ])
+        );
+        let bad = ev(json!({"type": "m.typing", "content": {"user_ids": ["@a:x", 5]}}));
+        assert_eq!(bad.typing_user_ids(), None);
     }
 
     #[test]
     fn odd_shapes_do_not_fail() {
         let e = ev(
-            json!({"type": "x.custom", "origin_server_ts": "soon", "content": 3,
-            "redacts": "$r", "unsigned": {"transaction_id": "t1"}}),
+            json!({"type": "m.room.redaction", "origin_server_ts": "soon", "content": 3,
+            "redacts": "$r", "sender": "not a user", "unsigned": {"transaction_id": "t1"}}),
         );
         assert_eq!(e.origin_server_ts, None);
+        assert_eq!(e.sender, None);
         assert_eq!(e.content, json!({}));
-        assert_eq!(e.message(), None);
-        assert_eq!(e.redacts(), Some("$r"));
+        assert!(e.message().is_none());
+        assert_eq!(e.redacts().as_deref().map(|r| r.as_str()), Some("$r"));
         assert_eq!(e.transaction_id(), Some("t1"));
         assert_eq!(serde_json::to_value(&e).ok(), Some(e.raw.clone()));
+        let v11 = ev(json!({"type": "m.room.redaction", "content": {"redacts": "$s"}}));
+        assert_eq!(v11.redacts().as_deref().map(|r| r.as_str()), Some("$s"));
+        let image_without_url = ev(json!({"type": "m.room.message",
+            "content": {"msgtype": "m.image", "body": "x"}}));
+        assert!(image_without_url.message().is_none());
         assert!(Event::from_json(json!({"type": 1})).is_none());
         assert!(Event::from_json(json!([1])).is_none());
     }
@@ -450,6 +442,13 @@ mod tests {
         )
         .unwrap_or_else(|_| unreachable!());
         assert_eq!((t.events.len(), t.ephemeral.len(), dropped), (1, 1, 1));
+        assert_eq!(t.id, "1");
+        let (t, _) = parse_transaction(
+            "2",
+            br#"{"events":[],"ephemeral":[{"type":"m.receipt"},{"type":"m.typing"}]}"#,
+        )
+        .unwrap_or_else(|_| unreachable!());
+        assert_eq!(t.ephemeral.len(), 2);
         assert!(matches!(
             parse_transaction("1", b"{"),
             Err(BodyError::NotJson(_))
@@ -462,7 +461,13 @@ mod tests {
             parse_transaction("1", br#"{"events":{}}"#),
             Err(BodyError::BadJson(_))
         ));
-        let (t, _) = parse_transaction("2", b"{}").unwrap_or_else(|_| unreachable!());
-        assert!(t.events.is_empty());
+        // `events` is required by the spec (and always sent).
+        assert!(matches!(
+            parse_transaction("2", b"{}"),
+            Err(BodyError::BadJson(_))
+        ));
+        let (t, _) =
+            parse_transaction("a/b", br#"{"events":[]}"#).unwrap_or_else(|_| unreachable!());
+        assert_eq!(t.id, "a/b");
     }
 }

@@ -1,5 +1,6 @@
 //! Acting as one user: the bot or a ghost.
 
+use ruma::events::room::member::MembershipState;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -532,7 +533,7 @@ impl Intent {
     pub async fn members(
         &self,
         room_id: &str,
-    ) -> Result<Vec<(String, super::Membership)>, ClientError> {
+    ) -> Result<Vec<(String, MembershipState)>, ClientError> {
         let path = format!("{V3}/rooms/{}/members", enc(room_id));
         let req = self.req(Method::GET, path).await?;
         let v = self.client.json(req).await?;
@@ -545,7 +546,7 @@ impl Intent {
             .filter_map(|e| {
                 let user = e.get("state_key")?.as_str()?;
                 let membership = e.get("content")?.get("membership")?.as_str()?;
-                Some((user.to_owned(), super::Membership::from(membership)))
+                Some((user.to_owned(), MembershipState::from(membership)))
             })
             .collect())
     }

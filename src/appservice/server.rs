@@ -22,7 +22,11 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde_json::json;
+use ruma::api::appservice::ping::send_ping;
+use ruma::api::appservice::query::{query_room_alias, query_user_id};
+use ruma::api::{IncomingRequest, OutgoingResponse};
+use ruma::{RoomAliasId, TransactionId, UserId};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -47,9 +51,9 @@ const QUEUE: usize = 64;
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
     /// True if `txn_id` was handled before.
-    async fn is_processed(&self, txn_id: &str) -> Result<bool, TxnStoreError>;
+    async fn is_processed(&self, txn_id: &TransactionId) -> Result<bool, TxnStoreError>;
     /// Records that `txn_id` was handled.
-    async fn mark_processed(&self, txn_id: &str) -> Result<(), TxnStoreError>;
+    async fn mark_processed(&self, txn_id: &TransactionId) -> Result<(), TxnStoreError>;
 }
 
 /// What the bridge does with what the homeserver pushes.
@@ -62,12 +66,12 @@ pub trait Handler: Send + Sync {
     async fn handle(&self, txn: Transaction) -> Result<(), HandlerError>;
     /// Whether `user_id` (in the appservice's namespace) exists; `true`
     /// after creating it on demand.
-    async fn query_user(&self, user_id: &str) -> bool;
+    async fn query_user(&self, user_id: &UserId) -> bool;
     /// Whether `alias` (in the appservice's namespace) exists; `true` after
     /// creating the room on demand.
-    async fn query_room(&self, alias: &str) -> bool;
+    async fn query_room(&self, alias: &RoomAliasId) -> bool;
     /// The homeserver answered our ping (`transaction_id` as we sent it).
-    async fn ping(&self, _transaction_id: Option<&str>) {}
+    async fn ping(&self, _transaction_id: Option<&TransactionId>) {}
 }
 
 /// An in-memory [`TransactionStore`], for tests and for running without a
@@ -86,20 +90,20 @@ impl MemoryTransactionStore {
 
 #[async_trait]
 impl TransactionStore for MemoryTransactionStore {
-    async fn is_processed(&self, txn_id: &str) -> Result<bool, TxnStoreError> {
+    async fn is_processed(&self, txn_id: &TransactionId) -> Result<bool, TxnStoreError> {
         let seen = self
             .seen
             .lock()
             .map_err(|_| TxnStoreError::new("poisoned lock"))?;
-        Ok(seen.contains(txn_id))
+        Ok(seen.contains(txn_id.as_str()))
     }
 
-    async fn mark_processed(&self, txn_id: &str) -> Result<(), TxnStoreError> {
+    async fn mark_processed(&self, txn_id: &TransactionId) -> Result<(), TxnStoreError> {
         let mut seen = self
             .seen
             .lock()
             .map_err(|_| TxnStoreError::new("poisoned lock"))?;
-        seen.insert(txn_id.to_owned());
+        seen.insert(txn_id.as_str().to_owned());
         Ok(())
     }
 }
@@ -281,22 +285,50 @@ async fn process(
     Outcome::Done
 }
 
+/// The standard error body (`{"errcode", "error"}`).
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errcode: &'a str,
+    error: &'a str,
+}
+
 /// A Matrix error response.
 fn matrix_error(status: StatusCode, errcode: &str, error: &str) -> Response {
-    json_response(status, &json!({"errcode": errcode, "error": error}))
+    let body = serde_json::to_string(&ErrorBody { errcode, error }).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn ok_empty() -> Response {
-    json_response(StatusCode::OK, &json!({}))
+/// A success answer: ruma's response type of the endpoint.
+fn answer(response: impl OutgoingResponse) -> Response {
+    match response.try_into_http_response::<Vec<u8>>() {
+        Ok(r) => {
+            let (parts, body) = r.into_parts();
+            (parts.status, parts.headers, body).into_response()
+        }
+        Err(e) => matrix_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "M_UNKNOWN",
+            &e.to_string(),
+        ),
+    }
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
+/// Reads the request of endpoint `R` from its path arguments and `body`
+/// (already authorised), or the 400 answer that says why it is not one.
+fn incoming<R: IncomingRequest>(path_args: &[&str], body: &[u8]) -> Result<R, Box<Response>> {
+    let bad = |errcode: &str, e: &dyn std::fmt::Display| {
+        Box::new(matrix_error(
+            StatusCode::BAD_REQUEST,
+            errcode,
+            &e.to_string(),
+        ))
+    };
+    let request = axum::http::Request::builder()
+        .method(R::METHOD)
+        .uri("/")
+        .body(body)
+        .map_err(|e| bad("M_BAD_JSON", &e))?;
+    R::try_from_http_request(request, path_args).map_err(|e| bad("M_INVALID_PARAM", &e))
 }
 
 /// The token from `Authorization: Bearer` or, for homeservers using legacy
@@ -402,7 +434,9 @@ async fn put_transaction(
         );
     }
     match outcome.await {
-        Ok(Outcome::Done | Outcome::Duplicate) => ok_empty(),
+        Ok(Outcome::Done | Outcome::Duplicate) => {
+            answer(ruma::api::appservice::event::push_events::v1::Response::new())
+        }
         Ok(Outcome::Failed) | Err(_) => matrix_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "M_UNKNOWN",
@@ -419,8 +453,12 @@ async fn get_user(
         Ok(Path(id)) => id,
         Err(e) => return bad_path(&e),
     };
-    if state.handler.query_user(&user_id).await {
-        ok_empty()
+    let request = match incoming::<query_user_id::v1::Request>(&[&user_id], b"") {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if state.handler.query_user(&request.user_id).await {
+        answer(query_user_id::v1::Response::new())
     } else {
         matrix_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such user")
     }
@@ -434,8 +472,12 @@ async fn get_room(
         Ok(Path(a)) => a,
         Err(e) => return bad_path(&e),
     };
-    if state.handler.query_room(&alias).await {
-        ok_empty()
+    let request = match incoming::<query_room_alias::v1::Request>(&[&alias], b"") {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    if state.handler.query_room(&request.room_alias).await {
+        answer(query_room_alias::v1::Response::new())
     } else {
         matrix_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such room")
     }
@@ -450,15 +492,11 @@ async fn post_ping(State(state): State<AppState>, body: Result<Bytes, BytesRejec
     // The body is `{transaction_id?}`; anything unreadable is just no id.
     let txn_id = body
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v.get("transaction_id")
-                .and_then(|t| t.as_str())
-                .map(str::to_owned)
-        });
+        .and_then(|b| incoming::<send_ping::v1::Request>(&[], &b).ok())
+        .and_then(|r| r.transaction_id);
     debug!(transaction_id = ?txn_id, "ping from homeserver");
     state.handler.ping(txn_id.as_deref()).await;
-    ok_empty()
+    answer(send_ping::v1::Response::new())
 }
 
 async fn unrecognized() -> Response {

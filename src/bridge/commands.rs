@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use super::Bridge;
-use crate::appservice::Membership;
 use crate::config::Level;
 use crate::connector;
+use ruma::events::room::member::MembershipState;
 
 const HELP: &str = "Commands (in your management room, a direct chat with just you and me):\n\
     • login: link your WhatsApp account by scanning a QR code\n\
@@ -111,6 +111,6 @@ pub(crate) async fn private(bridge: &Bridge, room: &str, user: &str) -> bool {
     members.iter().all(|(who, membership)| {
         who == user
             || who == bridge.bot.user_id()
-            || matches!(membership, Membership::Leave | Membership::Ban)
+            || matches!(membership, MembershipState::Leave | MembershipState::Ban)
     })
 }

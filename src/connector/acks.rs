@@ -56,7 +56,11 @@ impl SendId {
             sender_id: client.jid().to_non_ad().to_string(),
             message_id: id.clone(),
             room_id: portal.room_id.clone(),
-            event_id: event.event_id.clone().unwrap_or_default(),
+            event_id: event
+                .event_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             sent_at: now_ms(),
         };
         if let Err(e) = bridge.db.save_message(&record).await {
@@ -92,7 +96,7 @@ pub(super) fn until_acked(
     pending: PendingSend,
     report: Report,
 ) {
-    let id = event.event_id.clone();
+    let id = event.event_id.as_ref().map(ToString::to_string);
     if let Some(id) = &id {
         lock(bridge).insert(id.clone());
     }

@@ -37,18 +37,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Handles one ephemeral event; failures are logged, never fatal.
 pub async fn handle(bridge: &Bridge, event: &Event) {
-    let Some(room) = event.room_id.as_deref() else {
+    let Some(room) = event.room_id.as_ref().map(|r| r.as_str()) else {
         return;
     };
     let result = match event.kind.as_str() {
         "m.receipt" => {
             for r in event.receipts() {
-                super::presence::active(bridge, &r.user_id).await;
+                super::presence::active(bridge, r.user_id.as_str()).await;
             }
             receipts(bridge, room, event).await
         }
         "m.typing" => match event.typing_user_ids() {
             Some(users) => {
+                let users: Vec<String> = users.iter().map(ToString::to_string).collect();
                 for user in &users {
                     super::presence::active(bridge, user).await;
                 }
@@ -89,16 +90,17 @@ async fn portal_of(
 async fn receipts(bridge: &Bridge, room: &str, event: &Event) -> Result<(), StoreError> {
     for r in event.receipts() {
         // Threaded receipts mark less than the whole room.
-        if r.receipt_type != "m.read" || r.thread_id.as_deref().is_some_and(|t| t != "main") {
+        if !r.reads_the_room() {
             continue;
         }
-        if echo_of_ours(bridge, &r.user_id, room, &r.event_id) {
+        let (user, event_id) = (r.user_id.as_str(), r.event_id.as_str());
+        if echo_of_ours(bridge, user, room, event_id) {
             continue;
         }
-        let Some((portal, client)) = portal_of(bridge, room, &r.user_id).await? else {
+        let Some((portal, client)) = portal_of(bridge, room, user).await? else {
             continue;
         };
-        read_up_to(bridge, &portal, &client, &r.event_id).await?;
+        read_up_to(bridge, &portal, &client, event_id).await?;
     }
     Ok(())
 }

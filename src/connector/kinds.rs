@@ -4,6 +4,7 @@
 //! notices for what the chat shows without content of its own (pins, kept
 //! messages, shared history, status mentions, encrypted add-ons).
 
+use ruma::events::room::message::LocationMessageEventContent;
 use serde_json::{Value, json};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::protocol_message::Type as ProtocolType;
@@ -89,11 +90,10 @@ pub(super) fn content(m: &WaMessage) -> Option<Value> {
 
 /// The WhatsApp location for an `m.location` from Matrix: its `geo_uri`
 /// (`geo:LAT,LONG[,ALT][;params]`, RFC 5870) and its body as the name.
-pub(super) fn location_from_matrix(content: &Value) -> Result<WaMessage, &'static str> {
-    let uri = content
-        .get("geo_uri")
-        .and_then(Value::as_str)
-        .ok_or("the location has no geo_uri")?;
+pub(super) fn location_from_matrix(
+    location: &LocationMessageEventContent,
+) -> Result<WaMessage, &'static str> {
+    let uri = location.geo_uri.as_str();
     let coords = uri
         .strip_prefix("geo:")
         .and_then(|rest| rest.split(';').next())
@@ -105,10 +105,7 @@ pub(super) fn location_from_matrix(content: &Value) -> Result<WaMessage, &'stati
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&long) {
         return Err("the geo_uri is out of range");
     }
-    let name = content
-        .get("body")
-        .and_then(Value::as_str)
-        .map(str::trim)
+    let name = Some(location.body.trim())
         .filter(|b| !b.is_empty() && *b != uri)
         .map(str::to_owned);
     Ok(WaMessage {
@@ -347,11 +344,23 @@ fn plural(n: u32, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize as _;
 
     #[test]
     fn locations_from_matrix() {
-        let place = |c: Value| {
-            location_from_matrix(&c).map(|m| {
+        let place = |mut c: Value| {
+            c["msgtype"] = json!("m.location");
+            if c.get("body").is_none() {
+                c["body"] = json!("");
+            }
+            let Ok(m) = ruma::events::room::message::RoomMessageEventContent::deserialize(&c)
+            else {
+                return Err("not a location");
+            };
+            let ruma::events::room::message::MessageType::Location(l) = &m.msgtype else {
+                return Err("not a location");
+            };
+            location_from_matrix(l).map(|m| {
                 let l = m.location_message.unwrap();
                 (l.degrees_latitude, l.degrees_longitude, l.name)
             })

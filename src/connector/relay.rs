@@ -13,8 +13,9 @@ use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, Receip
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
-use super::{backfill, format, kinds, media, polls, rich, status};
-use crate::appservice::{Event, Intent, MessageContent};
+pub(super) use super::outgoing::{fail, queue_and_record};
+use super::{backfill, format, kinds, media, polls, rich};
+use crate::appservice::Intent;
 use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
 
@@ -645,125 +646,6 @@ fn message_kind(m: &WaMessage) -> &'static str {
         .into_iter()
         .find(|(set, _)| *set)
         .map_or("message", |(_, name)| name)
-}
-
-/// A Matrix message in a portal, out to WhatsApp. Database failures are
-/// errors (the homeserver retries the transaction); the rest is told to the
-/// user in the room.
-pub async fn from_matrix(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
-    event: &Event,
-    message: &MessageContent,
-) -> Result<(), StoreError> {
-    let what = "message";
-    let Some((portal, login, client, _, resend)) =
-        rich::new_user_event(bridge, room, sender, event, what).await?
-    else {
-        return Ok(());
-    };
-    if message.new_content.is_some() {
-        return rich::edit_from_matrix(bridge, &portal, &client, event, (message, resend)).await;
-    }
-    let Some(chat) = rich::chat_of(bridge, room, event, what, &portal).await else {
-        return Ok(());
-    };
-    let outgoing = match message.msgtype.as_str() {
-        "m.text" | "m.notice" | "m.emote" => {
-            let text = match (&message.format, &message.formatted_body) {
-                (Some(f), Some(html)) if f == "org.matrix.custom.html" => {
-                    format::html_to_whatsapp(html)
-                }
-                _ => message.body.clone(),
-            };
-            let text = if message.msgtype == "m.emote" {
-                format!("_* {text}_")
-            } else {
-                text
-            };
-            WaMessage {
-                conversation: Some(text),
-                ..WaMessage::default()
-            }
-        }
-        "m.location" => match kinds::location_from_matrix(&event.content) {
-            Ok(m) => m,
-            Err(why) => {
-                fail(bridge, room, event, why).await;
-                return Ok(());
-            }
-        },
-        other => match media::Outgoing::from_event(&event.kind, &event.content) {
-            // The transfer holds up this transaction, and so keeps the
-            // order of the room's messages.
-            Some(Ok(attachment)) => match media::to_whatsapp(bridge, &client, &attachment).await {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!(kind = attachment.name(), error = %e, "attachment not sent");
-                    fail(bridge, room, event, &e.to_string()).await;
-                    return Ok(());
-                }
-            },
-            Some(Err(e)) => {
-                fail(bridge, room, event, &e.to_string()).await;
-                return Ok(());
-            }
-            None => {
-                let what = if other.is_empty() { &event.kind } else { other };
-                fail(
-                    bridge,
-                    room,
-                    event,
-                    &format!("{what} messages are not bridged yet"),
-                )
-                .await;
-                return Ok(());
-            }
-        },
-    };
-    let mut outgoing = outgoing;
-    rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
-    let id = super::acks::SendId::or_new(resend);
-    queue_and_record(bridge, &portal, &client, event, &chat, (id, outgoing)).await;
-    Ok(())
-}
-
-/// Records the user's `outgoing` to `chat` against `event` and queues it
-/// (under `id`); the event gets its status once the server has it.
-/// Returns the message id, or `None` when it could not be queued (the
-/// user was told).
-pub(super) async fn queue_and_record(
-    bridge: &Arc<Bridge>,
-    portal: &Portal,
-    client: &Client,
-    event: &Event,
-    chat: &Jid,
-    (id, outgoing): (super::acks::SendId, WaMessage),
-) -> Option<String> {
-    let room = portal.room_id.as_str();
-    let id = id.resolve(bridge, portal, client, event).await;
-    let pending = match client.queue_message_as(chat, id, outgoing) {
-        Ok(p) => p,
-        Err(e) => {
-            fail(bridge, room, event, &e.to_string()).await;
-            return None;
-        }
-    };
-    let id = pending.id.clone();
-    // The outbox keeps the order; the ack is awaited in the background so a
-    // slow WhatsApp does not hold up the homeserver's transactions.
-    super::acks::until_acked(bridge, room, event, pending, super::acks::Report::Status);
-    Some(id)
-}
-
-pub(super) async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
-    let reason = if why.contains("not bridged yet") {
-        status::Reason::Unsupported
-    } else {
-        status::Reason::Generic
-    };
-    status::refused(bridge, room, event, "message", why, reason).await;
 }
 
 #[cfg(test)]

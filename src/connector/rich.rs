@@ -23,13 +23,21 @@ mod from_matrix;
 
 pub(super) use from_matrix::{
     chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event, refuse,
-    user_event,
+    user_event, whatsapp_text,
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
 use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, ghost_ids};
 use super::{acks, format};
-use crate::appservice::{Event, Intent, MessageContent};
+use ruma::EventId;
+use ruma::events::relation::Annotation;
+use ruma::events::relation::Replacement;
+use ruma::events::room::message::{
+    MessageFormat, MessageType, Relation, RoomMessageEventContent,
+    RoomMessageEventContentWithoutRelation,
+};
+
+use crate::appservice::{Event, Intent};
 use crate::bridge::Bridge;
 use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};
 

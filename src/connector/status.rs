@@ -69,7 +69,7 @@ pub(super) async fn refused(
             "reason": reason.as_str(),
             "message": why,
         });
-        post_status(bridge, room, id, status).await;
+        post_status(bridge, room, id.as_str(), status).await;
     }
     if let Err(e) = bridge
         .bot

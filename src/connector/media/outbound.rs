@@ -3,6 +3,14 @@
 //! WhatsApp client, and sent as an image, video, audio, document or sticker
 //! message pointing at the blob.
 
+use ruma::UInt;
+use ruma::events::room::MediaSource;
+use ruma::events::room::message::{
+    AudioMessageEventContent, FileMessageEventContent, ImageMessageEventContent, MessageType,
+    RoomMessageEventContent, VideoMessageEventContent,
+};
+use ruma::events::sticker::{StickerEventContent, StickerMediaSource};
+use serde::Deserialize;
 use serde_json::Value;
 use tracing::debug;
 use wa_client::{Client, MediaKind, UploadedMedia};
@@ -44,48 +52,101 @@ pub(in crate::connector) struct Outgoing {
     pub thumbnail_mxc: Option<String>,
 }
 
-fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+/// What an attachment's content says, whatever its msgtype (ruma keeps
+/// each msgtype's fields in its own struct).
+struct Parts<'c> {
+    body: &'c str,
+    filename: Option<&'c str>,
+    source: Option<&'c MediaSource>,
+    mimetype: Option<&'c str>,
+    size: Option<UInt>,
+    width: Option<UInt>,
+    height: Option<UInt>,
+    duration: Option<std::time::Duration>,
+    thumbnail: Option<&'c MediaSource>,
 }
 
-fn u32_at(v: &Value, key: &str) -> Option<u32> {
-    v.get(key)
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
+/// The `fi.mau.gif` flag mautrix bridges and Beeper clients put in a video's
+/// `info` (no ruma field holds it).
+#[derive(Deserialize)]
+struct GifFlag {
+    #[serde(rename = "fi.mau.gif", default)]
+    gif: bool,
+}
+
+fn is_gif(content: &Value) -> bool {
+    content
+        .get("info")
+        .and_then(|i| GifFlag::deserialize(i).ok())
+        .is_some_and(|f| f.gif)
+}
+
+fn nonempty(s: &str) -> Option<&str> {
+    Some(s).filter(|s| !s.is_empty())
 }
 
 impl Outgoing {
-    /// The attachment of an event of type `event_type` with `content`:
-    /// `None` if it is not an attachment, an error if it is one that cannot
-    /// be sent (no valid `url`).
+    /// The attachment of an event of type `event_type` with `content`, read
+    /// as ruma's message or sticker content: `None` if it is not an
+    /// attachment, an error if it is one that cannot be sent (no valid
+    /// `mxc://` url).
     pub fn from_event(event_type: &str, content: &Value) -> Option<Result<Outgoing, MediaError>> {
-        let info = content.get("info").filter(|i| i.is_object());
-        let info_flag = |key| info.and_then(|i| i.get(key)).and_then(Value::as_bool) == Some(true);
-        let kind = if event_type == "m.sticker" {
-            MediaKind::Sticker
-        } else {
-            match str_at(content, "msgtype")? {
-                "m.image" => MediaKind::Image,
-                "m.video" if info_flag("fi.mau.gif") => MediaKind::Gif,
-                "m.video" => MediaKind::Video,
-                "m.audio" if content.get("org.matrix.msc3245.voice").is_some() => MediaKind::Ptt,
-                "m.audio" => MediaKind::Audio,
-                "m.file" => MediaKind::Document,
-                _ => return None,
-            }
+        if event_type == "m.sticker" {
+            return Some(match StickerEventContent::deserialize(content) {
+                Ok(sticker) => Self::from_sticker(&sticker),
+                Err(_) => Err(MediaError::BadUrl),
+            });
+        }
+        let msgtype = content.get("msgtype").and_then(Value::as_str)?;
+        if !matches!(msgtype, "m.image" | "m.video" | "m.audio" | "m.file") {
+            return None;
+        }
+        // A media msgtype ruma refuses lacks its `url` (or has no string
+        // there): nothing to fetch.
+        let Ok(message) = RoomMessageEventContent::deserialize(content) else {
+            return Some(Err(MediaError::BadUrl));
         };
-        Some(Self::read(kind, content, info))
+        let (kind, parts) = match &message.msgtype {
+            MessageType::Image(i) => (MediaKind::Image, image_parts(i)),
+            MessageType::Video(v) if is_gif(content) => (MediaKind::Gif, video_parts(v)),
+            MessageType::Video(v) => (MediaKind::Video, video_parts(v)),
+            MessageType::Audio(a) if a.voice.is_some() => (MediaKind::Ptt, audio_parts(a)),
+            MessageType::Audio(a) => (MediaKind::Audio, audio_parts(a)),
+            MessageType::File(f) => (MediaKind::Document, file_parts(f)),
+            _ => return None,
+        };
+        Some(Self::read(kind, &parts))
     }
 
-    fn read(
-        kind: MediaKind,
-        content: &Value,
-        info: Option<&Value>,
-    ) -> Result<Outgoing, MediaError> {
-        let mxc = str_at(content, "url").ok_or(MediaError::BadUrl)?;
-        parse_mxc(mxc).map_err(|_| MediaError::BadUrl)?;
-        let body = str_at(content, "body");
-        let filename = str_at(content, "filename").or(body);
+    fn from_sticker(sticker: &StickerEventContent) -> Result<Outgoing, MediaError> {
+        let source = match &sticker.source {
+            StickerMediaSource::Plain(url) => MediaSource::Plain(url.clone()),
+            _ => return Err(MediaError::BadUrl),
+        };
+        let info = &sticker.info;
+        Self::read(
+            MediaKind::Sticker,
+            &Parts {
+                body: &sticker.body,
+                filename: None,
+                source: Some(&source),
+                mimetype: info.mimetype.as_deref(),
+                size: info.size,
+                width: info.width,
+                height: info.height,
+                duration: None,
+                thumbnail: info.thumbnail_source.as_ref(),
+            },
+        )
+    }
+
+    fn read(kind: MediaKind, parts: &Parts<'_>) -> Result<Outgoing, MediaError> {
+        let Some(MediaSource::Plain(mxc)) = parts.source else {
+            return Err(MediaError::BadUrl);
+        };
+        parse_mxc(mxc.as_str()).map_err(|_| MediaError::BadUrl)?;
+        let body = nonempty(parts.body);
+        let filename = parts.filename.and_then(nonempty).or(body);
         let caption = match (body, filename) {
             (Some(b), Some(f)) if b != f => Some(b.to_owned()),
             _ => None,
@@ -98,32 +159,33 @@ impl Outgoing {
             MediaKind::Sticker => "image/webp",
             _ => "application/octet-stream",
         };
-        let mut mimetype = info
-            .and_then(|i| str_at(i, "mimetype"))
+        let mut mimetype = parts
+            .mimetype
+            .and_then(nonempty)
             .unwrap_or(default_mime)
             .to_owned();
         if kind == MediaKind::Ptt && mimetype == "audio/ogg" {
             // What WhatsApp's own voice notes say.
             mimetype = default_mime.to_owned();
         }
-        let seconds = info
-            .and_then(|i| i.get("duration"))
-            .and_then(Value::as_u64)
-            .map(|ms| u32::try_from(ms.div_ceil(1000)).unwrap_or(u32::MAX));
+        let seconds = parts
+            .duration
+            .map(|d| u32::try_from(d.as_millis().div_ceil(1000)).unwrap_or(u32::MAX));
+        let dimension = |n: Option<UInt>| n.and_then(|n| u32::try_from(u64::from(n)).ok());
         Ok(Outgoing {
             kind,
-            mxc: mxc.to_owned(),
+            mxc: mxc.to_string(),
             mimetype,
             filename: filename.unwrap_or("file").to_owned(),
             caption,
-            size: info.and_then(|i| i.get("size")).and_then(Value::as_u64),
-            width: info.and_then(|i| u32_at(i, "w")),
-            height: info.and_then(|i| u32_at(i, "h")),
+            size: parts.size.map(u64::from),
+            width: dimension(parts.width),
+            height: dimension(parts.height),
             seconds,
-            thumbnail_mxc: info
-                .and_then(|i| str_at(i, "thumbnail_url"))
-                .filter(|t| parse_mxc(t).is_ok())
-                .map(str::to_owned),
+            thumbnail_mxc: match parts.thumbnail {
+                Some(MediaSource::Plain(t)) if parse_mxc(t.as_str()).is_ok() => Some(t.to_string()),
+                _ => None,
+            },
         })
     }
 
@@ -136,6 +198,66 @@ impl Outgoing {
             MediaKind::Sticker => "sticker",
             _ => "file",
         }
+    }
+}
+
+fn image_parts(i: &ImageMessageEventContent) -> Parts<'_> {
+    let info = i.info.as_deref();
+    Parts {
+        body: &i.body,
+        filename: i.filename.as_deref(),
+        source: Some(&i.source),
+        mimetype: info.and_then(|i| i.mimetype.as_deref()),
+        size: info.and_then(|i| i.size),
+        width: info.and_then(|i| i.width),
+        height: info.and_then(|i| i.height),
+        duration: None,
+        thumbnail: info.and_then(|i| i.thumbnail_source.as_ref()),
+    }
+}
+
+fn video_parts(v: &VideoMessageEventContent) -> Parts<'_> {
+    let info = v.info.as_deref();
+    Parts {
+        body: &v.body,
+        filename: v.filename.as_deref(),
+        source: Some(&v.source),
+        mimetype: info.and_then(|i| i.mimetype.as_deref()),
+        size: info.and_then(|i| i.size),
+        width: info.and_then(|i| i.width),
+        height: info.and_then(|i| i.height),
+        duration: info.and_then(|i| i.duration),
+        thumbnail: info.and_then(|i| i.thumbnail_source.as_ref()),
+    }
+}
+
+fn audio_parts(a: &AudioMessageEventContent) -> Parts<'_> {
+    let info = a.info.as_deref();
+    Parts {
+        body: &a.body,
+        filename: a.filename.as_deref(),
+        source: Some(&a.source),
+        mimetype: info.and_then(|i| i.mimetype.as_deref()),
+        size: info.and_then(|i| i.size),
+        width: None,
+        height: None,
+        duration: info.and_then(|i| i.duration),
+        thumbnail: None,
+    }
+}
+
+fn file_parts(f: &FileMessageEventContent) -> Parts<'_> {
+    let info = f.info.as_deref();
+    Parts {
+        body: &f.body,
+        filename: f.filename.as_deref(),
+        source: Some(&f.source),
+        mimetype: info.and_then(|i| i.mimetype.as_deref()),
+        size: info.and_then(|i| i.size),
+        width: None,
+        height: None,
+        duration: None,
+        thumbnail: info.and_then(|i| i.thumbnail_source.as_ref()),
     }
 }
 

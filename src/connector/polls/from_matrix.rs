@@ -268,7 +268,7 @@ pub async fn poll_response_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid poll response").await;
         return Ok(());
     };
-    let target = message_in(bridge, room, target).await?;
+    let target = message_in(bridge, room, target.as_str()).await?;
     let poll = match &target {
         Some(t) => {
             bridge

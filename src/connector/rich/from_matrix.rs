@@ -4,24 +4,55 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// The HTML of a message's text or caption, when it has some.
+pub(in crate::connector) fn html_of(msgtype: &MessageType) -> Option<&str> {
+    let formatted = match msgtype {
+        MessageType::Text(t) => t.formatted.as_ref(),
+        MessageType::Notice(n) => n.formatted.as_ref(),
+        MessageType::Emote(e) => e.formatted.as_ref(),
+        MessageType::Image(i) => i.formatted.as_ref(),
+        MessageType::Video(v) => v.formatted.as_ref(),
+        MessageType::Audio(a) => a.formatted.as_ref(),
+        MessageType::File(f) => f.formatted.as_ref(),
+        _ => None,
+    }?;
+    (formatted.format == MessageFormat::Html).then_some(formatted.body.as_str())
+}
+
+/// The WhatsApp text of a text message: its HTML turned into WhatsApp's
+/// marks, else its plain body.
+pub(in crate::connector) fn whatsapp_text(msgtype: &MessageType) -> String {
+    match html_of(msgtype) {
+        Some(html) => format::html_to_whatsapp(html),
+        None => msgtype.body().to_owned(),
+    }
+}
+
+/// The event a message replies to: its `m.in_reply_to`, also inside a
+/// thread unless that is only the thread's fallback.
+fn reply_target<C>(relation: Option<&Relation<C>>) -> Option<&EventId> {
+    match relation? {
+        Relation::Reply(reply) => Some(&reply.in_reply_to.event_id),
+        Relation::Thread(thread) if !thread.is_falling_back => {
+            thread.in_reply_to.as_ref().map(|r| &*r.event_id)
+        }
+        _ => None,
+    }
+}
+
 /// A Matrix reply and mentions onto the outgoing WhatsApp message.
 pub(in crate::connector) async fn decorate_outgoing(
     bridge: &Bridge,
     login: &Login,
     client: &Client,
     event: &Event,
-    message: &MessageContent,
+    message: &RoomMessageEventContent,
     out: &mut WaMessage,
 ) -> Result<(), StoreError> {
     let mut info = ContextInfo::default();
-    let reply = message
-        .relates_to
-        .as_ref()
-        .filter(|r| !r.is_falling_back)
-        .and_then(|r| r.in_reply_to.as_deref());
-    let room = event.room_id.as_deref().unwrap_or_default();
-    if let Some(reply) = reply
-        && let Some(target) = message_in(bridge, room, reply).await?
+    let room = event.room_id.as_deref().map_or("", |r| r.as_str());
+    if let Some(reply) = reply_target(message.relates_to.as_ref())
+        && let Some(target) = message_in(bridge, room, reply.as_str()).await?
     {
         info.stanza_id = Some(target.message_id);
         info.participant = Some(target.sender_id);
@@ -32,19 +63,13 @@ pub(in crate::connector) async fn decorate_outgoing(
             ..WaMessage::default()
         }));
     }
-    let mut mxids: Vec<String> = event
-        .content
-        .get("m.mentions")
-        .and_then(|m| m.get("user_ids"))
-        .and_then(Value::as_array)
-        .map(|ids| {
-            ids.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+    let mut mxids: Vec<String> = message
+        .mentions
+        .as_ref()
+        .map(|m| m.user_ids.iter().map(|u| u.to_string()).collect())
         .unwrap_or_default();
-    if let Some(html) = &message.formatted_body {
+    let html = html_of(&message.msgtype);
+    if let Some(html) = html {
         for p in pills(html) {
             if !mxids.contains(&p) {
                 mxids.push(p);
@@ -59,8 +84,11 @@ pub(in crate::connector) async fn decorate_outgoing(
         }
     }
     if !numbers.is_empty()
-        && matches!(message.msgtype.as_str(), "m.text" | "m.notice")
-        && let Some(html) = &message.formatted_body
+        && matches!(
+            message.msgtype,
+            MessageType::Text(_) | MessageType::Notice(_)
+        )
+        && let Some(html) = html
     {
         let text = format::html_to_whatsapp(&pills_to_numbers(html, &numbers));
         if out.conversation.is_some() {
@@ -116,8 +144,8 @@ pub(in crate::connector) async fn user_event<'e>(
     };
     Ok(event
         .event_id
-        .as_deref()
-        .map(|id| (portal, login, client, id)))
+        .as_ref()
+        .map(|id| (portal, login, client, id.as_str())))
 }
 
 /// What [`new_user_event`] finds: the portal, login, client and event id,
@@ -139,7 +167,7 @@ pub(in crate::connector) async fn new_user_event<'e>(
     let Some((portal, login, client)) = context(bridge, room, sender).await? else {
         return Ok(None);
     };
-    let Some(event_id) = event.event_id.as_deref() else {
+    let Some(event_id) = event.event_id.as_ref().map(|e| e.as_str()) else {
         return Ok(None);
     };
     let mut resend = None;
@@ -296,15 +324,17 @@ pub async fn reaction_from_matrix(
     else {
         return Ok(());
     };
-    let rel = event.relates_to().unwrap_or_default();
-    let (Some("m.annotation"), Some(target), Some(emoji)) = (
-        rel.rel_type.as_deref(),
-        rel.event_id.as_deref(),
-        rel.key.as_deref().filter(|k| !k.is_empty()),
-    ) else {
+    let annotation = event.reaction().map(|r| r.relates_to);
+    let Some(Annotation {
+        event_id: target,
+        key: emoji,
+        ..
+    }) = annotation.filter(|a| !a.key.is_empty())
+    else {
         refuse(bridge, room, event, what, "it is not a valid annotation").await;
         return Ok(());
     };
+    let (target, emoji) = (target.as_str(), emoji.as_str());
     let replayed = bridge.db.reaction_by_event(event_id).await?.is_some();
     if replayed && !acks::unacked_replay(bridge, event_id).await? {
         return Ok(()); // a replayed transaction
@@ -361,6 +391,7 @@ pub async fn redaction_from_matrix(
         refuse(bridge, room, event, what, "it names no event").await;
         return Ok(());
     };
+    let redacts = redacts.as_str();
     let reaction = bridge
         .db
         .reaction_by_event(redacts)
@@ -444,20 +475,14 @@ pub(in crate::connector) async fn edit_from_matrix(
     portal: &Portal,
     client: &Client,
     event: &Event,
-    (message, resend): (&MessageContent, Option<String>),
+    (edit, resend): (
+        &Replacement<RoomMessageEventContentWithoutRelation>,
+        Option<String>,
+    ),
 ) -> Result<(), StoreError> {
     let room = portal.room_id.as_str();
     let what = "edit";
-    let rel = message.relates_to.clone().unwrap_or_default();
-    let (Some("m.replace"), Some(target), Some(new)) = (
-        rel.rel_type.as_deref(),
-        rel.event_id.as_deref(),
-        message.new_content.as_deref(),
-    ) else {
-        refuse(bridge, room, event, what, "it is not a valid m.replace").await;
-        return Ok(());
-    };
-    let Some(target) = message_in(bridge, room, target).await? else {
+    let Some(target) = message_in(bridge, room, edit.event_id.as_str()).await? else {
         refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
         return Ok(());
     };
@@ -475,10 +500,7 @@ pub(in crate::connector) async fn edit_from_matrix(
     let Some(chat) = chat_of(bridge, room, event, what, portal).await else {
         return Ok(());
     };
-    let text = match (&new.format, &new.formatted_body) {
-        (Some(f), Some(html)) if f == "org.matrix.custom.html" => format::html_to_whatsapp(html),
-        _ => new.body.clone(),
-    };
+    let text = whatsapp_text(&edit.new_content.msgtype);
     let mut edit = ProtocolMessage {
         key: Some(MessageKey {
             remote_jid: Some(chat.to_string()),
