@@ -12,6 +12,7 @@
 //! This module knows nothing of the remote network or of the database.
 
 mod client;
+pub mod custom;
 mod error;
 mod event;
 mod intent;

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
@@ -29,6 +28,7 @@ use crate::config::Config;
 use crate::connector::{self, LoginHandle};
 use crate::store::Database;
 use ruma::events::room::member::MembershipState;
+use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{RoomAliasId, TransactionId, UserId};
 
 /// Why the bridge could not run.
@@ -131,12 +131,8 @@ impl Bridge {
 
     /// Posts a notice as the bot.
     pub async fn notice(&self, room: &str, text: &str) {
-        let content = json!({"msgtype": "m.notice", "body": text});
-        if let Err(e) = self
-            .bot
-            .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-            .await
-        {
+        let content = RoomMessageEventContent::notice_plain(text);
+        if let Err(e) = self.bot.send(room, &content, &txn_id(), None).await {
             warn!(%room, error = %e, "could not post a notice");
         }
     }

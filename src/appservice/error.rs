@@ -131,6 +131,9 @@ pub enum ClientError {
     /// An `mxc://` URI that is not `mxc://<server>/<media id>`.
     #[error("invalid mxc uri: {0:?}")]
     InvalidMxc(String),
+    /// An event's content could not be written as JSON.
+    #[error("event content not writable: {0}")]
+    Content(String),
     /// A download exceeded the configured size limit.
     #[error("media larger than {limit} bytes")]
     TooLarge {

@@ -1,6 +1,7 @@
 //! Acting as one user: the bot or a ghost.
 
 use ruma::events::room::member::MembershipState;
+use ruma::events::{MessageLikeEventContent, StateEventContent};
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
@@ -347,6 +348,40 @@ impl Intent {
             .idempotent(Idempotent::Yes);
         self.client.json(req.json(json!({}))).await?;
         Ok(())
+    }
+
+    /// Sends `content` as a message event of its type (ruma's contents,
+    /// or ours for custom events: see [`super::custom`]); `txn_id` makes
+    /// retries idempotent and `ts` sets `origin_server_ts`. Returns the
+    /// event id.
+    pub async fn send<C: MessageLikeEventContent>(
+        &self,
+        room_id: &str,
+        content: &C,
+        txn_id: &str,
+        ts: Option<u64>,
+    ) -> Result<String, ClientError> {
+        let value =
+            serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
+        let kind = content.event_type().to_string();
+        self.send_message_event(room_id, &kind, &value, txn_id, ts)
+            .await
+    }
+
+    /// Sets `content` as the state event of its type under `state_key`
+    /// (see [`Intent::send`]); returns the event id.
+    pub async fn send_state<C: StateEventContent>(
+        &self,
+        room_id: &str,
+        content: &C,
+        state_key: &str,
+        ts: Option<u64>,
+    ) -> Result<String, ClientError> {
+        let value =
+            serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
+        let kind = content.event_type().to_string();
+        self.send_state_event(room_id, &kind, state_key, &value, ts)
+            .await
     }
 
     /// Sends a message event; `txn_id` makes retries idempotent and `ts`

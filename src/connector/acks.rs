@@ -121,7 +121,7 @@ pub(super) fn until_acked(
                 return;
             }
             (Ok(_), Report::Status) => {
-                if let Some(id) = &id {
+                if let Some(id) = &event.event_id {
                     status::delivered(&bridge, &room, id).await;
                 }
             }

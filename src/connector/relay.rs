@@ -15,9 +15,10 @@ use wa_core::proto::Message as WaMessage;
 
 pub(super) use super::outgoing::{fail, queue_and_record};
 use super::{backfill, format, kinds, media, polls, rich};
-use crate::appservice::Intent;
+use crate::appservice::{ClientError, Intent};
 use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
+use ruma::events::MessageLikeEventContent;
 
 /// Handles one login's client events until the client stops.
 pub(super) async fn run_events(
@@ -383,6 +384,20 @@ impl Incoming<'_> {
 /// Marks events the bridge sent as the user (double puppeting), so their
 /// echo is not bridged back (the key the mautrix bridges use).
 pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
+
+/// `content` as the JSON to send and its event type; marked with
+/// [`PUPPET_SOURCE_KEY`] when it is sent as the user (`puppet`).
+pub(super) fn marked<C: MessageLikeEventContent>(
+    content: &C,
+    puppet: bool,
+) -> Result<(String, serde_json::Value), RelayError> {
+    let mut value = serde_json::to_value(content)
+        .map_err(|e| RelayError::Matrix(ClientError::Content(e.to_string())))?;
+    if puppet {
+        value[PUPPET_SOURCE_KEY] = json!("wabridge");
+    }
+    Ok((content.event_type().to_string(), value))
+}
 
 /// A WhatsApp message into its portal, recorded.
 pub(super) async fn to_matrix(

@@ -27,15 +27,16 @@ pub(super) use from_matrix::{
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
-use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, ghost_ids};
+use super::relay::{Incoming, RelayError, ghost_ids};
 use super::{acks, format};
-use ruma::EventId;
+use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
 use ruma::events::relation::Replacement;
 use ruma::events::room::message::{
     MessageFormat, MessageType, Relation, RoomMessageEventContent,
     RoomMessageEventContentWithoutRelation,
 };
+use ruma::{EventId, OwnedEventId};
 
 use crate::appservice::{Event, Intent};
 use crate::bridge::Bridge;
@@ -120,29 +121,25 @@ async fn edit(
     let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
         return Ok(String::new());
     };
-    let text = text.as_str();
-    let mut new_content = json!({"msgtype": "m.text", "body": text});
-    if let Some(html) = format::whatsapp_to_html(text) {
-        new_content["format"] = json!("org.matrix.custom.html");
-        new_content["formatted_body"] = json!(html);
-    }
-    let mut content = json!({
-        "msgtype": "m.text",
-        "body": format!("* {text}"),
-        "m.new_content": new_content,
-        "m.relates_to": {"rel_type": "m.replace", "event_id": target.event_id},
-    });
-    if let Some(html) = new_content.get("formatted_body").and_then(Value::as_str) {
-        content["format"] = json!("org.matrix.custom.html");
-        content["formatted_body"] = json!(format!("* {html}"));
-    }
-    if puppet {
-        content[PUPPET_SOURCE_KEY] = json!("wabridge");
-    }
+    let Ok(target_id) = OwnedEventId::try_from(target.event_id.as_str()) else {
+        debug!(id = %m.id, "the edited message's event id is not valid");
+        return Ok(String::new());
+    };
+    let (body, html) = (text.as_str(), format::whatsapp_to_html(&text));
+    let shown = |prefix: &str| match &html {
+        Some(html) => MessageType::text_html(format!("{prefix}{body}"), format!("{prefix}{html}")),
+        None => MessageType::text_plain(format!("{prefix}{body}")),
+    };
+    let mut content = RoomMessageEventContent::new(shown("* "));
+    content.relates_to = Some(Relation::Replacement(Replacement::new(
+        target_id,
+        RoomMessageEventContentWithoutRelation::new(shown("")),
+    )));
+    let (kind, content) = super::relay::marked(&content, puppet)?;
     let event_id = intent
         .send_message_event(
             &portal.room_id,
-            "m.room.message",
+            &kind,
             &content,
             &wa_txn(login, m.id, ""),
             Some(m.ts_ms),
@@ -274,16 +271,16 @@ async fn react(
     if emoji.is_empty() {
         return Ok(String::new());
     }
-    let mut content = json!({
-        "m.relates_to": {"rel_type": "m.annotation", "event_id": target.event_id, "key": emoji},
-    });
-    if puppet {
-        content[PUPPET_SOURCE_KEY] = json!("wabridge");
-    }
+    let Ok(target_id) = OwnedEventId::try_from(target.event_id.as_str()) else {
+        debug!(id = %m.id, "the reacted message's event id is not valid");
+        return Ok(String::new());
+    };
+    let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
+    let (kind, content) = super::relay::marked(&reaction, puppet)?;
     let event_id = intent
         .send_message_event(
             &portal.room_id,
-            "m.reaction",
+            &kind,
             &content,
             &wa_txn(login, m.id, ""),
             Some(m.ts_ms),

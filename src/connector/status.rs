@@ -3,14 +3,14 @@
 //! message, and on failure also a visible notice that says why, as a reply
 //! to it (clients that do not show the status still tell the user).
 
-use serde_json::json;
+use ruma::EventId;
+use ruma::events::relation::{InReplyTo, Reference, Reply};
+use ruma::events::room::message::{Relation, RoomMessageEventContent};
 use tracing::warn;
 
 use crate::appservice::Event;
+use crate::appservice::custom::{MessageSendStatusEventContent, SendStatus, StatusRelation};
 use crate::bridge::{Bridge, txn_id};
-
-/// The status event type.
-pub const STATUS_EVENT: &str = "com.beeper.message_send_status";
 
 /// Why a message failed, as the status event's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,22 +30,36 @@ impl Reason {
     }
 }
 
-async fn post_status(bridge: &Bridge, room: &str, event_id: &str, status: serde_json::Value) {
-    let mut content = status;
-    content["network"] = json!("whatsapp");
-    content["m.relates_to"] = json!({"rel_type": "m.reference", "event_id": event_id});
-    if let Err(e) = bridge
-        .bot
-        .send_message_event(room, STATUS_EVENT, &content, &txn_id(), None)
-        .await
-    {
+async fn post_status(bridge: &Bridge, room: &str, event_id: &EventId, status: Status) {
+    let content = MessageSendStatusEventContent {
+        network: "whatsapp".to_owned(),
+        relates_to: StatusRelation {
+            reference: Reference::new(event_id.to_owned()),
+        },
+        status: status.status,
+        reason: status.reason.map(|r| r.as_str().to_owned()),
+        message: status.message,
+    };
+    if let Err(e) = bridge.bot.send(room, &content, &txn_id(), None).await {
         warn!(error = %e, "could not post a message status");
     }
 }
 
+/// A status, and why when it failed.
+struct Status {
+    status: SendStatus,
+    reason: Option<Reason>,
+    message: Option<String>,
+}
+
 /// The event reached the WhatsApp server.
-pub(super) async fn delivered(bridge: &Bridge, room: &str, event_id: &str) {
-    post_status(bridge, room, event_id, json!({"status": "SUCCESS"})).await;
+pub(super) async fn delivered(bridge: &Bridge, room: &str, event_id: &EventId) {
+    let status = Status {
+        status: SendStatus::Success,
+        reason: None,
+        message: None,
+    };
+    post_status(bridge, room, event_id, status).await;
 }
 
 /// The user's `what` (message, reaction, edit, ...) was not bridged: a
@@ -58,24 +72,18 @@ pub(super) async fn refused(
     why: &str,
     reason: Reason,
 ) {
-    let mut content = json!({
-        "msgtype": "m.notice",
-        "body": format!("⚠️ Your {what} was not bridged: {why}"),
-    });
+    let mut content =
+        RoomMessageEventContent::notice_plain(format!("⚠️ Your {what} was not bridged: {why}"));
     if let Some(id) = &event.event_id {
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": id}});
-        let status = json!({
-            "status": "FAIL_PERMANENT",
-            "reason": reason.as_str(),
-            "message": why,
-        });
-        post_status(bridge, room, id.as_str(), status).await;
+        content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(id.clone()))));
+        let status = Status {
+            status: SendStatus::FailPermanent,
+            reason: Some(reason),
+            message: Some(why.to_owned()),
+        };
+        post_status(bridge, room, id, status).await;
     }
-    if let Err(e) = bridge
-        .bot
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-        .await
-    {
+    if let Err(e) = bridge.bot.send(room, &content, &txn_id(), None).await {
         warn!(error = %e, "could not post an error notice");
     }
 }
