@@ -1,0 +1,158 @@
+//! Notification stanzas: device lists, identities, prekeys, group changes,
+//! privacy tokens and app-state syncs the server tells us of.
+
+use std::sync::Arc;
+
+use tracing::info;
+use wa_core::binary::Node;
+use wa_core::jid::{Jid, Server};
+
+use super::super::event::{ClientEvent, GroupChange, GroupChangeKind};
+use super::super::{Shared, appstate, lock, tokens};
+use super::{HandleError, ack};
+use crate::error::Error;
+use crate::login;
+use crate::socket::Connection;
+
+/// Handles one `<notification>` by its `type`, then acknowledges it
+/// whether or not handling it succeeded.
+pub(super) async fn notification(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    node: &Node,
+) -> Result<(), HandleError> {
+    let result = match node.attr_str("type") {
+        Some("devices") => devices_changed(shared, node).await,
+        Some("encrypt") if node.child("identity").is_some() => {
+            identity_notification(shared, conn, node).await
+        }
+        Some("encrypt") => prekeys_low(shared, conn, node).await,
+        Some("w:gp2") => group_changed(shared, node).await,
+        Some("privacy_token") => tokens::received(shared, node)
+            .await
+            .map_err(HandleError::from),
+        Some("server_sync") => {
+            appstate::server_sync(shared, node).await;
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    ack(conn, node, "notification").await?;
+    result
+}
+
+async fn devices_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleError> {
+    let Some(from) = node.attr_jid("from").map(Jid::to_non_ad) else {
+        return Ok(());
+    };
+    let lid = crate::devices::lid_of(&*shared.store, &from).await?;
+    for user in [Some(from.clone()), lid].into_iter().flatten() {
+        shared.store.delete_devices(&user.to_string()).await?;
+    }
+    shared
+        .emit(ClientEvent::DevicesChanged { user: from })
+        .await;
+    Ok(())
+}
+
+/// `<notification type="encrypt" from><identity/>`: the contact
+/// reinstalled. Our token goes to them again (the sessions renew themselves
+/// with their next `pkmsg`).
+async fn identity_notification(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    node: &Node,
+) -> Result<(), HandleError> {
+    let Some(from) = node.attr_jid("from").map(Jid::to_non_ad) else {
+        return Ok(());
+    };
+    if !matches!(from.server(), Server::User | Server::Lid) {
+        return Ok(());
+    }
+    tokens::reissue(shared, conn, &from).await?;
+    Ok(())
+}
+
+async fn prekeys_low(
+    shared: &Arc<Shared>,
+    conn: &Connection,
+    node: &Node,
+) -> Result<(), HandleError> {
+    let Some(count) = node
+        .child("count")
+        .and_then(|c| c.attr_str("value"))
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return Ok(());
+    };
+    if count >= login::MIN_PREKEY_COUNT {
+        return Ok(());
+    }
+    info!(count, "server is low on our prekeys; uploading more");
+    let mut state = shared.state.lock().await;
+    login::upload_prekeys(conn, &mut state, &*shared.store, login::REFILL_PREKEY_COUNT)
+        .await
+        .map_err(|e| match e {
+            login::LoginError::Store(s) => HandleError::from(s),
+            login::LoginError::Connection(c) => HandleError::Connection(c),
+            other => HandleError::Connection(Error::Network(other.to_string())),
+        })
+}
+
+fn jids(node: &Node) -> Vec<Jid> {
+    node.children_by_tag("participant")
+        .filter_map(|p| p.attr_jid("jid").cloned())
+        .collect()
+}
+
+async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleError> {
+    let Some(group) = node.attr_jid("from").cloned() else {
+        return Ok(());
+    };
+    lock(&shared.groups).remove(&group.to_string());
+    let actor = node.attr_jid("participant").cloned();
+    for child in node.child_nodes() {
+        let kind = match child.tag.as_ref() {
+            "create" => {
+                let g = child.child("group");
+                GroupChangeKind::Created {
+                    subject: g
+                        .and_then(|g| g.attr_str("subject"))
+                        .unwrap_or_default()
+                        .to_owned(),
+                    participants: g.map(jids).unwrap_or_default(),
+                }
+            }
+            "add" => GroupChangeKind::Added(jids(child)),
+            "remove" => GroupChangeKind::Removed(jids(child)),
+            "leave" => GroupChangeKind::Left(jids(child)),
+            "promote" => GroupChangeKind::Promoted(jids(child)),
+            "demote" => GroupChangeKind::Demoted(jids(child)),
+            "subject" => {
+                GroupChangeKind::Subject(child.attr_str("subject").unwrap_or_default().to_owned())
+            }
+            "description" => GroupChangeKind::Description(
+                child
+                    .child("body")
+                    .and_then(Node::content_bytes)
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
+            ),
+            other => GroupChangeKind::Other(other.to_owned()),
+        };
+        if matches!(kind, GroupChangeKind::Removed(_) | GroupChangeKind::Left(_)) {
+            // Whoever left must not read what we send next.
+            shared
+                .crypto
+                .rotate_sender_key(&group, &shared.own.lid)
+                .await?;
+        }
+        shared
+            .emit(ClientEvent::GroupChange(GroupChange {
+                group: group.clone(),
+                actor: actor.clone(),
+                kind,
+            }))
+            .await;
+    }
+    Ok(())
+}
