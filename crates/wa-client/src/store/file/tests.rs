@@ -1,9 +1,14 @@
 //! The file store: conformance, a reopen round-trip of every role, the
 //! lock, the file mode, corrupt files, and `Debug`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use wa_core::jid::{Jid, Server};
+use wa_core::keys::KeyPair;
+use wa_core::proto::AdvSignedDeviceIdentity;
+
 use super::*;
 use crate::store::Store;
-use wa_core::jid::{Jid, Server};
 
 /// A fresh path in the temp folder, removed (with its `.tmp`) on drop.
 struct TempPath(PathBuf);
