@@ -33,56 +33,10 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: Result<LoggedIn,
         }
     };
     loop {
-        if let Some(LoggedIn {
-            conn,
-            events,
-            session,
-            success,
-            ..
-        }) = live.take()
-        {
+        if let Some(l) = live.take() {
             attempt = 0;
-            *super::lock(&shared.session) = session;
-            super::presence::clock_from(&shared, &success);
-            super::tokens::prune(&shared).await;
-            super::secrets::prune(&shared).await;
-            shared.conn.send_replace(Some(conn.clone()));
-            // A new connection is not online until it says so.
-            shared
-                .active
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-            presence::announce_name(&shared, false).await;
-            shared.emit(ClientEvent::Connected).await;
-            shared.outbox_changed.notify_one();
-            appstate::after_login(&shared).await;
-            let end = recv::run(&shared, &conn, events, &mut stop).await;
-            shared.conn.send_replace(None);
-            conn.close();
-            // Closed for the server before anything else happens: what it
-            // sends from now on waits for the next login.
-            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
-            requeue_inflight(&shared);
-            match end {
-                recv::End::Stopped => break,
-                recv::End::LoggedOut => {
-                    logged_out(&shared, AuthError::LoggedOut).await;
-                    break;
-                }
-                recv::End::Refused(e) => {
-                    warn!(error = %e, "stream ended for good; stopping");
-                    shared.emit(ClientEvent::Stopped(e)).await;
-                    break;
-                }
-                recv::End::Lost(reason) => {
-                    let retry_in = shared.opts.reconnect.delay(0);
-                    warn!(%reason, ?retry_in, "connection lost");
-                    shared
-                        .emit(ClientEvent::Disconnected { reason, retry_in })
-                        .await;
-                    if sleep_or_stop(retry_in, &mut stop).await {
-                        break;
-                    }
-                }
+            if serve(&shared, l, &mut stop).await {
+                break;
             }
         }
         if shared.stopped() {
@@ -120,6 +74,59 @@ pub(super) async fn run_connections(shared: Arc<Shared>, first: Result<LoggedIn,
         }
     }
     finish(&shared);
+}
+
+/// Handles one logged-in connection until it ends, then closes it. True
+/// when the client is done (stopped, logged out or refused for good); after
+/// a lost connection, false once the first backoff step is waited out.
+async fn serve(shared: &Arc<Shared>, live: LoggedIn, stop: &mut watch::Receiver<bool>) -> bool {
+    let LoggedIn {
+        conn,
+        events,
+        session,
+        success,
+        ..
+    } = live;
+    *super::lock(&shared.session) = session;
+    super::presence::clock_from(shared, &success);
+    super::tokens::prune(shared).await;
+    super::secrets::prune(shared).await;
+    shared.conn.send_replace(Some(conn.clone()));
+    // A new connection is not online until it says so.
+    shared
+        .active
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    presence::announce_name(shared, false).await;
+    shared.emit(ClientEvent::Connected).await;
+    shared.outbox_changed.notify_one();
+    appstate::after_login(shared).await;
+    let end = recv::run(shared, &conn, events, stop).await;
+    shared.conn.send_replace(None);
+    conn.close();
+    // Closed for the server before anything else happens: what it
+    // sends from now on waits for the next login.
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    requeue_inflight(shared);
+    match end {
+        recv::End::Stopped => true,
+        recv::End::LoggedOut => {
+            logged_out(shared, AuthError::LoggedOut).await;
+            true
+        }
+        recv::End::Refused(e) => {
+            warn!(error = %e, "stream ended for good; stopping");
+            shared.emit(ClientEvent::Stopped(e)).await;
+            true
+        }
+        recv::End::Lost(reason) => {
+            let retry_in = shared.opts.reconnect.delay(0);
+            warn!(%reason, ?retry_in, "connection lost");
+            shared
+                .emit(ClientEvent::Disconnected { reason, retry_in })
+                .await;
+            sleep_or_stop(retry_in, stop).await
+        }
+    }
 }
 
 /// A login that may succeed later failed: tells the user of the client
