@@ -464,35 +464,9 @@ async fn apply_answer(
         stop: None,
     };
     if let Some(bytes) = node.child("snapshot").and_then(Node::content_bytes) {
-        let reference = ExternalBlobReference::decode(bytes)
-            .map_err(|_| AppStateSyncError::Malformed("snapshot reference"))?;
-        let snapshot: SyncdSnapshot = download(shared, &reference).await?;
-        let ids: Vec<Vec<u8>> = key_id(snapshot.key_id.as_ref())
-            .into_iter()
-            .chain(
-                snapshot
-                    .records
-                    .iter()
-                    .filter_map(|r| key_id(r.key_id.as_ref())),
-            )
-            .collect();
-        let (keys, missing) = load_keys(shared, ids).await?;
-        if !missing.is_empty() {
-            applied.stop = Some(Stop::MissingKeys(missing));
+        apply_snapshot(shared, collection, &mut applied, bytes).await?;
+        if applied.stop.is_some() {
             return Ok(applied);
-        }
-        let lookup = |id: &[u8]| keys.get(id).map(|k| k.data);
-        match decode_snapshot(collection, &snapshot, &lookup) {
-            Ok((next, mutations)) => {
-                applied
-                    .changes
-                    .extend(changes(collection, next.version, &mutations, true));
-                applied.state = next;
-            }
-            Err(e) => {
-                applied.stop = Some(Stop::Invalid(e));
-                return Ok(applied);
-            }
         }
     }
     let patches = node
@@ -566,6 +540,45 @@ async fn apply_answer(
         )));
     }
     Ok(applied)
+}
+
+/// Applies the snapshot an answer refers to (`bytes`, its blob reference):
+/// `applied` then starts from it. When its keys are missing or it does not
+/// verify, `applied` stays as it was and `stop` says why.
+async fn apply_snapshot(
+    shared: &Shared,
+    collection: Collection,
+    applied: &mut Applied,
+    bytes: &[u8],
+) -> Result<(), AppStateSyncError> {
+    let reference = ExternalBlobReference::decode(bytes)
+        .map_err(|_| AppStateSyncError::Malformed("snapshot reference"))?;
+    let snapshot: SyncdSnapshot = download(shared, &reference).await?;
+    let ids: Vec<Vec<u8>> = key_id(snapshot.key_id.as_ref())
+        .into_iter()
+        .chain(
+            snapshot
+                .records
+                .iter()
+                .filter_map(|r| key_id(r.key_id.as_ref())),
+        )
+        .collect();
+    let (keys, missing) = load_keys(shared, ids).await?;
+    if !missing.is_empty() {
+        applied.stop = Some(Stop::MissingKeys(missing));
+        return Ok(());
+    }
+    let lookup = |id: &[u8]| keys.get(id).map(|k| k.data);
+    match decode_snapshot(collection, &snapshot, &lookup) {
+        Ok((next, mutations)) => {
+            applied
+                .changes
+                .extend(changes(collection, next.version, &mutations, true));
+            applied.state = next;
+        }
+        Err(e) => applied.stop = Some(Stop::Invalid(e)),
+    }
+    Ok(())
 }
 
 /// The typed changes of verified mutations (REMOVEs have no action).
