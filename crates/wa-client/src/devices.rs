@@ -100,6 +100,43 @@ pub(crate) async fn resolve(
     users: &[Jid],
 ) -> Result<Vec<Target>, DevicesError> {
     // LID user -> devices, from the cache or fetched.
+    let (cached, ask) = cached_or_asked(store, users).await?;
+    let listed = if ask.is_empty() {
+        Vec::new()
+    } else {
+        usync(conn, store, &ask).await?
+    };
+    let (missing, bundles) = session_bundles(conn, crypto, own, &cached, &listed).await?;
+    let account_keys = account_keys(crypto, own, &cached, &listed, &bundles).await?;
+
+    // Fresh lists: keep device 0 and the companions the account signed.
+    let mut verified: Vec<(Jid, Vec<u16>)> = cached;
+    for l in listed {
+        let Some(key) = account_keys.get(l.lid.user()) else {
+            warn!(user = %l.lid, "no account key; sending to no device of this user");
+            continue;
+        };
+        let devices = signed_devices(&l, key);
+        store
+            .store_devices(
+                &l.lid.to_string(),
+                &CachedDevices {
+                    devices: devices.clone(),
+                    fetched: now(),
+                },
+            )
+            .await?;
+        verified.push((l.lid, devices));
+    }
+    Ok(targets(verified, own, &account_keys, bundles, &missing))
+}
+
+/// Splits `users` (once each) into the LID users whose device lists are
+/// cached, with those lists, and the users to ask the server about.
+async fn cached_or_asked(
+    store: &dyn Store,
+    users: &[Jid],
+) -> Result<(Vec<(Jid, Vec<u16>)>, Vec<Jid>), DevicesError> {
     let mut cached: Vec<(Jid, Vec<u16>)> = Vec::new();
     let mut ask = Vec::new();
     let mut seen = BTreeSet::new();
@@ -116,22 +153,27 @@ pub(crate) async fn resolve(
             None => ask.push(user),
         }
     }
-    let listed = if ask.is_empty() {
-        Vec::new()
-    } else {
-        usync(conn, store, &ask).await?
-    };
+    Ok((cached, ask))
+}
 
-    // Devices without a session get a bundle.
+/// Devices without a session get a bundle: returns those devices, and the
+/// bundles fetched for them (keyed by device JID).
+async fn session_bundles(
+    conn: &Connection,
+    crypto: &Crypto,
+    own: &Own,
+    cached: &[(Jid, Vec<u16>)],
+    listed: &[Listed],
+) -> Result<(Vec<Jid>, Bundles), DevicesError> {
     let mut all: Vec<Jid> = Vec::new();
-    for (lid, devices) in &cached {
+    for (lid, devices) in cached {
         all.extend(
             devices
                 .iter()
                 .map(|d| Jid::with_device(lid.user(), *d, Server::Lid)),
         );
     }
-    for l in &listed {
+    for l in listed {
         all.extend(
             l.devices
                 .iter()
@@ -146,14 +188,23 @@ pub(crate) async fn resolve(
         .filter(|(_, h)| !**h)
         .map(|(d, _)| d.clone())
         .collect();
-    let mut bundles = if missing.is_empty() {
+    let bundles = if missing.is_empty() {
         HashMap::new()
     } else {
         fetch_bundles(conn, &missing).await?
     };
+    Ok((missing, bundles))
+}
 
-    // The account key of each user: ours, a known device-0 identity, or the
-    // identity in device 0's fresh bundle.
+/// The account key of each user, by LID user: ours, a known device-0
+/// identity, or the identity in device 0's fresh bundle.
+async fn account_keys(
+    crypto: &Crypto,
+    own: &Own,
+    cached: &[(Jid, Vec<u16>)],
+    listed: &[Listed],
+    bundles: &Bundles,
+) -> Result<HashMap<String, Vec<u8>>, DevicesError> {
     let mut account_keys: HashMap<String, Vec<u8>> = HashMap::new();
     account_keys.insert(own.lid.user().to_owned(), own.account_key.clone());
     let users_seen: BTreeSet<String> = cached
@@ -176,27 +227,19 @@ pub(crate) async fn resolve(
             account_keys.insert(user, k);
         }
     }
+    Ok(account_keys)
+}
 
-    // Fresh lists: keep device 0 and the companions the account signed.
-    let mut verified: Vec<(Jid, Vec<u16>)> = cached;
-    for l in listed {
-        let Some(key) = account_keys.get(l.lid.user()) else {
-            warn!(user = %l.lid, "no account key; sending to no device of this user");
-            continue;
-        };
-        let devices = signed_devices(&l, key);
-        store
-            .store_devices(
-                &l.lid.to_string(),
-                &CachedDevices {
-                    devices: devices.clone(),
-                    fetched: now(),
-                },
-            )
-            .await?;
-        verified.push((l.lid, devices));
-    }
-
+/// The devices of the `verified` lists to encrypt for, except this one. A
+/// companion with a fresh bundle is kept only if its account vouches for
+/// it; a device that needed a bundle and got none is skipped.
+fn targets(
+    verified: Vec<(Jid, Vec<u16>)>,
+    own: &Own,
+    account_keys: &HashMap<String, Vec<u8>>,
+    mut bundles: Bundles,
+    missing: &[Jid],
+) -> Vec<Target> {
     let mut out = Vec::new();
     for (lid, devices) in verified {
         let is_own = lid.user() == own.lid.user();
@@ -229,7 +272,7 @@ pub(crate) async fn resolve(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Whether a companion's ADV identity (from its bundle) is signed by the
