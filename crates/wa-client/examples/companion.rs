@@ -53,8 +53,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use wa_client::store::DeviceStore as _;
 use wa_client::{
-    Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState, FileStore, GroupChangeKind,
-    PairEvent, PairOptions, ReceiptKind, Store, pair,
+    AppStateChange, Client, ClientEvent, ClientOptions, ConnectOptions, DeviceState, FileStore,
+    GroupChange, GroupChangeKind, PairEvent, PairOptions, ReceiptKind, Store, pair,
 };
 use wa_core::jid::{Jid, Server};
 
@@ -450,32 +450,7 @@ fn emit_event(event: &ClientEvent) -> bool {
             "from": from.to_string(),
             "state": format!("{state:?}").to_lowercase(),
         }),
-        ClientEvent::GroupChange(g) => {
-            let (change, detail) = match &g.kind {
-                GroupChangeKind::Created {
-                    subject,
-                    participants,
-                } => (
-                    "created",
-                    json!({"subject": subject, "participants": strings(participants)}),
-                ),
-                GroupChangeKind::Added(j) => ("added", json!(strings(j))),
-                GroupChangeKind::Removed(j) => ("removed", json!(strings(j))),
-                GroupChangeKind::Left(j) => ("left", json!(strings(j))),
-                GroupChangeKind::Promoted(j) => ("promoted", json!(strings(j))),
-                GroupChangeKind::Demoted(j) => ("demoted", json!(strings(j))),
-                GroupChangeKind::Subject(s) => ("subject", json!(s)),
-                GroupChangeKind::Description(d) => ("description", json!(d)),
-                GroupChangeKind::Other(tag) => ("other", json!(tag)),
-            };
-            json!({
-                "event": "group",
-                "group": g.group.to_string(),
-                "actor": g.actor.as_ref().map(ToString::to_string),
-                "change": change,
-                "detail": detail,
-            })
-        }
+        ClientEvent::GroupChange(g) => group_change_json(g),
         ClientEvent::DevicesChanged { user } => {
             json!({"event": "devices_changed", "user": user.to_string()})
         }
@@ -488,19 +463,7 @@ fn emit_event(event: &ClientEvent) -> bool {
             "sync_type": h.notification.sync_type,
             "chunk_order": h.notification.chunk_order,
         }),
-        ClientEvent::AppState(changes) => json!({
-            "event": "app_state",
-            "changes": changes
-                .iter()
-                .map(|c| json!({
-                    "collection": c.collection.name(),
-                    "version": c.version,
-                    "action": format!("{:?}", c.action),
-                    "timestamp_ms": c.timestamp_ms,
-                    "full_sync": c.full_sync,
-                }))
-                .collect::<Vec<_>>(),
-        }),
+        ClientEvent::AppState(changes) => app_state_json(changes),
         ClientEvent::AppStateInvalid { collection, reason } => json!({
             "event": "app_state_invalid",
             "collection": collection.name(),
@@ -508,4 +471,49 @@ fn emit_event(event: &ClientEvent) -> bool {
         }),
     };
     emit_json(&value)
+}
+
+/// The `group` event line for a group change.
+fn group_change_json(g: &GroupChange) -> Value {
+    let (change, detail) = match &g.kind {
+        GroupChangeKind::Created {
+            subject,
+            participants,
+        } => (
+            "created",
+            json!({"subject": subject, "participants": strings(participants)}),
+        ),
+        GroupChangeKind::Added(j) => ("added", json!(strings(j))),
+        GroupChangeKind::Removed(j) => ("removed", json!(strings(j))),
+        GroupChangeKind::Left(j) => ("left", json!(strings(j))),
+        GroupChangeKind::Promoted(j) => ("promoted", json!(strings(j))),
+        GroupChangeKind::Demoted(j) => ("demoted", json!(strings(j))),
+        GroupChangeKind::Subject(s) => ("subject", json!(s)),
+        GroupChangeKind::Description(d) => ("description", json!(d)),
+        GroupChangeKind::Other(tag) => ("other", json!(tag)),
+    };
+    json!({
+        "event": "group",
+        "group": g.group.to_string(),
+        "actor": g.actor.as_ref().map(ToString::to_string),
+        "change": change,
+        "detail": detail,
+    })
+}
+
+/// The `app_state` event line for a batch of app-state changes.
+fn app_state_json(changes: &[AppStateChange]) -> Value {
+    json!({
+        "event": "app_state",
+        "changes": changes
+            .iter()
+            .map(|c| json!({
+                "collection": c.collection.name(),
+                "version": c.version,
+                "action": format!("{:?}", c.action),
+                "timestamp_ms": c.timestamp_ms,
+                "full_sync": c.full_sync,
+            }))
+            .collect::<Vec<_>>(),
+    })
 }
