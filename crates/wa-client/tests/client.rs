@@ -15,6 +15,9 @@ use wa_sim::Sim;
 #[path = "support/companion.rs"]
 mod companion;
 use companion::{named, next, next_message, options, paired, sim, start, stop, wait_for};
+#[path = "support/logs.rs"]
+mod logs;
+use logs::Logs;
 
 fn enc_types_to(sim: &Sim, to: &str) -> Vec<String> {
     sim.routed()
@@ -82,37 +85,6 @@ async fn texts_both_ways_then_again_after_a_restart_from_the_store() {
         (m.id.as_str(), m.text()),
         (answer.as_str(), Some("welcome back"))
     );
-}
-
-/// Log lines written while the guard lives (this thread only: the test
-/// runtime is single-threaded, so the client's tasks log here too).
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Logs {
-    fn capture(&self) -> tracing::subscriber::DefaultGuard {
-        let logs = self.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 #[tokio::test]
