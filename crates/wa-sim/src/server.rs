@@ -437,60 +437,6 @@ impl Sim {
         self.shared.state().ref_lifetimes = Some((first, later));
     }
 
-    /// Changes the faults armed for device `device` of `pn`.
-    fn arm(&self, pn: &str, device: u16, set: impl FnOnce(&mut faults::DeviceFaults)) {
-        let mut state = self.shared.state();
-        set(state
-            .faults
-            .devices
-            .entry((pn.to_owned(), device))
-            .or_default());
-    }
-
-    /// Fault: drop the next `n` stanzas routed to device `device` of `pn`.
-    pub fn drop_next(&self, pn: &str, device: u16, n: usize) {
-        self.arm(pn, device, |f| f.drop_next = n);
-    }
-
-    /// Fault: hold back each of the next `n` stanzas for the device by `by`.
-    pub fn delay_next(&self, pn: &str, device: u16, n: usize, by: Duration) {
-        self.arm(pn, device, |f| {
-            f.delay_next = n;
-            f.delay = by;
-        });
-    }
-
-    /// Fault: flip the last byte of every `<enc>` ciphertext in the next `n`
-    /// message stanzas routed to device `device` of `pn`, so that device's
-    /// decryption fails as with a lost session (and it asks for a retry).
-    pub fn corrupt_next(&self, pn: &str, device: u16, n: usize) {
-        self.arm(pn, device, |f| f.corrupt_next = n);
-    }
-
-    /// How many stanzas for the device were dropped by [`Sim::drop_next`].
-    pub fn dropped(&self, pn: &str, device: u16) -> usize {
-        let state = self.shared.state();
-        state
-            .faults
-            .dropped
-            .get(&(pn.to_owned(), device))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Fault: a slow service: the device's logins for `how_long` are
-    /// answered only once it has passed.
-    pub fn hold_logins(&self, pn: &str, device: u16, how_long: Duration) {
-        let until = tokio::time::Instant::now() + how_long;
-        self.arm(pn, device, |f| f.hold_until = Some(until));
-    }
-
-    /// Fault: answer the device's logins with `<failure reason="503">` for `how_long`.
-    pub fn refuse_logins(&self, pn: &str, device: u16, how_long: Duration) {
-        let until = tokio::time::Instant::now() + how_long;
-        self.arm(pn, device, |f| f.refuse_until = Some(until));
-    }
-
     /// Puts the account `pn` under a reach-out restriction (or lifts it):
     /// its 1:1 messages then need the recipient's privacy token, else the
     /// server refuses them with `<ack error="463">`.
@@ -622,75 +568,6 @@ impl Sim {
     /// True when `issuer` has given `holder` a privacy token.
     pub fn has_issued_token(&self, issuer: &str, holder: &str) -> bool {
         self.shared.state().tokens.has_issued(issuer, holder)
-    }
-
-    /// Fault: replace the signed prekey and the one-time prekeys the
-    /// server holds for the companion with random bytes, as a server copy
-    /// gone out of step would be; its next digest check then fails. False
-    /// if there is no such companion.
-    pub fn scramble_prekeys(&self, pn: &str, device: u16) -> bool {
-        let mut state = self.shared.state();
-        let Some(c) = state
-            .accounts
-            .get_mut(pn)
-            .and_then(|a| a.companions.get_mut(&device))
-        else {
-            return false;
-        };
-        for public in c.keys.prekeys.values_mut() {
-            rand::Rng::fill_bytes(&mut rand::rng(), public.as_mut_slice());
-        }
-        rand::Rng::fill_bytes(&mut rand::rng(), c.keys.signed_prekey.as_mut_slice());
-        true
-    }
-
-    /// Fault: cut the device's socket now, with no stream error. False if it
-    /// was not connected.
-    pub fn cut(&self, pn: &str, device: u16) -> bool {
-        let state = self.shared.state();
-        state
-            .online
-            .get(&(pn.to_owned(), device))
-            .is_some_and(|tx| tx.send(Push::Cut).is_ok())
-    }
-
-    /// Fault (a compromised server): lists a companion `device` under `pn`
-    /// that the account's primary never signed. It appears in device lists
-    /// (outside the signed key-index list) with a prekey bundle whose ADV
-    /// identity is signed by a stranger; whatever is encrypted to it is kept
-    /// and counted by [`Sim::queued`].
-    pub fn inject_unsigned_device(&self, pn: &str, device: u16) -> bool {
-        let mut state = self.shared.state();
-        let Some(account) = state.accounts.get_mut(pn) else {
-            return false;
-        };
-        let mut rng = rand::rng();
-        let stranger = KeyPair::generate(&mut rng);
-        let identity = KeyPair::generate(&mut rng);
-        let Ok((keys, _store)) = account::phone_keys(&identity) else {
-            return false;
-        };
-        let key_index = account.next_key_index + 1000;
-        let details = wa_core::proto::AdvDeviceIdentity {
-            raw_id: Some(account.raw_id),
-            timestamp: Some(unix_now()),
-            key_index: Some(key_index),
-            ..Default::default()
-        };
-        let signed =
-            wa_core::adv::sign_device_identity(&stranger, &details, identity.public(), &mut rng);
-        account.companions.insert(
-            device,
-            crate::account::Companion {
-                noise_key: [0; 32],
-                key_index,
-                signed_identity: signed,
-                keys,
-                unsigned: true,
-                name: None,
-            },
-        );
-        true
     }
 
     /// Registrations seen so far.
