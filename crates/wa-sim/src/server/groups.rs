@@ -259,6 +259,12 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
     let Some(action) = node.child_nodes().first() else {
         return error(id, &to, "400", "bad-request");
     };
+    let ask = Ask {
+        me,
+        id,
+        to: &to,
+        action,
+    };
     match action.tag.as_ref() {
         "create" => {
             let members = resolve(&state, participants_of(action));
@@ -268,29 +274,7 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
             notify(&mut state, &gid, me, create, &[]);
             result(id, &Jid::new("", Server::Group), vec![meta])
         }
-        "leave" => {
-            let gids: Vec<Jid> = action
-                .children_by_tag("group")
-                .filter_map(|g| g.attr_str("id"))
-                .filter_map(|g| {
-                    g.parse::<Jid>()
-                        .ok()
-                        .or_else(|| Some(Jid::new(g, Server::Group)))
-                })
-                .collect();
-            for gid in gids {
-                let removed = state
-                    .groups
-                    .get_mut(gid.user())
-                    .is_some_and(|g| g.members.remove(me).is_some());
-                if removed {
-                    let lid = state.groups.get(gid.user()).is_some_and(|g| g.lid);
-                    let leave = Node::new("leave").children(vec![member_node(&state, me, lid)]);
-                    notify(&mut state, &gid, me, leave, &[me.to_owned()]);
-                }
-            }
-            result(id, &to, Vec::new())
-        }
+        "leave" => leave(&mut state, &ask),
         tag => {
             let Some(group) = state.groups.get(to.user()).cloned() else {
                 return error(id, &to, "404", "item-not-found");
@@ -305,94 +289,144 @@ pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     if !is_admin {
                         return error(id, &to, "403", "forbidden");
                     }
-                    let users = resolve(&state, participants_of(action));
-                    let mut answers = Vec::new();
-                    let mut changed = Vec::new();
-                    let refused: Vec<String> = match tag {
-                        "add" => users
-                            .iter()
-                            .filter(|pn| !may_add(&state, me, pn, action))
-                            .cloned()
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    if let Some(g) = state.groups.get_mut(to.user()) {
-                        for pn in users {
-                            if refused.contains(&pn) {
-                                answers.push(invite_instead(&pn));
-                                continue;
-                            }
-                            let ok = match tag {
-                                "add" => g.members.insert(pn.clone(), None).is_none(),
-                                "remove" => g.members.remove(&pn).is_some(),
-                                "promote" => {
-                                    g.members.get_mut(&pn).map(|r| *r = Some("admin")).is_some()
-                                }
-                                _ => g.members.get_mut(&pn).map(|r| *r = None).is_some(),
-                            };
-                            let mut p =
-                                Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
-                            if ok {
-                                changed.push(pn);
-                            } else {
-                                p = p.attr("error", if tag == "add" { "409" } else { "404" });
-                            }
-                            answers.push(p);
-                        }
-                    }
-                    if !changed.is_empty() {
-                        let child = Node::new(tag.to_owned()).children(
-                            changed
-                                .iter()
-                                .map(|pn| member_node(&state, pn, group.lid))
-                                .collect(),
-                        );
-                        let extra = if tag == "remove" {
-                            changed.clone()
-                        } else {
-                            Vec::new()
-                        };
-                        notify(&mut state, &to, me, child, &extra);
-                    }
-                    result(id, &to, vec![Node::new(tag.to_owned()).children(answers)])
+                    change_members(&mut state, &ask, &group, tag)
                 }
-                "subject" => {
-                    let subject =
-                        String::from_utf8_lossy(action.content_bytes().unwrap_or_default())
-                            .into_owned();
-                    let now = unix_now();
-                    if let Some(g) = state.groups.get_mut(to.user()) {
-                        g.subject = subject.clone();
-                        g.subject_time = now;
-                        g.subject_owner = me.to_owned();
-                    }
-                    let child = Node::new("subject")
-                        .attr("subject", subject)
-                        .attr("s_t", now.to_string())
-                        .attr("s_o", member_jids(&state, me, 0, group.lid).0);
-                    notify(&mut state, &to, me, child, &[]);
-                    result(id, &to, Vec::new())
-                }
-                "description" => {
-                    let body = action
-                        .child("body")
-                        .and_then(Node::content_bytes)
-                        .map(|b| String::from_utf8_lossy(b).into_owned());
-                    let desc_id = action.attr_str("id").unwrap_or_default().to_owned();
-                    if let Some(g) = state.groups.get_mut(to.user()) {
-                        g.description = body.clone().map(|b| (desc_id.clone(), b));
-                    }
-                    let mut child = Node::new("description").attr("id", desc_id);
-                    if let Some(b) = body {
-                        child = child.children(vec![Node::new("body").bytes(b.into_bytes())]);
-                    } else {
-                        child = child.attr("delete", "true");
-                    }
-                    notify(&mut state, &to, me, child, &[]);
-                    result(id, &to, Vec::new())
-                }
+                "subject" => set_subject(&mut state, &ask, &group),
+                "description" => set_description(&mut state, &ask),
                 _ => error(id, &to, "501", "feature-not-implemented"),
             }
         }
     }
+}
+
+/// A `w:g2` IQ being answered: who asked, the IQ's id, the group it is
+/// sent to, and its one action child.
+struct Ask<'a> {
+    me: &'a str,
+    id: &'a str,
+    to: &'a Jid,
+    action: &'a Node,
+}
+
+/// `<leave>`: the asker leaves each group named, and the members left are
+/// told.
+fn leave(state: &mut State, ask: &Ask<'_>) -> Node {
+    let me = ask.me;
+    let gids: Vec<Jid> = ask
+        .action
+        .children_by_tag("group")
+        .filter_map(|g| g.attr_str("id"))
+        .filter_map(|g| {
+            g.parse::<Jid>()
+                .ok()
+                .or_else(|| Some(Jid::new(g, Server::Group)))
+        })
+        .collect();
+    for gid in gids {
+        let removed = state
+            .groups
+            .get_mut(gid.user())
+            .is_some_and(|g| g.members.remove(me).is_some());
+        if removed {
+            let lid = state.groups.get(gid.user()).is_some_and(|g| g.lid);
+            let leave = Node::new("leave").children(vec![member_node(state, me, lid)]);
+            notify(state, &gid, me, leave, &[me.to_owned()]);
+        }
+    }
+    result(ask.id, ask.to, Vec::new())
+}
+
+/// `<add>`, `<remove>`, `<promote>` or `<demote>` (`tag`) by an admin:
+/// each participant's outcome in the answer (an add the member's privacy
+/// refuses gets an invite instead), and the members told of the changes.
+fn change_members(state: &mut State, ask: &Ask<'_>, group: &Group, tag: &str) -> Node {
+    let (me, id, to, action) = (ask.me, ask.id, ask.to, ask.action);
+    let users = resolve(state, participants_of(action));
+    let mut answers = Vec::new();
+    let mut changed = Vec::new();
+    let refused: Vec<String> = match tag {
+        "add" => users
+            .iter()
+            .filter(|pn| !may_add(state, me, pn, action))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    if let Some(g) = state.groups.get_mut(to.user()) {
+        for pn in users {
+            if refused.contains(&pn) {
+                answers.push(invite_instead(&pn));
+                continue;
+            }
+            let ok = match tag {
+                "add" => g.members.insert(pn.clone(), None).is_none(),
+                "remove" => g.members.remove(&pn).is_some(),
+                "promote" => g.members.get_mut(&pn).map(|r| *r = Some("admin")).is_some(),
+                _ => g.members.get_mut(&pn).map(|r| *r = None).is_some(),
+            };
+            let mut p = Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
+            if ok {
+                changed.push(pn);
+            } else {
+                p = p.attr("error", if tag == "add" { "409" } else { "404" });
+            }
+            answers.push(p);
+        }
+    }
+    if !changed.is_empty() {
+        let child = Node::new(tag.to_owned()).children(
+            changed
+                .iter()
+                .map(|pn| member_node(state, pn, group.lid))
+                .collect(),
+        );
+        let extra = if tag == "remove" {
+            changed.clone()
+        } else {
+            Vec::new()
+        };
+        notify(state, to, me, child, &extra);
+    }
+    result(id, to, vec![Node::new(tag.to_owned()).children(answers)])
+}
+
+/// `<subject>`: the group's new subject, told to its members.
+fn set_subject(state: &mut State, ask: &Ask<'_>, group: &Group) -> Node {
+    let (me, to) = (ask.me, ask.to);
+    let subject =
+        String::from_utf8_lossy(ask.action.content_bytes().unwrap_or_default()).into_owned();
+    let now = unix_now();
+    if let Some(g) = state.groups.get_mut(to.user()) {
+        g.subject = subject.clone();
+        g.subject_time = now;
+        g.subject_owner = me.to_owned();
+    }
+    let child = Node::new("subject")
+        .attr("subject", subject)
+        .attr("s_t", now.to_string())
+        .attr("s_o", member_jids(state, me, 0, group.lid).0);
+    notify(state, to, me, child, &[]);
+    result(ask.id, to, Vec::new())
+}
+
+/// `<description>`: the group's new description (or none, without a
+/// `<body>`), told to its members.
+fn set_description(state: &mut State, ask: &Ask<'_>) -> Node {
+    let (me, to, action) = (ask.me, ask.to, ask.action);
+    let body = action
+        .child("body")
+        .and_then(Node::content_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let desc_id = action.attr_str("id").unwrap_or_default().to_owned();
+    if let Some(g) = state.groups.get_mut(to.user()) {
+        g.description = body.clone().map(|b| (desc_id.clone(), b));
+    }
+    let mut child = Node::new("description").attr("id", desc_id);
+    if let Some(b) = body {
+        child = child.children(vec![Node::new("body").bytes(b.into_bytes())]);
+    } else {
+        child = child.attr("delete", "true");
+    }
+    notify(state, to, me, child, &[]);
+    result(ask.id, to, Vec::new())
 }
