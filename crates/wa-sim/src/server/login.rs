@@ -54,68 +54,93 @@ pub(super) async fn run(
     // Messages sent on this connection and not yet confirmed by a receipt:
     // like the real server, they are delivered again at the next login.
     let mut unacked = Unacked::default();
-    let result = async {
-        session.send(&success).await?;
-        // What arrived while the device was away, then the end-of-offline marker.
-        let queued = shared.state().offline.remove(&me).unwrap_or_default();
-        for node in &queued {
-            unacked.sent(node);
-            session.send(node).await?;
-        }
-        let offline = Node::new("ib").children(vec![
-            Node::new("offline").attr("count", queued.len().to_string()),
-        ]);
-        session.send(&offline).await?;
-        loop {
-            tokio::select! {
-                node = session.recv() => {
-                    let node = node?;
-                    shared.state().recorder.sent(&me, &node);
-                    match node.tag.as_ref() {
-                        "iq" => answer_iq(&mut session, shared, (&pn, device), &node).await?,
-                        "message" => {
-                            let ack = route::message(shared, &me, &node);
+    let result = serve(&mut session, shared, &me, &success, &mut rx, &mut unacked).await;
+    rx.close();
+    requeue(shared, &me, &tx, rx, unacked);
+    result
+}
+
+/// Serves a logged-in connection: `<success>`, what arrived while the
+/// device was away, then its stanzas and the server's pushes until the
+/// connection ends.
+async fn serve(
+    session: &mut Session,
+    shared: &Arc<Shared>,
+    me: &(String, u16),
+    success: &Node,
+    rx: &mut mpsc::UnboundedReceiver<Push>,
+    unacked: &mut Unacked,
+) -> Result<(), ConnError> {
+    let (pn, device) = (&me.0, me.1);
+    session.send(success).await?;
+    // What arrived while the device was away, then the end-of-offline marker.
+    let queued = shared.state().offline.remove(me).unwrap_or_default();
+    for node in &queued {
+        unacked.sent(node);
+        session.send(node).await?;
+    }
+    let offline = Node::new("ib").children(vec![
+        Node::new("offline").attr("count", queued.len().to_string()),
+    ]);
+    session.send(&offline).await?;
+    loop {
+        tokio::select! {
+            node = session.recv() => {
+                let node = node?;
+                shared.state().recorder.sent(me, &node);
+                match node.tag.as_ref() {
+                    "iq" => answer_iq(session, shared, (pn, device), &node).await?,
+                    "message" => {
+                        let ack = route::message(shared, me, &node);
+                        session.send(&ack).await?;
+                    }
+                    "receipt" => {
+                        unacked.confirmed(&node);
+                        if let Some(ack) = route::receipt(shared, me, &node) {
                             session.send(&ack).await?;
                         }
-                        "receipt" => {
-                            unacked.confirmed(&node);
-                            if let Some(ack) = route::receipt(shared, &me, &node) {
-                                session.send(&ack).await?;
-                            }
-                        }
-                        "presence" => route::presence(shared, &me, &node),
-                        "ib" => {
-                            if let Some(id) = node
-                                .child("unified_session")
-                                .and_then(|u| u.attr_str("id"))
-                            {
-                                shared.state().unified_sessions.insert(me.clone(), id.to_owned());
-                            }
-                        }
-                        "chatstate" => route::chatstate(shared, &me, &node),
-                        "ack" if node.attr_str("class") == Some("message") => {
-                            unacked.confirmed(&node);
-                        }
-                        _ => {}
                     }
+                    "presence" => route::presence(shared, me, &node),
+                    "ib" => {
+                        if let Some(id) = node
+                            .child("unified_session")
+                            .and_then(|u| u.attr_str("id"))
+                        {
+                            shared.state().unified_sessions.insert(me.clone(), id.to_owned());
+                        }
+                    }
+                    "chatstate" => route::chatstate(shared, me, &node),
+                    "ack" if node.attr_str("class") == Some("message") => {
+                        unacked.confirmed(&node);
+                    }
+                    _ => {}
                 }
-                push = rx.recv() => match push {
-                    Some(Push::LoggedOut) => return session.device_removed().await,
-                    Some(Push::Deliver(node)) => {
-                        unacked.sent(&node);
-                        session.send(&node).await?;
-                    }
-                    Some(Push::Cut) => return Err(ConnError::Closed),
-                    Some(Push::Pair(_)) | None => {}
-                },
             }
+            push = rx.recv() => match push {
+                Some(Push::LoggedOut) => return session.device_removed().await,
+                Some(Push::Deliver(node)) => {
+                    unacked.sent(&node);
+                    session.send(&node).await?;
+                }
+                Some(Push::Cut) => return Err(ConnError::Closed),
+                Some(Push::Pair(_)) | None => {}
+            },
         }
     }
-    .await;
-    rx.close();
+}
+
+/// After the connection: the device is offline (unless a newer connection
+/// took its place), and what it was not given goes back to its queue.
+fn requeue(
+    shared: &Shared,
+    me: &(String, u16),
+    tx: &mpsc::UnboundedSender<Push>,
+    mut rx: mpsc::UnboundedReceiver<Push>,
+    unacked: Unacked,
+) {
     let mut state = shared.state();
-    if state.online.get(&me).is_some_and(|t| t.same_channel(&tx)) {
-        state.online.remove(&me);
+    if state.online.get(me).is_some_and(|t| t.same_channel(tx)) {
+        state.online.remove(me);
     }
     // Messages never confirmed, then stanzas pushed but not sent, go back
     // to the front of the queue in the order they came.
@@ -130,7 +155,6 @@ pub(super) async fn run(
         back.append(queue);
         *queue = back;
     }
-    result
 }
 
 /// What kind of stanza `node` is, without its values: the tag, the `type`
@@ -187,20 +211,6 @@ async fn answer_iq(
             }
             Ok(())
         }
-        (Some("get"), Some("encrypt"), Some("count")) => {
-            let count = shared
-                .state()
-                .accounts
-                .get(pn)
-                .and_then(|a| a.companions.get(&device))
-                .map_or(0, |c| c.keys.prekeys.len());
-            session
-                .result(
-                    &id,
-                    vec![Node::new("count").attr("value", count.to_string())],
-                )
-                .await
-        }
         (Some("set"), Some("md"), Some("remove-companion-device")) => {
             remove_own_device(session, shared, (pn, device), &id, node).await
         }
@@ -236,11 +246,45 @@ async fn answer_iq(
             let answer = usync::query(shared, &id, node);
             session.send(&answer).await
         }
-        (Some("get"), Some("encrypt"), Some("key")) => {
-            let answer = usync::prekey_bundles(shared, &id, node);
+        (kind, Some("encrypt"), first) => {
+            encrypt_iq(session, shared, (pn, device), &id, (kind, first), node).await
+        }
+        _ => session.not_implemented(&id).await,
+    }
+}
+
+/// Answers an `encrypt` IQ (`kind` is its `type`, `first` its first
+/// child's tag): how many of our prekeys the server holds, others' prekey
+/// bundles, the digest of our keys, a signed prekey rotation, or an upload
+/// of prekeys.
+async fn encrypt_iq(
+    session: &mut Session,
+    shared: &Arc<Shared>,
+    (pn, device): (&str, u16),
+    id: &str,
+    (kind, first): (Option<&str>, Option<&str>),
+    node: &Node,
+) -> Result<(), ConnError> {
+    match (kind, first) {
+        (Some("get"), Some("count")) => {
+            let count = shared
+                .state()
+                .accounts
+                .get(pn)
+                .and_then(|a| a.companions.get(&device))
+                .map_or(0, |c| c.keys.prekeys.len());
+            session
+                .result(
+                    id,
+                    vec![Node::new("count").attr("value", count.to_string())],
+                )
+                .await
+        }
+        (Some("get"), Some("key")) => {
+            let answer = usync::prekey_bundles(shared, id, node);
             session.send(&answer).await
         }
-        (Some("get"), Some("encrypt"), Some("digest")) => {
+        (Some("get"), Some("digest")) => {
             let digest = shared
                 .state()
                 .accounts
@@ -248,17 +292,17 @@ async fn answer_iq(
                 .and_then(|a| a.companions.get(&device))
                 .map(|c| key_digest(&c.keys));
             match digest {
-                Some(d) => session.result(&id, vec![d]).await,
-                None => session.error(&id, "404", "item-not-found").await,
+                Some(d) => session.result(id, vec![d]).await,
+                None => session.error(id, "404", "item-not-found").await,
             }
         }
-        (Some("set"), Some("encrypt"), Some("rotate")) => {
+        (Some("set"), Some("rotate")) => {
             let skey = node
                 .child("rotate")
                 .and_then(|r| r.child("skey"))
                 .and_then(signed_prekey);
             let Some((skey_id, value, signature)) = skey else {
-                return session.error(&id, "400", "bad-request").await;
+                return session.error(id, "400", "bad-request").await;
             };
             if let Some(c) = shared
                 .state()
@@ -270,9 +314,9 @@ async fn answer_iq(
                 c.keys.signed_prekey = value;
                 c.keys.signed_prekey_signature = signature;
             }
-            session.result(&id, Vec::new()).await
+            session.result(id, Vec::new()).await
         }
-        (Some("set"), Some("encrypt"), _) if node.child("list").is_some() => {
+        (Some("set"), _) if node.child("list").is_some() => {
             let keys: Vec<(u32, Vec<u8>)> = node
                 .child("list")
                 .map(|l| l.children_by_tag("key").filter_map(prekey).collect())
@@ -291,9 +335,9 @@ async fn answer_iq(
                     c.keys.signed_prekey_signature = signature;
                 }
             }
-            session.result(&id, Vec::new()).await
+            session.result(id, Vec::new()).await
         }
-        _ => session.not_implemented(&id).await,
+        _ => session.not_implemented(id).await,
     }
 }
 
