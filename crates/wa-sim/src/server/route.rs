@@ -7,12 +7,13 @@
 //! `sender_lid`); a copy for the sender's own other devices carries
 //! `recipient` and the peer's alternate address instead.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
 
-use super::{Routed, Shared, unix_now};
+use super::{Routed, Shared, State, unix_now};
 
 /// Routes a `<message>` from device `me`; returns the `ack` for the sender.
 pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> Node {
@@ -32,20 +33,7 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     if chat.is_group() {
         return group_message(shared, me, node, &chat, ack);
     }
-    let kind = node.attr_str("type").unwrap_or("text").to_owned();
-    let device_identity = node.child("device-identity").cloned();
-    // Either <participants><to jid><enc/></to>..</participants>, or (a retry
-    // resend to one device) <enc> directly under the message.
-    let targets: Vec<(Jid, Node)> = match node.child("participants") {
-        Some(p) => p
-            .children_by_tag("to")
-            .filter_map(|to| Some((to.attr_jid("jid")?.clone(), to.child("enc")?.clone())))
-            .collect(),
-        None => node
-            .child("enc")
-            .map(|enc| vec![(chat.clone(), enc.clone())])
-            .unwrap_or_default(),
-    };
+    let targets = direct_targets(node, &chat);
     let lid_form = chat.server() == &Server::Lid;
     // Both clients name the devices in the chat's own addressing: LID
     // devices for a LID chat (whatsmeow `sendDM`), phone-number devices
@@ -65,8 +53,44 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
     {
         return ack.attr("error", "463");
     }
+    deliver_direct(&mut state, me, node, &chat, targets, (&id, &t));
+    ack
+}
+
+/// The devices a 1:1 message is for, each with its `<enc>`: either
+/// `<participants><to jid><enc/></to>..</participants>`, or (a retry resend
+/// to one device) `<enc>` directly under the message, for the chat itself.
+fn direct_targets(node: &Node, chat: &Jid) -> Vec<(Jid, Node)> {
+    match node.child("participants") {
+        Some(p) => p
+            .children_by_tag("to")
+            .filter_map(|to| Some((to.attr_jid("jid")?.clone(), to.child("enc")?.clone())))
+            .collect(),
+        None => node
+            .child("enc")
+            .map(|enc| vec![(chat.clone(), enc.clone())])
+            .unwrap_or_default(),
+    }
+}
+
+/// Delivers a 1:1 message from device `me` to each of `targets` (unless
+/// it blocked the sender), addressed as `chat` is: by LID with the
+/// sender's number beside it, or by number with its LID; a copy for one of
+/// the sender's own devices names the chat in `recipient` instead. `id`
+/// and `t` are the message's id and the server's time for it.
+fn deliver_direct(
+    state: &mut State,
+    me: &(String, u16),
+    node: &Node,
+    chat: &Jid,
+    targets: Vec<(Jid, Node)>,
+    (id, t): (&str, &str),
+) {
+    let kind = node.attr_str("type").unwrap_or("text").to_owned();
+    let device_identity = node.child("device-identity").cloned();
+    let lid_form = chat.server() == &Server::Lid;
     let Some(sender) = state.accounts.get(&me.0) else {
-        return ack;
+        return;
     };
     let (sender_pn, sender_lid) = (sender.pn_jid(me.1), sender.lid_jid(me.1));
     let (sender_pn_user, sender_lid_user) = (sender.pn_jid(0), sender.lid_jid(0));
@@ -96,8 +120,8 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         let from = if lid_form { &sender_lid } else { &sender_pn };
         let mut out = Node::new("message")
             .attr("from", from.clone())
-            .attr("id", id.clone())
-            .attr("t", t.clone())
+            .attr("id", id.to_owned())
+            .attr("t", t.to_owned())
             .attr("type", kind.clone());
         if target.0 == me.0 {
             // A resend to one of our own devices names the chat in `recipient`.
@@ -135,7 +159,6 @@ pub(crate) fn message(shared: &Arc<Shared>, me: &(String, u16), node: &Node) -> 
         });
         state.deliver(&target, out.children(children));
     }
-    ack
 }
 
 /// Routes a group message: every device of every member but the sender gets
@@ -163,51 +186,20 @@ fn group_message(
     // As in 1:1 chats, devices are named in the group's addressing (LID
     // devices in a LID group: whatsmeow `sendGroup`, Baileys `relayMessage`
     // from the members' `jid`); anything else is not validated (479).
-    let named = node
-        .child("participants")
-        .into_iter()
-        .flat_map(|p| p.children_by_tag("to"))
-        .filter_map(|to| to.attr_jid("jid"))
-        .chain(node.attr_jid("participant"));
-    if named
-        .into_iter()
-        .any(|j| (j.server() == &Server::Lid) != lid_group)
-    {
+    if names_other_addressing(node, lid_group) {
         return ack.attr("error", "479");
     }
-    // A retry resend: `participant` names the one device, whose pairwise
-    // `<enc>` (message and sender key together) sits directly under the
-    // message.
-    let resend = node.attr_jid("participant").and_then(|p| {
-        let enc = node
-            .children_by_tag("enc")
-            .find(|e| e.attr_str("type") != Some("skmsg"))?;
-        Some((state.resolve(p)?, enc.clone()))
-    });
+    let resend = resend_target(&state, node);
     let skmsg = node
         .children_by_tag("enc")
         .find(|e| e.attr_str("type") == Some("skmsg"))
         .cloned();
     let device_identity = node.child("device-identity").cloned();
-    // Pairwise encs by the device they are for, whichever form named it.
-    let mut pairwise = std::collections::HashMap::new();
-    if let Some(p) = node.child("participants") {
-        for to in p.children_by_tag("to") {
-            let target = to.attr_jid("jid").and_then(|jid| state.resolve(jid));
-            if let (Some(target), Some(enc)) = (target, to.child("enc")) {
-                pairwise.insert(target, enc.clone());
-            }
-        }
-    }
-    let Some(sender) = state.accounts.get(&me.0) else {
+    let mut pairwise = pairwise_encs(&state, node);
+    let Some((sender_pn, head)) = group_copy_head(&state, me, gid, lid_group, (&id, &t, &kind))
+    else {
         return ack;
     };
-    let (sender_pn, sender_lid) = (sender.pn_jid(me.1), sender.lid_jid(me.1));
-    let notify = state
-        .push_names
-        .get(&me.0)
-        .cloned()
-        .unwrap_or_else(|| me.0.clone());
     let targets: Vec<(String, u16)> = match &resend {
         Some((target, enc)) => {
             pairwise.insert(target.clone(), enc.clone());
@@ -244,26 +236,85 @@ fn group_message(
         if let Some(di) = &device_identity {
             children.push(di.clone());
         }
-        // The sender in the group's addressing, the other form beside it
-        // (a bare user, as whatsmeow's `parseMessageSource` expects).
-        let out = Node::new("message")
-            .attr("from", gid.clone())
-            .attr("id", id.clone())
-            .attr("t", t.clone())
-            .attr("type", kind.clone());
-        let out = if lid_group {
-            out.attr("participant", sender_lid.clone())
-                .attr("addressing_mode", "lid")
-                .attr("participant_pn", sender_pn.to_non_ad())
-        } else {
-            out.attr("participant", sender_pn.clone())
-                .attr("addressing_mode", "pn")
-                .attr("participant_lid", sender_lid.to_non_ad())
-        };
-        let out = out.attr("notify", notify.clone()).children(children);
-        state.deliver(&target, out);
+        state.deliver(&target, head.clone().children(children));
     }
     ack
+}
+
+/// What every copy of a group message starts with: the group, the
+/// message's `id`, time `t` and type `kind`, and the sender (device `me`)
+/// in the group's addressing with the other form beside it (a bare user,
+/// as whatsmeow's `parseMessageSource` expects), and its push name. Also
+/// the sender's phone-number device JID. `None` for an unknown sender.
+fn group_copy_head(
+    state: &State,
+    me: &(String, u16),
+    gid: &Jid,
+    lid_group: bool,
+    (id, t, kind): (&str, &str, &str),
+) -> Option<(Jid, Node)> {
+    let sender = state.accounts.get(&me.0)?;
+    let (sender_pn, sender_lid) = (sender.pn_jid(me.1), sender.lid_jid(me.1));
+    let notify = state
+        .push_names
+        .get(&me.0)
+        .cloned()
+        .unwrap_or_else(|| me.0.clone());
+    let out = Node::new("message")
+        .attr("from", gid.clone())
+        .attr("id", id.to_owned())
+        .attr("t", t.to_owned())
+        .attr("type", kind.to_owned());
+    let out = if lid_group {
+        out.attr("participant", sender_lid.clone())
+            .attr("addressing_mode", "lid")
+            .attr("participant_pn", sender_pn.to_non_ad())
+    } else {
+        out.attr("participant", sender_pn.clone())
+            .attr("addressing_mode", "pn")
+            .attr("participant_lid", sender_lid.to_non_ad())
+    };
+    Some((sender_pn, out.attr("notify", notify)))
+}
+
+/// Whether a group message names a device outside the group's addressing
+/// (`lid_group`), among its `<to>` nodes or in `participant`.
+fn names_other_addressing(node: &Node, lid_group: bool) -> bool {
+    let named = node
+        .child("participants")
+        .into_iter()
+        .flat_map(|p| p.children_by_tag("to"))
+        .filter_map(|to| to.attr_jid("jid"))
+        .chain(node.attr_jid("participant"));
+    named
+        .into_iter()
+        .any(|j| (j.server() == &Server::Lid) != lid_group)
+}
+
+/// A retry resend: `participant` names the one device, whose pairwise
+/// `<enc>` (message and sender key together) sits directly under the
+/// message.
+fn resend_target(state: &State, node: &Node) -> Option<((String, u16), Node)> {
+    node.attr_jid("participant").and_then(|p| {
+        let enc = node
+            .children_by_tag("enc")
+            .find(|e| e.attr_str("type") != Some("skmsg"))?;
+        Some((state.resolve(p)?, enc.clone()))
+    })
+}
+
+/// Pairwise encs by the device they are for, whichever form named it.
+fn pairwise_encs(state: &State, node: &Node) -> HashMap<(String, u16), Node> {
+    let mut pairwise = HashMap::new();
+    if let Some(p) = node.child("participants") {
+        for to in p.children_by_tag("to") {
+            let target = to.attr_jid("jid").and_then(|jid| state.resolve(jid));
+            if let (Some(target), Some(enc)) = (target, to.child("enc")) {
+                pairwise.insert(target, enc.clone());
+            }
+        }
+    }
+    pairwise
 }
 
 /// Forwards a `<receipt>` from device `me` to the device it names in `to`.
