@@ -251,44 +251,7 @@ async fn receive(
     };
     let (from_pn, addr) =
         lid_address(shared, sender).ok_or(PhoneError::Malformed("unknown sender"))?;
-    let mut content = None;
-    {
-        let mut store = device.store.lock().await;
-        let mut rng = rand::make_rng::<rand::rngs::StdRng>();
-        // Pairwise first (it may carry the sender key), then the skmsg.
-        for enc in node.children_by_tag("enc") {
-            let ciphertext = enc
-                .content_bytes()
-                .ok_or(PhoneError::Malformed("empty enc"))?;
-            let padded = match (enc.attr_str("type").unwrap_or_default(), &group) {
-                ("skmsg", Some(g)) => {
-                    signal::group_decrypt(&mut *store, g, &addr, ciphertext).await?
-                }
-                ("skmsg", None) => return Err(PhoneError::Malformed("skmsg outside a group")),
-                (kind, _) => {
-                    let kind =
-                        EncType::from_str(kind).map_err(|_| PhoneError::Malformed("enc type"))?;
-                    signal::decrypt(&mut *store, &addr, kind, ciphertext, &mut rng).await?
-                }
-            };
-            let message = Message::decode(signal::unpad(&padded)?)
-                .map_err(|_| PhoneError::Malformed("not a Message"))?;
-            let skdm = message
-                .sender_key_distribution_message
-                .as_ref()
-                .and_then(|d| d.axolotl_sender_key_distribution_message.as_deref());
-            if let (Some(g), Some(bytes)) = (&group, skdm) {
-                signal::process_sender_key_distribution(&mut *store, g, &addr, bytes).await?;
-            }
-            let only_key = skdm.is_some()
-                && message.conversation.is_none()
-                && message.extended_text_message.is_none()
-                && message.device_sent_message.is_none();
-            if !only_key {
-                content = Some(message);
-            }
-        }
-    }
+    let content = decrypt(device, node, group.as_ref(), &addr).await?;
     let Some(message) = content else {
         return Ok(None);
     };
@@ -328,6 +291,93 @@ async fn receive(
     }))
 }
 
+/// Decrypts the `<enc>`s of a message from `addr` (in `group`, if any),
+/// pairwise first (it may carry the sender key), then the skmsg; stores
+/// the sender keys they carry. The content, unless they carried only a
+/// sender key.
+async fn decrypt(
+    device: &PhoneDevice,
+    node: &Node,
+    group: Option<&Jid>,
+    addr: &SignalAddress,
+) -> Result<Option<Message>, PhoneError> {
+    let mut content = None;
+    let mut store = device.store.lock().await;
+    let mut rng = rand::make_rng::<rand::rngs::StdRng>();
+    // Pairwise first (it may carry the sender key), then the skmsg.
+    for enc in node.children_by_tag("enc") {
+        let ciphertext = enc
+            .content_bytes()
+            .ok_or(PhoneError::Malformed("empty enc"))?;
+        let padded = match (enc.attr_str("type").unwrap_or_default(), group) {
+            ("skmsg", Some(g)) => signal::group_decrypt(&mut *store, g, addr, ciphertext).await?,
+            ("skmsg", None) => return Err(PhoneError::Malformed("skmsg outside a group")),
+            (kind, _) => {
+                let kind =
+                    EncType::from_str(kind).map_err(|_| PhoneError::Malformed("enc type"))?;
+                signal::decrypt(&mut *store, addr, kind, ciphertext, &mut rng).await?
+            }
+        };
+        let message = Message::decode(signal::unpad(&padded)?)
+            .map_err(|_| PhoneError::Malformed("not a Message"))?;
+        let skdm = message
+            .sender_key_distribution_message
+            .as_ref()
+            .and_then(|d| d.axolotl_sender_key_distribution_message.as_deref());
+        if let (Some(g), Some(bytes)) = (group, skdm) {
+            signal::process_sender_key_distribution(&mut *store, g, addr, bytes).await?;
+        }
+        let only_key = skdm.is_some()
+            && message.conversation.is_none()
+            && message.extended_text_message.is_none()
+            && message.device_sent_message.is_none();
+        if !only_key {
+            content = Some(message);
+        }
+    }
+    Ok(content)
+}
+
+/// Starts a session with `addr` (device `tdev` of `tpn`) from a bundle the
+/// server hands out, unless there is one already.
+async fn ensure_session(
+    shared: &Shared,
+    store: &mut MemoryStore,
+    addr: &SignalAddress,
+    (tpn, tdev): (&str, u16),
+    rng: &mut rand::rngs::StdRng,
+) -> Result<(), PhoneError> {
+    if !signal::has_session(store, addr).await? {
+        let bundle = shared
+            .state()
+            .accounts
+            .get_mut(tpn)
+            .and_then(|a| a.take_bundle(tdev))
+            .ok_or(PhoneError::Malformed("no bundle"))?;
+        signal::process_prekey_bundle(store, addr, &bundle, rng).await?;
+    }
+    Ok(())
+}
+
+/// The devices a 1:1 message from `pn` to `to` goes to: the peer's phone
+/// and companions, then our own companions.
+fn direct_targets(shared: &Shared, pn: &str, to: &str) -> Result<Vec<(String, u16)>, PhoneError> {
+    let state = shared.state();
+    let peer = state
+        .accounts
+        .get(to)
+        .ok_or_else(|| PhoneError::NoAccount(to.to_owned()))?;
+    let own = state
+        .accounts
+        .get(pn)
+        .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?;
+    Ok(std::iter::once(0)
+        .chain(peer.companions.keys().copied())
+        .map(|d| (to.to_owned(), d))
+        .chain(own.companions.keys().map(|d| (pn.to_owned(), *d)))
+        .collect())
+}
+
 /// Sends `message` from the phone of `pn` to the account `to` (a phone
 /// number), addressed by its LID when `by_lid` (as clients do once they
 /// know it): one `<enc>` per device of the peer and per companion of our
@@ -360,22 +410,7 @@ pub(crate) async fn send_message(
         })),
         ..Default::default()
     };
-    let targets: Vec<(String, u16)> = {
-        let state = shared.state();
-        let peer = state
-            .accounts
-            .get(to)
-            .ok_or_else(|| PhoneError::NoAccount(to.to_owned()))?;
-        let own = state
-            .accounts
-            .get(pn)
-            .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?;
-        std::iter::once(0)
-            .chain(peer.companions.keys().copied())
-            .map(|d| (to.to_owned(), d))
-            .chain(own.companions.keys().map(|d| (pn.to_owned(), *d)))
-            .collect()
-    };
+    let targets = direct_targets(shared, pn, to)?;
     let mut participants = Vec::new();
     let mut store = device.store.lock().await;
     let mut rng = rand::make_rng::<rand::rngs::StdRng>();
@@ -383,15 +418,7 @@ pub(crate) async fn send_message(
         let (pn_jid, addr) =
             lid_address(shared, &Jid::with_device(tpn.clone(), tdev, Server::User))
                 .ok_or(PhoneError::Malformed("target vanished"))?;
-        if !signal::has_session(&mut *store, &addr).await? {
-            let bundle = shared
-                .state()
-                .accounts
-                .get_mut(&tpn)
-                .and_then(|a| a.take_bundle(tdev))
-                .ok_or(PhoneError::Malformed("no bundle"))?;
-            signal::process_prekey_bundle(&mut *store, &addr, &bundle, &mut rng).await?;
-        }
+        ensure_session(shared, &mut store, &addr, (&tpn, tdev), &mut rng).await?;
         let body = if tpn == pn { &own_copy } else { &message };
         let padded = signal::pad(&body.encode_to_vec(), rand::random::<u8>());
         let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
@@ -444,6 +471,46 @@ pub(crate) async fn send_message(
     Ok(id)
 }
 
+/// Who a group message from the phone goes to, and as whom.
+struct GroupTargets {
+    /// Every member's device but this phone.
+    devices: Vec<(String, u16)>,
+    /// Our own address, which the sender key is named by.
+    own: SignalAddress,
+    /// The group is addressed by LID.
+    lid_group: bool,
+}
+
+/// The [`GroupTargets`] of a message from `pn` into `gid`; fails unless
+/// `pn` is a member.
+fn group_targets(shared: &Shared, pn: &str, gid: &Jid) -> Result<GroupTargets, PhoneError> {
+    let state = shared.state();
+    let group = state
+        .groups
+        .get(gid.user())
+        .ok_or(PhoneError::Malformed("no such group"))?;
+    let lid_group = group.lid;
+    if !group.members.contains_key(pn) {
+        return Err(PhoneError::Malformed("not a member of the group"));
+    }
+    let targets: Vec<(String, u16)> = group
+        .members
+        .keys()
+        .flat_map(|m| state.devices_of(m).into_iter().map(move |d| (m.clone(), d)))
+        .filter(|(m, d)| !(m == pn && *d == 0))
+        .collect();
+    let own = state
+        .accounts
+        .get(pn)
+        .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?
+        .lid_jid(0);
+    Ok(GroupTargets {
+        devices: targets,
+        own: SignalAddress::from_jid(&own)?,
+        lid_group,
+    })
+}
+
 /// Sends `text` from the phone of `pn` into group `gid`: the sender key goes
 /// pairwise to every member device that lacks it, the text once as `skmsg`.
 pub(crate) async fn send_group_message(
@@ -454,29 +521,11 @@ pub(crate) async fn send_group_message(
     body: Message,
 ) -> Result<String, PhoneError> {
     let id = format!("3EB0{:016X}", rand::random::<u64>());
-    let (targets, own, lid_group) = {
-        let state = shared.state();
-        let group = state
-            .groups
-            .get(gid.user())
-            .ok_or(PhoneError::Malformed("no such group"))?;
-        let lid_group = group.lid;
-        if !group.members.contains_key(pn) {
-            return Err(PhoneError::Malformed("not a member of the group"));
-        }
-        let targets: Vec<(String, u16)> = group
-            .members
-            .keys()
-            .flat_map(|m| state.devices_of(m).into_iter().map(move |d| (m.clone(), d)))
-            .filter(|(m, d)| !(m == pn && *d == 0))
-            .collect();
-        let own = state
-            .accounts
-            .get(pn)
-            .ok_or_else(|| PhoneError::NoAccount(pn.to_owned()))?
-            .lid_jid(0);
-        (targets, SignalAddress::from_jid(&own)?, lid_group)
-    };
+    let GroupTargets {
+        devices: targets,
+        own,
+        lid_group,
+    } = group_targets(shared, pn, gid)?;
     let mut store = device.store.lock().await;
     let mut rng = rand::make_rng::<rand::rngs::StdRng>();
     let skdm = signal::create_sender_key_distribution(&mut *store, gid, &own, &mut rng).await?;
@@ -499,15 +548,7 @@ pub(crate) async fn send_group_message(
             &Jid::with_device(target.0.clone(), target.1, Server::User),
         )
         .ok_or(PhoneError::Malformed("target vanished"))?;
-        if !signal::has_session(&mut *store, &addr).await? {
-            let bundle = shared
-                .state()
-                .accounts
-                .get_mut(&target.0)
-                .and_then(|a| a.take_bundle(target.1))
-                .ok_or(PhoneError::Malformed("no bundle"))?;
-            signal::process_prekey_bundle(&mut *store, &addr, &bundle, &mut rng).await?;
-        }
+        ensure_session(shared, &mut store, &addr, (&target.0, target.1), &mut rng).await?;
         let padded = signal::pad(&key_message.encode_to_vec(), rand::random::<u8>());
         let (kind, ciphertext) = signal::encrypt(&mut *store, &addr, &padded).await?;
         let wire = if lid_group {
