@@ -265,38 +265,11 @@ impl Api {
             ["accounts", pn, "received"] => {
                 allow(Method::GET, "GET")?;
                 let pn = self.known(pn)?;
-                let received: Vec<Value> = self
-                    .sim
-                    .account(&pn)
-                    .received()
-                    .into_iter()
-                    .map(|r| {
-                        json!({
-                            "id": r.id,
-                            "from": r.from.to_string(),
-                            "chat": r.chat.to_string(),
-                            "text": r.text,
-                            "from_me": r.from_me,
-                        })
-                    })
-                    .collect();
-                Ok(Reply::ok(Value::Array(received)))
+                Ok(Reply::ok(received_json(&self.sim, &pn)))
             }
             ["registrations"] => {
                 allow(Method::GET, "GET")?;
-                let registrations: Vec<Value> = self
-                    .sim
-                    .registrations()
-                    .into_iter()
-                    .map(|r| {
-                        json!({
-                            "refs": r.refs,
-                            "noise_key": STANDARD.encode(r.noise_key),
-                            "identity_key": STANDARD.encode(&r.identity_key),
-                        })
-                    })
-                    .collect();
-                Ok(Reply::ok(Value::Array(registrations)))
+                Ok(Reply::ok(registrations_json(&self.sim)))
             }
             _ => Err(ControlError::NoRoute(format!("{method} {path}"))),
         }
@@ -328,6 +301,41 @@ impl Api {
     fn accounts(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `GET /accounts/{pn}/received`: what the phone of `pn` received.
+fn received_json(sim: &Sim, pn: &str) -> Value {
+    let received: Vec<Value> = sim
+        .account(pn)
+        .received()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "from": r.from.to_string(),
+                "chat": r.chat.to_string(),
+                "text": r.text,
+                "from_me": r.from_me,
+            })
+        })
+        .collect();
+    Value::Array(received)
+}
+
+/// `GET /registrations`: the registrations seen so far.
+fn registrations_json(sim: &Sim) -> Value {
+    let registrations: Vec<Value> = sim
+        .registrations()
+        .into_iter()
+        .map(|r| {
+            json!({
+                "refs": r.refs,
+                "noise_key": STANDARD.encode(r.noise_key),
+                "identity_key": STANDARD.encode(&r.identity_key),
+            })
+        })
+        .collect();
+    Value::Array(registrations)
 }
 
 fn check_pn(pn: &str) -> Result<(), ControlError> {
