@@ -16,7 +16,6 @@ use ruma::events::room::member::RoomMemberEventContent;
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::events::room::redaction::RoomRedactionEventContent;
 use ruma::events::sticker::StickerEventContent;
-use ruma::events::typing::TypingEventContent;
 use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 use serde::de::DeserializeOwned;
@@ -178,7 +177,14 @@ impl Event {
                     let Ok(user_id) = OwnedUserId::try_from(user_id.as_str()) else {
                         continue;
                     };
-                    let data = ReceiptData::deserialize(data).unwrap_or_default();
+                    // A bare or odd value is an unthreaded receipt; an
+                    // object ruma refuses (a thread that is not an event
+                    // id) is skipped rather than read as the whole room.
+                    let data = match ReceiptData::deserialize(data) {
+                        Ok(data) => data,
+                        Err(_) if !data.is_object() => ReceiptData::default(),
+                        Err(_) => continue,
+                    };
                     out.push(Receipt {
                         event_id: event_id.clone(),
                         receipt_type: ReceiptType::from(receipt_type.as_str()),
@@ -192,12 +198,22 @@ impl Event {
         out
     }
 
-    /// The users typing, for an `m.typing` ephemeral event.
+    /// The users typing, for an `m.typing` ephemeral event; entries that
+    /// are not user ids are left out.
     pub fn typing_user_ids(&self) -> Option<Vec<OwnedUserId>> {
         if self.kind != "m.typing" {
             return None;
         }
-        self.typed::<TypingEventContent>().map(|c| c.user_ids)
+        #[derive(Deserialize)]
+        struct Lenient {
+            user_ids: Vec<Value>,
+        }
+        let ids = Lenient::deserialize(&self.content).ok()?.user_ids;
+        Some(
+            ids.into_iter()
+                .filter_map(|v| OwnedUserId::deserialize(v).ok())
+                .collect(),
+        )
     }
 }
 
@@ -293,6 +309,26 @@ struct UnstableEphemeral {
     ephemeral: Option<Vec<Raw<push_events::v1::EphemeralData>>>,
 }
 
+/// The request again with a missing or `null` `events` or `ephemeral`
+/// read as empty (homeservers that write empty lists as `null`), when that
+/// is all that kept it from being one.
+fn without_nulls(id: &str, body: &[u8]) -> Option<push_events::v1::Request> {
+    let mut value: Value = serde_json::from_slice(body).ok()?;
+    let obj = value.as_object_mut()?;
+    for key in ["events", "ephemeral", "de.sorunome.msc2409.ephemeral"] {
+        if obj.get(key).is_none_or(Value::is_null) {
+            obj.insert(key.to_owned(), Value::Array(Vec::new()));
+        }
+    }
+    let body = serde_json::to_vec(&value).ok()?;
+    let request = axum::http::Request::builder()
+        .method(axum::http::Method::PUT)
+        .uri("/")
+        .body(body)
+        .ok()?;
+    push_events::v1::Request::try_from_http_request(request, &[id]).ok()
+}
+
 /// Parses a transaction `PUT` (`path` and `body`) as ruma's `push_events`
 /// request. Events without a string `type` are dropped (and counted in the
 /// second value) rather than failing the transaction.
@@ -309,8 +345,10 @@ pub(crate) fn parse_transaction(id: &str, body: &[u8]) -> Result<(Transaction, u
         ))
         .body(body)
         .map_err(|e| BodyError::BadJson(e.to_string()))?;
-    let request = push_events::v1::Request::try_from_http_request(request, &[id])
-        .map_err(|e| BodyError::BadJson(e.to_string()))?;
+    let request = match push_events::v1::Request::try_from_http_request(request, &[id]) {
+        Ok(r) => r,
+        Err(e) => without_nulls(id, body).ok_or_else(|| BodyError::BadJson(e.to_string()))?,
+    };
     let mut ephemeral = request.ephemeral;
     if ephemeral.is_empty()
         && let Ok(unstable) = serde_json::from_slice::<UnstableEphemeral>(body)
@@ -389,16 +427,18 @@ mod tests {
 
         let r = ev(json!({"type": "m.receipt", "room_id": "!r:x", "content": {
             "$e": {"m.read": {"@a:x": {"ts": 7, "thread_id": "main"}, "@b:x": 3,
-                              "not a user": {"ts": 1}},
+                              "not a user": {"ts": 1},
+                              "@d:x": {"ts": 2, "thread_id": "not an event"}},
                    "m.read.private": {"@c:x": {"ts": 9, "thread_id": "$t"}}},
             "not an event": {"m.read": {"@a:x": {"ts": 1}}}}}));
         let rs = r.receipts();
-        assert_eq!(rs.len(), 3, "{rs:?}");
+        assert_eq!(rs.len(), 4, "{rs:?}");
         assert_eq!(rs[0].ts, Some(7));
         assert!(rs[0].reads_the_room());
         assert_eq!(rs[1].ts, None);
         assert!(rs[1].reads_the_room());
-        assert!(!rs[2].reads_the_room(), "private and threaded");
+        assert!(!rs[2].reads_the_room(), "an unknown thread is not the room");
+        assert!(!rs[3].reads_the_room(), "private and threaded");
 
         let t = ev(json!({"type": "m.typing", "room_id": "!r:x",
             "content": {"user_ids": ["@a:x"]}}));
@@ -408,7 +448,9 @@ mod tests {
                 OwnedUserId::try_from("@a:x").unwrap_or_else(|_| unreachable!())
             ])
         );
-        let bad = ev(json!({"type": "m.typing", "content": {"user_ids": ["@a:x", 5]}}));
+        let odd = ev(json!({"type": "m.typing", "content": {"user_ids": ["@a:x", 5, "no"]}}));
+        assert_eq!(odd.typing_user_ids().map(|ids| ids.len()), Some(1));
+        let bad = ev(json!({"type": "m.typing", "content": {"user_ids": 5}}));
         assert_eq!(bad.typing_user_ids(), None);
     }
 
@@ -461,11 +503,12 @@ mod tests {
             parse_transaction("1", br#"{"events":{}}"#),
             Err(BodyError::BadJson(_))
         ));
-        // `events` is required by the spec (and always sent).
-        assert!(matches!(
-            parse_transaction("2", b"{}"),
-            Err(BodyError::BadJson(_))
-        ));
+        // `events` is required by the spec, but a homeserver that writes an
+        // empty list as `null` (or leaves it out) is not refused for it.
+        for body in [&b"{}"[..], br#"{"events":null,"ephemeral":null}"#] {
+            let (t, _) = parse_transaction("2", body).unwrap_or_else(|_| unreachable!());
+            assert!(t.events.is_empty() && t.ephemeral.is_empty());
+        }
         let (t, _) =
             parse_transaction("a/b", br#"{"events":[]}"#).unwrap_or_else(|_| unreachable!());
         assert_eq!(t.id, "a/b");

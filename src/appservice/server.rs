@@ -453,9 +453,9 @@ async fn get_user(
         Ok(Path(id)) => id,
         Err(e) => return bad_path(&e),
     };
-    let request = match incoming::<query_user_id::v1::Request>(&[&user_id], b"") {
-        Ok(r) => r,
-        Err(r) => return *r,
+    // Not a user id: no such user of ours.
+    let Ok(request) = incoming::<query_user_id::v1::Request>(&[&user_id], b"") else {
+        return matrix_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such user");
     };
     if state.handler.query_user(&request.user_id).await {
         answer(query_user_id::v1::Response::new())
@@ -472,9 +472,8 @@ async fn get_room(
         Ok(Path(a)) => a,
         Err(e) => return bad_path(&e),
     };
-    let request = match incoming::<query_room_alias::v1::Request>(&[&alias], b"") {
-        Ok(r) => r,
-        Err(r) => return *r,
+    let Ok(request) = incoming::<query_room_alias::v1::Request>(&[&alias], b"") else {
+        return matrix_error(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such room");
     };
     if state.handler.query_room(&request.room_alias).await {
         answer(query_room_alias::v1::Response::new())

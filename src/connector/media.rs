@@ -38,6 +38,14 @@ pub(super) enum MediaError {
     /// The Matrix event has no `url`, or one that is not `mxc://server/id`.
     #[error("the event has no valid mxc:// url")]
     BadUrl,
+    /// The Matrix event's content is not what the spec says for its kind.
+    #[error("its content is not a valid {kind}: {why}")]
+    Unreadable {
+        /// The event type or msgtype.
+        kind: String,
+        /// What the parser said.
+        why: String,
+    },
     /// The WhatsApp media host or a check of the blob failed.
     #[error("{0}")]
     WhatsApp(#[from] wa_client::MediaError),

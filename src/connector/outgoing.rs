@@ -81,8 +81,14 @@ pub async fn from_matrix(
         },
     };
     let mut outgoing = outgoing;
-    if let Some(message) = &message {
-        rich::decorate_outgoing(bridge, &login, &client, event, message, &mut outgoing).await?;
+    let sticker = event.sticker();
+    let decoration = match (&message, &sticker) {
+        (Some(message), _) => Some(rich::Decoration::of_message(message)),
+        (None, Some(sticker)) => Some(rich::Decoration::of_sticker(sticker)),
+        (None, None) => None,
+    };
+    if let Some(decoration) = decoration {
+        rich::decorate_outgoing(bridge, &login, &client, event, decoration, &mut outgoing).await?;
     }
     let id = super::acks::SendId::or_new(resend);
     queue_and_record(bridge, &portal, &client, event, &chat, (id, outgoing)).await;

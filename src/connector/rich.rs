@@ -22,8 +22,8 @@ use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
 mod from_matrix;
 
 pub(super) use from_matrix::{
-    chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event, refuse,
-    user_event, whatsapp_text,
+    Decoration, chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event,
+    refuse, user_event, whatsapp_text,
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
@@ -36,6 +36,7 @@ use ruma::events::room::message::{
     MessageFormat, MessageType, Relation, RoomMessageEventContent,
     RoomMessageEventContentWithoutRelation,
 };
+use ruma::events::sticker::StickerEventContent;
 use ruma::{EventId, OwnedEventId};
 
 use crate::appservice::{Event, Intent};

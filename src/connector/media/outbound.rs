@@ -91,20 +91,36 @@ impl Outgoing {
     /// attachment, an error if it is one that cannot be sent (no valid
     /// `mxc://` url).
     pub fn from_event(event_type: &str, content: &Value) -> Option<Result<Outgoing, MediaError>> {
+        let unreadable = |kind: &str, e: serde_json::Error| {
+            // Without a url (or a string there) there is nothing to fetch;
+            // anything else ruma refuses is said as ruma says it.
+            if content.get("url").and_then(Value::as_str).is_none() {
+                MediaError::BadUrl
+            } else {
+                MediaError::Unreadable {
+                    kind: kind.to_owned(),
+                    why: e.to_string(),
+                }
+            }
+        };
         if event_type == "m.sticker" {
-            return Some(match StickerEventContent::deserialize(content) {
+            // The spec wants `info`; a sticker without it is still one.
+            let mut content = content.clone();
+            if content.get("info").is_none() && content.is_object() {
+                content["info"] = Value::Object(serde_json::Map::new());
+            }
+            return Some(match StickerEventContent::deserialize(&content) {
                 Ok(sticker) => Self::from_sticker(&sticker),
-                Err(_) => Err(MediaError::BadUrl),
+                Err(e) => Err(unreadable("sticker", e)),
             });
         }
         let msgtype = content.get("msgtype").and_then(Value::as_str)?;
         if !matches!(msgtype, "m.image" | "m.video" | "m.audio" | "m.file") {
             return None;
         }
-        // A media msgtype ruma refuses lacks its `url` (or has no string
-        // there): nothing to fetch.
-        let Ok(message) = RoomMessageEventContent::deserialize(content) else {
-            return Some(Err(MediaError::BadUrl));
+        let message = match RoomMessageEventContent::deserialize(content) {
+            Ok(message) => message,
+            Err(e) => return Some(Err(unreadable(msgtype, e))),
         };
         let (kind, parts) = match &message.msgtype {
             MessageType::Image(i) => (MediaKind::Image, image_parts(i)),
@@ -595,6 +611,29 @@ mod tests {
                 "{content}"
             );
         }
+        // Floats where integers belong, as some clients send them, are read.
+        let o = outgoing(
+            "m.room.message",
+            json!({"msgtype": "m.image", "body": "wide.png", "url": "mxc://hs/w",
+                   "info": {"w": 4998.0, "h": 10.0, "size": 42.0}}),
+        );
+        assert_eq!(
+            (o.width, o.height, o.size),
+            (Some(4998), Some(10), Some(42))
+        );
+        // A sticker without `info` is still a sticker.
+        let o = outgoing("m.sticker", json!({"body": "wave", "url": "mxc://hs/st"}));
+        assert_eq!(o.kind, MediaKind::Sticker);
+        // What else ruma refuses is told as it is, not as a bad url.
+        let odd = json!({"msgtype": "m.image", "body": "x", "url": "mxc://hs/x",
+                         "info": {"w": "wide"}});
+        assert!(
+            matches!(
+                Outgoing::from_event("m.room.message", &odd),
+                Some(Err(MediaError::Unreadable { .. }))
+            ),
+            "{odd}"
+        );
         let text = json!({"msgtype": "m.text", "body": "hi"});
         assert!(Outgoing::from_event("m.room.message", &text).is_none());
         let location = json!({"msgtype": "m.location", "body": "here", "geo_uri": "geo:1,2"});

@@ -40,18 +40,55 @@ fn reply_target<C>(relation: Option<&Relation<C>>) -> Option<&EventId> {
     }
 }
 
+/// What a Matrix message or sticker says beyond its content: the event it
+/// replies to, whom it mentions, its HTML and whether it is text.
+#[derive(Debug, Default)]
+pub(in crate::connector) struct Decoration<'m> {
+    reply: Option<&'m EventId>,
+    mentions: Vec<String>,
+    html: Option<&'m str>,
+    text: bool,
+}
+
+impl<'m> Decoration<'m> {
+    /// A message's reply, `m.mentions`, HTML and kind.
+    pub(in crate::connector) fn of_message(message: &'m RoomMessageEventContent) -> Self {
+        Decoration {
+            reply: reply_target(message.relates_to.as_ref()),
+            mentions: message
+                .mentions
+                .as_ref()
+                .map(|m| m.user_ids.iter().map(|u| u.to_string()).collect())
+                .unwrap_or_default(),
+            html: html_of(&message.msgtype),
+            text: matches!(
+                message.msgtype,
+                MessageType::Text(_) | MessageType::Notice(_)
+            ),
+        }
+    }
+
+    /// A sticker's reply (a sticker has no mentions or text).
+    pub(in crate::connector) fn of_sticker(sticker: &'m StickerEventContent) -> Self {
+        Decoration {
+            reply: reply_target(sticker.relates_to.as_ref()),
+            ..Decoration::default()
+        }
+    }
+}
+
 /// A Matrix reply and mentions onto the outgoing WhatsApp message.
 pub(in crate::connector) async fn decorate_outgoing(
     bridge: &Bridge,
     login: &Login,
     client: &Client,
     event: &Event,
-    message: &RoomMessageEventContent,
+    decoration: Decoration<'_>,
     out: &mut WaMessage,
 ) -> Result<(), StoreError> {
     let mut info = ContextInfo::default();
     let room = event.room_id.as_deref().map_or("", |r| r.as_str());
-    if let Some(reply) = reply_target(message.relates_to.as_ref())
+    if let Some(reply) = decoration.reply
         && let Some(target) = message_in(bridge, room, reply.as_str()).await?
     {
         info.stanza_id = Some(target.message_id);
@@ -63,12 +100,8 @@ pub(in crate::connector) async fn decorate_outgoing(
             ..WaMessage::default()
         }));
     }
-    let mut mxids: Vec<String> = message
-        .mentions
-        .as_ref()
-        .map(|m| m.user_ids.iter().map(|u| u.to_string()).collect())
-        .unwrap_or_default();
-    let html = html_of(&message.msgtype);
+    let mut mxids = decoration.mentions;
+    let html = decoration.html;
     if let Some(html) = html {
         for p in pills(html) {
             if !mxids.contains(&p) {
@@ -84,10 +117,7 @@ pub(in crate::connector) async fn decorate_outgoing(
         }
     }
     if !numbers.is_empty()
-        && matches!(
-            message.msgtype,
-            MessageType::Text(_) | MessageType::Notice(_)
-        )
+        && decoration.text
         && let Some(html) = html
     {
         let text = format::html_to_whatsapp(&pills_to_numbers(html, &numbers));
