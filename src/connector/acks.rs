@@ -137,7 +137,7 @@ pub(super) fn until_acked(
                     .await;
             }
             (Err(e), Report::Status) => {
-                super::relay::fail(&bridge, &room, &event, &e.to_string()).await
+                super::incoming::fail(&bridge, &room, &event, &e.to_string()).await
             }
             (Err(e), Report::Notice(what)) => {
                 bridge

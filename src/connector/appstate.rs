@@ -23,7 +23,7 @@ use wa_client::{AppStateChange, Client};
 use wa_core::appstate::Action;
 use wa_core::jid::Jid;
 
-use super::relay::{self, RelayError};
+use super::incoming::{self, IncomingError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
@@ -59,7 +59,7 @@ async fn apply(
     login: &Login,
     client: &Client,
     action: &Action,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     match action {
         Action::Contact {
             jid,
@@ -149,8 +149,8 @@ async fn contact_name(
     login: &Login,
     jid: &Jid,
     name: &str,
-) -> Result<(), RelayError> {
-    let (network_id, localpart) = relay::ghost_ids(bridge, jid);
+) -> Result<(), IncomingError> {
+    let (network_id, localpart) = incoming::ghost_ids(bridge, jid);
     if bridge
         .db
         .contact_name(&login.login_id, &network_id)
@@ -165,13 +165,13 @@ async fn contact_name(
         .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
     let ghost = bridge.matrix.ghost_intent(&localpart);
-    relay::contact_nick_everywhere(bridge, login, jid, &ghost).await;
+    incoming::contact_nick_everywhere(bridge, login, jid, &ghost).await;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
     if let Some(mut portal) = bridge.db.portal(&login.login_id, &chat).await?
         && portal.name != name
     {
-        relay::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
+        incoming::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
         bridge
             .bot
             .send_state_event(
@@ -195,7 +195,7 @@ async fn chat_update(
     login: &Login,
     chat: &Jid,
     update: ChatSettings,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let chat_id = chat.to_non_ad().to_string();
     let before = bridge
         .db
@@ -406,7 +406,7 @@ async fn star(
     sender: &Jid,
     message_id: &str,
     starred: bool,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let chat_id = chat.to_non_ad().to_string();
     let shown = bridge
         .db
@@ -456,7 +456,7 @@ async fn star(
         },
     });
     if puppet.is_some() {
-        content[relay::PUPPET_SOURCE_KEY] = json!("wabridge");
+        content[incoming::PUPPET_SOURCE_KEY] = json!("wabridge");
     }
     let txn = format!(
         "star{}{}",

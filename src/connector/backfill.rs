@@ -22,7 +22,7 @@ use wa_client::Client;
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::WebMessageInfo;
 
-use super::relay::{self, Incoming, RelayError};
+use super::incoming::{self, Incoming, IncomingError};
 use crate::bridge::{Bridge, txn_id};
 use crate::store::{HistoryChat, HistoryMessage, Login};
 
@@ -133,7 +133,7 @@ pub(super) async fn run(bridge: Arc<Bridge>, login: Login, client: Client, trigg
 }
 
 /// One pass over the most recent chats of the stored history.
-async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pass, RelayError> {
+async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pass, IncomingError> {
     let config = &bridge.config.backfill;
     let mut done = Pass::default();
     if !config.enabled || config.max_initial_chats == 0 {
@@ -222,7 +222,7 @@ async fn backfill_chat(
     login: &Login,
     client: &Client,
     chat: &HistoryChat,
-) -> Result<(bool, usize), RelayError> {
+) -> Result<(bool, usize), IncomingError> {
     let Ok(jid) = chat.chat_id.parse::<Jid>() else {
         debug!("history chat with an unparsable id skipped");
         return Ok((false, 0));
@@ -258,7 +258,7 @@ async fn backfill_chat(
     // the contact: kept for this login only (issue 18), unless app state
     // already gave one.
     if let Some(name) = (!jid.is_group()).then_some(chat.name.as_deref()).flatten() {
-        let (network_id, _) = super::relay::ghost_ids(bridge, &jid);
+        let (network_id, _) = super::incoming::ghost_ids(bridge, &jid);
         if bridge
             .db
             .contact_name(&login.login_id, &network_id)
@@ -297,8 +297,8 @@ async fn backfill_chat(
             message,
             ts_ms: u64::try_from(m.ts).unwrap_or(0),
         };
-        if !relay::already_bridged(bridge, login, &incoming).await? {
-            relay::deliver(bridge, login, client, &portal, &incoming).await?;
+        if !incoming::already_bridged(bridge, login, &incoming).await? {
+            incoming::deliver(bridge, login, client, &portal, &incoming).await?;
             sent += 1;
         }
         bridge

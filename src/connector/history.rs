@@ -9,7 +9,7 @@ use wa_client::{Client, HistoryNotice, MediaError};
 use wa_core::jid::Jid;
 use wa_core::proto::{Conversation, HistorySync, WebMessageInfo};
 
-use super::{backfill, relay};
+use super::{backfill, incoming};
 use crate::bridge::Bridge;
 use crate::store::{Ghost, HistoryChat, HistoryChunk, HistoryMessage, Login, StoreError};
 
@@ -147,7 +147,7 @@ pub(super) fn to_store(chunk_id: &str, sync: &HistorySync, own: &Jid) -> History
 
 /// The contacts' own push names the history carries: kept for their
 /// ghosts (everyone's; the user's own names for contacts are per login,
-/// see `relay::contact_nick`). A ghost that already has a
+/// see `incoming::contact_nick`). A ghost that already has a
 /// Matrix profile gets the new name at once (it may send nothing more for
 /// long); any other takes it when it is first used. A name already set is
 /// not touched again.
@@ -161,7 +161,7 @@ pub(super) async fn remember_names(
         if name.is_empty() {
             continue;
         }
-        let (network_id, localpart) = relay::ghost_ids(bridge, jid);
+        let (network_id, localpart) = incoming::ghost_ids(bridge, jid);
         let known = bridge.db.ghost(&network_id).await?;
         if known
             .as_ref()
@@ -176,7 +176,7 @@ pub(super) async fn remember_names(
             match intent.set_displayname(name).await {
                 Ok(()) => {
                     name_set = true;
-                    relay::renew_contact_nicks(bridge, jid, &intent).await;
+                    incoming::renew_contact_nicks(bridge, jid, &intent).await;
                 }
                 Err(e) => debug!(error = %e, "ghost renamed on its next use instead"),
             }

@@ -14,8 +14,8 @@ use wa_client::{
 
 use super::appstate;
 use super::backfill;
+use super::incoming;
 use super::qr;
-use super::relay;
 use crate::bridge::{Bridge, txn_id};
 use crate::store::{Login, now_ms};
 
@@ -82,7 +82,7 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         login.clone(),
         client.clone(),
     ));
-    let task = tokio::spawn(relay::run_events(
+    let task = tokio::spawn(incoming::run_events(
         bridge.clone(),
         login.clone(),
         client.clone(),

@@ -11,7 +11,7 @@ use wa_client::Client;
 use wa_core::jid::Jid;
 use wa_core::proto::Message as WaMessage;
 
-use super::{kinds, media, rich, status};
+use super::{kinds, media, relations, status};
 use crate::appservice::Event;
 use crate::bridge::Bridge;
 use crate::store::{Portal, StoreError};
@@ -27,21 +27,21 @@ pub async fn from_matrix(
 ) -> Result<(), StoreError> {
     let what = "message";
     let Some((portal, login, client, _, resend)) =
-        rich::new_user_event(bridge, room, sender, event, what).await?
+        relations::new_user_event(bridge, room, sender, event, what).await?
     else {
         return Ok(());
     };
     let message = event.message();
     if let Some(Relation::Replacement(edit)) = message.as_ref().and_then(|m| m.relates_to.as_ref())
     {
-        return rich::edit_from_matrix(bridge, &portal, &client, event, (edit, resend)).await;
+        return relations::edit_from_matrix(bridge, &portal, &client, event, (edit, resend)).await;
     }
-    let Some(chat) = rich::chat_of(bridge, room, event, what, &portal).await else {
+    let Some(chat) = relations::chat_of(bridge, room, event, what, &portal).await else {
         return Ok(());
     };
     let outgoing = match message.as_ref().map(|m| &m.msgtype) {
         Some(msgtype @ (MessageType::Text(_) | MessageType::Notice(_) | MessageType::Emote(_))) => {
-            let text = rich::whatsapp_text(msgtype);
+            let text = relations::whatsapp_text(msgtype);
             let text = if matches!(msgtype, MessageType::Emote(_)) {
                 format!("_* {text}_")
             } else {
@@ -83,12 +83,13 @@ pub async fn from_matrix(
     let mut outgoing = outgoing;
     let sticker = event.sticker();
     let decoration = match (&message, &sticker) {
-        (Some(message), _) => Some(rich::Decoration::of_message(message)),
-        (None, Some(sticker)) => Some(rich::Decoration::of_sticker(sticker)),
+        (Some(message), _) => Some(relations::Decoration::of_message(message)),
+        (None, Some(sticker)) => Some(relations::Decoration::of_sticker(sticker)),
         (None, None) => None,
     };
     if let Some(decoration) = decoration {
-        rich::decorate_outgoing(bridge, &login, &client, event, decoration, &mut outgoing).await?;
+        relations::decorate_outgoing(bridge, &login, &client, event, decoration, &mut outgoing)
+            .await?;
     }
     let id = super::acks::SendId::or_new(resend);
     queue_and_record(bridge, &portal, &client, event, &chat, (id, outgoing)).await;

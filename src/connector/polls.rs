@@ -21,7 +21,7 @@ use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
 
-use super::relay::{Incoming, PUPPET_SOURCE_KEY, RelayError, send_and_record};
+use super::incoming::{Incoming, IncomingError, PUPPET_SOURCE_KEY, send_and_record};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
 use crate::store::{Login, MatrixPoll, Poll, Portal};
@@ -95,7 +95,7 @@ pub(super) async fn remember(
     login: &Login,
     m: &Incoming<'_>,
     as_event: bool,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let Some(poll) = creation(m.message) else {
         return Ok(());
     };
@@ -141,7 +141,7 @@ pub(super) async fn vote(
     m: &Incoming<'_>,
     intent: &Intent,
     update: &PollUpdateMessage,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let poll_id = update
         .poll_creation_message_key
         .as_ref()

@@ -16,7 +16,7 @@ use tracing::{debug, info};
 use wa_client::Client;
 use wa_core::jid::Jid;
 
-use super::relay::{RelayError, ensure_joined, ghost};
+use super::incoming::{IncomingError, ensure_joined, ghost};
 use crate::appservice::{CreateRoom, InitialState, Intent, RoomPreset};
 use crate::bridge::Bridge;
 use crate::config::generate_token;
@@ -72,7 +72,7 @@ async fn made_before(
     login: &Login,
     chat: &Jid,
     marker: &str,
-) -> Result<Option<String>, RelayError> {
+) -> Result<Option<String>, IncomingError> {
     let want = creation_content(login, chat, marker);
     for room in creator.joined_rooms().await? {
         if bridge.db.portal_by_room(&room).await?.is_some() {
@@ -98,7 +98,7 @@ async fn room(
     chat: &Jid,
     (marker, resumed): (&str, bool),
     params: &CreateRoom,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     if resumed && let Some(room) = made_before(bridge, creator, login, chat, marker).await? {
         info!(%room, "adopting the room an interrupted run made for this chat");
         return Ok(room);
@@ -113,7 +113,7 @@ pub(super) async fn portal(
     client: &Client,
     chat: &Jid,
     push_name: Option<&str>,
-) -> Result<Portal, RelayError> {
+) -> Result<Portal, IncomingError> {
     let chat_id = chat.to_string();
     if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
         return Ok(p);
@@ -144,13 +144,13 @@ pub(super) async fn portal(
         for member in info.participants.iter().filter(|m| m.user() != own) {
             let g = ghost(bridge, member, None).await?;
             ensure_joined(bridge, &room, &g).await?;
-            super::relay::contact_nick(bridge, login, &room, (member, &g)).await;
+            super::incoming::contact_nick(bridge, login, &room, (member, &g)).await;
         }
         (room, PortalKind::Group, info.subject)
     } else {
         let contact = ghost(bridge, chat, push_name).await?;
         // The user's own name for the contact (this login's), then theirs.
-        let (network_id, _) = super::relay::ghost_ids(bridge, chat);
+        let (network_id, _) = super::incoming::ghost_ids(bridge, chat);
         let saved = bridge.db.contact_name(&login.login_id, &network_id).await?;
         let name = saved
             .or_else(|| push_name.map(str::to_owned))
@@ -165,7 +165,7 @@ pub(super) async fn portal(
         };
         let room = room(bridge, &contact, login, chat, creation, &params).await?;
         bridge.bot.join(&room).await?;
-        super::relay::contact_nick(bridge, login, &room, (chat, &contact)).await;
+        super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
         bridge
             .joined
             .lock()

@@ -20,7 +20,7 @@ use tracing::debug;
 use wa_client::Client;
 use wa_core::jid::Jid;
 
-use super::relay::ghost;
+use super::incoming::ghost;
 use crate::bridge::Bridge;
 use crate::store::{Login, Portal, PortalKind};
 
@@ -79,7 +79,7 @@ pub(super) async fn to_matrix(bridge: &Bridge, from: &Jid, available: bool) {
         let intent = ghost(bridge, &from.to_non_ad(), None).await?;
         let presence = if available { "online" } else { "offline" };
         intent.set_presence(presence).await?;
-        Ok::<_, super::relay::RelayError>(())
+        Ok::<_, super::incoming::IncomingError>(())
     }
     .await;
     if let Err(e) = result {

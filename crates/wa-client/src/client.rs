@@ -47,10 +47,10 @@ use wa_core::jid::Jid;
 use wa_core::proto::Message;
 
 use crate::crypto::{Crypto, CryptoError};
-use crate::device::DeviceState;
-use crate::devices::{DevicesError, Own};
+use crate::device_lists::{DevicesError, Own};
 use crate::error::Error;
 use crate::login::{self, LoginError, LoginOptions, SessionInfo};
+use crate::own_device::DeviceState;
 use crate::socket::Connection;
 use crate::store::{Store, StoreError};
 
@@ -574,7 +574,7 @@ impl Client {
     /// The devices of `user` we would encrypt to (ADV-verified).
     pub async fn devices(&self, user: &Jid) -> Result<Vec<Jid>, SendError> {
         let conn = self.connection()?;
-        let targets = crate::devices::resolve(
+        let targets = crate::device_lists::resolve(
             &conn,
             &*self.shared.store,
             &self.shared.crypto,

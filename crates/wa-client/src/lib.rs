@@ -10,11 +10,11 @@
 
 pub mod client;
 mod crypto;
-pub mod device;
-pub mod devices;
+pub mod device_lists;
 pub mod error;
 pub mod login;
 pub mod media;
+pub mod own_device;
 pub mod pair;
 pub mod socket;
 pub mod store;
@@ -26,10 +26,10 @@ pub use client::{
     SendError, Sent,
 };
 pub use crypto::CryptoError;
-pub use device::DeviceState;
 pub use error::{AuthError, Error, ProtocolError};
 pub use login::{LoggedIn, LoginError, LoginOptions, SessionInfo, login};
 pub use media::{MediaConn, MediaError, MediaKind, UploadedMedia};
+pub use own_device::DeviceState;
 pub use pair::{PairError, PairEvent, PairOptions, Pairing, pair};
 pub use socket::{ConnectOptions, Connection, Event, connect};
 pub use store::{FileStore, MemoryStore, Store, StoreError};

@@ -20,8 +20,8 @@ use wa_core::signal::{self, KEY_TYPE_DJB, PreKey, SignalError, SignedPreKey};
 mod start;
 pub use start::SessionInfo;
 
-use crate::device::DeviceState;
 use crate::error::{AuthError, Error};
+use crate::own_device::DeviceState;
 use crate::socket::{self, ConnectOptions, Connection, Event};
 use crate::store::{Store, StoreError};
 

@@ -24,8 +24,8 @@ use wa_core::binary::Node;
 use wa_core::jid::Jid;
 use wa_core::proto::AdvSignedDeviceIdentity;
 
-use crate::device::DeviceState;
 use crate::error::{AuthError, Error};
+use crate::own_device::DeviceState;
 use crate::socket::{self, ConnectOptions, Connection, Event};
 
 /// How to pair.

@@ -37,7 +37,7 @@ pub use memory::MemoryStore;
 use async_trait::async_trait;
 use wa_core::signal::{PreKey, SignedPreKey};
 
-use crate::device::DeviceState;
+use crate::own_device::DeviceState;
 
 /// A failure of a store backend.
 #[derive(Debug, thiserror::Error)]

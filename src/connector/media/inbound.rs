@@ -14,7 +14,7 @@ use super::{MediaError, thumbnail};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::Bridge;
 use crate::connector::format;
-use crate::connector::relay::RelayError;
+use crate::connector::incoming::IncomingError;
 
 /// The attachment a WhatsApp message carries, read from the message alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,7 +363,7 @@ pub(in crate::connector) async fn to_matrix(
     client: &Client,
     intent: &Intent,
     a: &Attachment<'_>,
-) -> Result<(&'static str, Value), RelayError> {
+) -> Result<(&'static str, Value), IncomingError> {
     match transfer(bridge, client, intent, a).await {
         Ok(event) => Ok(event),
         Err(MediaError::Matrix(e)) if transient(&e) => Err(e.into()),

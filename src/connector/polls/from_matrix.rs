@@ -21,8 +21,10 @@ use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 use crate::appservice::Event;
 use crate::bridge::Bridge;
 use crate::connector::acks::SendId;
-use crate::connector::relay::queue_and_record;
-use crate::connector::rich::{chat_of, key_of, message_in, new_user_event, refuse, user_event};
+use crate::connector::incoming::queue_and_record;
+use crate::connector::relations::{
+    chat_of, key_of, message_in, new_user_event, refuse, user_event,
+};
 use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 
 /// WhatsApp's clients offer at most this many options.

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::recv::{STORE_RETRY_FIRST, STORE_RETRY_LAST};
 use super::{ClientEvent, Outgoing, SendError, Shared, appstate, lock, presence, recv, send};
 use crate::crypto::CryptoError;
-use crate::devices::DevicesError;
+use crate::device_lists::DevicesError;
 use crate::error::AuthError;
 use crate::login::{self, LoggedIn, LoginError, LoginOptions};
 

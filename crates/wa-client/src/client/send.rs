@@ -20,7 +20,7 @@ use wa_core::signal::{self, EncType};
 
 use super::{SendError, Shared, groups, lock};
 use crate::crypto::{PairwiseJob, PairwiseOut};
-use crate::devices::{self, Target};
+use crate::device_lists::{self, Target};
 use crate::socket::Connection;
 
 pub(crate) fn padded(message: &Message) -> Arc<Vec<u8>> {
@@ -168,7 +168,7 @@ async fn send_direct(
     message: &Message,
 ) -> Result<(), SendError> {
     let own_user = shared.own.lid.to_non_ad();
-    let targets = devices::resolve(
+    let targets = device_lists::resolve(
         conn,
         &*shared.store,
         &shared.crypto,
@@ -176,7 +176,7 @@ async fn send_direct(
         &[to.clone(), own_user],
     )
     .await?;
-    let Some(chat) = devices::lid_of(&*shared.store, to).await? else {
+    let Some(chat) = device_lists::lid_of(&*shared.store, to).await? else {
         warn!(%to, "no LID known for this phone number; not sent");
         return Err(SendError::NoDevices);
     };
@@ -296,7 +296,7 @@ async fn send_group(
     let mut users: Vec<Jid> = info.participants.clone();
     users.push(shared.own.pn.to_non_ad());
     let targets =
-        devices::resolve(conn, &*shared.store, &shared.crypto, &shared.own, &users).await?;
+        device_lists::resolve(conn, &*shared.store, &shared.crypto, &shared.own, &users).await?;
 
     let (skdm, skmsg) = shared
         .crypto

@@ -42,10 +42,12 @@ async fn key_of(shared: &Shared, user: &Jid) -> Result<String, StoreError> {
     if bare.server() == &Server::Lid {
         return Ok(bare.to_string());
     }
-    Ok(match crate::devices::lid_of(&*shared.store, &bare).await? {
-        Some(lid) => lid.to_non_ad().to_string(),
-        None => bare.to_string(),
-    })
+    Ok(
+        match crate::device_lists::lid_of(&*shared.store, &bare).await? {
+            Some(lid) => lid.to_non_ad().to_string(),
+            None => bare.to_string(),
+        },
+    )
 }
 
 /// `<notification type="privacy_token" from [sender_lid]><tokens><token

@@ -12,8 +12,8 @@ use wa_core::binary::Node;
 use wa_core::jid::Jid;
 
 use super::{LoginError, REFILL_PREKEY_COUNT, server_iq, upload_prekeys};
-use crate::device::DeviceState;
 use crate::error::Error;
+use crate::own_device::DeviceState;
 use crate::socket::Connection;
 use crate::store::Store;
 

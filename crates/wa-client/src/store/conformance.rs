@@ -5,7 +5,7 @@ use wa_core::keys::KeyPair;
 use wa_core::signal::{self, SignedPreKey};
 
 use super::{AppStateKey, CachedDevices, MessageSecret, PrivacyToken, Store, StoreError};
-use crate::device::DeviceState;
+use crate::own_device::DeviceState;
 
 /// Runs every role's checks against `store`; panics (test assertions) on a
 /// violation, returns backend errors. Starts from, and leaves, an empty

@@ -33,7 +33,7 @@ use super::{
     IdentityStore, LidStore, MessageSecret, MessageSecretStore, PreKeyStore, PrivacyToken,
     PrivacyTokenStore, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
-use crate::device::DeviceState;
+use crate::own_device::DeviceState;
 use snapshot::{decode, encode};
 
 /// Every store role in memory, persisted to one snapshot file after each

@@ -12,7 +12,7 @@ use super::{
     IdentityStore, LidStore, MessageSecret, MessageSecretStore, PreKeyStore, PrivacyToken,
     PrivacyTokenStore, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
-use crate::device::DeviceState;
+use crate::own_device::DeviceState;
 
 /// Everything a [`MemoryStore`] holds; the file store snapshots it.
 #[derive(Default)]

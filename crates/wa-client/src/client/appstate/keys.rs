@@ -18,7 +18,7 @@ use wa_core::signal::EncType;
 
 use super::super::{SendError, Shared, lock, new_message_id, send};
 use crate::crypto::{PairwiseJob, PairwiseOut};
-use crate::devices;
+use crate::device_lists;
 use crate::store::{AppStateKey, StoreError};
 
 /// Which collections wait for a key, and which keys were asked for.
@@ -135,7 +135,7 @@ async fn send_request(shared: &Shared, ids: &[Vec<u8>]) -> Result<(), SendError>
     };
     let conn = shared.connection()?;
     let own_user = shared.own.pn.to_non_ad();
-    let targets = devices::resolve(
+    let targets = device_lists::resolve(
         &conn,
         &*shared.store,
         &shared.crypto,

@@ -45,7 +45,7 @@ async fn devices_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), Handle
     let Some(from) = node.attr_jid("from").map(Jid::to_non_ad) else {
         return Ok(());
     };
-    let lid = crate::devices::lid_of(&*shared.store, &from).await?;
+    let lid = crate::device_lists::lid_of(&*shared.store, &from).await?;
     for user in [Some(from.clone()), lid].into_iter().flatten() {
         shared.store.delete_devices(&user.to_string()).await?;
     }

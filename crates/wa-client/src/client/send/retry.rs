@@ -18,7 +18,7 @@ use wa_core::signal::{self, BundlePreKey, BundleSignedPreKey, EncType, PreKeyBun
 use super::super::{SendError, Shared, lock};
 use super::{device_identity, own_copy, padded, poll_meta};
 use crate::crypto::{CryptoError, PairwiseJob, PairwiseOut};
-use crate::devices;
+use crate::device_lists;
 use crate::socket::Connection;
 
 /// A retry receipt for the undecryptable message `node`. From the second
@@ -78,7 +78,7 @@ async fn was_recipient(
     device: &Jid,
 ) -> Result<bool, SendError> {
     let same = |a: &Jid, b: &Jid| a.user() == b.user() && a.server() == b.server();
-    let lid = |j: Jid| async move { devices::lid_of(&*shared.store, &j.to_non_ad()).await };
+    let lid = |j: Jid| async move { device_lists::lid_of(&*shared.store, &j.to_non_ad()).await };
     if same(&device.to_non_ad(), &shared.own.lid.to_non_ad()) {
         return Ok(true);
     }
@@ -118,7 +118,7 @@ pub(crate) async fn resend_on_retry(
         warn!(%id, "retry receipt for a message we no longer have");
         return Ok(());
     };
-    let Some(device) = devices::lid_of(&*shared.store, &asker.to_non_ad())
+    let Some(device) = device_lists::lid_of(&*shared.store, &asker.to_non_ad())
         .await?
         .map(|l| Jid::with_device(l.user(), asker.device(), Server::Lid))
     else {
@@ -187,7 +187,7 @@ async fn asker_keys(
             k.device_identity
                 .and_then(|b| AdvSignedDeviceIdentity::decode(b.as_slice()).ok()),
         ),
-        None => match devices::fetch_bundles(conn, std::slice::from_ref(device))
+        None => match device_lists::fetch_bundles(conn, std::slice::from_ref(device))
             .await?
             .remove(&device.to_string())
         {

@@ -13,7 +13,7 @@ use wa_core::signal::{PreKey, SignedPreKey};
 
 use super::super::memory::Inner;
 use super::super::{AppStateKey, CachedDevices, PrivacyToken, StoreError};
-use crate::device::DeviceState;
+use crate::own_device::DeviceState;
 
 /// The snapshot format this build writes and reads.
 const VERSION: u32 = 1;

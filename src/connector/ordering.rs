@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use wa_client::{Client, IncomingMessage};
 
-use super::relay::{RelayError, gave_up, to_matrix};
+use super::incoming::{IncomingError, gave_up, to_matrix};
 use crate::bridge::Bridge;
 use crate::store::Login;
 
@@ -108,7 +108,7 @@ async fn once(
     login: Login,
     client: Client,
     m: Arc<IncomingMessage>,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     match to_matrix(&bridge, &login, &client, &m).await {
         Ok(()) => {}
         Err(e) if e.is_transient() => return Err(e),
@@ -135,7 +135,7 @@ struct Retry {
 impl Retry {
     /// Works the chat's queue off, oldest first; `pending` is the first
     /// message's try still running, if it is.
-    async fn run(self, pending: Option<JoinHandle<Result<(), RelayError>>>) {
+    async fn run(self, pending: Option<JoinHandle<Result<(), IncomingError>>>) {
         let mut delay = FIRST_RETRY_DELAY;
         let mut attempt = 1u32;
         let mut outcome = match pending {

@@ -27,7 +27,7 @@ pub(super) use from_matrix::{
 };
 pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
-use super::relay::{Incoming, RelayError, ghost_ids};
+use super::incoming::{Incoming, IncomingError, ghost_ids};
 use super::{acks, format};
 use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
@@ -64,7 +64,7 @@ pub(super) async fn apply(
     m: &Incoming<'_>,
     intent: &Intent,
     action: Action<'_>,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let Some(target_id) = action_key(&action).id.as_deref() else {
         return Ok(String::new());
     };
@@ -116,7 +116,7 @@ async fn edit(
     puppet: bool,
     target: &Message,
     content: &WaMessage,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let shown =
         || super::kinds::content(content).and_then(|c| c["body"].as_str().map(str::to_owned));
     let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
@@ -136,7 +136,7 @@ async fn edit(
         target_id,
         RoomMessageEventContentWithoutRelation::new(shown("")),
     )));
-    let (kind, content) = super::relay::marked(&content, puppet)?;
+    let (kind, content) = super::incoming::marked(&content, puppet)?;
     let event_id = intent
         .send_message_event(
             &portal.room_id,
@@ -162,7 +162,7 @@ async fn revoke(
     intent: &Intent,
     puppet: bool,
     target: &Message,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let by = if puppet { &bridge.bot } else { intent };
     let txn = wa_txn(login, m.id, "");
     let event_id = match by
@@ -218,7 +218,7 @@ async fn record(
     portal: &Portal,
     m: &Incoming<'_>,
     event_id: &str,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let record = Message {
         login_id: login.login_id.clone(),
         chat_id: portal.chat_id.clone(),
@@ -244,7 +244,7 @@ async fn react(
     puppet: bool,
     target: &Message,
     emoji: &str,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let reactor = m.sender.to_non_ad().to_string();
     let old = bridge
         .db
@@ -277,7 +277,7 @@ async fn react(
         return Ok(String::new());
     };
     let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
-    let (kind, content) = super::relay::marked(&reaction, puppet)?;
+    let (kind, content) = super::incoming::marked(&reaction, puppet)?;
     let event_id = intent
         .send_message_event(
             &portal.room_id,
@@ -337,7 +337,7 @@ pub(super) async fn decorate(
     portal: &Portal,
     m: &Incoming<'_>,
     content: &mut Value,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let Some(info) = content::context_info(m.message) else {
         return Ok(());
     };

@@ -1,5 +1,6 @@
-//! Messages both ways: WhatsApp events into portal rooms (rooms and ghosts
-//! made on first use), Matrix messages out to WhatsApp.
+//! A login's WhatsApp events into Matrix: messages into portal rooms (rooms
+//! and ghosts made on first use), receipts, typing, presence, history and
+//! the connection's ups and downs. (Matrix messages out: `outgoing.rs`.)
 //!
 //! A WhatsApp message is acknowledged only after its Matrix event was sent
 //! and recorded, so a crash in between means a redelivery, not a loss.
@@ -14,7 +15,7 @@ use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
 pub(super) use super::outgoing::{fail, queue_and_record};
-use super::{backfill, format, kinds, media, polls, rich};
+use super::{backfill, format, kinds, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
@@ -28,7 +29,7 @@ pub(super) async fn run_events(
     mut events: mpsc::Receiver<ClientEvent>,
     history: Arc<backfill::Trigger>,
 ) {
-    let inbound = super::inbound::Inbound::default();
+    let inbound = super::ordering::Inbound::default();
     while let Some(event) = events.recv().await {
         match event {
             ClientEvent::Message(mut m) => {
@@ -109,7 +110,7 @@ pub(super) async fn run_events(
 
 /// Tells the portal of `chat`, if it has one, that a message could not be
 /// bridged: the homeserver refused it for good.
-pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &RelayError) {
+pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &IncomingError) {
     let Ok(Some(portal)) = bridge
         .db
         .portal(&login.login_id, &chat.to_non_ad().to_string())
@@ -134,7 +135,7 @@ pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &Rela
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(super) enum RelayError {
+pub(super) enum IncomingError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("homeserver: {0}")]
@@ -143,19 +144,19 @@ pub(super) enum RelayError {
     WhatsApp(#[from] wa_client::SendError),
 }
 
-impl RelayError {
+impl IncomingError {
     /// Whether trying again later may succeed: the homeserver unreachable,
     /// failing (5xx) or rate-limiting, the database failing, WhatsApp's
     /// connection down. A refusal (4xx, bad input) is not.
     pub(super) fn is_transient(&self) -> bool {
         use crate::appservice::ClientError;
         match self {
-            RelayError::Store(StoreError::Database(e)) => passing_db_error(e),
-            RelayError::Store(_) => false,
-            RelayError::Matrix(ClientError::Network(_)) => true,
-            RelayError::Matrix(ClientError::Matrix(m)) => m.status >= 500 || m.status == 429,
-            RelayError::Matrix(_) => false,
-            RelayError::WhatsApp(e) => matches!(
+            IncomingError::Store(StoreError::Database(e)) => passing_db_error(e),
+            IncomingError::Store(_) => false,
+            IncomingError::Matrix(ClientError::Network(_)) => true,
+            IncomingError::Matrix(ClientError::Matrix(m)) => m.status >= 500 || m.status == 429,
+            IncomingError::Matrix(_) => false,
+            IncomingError::WhatsApp(e) => matches!(
                 e,
                 wa_client::SendError::Connection(_) | wa_client::SendError::Crypto(_)
             ),
@@ -205,7 +206,7 @@ pub(super) async fn ghost(
     bridge: &Bridge,
     user: &Jid,
     name: Option<&str>,
-) -> Result<Intent, RelayError> {
+) -> Result<Intent, IncomingError> {
     let (network_id, localpart) = ghost_ids(bridge, user);
     let intent = bridge.matrix.ghost_intent(&localpart);
     intent.ensure_registered().await?;
@@ -338,7 +339,7 @@ pub(super) async fn ensure_joined(
     bridge: &Bridge,
     room: &str,
     intent: &Intent,
-) -> Result<bool, RelayError> {
+) -> Result<bool, IncomingError> {
     let key = (room.to_owned(), intent.user_id().to_owned());
     if bridge.joined.lock().await.contains(&key) {
         return Ok(false);
@@ -390,9 +391,9 @@ pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
 pub(super) fn marked<C: MessageLikeEventContent>(
     content: &C,
     puppet: bool,
-) -> Result<(String, serde_json::Value), RelayError> {
+) -> Result<(String, serde_json::Value), IncomingError> {
     let mut value = serde_json::to_value(content)
-        .map_err(|e| RelayError::Matrix(ClientError::Content(e.to_string())))?;
+        .map_err(|e| IncomingError::Matrix(ClientError::Content(e.to_string())))?;
     if puppet {
         value[PUPPET_SOURCE_KEY] = json!("wabridge");
     }
@@ -405,7 +406,7 @@ pub(super) async fn to_matrix(
     login: &Login,
     client: &Client,
     m: &IncomingMessage,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let incoming = Incoming {
         chat: &m.chat,
         sender: &m.sender,
@@ -433,7 +434,7 @@ pub(super) async fn already_bridged(
     bridge: &Bridge,
     login: &Login,
     m: &Incoming<'_>,
-) -> Result<bool, RelayError> {
+) -> Result<bool, IncomingError> {
     Ok(bridge
         .db
         .message_by_network_id(
@@ -456,7 +457,7 @@ pub(super) async fn deliver(
     client: &Client,
     portal: &Portal,
     m: &Incoming<'_>,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     // Classified once, on what the chat shows: disappearing-chat, bot,
     // album and similar wrappers are transport, not content.
     let peeled = wa_core::content::transparent(m.message);
@@ -486,7 +487,7 @@ pub(super) async fn deliver(
         if puppet.is_none() {
             ensure_joined(bridge, &portal.room_id, &intent).await?;
         }
-        return rich::apply(bridge, (login, client), portal, m, &intent, action).await;
+        return relations::apply(bridge, (login, client), portal, m, &intent, action).await;
     }
     // A poll as a poll event, where configured; not the user's own without
     // double puppeting (that one is a notice from the bot).
@@ -509,7 +510,7 @@ pub(super) async fn deliver(
             "body": format!("(sent from your phone) {body}"),
         });
     }
-    rich::decorate(bridge, login, portal, m, &mut content).await?;
+    relations::decorate(bridge, login, portal, m, &mut content).await?;
     if puppet.is_none() && ensure_joined(bridge, &portal.room_id, &intent).await? && !m.from_me {
         contact_nick(bridge, login, &portal.room_id, (m.sender, &intent)).await;
     }
@@ -529,7 +530,7 @@ pub(super) async fn send_and_record(
     intent: &Intent,
     event_type: &str,
     content: &serde_json::Value,
-) -> Result<String, RelayError> {
+) -> Result<String, IncomingError> {
     let txn = format!(
         "wa{}{}",
         login.login_id,
@@ -586,7 +587,7 @@ async fn read_receipt(
     login: &Login,
     client: &Client,
     r: &Receipt,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let chat = r.chat.to_non_ad();
     let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
         return Ok(());
@@ -625,7 +626,7 @@ async fn typing(
     chat: &Jid,
     from: &Jid,
     state: ChatState,
-) -> Result<(), RelayError> {
+) -> Result<(), IncomingError> {
     let chat = chat.to_non_ad();
     let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
         return Ok(());
@@ -668,8 +669,8 @@ mod tests {
     use super::*;
     use crate::appservice::{ClientError, MatrixError};
 
-    fn matrix(status: u16) -> RelayError {
-        RelayError::Matrix(ClientError::Matrix(MatrixError {
+    fn matrix(status: u16) -> IncomingError {
+        IncomingError::Matrix(ClientError::Matrix(MatrixError {
             status,
             errcode: "M_UNKNOWN".to_owned(),
             error: String::new(),
@@ -684,11 +685,12 @@ mod tests {
         assert!(!matrix(413).is_transient(), "too large: never");
         assert!(!matrix(403).is_transient(), "forbidden: never");
         assert!(
-            !RelayError::Store(StoreError::Duplicate { table: "messages" }).is_transient(),
+            !IncomingError::Store(StoreError::Duplicate { table: "messages" }).is_transient(),
             "a duplicate is not a failure that passes"
         );
         assert!(
-            !RelayError::WhatsApp(wa_client::SendError::Malformed("x".to_owned())).is_transient()
+            !IncomingError::WhatsApp(wa_client::SendError::Malformed("x".to_owned()))
+                .is_transient()
         );
     }
 }
