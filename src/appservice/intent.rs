@@ -36,6 +36,18 @@ pub struct InitialState {
     pub content: Value,
 }
 
+impl InitialState {
+    /// The state event `content` (of its own type) under `state_key`.
+    pub fn of<C: StateEventContent>(content: &C, state_key: &str) -> Result<Self, ClientError> {
+        Ok(InitialState {
+            kind: content.event_type().to_string(),
+            state_key: state_key.to_owned(),
+            content: serde_json::to_value(content)
+                .map_err(|e| ClientError::Content(e.to_string()))?,
+        })
+    }
+}
+
 /// Parameters of `POST /createRoom`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CreateRoom {

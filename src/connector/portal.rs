@@ -11,12 +11,16 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use ruma::OwnedUserId;
+use serde::Deserialize as _;
 use tracing::{debug, info};
 use wa_client::Client;
 use wa_core::jid::Jid;
 
 use super::incoming::{IncomingError, ensure_joined, ghost};
+use crate::appservice::custom::{
+    BridgeEventContent, BridgeSection, HalfShotBridgeEventContent, PortalCreationEventContent,
+};
 use crate::appservice::{CreateRoom, InitialState, Intent, RoomPreset};
 use crate::bridge::Bridge;
 use crate::config::generate_token;
@@ -34,34 +38,38 @@ fn initial_state(
     chat: &Jid,
     name: &str,
     marker: &str,
-) -> Vec<InitialState> {
-    let content = json!({
-        "bridgebot": bridge.bot.user_id(),
-        "protocol": {"id": "whatsapp", "displayname": "WhatsApp"},
-        "channel": {"id": chat.to_string(), "displayname": name},
-    });
+) -> Result<Vec<InitialState>, IncomingError> {
+    let bridgebot = OwnedUserId::try_from(bridge.bot.user_id()).map_err(|e| {
+        IncomingError::Matrix(crate::appservice::ClientError::Content(e.to_string()))
+    })?;
+    let info = BridgeEventContent {
+        bridgebot,
+        protocol: BridgeSection {
+            id: "whatsapp".to_owned(),
+            displayname: "WhatsApp".to_owned(),
+        },
+        channel: BridgeSection {
+            id: chat.to_string(),
+            displayname: name.to_owned(),
+        },
+    };
     let key = format!(
         "{}/{}",
         bridge.config.homeserver.domain, bridge.config.appservice.id
     );
-    let mut state: Vec<InitialState> = ["m.bridge", "uk.half-shot.bridge"]
-        .into_iter()
-        .map(|kind| InitialState {
-            kind: kind.to_owned(),
-            state_key: key.clone(),
-            content: content.clone(),
-        })
-        .collect();
-    state.push(InitialState {
-        kind: CREATION_MARKER.to_owned(),
-        state_key: String::new(),
-        content: creation_content(login, chat, marker),
-    });
-    state
+    Ok(vec![
+        InitialState::of(&info, &key)?,
+        InitialState::of(&HalfShotBridgeEventContent::from(info), &key)?,
+        InitialState::of(&creation_content(login, chat, marker), "")?,
+    ])
 }
 
-fn creation_content(login: &Login, chat: &Jid, marker: &str) -> Value {
-    json!({"login": login.login_id, "chat": chat.to_string(), "marker": marker})
+fn creation_content(login: &Login, chat: &Jid, marker: &str) -> PortalCreationEventContent {
+    PortalCreationEventContent {
+        login: login.login_id.clone(),
+        chat: chat.to_string(),
+        marker: marker.to_owned(),
+    }
 }
 
 /// The room `creator` made for this creation in an earlier run, if any: a
@@ -81,6 +89,7 @@ async fn made_before(
         if creator
             .get_state_event(&room, CREATION_MARKER, "")
             .await?
+            .and_then(|c| PortalCreationEventContent::deserialize(&c).ok())
             .is_some_and(|c| c == want)
         {
             return Ok(Some(room));
@@ -136,7 +145,7 @@ pub(super) async fn portal(
             name: Some(info.subject.clone()),
             invite: vec![login.mxid.clone()],
             preset: Some(RoomPreset::PrivateChat),
-            initial_state: initial_state(bridge, login, chat, &info.subject, &marker),
+            initial_state: initial_state(bridge, login, chat, &info.subject, &marker)?,
             ..CreateRoom::default()
         };
         let room = room(bridge, &bridge.bot, login, chat, creation, &params).await?;
@@ -160,7 +169,7 @@ pub(super) async fn portal(
             invite: vec![login.mxid.clone(), bridge.bot.user_id().to_owned()],
             is_direct: true,
             preset: Some(RoomPreset::TrustedPrivateChat),
-            initial_state: initial_state(bridge, login, chat, &name, &marker),
+            initial_state: initial_state(bridge, login, chat, &name, &marker)?,
             ..CreateRoom::default()
         };
         let room = room(bridge, &contact, login, chat, creation, &params).await?;
