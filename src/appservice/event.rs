@@ -140,9 +140,17 @@ impl Event {
         (self.kind == "m.reaction").then(|| self.typed()).flatten()
     }
 
-    /// The content of an `m.sticker` event.
+    /// The content of an `m.sticker` event (one without the `info` the
+    /// spec wants is read as one with an empty `info`).
     pub fn sticker(&self) -> Option<StickerEventContent> {
-        (self.kind == "m.sticker").then(|| self.typed()).flatten()
+        if self.kind != "m.sticker" {
+            return None;
+        }
+        let mut content = self.content.clone();
+        if content.get("info").is_none() && content.is_object() {
+            content["info"] = Value::Object(Map::new());
+        }
+        StickerEventContent::deserialize(&content).ok()
     }
 
     /// The content of an `m.room.member` event.
@@ -414,6 +422,9 @@ mod tests {
         assert_eq!(e.sender.as_deref().map(|u| u.as_str()), Some("@a:x"));
         assert!(!e.is_state());
         assert!(e.sticker().is_none() && e.member().is_none());
+        let bare = ev(json!({"type": "m.sticker", "content": {"body": "wave",
+            "url": "mxc://hs/st", "m.relates_to": {"m.in_reply_to": {"event_id": "$q"}}}}));
+        assert!(bare.sticker().is_some_and(|s| s.relates_to.is_some()));
     }
 
     #[test]

@@ -107,10 +107,11 @@ pub(super) fn until_acked(
         let _in_flight = in_flight;
         let verdict = pending.wait().await;
         // Once the server has it, the row goes first: a status that comes
-        // late does no harm, a row left behind would send it again.
-        if verdict.is_ok()
-            && let Some(id) = &id
-        {
+        // late does no harm, a row left behind would send it again. (A
+        // reaction's removal forgets its record first, below: its row is
+        // what would replay the removal.)
+        let early = verdict.is_ok() && !matches!(report, Report::RemoveReaction(_));
+        if early && let Some(id) = &id {
             done(&bridge, id).await;
         }
         match (&verdict, report) {
@@ -146,7 +147,7 @@ pub(super) fn until_acked(
             }
         }
         if let Some(id) = &id {
-            if verdict.is_err() {
+            if !early {
                 done(&bridge, id).await;
             }
             lock(&bridge).remove(id);

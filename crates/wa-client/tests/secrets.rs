@@ -51,6 +51,10 @@ async fn a_bots_reply_opens_with_the_secret_of_our_message() {
             .and_then(|b| b.persona_id.as_deref()),
         Some("867051314767696$760019659443059")
     );
+    // Bots get no trusted-contact token (whatsmeow
+    // `shouldSendTCTokenInChatAction`), though the chat is named by LID.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!sim.has_issued_token("15554440200", "13135550002"));
 
     // A reply to a message we never sent: no secret, nack 495, no event.
     sim.record_stanzas();

@@ -229,9 +229,16 @@ pub(crate) async fn change_members(
     let mut members = participant_nodes(participants);
     if change == MemberChange::Add {
         for (node, jid) in members.iter_mut().zip(participants) {
-            if jid.is_lid()
-                && let Some(pn) = shared.store.pn_for_lid(jid.user()).await?
-            {
+            // The phone number helps the server; a store that cannot say
+            // it leaves it out, as a token it cannot read is left out.
+            let pn = match jid.is_lid() {
+                true => shared.store.pn_for_lid(jid.user()).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "phone number of a LID not readable; adding without");
+                    None
+                }),
+                false => None,
+            };
+            if let Some(pn) = pn {
                 *node = node.clone().attr("phone_number", Jid::user_jid(pn));
             }
             if let Some(token) = super::tokens::participant_token(shared, jid).await {
@@ -250,6 +257,11 @@ pub(crate) async fn change_members(
             .crypto
             .rotate_sender_key(group, &shared.own.lid)
             .await?;
+    }
+    if answer.child(tag).is_none() {
+        return Err(SendError::Malformed(format!(
+            "the answer to a member change has no <{tag}>"
+        )));
     }
     Ok(outcomes(&answer, tag))
 }

@@ -243,7 +243,7 @@ async fn send_direct(
     lock(&shared.recent).insert(id.to_owned(), chat.clone(), message.clone());
     conn.send(&stanza).await?;
     debug!(%id, "message sent");
-    if chat.user() != shared.own.lid.user() && super::tokens::issues_for(&chat, message) {
+    if chat.user() != shared.own.lid.user() && super::tokens::issues_for(to, message) {
         tokio::spawn(super::tokens::issue_if_due(
             shared.clone(),
             conn.clone(),

@@ -224,12 +224,17 @@ pub(super) async fn prune(shared: &Shared) {
     }
 }
 
-/// A 1:1 `message` to `chat` is followed by issuing our token: not to bots
-/// or the PSA account (whatsmeow `tctoken.go` `shouldSendTCTokenInChatAction`)
-/// and not after protocol messages (revokes, edits, key shares), as the
-/// official web client per Baileys rc14 `messages-send.js`.
-pub(super) fn issues_for(chat: &Jid, message: &wa_core::proto::Message) -> bool {
-    message.protocol_message.is_none() && !chat.is_bot() && chat.user() != PSA_USER
+/// A 1:1 `message` to `to` (as the caller named it: a bot is known by its
+/// phone number or `@bot` JID, not by a LID) is followed by issuing our
+/// token: not to bots or the PSA account (whatsmeow `tctoken.go`
+/// `shouldSendTCTokenInChatAction`) and not after protocol messages
+/// (revokes, edits even inside `editedMessage`, key shares), as the
+/// official web client per Baileys rc14 `messages-send.js`, which looks
+/// through the wrappers (`normalizeMessageContent`).
+pub(super) fn issues_for(to: &Jid, message: &wa_core::proto::Message) -> bool {
+    let protocol = wa_core::content::unwrap(message).protocol_message.is_some();
+    let psa = to.server() == &Server::User && to.user() == PSA_USER;
+    !(protocol || to.is_bot() || psa)
 }
 
 /// The user of WhatsApp's service-announcement account (`0@s.whatsapp.net`).
@@ -303,6 +308,35 @@ async fn issue(shared: &Shared, conn: &Connection, to: &Jid) -> Result<(), Issue
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_token_after_protocol_messages_or_to_bots_and_the_psa() {
+        use wa_core::proto::Message;
+        use wa_core::proto::message::{FutureProofMessage, ProtocolMessage};
+        let text = Message {
+            conversation: Some("hi".to_owned()),
+            ..Message::default()
+        };
+        let revoke = Message {
+            protocol_message: Some(Box::default()),
+            ..Message::default()
+        };
+        let edit = Message {
+            edited_message: Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(Message {
+                    protocol_message: Some(Box::new(ProtocolMessage::default())),
+                    ..Message::default()
+                })),
+            })),
+            ..Message::default()
+        };
+        let person = Jid::user_jid("15550001111");
+        assert!(issues_for(&person, &text));
+        assert!(!issues_for(&person, &revoke));
+        assert!(!issues_for(&person, &edit));
+        assert!(!issues_for(&Jid::user_jid("13135550002"), &text), "a bot");
+        assert!(!issues_for(&Jid::user_jid("0"), &text), "the PSA account");
+    }
 
     #[test]
     fn tokens_live_four_weekly_buckets() {
