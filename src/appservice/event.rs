@@ -328,13 +328,18 @@ fn without_nulls(id: &str, body: &[u8]) -> Option<push_events::v1::Request> {
             obj.insert(key.to_owned(), Value::Array(Vec::new()));
         }
     }
-    let body = serde_json::to_vec(&value).ok()?;
+    push_request(id, &serde_json::to_vec(&value).ok()?).ok()
+}
+
+/// `body` read as ruma's `push_events` request for transaction `id` (ruma
+/// reads the id from the path arguments, not from the URI).
+fn push_request(id: &str, body: &[u8]) -> Result<push_events::v1::Request, String> {
     let request = axum::http::Request::builder()
         .method(axum::http::Method::PUT)
         .uri("/")
         .body(body)
-        .ok()?;
-    push_events::v1::Request::try_from_http_request(request, &[id]).ok()
+        .map_err(|e| e.to_string())?;
+    push_events::v1::Request::try_from_http_request(request, &[id]).map_err(|e| e.to_string())
 }
 
 /// Parses a transaction `PUT` (`path` and `body`) as ruma's `push_events`
@@ -345,17 +350,9 @@ pub(crate) fn parse_transaction(id: &str, body: &[u8]) -> Result<(Transaction, u
     // not a transaction.
     serde_json::from_slice::<serde::de::IgnoredAny>(body)
         .map_err(|e| BodyError::NotJson(e.to_string()))?;
-    let request = axum::http::Request::builder()
-        .method(axum::http::Method::PUT)
-        .uri(format!(
-            "/_matrix/app/v1/transactions/{}",
-            super::encode_segment(id)
-        ))
-        .body(body)
-        .map_err(|e| BodyError::BadJson(e.to_string()))?;
-    let request = match push_events::v1::Request::try_from_http_request(request, &[id]) {
+    let request = match push_request(id, body) {
         Ok(r) => r,
-        Err(e) => without_nulls(id, body).ok_or_else(|| BodyError::BadJson(e.to_string()))?,
+        Err(e) => without_nulls(id, body).ok_or(BodyError::BadJson(e))?,
     };
     let mut ephemeral = request.ephemeral;
     if ephemeral.is_empty()

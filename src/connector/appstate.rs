@@ -456,7 +456,7 @@ async fn star(
         },
     });
     if puppet.is_some() {
-        content[incoming::PUPPET_SOURCE_KEY] = json!("wabridge");
+        incoming::mark_as_puppet(&mut content);
     }
     let txn = format!(
         "star{}{}",

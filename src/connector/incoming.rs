@@ -386,6 +386,12 @@ impl Incoming<'_> {
 /// echo is not bridged back (the key the mautrix bridges use).
 pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
 
+/// Marks `content` as sent by the bridge as the user (see
+/// [`PUPPET_SOURCE_KEY`]).
+pub(super) fn mark_as_puppet(content: &mut serde_json::Value) {
+    content[PUPPET_SOURCE_KEY] = json!("wabridge");
+}
+
 /// `content` as the JSON to send and its event type; marked with
 /// [`PUPPET_SOURCE_KEY`] when it is sent as the user (`puppet`).
 pub(super) fn marked<C: MessageLikeEventContent>(
@@ -395,7 +401,7 @@ pub(super) fn marked<C: MessageLikeEventContent>(
     let mut value = serde_json::to_value(content)
         .map_err(|e| IncomingError::Matrix(ClientError::Content(e.to_string())))?;
     if puppet {
-        value[PUPPET_SOURCE_KEY] = json!("wabridge");
+        mark_as_puppet(&mut value);
     }
     Ok((content.event_type().to_string(), value))
 }
@@ -502,7 +508,7 @@ pub(super) async fn deliver(
         (None, None) => ("m.room.message", text_content(m)),
     };
     if puppet.is_some() {
-        content[PUPPET_SOURCE_KEY] = json!("wabridge");
+        mark_as_puppet(&mut content);
     } else if m.from_me && content.get("url").is_none() {
         let body = content["body"].as_str().unwrap_or_default();
         content = json!({

@@ -21,7 +21,7 @@ use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
 
-use super::incoming::{Incoming, IncomingError, PUPPET_SOURCE_KEY, send_and_record};
+use super::incoming::{Incoming, IncomingError, send_and_record};
 use crate::appservice::Intent;
 use crate::bridge::Bridge;
 use crate::store::{Login, MatrixPoll, Poll, Portal};
@@ -171,7 +171,7 @@ pub(super) async fn vote(
     let as_voter = !m.from_me || puppeted;
     let mark = |content: &mut serde_json::Value| {
         if puppeted {
-            content[PUPPET_SOURCE_KEY] = json!("wabridge");
+            super::incoming::mark_as_puppet(content);
         }
     };
     if let (Some(p), Some(names), Some(target)) = (&poll, &chosen, &target)

@@ -29,6 +29,7 @@ pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
 
 use super::incoming::{Incoming, IncomingError, ghost_ids};
 use super::{acks, format};
+use ruma::events::MessageLikeEventContent;
 use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
 use ruma::events::relation::Replacement;
@@ -136,16 +137,7 @@ async fn edit(
         target_id,
         RoomMessageEventContentWithoutRelation::new(shown("")),
     )));
-    let (kind, content) = super::incoming::marked(&content, puppet)?;
-    let event_id = intent
-        .send_message_event(
-            &portal.room_id,
-            &kind,
-            &content,
-            &wa_txn(login, m.id, ""),
-            Some(m.ts_ms),
-        )
-        .await?;
+    let event_id = send_for(intent, (login, portal), m, &content, puppet).await?;
     record(bridge, login, portal, m, &event_id).await?;
     Ok(event_id)
 }
@@ -212,6 +204,28 @@ fn action_key<'a>(action: &Action<'a>) -> &'a MessageKey {
 }
 
 /// Records `m` as bridged to `event_id` (so a redelivery is recognised).
+/// Sends `content` as `intent` into the portal for WhatsApp message `m`
+/// (at its time, under the transaction id the message always gives),
+/// marked as the user's own when it is sent as the user (`puppet`).
+async fn send_for<C: MessageLikeEventContent>(
+    intent: &Intent,
+    (login, portal): (&Login, &Portal),
+    m: &Incoming<'_>,
+    content: &C,
+    puppet: bool,
+) -> Result<String, IncomingError> {
+    let (kind, content) = super::incoming::marked(content, puppet)?;
+    Ok(intent
+        .send_message_event(
+            &portal.room_id,
+            &kind,
+            &content,
+            &wa_txn(login, m.id, ""),
+            Some(m.ts_ms),
+        )
+        .await?)
+}
+
 async fn record(
     bridge: &Bridge,
     login: &Login,
@@ -277,16 +291,7 @@ async fn react(
         return Ok(String::new());
     };
     let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
-    let (kind, content) = super::incoming::marked(&reaction, puppet)?;
-    let event_id = intent
-        .send_message_event(
-            &portal.room_id,
-            &kind,
-            &content,
-            &wa_txn(login, m.id, ""),
-            Some(m.ts_ms),
-        )
-        .await?;
+    let event_id = send_for(intent, (login, portal), m, &reaction, puppet).await?;
     bridge
         .db
         .save_reaction(&Reaction {
