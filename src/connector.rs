@@ -1,6 +1,6 @@
-//! WhatsApp <-> bridge: each user's companion device (login by QR code in
-//! the management room, restore at start), events both ways, and message
-//! conversion.
+//! WhatsApp behind the bridge core: each user's companion device (login by
+//! QR code in the management room, restore at start), events both ways,
+//! and message conversion. [`WhatsApp`] is the core's [`Network`].
 
 pub mod acks;
 mod addressing;
@@ -11,7 +11,6 @@ pub mod format;
 mod history;
 mod incoming;
 mod kinds;
-pub mod locks;
 mod login;
 mod media;
 mod ordering;
@@ -19,25 +18,154 @@ mod outgoing;
 mod polls;
 mod portal;
 pub mod presence;
-pub mod qr;
-pub mod queue;
 mod relations;
 pub mod settings;
-mod status;
 
-pub use incoming::PUPPET_SOURCE_KEY;
-pub use login::{LoginHandle, logout, restore_logins, start_login, status};
-pub use outgoing::from_matrix;
-pub use polls::{poll_end_from_matrix, poll_response_from_matrix, poll_start_from_matrix};
-pub use relations::{reaction_from_matrix, redaction_from_matrix};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Tells the sender that their `event` in `room` did not reach WhatsApp,
-/// and why (a failed status and a notice replying to it).
-pub async fn not_bridged(
-    bridge: &crate::bridge::Bridge,
-    room: &str,
-    event: &crate::appservice::Event,
-    why: &str,
-) {
-    status::refused(bridge, room, event, "message", why, status::Reason::Generic).await;
+use tracing::warn;
+
+use crate::appservice::Event;
+use crate::bridge::login::{LoginFailed, Steps};
+use crate::bridge::{MatrixEvent, Network};
+use crate::store::StoreError;
+pub use login::LoginHandle;
+
+/// The bridge with WhatsApp as its network: what every connector function
+/// is handed.
+pub type Bridge = crate::bridge::Bridge<WhatsApp>;
+
+/// WhatsApp's state in the bridge: the users' clients and what is in
+/// flight between them and Matrix.
+#[derive(Debug, Default)]
+pub struct WhatsApp {
+    /// Running logins, by Matrix user.
+    logins: tokio::sync::Mutex<HashMap<String, LoginHandle>>,
+    /// Each user's room settings as last seen or set (tags, mute, read),
+    /// by Matrix user: how the settings sync tells the user's own changes
+    /// from the bridge's.
+    room_settings: std::sync::Mutex<HashMap<String, settings::Known>>,
+    /// The user's receipts and typing last sent to WhatsApp.
+    ephemeral: ephemeral::State,
+    /// Who shows online on WhatsApp.
+    presence: presence::State,
+    /// Events whose WhatsApp send is queued and not yet acknowledged by
+    /// the server (see [`acks`]): their rows stay until then.
+    awaiting_ack: std::sync::Mutex<HashSet<String>>,
+    /// Held by each task waiting for the server's ack of a send: shutdown
+    /// waits until only this one is left before it closes the database.
+    ack_tasks: Arc<()>,
+}
+
+impl Network for WhatsApp {
+    const ID: &'static str = "whatsapp";
+    const NAME: &'static str = "WhatsApp";
+
+    /// A phone number or a LID (`lid-` and its digits).
+    fn is_user_id(id: &str) -> bool {
+        let digits = id.strip_prefix("lid-").unwrap_or(id);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    async fn restore_logins(bridge: &Arc<Bridge>) {
+        login::restore_logins(bridge).await;
+    }
+
+    async fn logged_in_as(bridge: &Arc<Bridge>, user: &str) -> Option<String> {
+        login::logged_in_as(bridge, user).await
+    }
+
+    async fn login(
+        bridge: &Arc<Bridge>,
+        room: &str,
+        user: &str,
+        steps: Steps,
+    ) -> Result<String, LoginFailed> {
+        login::login(bridge, room, user, steps).await
+    }
+
+    async fn logout(bridge: &Arc<Bridge>, room: &str, user: &str) {
+        login::logout(bridge, room, user).await;
+    }
+
+    async fn status(bridge: &Arc<Bridge>, user: &str) -> String {
+        login::status(bridge, user).await
+    }
+
+    async fn handle_matrix(
+        bridge: &Arc<Bridge>,
+        (room, sender): (&str, &str),
+        event: &Event,
+        kind: MatrixEvent,
+    ) -> Result<(), StoreError> {
+        match kind {
+            MatrixEvent::Message => outgoing::from_matrix(bridge, room, sender, event).await,
+            MatrixEvent::Reaction => {
+                relations::reaction_from_matrix(bridge, room, sender, event).await
+            }
+            MatrixEvent::Redaction => {
+                relations::redaction_from_matrix(bridge, room, sender, event).await
+            }
+            MatrixEvent::PollStart => {
+                polls::poll_start_from_matrix(bridge, room, sender, event).await
+            }
+            MatrixEvent::PollResponse => {
+                polls::poll_response_from_matrix(bridge, room, sender, event).await
+            }
+            MatrixEvent::PollEnd => polls::poll_end_from_matrix(bridge, room, sender, event).await,
+        }
+    }
+
+    fn awaiting_ack(bridge: &Bridge, event_id: &str) -> bool {
+        acks::awaiting(bridge, event_id)
+    }
+
+    async fn handle_ephemeral(bridge: &Arc<Bridge>, event: &Event) {
+        ephemeral::handle(bridge, event).await;
+    }
+
+    async fn user_active(bridge: &Arc<Bridge>, user: &str) {
+        presence::active(bridge, user).await;
+    }
+
+    async fn stop(bridge: &Arc<Bridge>) {
+        stop(bridge).await;
+    }
+}
+
+/// Closes every WhatsApp connection at shutdown.
+async fn stop(bridge: &Bridge) {
+    let state = bridge.network();
+    let logins: Vec<_> = state.logins.lock().await.drain().map(|(_, l)| l).collect();
+    for login in &logins {
+        login.stop();
+    }
+    // Each client finishes the node in hand and closes its socket; what
+    // was not acknowledged the server delivers again at the next start.
+    let closed = async {
+        for login in &logins {
+            login.client.stopped().await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), closed)
+        .await
+        .is_err()
+    {
+        warn!("a WhatsApp connection did not close in time");
+    }
+    // The acks that came before the connections closed are written down
+    // before the database closes (the others end with the clients).
+    let acked = async {
+        while Arc::strong_count(&state.ack_tasks) > 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), acked)
+        .await
+        .is_err()
+    {
+        warn!("some acknowledged sends were still being recorded at shutdown");
+    }
 }

@@ -102,7 +102,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime
-        .block_on(wabridge::bridge::run(config))
+        .block_on(wabridge::bridge::run(
+            wabridge::connector::WhatsApp::default(),
+            config,
+        ))
         .map_err(|e| anyhow::anyhow!(e))
         .context("bridge stopped")
 }

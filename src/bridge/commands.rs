@@ -7,17 +7,22 @@
 
 use std::sync::Arc;
 
-use super::Bridge;
+use super::{Bridge, Network};
 use crate::config::Level;
-use crate::connector;
 use ruma::events::room::member::MembershipState;
 
-const HELP: &str = "Commands (in your management room, a direct chat with just you and me):\n\
-    • login: link your WhatsApp account by scanning a QR code\n\
-    • logout: unlink this bridge from your WhatsApp account\n\
-    • ping: the state of your WhatsApp connection\n\
-    • cancel: stop a login in progress\n\
-    • help: this list";
+/// The commands, for `help` and after an unknown one.
+fn help<N: Network>() -> String {
+    let name = N::NAME;
+    format!(
+        "Commands (in your management room, a direct chat with just you and me):\n\
+         • login: link your {name} account by scanning a QR code\n\
+         • logout: unlink this bridge from your {name} account\n\
+         • ping: the state of your {name} connection\n\
+         • cancel: stop a login in progress\n\
+         • help: this list"
+    )
+}
 
 /// Where a command was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +34,22 @@ pub enum Place {
 }
 
 /// What a room with more people in it is told.
-pub(crate) const NOT_PRIVATE: &str = "This room has other members. I take commands that touch your \
-     WhatsApp account only in a direct chat with just you and me: start one and send `help`.";
+pub(crate) fn not_private<N: Network>() -> String {
+    not_private_for(N::NAME)
+}
+
+/// [`not_private`] for the network named `network`.
+pub(crate) fn not_private_for(network: &str) -> String {
+    format!(
+        "This room has other members. I take commands that touch your {network} account only \
+         in a direct chat with just you and me: start one and send `help`."
+    )
+}
 
 /// Runs one command from `sender` in `room`; every outcome is answered in
 /// the room.
-pub(super) async fn run(
-    bridge: &Arc<Bridge>,
+pub(super) async fn run<N: Network>(
+    bridge: &Arc<Bridge<N>>,
     (room, place): (&str, Place),
     sender: &str,
     line: &str,
@@ -46,7 +60,7 @@ pub(super) async fn run(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if matches!(command.as_str(), "help" | "") {
-        bridge.notice(room, HELP).await;
+        bridge.notice(room, &help::<N>()).await;
         return;
     }
     let allowed = bridge
@@ -62,7 +76,10 @@ pub(super) async fn run(
     }
     if !matches!(command.as_str(), "login" | "cancel" | "logout" | "ping") {
         bridge
-            .notice(room, &format!("Unknown command `{command}`.\n\n{HELP}"))
+            .notice(
+                room,
+                &format!("Unknown command `{command}`.\n\n{}", help::<N>()),
+            )
             .await;
         return;
     }
@@ -79,24 +96,25 @@ pub(super) async fn run(
         return;
     }
     if !private(bridge, room, sender).await {
-        bridge.notice(room, NOT_PRIVATE).await;
+        bridge.notice(room, &not_private::<N>()).await;
         return;
     }
     match command.as_str() {
-        "login" => connector::start_login(bridge, room, sender).await,
+        "login" => super::login::start(bridge, room, sender).await,
         "cancel" => {
-            let pairing = bridge.pairings.lock().await.remove(sender);
-            match pairing {
-                Some(p) => {
-                    p.abort();
-                    bridge.notice(room, "Login cancelled.").await;
-                }
-                None => bridge.notice(room, "No login in progress.").await,
+            if super::login::cancel(bridge, sender).await {
+                bridge.notice(room, "Login cancelled.").await;
+            } else {
+                bridge.notice(room, "No login in progress.").await;
             }
         }
-        "logout" => connector::logout(bridge, room, sender).await,
+        "logout" => N::logout(bridge, room, sender).await,
         _ => {
-            let text = connector::status(bridge, sender).await;
+            let text = if super::login::in_progress(bridge, sender).await {
+                "A login is in progress (QR code shown).".to_owned()
+            } else {
+                N::status(bridge, sender).await
+            };
             bridge.notice(room, &text).await;
         }
     }
@@ -104,7 +122,7 @@ pub(super) async fn run(
 
 /// Whether nobody but `user` and the bot is in `room` or invited to it
 /// (or knocking); a room the bot cannot read counts as shared.
-pub(crate) async fn private(bridge: &Bridge, room: &str, user: &str) -> bool {
+pub(crate) async fn private<N: Network>(bridge: &Bridge<N>, room: &str, user: &str) -> bool {
     let Ok(members) = bridge.bot.members(room).await else {
         return false;
     };

@@ -8,55 +8,59 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::Bridge;
+use super::{Bridge, MatrixEvent, Network, status};
 use crate::appservice::Event;
-use crate::connector;
+use crate::store::StoreError;
 
-/// Queues `event` for WhatsApp, kept in the database first, so a crash
+/// Queues `event` for the network, kept in the database first, so a crash
 /// loses nothing (the queue is replayed at start). Only portals' events
-/// are kept and queued: what is said in other rooms is none of WhatsApp's
-/// business. A database that keeps failing does not stop the event (it
+/// are kept and queued: what is said in other rooms is none of the
+/// network's business. A database that keeps failing does not stop the event (it
 /// is then queued without its record, and the log says so).
-pub(super) async fn queue_outbound(bridge: &Arc<Bridge>, room: &str, event: &Event) {
+pub(super) async fn queue_outbound<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, event: &Event) {
     match bridge.db.portal_by_room(room).await {
         Ok(Some(_)) => {}
         Ok(None) => return,
         Err(e) => warn!(%room, error = %e, "could not tell whether a room is a portal"),
     }
     if let Some(id) = &event.event_id {
-        let kept = match serde_json::to_string(&event.raw) {
-            Ok(json) => keep_outbound(bridge, room, id.as_str(), &json).await,
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(e) = kept {
-            warn!(%room, error = %e, "an event for WhatsApp is queued without its record");
+        // A JSON value always serialises; the record is what may fail.
+        let json = event.raw.to_string();
+        if let Err(e) = keep_outbound(bridge, room, id.as_str(), &json).await {
+            warn!(%room, error = %e, "an event for the network is queued without its record");
         }
     }
     bridge.outbound.push(room, (bridge.clone(), event.clone()));
 }
 
 /// Writes an event's `outbound_events` row, trying a few times.
-async fn keep_outbound(bridge: &Bridge, room: &str, id: &str, json: &str) -> Result<(), String> {
+async fn keep_outbound<N: Network>(
+    bridge: &Bridge<N>,
+    room: &str,
+    id: &str,
+    json: &str,
+) -> Result<(), StoreError> {
     let mut delay = Duration::from_millis(100);
-    let mut last = String::new();
-    for _ in 0..3 {
+    let mut tries = 0;
+    loop {
+        tries += 1;
         match bridge.db.queue_outbound(room, id, json).await {
             Ok(()) => return Ok(()),
-            Err(e) => last = e.to_string(),
+            Err(e) if tries == 3 => return Err(e),
+            Err(_) => {}
         }
         tokio::time::sleep(delay).await;
         delay *= 4;
     }
-    Err(last)
 }
 
 /// Queues again what an earlier run took from the homeserver and did not
 /// finish.
-pub(super) async fn replay_outbound(bridge: &Arc<Bridge>) {
+pub(super) async fn replay_outbound<N: Network>(bridge: &Arc<Bridge<N>>) {
     let pending = match bridge.db.pending_outbound().await {
         Ok(p) => p,
         Err(e) => {
-            warn!(error = %e, "could not read the events still to send to WhatsApp");
+            warn!(error = %e, "could not read the events still to send to the network");
             return;
         }
     };
@@ -80,30 +84,13 @@ pub(super) async fn replay_outbound(bridge: &Arc<Bridge>) {
     }
 }
 
-/// What a poll event (MSC3381, unstable and stable names) is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PollEvent {
-    Start,
-    Response,
-    End,
-}
-
-pub(super) fn poll_event(kind: &str) -> Option<PollEvent> {
-    match kind {
-        "org.matrix.msc3381.poll.start" | "m.poll.start" => Some(PollEvent::Start),
-        "org.matrix.msc3381.poll.response" | "m.poll.response" => Some(PollEvent::Response),
-        "org.matrix.msc3381.poll.end" | "m.poll.end" => Some(PollEvent::End),
-        _ => None,
-    }
-}
-
 /// How long a room's outbound worker waits for more before it ends.
 pub(super) const OUTBOUND_IDLE: Duration = Duration::from_secs(60);
 /// How long shutdown waits for the outbound queues.
 pub(super) const OUTBOUND_DRAIN: Duration = Duration::from_secs(30);
 
-pub(super) fn run_outbound(
-    (bridge, event): (Arc<Bridge>, Event),
+pub(super) fn run_outbound<N: Network>(
+    (bridge, event): (Arc<Bridge<N>>, Event),
 ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move { outbound(&bridge, &event).await })
 }
@@ -111,7 +98,7 @@ pub(super) fn run_outbound(
 /// One event the user sent into a portal, from its room's queue, to
 /// WhatsApp. What a retry could fix (the database) is tried again a few
 /// times; the handlers tell the user about the rest themselves.
-async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
+async fn outbound<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
     let (Some(room), Some(sender)) = (event.room_id.as_ref(), event.sender.as_ref()) else {
         return;
     };
@@ -119,46 +106,28 @@ async fn outbound(bridge: &Arc<Bridge>, event: &Event) {
     handle_outbound(bridge, room, sender, event).await;
     // What became a WhatsApp send is done when the server acks it.
     if let Some(id) = &event.event_id
-        && !connector::acks::awaiting(bridge, id.as_str())
+        && !N::awaiting_ack(bridge, id.as_str())
         && let Err(e) = bridge.db.outbound_done(id.as_str()).await
     {
         warn!(error = %e, "could not mark an event handled; it may be sent again");
     }
 }
 
-async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: &Event) {
+async fn handle_outbound<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    room: &str,
+    sender: &str,
+    event: &Event,
+) {
+    let Some(kind) = MatrixEvent::of(&event.kind) else {
+        return;
+    };
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=3 {
-        let result = match event.kind.as_str() {
-            kind if poll_event(kind) == Some(PollEvent::End) => {
-                connector::poll_end_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            kind if poll_event(kind) == Some(PollEvent::Start) => {
-                connector::poll_start_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            kind if poll_event(kind) == Some(PollEvent::Response) => {
-                connector::poll_response_from_matrix(bridge, room, sender, event)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            "m.reaction" => connector::reaction_from_matrix(bridge, room, sender, event)
-                .await
-                .map_err(|e| e.to_string()),
-            "m.room.redaction" => connector::redaction_from_matrix(bridge, room, sender, event)
-                .await
-                .map_err(|e| e.to_string()),
-            _ => connector::from_matrix(bridge, room, sender, event)
-                .await
-                .map_err(|e| e.to_string()),
-        };
-        match result {
+        match N::handle_matrix(bridge, (room, sender), event, kind).await {
             Ok(()) => return,
             Err(e) => {
-                warn!(attempt, kind = %event.kind, error = %e, "could not bridge an event to WhatsApp");
+                warn!(attempt, kind = %event.kind, error = %e, "could not bridge an event to the network");
                 if attempt < 3 {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
@@ -167,11 +136,13 @@ async fn handle_outbound(bridge: &Arc<Bridge>, room: &str, sender: &str, event: 
         }
     }
     // Given up: the sender hears of it rather than nothing.
-    connector::not_bridged(
+    status::refused(
         bridge,
         room,
         event,
+        "message",
         "the bridge could not handle it (its database failed); send it again",
+        status::Reason::Generic,
     )
     .await;
 }

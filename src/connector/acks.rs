@@ -11,9 +11,9 @@ use std::sync::Arc;
 use tracing::warn;
 use wa_client::{Client, PendingSend, SendError};
 
-use super::status;
 use crate::appservice::Event;
-use crate::bridge::Bridge;
+use crate::bridge::status;
+use crate::connector::Bridge;
 use crate::store::{Message, Portal, StoreError, now_ms};
 
 /// Which WhatsApp id a message from Matrix goes out under.
@@ -63,7 +63,7 @@ impl SendId {
                 .unwrap_or_default(),
             sent_at: now_ms(),
         };
-        if let Err(e) = bridge.db.save_message(&record).await {
+        if let Err(e) = bridge.db().save_message(&record).await {
             warn!(error = %e, "could not record a sent message");
         }
         id
@@ -102,7 +102,7 @@ pub(super) fn until_acked(
     }
     let (bridge, room, event) = (bridge.clone(), room.to_owned(), event.clone());
     // Shutdown waits for this task before it closes the database.
-    let in_flight = bridge.ack_tasks.clone();
+    let in_flight = bridge.network().ack_tasks.clone();
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let verdict = pending.wait().await;
@@ -128,7 +128,7 @@ pub(super) fn until_acked(
             }
             (Ok(_), Report::Notice(_)) => {}
             (Ok(_), Report::RemoveReaction(reaction)) => {
-                if let Err(e) = bridge.db.delete_reaction(&reaction).await {
+                if let Err(e) = bridge.db().delete_reaction(&reaction).await {
                     warn!(error = %e, "a removed reaction's record not forgotten");
                 }
             }
@@ -170,22 +170,19 @@ pub(super) async fn unacked_replay(bridge: &Bridge, event_id: &str) -> Result<bo
     }
     // Only what the last run left (replayed at start): a homeserver's
     // repeat of an event acked before has a new row but is no replay.
-    let left = bridge
-        .replaying
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(event_id);
-    Ok(left && bridge.db.outbound_pending(event_id).await?)
+    let left = bridge.take_replaying(event_id);
+    Ok(left && bridge.db().outbound_pending(event_id).await?)
 }
 
 async fn done(bridge: &Bridge, event_id: &str) {
-    if let Err(e) = bridge.db.outbound_done(event_id).await {
+    if let Err(e) = bridge.db().outbound_done(event_id).await {
         warn!(error = %e, "could not mark an event sent; it may be sent again");
     }
 }
 
 fn lock(bridge: &Bridge) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
     bridge
+        .network()
         .awaiting_ack
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -26,7 +26,7 @@ use wa_core::jid::Jid;
 use super::incoming::{self, IncomingError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
 use crate::appservice::Intent;
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{ChatSettings, Login, Portal, now_ms};
 
 /// The reaction key that shows a starred message.
@@ -152,7 +152,7 @@ async fn contact_name(
 ) -> Result<(), IncomingError> {
     let (network_id, localpart) = incoming::ghost_ids(bridge, jid);
     if bridge
-        .db
+        .db()
         .contact_name(&login.login_id, &network_id)
         .await?
         .as_deref()
@@ -161,19 +161,19 @@ async fn contact_name(
         return Ok(());
     }
     bridge
-        .db
+        .db()
         .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
-    let ghost = bridge.matrix.ghost_intent(&localpart);
+    let ghost = bridge.matrix().ghost_intent(&localpart);
     incoming::contact_nick_everywhere(bridge, login, jid, &ghost).await;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
-    if let Some(mut portal) = bridge.db.portal(&login.login_id, &chat).await?
+    if let Some(mut portal) = bridge.db().portal(&login.login_id, &chat).await?
         && portal.name != name
     {
         incoming::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
         bridge
-            .bot
+            .bot()
             .send_state_event(
                 &portal.room_id,
                 "m.room.name",
@@ -183,7 +183,7 @@ async fn contact_name(
             )
             .await?;
         portal.name = name.to_owned();
-        bridge.db.save_portal(&portal).await?;
+        bridge.db().save_portal(&portal).await?;
     }
     Ok(())
 }
@@ -198,15 +198,15 @@ async fn chat_update(
 ) -> Result<(), IncomingError> {
     let chat_id = chat.to_non_ad().to_string();
     let before = bridge
-        .db
+        .db()
         .chat_settings(&login.login_id, &chat_id)
         .await?
         .unwrap_or_default();
     bridge
-        .db
+        .db()
         .update_chat_settings(&login.login_id, &chat_id, update)
         .await?;
-    let Some(portal) = bridge.db.portal(&login.login_id, &chat_id).await? else {
+    let Some(portal) = bridge.db().portal(&login.login_id, &chat_id).await? else {
         return Ok(()); // applied when the room is made
     };
     show(bridge, login, &portal, before, before.merged(update)).await;
@@ -217,7 +217,7 @@ async fn chat_update(
 /// else what the history bundle said.
 pub(super) async fn on_new_portal(bridge: &Arc<Bridge>, login: &Login, portal: &Portal) {
     let from_history = match bridge
-        .db
+        .db()
         .history_chat(&login.login_id, &portal.chat_id)
         .await
     {
@@ -234,7 +234,7 @@ pub(super) async fn on_new_portal(bridge: &Arc<Bridge>, login: &Login, portal: &
         }
     };
     let from_app_state = match bridge
-        .db
+        .db()
         .chat_settings(&login.login_id, &portal.chat_id)
         .await
     {
@@ -321,7 +321,7 @@ async fn show(
 /// newest message (with double puppeting).
 pub(super) async fn history_read(bridge: &Bridge, login: &Login, portal: &Portal) {
     let read = bridge
-        .db
+        .db()
         .chat_settings(&login.login_id, &portal.chat_id)
         .await
         .ok()
@@ -338,7 +338,7 @@ pub(super) async fn history_read(bridge: &Bridge, login: &Login, portal: &Portal
 /// Moves the user's read marker to the newest bridged message.
 async fn mark_read(bridge: &Bridge, login: &Login, portal: &Portal, puppet: &Intent) {
     let newest = match bridge
-        .db
+        .db()
         .newest_message(&login.login_id, &portal.chat_id)
         .await
     {
@@ -369,7 +369,7 @@ fn unmute_later(bridge: Arc<Bridge>, login: Login, portal: Portal, until: i64) {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let still = bridge
-            .db
+            .db()
             .chat_settings(&login.login_id, &portal.chat_id)
             .await
             .ok()
@@ -387,7 +387,7 @@ fn unmute_later(bridge: Arc<Bridge>, login: Login, portal: Portal, until: i64) {
             ..ChatSettings::default()
         };
         if let Err(e) = bridge
-            .db
+            .db()
             .update_chat_settings(&login.login_id, &portal.chat_id, after)
             .await
         {
@@ -409,16 +409,16 @@ async fn star(
 ) -> Result<(), IncomingError> {
     let chat_id = chat.to_non_ad().to_string();
     let shown = bridge
-        .db
+        .db()
         .star(&login.login_id, &chat_id, message_id)
         .await?;
     let puppet = bridge.puppet(&login.mxid);
-    let intent = puppet.clone().unwrap_or_else(|| bridge.bot.clone());
+    let intent = puppet.clone().unwrap_or_else(|| bridge.bot().clone());
     if !starred {
         let Some(event) = shown else {
             return Ok(());
         };
-        let room = match bridge.db.portal(&login.login_id, &chat_id).await? {
+        let room = match bridge.db().portal(&login.login_id, &chat_id).await? {
             Some(p) => p.room_id,
             None => return Ok(()),
         };
@@ -427,7 +427,7 @@ async fn star(
             debug!(error = %e, "star reaction not taken away");
         }
         bridge
-            .db
+            .db()
             .delete_star(&login.login_id, &chat_id, message_id)
             .await?;
         return Ok(());
@@ -436,7 +436,7 @@ async fn star(
         return Ok(());
     }
     let Some(message) = bridge
-        .db
+        .db()
         .message_by_network_id(
             &login.login_id,
             &chat_id,
@@ -456,7 +456,7 @@ async fn star(
         },
     });
     if puppet.is_some() {
-        incoming::mark_as_puppet(&mut content);
+        crate::bridge::mark_as_puppet(&mut content);
     }
     let txn = format!(
         "star{}{}",
@@ -470,7 +470,7 @@ async fn star(
         .send_message_event(&message.room_id, "m.reaction", &content, &txn, None)
         .await?;
     bridge
-        .db
+        .db()
         .save_star(&login.login_id, &chat_id, message_id, &event)
         .await?;
     Ok(())
@@ -480,6 +480,7 @@ async fn star(
 /// does not take it for the user's.
 fn note(bridge: &Bridge, mxid: &str, room: &str, f: impl FnOnce(&mut settings::RoomSettings)) {
     let mut all = bridge
+        .network()
         .room_settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -514,6 +515,7 @@ pub(super) async fn run_settings_sync(bridge: Arc<Bridge>, login: Login, client:
         since = sync["next_batch"].as_str().map(str::to_owned);
         let changes = {
             let mut all = bridge
+                .network()
                 .room_settings
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -548,7 +550,7 @@ async fn to_whatsapp(
     room: &str,
     change: &Change,
 ) -> Result<(), SettingError> {
-    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+    let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(()); // not a portal (the management room, say)
     };
     if portal.login_id != login.login_id {
@@ -584,7 +586,7 @@ async fn to_whatsapp(
     }
     info!(?change, "room setting sent to WhatsApp");
     bridge
-        .db
+        .db()
         .update_chat_settings(&login.login_id, &portal.chat_id, update)
         .await?;
     Ok(())

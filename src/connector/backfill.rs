@@ -23,7 +23,8 @@ use wa_core::jid::{Jid, Server};
 use wa_core::proto::WebMessageInfo;
 
 use super::incoming::{self, Incoming, IncomingError};
-use crate::bridge::{Bridge, txn_id};
+use crate::bridge::txn_id;
+use crate::connector::Bridge;
 use crate::store::{HistoryChat, HistoryMessage, Login};
 
 /// How long the history must be quiet (no new chunk) before the backfill
@@ -134,13 +135,13 @@ pub(super) async fn run(bridge: Arc<Bridge>, login: Login, client: Client, trigg
 
 /// One pass over the most recent chats of the stored history.
 async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pass, IncomingError> {
-    let config = &bridge.config.backfill;
+    let config = &bridge.config().backfill;
     let mut done = Pass::default();
     if !config.enabled || config.max_initial_chats == 0 {
         return Ok(done);
     }
     let chats = bridge
-        .db
+        .db()
         .recent_history_chats(&login.login_id, config.max_initial_chats)
         .await?;
     if chats.is_empty() {
@@ -203,7 +204,7 @@ async fn show_progress(
         }),
     };
     match bridge
-        .bot
+        .bot()
         .send_message_event(room, "m.room.message", &content, &txn_id(), None)
         .await
     {
@@ -230,12 +231,12 @@ async fn backfill_chat(
     if !matches!(jid.server(), Server::User | Server::Lid | Server::Group) {
         return Ok((false, 0)); // status broadcasts, newsletters: not chats
     }
-    let existing = bridge.db.portal(&login.login_id, &chat.chat_id).await?;
+    let existing = bridge.db().portal(&login.login_id, &chat.chat_id).await?;
     // History goes only after what the room already shows.
     let mut after = chat.bridged_ts;
     if existing.is_some() {
         let newest = bridge
-            .db
+            .db()
             .newest_message_ts(&login.login_id, &chat.chat_id)
             .await?;
         after = after.max(newest);
@@ -246,12 +247,12 @@ async fn backfill_chat(
     // sent are skipped by id below, so none is lost and none doubled.
     let after = after.map(|ts| ts.saturating_sub(1));
     let messages = bridge
-        .db
+        .db()
         .history_messages(
             &login.login_id,
             &chat.chat_id,
             after,
-            bridge.config.backfill.max_initial_messages,
+            bridge.config().backfill.max_initial_messages,
         )
         .await?;
     // A one-to-one chat's name in the history is the user's own name for
@@ -260,13 +261,13 @@ async fn backfill_chat(
     if let Some(name) = (!jid.is_group()).then_some(chat.name.as_deref()).flatten() {
         let (network_id, _) = super::incoming::ghost_ids(bridge, &jid);
         if bridge
-            .db
+            .db()
             .contact_name(&login.login_id, &network_id)
             .await?
             .is_none()
         {
             bridge
-                .db
+                .db()
                 .set_contact_name(&login.login_id, &network_id, Some(name))
                 .await?;
         }
@@ -302,7 +303,7 @@ async fn backfill_chat(
             sent += 1;
         }
         bridge
-            .db
+            .db()
             .set_history_bridged(&login.login_id, &chat.chat_id, m.ts)
             .await?;
     }

@@ -16,7 +16,7 @@ use wa_client::{ChatState, Client};
 use wa_core::jid::Jid;
 
 use crate::appservice::Event;
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{Portal, StoreError};
 
 /// The most messages one read receipt marks read.
@@ -74,14 +74,14 @@ async fn portal_of(
     if bridge.is_ours(user) {
         return Ok(None);
     }
-    let client = match bridge.logins.lock().await.get(user) {
+    let client = match bridge.network().logins.lock().await.get(user) {
         Some(h) => h.client.clone(),
         None => return Ok(None),
     };
-    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+    let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(None);
     };
-    match bridge.db.login(&portal.login_id).await? {
+    match bridge.db().login(&portal.login_id).await? {
         Some(login) if login.mxid == user => Ok(Some((portal, client))),
         _ => Ok(None),
     }
@@ -109,6 +109,7 @@ async fn receipts(bridge: &Bridge, room: &str, event: &Event) -> Result<(), Stor
 /// through double puppeting).
 fn echo_of_ours(bridge: &Bridge, user: &str, room: &str, event_id: &str) -> bool {
     let all = bridge
+        .network()
         .room_settings
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -122,14 +123,14 @@ async fn read_up_to(
     client: &Client,
     event_id: &str,
 ) -> Result<(), StoreError> {
-    let Some(target) = bridge.db.message_by_event(event_id).await? else {
+    let Some(target) = bridge.db().message_by_event(event_id).await? else {
         return Ok(()); // not a bridged message (a notice, a state event)
     };
     if target.room_id != portal.room_id {
         return Ok(());
     }
     let key = (portal.login_id.clone(), portal.chat_id.clone());
-    let after = lock(&bridge.ephemeral.read_up_to)
+    let after = lock(&bridge.network().ephemeral.read_up_to)
         .get(&key)
         .copied()
         .unwrap_or(i64::MIN);
@@ -138,7 +139,7 @@ async fn read_up_to(
     }
     let own = client.jid().to_non_ad().to_string();
     let unread = bridge
-        .db
+        .db()
         .messages_between(
             &portal.login_id,
             &portal.chat_id,
@@ -148,7 +149,7 @@ async fn read_up_to(
             MAX_READ,
         )
         .await?;
-    lock(&bridge.ephemeral.read_up_to).insert(key, target.sent_at);
+    lock(&bridge.network().ephemeral.read_up_to).insert(key, target.sent_at);
     let Ok(chat) = portal.chat_id.parse::<Jid>() else {
         return Ok(());
     };
@@ -167,10 +168,10 @@ async fn read_up_to(
 }
 
 async fn typing(bridge: &Bridge, room: &str, typing_now: &[String]) -> Result<(), StoreError> {
-    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+    let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(());
     };
-    let Some(login) = bridge.db.login(&portal.login_id).await? else {
+    let Some(login) = bridge.db().login(&portal.login_id).await? else {
         return Ok(());
     };
     let Some((portal, client)) = portal_of(bridge, room, &login.mxid).await? else {
@@ -179,7 +180,7 @@ async fn typing(bridge: &Bridge, room: &str, typing_now: &[String]) -> Result<()
     let on = typing_now.contains(&login.mxid);
     let key = (portal.login_id.clone(), portal.chat_id.clone());
     let changed = {
-        let mut set = lock(&bridge.ephemeral.typing);
+        let mut set = lock(&bridge.network().ephemeral.typing);
         if on {
             set.insert(key)
         } else {

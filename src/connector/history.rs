@@ -10,7 +10,7 @@ use wa_core::jid::Jid;
 use wa_core::proto::{Conversation, HistorySync, WebMessageInfo};
 
 use super::{backfill, incoming};
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{Ghost, HistoryChat, HistoryChunk, HistoryMessage, Login, StoreError};
 
 /// Attempts at a download or a store write before the chunk is left
@@ -32,7 +32,7 @@ pub(super) async fn ingest(
 ) {
     let id = notice.id.as_str();
     let complete = notice.notification.progress.is_some_and(|p| p >= 100);
-    match bridge.db.history_chunk_stored(&login.login_id, id).await {
+    match bridge.db().history_chunk_stored(&login.login_id, id).await {
         Ok(true) => {
             debug!(chunk = %id, "history chunk stored before; acknowledging again");
             acknowledge(client, notice).await;
@@ -72,7 +72,11 @@ pub(super) async fn ingest(
     let chunk = to_store(id, &sync, client.jid());
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=ATTEMPTS {
-        match bridge.db.save_history_chunk(&login.login_id, &chunk).await {
+        match bridge
+            .db()
+            .save_history_chunk(&login.login_id, &chunk)
+            .await
+        {
             Ok(_) => break,
             Err(e) if attempt < ATTEMPTS => {
                 warn!(chunk = %id, attempt, error = %e, "history chunk not stored; retrying");
@@ -162,7 +166,7 @@ pub(super) async fn remember_names(
             continue;
         }
         let (network_id, localpart) = incoming::ghost_ids(bridge, jid);
-        let known = bridge.db.ghost(&network_id).await?;
+        let known = bridge.db().ghost(&network_id).await?;
         if known
             .as_ref()
             .is_some_and(|g| g.display_name.as_deref() == Some(name))
@@ -172,7 +176,7 @@ pub(super) async fn remember_names(
         // Registered ghosts are the ones whose name was set before.
         let mut name_set = false;
         if known.as_ref().is_some_and(|g| g.name_set) {
-            let intent = bridge.matrix.ghost_intent(&localpart);
+            let intent = bridge.matrix().ghost_intent(&localpart);
             match intent.set_displayname(name).await {
                 Ok(()) => {
                     name_set = true;
@@ -182,7 +186,7 @@ pub(super) async fn remember_names(
             }
         }
         bridge
-            .db
+            .db()
             .save_ghost(&Ghost {
                 network_id,
                 localpart,

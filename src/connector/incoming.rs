@@ -17,7 +17,8 @@ use wa_core::proto::Message as WaMessage;
 pub(super) use super::outgoing::{fail, queue_and_record};
 use super::{backfill, format, kinds, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
-use crate::bridge::Bridge;
+use crate::bridge::mark_as_puppet;
+use crate::connector::Bridge;
 use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
 use ruma::events::MessageLikeEventContent;
 
@@ -52,7 +53,7 @@ pub(super) async fn run_events(
             }
             ClientEvent::LoggedOut(_) => {
                 warn!(login = %login.login_id, "logged out by WhatsApp");
-                let _ = bridge.db.delete_login(&login.login_id).await;
+                let _ = bridge.db().delete_login(&login.login_id).await;
                 if let Some(room) = bridge.management_room(&login.mxid).await {
                     bridge
                         .notice(
@@ -112,7 +113,7 @@ pub(super) async fn run_events(
 /// bridged: the homeserver refused it for good.
 pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &IncomingError) {
     let Ok(Some(portal)) = bridge
-        .db
+        .db()
         .portal(&login.login_id, &chat.to_non_ad().to_string())
         .await
     else {
@@ -126,7 +127,7 @@ pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &Inco
     });
     let txn = format!("wagaveup{}", now_ms());
     if let Err(e) = bridge
-        .bot
+        .bot()
         .send_message_event(&portal.room_id, "m.room.message", &content, &txn, None)
         .await
     {
@@ -197,7 +198,7 @@ pub(super) fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
     };
     (
         user.to_string(),
-        bridge.config.appservice.ghost_localpart(&id),
+        bridge.config().appservice.ghost_localpart(&id),
     )
 }
 
@@ -208,9 +209,9 @@ pub(super) async fn ghost(
     name: Option<&str>,
 ) -> Result<Intent, IncomingError> {
     let (network_id, localpart) = ghost_ids(bridge, user);
-    let intent = bridge.matrix.ghost_intent(&localpart);
+    let intent = bridge.matrix().ghost_intent(&localpart);
     intent.ensure_registered().await?;
-    let known = bridge.db.ghost(&network_id).await?;
+    let known = bridge.db().ghost(&network_id).await?;
     let fallback = match user.server() {
         Server::User => format!("+{}", user.user()),
         _ => user.user().to_owned(),
@@ -229,7 +230,7 @@ pub(super) async fn ghost(
         let renamed = known.is_some();
         intent.set_displayname(&wanted).await?;
         bridge
-            .db
+            .db()
             .save_ghost(&Ghost {
                 network_id,
                 localpart,
@@ -251,7 +252,7 @@ pub(super) async fn ghost(
 /// contact is shown again in that user's rooms.
 pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &Intent) {
     let (network_id, _) = ghost_ids(bridge, user);
-    let logins = match bridge.db.logins_naming(&network_id).await {
+    let logins = match bridge.db().logins_naming(&network_id).await {
         Ok(l) => l,
         Err(e) => {
             debug!(error = %e, "contact names not renewed");
@@ -259,7 +260,7 @@ pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &In
         }
     };
     for login_id in logins {
-        match bridge.db.login(&login_id).await {
+        match bridge.db().login(&login_id).await {
             Ok(Some(login)) => contact_nick_everywhere(bridge, &login, user, intent).await,
             Ok(None) => {}
             Err(e) => debug!(error = %e, "contact names not renewed"),
@@ -274,15 +275,8 @@ pub(super) async fn contact_nick_everywhere(
     user: &Jid,
     intent: &Intent,
 ) {
-    let present: Vec<String> = {
-        let joined = bridge.joined.lock().await;
-        joined
-            .iter()
-            .filter(|(_, u)| u == intent.user_id())
-            .map(|(room, _)| room.clone())
-            .collect()
-    };
-    let portals = match bridge.db.portals_of_login(&login.login_id).await {
+    let present = bridge.rooms_joined_by(intent.user_id()).await;
+    let portals = match bridge.db().portals_of_login(&login.login_id).await {
         Ok(p) => p,
         Err(e) => {
             debug!(error = %e, "portals not read; contact name not shown");
@@ -306,7 +300,7 @@ pub(super) async fn contact_nick(
     (user, intent): (&Jid, &Intent),
 ) {
     let (network_id, _) = ghost_ids(bridge, user);
-    let name = match bridge.db.contact_name(&login.login_id, &network_id).await {
+    let name = match bridge.db().contact_name(&login.login_id, &network_id).await {
         Ok(Some(name)) => name,
         Ok(None) => return,
         Err(e) => {
@@ -315,7 +309,7 @@ pub(super) async fn contact_nick(
         }
     };
     let avatar = bridge
-        .db
+        .db()
         .ghost(&network_id)
         .await
         .ok()
@@ -331,25 +325,6 @@ pub(super) async fn contact_nick(
     {
         debug!(error = %e, "contact name not shown in the room");
     }
-}
-
-/// Makes sure `intent` is in `room` (invited by the bot, then joined);
-/// true if it joined now.
-pub(super) async fn ensure_joined(
-    bridge: &Bridge,
-    room: &str,
-    intent: &Intent,
-) -> Result<bool, IncomingError> {
-    let key = (room.to_owned(), intent.user_id().to_owned());
-    if bridge.joined.lock().await.contains(&key) {
-        return Ok(false);
-    }
-    if let Err(e) = bridge.bot.invite(room, intent.user_id()).await {
-        debug!(error = %e, "invite before join failed; trying to join anyway");
-    }
-    intent.join(room).await?;
-    bridge.joined.lock().await.insert(key);
-    Ok(true)
 }
 
 /// A WhatsApp message as the bridge renders it, live or from history.
@@ -382,18 +357,8 @@ impl Incoming<'_> {
     }
 }
 
-/// Marks events the bridge sent as the user (double puppeting), so their
-/// echo is not bridged back (the key the mautrix bridges use).
-pub const PUPPET_SOURCE_KEY: &str = "fi.mau.double_puppet_source";
-
-/// Marks `content` as sent by the bridge as the user (see
-/// [`PUPPET_SOURCE_KEY`]).
-pub(super) fn mark_as_puppet(content: &mut serde_json::Value) {
-    content[PUPPET_SOURCE_KEY] = json!("wabridge");
-}
-
 /// `content` as the JSON to send and its event type; marked with
-/// [`PUPPET_SOURCE_KEY`] when it is sent as the user (`puppet`).
+/// [`crate::bridge::PUPPET_SOURCE_KEY`] when it is sent as the user (`puppet`).
 pub(super) fn marked<C: MessageLikeEventContent>(
     content: &C,
     puppet: bool,
@@ -442,7 +407,7 @@ pub(super) async fn already_bridged(
     m: &Incoming<'_>,
 ) -> Result<bool, IncomingError> {
     Ok(bridge
-        .db
+        .db()
         .message_by_network_id(
             &login.login_id,
             &m.chat.to_string(),
@@ -480,25 +445,25 @@ pub(super) async fn deliver(
     let intent = match (&puppet, m.from_me) {
         (Some(p), _) => p.clone(),
         // Without double puppeting: the bot says it, marked as the user's own.
-        (None, true) => bridge.bot.clone(),
+        (None, true) => bridge.bot().clone(),
         (None, false) => ghost(bridge, m.sender, push_name).await?,
     };
     if let Some(update) = polls::update(m.message) {
         if puppet.is_none() {
-            ensure_joined(bridge, &portal.room_id, &intent).await?;
+            bridge.ensure_joined(&portal.room_id, &intent).await?;
         }
         return polls::vote(bridge, login, client, portal, m, &intent, update).await;
     }
     if let Some(action) = wa_core::content::action(m.message) {
         if puppet.is_none() {
-            ensure_joined(bridge, &portal.room_id, &intent).await?;
+            bridge.ensure_joined(&portal.room_id, &intent).await?;
         }
         return relations::apply(bridge, (login, client), portal, m, &intent, action).await;
     }
     // A poll as a poll event, where configured; not the user's own without
     // double puppeting (that one is a notice from the bot).
     let poll_event = polls::creation(m.message)
-        .filter(|_| bridge.config.bridge.polls_as_events && (puppet.is_some() || !m.from_me));
+        .filter(|_| bridge.config().bridge.polls_as_events && (puppet.is_some() || !m.from_me));
     let (event_type, mut content) = match (media::Attachment::of(m.message), poll_event) {
         (Some(attachment), _) => media::to_matrix(bridge, client, &intent, &attachment).await?,
         (None, Some(poll)) => (
@@ -517,7 +482,7 @@ pub(super) async fn deliver(
         });
     }
     relations::decorate(bridge, login, portal, m, &mut content).await?;
-    if puppet.is_none() && ensure_joined(bridge, &portal.room_id, &intent).await? && !m.from_me {
+    if puppet.is_none() && bridge.ensure_joined(&portal.room_id, &intent).await? && !m.from_me {
         contact_nick(bridge, login, &portal.room_id, (m.sender, &intent)).await;
     }
     let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
@@ -556,7 +521,7 @@ pub(super) async fn send_and_record(
         event_id: event_id.clone(),
         sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
     };
-    match bridge.db.save_message(&record).await {
+    match bridge.db().save_message(&record).await {
         Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
         Err(e) => Err(e.into()),
     }
@@ -595,7 +560,11 @@ async fn read_receipt(
     r: &Receipt,
 ) -> Result<(), IncomingError> {
     let chat = r.chat.to_non_ad();
-    let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
+    let Some(portal) = bridge
+        .db()
+        .portal(&login.login_id, &chat.to_string())
+        .await?
+    else {
         return Ok(());
     };
     let reader = r.from.to_non_ad();
@@ -606,7 +575,7 @@ async fn read_receipt(
     let mut newest: Option<Message> = None;
     for id in &r.ids {
         if let Some(m) = bridge
-            .db
+            .db()
             .message_by_network_id(&login.login_id, &portal.chat_id, &own, id)
             .await?
             && newest.as_ref().is_none_or(|n| m.sent_at >= n.sent_at)
@@ -618,7 +587,7 @@ async fn read_receipt(
         return Ok(());
     };
     let ghost = ghost(bridge, &reader, None).await?;
-    ensure_joined(bridge, &portal.room_id, &ghost).await?;
+    bridge.ensure_joined(&portal.room_id, &ghost).await?;
     ghost
         .send_receipt(&portal.room_id, "m.read", &message.event_id)
         .await?;
@@ -634,12 +603,16 @@ async fn typing(
     state: ChatState,
 ) -> Result<(), IncomingError> {
     let chat = chat.to_non_ad();
-    let Some(portal) = bridge.db.portal(&login.login_id, &chat.to_string()).await? else {
+    let Some(portal) = bridge
+        .db()
+        .portal(&login.login_id, &chat.to_string())
+        .await?
+    else {
         return Ok(());
     };
     let who = from.to_non_ad();
     let ghost = ghost(bridge, &who, None).await?;
-    ensure_joined(bridge, &portal.room_id, &ghost).await?;
+    bridge.ensure_joined(&portal.room_id, &ghost).await?;
     let on = matches!(state, ChatState::Composing | ChatState::Recording);
     // WhatsApp clients repeat "composing" while typing; 30 s covers a gap.
     ghost.typing(&portal.room_id, on, 30_000).await?;

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use serde_json::{Value, json};
 use tracing::{info, warn};
 use wa_client::{
     AuthError, Client, ClientError, ClientOptions, ConnectOptions, DeviceState, LoginError,
@@ -15,8 +13,8 @@ use wa_client::{
 use super::appstate;
 use super::backfill;
 use super::incoming;
-use super::qr;
-use crate::bridge::{Bridge, txn_id};
+use crate::bridge::login::{LoginFailed, LoginStep, Steps};
+use crate::connector::Bridge;
 use crate::store::{Login, now_ms};
 
 /// A running login: the user's WhatsApp client and its event task.
@@ -45,21 +43,21 @@ impl LoginHandle {
 
 fn connect_options(bridge: &Bridge) -> ConnectOptions {
     ConnectOptions {
-        url: bridge.config.network.url.clone(),
-        root_key: bridge.config.network.root_key.0,
-        agent: bridge.config.agent(),
+        url: bridge.config().network.url.clone(),
+        root_key: bridge.config().network.root_key.0,
+        agent: bridge.config().agent(),
         ..ConnectOptions::default()
     }
 }
 
 /// Starts the client of a stored login and its event task.
 async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle, ClientError> {
-    let store = bridge.db.client_store(&login.login_id);
+    let store = bridge.db().client_store(&login.login_id);
     let options = ClientOptions {
         connect: connect_options(bridge),
         // Acks go out once the Matrix event is sent and recorded.
         auto_ack: false,
-        media_ca: bridge.config.network.media_ca_file.clone(),
+        media_ca: bridge.config().network.media_ca_file.clone(),
         // WhatsApp unreachable at start (or at the link's first login) is
         // waited out with backoff, messages queued meanwhile (issue 18).
         retry_first_login: true,
@@ -104,7 +102,7 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
 /// client ended for good. A newer login of the same user stays.
 pub(super) async fn retire(bridge: &Bridge, login: &Login) {
     let handle = {
-        let mut logins = bridge.logins.lock().await;
+        let mut logins = bridge.network().logins.lock().await;
         match logins.get(&login.mxid) {
             Some(h) if h.login_id == login.login_id => logins.remove(&login.mxid),
             _ => None,
@@ -122,7 +120,7 @@ const RESTORE_PARALLEL: usize = 16;
 
 /// Starts every stored login (at bridge start).
 pub async fn restore_logins(bridge: &Arc<Bridge>) {
-    let logins = match bridge.db.logins().await {
+    let logins = match bridge.db().logins().await {
         Ok(l) => l,
         Err(e) => {
             warn!(error = %e, "could not list logins");
@@ -133,7 +131,7 @@ pub async fn restore_logins(bridge: &Arc<Bridge>) {
     let mut tasks = tokio::task::JoinSet::new();
     for login in logins.into_iter().filter(|l| l.jid.is_some()) {
         let allowed = bridge
-            .config
+            .config()
             .bridge
             .permission_for(&login.mxid)
             .is_some_and(|l| l >= crate::config::Level::User);
@@ -164,6 +162,7 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
         Ok(handle) => {
             info!(login = %login.login_id, "login restored");
             bridge
+                .network()
                 .logins
                 .lock()
                 .await
@@ -171,7 +170,7 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
         }
         Err(ClientError::Login(LoginError::Auth(AuthError::LoggedOut))) => {
             warn!(login = %login.login_id, "device was unlinked while the bridge was away");
-            let _ = bridge.db.delete_login(&login.login_id).await;
+            let _ = bridge.db().delete_login(&login.login_id).await;
             if let Some(room) = bridge.management_room(&login.mxid).await {
                 bridge
                     .notice(
@@ -201,53 +200,17 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
     }
 }
 
-/// The `login` command: a new companion device, its QR code in `room`.
-pub async fn start_login(bridge: &Arc<Bridge>, room: &str, sender: &str) {
-    // No map guard is held across an await (a notice may take long).
-    let phone = bridge
-        .logins
-        .lock()
-        .await
-        .get(sender)
-        .map(|h| h.phone.clone());
-    if let Some(phone) = phone {
-        bridge
-            .notice(
-                room,
-                &format!("You are already logged in as +{phone}. Send `logout` first."),
-            )
-            .await;
-        return;
-    }
-    let mut pairings = bridge.pairings.lock().await;
-    if pairings.get(sender).is_some_and(|p| !p.is_finished()) {
-        drop(pairings);
-        bridge
-            .notice(
-                room,
-                "A login is already in progress; send `cancel` to stop it.",
-            )
-            .await;
-        return;
-    }
-    let task = {
-        let (bridge, room, sender) = (bridge.clone(), room.to_owned(), sender.to_owned());
-        tokio::spawn(async move {
-            if let Err(e) = login_flow(&bridge, &room, &sender).await {
-                warn!(error = %e, "login failed");
-                bridge.notice(&room, &e).await;
-            }
-            bridge.pairings.lock().await.remove(&sender);
-        })
-    };
-    pairings.insert(sender.to_owned(), task);
+/// Whom `user` is logged in as: their phone number.
+pub async fn logged_in_as(bridge: &Bridge, user: &str) -> Option<String> {
+    let logins = bridge.network().logins.lock().await;
+    logins.get(user).map(|h| format!("+{}", h.phone))
 }
 
 /// What the user is told when WhatsApp refuses the bridge's client
 /// version (405), after the log has named the setting that fixes it;
 /// `then` says what becomes of their login.
 pub(super) fn outdated(bridge: &Bridge, then: &str) -> String {
-    let version = bridge.config.web_version();
+    let version = bridge.config().web_version();
     warn!(
         %version,
         "whatsapp refused the client as outdated (405): set network.app_version to the \
@@ -279,83 +242,37 @@ fn pair_failure(bridge: &Bridge, e: &PairError) -> String {
     }
 }
 
-/// The QR image's text.
-const QR_BODY: &str = "WhatsApp login QR code: scan it in WhatsApp on your phone";
-
-/// Posts (or replaces) the QR image; returns the event id of the original.
-async fn show_qr(
-    bridge: &Bridge,
+/// The `login` command: pairs a new companion device, its QR codes
+/// reported to `steps`, then stores and starts it; returns the account's
+/// number.
+pub async fn login(
+    bridge: &Arc<Bridge>,
     room: &str,
-    code: &str,
-    shown: Option<&str>,
-) -> Result<String, String> {
-    let png = qr::qr_png(code).map_err(|e| format!("Login failed: {e}"))?;
-    let side = qr::qr_side(code).unwrap_or(0);
-    let size = png.len();
-    let mxc = bridge
-        .bot
-        .upload_media(Bytes::from(png), "image/png", Some("qr.png"))
-        .await
-        .map_err(|e| format!("Login failed: could not upload the QR code: {e}"))?;
-    // The body is what clients show, notify and index: never the pairing
-    // secret the image holds.
-    let image = json!({
-        "msgtype": "m.image",
-        "body": QR_BODY,
-        "url": mxc,
-        "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
-    });
-    let content: Value = match shown {
-        None => image,
-        Some(original) => json!({
-            "msgtype": "m.image",
-            "body": format!("* {QR_BODY}"),
-            "url": mxc,
-            "info": {"mimetype": "image/png", "w": side, "h": side, "size": size},
-            "m.new_content": image,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
-        }),
-    };
-    let event = bridge
-        .bot
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-        .await
-        .map_err(|e| format!("Login failed: could not post the QR code: {e}"))?;
-    Ok(shown.map_or(event, str::to_owned))
-}
-
-async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<(), String> {
+    sender: &str,
+    steps: Steps,
+) -> Result<String, LoginFailed> {
     let mut state = DeviceState::new(&mut rand::rng());
-    let network = &bridge.config.network;
+    let network = &bridge.config().network;
     let options = PairOptions {
         connect: connect_options(bridge),
         first_ref_ttl: Duration::from_secs(network.first_qr_seconds),
         later_ref_ttl: Duration::from_secs(network.later_qr_seconds),
         ..PairOptions::default()
     };
-    let mut shown: Option<String> = None;
     let result = async {
         let mut pairing = pair(&options, &mut state)
             .await
             .map_err(|e| pair_failure(bridge, &e))?;
-        bridge
-            .notice(
-                room,
-                "Scan the QR code below with WhatsApp on your phone: Settings → Linked devices → \
-                 Link a device.",
-            )
-            .await;
         loop {
             match pairing.next().await {
                 Ok(PairEvent::Qr(code)) => {
-                    // Someone else in the room could scan it: stop.
-                    if !crate::bridge::commands::private(bridge, room, sender).await {
-                        return Err(format!(
-                            "Login cancelled: someone else is in this room now. {}",
-                            crate::bridge::commands::NOT_PRIVATE
-                        ));
+                    let step = LoginStep::ScanQr {
+                        code,
+                        instructions: INSTRUCTIONS.to_owned(),
+                    };
+                    if !steps.report(step).await {
+                        return Err("Login cancelled.".to_owned());
                     }
-                    shown = Some(show_qr(bridge, room, &code, shown.as_deref()).await?);
                 }
                 Ok(PairEvent::Paired { jid, .. }) => return Ok(jid),
                 Err(e) => return Err(pair_failure(bridge, &e)),
@@ -363,23 +280,36 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
         }
     }
     .await;
-    if let Some(qr_event) = &shown
-        && let Err(e) = bridge
-            .bot
-            .redact(room, qr_event, Some("login finished"), &txn_id())
-            .await
-    {
-        warn!(error = %e, "could not redact the QR code");
-    }
-    let jid = result?;
+    let jid = result.map_err(LoginFailed)?;
+    steps.report(LoginStep::Linked).await;
+    finish_login(bridge, room, sender, &jid, &state).await
+}
 
+/// "Login failed: `what`: `e`".
+fn failed(what: &str, e: &dyn std::fmt::Display) -> LoginFailed {
+    LoginFailed(format!("Login failed: {what}: {e}"))
+}
+
+/// Where the QR code is scanned.
+const INSTRUCTIONS: &str = "Scan the QR code below with WhatsApp on your phone: Settings → \
+     Linked devices → Link a device.";
+
+/// Stores a newly linked device of `sender` as account `jid` and starts its
+/// client.
+async fn finish_login(
+    bridge: &Arc<Bridge>,
+    room: &str,
+    sender: &str,
+    jid: &wa_core::jid::Jid,
+    state: &DeviceState,
+) -> Result<String, LoginFailed> {
     // A login kept from before (its client ended for good: outdated,
     // refused, replaced) is replaced, not left as a second row.
     let stale = bridge
-        .db
+        .db()
         .login_of_user(sender)
         .await
-        .map_err(|e| format!("Login failed: could not read your earlier login: {e}"))?;
+        .map_err(|e| failed("could not read your earlier login", &e))?;
     let login_id = match stale {
         Some(old) => replace_stale(bridge, room, &old, jid.user()).await?,
         None => hex::encode(rand::random::<[u8; 8]>()),
@@ -391,34 +321,32 @@ async fn login_flow(bridge: &Arc<Bridge>, room: &str, sender: &str) -> Result<()
         jid: Some(jid.to_string()),
         created_at: now_ms(),
     };
-    let stored: Result<(), String> = async {
-        bridge
-            .db
-            .ensure_user(sender)
-            .await
-            .map_err(|e| e.to_string())?;
-        bridge
-            .db
-            .save_login(&login)
-            .await
-            .map_err(|e| e.to_string())?;
-        bridge
-            .db
-            .client_store(&login.login_id)
-            .save(&state)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    stored.map_err(|e| format!("Login failed: could not store the device: {e}"))?;
+    store_device(bridge, &login, state)
+        .await
+        .map_err(|e| failed("could not store the device", &*e))?;
     let handle = start_client(bridge, &login)
         .await
-        .map_err(|e| format!("Linked, but logging in failed: {e}"))?;
-    bridge.logins.lock().await.insert(sender.to_owned(), handle);
-    info!(login = %login.login_id, "logged in");
+        .map_err(|e| LoginFailed(format!("Linked, but logging in failed: {e}")))?;
     bridge
-        .notice(room, &format!("Logged in as +{}", jid.user()))
-        .await;
+        .network()
+        .logins
+        .lock()
+        .await
+        .insert(sender.to_owned(), handle);
+    info!(login = %login.login_id, "logged in");
+    Ok(format!("+{}", jid.user()))
+}
+
+/// Records a new login and its device's keys.
+async fn store_device(
+    bridge: &Bridge,
+    login: &Login,
+    state: &DeviceState,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let db = bridge.db();
+    db.ensure_user(&login.mxid).await?;
+    db.save_login(login).await?;
+    db.client_store(&login.login_id).save(state).await?;
     Ok(())
 }
 
@@ -434,17 +362,17 @@ async fn replace_stale(
     room: &str,
     old: &Login,
     phone: &str,
-) -> Result<String, String> {
+) -> Result<String, LoginFailed> {
     info!(login = %old.login_id, "replacing a login that was not running");
     let options = ClientOptions {
         connect: connect_options(bridge),
-        media_ca: bridge.config.network.media_ca_file.clone(),
+        media_ca: bridge.config().network.media_ca_file.clone(),
         login_timeout: STALE_LOGIN_WAIT,
         ..ClientOptions::default()
     };
     let started = tokio::time::timeout(
         STALE_LOGIN_WAIT,
-        Client::start(options, bridge.db.client_store(&old.login_id)),
+        Client::start(options, bridge.db().client_store(&old.login_id)),
     )
     .await;
     // Whether the old device's store may be taken over: not while its
@@ -480,24 +408,26 @@ async fn replace_stale(
         Ok(Err(e)) => tell_orphan(bridge, room, old, &e.to_string()).await,
         Err(_) => tell_orphan(bridge, room, old, "timed out").await,
     }
-    let forgotten = if reusable && old.phone.as_deref() == Some(phone) {
+    if reusable && old.phone.as_deref() == Some(phone) {
         bridge
-            .db
+            .db()
             .client_store(&old.login_id)
             .delete()
             .await
             .map(|()| old.login_id.clone())
-            .map_err(|e| e.to_string())
+            .map_err(|e| failed(REPLACING, &e))
     } else {
         bridge
-            .db
+            .db()
             .delete_login(&old.login_id)
             .await
             .map(|_| hex::encode(rand::random::<[u8; 8]>()))
-            .map_err(|e| e.to_string())
-    };
-    forgotten.map_err(|e| format!("Login failed: could not replace your earlier login: {e}"))
+            .map_err(|e| failed(REPLACING, &e))
+    }
 }
+
+/// What failed when an earlier login could not be replaced.
+const REPLACING: &str = "could not replace your earlier login";
 
 /// How long the old device of a replaced login gets to log in and unlink.
 const STALE_LOGIN_WAIT: Duration = Duration::from_secs(10);
@@ -518,7 +448,7 @@ async fn tell_orphan(bridge: &Bridge, room: &str, old: &Login, why: &str) {
 
 /// The `logout` command.
 pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
-    let handle = bridge.logins.lock().await.remove(sender);
+    let handle = bridge.network().logins.lock().await.remove(sender);
     let Some(handle) = handle else {
         bridge.notice(room, "You are not logged in.").await;
         return;
@@ -527,7 +457,7 @@ pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
         warn!(error = %e, "logout request failed; forgetting the device anyway");
     }
     handle.stop();
-    if let Err(e) = bridge.db.delete_login(&handle.login_id).await {
+    if let Err(e) = bridge.db().delete_login(&handle.login_id).await {
         warn!(error = %e, "could not delete the login");
     }
     bridge
@@ -540,16 +470,7 @@ pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
 
 /// The `ping` command's answer.
 pub async fn status(bridge: &Arc<Bridge>, sender: &str) -> String {
-    if bridge
-        .pairings
-        .lock()
-        .await
-        .get(sender)
-        .is_some_and(|p| !p.is_finished())
-    {
-        return "A login is in progress (QR code shown).".to_owned();
-    }
-    match bridge.logins.lock().await.get(sender) {
+    match bridge.network().logins.lock().await.get(sender) {
         Some(h) if h.client.is_online() => {
             format!("Logged in as +{}; connected to WhatsApp.", h.phone)
         }

@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 use wa_client::{Client, IncomingMessage};
 
 use super::incoming::{IncomingError, gave_up, to_matrix};
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::Login;
 
 /// The first wait before a held message is tried again; it doubles up to

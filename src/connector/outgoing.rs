@@ -11,9 +11,10 @@ use wa_client::Client;
 use wa_core::jid::Jid;
 use wa_core::proto::Message as WaMessage;
 
-use super::{kinds, media, relations, status};
+use super::{kinds, media, relations};
 use crate::appservice::Event;
-use crate::bridge::Bridge;
+use crate::bridge::status;
+use crate::connector::Bridge;
 use crate::store::{Portal, StoreError};
 
 /// A Matrix message or sticker in a portal, out to WhatsApp, read as

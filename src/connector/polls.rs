@@ -23,7 +23,7 @@ use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage};
 
 use super::incoming::{Incoming, IncomingError, send_and_record};
 use crate::appservice::Intent;
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{Login, MatrixPoll, Poll, Portal};
 
 mod from_matrix;
@@ -116,7 +116,7 @@ pub(super) async fn remember(
         response_type: "org.matrix.msc3381.poll.response".to_owned(),
     });
     bridge
-        .db
+        .db()
         .save_poll(&Poll {
             login_id: login.login_id.clone(),
             chat_id: m.chat.to_string(),
@@ -148,7 +148,7 @@ pub(super) async fn vote(
         .and_then(|k| k.id.as_deref())
         .unwrap_or_default();
     let poll = bridge
-        .db
+        .db()
         .poll(&login.login_id, &m.chat.to_string(), poll_id)
         .await?;
     let chosen = match &poll {
@@ -158,7 +158,7 @@ pub(super) async fn vote(
     let target = match &poll {
         Some(p) => {
             bridge
-                .db
+                .db()
                 .message_by_network_id(&p.login_id, &p.chat_id, &p.sender_id, &p.poll_id)
                 .await?
         }
@@ -171,7 +171,7 @@ pub(super) async fn vote(
     let as_voter = !m.from_me || puppeted;
     let mark = |content: &mut serde_json::Value| {
         if puppeted {
-            super::incoming::mark_as_puppet(content);
+            crate::bridge::mark_as_puppet(content);
         }
     };
     if let (Some(p), Some(names), Some(target)) = (&poll, &chosen, &target)

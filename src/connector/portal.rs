@@ -17,13 +17,13 @@ use tracing::{debug, info};
 use wa_client::Client;
 use wa_core::jid::Jid;
 
-use super::incoming::{IncomingError, ensure_joined, ghost};
+use super::incoming::{IncomingError, ghost};
 use crate::appservice::custom::{
     BridgeEventContent, BridgeSection, HalfShotBridgeEventContent, PortalCreationEventContent,
 };
 use crate::appservice::{CreateRoom, InitialState, Intent, RoomPreset};
-use crate::bridge::Bridge;
 use crate::config::generate_token;
+use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, now_ms};
 
 /// The state event (empty state key) that names the portal creation a room
@@ -39,7 +39,7 @@ fn initial_state(
     name: &str,
     marker: &str,
 ) -> Result<Vec<InitialState>, IncomingError> {
-    let bridgebot = OwnedUserId::try_from(bridge.bot.user_id()).map_err(|e| {
+    let bridgebot = OwnedUserId::try_from(bridge.bot().user_id()).map_err(|e| {
         IncomingError::Matrix(crate::appservice::ClientError::Content(e.to_string()))
     })?;
     let info = BridgeEventContent {
@@ -55,7 +55,8 @@ fn initial_state(
     };
     let key = format!(
         "{}/{}",
-        bridge.config.homeserver.domain, bridge.config.appservice.id
+        bridge.config().homeserver.domain,
+        bridge.config().appservice.id
     );
     Ok(vec![
         InitialState::of(&info, &key)?,
@@ -83,7 +84,7 @@ async fn made_before(
 ) -> Result<Option<String>, IncomingError> {
     let want = creation_content(login, chat, marker);
     for room in creator.joined_rooms().await? {
-        if bridge.db.portal_by_room(&room).await?.is_some() {
+        if bridge.db().portal_by_room(&room).await?.is_some() {
             continue;
         }
         if creator
@@ -124,18 +125,15 @@ pub(super) async fn portal(
     push_name: Option<&str>,
 ) -> Result<Portal, IncomingError> {
     let chat_id = chat.to_string();
-    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
+    if let Some(p) = bridge.db().portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
-    let _creating = bridge
-        .portal_creation
-        .lock((login.login_id.clone(), chat_id.clone()))
-        .await;
-    if let Some(p) = bridge.db.portal(&login.login_id, &chat_id).await? {
+    let _creating = bridge.creating_portal(&login.login_id, &chat_id).await;
+    if let Some(p) = bridge.db().portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
     let (marker, resumed) = bridge
-        .db
+        .db()
         .start_portal_creation(&login.login_id, &chat_id, &generate_token())
         .await?;
     let creation = (marker.as_str(), resumed);
@@ -148,11 +146,11 @@ pub(super) async fn portal(
             initial_state: initial_state(bridge, login, chat, &info.subject, &marker)?,
             ..CreateRoom::default()
         };
-        let room = room(bridge, &bridge.bot, login, chat, creation, &params).await?;
+        let room = room(bridge, bridge.bot(), login, chat, creation, &params).await?;
         let own = client.jid().user().to_owned();
         for member in info.participants.iter().filter(|m| m.user() != own) {
             let g = ghost(bridge, member, None).await?;
-            ensure_joined(bridge, &room, &g).await?;
+            bridge.ensure_joined(&room, &g).await?;
             super::incoming::contact_nick(bridge, login, &room, (member, &g)).await;
         }
         (room, PortalKind::Group, info.subject)
@@ -160,26 +158,25 @@ pub(super) async fn portal(
         let contact = ghost(bridge, chat, push_name).await?;
         // The user's own name for the contact (this login's), then theirs.
         let (network_id, _) = super::incoming::ghost_ids(bridge, chat);
-        let saved = bridge.db.contact_name(&login.login_id, &network_id).await?;
+        let saved = bridge
+            .db()
+            .contact_name(&login.login_id, &network_id)
+            .await?;
         let name = saved
             .or_else(|| push_name.map(str::to_owned))
             .unwrap_or_else(|| format!("+{}", chat.user()));
         let params = CreateRoom {
             name: Some(name.clone()),
-            invite: vec![login.mxid.clone(), bridge.bot.user_id().to_owned()],
+            invite: vec![login.mxid.clone(), bridge.bot().user_id().to_owned()],
             is_direct: true,
             preset: Some(RoomPreset::TrustedPrivateChat),
             initial_state: initial_state(bridge, login, chat, &name, &marker)?,
             ..CreateRoom::default()
         };
         let room = room(bridge, &contact, login, chat, creation, &params).await?;
-        bridge.bot.join(&room).await?;
+        bridge.bot().join(&room).await?;
         super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
-        bridge
-            .joined
-            .lock()
-            .await
-            .insert((room.clone(), contact.user_id().to_owned()));
+        bridge.note_joined(&room, contact.user_id()).await;
         (room, PortalKind::Dm, name)
     };
     let portal = Portal {
@@ -191,7 +188,7 @@ pub(super) async fn portal(
         topic: None,
         created_at: now_ms(),
     };
-    bridge.db.save_portal(&portal).await?;
+    bridge.db().save_portal(&portal).await?;
     // With double puppeting the user is in the room at once, as if they
     // had accepted the invite.
     if let Some(puppet) = bridge.puppet(&login.mxid)

@@ -1,4 +1,4 @@
-//! Presence both ways (`bridge.presence`).
+//! Presence both ways (`bridge.network().presence`).
 //!
 //! WhatsApp -> Matrix: the bridge subscribes to the presence of each DM
 //! contact when a login connects and when a DM portal is made; a contact
@@ -21,7 +21,7 @@ use wa_client::Client;
 use wa_core::jid::Jid;
 
 use super::incoming::ghost;
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind};
 
 /// Who shows online on WhatsApp, and until when.
@@ -38,14 +38,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// A connection is up: tell WhatsApp whether the user is active, and
 /// follow the presence of every DM contact.
 pub(super) async fn on_connected(bridge: &Bridge, login: &Login, client: &Client) {
-    if !bridge.config.bridge.presence.enabled {
+    if !bridge.config().bridge.presence.enabled {
         return;
     }
-    let active = lock(&bridge.presence.online_until).contains_key(&login.mxid);
+    let active = lock(&bridge.network().presence.online_until).contains_key(&login.mxid);
     if let Err(e) = client.send_presence(active).await {
         debug!(error = %e, "own presence not sent");
     }
-    let portals = match bridge.db.portals_of_login(&login.login_id).await {
+    let portals = match bridge.db().portals_of_login(&login.login_id).await {
         Ok(p) => p,
         Err(e) => {
             debug!(error = %e, "portals not read; no presence subscriptions");
@@ -59,7 +59,7 @@ pub(super) async fn on_connected(bridge: &Bridge, login: &Login, client: &Client
 
 /// Follows the presence of a DM portal's contact.
 pub(super) async fn subscribe(bridge: &Bridge, client: &Client, portal: &Portal) {
-    if !bridge.config.bridge.presence.enabled || portal.kind != PortalKind::Dm {
+    if !bridge.config().bridge.presence.enabled || portal.kind != PortalKind::Dm {
         return;
     }
     let Ok(contact) = portal.chat_id.parse::<Jid>() else {
@@ -72,7 +72,7 @@ pub(super) async fn subscribe(bridge: &Bridge, client: &Client, portal: &Portal)
 
 /// A contact went online or offline: so does their ghost.
 pub(super) async fn to_matrix(bridge: &Bridge, from: &Jid, available: bool) {
-    if !bridge.config.bridge.presence.enabled {
+    if !bridge.config().bridge.presence.enabled {
         return;
     }
     let result = async {
@@ -90,11 +90,12 @@ pub(super) async fn to_matrix(bridge: &Bridge, from: &Jid, available: bool) {
 /// `mxid` did something in Matrix: they show online on WhatsApp until
 /// `idle_seconds` pass without more.
 pub async fn active(bridge: &Bridge, mxid: &str) {
-    let settings = &bridge.config.bridge.presence;
+    let settings = &bridge.config().bridge.presence;
     if !settings.enabled || bridge.is_ours(mxid) {
         return;
     }
     let Some(client) = bridge
+        .network()
         .logins
         .lock()
         .await
@@ -105,7 +106,7 @@ pub async fn active(bridge: &Bridge, mxid: &str) {
     };
     let idle = Duration::from_secs(settings.idle_seconds);
     let until = Instant::now() + idle;
-    let was_online = lock(&bridge.presence.online_until)
+    let was_online = lock(&bridge.network().presence.online_until)
         .insert(mxid.to_owned(), until)
         .is_some();
     if was_online {
@@ -118,7 +119,7 @@ pub async fn active(bridge: &Bridge, mxid: &str) {
             debug!(error = %e, "own presence not sent");
         }
     });
-    let online_until = bridge.presence.online_until.clone();
+    let online_until = bridge.network().presence.online_until.clone();
     let mxid = mxid.to_owned();
     tokio::spawn(async move {
         loop {

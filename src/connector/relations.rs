@@ -41,7 +41,7 @@ use ruma::events::sticker::StickerEventContent;
 use ruma::{EventId, OwnedEventId};
 
 use crate::appservice::{Event, Intent};
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};
 
 /// The transaction id of the Matrix event for WhatsApp message `id`
@@ -70,7 +70,7 @@ pub(super) async fn apply(
         return Ok(String::new());
     };
     let Some(target) = bridge
-        .db
+        .db()
         .message_by_id(&login.login_id, &portal.chat_id, target_id)
         .await?
     else {
@@ -155,7 +155,7 @@ async fn revoke(
     puppet: bool,
     target: &Message,
 ) -> Result<String, IncomingError> {
-    let by = if puppet { &bridge.bot } else { intent };
+    let by = if puppet { bridge.bot() } else { intent };
     let txn = wa_txn(login, m.id, "");
     let event_id = match by
         .redact(&portal.room_id, &target.event_id, None, &txn)
@@ -165,7 +165,7 @@ async fn revoke(
         Err(e) => {
             debug!(error = %e, "the sender could not redact; the bot does");
             bridge
-                .bot
+                .bot()
                 .redact(&portal.room_id, &target.event_id, None, &txn)
                 .await?
         }
@@ -242,7 +242,7 @@ async fn record(
         event_id: event_id.to_owned(),
         sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
     };
-    match bridge.db.save_message(&record).await {
+    match bridge.db().save_message(&record).await {
         Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -261,7 +261,7 @@ async fn react(
 ) -> Result<String, IncomingError> {
     let reactor = m.sender.to_non_ad().to_string();
     let old = bridge
-        .db
+        .db()
         .reaction(
             &login.login_id,
             &portal.chat_id,
@@ -281,7 +281,7 @@ async fn react(
         {
             warn!(error = %e, "could not redact a replaced reaction");
         }
-        bridge.db.delete_reaction(&old.event_id).await?;
+        bridge.db().delete_reaction(&old.event_id).await?;
     }
     if emoji.is_empty() {
         return Ok(String::new());
@@ -293,7 +293,7 @@ async fn react(
     let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
     let event_id = send_for(intent, (login, portal), m, &reaction, puppet).await?;
     bridge
-        .db
+        .db()
         .save_reaction(&Reaction {
             login_id: login.login_id.clone(),
             chat_id: portal.chat_id.clone(),
@@ -348,7 +348,7 @@ pub(super) async fn decorate(
     };
     if let Some(quoted) = info.stanza_id.as_deref()
         && let Some(target) = bridge
-            .db
+            .db()
             .message_by_id(&login.login_id, &portal.chat_id, quoted)
             .await?
     {
@@ -387,13 +387,13 @@ pub(super) async fn decorate(
         } else {
             let (network_id, localpart) = ghost_ids(bridge, &jid);
             let name = bridge
-                .db
+                .db()
                 .ghost(&network_id)
                 .await?
                 .and_then(|g| g.display_name)
                 .unwrap_or_else(|| format!("+{}", jid.user()));
             (
-                format!("@{localpart}:{}", bridge.config.homeserver.domain),
+                format!("@{localpart}:{}", bridge.config().homeserver.domain),
                 name,
             )
         };
@@ -484,10 +484,10 @@ fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &str) -> O
         return Some(client.jid().to_non_ad());
     }
     let (local, server) = mxid.strip_prefix('@')?.split_once(':')?;
-    if server != bridge.config.homeserver.domain {
+    if server != bridge.config().homeserver.domain {
         return None;
     }
-    let id = bridge.config.appservice.ghost_id(local)?;
+    let id = bridge.config().appservice.ghost_id(local)?;
     match id.strip_prefix("lid-") {
         Some(lid) => Some(Jid::new(lid, Server::Lid)),
         None if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) => {

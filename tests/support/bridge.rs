@@ -30,6 +30,7 @@ impl Bridge {
         };
         let (stop, rx) = oneshot::channel();
         let task = tokio::spawn(wabridge::bridge::run_with(
+            wabridge::connector::WhatsApp::default(),
             config.clone(),
             listener,
             async move {

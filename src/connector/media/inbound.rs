@@ -12,7 +12,7 @@ use wa_core::proto::Message as WaMessage;
 
 use super::{MediaError, thumbnail};
 use crate::appservice::{ClientError, Intent};
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::connector::format;
 use crate::connector::incoming::IncomingError;
 
@@ -381,9 +381,9 @@ async fn transfer(
     a: &Attachment<'_>,
 ) -> Result<(&'static str, Value), MediaError> {
     // Ours, or the homeserver's if it takes less.
-    let limit = match bridge.matrix.upload_limit().await {
-        Some(hs) => hs.min(bridge.config.bridge.max_media_bytes),
-        None => bridge.config.bridge.max_media_bytes,
+    let limit = match bridge.matrix().upload_limit().await {
+        Some(hs) => hs.min(bridge.config().bridge.max_media_bytes),
+        None => bridge.config().bridge.max_media_bytes,
     };
     if let Some(size) = a.size.filter(|s| *s > limit) {
         return Err(MediaError::TooLarge {

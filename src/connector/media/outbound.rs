@@ -21,7 +21,7 @@ use wa_core::proto::message::{
 
 use super::{MediaError, thumbnail};
 use crate::appservice::{ClientError, parse_mxc};
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 
 // A downloaded file is sealed for WhatsApp in the buffer it arrived in.
 const _: () = assert!(crate::appservice::DOWNLOAD_HEADROOM >= wa_core::media::SEAL_ROOM);
@@ -410,7 +410,7 @@ pub(in crate::connector) async fn to_whatsapp(
     client: &Client,
     o: &Outgoing,
 ) -> Result<WaMessage, MediaError> {
-    let limit = bridge.config.bridge.max_media_bytes;
+    let limit = bridge.config().bridge.max_media_bytes;
     if let Some(size) = o.size.filter(|s| *s > limit) {
         return Err(MediaError::TooLarge {
             size: Some(size),
@@ -419,7 +419,7 @@ pub(in crate::connector) async fn to_whatsapp(
     }
     // The homeserver client stops reading past the same limit.
     let data = bridge
-        .bot
+        .bot()
         .download_media(&o.mxc)
         .await
         .map_err(|e| match e {
@@ -457,7 +457,7 @@ pub(in crate::connector) async fn to_whatsapp(
 /// `None` (the video goes without) if there is none or it does not decode.
 async fn video_thumbnail(bridge: &Bridge, o: &Outgoing) -> Option<Vec<u8>> {
     let mxc = o.thumbnail_mxc.as_deref()?;
-    let data = match bridge.bot.download_media(mxc).await {
+    let data = match bridge.bot().download_media(mxc).await {
         Ok(d) => d,
         Err(e) => {
             debug!(error = %e, "video thumbnail not fetched");

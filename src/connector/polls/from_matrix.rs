@@ -19,7 +19,7 @@ use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage, PollVoteMe
 use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 
 use crate::appservice::Event;
-use crate::bridge::Bridge;
+use crate::connector::Bridge;
 use crate::connector::acks::SendId;
 use crate::connector::incoming::queue_and_record;
 use crate::connector::relations::{
@@ -203,7 +203,7 @@ pub async fn poll_start_from_matrix(
     if let Some(poll_id) = resend {
         // Sent again as it was: the same id and secret.
         let Some(poll) = bridge
-            .db
+            .db()
             .poll(&login.login_id, &portal.chat_id, &poll_id)
             .await?
         else {
@@ -220,7 +220,7 @@ pub async fn poll_start_from_matrix(
     let poll_id = Client::new_message_id();
     let (answer_ids, options) = start.answers.into_iter().unzip();
     bridge
-        .db
+        .db()
         .save_poll(&Poll {
             login_id: login.login_id,
             chat_id: portal.chat_id.clone(),
@@ -274,7 +274,7 @@ pub async fn poll_response_from_matrix(
     let poll = match &target {
         Some(t) => {
             bridge
-                .db
+                .db()
                 .poll(&login.login_id, &t.chat_id, &t.message_id)
                 .await?
         }
@@ -333,13 +333,13 @@ pub async fn poll_end_from_matrix(
         .await?
         .is_some()
     {
-        crate::connector::status::refused(
+        crate::bridge::status::refused(
             bridge,
             room,
             event,
             "message",
             "WhatsApp polls cannot be ended; they stay open",
-            crate::connector::status::Reason::Unsupported,
+            crate::bridge::status::Reason::Unsupported,
         )
         .await;
     }

@@ -138,16 +138,17 @@ async fn context(
     room: &str,
     sender: &str,
 ) -> Result<Option<(Portal, Login, Option<Client>)>, StoreError> {
-    let Some(portal) = bridge.db.portal_by_room(room).await? else {
+    let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(None);
     };
-    let Some(login) = bridge.db.login(&portal.login_id).await? else {
+    let Some(login) = bridge.db().login(&portal.login_id).await? else {
         return Ok(None);
     };
     if login.mxid != sender {
         return Ok(None);
     }
     let client = bridge
+        .network()
         .logins
         .lock()
         .await
@@ -201,7 +202,7 @@ pub(in crate::connector) async fn new_user_event<'e>(
         return Ok(None);
     };
     let mut resend = None;
-    if let Some(sent) = bridge.db.message_by_event(event_id).await? {
+    if let Some(sent) = bridge.db().message_by_event(event_id).await? {
         if sent.room_id != room || !acks::unacked_replay(bridge, event_id).await? {
             return Ok(None);
         }
@@ -221,7 +222,7 @@ pub(in crate::connector) async fn message_in(
     event_id: &str,
 ) -> Result<Option<Message>, StoreError> {
     Ok(bridge
-        .db
+        .db()
         .message_by_event(event_id)
         .await?
         .filter(|m| m.room_id == room))
@@ -278,13 +279,13 @@ pub(in crate::connector) async fn refuse(
     what: &str,
     why: &str,
 ) {
-    crate::connector::status::refused(
+    crate::bridge::status::refused(
         bridge,
         room,
         event,
         what,
         why,
-        crate::connector::status::Reason::Generic,
+        crate::bridge::status::Reason::Generic,
     )
     .await;
 }
@@ -365,7 +366,7 @@ pub async fn reaction_from_matrix(
         return Ok(());
     };
     let (target, emoji) = (target.as_str(), emoji.as_str());
-    let replayed = bridge.db.reaction_by_event(event_id).await?.is_some();
+    let replayed = bridge.db().reaction_by_event(event_id).await?.is_some();
     if replayed && !acks::unacked_replay(bridge, event_id).await? {
         return Ok(()); // a replayed transaction
     }
@@ -390,7 +391,7 @@ pub async fn reaction_from_matrix(
         return Ok(()); // sent again, as recorded
     }
     bridge
-        .db
+        .db()
         .save_reaction(&Reaction {
             login_id: login.login_id.clone(),
             chat_id: portal.chat_id.clone(),
@@ -423,7 +424,7 @@ pub async fn redaction_from_matrix(
     };
     let redacts = redacts.as_str();
     let reaction = bridge
-        .db
+        .db()
         .reaction_by_event(redacts)
         .await?
         .filter(|r| r.room_id == room);

@@ -8,13 +8,13 @@ use ruma::events::relation::{InReplyTo, Reference, Reply};
 use ruma::events::room::message::{Relation, RoomMessageEventContent};
 use tracing::warn;
 
+use super::{Bridge, Network, txn_id};
 use crate::appservice::Event;
 use crate::appservice::custom::{MessageSendStatusEventContent, SendStatus, StatusRelation};
-use crate::bridge::{Bridge, txn_id};
 
 /// Why a message failed, as the status event's `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Reason {
+pub enum Reason {
     /// The kind of event is not bridged.
     Unsupported,
     /// Anything else.
@@ -30,9 +30,14 @@ impl Reason {
     }
 }
 
-async fn post_status(bridge: &Bridge, room: &str, event_id: &EventId, status: Status) {
+async fn post_status<N: Network>(
+    bridge: &Bridge<N>,
+    room: &str,
+    event_id: &EventId,
+    status: Status,
+) {
     let content = MessageSendStatusEventContent {
-        network: "whatsapp".to_owned(),
+        network: N::ID.to_owned(),
         relates_to: StatusRelation {
             reference: Reference::new(event_id.to_owned()),
         },
@@ -52,8 +57,8 @@ struct Status {
     message: Option<String>,
 }
 
-/// The event reached the WhatsApp server.
-pub(super) async fn delivered(bridge: &Bridge, room: &str, event_id: &EventId) {
+/// The event reached the network's server.
+pub async fn delivered<N: Network>(bridge: &Bridge<N>, room: &str, event_id: &EventId) {
     let status = Status {
         status: SendStatus::Success,
         reason: None,
@@ -64,8 +69,8 @@ pub(super) async fn delivered(bridge: &Bridge, room: &str, event_id: &EventId) {
 
 /// The user's `what` (message, reaction, edit, ...) was not bridged: a
 /// failed status, and a notice replying to it.
-pub(super) async fn refused(
-    bridge: &Bridge,
+pub async fn refused<N: Network>(
+    bridge: &Bridge<N>,
     room: &str,
     event: &Event,
     what: &str,

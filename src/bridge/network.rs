@@ -1,0 +1,125 @@
+//! What the core asks of a chat network, the one seam between the two
+//! halves (the shape of mautrix bridgev2's `NetworkConnector` and
+//! `NetworkAPI`): the core owns Matrix (transactions, the bot, commands,
+//! the outbound queue per portal, message status) and calls these for what
+//! only the network knows. `crate::connector` implements it for WhatsApp;
+//! nothing in `crate::bridge` names a WhatsApp type.
+//!
+//! The functions take the bridge rather than `&self`: a network keeps its
+//! state in itself and reaches it through [`Bridge::network`], and the
+//! bridge handle is what it needs to act in Matrix.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::Bridge;
+use super::login::{LoginFailed, Steps};
+use crate::appservice::Event;
+use crate::store::StoreError;
+
+/// A Matrix event the core hands to the network, by what it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixEvent {
+    /// `m.room.message` or `m.sticker`.
+    Message,
+    /// `m.reaction`.
+    Reaction,
+    /// `m.room.redaction`.
+    Redaction,
+    /// An MSC3381 poll start (either name).
+    PollStart,
+    /// An MSC3381 poll response (either name).
+    PollResponse,
+    /// An MSC3381 poll end (either name).
+    PollEnd,
+}
+
+impl MatrixEvent {
+    /// What an event of type `kind` is to the network, if anything.
+    pub fn of(kind: &str) -> Option<MatrixEvent> {
+        Some(match kind {
+            "m.room.message" | "m.sticker" => MatrixEvent::Message,
+            "m.reaction" => MatrixEvent::Reaction,
+            "m.room.redaction" => MatrixEvent::Redaction,
+            "org.matrix.msc3381.poll.start" | "m.poll.start" => MatrixEvent::PollStart,
+            "org.matrix.msc3381.poll.response" | "m.poll.response" => MatrixEvent::PollResponse,
+            "org.matrix.msc3381.poll.end" | "m.poll.end" => MatrixEvent::PollEnd,
+            _ => return None,
+        })
+    }
+}
+
+/// A chat network behind the bridge. Every function answers the user
+/// itself (notices, message statuses); what it returns is only what the
+/// core acts on.
+pub trait Network: Send + Sync + Sized + 'static {
+    /// The network's id in message statuses and bridge info (`whatsapp`).
+    const ID: &'static str;
+    /// The network's name as users read it (`WhatsApp`).
+    const NAME: &'static str;
+
+    /// Whether `id` (a ghost localpart with the configured template taken
+    /// off) names a user of this network, so the ghost may be registered
+    /// when the homeserver asks for it.
+    fn is_user_id(id: &str) -> bool;
+
+    /// Brings back every stored login at start, before any transaction is
+    /// handled.
+    fn restore_logins(bridge: &Arc<Bridge<Self>>) -> impl Future<Output = ()> + Send;
+
+    /// Whom `user` is logged in as (for "already logged in as ..."), if
+    /// they are.
+    fn logged_in_as(
+        bridge: &Arc<Bridge<Self>>,
+        user: &str,
+    ) -> impl Future<Output = Option<String>> + Send;
+
+    /// Links a new account for `user` (the `login` command in their
+    /// management room `room`), reporting each step to `steps`, which the
+    /// core shows; then stores and starts it. Returns whom the user is
+    /// logged in as. Dropped when the user cancels or the room is no
+    /// longer private.
+    fn login(
+        bridge: &Arc<Bridge<Self>>,
+        room: &str,
+        user: &str,
+        steps: Steps,
+    ) -> impl Future<Output = Result<String, LoginFailed>> + Send;
+
+    /// Logs `user` out, telling them in `room`.
+    fn logout(
+        bridge: &Arc<Bridge<Self>>,
+        room: &str,
+        user: &str,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// One line on the state of `user`'s login, for `ping`.
+    fn status(bridge: &Arc<Bridge<Self>>, user: &str) -> impl Future<Output = String> + Send;
+
+    /// Sends `event`, which the sender put into the portal room, to the
+    /// network. What the user should hear of they are told here; an error
+    /// is what a retry could fix (the database), and the core retries.
+    fn handle_matrix(
+        bridge: &Arc<Bridge<Self>>,
+        room_and_sender: (&str, &str),
+        event: &Event,
+        kind: MatrixEvent,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the network still waits for its server to take the event
+    /// `event_id` (its outbound record then stays until it does).
+    fn awaiting_ack(bridge: &Bridge<Self>, event_id: &str) -> bool;
+
+    /// A receipt or typing notification from Matrix.
+    fn handle_ephemeral(
+        bridge: &Arc<Bridge<Self>>,
+        event: &Event,
+    ) -> impl Future<Output = ()> + Send;
+
+    /// `user` did something in Matrix (for presence).
+    fn user_active(bridge: &Arc<Bridge<Self>>, user: &str) -> impl Future<Output = ()> + Send;
+
+    /// Shutdown, after the outbound queues are drained: closes every
+    /// connection, with what was acknowledged written down.
+    fn stop(bridge: &Arc<Bridge<Self>>) -> impl Future<Output = ()> + Send;
+}
