@@ -9,15 +9,19 @@
 //! the connector (`scripts/layout-check`).
 
 pub(crate) mod commands;
+pub mod error;
+pub mod ghost;
 mod handler;
 pub mod locks;
 pub mod login;
 mod network;
 mod outbound;
+pub mod portal;
 pub mod qr;
 pub mod queue;
 pub mod status;
 
+pub use error::Error;
 pub use handler::Chore;
 pub use network::{MatrixEvent, Network};
 

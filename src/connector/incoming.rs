@@ -17,9 +17,10 @@ use wa_core::proto::Message as WaMessage;
 pub(super) use super::outgoing::{fail, queue_and_record};
 use super::{backfill, format, kinds, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
+use crate::bridge::ghost::GhostId;
 use crate::bridge::mark_as_puppet;
 use crate::connector::Bridge;
-use crate::store::{Ghost, Login, Message, Portal, StoreError, now_ms};
+use crate::store::{Login, Message, Portal, StoreError, now_ms};
 use ruma::events::MessageLikeEventContent;
 
 /// Handles one login's client events until the client stops.
@@ -150,13 +151,10 @@ impl IncomingError {
     /// failing (5xx) or rate-limiting, the database failing, WhatsApp's
     /// connection down. A refusal (4xx, bad input) is not.
     pub(super) fn is_transient(&self) -> bool {
-        use crate::appservice::ClientError;
+        use crate::bridge::error::{matrix_is_transient, store_is_transient};
         match self {
-            IncomingError::Store(StoreError::Database(e)) => passing_db_error(e),
-            IncomingError::Store(_) => false,
-            IncomingError::Matrix(ClientError::Network(_)) => true,
-            IncomingError::Matrix(ClientError::Matrix(m)) => m.status >= 500 || m.status == 429,
-            IncomingError::Matrix(_) => false,
+            IncomingError::Store(e) => store_is_transient(e),
+            IncomingError::Matrix(e) => matrix_is_transient(e),
             IncomingError::WhatsApp(e) => matches!(
                 e,
                 wa_client::SendError::Connection(_) | wa_client::SendError::Crypto(_)
@@ -165,86 +163,52 @@ impl IncomingError {
     }
 }
 
-/// Database failures that pass: the connection or pool, a busy or locked
-/// SQLite, PostgreSQL's connection, shutdown and serialization classes
-/// (08, 57, 40). A bad value or a broken row does not.
-fn passing_db_error(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(d) => {
-            let code = d.code().unwrap_or_default();
-            let message = d.message().to_ascii_lowercase();
-            matches!(code.as_ref(), "5" | "6" | "261" | "262" | "517")
-                || ["08", "57", "40"]
-                    .iter()
-                    .any(|class| code.starts_with(class) && code.len() == 5)
-                || message.contains("database is locked")
-                || message.contains("database is busy")
+impl From<crate::bridge::Error> for IncomingError {
+    fn from(e: crate::bridge::Error) -> Self {
+        match e {
+            crate::bridge::Error::Store(e) => IncomingError::Store(e),
+            crate::bridge::Error::Matrix(e) => IncomingError::Matrix(e),
         }
-        _ => false,
+    }
+}
+
+/// Who a WhatsApp user is to the core: their non-AD JID, the number (or
+/// `lid-` and the LID) in the localpart, `+number` until a name is known.
+pub(super) fn ghost_id(user: &Jid) -> GhostId {
+    let user = user.to_non_ad();
+    let (local_id, fallback_name) = match user.server() {
+        Server::Lid => (format!("lid-{}", user.user()), user.user().to_owned()),
+        Server::User => (user.user().to_owned(), format!("+{}", user.user())),
+        _ => (user.user().to_owned(), user.user().to_owned()),
+    };
+    GhostId {
+        network_id: user.to_string(),
+        local_id,
+        fallback_name,
     }
 }
 
 /// The ghost's network id and Matrix localpart for a WhatsApp user.
 pub(super) fn ghost_ids(bridge: &Bridge, user: &Jid) -> (String, String) {
-    let user = user.to_non_ad();
-    let id = match user.server() {
-        Server::Lid => format!("lid-{}", user.user()),
-        _ => user.user().to_owned(),
-    };
-    (
-        user.to_string(),
-        bridge.config().appservice.ghost_localpart(&id),
-    )
+    let id = ghost_id(user);
+    let localpart = bridge.ghost_localpart(&id);
+    (id.network_id, localpart)
 }
 
-/// The ghost of `user`, registered, with its name set when we learn one.
+/// The ghost of `user`, registered, with its name set when we learn one:
+/// the contact's own push name. The ghost is everyone's, so a name from
+/// one user's address book is shown in that user's rooms only (see
+/// `contact_nick`), again after each rename.
 pub(super) async fn ghost(
     bridge: &Bridge,
     user: &Jid,
     name: Option<&str>,
 ) -> Result<Intent, IncomingError> {
-    let (network_id, localpart) = ghost_ids(bridge, user);
-    let intent = bridge.matrix().ghost_intent(&localpart);
-    intent.ensure_registered().await?;
-    let known = bridge.db().ghost(&network_id).await?;
-    let fallback = match user.server() {
-        Server::User => format!("+{}", user.user()),
-        _ => user.user().to_owned(),
-    };
-    // The contact's own push name: the ghost is everyone's, so a name from
-    // one user's address book is shown in that user's rooms only (see
-    // `contact_nick`).
-    let wanted = name
-        .map(str::to_owned)
-        .or_else(|| known.as_ref().and_then(|g| g.display_name.clone()))
-        .unwrap_or(fallback);
-    let up_to_date = known
-        .as_ref()
-        .is_some_and(|g| g.name_set && g.display_name.as_deref() == Some(wanted.as_str()));
-    if !up_to_date {
-        let renamed = known.is_some();
-        intent.set_displayname(&wanted).await?;
-        bridge
-            .db()
-            .save_ghost(&Ghost {
-                network_id,
-                localpart,
-                display_name: Some(wanted),
-                name_set: true,
-                contact_name: None,
-                avatar_url: known.and_then(|g| g.avatar_url),
-            })
-            .await?;
-        if renamed {
-            renew_contact_nicks(bridge, user, &intent).await;
-        }
+    let ghosted = bridge.ghost(&ghost_id(user), name).await?;
+    if ghosted.renamed {
+        renew_contact_nicks(bridge, user, &ghosted.intent).await;
     }
-    Ok(intent)
+    Ok(ghosted.intent)
 }
 
 /// After the ghost's own name changed: the homeserver rewrote its member
