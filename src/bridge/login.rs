@@ -11,7 +11,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::json;
+use ruma::events::room::ImageInfo;
+use ruma::events::room::message::{
+    ImageMessageEventContent, MessageType, ReplacementMetadata, RoomMessageEventContent,
+};
+use ruma::{OwnedEventId, OwnedMxcUri, UInt};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -308,22 +312,21 @@ async fn show_qr<N: Network>(
     // secret the image holds.
     let name = N::NAME;
     let body = format!("{name} login QR code: scan it in {name} on your phone");
-    let info = json!({"mimetype": "image/png", "w": side, "h": side, "size": size});
-    let image = json!({"msgtype": "m.image", "body": body, "url": mxc, "info": info});
-    let content = match replacing {
-        None => image,
-        Some(original) => json!({
-            "msgtype": "m.image",
-            "body": format!("* {body}"),
-            "url": mxc,
-            "info": info,
-            "m.new_content": image,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
-        }),
-    };
+    let mut info = ImageInfo::new();
+    info.mimetype = Some("image/png".to_owned());
+    info.width = Some(UInt::from(side));
+    info.height = Some(UInt::from(side));
+    info.size = UInt::new(size as u64);
+    let image =
+        ImageMessageEventContent::plain(body, OwnedMxcUri::from(mxc)).info(Some(Box::new(info)));
+    let mut content = RoomMessageEventContent::new(MessageType::Image(image));
+    if let Some(original) = replacing {
+        let original = OwnedEventId::try_from(original).map_err(|e| failed("", &e))?;
+        content = content.make_replacement(ReplacementMetadata::new(original, None));
+    }
     let event = bridge
         .bot
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
+        .send(room, &content, &txn_id(), None)
         .await
         .map_err(|e| failed("could not post the QR code: ", &e))?;
     Ok(replacing.map_or(event, str::to_owned))

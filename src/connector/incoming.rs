@@ -15,7 +15,8 @@ use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
 pub(super) use super::outgoing::{fail, queue_and_record};
-use super::{backfill, format, kinds, media, polls, relations};
+use super::to_matrix::text::text_content;
+use super::{backfill, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::ghost::GhostId;
 use crate::bridge::mark_as_puppet;
@@ -428,13 +429,16 @@ pub(super) async fn deliver(
     // double puppeting (that one is a notice from the bot).
     let poll_event = polls::creation(m.message)
         .filter(|_| bridge.config().bridge.polls_as_events && (puppet.is_some() || !m.from_me));
-    let (event_type, mut content) = match (media::Attachment::of(m.message), poll_event) {
+    let (event_type, mut content) = match (
+        crate::connector::to_matrix::media::Attachment::of(m.message),
+        poll_event,
+    ) {
         (Some(attachment), _) => media::to_matrix(bridge, client, &intent, &attachment).await?,
         (None, Some(poll)) => (
             "org.matrix.msc3381.poll.start",
-            polls::start_event(poll, &text_content(m)),
+            polls::start_event(poll, &text_content(m.text(), m.message)),
         ),
-        (None, None) => ("m.room.message", text_content(m)),
+        (None, None) => ("m.room.message", text_content(m.text(), m.message)),
     };
     if puppet.is_some() {
         mark_as_puppet(&mut content);
@@ -488,30 +492,6 @@ pub(super) async fn send_and_record(
     match bridge.db().save_message(&record).await {
         Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
         Err(e) => Err(e.into()),
-    }
-}
-
-/// The content of a message without an attachment: its text, or a notice
-/// naming what is not bridged yet.
-fn text_content(m: &Incoming<'_>) -> serde_json::Value {
-    match m.text() {
-        Some(text) => {
-            let mut content = json!({"msgtype": "m.text", "body": text});
-            if let Some(html) = format::whatsapp_to_html(text) {
-                content["format"] = json!("org.matrix.custom.html");
-                content["formatted_body"] = json!(html);
-            }
-            content
-        }
-        None => kinds::content(m.message).unwrap_or_else(|| {
-            json!({
-                "msgtype": "m.notice",
-                "body": format!(
-                    "A {} the bridge cannot show yet: open WhatsApp on your phone to see it.",
-                    message_kind(m.message)
-                ),
-            })
-        }),
     }
 }
 
@@ -581,30 +561,6 @@ async fn typing(
     // WhatsApp clients repeat "composing" while typing; 30 s covers a gap.
     ghost.typing(&portal.room_id, on, 30_000).await?;
     Ok(())
-}
-
-/// What kind of message this is, for "cannot show yet" notices.
-fn message_kind(m: &WaMessage) -> &'static str {
-    let kinds: [(bool, &'static str); 14] = [
-        (m.call.is_some(), "call"),
-        (m.image_message.is_some(), "image"),
-        (m.video_message.is_some(), "video"),
-        (m.audio_message.is_some(), "audio"),
-        (m.document_message.is_some(), "document"),
-        (m.sticker_message.is_some(), "sticker"),
-        (m.location_message.is_some(), "location"),
-        (m.contact_message.is_some(), "contact"),
-        (m.reaction_message.is_some(), "reaction"),
-        (m.poll_creation_message.is_some(), "poll"),
-        (m.protocol_message.is_some(), "protocol"),
-        (m.edited_message.is_some(), "edit"),
-        (m.view_once_message.is_some(), "view-once"),
-        (m.comment_message.is_some(), "comment"),
-    ];
-    kinds
-        .into_iter()
-        .find(|(set, _)| *set)
-        .map_or("message", |(_, name)| name)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Attachments both ways: WhatsApp images, videos, GIFs, audio, voice notes,
 //! documents and stickers into the Matrix media repository and back.
 //!
-//! Each direction is a pure mapping (message to event content, event content
-//! to message, unit-tested) and one async step that moves the bytes: the
+//! Each direction is a pure mapping (message to event content in
+//! `to_matrix/media.rs`, event content to message in `from_matrix/media.rs`,
+//! unit-tested) and one async step here that moves the bytes: the
 //! WhatsApp client downloads and checks a blob (hashes, MAC), the homeserver
 //! stores it; or the homeserver hands a file out (authenticated media) and
 //! the WhatsApp client seals and uploads it.
@@ -12,12 +13,12 @@
 //! ([`wa_core::media`]) need the whole plaintext and make the whole blob
 //! beside it. `bridge.max_media_bytes` bounds both.
 
-mod inbound;
-mod outbound;
-mod thumbnail;
+mod incoming;
+mod outgoing;
+pub(super) mod thumbnail;
 
-pub(super) use inbound::{Attachment, to_matrix};
-pub(super) use outbound::{Outgoing, to_whatsapp};
+pub(super) use incoming::to_matrix;
+pub(super) use outgoing::to_whatsapp;
 
 use crate::appservice::ClientError;
 

@@ -11,7 +11,7 @@ use wa_client::Client;
 use wa_core::jid::Jid;
 use wa_core::proto::Message as WaMessage;
 
-use super::{kinds, media, relations};
+use super::{media, relations};
 use crate::appservice::Event;
 use crate::bridge::status;
 use crate::connector::Bridge;
@@ -42,7 +42,7 @@ pub async fn from_matrix(
     };
     let outgoing = match message.as_ref().map(|m| &m.msgtype) {
         Some(msgtype @ (MessageType::Text(_) | MessageType::Notice(_) | MessageType::Emote(_))) => {
-            let text = relations::whatsapp_text(msgtype);
+            let text = crate::connector::from_matrix::text::whatsapp_text(msgtype);
             let text = if matches!(msgtype, MessageType::Emote(_)) {
                 format!("_* {text}_")
             } else {
@@ -53,14 +53,19 @@ pub async fn from_matrix(
                 ..WaMessage::default()
             }
         }
-        Some(MessageType::Location(location)) => match kinds::location_from_matrix(location) {
-            Ok(m) => m,
-            Err(why) => {
-                fail(bridge, room, event, why).await;
-                return Ok(());
+        Some(MessageType::Location(location)) => {
+            match crate::connector::from_matrix::location::location_from_matrix(location) {
+                Ok(m) => m,
+                Err(why) => {
+                    fail(bridge, room, event, why).await;
+                    return Ok(());
+                }
             }
-        },
-        _ => match media::Outgoing::from_event(&event.kind, &event.content) {
+        }
+        _ => match crate::connector::from_matrix::media::Outgoing::from_event(
+            &event.kind,
+            &event.content,
+        ) {
             // The transfer holds up this transaction, and so keeps the
             // order of the room's messages.
             Some(Ok(attachment)) => match media::to_whatsapp(bridge, &client, &attachment).await {

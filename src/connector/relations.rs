@@ -19,23 +19,25 @@ use wa_core::proto::message::protocol_message::Type as ProtocolType;
 use wa_core::proto::message::{FutureProofMessage, ProtocolMessage, ReactionMessage};
 use wa_core::proto::{ContextInfo, Message as WaMessage, MessageKey};
 
-mod from_matrix;
+mod outgoing;
 
-pub(super) use from_matrix::{
+use crate::connector::from_matrix::mentions::{pills, pills_to_numbers};
+use crate::connector::from_matrix::text::{html_of, whatsapp_text};
+use crate::connector::to_matrix::mentions::{escape_html, with_pills};
+pub(super) use outgoing::{
     Decoration, chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event,
-    refuse, user_event, whatsapp_text,
+    refuse, user_event,
 };
-pub use from_matrix::{reaction_from_matrix, redaction_from_matrix};
+pub use outgoing::{reaction_from_matrix, redaction_from_matrix};
 
+use super::acks;
 use super::incoming::{Incoming, IncomingError, ghost_ids};
-use super::{acks, format};
 use ruma::events::MessageLikeEventContent;
 use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
 use ruma::events::relation::Replacement;
 use ruma::events::room::message::{
-    MessageFormat, MessageType, Relation, RoomMessageEventContent,
-    RoomMessageEventContentWithoutRelation,
+    MessageType, Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
 };
 use ruma::events::sticker::StickerEventContent;
 use ruma::{EventId, OwnedEventId};
@@ -118,8 +120,10 @@ async fn edit(
     target: &Message,
     content: &WaMessage,
 ) -> Result<String, IncomingError> {
-    let shown =
-        || super::kinds::content(content).and_then(|c| c["body"].as_str().map(str::to_owned));
+    let shown = || {
+        crate::connector::to_matrix::structured::content(content)
+            .and_then(|c| c["body"].as_str().map(str::to_owned))
+    };
     let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
         return Ok(String::new());
     };
@@ -127,7 +131,10 @@ async fn edit(
         debug!(id = %m.id, "the edited message's event id is not valid");
         return Ok(String::new());
     };
-    let (body, html) = (text.as_str(), format::whatsapp_to_html(&text));
+    let (body, html) = (
+        text.as_str(),
+        crate::connector::to_matrix::markup::whatsapp_to_html(&text),
+    );
     let shown = |prefix: &str| match &html {
         Some(html) => MessageType::text_html(format!("{prefix}{body}"), format!("{prefix}{html}")),
         None => MessageType::text_plain(format!("{prefix}{body}")),
@@ -328,13 +335,6 @@ fn text_of(m: &WaMessage) -> Option<&str> {
         })
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// A WhatsApp reply and mentions onto the Matrix `content` of `m`.
 pub(super) async fn decorate(
     bridge: &Bridge,
@@ -410,66 +410,6 @@ pub(super) async fn decorate(
 /// The most people one message's mentions are shown for.
 const MAX_MENTIONS: usize = 64;
 
-/// `html` with each `@<number>` of a mentioned person (`people`: number ->
-/// (Matrix id, name)) made a pill, in one pass: text inside tags and inside
-/// links stays as it is, and a number must end where the digits end.
-fn with_pills(html: &str, people: &HashMap<String, (String, String)>) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    let mut in_link = 0usize;
-    while let Some(at) = rest.find(['<', '@']) {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        if rest.starts_with('<') {
-            let end = rest.find('>').map_or(rest.len(), |e| e + 1);
-            let tag = &rest[..end];
-            let lower = tag.to_ascii_lowercase();
-            if lower.starts_with("<a ") || lower == "<a>" {
-                in_link += 1;
-            } else if lower.starts_with("</a") {
-                in_link = in_link.saturating_sub(1);
-            }
-            out.push_str(tag);
-            rest = &rest[end..];
-            continue;
-        }
-        let digits = rest[1..]
-            .find(|c: char| !c.is_ascii_digit())
-            .map_or(rest.len() - 1, |e| e);
-        let number = &rest[1..1 + digits];
-        match people.get(number).filter(|_| in_link == 0 && digits > 0) {
-            Some((mxid, name)) => {
-                out.push_str("<a href=\"https://matrix.to/#/");
-                out.push_str(&escape_html(&matrix_to(mxid)));
-                out.push_str("\">");
-                out.push_str(&escape_html(name));
-                out.push_str("</a>");
-                rest = &rest[1 + digits..];
-            }
-            None => {
-                out.push('@');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A Matrix id as a matrix.to fragment: characters outside the id grammar's
-/// plain ones percent-encoded.
-fn matrix_to(mxid: &str) -> String {
-    let mut out = String::with_capacity(mxid.len());
-    for b in mxid.bytes() {
-        if b.is_ascii_alphanumeric() || b"@:._=/+-".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Whether `sender_id` (a network id) is the logged-in account.
 fn is_own(client: &Client, sender_id: &str) -> bool {
     sender_id
@@ -494,111 +434,5 @@ fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &str) -> O
             Some(Jid::user_jid(&id))
         }
         None => None,
-    }
-}
-
-/// The Matrix users a message's pills link to, in order.
-fn pills(html: &str) -> Vec<String> {
-    const PREFIX: &str = "https://matrix.to/#/";
-    let mut out = Vec::new();
-    let mut rest = html;
-    while let Some(at) = rest.find(PREFIX) {
-        rest = &rest[at + PREFIX.len()..];
-        let end = rest.find(['"', '\'', '?', '>']).unwrap_or(rest.len());
-        let target = rest[..end].replace("%40", "@").replace("%3A", ":");
-        if target.starts_with('@') && !out.contains(&target) {
-            out.push(target);
-        }
-    }
-    out
-}
-
-/// Replaces each `<a href="https://matrix.to/#/MXID">…</a>` whose MXID is
-/// in `numbers` with `@<number>`, as WhatsApp writes a mention.
-fn pills_to_numbers(html: &str, numbers: &[(String, String)]) -> String {
-    let mut out = String::new();
-    let mut rest = html;
-    while let Some(start) = rest.find("<a ") {
-        let Some(close) = rest[start..].find("</a>") else {
-            break;
-        };
-        let anchor = &rest[start..start + close + "</a>".len()];
-        let found = pills(anchor)
-            .first()
-            .and_then(|mxid| numbers.iter().find(|(m, _)| m == mxid));
-        out.push_str(&rest[..start]);
-        match found {
-            Some((_, number)) => out.push_str(&format!("@{number}")),
-            None => out.push_str(anchor),
-        }
-        rest = &rest[start + anchor.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn people(list: &[(&str, &str, &str)]) -> HashMap<String, (String, String)> {
-        list.iter()
-            .map(|(n, m, name)| ((*n).to_owned(), ((*m).to_owned(), (*name).to_owned())))
-            .collect()
-    }
-
-    #[test]
-    fn mentions_become_pills_once_outside_links_and_tags() {
-        let bob = people(&[("155", "@whatsapp_155:x", "Bob <b>")]);
-        assert_eq!(
-            with_pills("hi @155, @1550 and @15", &bob),
-            "hi <a href=\"https://matrix.to/#/@whatsapp_155:x\">Bob &lt;b&gt;</a>, @1550 and @15"
-        );
-        // Inside a link or a tag's attribute it stays; a name holding a
-        // number is not replaced again.
-        let both = people(&[
-            ("155", "@whatsapp_155:x", "@166"),
-            ("166", "@whatsapp_166:x", "Carol"),
-        ]);
-        let html = "<a href=\"mailto:x@155\">mail @155</a> @155 @166";
-        assert_eq!(
-            with_pills(html, &both),
-            "<a href=\"mailto:x@155\">mail @155</a> \
-             <a href=\"https://matrix.to/#/@whatsapp_155:x\">@166</a> \
-             <a href=\"https://matrix.to/#/@whatsapp_166:x\">Carol</a>"
-        );
-        // An id with odd characters cannot break out of the attribute.
-        let odd = people(&[("1", "@a\"b<:x", "A")]);
-        assert_eq!(
-            with_pills("@1", &odd),
-            "<a href=\"https://matrix.to/#/@a%22b%3C:x\">A</a>"
-        );
-    }
-
-    #[test]
-    fn pills_are_found_and_turned_into_numbers() {
-        let html = "hi <a href=\"https://matrix.to/#/@whatsapp_155:x\">Bob</a> and \
-                    <a href='https://matrix.to/#/%40carol%3Ax'>Carol</a> \
-                    <a href=\"https://example.org\">link</a>";
-        assert_eq!(pills(html), ["@whatsapp_155:x", "@carol:x"]);
-        let numbers = [("@whatsapp_155:x".to_owned(), "155".to_owned())];
-        assert_eq!(
-            pills_to_numbers(html, &numbers),
-            "hi @155 and <a href='https://matrix.to/#/%40carol%3Ax'>Carol</a> \
-             <a href=\"https://example.org\">link</a>"
-        );
-        assert_eq!(
-            pills("<a href=\"https://matrix.to/#/"),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            pills_to_numbers("<a href=broken", &numbers),
-            "<a href=broken"
-        );
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(escape_html("<b>&\"</b>"), "&lt;b&gt;&amp;&quot;&lt;/b&gt;");
     }
 }

@@ -1,7 +1,7 @@
-//! Matrix attachments out to WhatsApp: the file is fetched from the
-//! homeserver (authenticated media, as the bot), sealed and uploaded by the
-//! WhatsApp client, and sent as an image, video, audio, document or sticker
-//! message pointing at the blob.
+//! Matrix attachment events as WhatsApp messages: what an `m.image`,
+//! `m.video`, `m.audio`, `m.file` or `m.sticker` asks to send, read from
+//! its content alone, and the WhatsApp message for it once uploaded.
+//! Moving the bytes is `media/outgoing.rs`'s.
 
 use ruma::UInt;
 use ruma::events::room::MediaSource;
@@ -12,19 +12,14 @@ use ruma::events::room::message::{
 use ruma::events::sticker::{StickerEventContent, StickerMediaSource};
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::debug;
-use wa_client::{Client, MediaKind, UploadedMedia};
+use wa_client::{MediaKind, UploadedMedia};
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::{
     AudioMessage, DocumentMessage, FutureProofMessage, ImageMessage, StickerMessage, VideoMessage,
 };
 
-use super::{MediaError, thumbnail};
-use crate::appservice::{ClientError, parse_mxc};
-use crate::connector::Bridge;
-
-// A downloaded file is sealed for WhatsApp in the buffer it arrived in.
-const _: () = assert!(crate::appservice::DOWNLOAD_HEADROOM >= wa_core::media::SEAL_ROOM);
+use crate::appservice::parse_mxc;
+use crate::connector::media::MediaError;
 
 /// What a Matrix attachment event asks to send, read from its content alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,78 +395,6 @@ fn document(o: &Outgoing, up: &UploadedMedia, now: i64) -> WaMessage {
     } else {
         message
     }
-}
-
-/// Fetches `o` from the homeserver, uploads it to WhatsApp through `client`
-/// and returns the message to send. The size limit is checked against
-/// `info.size` before anything is fetched, and again while fetching.
-pub(in crate::connector) async fn to_whatsapp(
-    bridge: &Bridge,
-    client: &Client,
-    o: &Outgoing,
-) -> Result<WaMessage, MediaError> {
-    let limit = bridge.config().bridge.max_media_bytes;
-    if let Some(size) = o.size.filter(|s| *s > limit) {
-        return Err(MediaError::TooLarge {
-            size: Some(size),
-            limit,
-        });
-    }
-    // The homeserver client stops reading past the same limit.
-    let data = bridge
-        .bot()
-        .download_media(&o.mxc)
-        .await
-        .map_err(|e| match e {
-            ClientError::TooLarge { limit } => MediaError::TooLarge { size: None, limit },
-            e => MediaError::Matrix(e),
-        })?;
-    let mut o = o.clone();
-    let thumbnail = if matches!(o.kind, MediaKind::Image) {
-        // `Bytes` clones share the buffer.
-        let shared = data.clone();
-        let made = tokio::task::spawn_blocking(move || thumbnail::make(&shared))
-            .await
-            .ok()
-            .flatten();
-        if let Some(t) = &made {
-            o.width = o.width.or(Some(t.width));
-            o.height = o.height.or(Some(t.height));
-        } else {
-            debug!("no thumbnail: the image does not decode");
-        }
-        made.map(|t| t.jpeg)
-    } else if matches!(o.kind, MediaKind::Video | MediaKind::Gif) {
-        video_thumbnail(bridge, &o).await
-    } else {
-        None
-    };
-    // Encrypted in its own buffer (the thumbnail's share of it is gone by
-    // now, so this takes the buffer without a copy): one copy of the file.
-    let uploaded = client.upload_owned(o.kind, Vec::from(data)).await?;
-    let now = crate::store::now_ms() / 1000;
-    Ok(whatsapp_message(&o, &uploaded, thumbnail, now))
-}
-
-/// A video's JPEG thumbnail, made from the one its Matrix event names;
-/// `None` (the video goes without) if there is none or it does not decode.
-async fn video_thumbnail(bridge: &Bridge, o: &Outgoing) -> Option<Vec<u8>> {
-    let mxc = o.thumbnail_mxc.as_deref()?;
-    let data = match bridge.bot().download_media(mxc).await {
-        Ok(d) => d,
-        Err(e) => {
-            debug!(error = %e, "video thumbnail not fetched");
-            return None;
-        }
-    };
-    let made = tokio::task::spawn_blocking(move || thumbnail::make(&data))
-        .await
-        .ok()
-        .flatten();
-    if made.is_none() {
-        debug!("no video thumbnail: the event's thumbnail does not decode");
-    }
-    made.map(|t| t.jpeg)
 }
 
 #[cfg(test)]

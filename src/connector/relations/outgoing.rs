@@ -4,30 +4,6 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-/// The HTML of a message's text or caption, when it has some.
-pub(in crate::connector) fn html_of(msgtype: &MessageType) -> Option<&str> {
-    let formatted = match msgtype {
-        MessageType::Text(t) => t.formatted.as_ref(),
-        MessageType::Notice(n) => n.formatted.as_ref(),
-        MessageType::Emote(e) => e.formatted.as_ref(),
-        MessageType::Image(i) => i.formatted.as_ref(),
-        MessageType::Video(v) => v.formatted.as_ref(),
-        MessageType::Audio(a) => a.formatted.as_ref(),
-        MessageType::File(f) => f.formatted.as_ref(),
-        _ => None,
-    }?;
-    (formatted.format == MessageFormat::Html).then_some(formatted.body.as_str())
-}
-
-/// The WhatsApp text of a text message: its HTML turned into WhatsApp's
-/// marks, else its plain body.
-pub(in crate::connector) fn whatsapp_text(msgtype: &MessageType) -> String {
-    match html_of(msgtype) {
-        Some(html) => format::html_to_whatsapp(html),
-        None => msgtype.body().to_owned(),
-    }
-}
-
 /// The event a message replies to: its `m.in_reply_to`, also inside a
 /// thread unless that is only the thread's fallback.
 fn reply_target<C>(relation: Option<&Relation<C>>) -> Option<&EventId> {
@@ -120,7 +96,9 @@ pub(in crate::connector) async fn decorate_outgoing(
         && decoration.text
         && let Some(html) = html
     {
-        let text = format::html_to_whatsapp(&pills_to_numbers(html, &numbers));
+        let text = crate::connector::from_matrix::markup::html_to_whatsapp(&pills_to_numbers(
+            html, &numbers,
+        ));
         if out.conversation.is_some() {
             out.conversation = Some(text);
         }

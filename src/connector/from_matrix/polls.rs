@@ -1,38 +1,24 @@
-//! Matrix -> WhatsApp: a poll the user starts (MSC3381 `poll.start`) and
-//! the user's votes (`poll.response`), both the unstable
-//! (`org.matrix.msc3381.*`) and the stable (`m.poll.*`) forms.
-//!
-//! A poll goes out as a `PollCreationMessage` (the v3 field for a single
-//! choice, as WhatsApp's own clients do) with a fresh `messageSecret`. The
-//! Matrix answer ids are kept next to the option names, so a vote from
-//! Matrix names options by their hash and a vote from WhatsApp comes back
-//! as a `poll.response` naming the ids.
-
-use std::sync::Arc;
+//! Matrix polls as WhatsApp polls: an MSC3381 `poll.start` (unstable
+//! `org.matrix.msc3381.*` and stable `m.poll.*` forms) read into the
+//! question and options WhatsApp can show, or the reason it cannot; the
+//! `PollCreationMessage` for it (the v3 field for a single choice, as
+//! WhatsApp's own clients do); a `poll.response` read into the answer ids
+//! it names, and those ids as the options' hashes a vote carries.
 
 use serde_json::Value;
-use wa_client::Client;
-use wa_core::jid::{Jid, Server};
-use wa_core::msgsecret::{VoteContext, option_hash, seal_vote};
+use wa_core::msgsecret::option_hash;
+use wa_core::proto::message::PollCreationMessage;
 use wa_core::proto::message::poll_creation_message::Option as PollOption;
-use wa_core::proto::message::{PollCreationMessage, PollUpdateMessage, PollVoteMessage};
 use wa_core::proto::{Message as WaMessage, MessageContextInfo};
 
-use crate::appservice::Event;
-use crate::connector::Bridge;
-use crate::connector::acks::SendId;
-use crate::connector::incoming::queue_and_record;
-use crate::connector::relations::{
-    chat_of, key_of, message_in, new_user_event, refuse, user_event,
-};
-use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
+use crate::store::Poll;
 
 /// WhatsApp's clients offer at most this many options.
 const MAX_OPTIONS: usize = 12;
 
 /// A poll start event, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PollStart {
+pub(in crate::connector) struct PollStart {
     /// The question.
     pub question: String,
     /// Each answer's id and text, in order.
@@ -45,7 +31,10 @@ pub(crate) struct PollStart {
 
 /// Reads MSC3381 poll start `content` of event type `kind`; the error says
 /// why WhatsApp cannot show it.
-pub(crate) fn parse_start(kind: &str, content: &Value) -> Result<PollStart, &'static str> {
+pub(in crate::connector) fn parse_start(
+    kind: &str,
+    content: &Value,
+) -> Result<PollStart, &'static str> {
     let (poll, id_key, response_type) = match kind {
         "m.poll.start" => (content.get("m.poll"), "m.id", "m.poll.response"),
         _ => (
@@ -130,7 +119,7 @@ fn text_of(v: &Value) -> Option<String> {
 }
 
 /// The WhatsApp message of `poll`, sealed later votes with `secret`.
-pub(crate) fn creation_message(poll: &PollStart, secret: Vec<u8>) -> WaMessage {
+pub(in crate::connector) fn creation_message(poll: &PollStart, secret: Vec<u8>) -> WaMessage {
     let creation = PollCreationMessage {
         name: Some(poll.question.clone()),
         options: poll
@@ -160,7 +149,7 @@ pub(crate) fn creation_message(poll: &PollStart, secret: Vec<u8>) -> WaMessage {
 }
 
 /// The answer ids a poll response `content` of type `kind` chose.
-pub(crate) fn response_answers(kind: &str, content: &Value) -> Option<Vec<String>> {
+pub(in crate::connector) fn response_answers(kind: &str, content: &Value) -> Option<Vec<String>> {
     let list = match kind {
         "m.poll.response" => content.get("m.selections"),
         _ => content
@@ -176,180 +165,10 @@ pub(crate) fn response_answers(kind: &str, content: &Value) -> Option<Vec<String
     )
 }
 
-/// The user's poll in a portal, to WhatsApp; the poll is kept so votes on
-/// it can be read and sealed.
-pub async fn poll_start_from_matrix(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
-    event: &Event,
-) -> Result<(), StoreError> {
-    let what = "poll";
-    let Some((portal, login, client, _, resend)) =
-        new_user_event(bridge, room, sender, event, what).await?
-    else {
-        return Ok(());
-    };
-    let start = match parse_start(&event.kind, &event.content) {
-        Ok(start) => start,
-        Err(why) => {
-            refuse(bridge, room, event, what, why).await;
-            return Ok(());
-        }
-    };
-    let Some(chat) = chat_of(bridge, room, event, what, &portal).await else {
-        return Ok(());
-    };
-    if let Some(poll_id) = resend {
-        // Sent again as it was: the same id and secret.
-        let Some(poll) = bridge
-            .db()
-            .poll(&login.login_id, &portal.chat_id, &poll_id)
-            .await?
-        else {
-            return Ok(());
-        };
-        let message = creation_message(&start, poll.secret);
-        let id = SendId::Recorded(poll_id);
-        queue_and_record(bridge, &portal, &client, event, &chat, (id, message)).await;
-        return Ok(());
-    }
-    let secret = rand::random::<[u8; 32]>().to_vec();
-    let message = creation_message(&start, secret.clone());
-    // Kept before it leaves: a vote can come as soon as it is out.
-    let poll_id = Client::new_message_id();
-    let (answer_ids, options) = start.answers.into_iter().unzip();
-    bridge
-        .db()
-        .save_poll(&Poll {
-            login_id: login.login_id,
-            chat_id: portal.chat_id.clone(),
-            sender_id: client.jid().to_non_ad().to_string(),
-            poll_id: poll_id.clone(),
-            secret,
-            options,
-            selectable: start.selectable,
-            matrix: Some(MatrixPoll {
-                answer_ids,
-                response_type: start.response_type.to_owned(),
-            }),
-        })
-        .await?;
-    queue_and_record(
-        bridge,
-        &portal,
-        &client,
-        event,
-        &chat,
-        (SendId::Chosen(poll_id), message),
-    )
-    .await;
-    Ok(())
-}
-
-/// The user's vote in a portal, sealed for the poll it answers and sent to
-/// WhatsApp. No valid answer withdraws the vote, as MSC3381 counts it.
-pub async fn poll_response_from_matrix(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
-    event: &Event,
-) -> Result<(), StoreError> {
-    let what = "vote";
-    let Some((portal, login, client, _, resend)) =
-        new_user_event(bridge, room, sender, event, what).await?
-    else {
-        return Ok(());
-    };
-    let rel = event.relates_to().unwrap_or_default();
-    let (Some("m.reference"), Some(target), Some(chosen)) = (
-        rel.rel_type.as_deref(),
-        rel.event_id.as_deref(),
-        response_answers(&event.kind, &event.content),
-    ) else {
-        refuse(bridge, room, event, what, "it is not a valid poll response").await;
-        return Ok(());
-    };
-    let target = message_in(bridge, room, target.as_str()).await?;
-    let poll = match &target {
-        Some(t) => {
-            bridge
-                .db()
-                .poll(&login.login_id, &t.chat_id, &t.message_id)
-                .await?
-        }
-        None => None,
-    };
-    let (Some(target), Some(poll)) = (target, poll) else {
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "that poll is not on WhatsApp in this chat",
-        )
-        .await;
-        return Ok(());
-    };
-    if poll.matrix.is_none() {
-        // Shown as text: its answers have no Matrix ids to name them.
-        refuse(
-            bridge,
-            room,
-            event,
-            what,
-            "that poll is not shown as a Matrix poll",
-        )
-        .await;
-        return Ok(());
-    }
-    let Some(chat) = chat_of(bridge, room, event, what, &portal).await else {
-        return Ok(());
-    };
-    let selected = chosen_options(&poll, &chosen);
-    let vote = WaMessage {
-        poll_update_message: Some(PollUpdateMessage {
-            poll_creation_message_key: Some(key_of(&client, &chat, &target)),
-            vote: Some(seal(&client, &poll, selected)),
-            sender_timestamp_ms: Some(now_ms()),
-            ..PollUpdateMessage::default()
-        }),
-        ..WaMessage::default()
-    };
-    let id = SendId::or_new(resend);
-    queue_and_record(bridge, &portal, &client, event, &chat, (id, vote)).await;
-    Ok(())
-}
-
-/// The user's end of a poll in a portal: WhatsApp polls stay open, so a
-/// failed status and a notice.
-pub async fn poll_end_from_matrix(
-    bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
-    event: &Event,
-) -> Result<(), StoreError> {
-    if user_event(bridge, room, sender, event, "poll end")
-        .await?
-        .is_some()
-    {
-        crate::bridge::status::refused(
-            bridge,
-            room,
-            event,
-            "message",
-            "WhatsApp polls cannot be ended; they stay open",
-            crate::bridge::status::Reason::Unsupported,
-        )
-        .await;
-    }
-    Ok(())
-}
-
 /// The hashes of the options `chosen` (Matrix answer ids) names; ids the
 /// poll does not have are left out, each option counts once, and only the
 /// first as many as the poll allows count (as MSC3381 says).
-fn chosen_options(poll: &Poll, chosen: &[String]) -> Vec<Vec<u8>> {
+pub(in crate::connector) fn chosen_options(poll: &Poll, chosen: &[String]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::new();
     let ids = poll.matrix.as_ref().map(|m| m.answer_ids.as_slice());
     let most = match poll.selectable {
@@ -372,50 +191,10 @@ fn chosen_options(poll: &Poll, chosen: &[String]) -> Vec<Vec<u8>> {
     }
     out
 }
-
-/// `selected` sealed as the logged-in account's vote on `poll`, naming
-/// the poll's sender and the voter as the vote's recipients name them: 1:1
-/// messages go LID-addressed (as whatsmeow sends them), so there our own
-/// LID (as voter, and as the sender of our own polls); in a group, the form
-/// of the poll's sender.
-fn seal(
-    client: &Client,
-    poll: &Poll,
-    selected: Vec<Vec<u8>>,
-) -> wa_core::proto::message::PollEncValue {
-    let in_group = poll
-        .chat_id
-        .parse::<Jid>()
-        .is_ok_and(|chat| chat.is_group());
-    let sender = poll.sender_id.parse::<Jid>().ok();
-    let by_lid = !in_group || sender.as_ref().is_some_and(|s| *s.server() == Server::Lid);
-    let own = if by_lid { client.lid() } else { client.jid() };
-    let voter = own.to_non_ad().to_string();
-    let ours = sender.is_some_and(|s| s.user() == client.jid().user());
-    let poll_sender = if ours && by_lid {
-        voter.clone()
-    } else {
-        poll.sender_id.clone()
-    };
-    let iv: [u8; 12] = rand::random();
-    let ctx = VoteContext {
-        poll_id: &poll.poll_id,
-        poll_sender: &poll_sender,
-        voter: &voter,
-    };
-    seal_vote(
-        &poll.secret,
-        ctx,
-        &PollVoteMessage {
-            selected_options: selected,
-        },
-        iv,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MatrixPoll;
     use serde_json::json;
 
     fn unstable(answers: Value, max: Option<u64>) -> Value {
