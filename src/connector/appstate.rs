@@ -17,7 +17,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use ruma::OwnedEventId;
+use ruma::events::marked_unread::MarkedUnreadEventContent;
+use ruma::events::reaction::ReactionEventContent;
+use ruma::events::relation::Annotation;
+use ruma::events::room::name::RoomNameEventContent;
 use tracing::{debug, info, warn};
 use wa_client::{AppStateChange, Client};
 use wa_core::appstate::Action;
@@ -25,7 +29,7 @@ use wa_core::jid::Jid;
 
 use super::incoming::{self, IncomingError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
-use crate::appservice::Intent;
+use crate::appservice::{ClientError, Intent};
 use crate::connector::Bridge;
 use crate::store::{ChatSettings, Login, Portal, now_ms};
 
@@ -174,11 +178,10 @@ async fn contact_name(
         incoming::contact_nick(bridge, login, &portal.room_id, (jid, &ghost)).await;
         bridge
             .bot()
-            .send_state_event(
+            .send_state(
                 &portal.room_id,
-                "m.room.name",
+                &RoomNameEventContent::new(name.to_owned()),
                 "",
-                &json!({"name": name}),
                 None,
             )
             .await?;
@@ -306,7 +309,7 @@ async fn show(
     if was_unread != unread {
         note(bridge, &login.mxid, room, |s| s.marked_unread = unread);
         if let Err(e) = puppet
-            .set_room_account_data(room, MARKED_UNREAD, &json!({"unread": unread}))
+            .set_room_account_data(room, MARKED_UNREAD, &marked_unread(unread))
             .await
         {
             warn!(error = %e, "could not change a room's unread mark");
@@ -448,16 +451,10 @@ async fn star(
         debug!("starred message not bridged; no star shown");
         return Ok(());
     };
-    let mut content = json!({
-        "m.relates_to": {
-            "rel_type": "m.annotation",
-            "event_id": message.event_id,
-            "key": STAR,
-        },
-    });
-    if puppet.is_some() {
-        crate::bridge::mark_as_puppet(&mut content);
-    }
+    let target = OwnedEventId::try_from(message.event_id.as_str())
+        .map_err(|e| ClientError::Content(e.to_string()))?;
+    let star = ReactionEventContent::new(Annotation::new(target, STAR.to_owned()));
+    let (_, content) = incoming::marked(&star, puppet.is_some())?;
     let txn = format!(
         "star{}{}",
         login.login_id,
@@ -590,4 +587,10 @@ async fn to_whatsapp(
         .update_chat_settings(&login.login_id, &portal.chat_id, update)
         .await?;
     Ok(())
+}
+
+/// The `m.marked_unread` room account data for `unread`.
+fn marked_unread(unread: bool) -> serde_json::Value {
+    // ruma's content always serialises.
+    serde_json::to_value(MarkedUnreadEventContent::new(unread)).unwrap_or_default()
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message as _;
-use serde_json::json;
+use ruma::OwnedEventId;
+use ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
 use tokio::sync::Notify;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use wa_client::Client;
@@ -193,21 +194,11 @@ async fn show_progress(
             done.chats, done.messages
         )
     };
-    let notice = json!({"msgtype": "m.notice", "body": text});
-    let content = match shown {
-        None => notice,
-        Some(original) => json!({
-            "msgtype": "m.notice",
-            "body": format!("* {text}"),
-            "m.new_content": notice,
-            "m.relates_to": {"rel_type": "m.replace", "event_id": original},
-        }),
-    };
-    match bridge
-        .bot()
-        .send_message_event(room, "m.room.message", &content, &txn_id(), None)
-        .await
-    {
+    let mut content = RoomMessageEventContent::notice_plain(text);
+    if let Some(original) = shown.and_then(|o| OwnedEventId::try_from(o).ok()) {
+        content = content.make_replacement(ReplacementMetadata::new(original, None));
+    }
+    match bridge.bot().send(room, &content, &txn_id(), None).await {
         Ok(id) => Some(shown.map_or(id, str::to_owned)),
         Err(e) => {
             warn!(error = %e, "could not show backfill progress");

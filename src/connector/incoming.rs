@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, ReceiptKind};
@@ -22,7 +21,10 @@ use crate::bridge::ghost::GhostId;
 use crate::bridge::mark_as_puppet;
 use crate::connector::Bridge;
 use crate::store::{Login, Message, Portal, StoreError, now_ms};
+use ruma::OwnedMxcUri;
 use ruma::events::MessageLikeEventContent;
+use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
+use ruma::events::room::message::RoomMessageEventContent;
 
 /// Handles one login's client events until the client stops.
 pub(super) async fn run_events(
@@ -121,16 +123,13 @@ pub(super) async fn gave_up(bridge: &Bridge, login: &Login, chat: &Jid, e: &Inco
     else {
         return;
     };
-    let content = json!({
-        "msgtype": "m.notice",
-        "body": format!(
-            "⚠️ A message could not be shown here ({e}); open WhatsApp on your phone to read it"
-        ),
-    });
+    let content = RoomMessageEventContent::notice_plain(format!(
+        "⚠️ A message could not be shown here ({e}); open WhatsApp on your phone to read it"
+    ));
     let txn = format!("wagaveup{}", now_ms());
     if let Err(e) = bridge
         .bot()
-        .send_message_event(&portal.room_id, "m.room.message", &content, &txn, None)
+        .send(&portal.room_id, &content, &txn, None)
         .await
     {
         debug!(error = %e, "could not tell the room about a lost message");
@@ -280,12 +279,11 @@ pub(super) async fn contact_nick(
         .ok()
         .flatten()
         .and_then(|g| g.avatar_url);
-    let mut content = json!({"membership": "join", "displayname": name});
-    if let Some(avatar) = avatar {
-        content["avatar_url"] = json!(avatar);
-    }
+    let mut content = RoomMemberEventContent::new(MembershipState::Join);
+    content.displayname = Some(name);
+    content.avatar_url = avatar.map(OwnedMxcUri::from);
     if let Err(e) = intent
-        .send_state_event(room, "m.room.member", intent.user_id(), &content, None)
+        .send_state(room, &content, intent.user_id(), None)
         .await
     {
         debug!(error = %e, "contact name not shown in the room");
@@ -444,10 +442,9 @@ pub(super) async fn deliver(
         mark_as_puppet(&mut content);
     } else if m.from_me && content.get("url").is_none() {
         let body = content["body"].as_str().unwrap_or_default();
-        content = json!({
-            "msgtype": "m.notice",
-            "body": format!("(sent from your phone) {body}"),
-        });
+        let notice =
+            RoomMessageEventContent::notice_plain(format!("(sent from your phone) {body}"));
+        content = serde_json::to_value(notice).map_err(|e| ClientError::Content(e.to_string()))?;
     }
     relations::decorate(bridge, login, portal, m, &mut content).await?;
     if puppet.is_none() && bridge.ensure_joined(&portal.room_id, &intent).await? && !m.from_me {

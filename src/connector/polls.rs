@@ -13,7 +13,11 @@
 //! wrote both JIDs (phone number or LID); each form the bridge knows is
 //! tried, and the GCM tag tells which one was used.
 
-use serde_json::json;
+use ruma::OwnedEventId;
+use ruma::events::poll::response::PollResponseEventContent;
+use ruma::events::poll::unstable_response::UnstablePollResponseEventContent;
+use ruma::events::relation::{InReplyTo, Reply};
+use ruma::events::room::message::{Relation, RoomMessageEventContent};
 use tracing::debug;
 use wa_client::Client;
 use wa_core::jid::Jid;
@@ -21,7 +25,7 @@ use wa_core::msgsecret::{VoteContext, open_vote, option_hash};
 use wa_core::proto::message::PollUpdateMessage;
 
 use super::incoming::{Incoming, IncomingError, send_and_record};
-use crate::appservice::Intent;
+use crate::appservice::{ClientError, Intent};
 use crate::connector::Bridge;
 use crate::store::{Login, MatrixPoll, Poll, Portal};
 
@@ -112,32 +116,36 @@ pub(super) async fn vote(
     // echo is not bridged back.
     let puppeted = m.from_me && bridge.puppet(&login.mxid).is_some();
     let as_voter = !m.from_me || puppeted;
-    let mark = |content: &mut serde_json::Value| {
+    let json = |content: Result<serde_json::Value, serde_json::Error>| {
+        let mut content = content.map_err(|e| ClientError::Content(e.to_string()))?;
         if puppeted {
-            crate::bridge::mark_as_puppet(content);
+            crate::bridge::mark_as_puppet(&mut content);
         }
+        Ok::<_, IncomingError>(content)
     };
     if let (Some(p), Some(names), Some(target)) = (&poll, &chosen, &target)
         && let Some(matrix) = &p.matrix
         && as_voter
     {
-        let ids: Vec<&str> = names
+        let ids: Vec<String> = names
             .iter()
             .filter_map(|name| {
                 let at = p.options.iter().position(|o| o == name)?;
-                matrix.answer_ids.get(at).map(String::as_str)
+                matrix.answer_ids.get(at).cloned()
             })
             .collect();
-        let relation = json!({"rel_type": "m.reference", "event_id": target.event_id});
-        let mut content = if matrix.response_type == "m.poll.response" {
-            json!({"m.selections": ids, "m.relates_to": relation})
+        let start = OwnedEventId::try_from(target.event_id.as_str())
+            .map_err(|e| ClientError::Content(e.to_string()))?;
+        let content = if matrix.response_type == "m.poll.response" {
+            json(serde_json::to_value(PollResponseEventContent::new(
+                ids.into(),
+                start,
+            )))?
         } else {
-            json!({
-                "org.matrix.msc3381.poll.response": {"answers": ids},
-                "m.relates_to": relation,
-            })
+            json(serde_json::to_value(UnstablePollResponseEventContent::new(
+                ids, start,
+            )))?
         };
-        mark(&mut content);
         return send_and_record(
             bridge,
             login,
@@ -155,11 +163,11 @@ pub(super) async fn vote(
         (Some(_), Some(names)) if names.is_empty() => "withdrew their vote".to_owned(),
         (Some(_), Some(names)) => format!("voted for: {}", names.join(", ")),
     };
-    let mut content = json!({"msgtype": "m.notice", "body": format!("🗳️ {body}")});
-    if let Some(target) = &target {
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
+    let mut notice = RoomMessageEventContent::notice_plain(format!("🗳️ {body}"));
+    if let Some(target) = target.and_then(|t| OwnedEventId::try_from(t.event_id).ok()) {
+        notice.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(target))));
     }
-    mark(&mut content);
+    let content = json(serde_json::to_value(notice))?;
     send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await
 }
 

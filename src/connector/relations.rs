@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tracing::{debug, info, warn};
 use wa_client::Client;
 use wa_core::content::{self, Action};
@@ -32,15 +33,18 @@ pub use outgoing::{reaction_from_matrix, redaction_from_matrix};
 
 use super::acks;
 use super::incoming::{Incoming, IncomingError, ghost_ids};
+use ruma::events::Mentions;
 use ruma::events::MessageLikeEventContent;
 use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
+use ruma::events::relation::InReplyTo;
 use ruma::events::relation::Replacement;
 use ruma::events::room::message::{
-    MessageType, Relation, RoomMessageEventContent, RoomMessageEventContentWithoutRelation,
+    FormattedBody, MessageType, Relation, RoomMessageEventContent,
+    RoomMessageEventContentWithoutRelation,
 };
 use ruma::events::sticker::StickerEventContent;
-use ruma::{EventId, OwnedEventId};
+use ruma::{EventId, OwnedEventId, OwnedUserId};
 
 use crate::appservice::{Event, Intent};
 use crate::connector::Bridge;
@@ -351,8 +355,12 @@ pub(super) async fn decorate(
             .db()
             .message_by_id(&login.login_id, &portal.chat_id, quoted)
             .await?
+        && let Ok(target) = OwnedEventId::try_from(target.event_id)
     {
-        content["m.relates_to"] = json!({"m.in_reply_to": {"event_id": target.event_id}});
+        let reply = ReplyTo {
+            in_reply_to: InReplyTo::new(target),
+        };
+        merge(content, &WithRelation { relates_to: reply });
     }
     if info.mentioned_jid.is_empty() || content.get("body").is_none() {
         return Ok(());
@@ -400,11 +408,48 @@ pub(super) async fn decorate(
         user_ids.push(mxid.clone());
         people.insert(jid.user().to_owned(), (mxid, name));
     }
-    let html = with_pills(&html, &people);
-    content["format"] = json!("org.matrix.custom.html");
-    content["formatted_body"] = json!(html);
-    content["m.mentions"] = json!({"user_ids": user_ids});
+    let user_ids: Vec<OwnedUserId> = user_ids
+        .iter()
+        .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+        .collect();
+    let mentioned = Mentioned {
+        formatted: FormattedBody::html(with_pills(&html, &people)),
+        mentions: Mentions::with_user_ids(user_ids),
+    };
+    merge(content, &mentioned);
     Ok(())
+}
+
+/// A reply, as `m.relates_to` of any content.
+#[derive(Debug, Serialize)]
+struct ReplyTo {
+    #[serde(rename = "m.in_reply_to")]
+    in_reply_to: InReplyTo,
+}
+
+/// `m.relates_to` to put onto a content.
+#[derive(Debug, Serialize)]
+struct WithRelation<R> {
+    #[serde(rename = "m.relates_to")]
+    relates_to: R,
+}
+
+/// The HTML with pills and `m.mentions` of a message that mentions people.
+#[derive(Debug, Serialize)]
+struct Mentioned {
+    #[serde(flatten)]
+    formatted: FormattedBody,
+    #[serde(rename = "m.mentions")]
+    mentions: Mentions,
+}
+
+/// Sets the fields of `fields` (a typed part of a content) on `content`.
+fn merge(content: &mut Value, fields: &impl Serialize) {
+    if let (Some(content), Ok(Value::Object(fields))) =
+        (content.as_object_mut(), serde_json::to_value(fields))
+    {
+        content.extend(fields);
+    }
 }
 
 /// The most people one message's mentions are shown for.

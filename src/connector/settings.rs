@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde_json::{Value, json};
+use ruma::UInt;
+use ruma::api::client::filter::{Filter, FilterDefinition, RoomEventFilter};
+use serde_json::Value;
 
 /// One room's mirrored settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,16 +52,22 @@ pub const MARKED_UNREAD_UNSTABLE: &str = "com.famedly.marked_unread";
 
 /// The sync filter: only account data, no timelines, state or presence.
 pub fn sync_filter() -> Value {
-    json!({
-        "presence": {"types": []},
-        "account_data": {"types": ["m.push_rules"]},
-        "room": {
-            "timeline": {"limit": 0, "types": []},
-            "state": {"types": []},
-            "ephemeral": {"types": []},
-            "account_data": {"types": ["m.tag", "m.fully_read", MARKED_UNREAD, MARKED_UNREAD_UNSTABLE]},
-        },
-    })
+    let types = |t: &[&str]| Some(t.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+    let mut filter = FilterDefinition::empty();
+    filter.presence = Filter::ignore_all();
+    filter.account_data.types = types(&["m.push_rules"]);
+    filter.room.timeline = RoomEventFilter::ignore_all();
+    filter.room.timeline.limit = Some(UInt::MIN);
+    filter.room.state = RoomEventFilter::ignore_all();
+    filter.room.ephemeral = RoomEventFilter::ignore_all();
+    filter.room.account_data.types = types(&[
+        "m.tag",
+        "m.fully_read",
+        MARKED_UNREAD,
+        MARKED_UNREAD_UNSTABLE,
+    ]);
+    // ruma's filter always serialises.
+    serde_json::to_value(filter).unwrap_or_default()
 }
 
 /// What the bridge knows of one user's room settings.
@@ -184,6 +192,24 @@ fn muted_rooms(sync: &Value) -> Option<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_sync_filter_asks_for_account_data_only() {
+        assert_eq!(
+            sync_filter(),
+            json!({
+                "presence": {"types": []},
+                "account_data": {"types": ["m.push_rules"]},
+                "room": {
+                    "timeline": {"limit": 0, "types": []},
+                    "state": {"types": []},
+                    "ephemeral": {"types": []},
+                    "account_data": {"types": ["m.tag", "m.fully_read", MARKED_UNREAD, MARKED_UNREAD_UNSTABLE]},
+                },
+            })
+        );
+    }
 
     fn room_data(room: &str, events: Value) -> Value {
         json!({"rooms": {"join": {room: {"account_data": {"events": events}}}}})

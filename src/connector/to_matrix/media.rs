@@ -4,11 +4,24 @@
 //! one that could not be bridged. Moving the bytes is
 //! `media/incoming.rs`'s.
 
-use serde_json::{Value, json};
+use std::time::Duration;
+
+use ruma::events::room::message::{
+    AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, FormattedBody,
+    ImageMessageEventContent, MessageType, RoomMessageEventContent, UnstableAmplitude,
+    UnstableAudioDetailsContentBlock, UnstableVoiceContentBlock, VideoInfo,
+    VideoMessageEventContent,
+};
+use ruma::events::room::{ImageInfo, MediaSource, ThumbnailInfo};
+use ruma::events::sticker::StickerEventContent;
+use ruma::{OwnedMxcUri, UInt};
+use serde::Serialize;
+use serde_json::Value;
 use wa_client::MediaKind;
 use wa_core::proto::Message as WaMessage;
 
 use crate::connector::media::MediaError;
+use crate::connector::to_matrix::markup::whatsapp_to_html;
 
 /// The attachment a WhatsApp message carries, read from the message alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,96 +262,148 @@ pub(in crate::connector) fn content(
     size: u64,
     thumbnail: Option<&UploadedThumbnail>,
 ) -> (&'static str, Value) {
-    let mut info = json!({"mimetype": a.mimetype(), "size": size});
-    if matches!(
+    let url = OwnedMxcUri::from(mxc);
+    let visual = matches!(
         a.kind,
         MediaKind::Image | MediaKind::Video | MediaKind::Gif | MediaKind::Sticker
-    ) {
-        if let Some(w) = a.width.filter(|w| *w > 0) {
-            info["w"] = json!(w);
-        }
-        if let Some(h) = a.height.filter(|h| *h > 0) {
-            info["h"] = json!(h);
-        }
-    }
-    let duration_ms = a.seconds.map(|s| u64::from(s) * 1000);
-    if let Some(ms) = duration_ms {
-        info["duration"] = json!(ms);
-    }
-    if let Some(t) = thumbnail {
-        info["thumbnail_url"] = json!(t.mxc);
-        let mut ti = json!({"mimetype": "image/jpeg", "size": t.size});
-        if let Some((w, h)) = t.dimensions {
-            ti["w"] = json!(w);
-            ti["h"] = json!(h);
-        }
-        info["thumbnail_info"] = ti;
-    }
-    if a.kind == MediaKind::Gif {
-        // How mautrix bridges mark a looping, silent video (clients that
-        // know these show it as a GIF).
-        for key in [
-            "fi.mau.gif",
-            "fi.mau.loop",
-            "fi.mau.autoplay",
-            "fi.mau.hide_controls",
-            "fi.mau.no_audio",
-        ] {
-            info[key] = json!(true);
-        }
-    }
+    );
+    let dimension = |d: Option<u32>| d.filter(|d| *d > 0 && visual).map(UInt::from);
+    let (width, height) = (dimension(a.width), dimension(a.height));
+    let duration = a.seconds.map(|s| Duration::from_secs(u64::from(s)));
+    let (mimetype, size) = (Some(a.mimetype().to_owned()), UInt::new(size));
+    let thumb = thumbnail.map(|t| {
+        let mut info = ThumbnailInfo::new();
+        info.mimetype = Some("image/jpeg".to_owned());
+        info.size = UInt::new(t.size);
+        info.width = t.dimensions.map(|(w, _)| UInt::from(w));
+        info.height = t.dimensions.map(|(_, h)| UInt::from(h));
+        (
+            MediaSource::Plain(OwnedMxcUri::from(t.mxc.as_str())),
+            Box::new(info),
+        )
+    });
+    let (thumbnail_source, thumbnail_info) = thumb.unzip();
     let filename = a.filename();
-    if a.kind == MediaKind::Sticker {
-        let content = json!({"body": filename, "url": mxc, "info": info});
-        return ("m.sticker", content);
-    }
-    let msgtype = match a.kind {
-        MediaKind::Image => "m.image",
-        MediaKind::Video | MediaKind::Gif => "m.video",
-        MediaKind::Audio | MediaKind::Ptt => "m.audio",
-        _ => "m.file",
+    let image_info = || {
+        let mut info = ImageInfo::new();
+        (info.mimetype, info.size, info.width, info.height) =
+            (mimetype.clone(), size, width, height);
+        (info.thumbnail_source, info.thumbnail_info) =
+            (thumbnail_source.clone(), thumbnail_info.clone());
+        info
     };
+    if a.kind == MediaKind::Sticker {
+        let sticker = StickerEventContent::new(filename, image_info(), url);
+        return ("m.sticker", json_of(&sticker));
+    }
     // MSC2530: a body that differs from `filename` is the caption.
     let body = a.caption.map_or_else(|| filename.clone(), str::to_owned);
-    let mut content = json!({
-        "msgtype": msgtype,
-        "body": body,
-        "filename": filename,
-        "url": mxc,
-        "info": info,
-    });
-    if let Some(html) = a
+    let formatted = a
         .caption
-        .and_then(crate::connector::to_matrix::markup::whatsapp_to_html)
+        .and_then(whatsapp_to_html)
+        .map(FormattedBody::html);
+    let msgtype = match a.kind {
+        MediaKind::Image => {
+            let mut c = ImageMessageEventContent::plain(body, url);
+            (c.info, c.formatted) = (Some(Box::new(image_info())), formatted);
+            c.filename = Some(filename);
+            MessageType::Image(c)
+        }
+        MediaKind::Video | MediaKind::Gif => {
+            let mut info = VideoInfo::new();
+            (info.mimetype, info.size, info.width, info.height) = (mimetype, size, width, height);
+            (info.duration, info.thumbnail_source) = (duration, thumbnail_source);
+            info.thumbnail_info = thumbnail_info;
+            let mut c = VideoMessageEventContent::plain(body, url);
+            (c.info, c.formatted) = (Some(Box::new(info)), formatted);
+            c.filename = Some(filename);
+            MessageType::Video(c)
+        }
+        MediaKind::Audio | MediaKind::Ptt => {
+            let mut info = AudioInfo::new();
+            (info.mimetype, info.size, info.duration) = (mimetype, size, duration);
+            let mut c = AudioMessageEventContent::plain(body, url);
+            (c.info, c.formatted) = (Some(Box::new(info)), formatted);
+            c.filename = Some(filename);
+            if a.kind == MediaKind::Ptt {
+                c.voice = Some(UnstableVoiceContentBlock::new());
+                c.audio = duration.map(|d| UnstableAudioDetailsContentBlock::new(d, waveform(a)));
+            }
+            MessageType::Audio(c)
+        }
+        _ => {
+            let mut info = FileInfo::new();
+            (info.mimetype, info.size) = (mimetype, size);
+            (info.thumbnail_source, info.thumbnail_info) = (thumbnail_source, thumbnail_info);
+            let mut c = FileMessageEventContent::plain(body, url);
+            (c.info, c.formatted) = (Some(Box::new(info)), formatted);
+            c.filename = Some(filename);
+            MessageType::File(c)
+        }
+    };
+    let mut content = json_of(&RoomMessageEventContent::new(msgtype));
+    if a.kind == MediaKind::Gif
+        && let (Some(info), Value::Object(marks)) = (
+            content.get_mut("info").and_then(Value::as_object_mut),
+            json_of(&GifMarks::default()),
+        )
     {
-        content["format"] = json!("org.matrix.custom.html");
-        content["formatted_body"] = json!(html);
-    }
-    if a.kind == MediaKind::Ptt {
-        let mut audio = json!({});
-        if let Some(ms) = duration_ms {
-            audio["duration"] = json!(ms);
-        }
-        if let Some(w) = a.waveform.filter(|w| !w.is_empty()) {
-            // WhatsApp: 0-100 per sample; MSC1767: 0-1024.
-            let samples: Vec<u32> = w
-                .iter()
-                .map(|s| u32::from((*s).min(100)) * 1024 / 100)
-                .collect();
-            audio["waveform"] = json!(samples);
-        }
-        content["org.matrix.msc1767.audio"] = audio;
-        content["org.matrix.msc3245.voice"] = json!({});
+        info.extend(marks);
     }
     ("m.room.message", content)
 }
 
+/// A voice note's waveform as MSC1767 has it: WhatsApp's 0-100 per sample
+/// as 0-1024.
+fn waveform(a: &Attachment<'_>) -> Vec<UnstableAmplitude> {
+    a.waveform
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let scaled = u32::from((*s).min(100)) * 1024 / 100;
+            UnstableAmplitude::new(u16::try_from(scaled).unwrap_or(UnstableAmplitude::MAX))
+        })
+        .collect()
+}
+
+/// How mautrix bridges mark a looping, silent video in its `info` (clients
+/// that know these show it as a GIF).
+#[derive(Debug, Serialize)]
+struct GifMarks {
+    #[serde(rename = "fi.mau.gif")]
+    gif: bool,
+    #[serde(rename = "fi.mau.loop")]
+    looping: bool,
+    #[serde(rename = "fi.mau.autoplay")]
+    autoplay: bool,
+    #[serde(rename = "fi.mau.hide_controls")]
+    hide_controls: bool,
+    #[serde(rename = "fi.mau.no_audio")]
+    no_audio: bool,
+}
+
+impl Default for GifMarks {
+    fn default() -> Self {
+        GifMarks {
+            gif: true,
+            looping: true,
+            autoplay: true,
+            hide_controls: true,
+            no_audio: true,
+        }
+    }
+}
+
+/// `content` as the JSON the handlers send (ruma's contents and the typed
+/// extras here always serialise).
+fn json_of(content: &impl Serialize) -> Value {
+    serde_json::to_value(content).unwrap_or_default()
+}
+
 /// The notice that stands in for an attachment that could not be bridged.
 pub(in crate::connector) fn failure_notice(a: &Attachment<'_>, why: &MediaError) -> Value {
-    json!({
-        "msgtype": "m.notice",
-        "body": format!("⚠️ The {} could not be bridged: {why}", a.name()),
-    })
+    let text = format!("⚠️ The {} could not be bridged: {why}", a.name());
+    json_of(&RoomMessageEventContent::notice_plain(text))
 }
 
 #[cfg(test)]
@@ -349,6 +414,7 @@ mod tests {
     };
 
     use super::*;
+    use serde_json::json;
 
     fn image() -> WaMessage {
         WaMessage {

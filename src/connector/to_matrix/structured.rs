@@ -4,7 +4,11 @@
 //! notices for what the chat shows without content of its own (pins, kept
 //! messages, shared history, status mentions, encrypted add-ons).
 
-use serde_json::{Value, json};
+use ruma::events::room::message::{
+    LocationMessageEventContent, MessageType, RoomMessageEventContent,
+};
+use serde::Serialize;
+use serde_json::Value;
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::protocol_message::Type as ProtocolType;
 use wa_core::proto::message::{ContactMessage, PollCreationMessage};
@@ -88,11 +92,44 @@ pub(in crate::connector) fn content(m: &WaMessage) -> Option<Value> {
 }
 
 fn text(body: &str) -> Value {
-    json!({"msgtype": "m.text", "body": body})
+    json_of(&RoomMessageEventContent::text_plain(body))
 }
 
 fn notice(body: &str) -> Value {
-    json!({"msgtype": "m.notice", "body": body})
+    json_of(&RoomMessageEventContent::notice_plain(body))
+}
+
+/// `content` as the JSON the handlers send (ruma's contents and the typed
+/// extras here always serialise).
+fn json_of(content: &impl Serialize) -> Value {
+    serde_json::to_value(content).unwrap_or_default()
+}
+
+/// A location's extensible-event fields beside `geo_uri`, in the forms
+/// clients with a map read (MSC3488, and MSC1767's plain-text fallback).
+#[derive(Debug, Serialize)]
+struct LocationExtras<'a> {
+    #[serde(rename = "org.matrix.msc3488.location")]
+    location: LocationBlock<'a>,
+    #[serde(rename = "org.matrix.msc1767.text")]
+    text: &'a str,
+}
+
+/// MSC3488's location block.
+#[derive(Debug, Serialize)]
+struct LocationBlock<'a> {
+    uri: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+}
+
+/// A content with fields of its own beside it.
+#[derive(Debug, Serialize)]
+struct WithExtras<C, E> {
+    #[serde(flatten)]
+    content: C,
+    #[serde(flatten)]
+    extras: E,
 }
 
 fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live: bool) -> Value {
@@ -109,17 +146,17 @@ fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live
     } else {
         format!("{what}: {label} ({geo})")
     };
-    let mut content = json!({
-        "msgtype": "m.location",
-        "body": body,
-        "geo_uri": geo,
-        "org.matrix.msc3488.location": {"uri": geo},
-        "org.matrix.msc1767.text": body,
-    });
-    if !label.is_empty() {
-        content["org.matrix.msc3488.location"]["description"] = json!(label);
-    }
-    content
+    let location = LocationMessageEventContent::new(body.clone(), geo.clone());
+    json_of(&WithExtras {
+        content: RoomMessageEventContent::new(MessageType::Location(location)),
+        extras: LocationExtras {
+            location: LocationBlock {
+                uri: &geo,
+                description: Some(label.as_str()).filter(|l| !l.is_empty()),
+            },
+            text: &body,
+        },
+    })
 }
 
 /// "Contact: name" and its phone numbers, read from the vCard's TEL lines.
@@ -277,12 +314,7 @@ fn poll_content(p: &PollCreationMessage) -> Value {
         html.push_str(&format!("<li>{}</li>", esc(o)));
     }
     html.push_str("</ol>");
-    json!({
-        "msgtype": "m.text",
-        "body": body,
-        "format": "org.matrix.custom.html",
-        "formatted_body": html,
-    })
+    json_of(&RoomMessageEventContent::text_html(body, html))
 }
 
 fn esc(s: &str) -> String {
@@ -333,6 +365,11 @@ mod tests {
         assert_eq!(c["msgtype"], "m.location");
         assert_eq!(c["geo_uri"], "geo:52.5,13.25");
         assert_eq!(c["body"], "Location: Cafe (geo:52.5,13.25)");
+        assert_eq!(
+            c["org.matrix.msc3488.location"],
+            serde_json::json!({"uri": "geo:52.5,13.25", "description": "Cafe"})
+        );
+        assert_eq!(c["org.matrix.msc1767.text"], c["body"]);
         let no_coords = WaMessage {
             location_message: Some(Box::new(LocationMessage::default())),
             ..Default::default()
