@@ -5,6 +5,7 @@
 //! retried with exponential backoff on 429, 5xx and network errors; others
 //! only on 429 (a rate-limited request was not processed).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -114,7 +115,7 @@ pub(crate) enum Idempotent {
 pub(crate) struct Req<'a> {
     pub method: Method,
     pub path: String,
-    pub query: Vec<(&'a str, String)>,
+    pub query: Vec<(Cow<'a, str>, String)>,
     pub body: Option<Body>,
     pub as_user: Option<&'a str>,
     pub idempotent: Idempotent,
@@ -148,8 +149,8 @@ impl<'a> Req<'a> {
         self
     }
 
-    pub fn query(mut self, k: &'a str, v: impl Into<String>) -> Self {
-        self.query.push((k, v.into()));
+    pub fn query(mut self, k: impl Into<Cow<'a, str>>, v: impl Into<String>) -> Self {
+        self.query.push((k.into(), v.into()));
         self
     }
 

@@ -2,12 +2,52 @@
 
 use ruma::events::room::member::MembershipState;
 use ruma::events::{MessageLikeEventContent, StateEventContent};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ruma::api::auth_scheme::{AccessToken, SendAccessToken};
+use ruma::api::client::account::whoami;
+use ruma::api::client::config::{
+    get_global_account_data, set_global_account_data, set_room_account_data,
+};
+use ruma::api::client::membership::invite_user::{
+    self,
+    v3::{InvitationRecipient, InviteUserId},
+};
+use ruma::api::client::membership::{
+    get_member_events, join_room_by_id_or_alias, joined_members, joined_rooms, leave_room,
+};
+use ruma::api::client::message::send_message_event;
+use ruma::api::client::presence::set_presence;
+use ruma::api::client::profile::set_profile_field;
+use ruma::api::client::push::{delete_pushrule, set_pushrule};
+use ruma::api::client::read_marker::set_read_marker;
+use ruma::api::client::receipt::create_receipt::{self, v3::ReceiptType};
+use ruma::api::client::redact::redact_event;
+use ruma::api::client::room::create_room;
+use ruma::api::client::state::{get_state_event_for_key, send_state_event};
+use ruma::api::client::tag::{create_tag, delete_tag, get_tags};
+use ruma::api::client::typing::create_typing_event::{self, v3::Typing, v3::TypingInfo};
+use ruma::api::path_builder::VersionHistory;
+use ruma::api::{IncomingResponse as _, MatrixVersion, OutgoingRequest, SupportedVersions};
+use ruma::events::tag::TagInfo;
+use ruma::events::{
+    GlobalAccountDataEventType, MessageLikeEventType, RoomAccountDataEventType, StateEventType,
+};
+use ruma::presence::PresenceState;
+use ruma::profile::ProfileFieldValue;
+use ruma::push::{NewPushRule, NewSimplePushRule, RuleKind};
+use ruma::serde::Raw;
+use ruma::{
+    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedRoomOrAliasId,
+    OwnedTransactionId, OwnedUserId, RoomVersionId, UInt,
+};
 
 use bytes::Bytes;
 use reqwest::Method;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::{Body, Idempotent, MatrixClient, Req, encode_segment as enc, parse_mxc};
 use super::error::ClientError;
@@ -86,6 +126,39 @@ pub struct CreateRoom {
     pub power_levels: Option<Value>,
 }
 
+impl CreateRoom {
+    /// The request ruma makes of these parameters.
+    fn request(&self) -> Result<create_room::v3::Request, ClientError> {
+        let mut request = create_room::v3::Request::new();
+        request.name.clone_from(&self.name);
+        request.topic.clone_from(&self.topic);
+        request.invite = self
+            .invite
+            .iter()
+            .map(|u| user(u))
+            .collect::<Result<_, _>>()?;
+        request.is_direct = self.is_direct;
+        request.preset = self.preset.map(|p| match p {
+            RoomPreset::PrivateChat => create_room::v3::RoomPreset::PrivateChat,
+            RoomPreset::TrustedPrivateChat => create_room::v3::RoomPreset::TrustedPrivateChat,
+            RoomPreset::PublicChat => create_room::v3::RoomPreset::PublicChat,
+        });
+        request.room_alias_name.clone_from(&self.room_alias_name);
+        request.room_version = match &self.room_version {
+            Some(v) => Some(RoomVersionId::try_from(v.as_str()).map_err(invalid)?),
+            None => None,
+        };
+        request.creation_content = self.creation_content.as_ref().map(raw).transpose()?;
+        request.initial_state = self
+            .initial_state
+            .iter()
+            .map(raw)
+            .collect::<Result<_, _>>()?;
+        request.power_level_content_override = self.power_levels.as_ref().map(raw).transpose()?;
+        Ok(request)
+    }
+}
+
 /// A member from `GET /joined_members`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct JoinedMember {
@@ -153,14 +226,66 @@ impl Intent {
         Ok(Req::new(method, path).acting_as(as_user))
     }
 
+    /// Sends a client-server request of ruma's as this intent: ruma lays out
+    /// its path, query and body; the client adds the token, the user it
+    /// acts as and the retries; the answer is read into ruma's response.
+    async fn call<R>(
+        &self,
+        request: R,
+        idempotent: Idempotent,
+    ) -> Result<R::IncomingResponse, ClientError>
+    where
+        R: OutgoingRequest<Authentication = AccessToken, PathBuilder = VersionHistory>,
+    {
+        let versions = SupportedVersions {
+            versions: [MatrixVersion::V1_11].into(),
+            features: Default::default(),
+        };
+        // The token here is a placeholder: the client sends its own.
+        let http = request
+            .try_into_http_request::<Vec<u8>>(
+                "http://homeserver",
+                SendAccessToken::Always("-"),
+                Cow::Owned(versions),
+            )
+            .map_err(|e| ClientError::Content(e.to_string()))?;
+        let mut req = self
+            .req(http.method().clone(), http.uri().path().to_owned())
+            .await?
+            .idempotent(idempotent);
+        if let Some(query) = http.uri().query() {
+            for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+                req = req.query(k.into_owned(), v.into_owned());
+            }
+        }
+        let body = http.into_body();
+        if !body.is_empty() {
+            req.body = Some(Body::Bytes {
+                data: Bytes::from(body),
+                content_type: "application/json".to_owned(),
+            });
+        }
+        let answer = self.client.send(req).await?;
+        let response = axum::http::Response::builder()
+            .status(200)
+            .body(answer.to_vec())
+            .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+        R::IncomingResponse::try_from_http_response(response)
+            .map_err(|e| ClientError::InvalidResponse(e.to_string()))
+    }
+
+    /// This intent's user id as ruma's.
+    fn own_id(&self) -> Result<OwnedUserId, ClientError> {
+        user(&self.user_id)
+    }
+
     /// `GET /account/whoami`: the user the homeserver takes this intent
     /// for (checks a double-puppet token before it is used).
     pub async fn whoami(&self) -> Result<String, ClientError> {
-        let req = self
-            .req(Method::GET, format!("{V3}/account/whoami"))
+        let answer = self
+            .call(whoami::v3::Request::new(), Idempotent::Yes)
             .await?;
-        let v = self.client.json(req).await?;
-        str_field(&v, "user_id")
+        Ok(answer.user_id.into())
     }
 
     /// One `GET /sync` as this user: `filter` inline, `since` the last
@@ -183,33 +308,22 @@ impl Intent {
         self.client.json(req).await
     }
 
-    fn tag_path(&self, room_id: &str, tag: &str) -> String {
-        format!(
-            "{V3}/user/{}/rooms/{}/tags/{}",
-            enc(&self.user_id),
-            enc(room_id),
-            enc(tag)
-        )
-    }
-
     /// Puts a tag (`m.favourite`, `m.lowpriority`) on a room for this user.
     pub async fn set_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::PUT, self.tag_path(room_id, tag))
-            .await?
-            .json(json!({}))
-            .idempotent(Idempotent::Yes);
-        self.client.json(req).await?;
+        let request = create_tag::v3::Request::new(
+            self.own_id()?,
+            room(room_id)?,
+            tag.to_owned(),
+            TagInfo::new(),
+        );
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Removes a tag; a tag that is not there is fine.
     pub async fn remove_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::DELETE, self.tag_path(room_id, tag))
-            .await?
-            .idempotent(Idempotent::Yes);
-        match self.client.json(req).await {
+        let request = delete_tag::v3::Request::new(self.own_id()?, room(room_id)?, tag.to_owned());
+        match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             Err(e) if e.is("M_NOT_FOUND") => Ok(()),
             Err(e) => Err(e),
@@ -218,42 +332,24 @@ impl Intent {
 
     /// This user's tags on a room (the keys of `tags`).
     pub async fn room_tags(&self, room_id: &str) -> Result<Vec<String>, ClientError> {
-        let path = format!(
-            "{V3}/user/{}/rooms/{}/tags",
-            enc(&self.user_id),
-            enc(room_id)
-        );
-        let req = self.req(Method::GET, path).await?;
-        let v = self.client.json(req).await?;
-        Ok(v.get("tags")
-            .and_then(Value::as_object)
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default())
-    }
-
-    fn room_rule_path(&self, room_id: &str) -> String {
-        format!("{V3}/pushrules/global/room/{}", enc(room_id))
+        let request = get_tags::v3::Request::new(self.own_id()?, room(room_id)?);
+        let answer = self.call(request, Idempotent::Yes).await?;
+        Ok(answer.tags.keys().map(ToString::to_string).collect())
     }
 
     /// Mutes a room for this user: a room push rule with no actions (the
     /// form clients write for "mute").
     pub async fn mute_room(&self, room_id: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::PUT, self.room_rule_path(room_id))
-            .await?
-            .json(json!({"actions": []}))
-            .idempotent(Idempotent::Yes);
-        self.client.json(req).await?;
+        let rule = NewPushRule::Room(NewSimplePushRule::new(room(room_id)?, Vec::new()));
+        self.call(set_pushrule::v3::Request::new(rule), Idempotent::Yes)
+            .await?;
         Ok(())
     }
 
     /// Removes the room's mute rule; none there is fine.
     pub async fn unmute_room(&self, room_id: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::DELETE, self.room_rule_path(room_id))
-            .await?
-            .idempotent(Idempotent::Yes);
-        match self.client.json(req).await {
+        let request = delete_pushrule::v3::Request::new(RuleKind::Room, room_id.to_owned());
+        match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             Err(e) if e.is("M_NOT_FOUND") => Ok(()),
             Err(e) => Err(e),
@@ -263,72 +359,47 @@ impl Intent {
     /// Moves this user's fully-read marker and public read receipt to
     /// `event_id`.
     pub async fn mark_read(&self, room_id: &str, event_id: &str) -> Result<(), ClientError> {
-        let path = format!("{V3}/rooms/{}/read_markers", enc(room_id));
-        let req = self
-            .req(Method::POST, path)
-            .await?
-            .json(json!({"m.fully_read": event_id, "m.read": event_id}))
-            .idempotent(Idempotent::Yes);
-        self.client.json(req).await?;
+        let mut request = set_read_marker::v3::Request::new(room(room_id)?);
+        request.fully_read = Some(event(event_id)?);
+        request.read_receipt = Some(event(event_id)?);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
-    }
-
-    fn profile_path(&self, field: &str) -> String {
-        format!("{V3}/profile/{}/{field}", enc(&self.user_id))
     }
 
     /// Sets this user's global display name.
     pub async fn set_displayname(&self, name: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::PUT, self.profile_path("displayname"))
-            .await?;
-        self.client
-            .json(req.json(json!({"displayname": name})))
-            .await?;
+        let field = ProfileFieldValue::DisplayName(name.to_owned());
+        let request = set_profile_field::v3::Request::new(self.own_id()?, field);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Sets this user's global avatar (`mxc://` URI, or empty to remove).
     pub async fn set_avatar_url(&self, mxc: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::PUT, self.profile_path("avatar_url"))
-            .await?;
-        self.client
-            .json(req.json(json!({"avatar_url": mxc})))
-            .await?;
+        let field = ProfileFieldValue::AvatarUrl(OwnedMxcUri::from(mxc));
+        let request = set_profile_field::v3::Request::new(self.own_id()?, field);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Sets this user's presence: `online`, `unavailable` or `offline`.
     pub async fn set_presence(&self, presence: &str) -> Result<(), ClientError> {
-        let path = format!("{V3}/presence/{}/status", enc(&self.user_id));
-        let req = self.req(Method::PUT, path).await?;
-        self.client
-            .json(req.json(json!({"presence": presence})))
-            .await?;
+        let request = set_presence::v3::Request::new(self.own_id()?, PresenceState::from(presence));
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Creates a room; returns its id.
     pub async fn create_room(&self, params: &CreateRoom) -> Result<String, ClientError> {
-        let body = serde_json::to_value(params)
-            .map_err(|e| ClientError::InvalidResponse(format!("encoding createRoom: {e}")))?;
-        let req = self.req(Method::POST, format!("{V3}/createRoom")).await?;
-        let v = self.client.json(req.json(body)).await?;
-        str_field(&v, "room_id")
+        let answer = self.call(params.request()?, Idempotent::No).await?;
+        Ok(answer.room_id.into())
     }
 
     /// Invites `user_id` to `room_id`. Already invited or joined is fine.
     pub async fn invite(&self, room_id: &str, user_id: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::POST, format!("{V3}/rooms/{}/invite", enc(room_id)))
-            .await?
-            .idempotent(Idempotent::Yes);
-        match self
-            .client
-            .json(req.json(json!({"user_id": user_id})))
-            .await
-        {
+        let invitee = InvitationRecipient::UserId(InviteUserId::new(user(user_id)?));
+        let request = invite_user::v3::Request::new(room(room_id)?, invitee);
+        match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             // Synapse answers 403 "already in the room" for joined users.
             Err(e)
@@ -344,21 +415,16 @@ impl Intent {
 
     /// Joins a room by id or alias; returns the room id.
     pub async fn join(&self, room_id_or_alias: &str) -> Result<String, ClientError> {
-        let req = self
-            .req(Method::POST, format!("{V3}/join/{}", enc(room_id_or_alias)))
-            .await?
-            .idempotent(Idempotent::Yes);
-        let v = self.client.json(req.json(json!({}))).await?;
-        str_field(&v, "room_id")
+        let target = OwnedRoomOrAliasId::try_from(room_id_or_alias).map_err(invalid)?;
+        let request = join_room_by_id_or_alias::v3::Request::new(target);
+        let joined = self.call(request, Idempotent::Yes).await?;
+        Ok(joined.room_id.into())
     }
 
     /// Leaves (or rejects an invite to) a room.
     pub async fn leave(&self, room_id: &str) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::POST, format!("{V3}/rooms/{}/leave", enc(room_id)))
-            .await?
-            .idempotent(Idempotent::Yes);
-        self.client.json(req.json(json!({}))).await?;
+        let request = leave_room::v3::Request::new(room(room_id)?);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
@@ -406,18 +472,15 @@ impl Intent {
         txn_id: &str,
         ts: Option<u64>,
     ) -> Result<String, ClientError> {
-        let path = format!(
-            "{V3}/rooms/{}/send/{}/{}",
-            enc(room_id),
-            enc(event_type),
-            enc(txn_id)
+        let mut request = send_message_event::v3::Request::new_raw(
+            room(room_id)?,
+            OwnedTransactionId::from(txn_id),
+            MessageLikeEventType::from(event_type),
+            raw(content)?,
         );
-        let mut req = self.req(Method::PUT, path).await?.json(content.clone());
-        if let Some(ts) = ts {
-            req = req.query("ts", ts.to_string());
-        }
-        let v = self.client.json(req).await?;
-        str_field(&v, "event_id")
+        request.timestamp = ts.and_then(millis);
+        let sent = self.call(request, Idempotent::Yes).await?;
+        Ok(sent.event_id.into())
     }
 
     /// Sets a state event; returns the event id.
@@ -429,18 +492,15 @@ impl Intent {
         content: &Value,
         ts: Option<u64>,
     ) -> Result<String, ClientError> {
-        let path = format!(
-            "{V3}/rooms/{}/state/{}/{}",
-            enc(room_id),
-            enc(event_type),
-            enc(state_key)
+        let mut request = send_state_event::v3::Request::new_raw(
+            room(room_id)?,
+            StateEventType::from(event_type),
+            state_key.to_owned(),
+            raw(content)?,
         );
-        let mut req = self.req(Method::PUT, path).await?.json(content.clone());
-        if let Some(ts) = ts {
-            req = req.query("ts", ts.to_string());
-        }
-        let v = self.client.json(req).await?;
-        str_field(&v, "event_id")
+        request.timestamp = ts.and_then(millis);
+        let sent = self.call(request, Idempotent::Yes).await?;
+        Ok(sent.event_id.into())
     }
 
     /// Reads a state event's content; `None` if there is none.
@@ -450,15 +510,15 @@ impl Intent {
         event_type: &str,
         state_key: &str,
     ) -> Result<Option<Value>, ClientError> {
-        let path = format!(
-            "{V3}/rooms/{}/state/{}/{}",
-            enc(room_id),
-            enc(event_type),
-            enc(state_key)
+        let request = get_state_event_for_key::v3::Request::new(
+            room(room_id)?,
+            StateEventType::from(event_type),
+            state_key.to_owned(),
         );
-        let req = self.req(Method::GET, path).await?;
-        match self.client.json(req).await {
-            Ok(v) => Ok(Some(v)),
+        match self.call(request, Idempotent::Yes).await {
+            Ok(answer) => serde_json::from_str(answer.event_or_content.get())
+                .map(Some)
+                .map_err(|e| ClientError::InvalidResponse(e.to_string())),
             Err(e) if e.is("M_NOT_FOUND") => Ok(None),
             Err(e) => Err(e),
         }
@@ -472,16 +532,11 @@ impl Intent {
         reason: Option<&str>,
         txn_id: &str,
     ) -> Result<String, ClientError> {
-        let path = format!(
-            "{V3}/rooms/{}/redact/{}/{}",
-            enc(room_id),
-            enc(event_id),
-            enc(txn_id)
-        );
-        let body = reason.map_or_else(|| json!({}), |r| json!({"reason": r}));
-        let req = self.req(Method::PUT, path).await?.json(body);
-        let v = self.client.json(req).await?;
-        str_field(&v, "event_id")
+        let txn = OwnedTransactionId::from(txn_id);
+        let mut request = redact_event::v3::Request::new(room(room_id)?, event(event_id)?, txn);
+        request.reason = reason.map(str::to_owned);
+        let redaction = self.call(request, Idempotent::Yes).await?;
+        Ok(redaction.event_id.into())
     }
 
     /// Starts (with a timeout in ms) or stops typing.
@@ -491,14 +546,13 @@ impl Intent {
         typing: bool,
         timeout_ms: u64,
     ) -> Result<(), ClientError> {
-        let path = format!("{V3}/rooms/{}/typing/{}", enc(room_id), enc(&self.user_id));
-        let body = if typing {
-            json!({"typing": true, "timeout": timeout_ms})
+        let state = if typing {
+            Typing::Yes(TypingInfo::new(Duration::from_millis(timeout_ms)))
         } else {
-            json!({"typing": false})
+            Typing::No
         };
-        let req = self.req(Method::PUT, path).await?.json(body);
-        self.client.json(req).await?;
+        let request = create_typing_event::v3::Request::new(self.own_id()?, room(room_id)?, state);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
@@ -509,18 +563,9 @@ impl Intent {
         receipt_type: &str,
         event_id: &str,
     ) -> Result<(), ClientError> {
-        let path = format!(
-            "{V3}/rooms/{}/receipt/{}/{}",
-            enc(room_id),
-            enc(receipt_type),
-            enc(event_id)
-        );
-        let req = self
-            .req(Method::POST, path)
-            .await?
-            .json(json!({}))
-            .idempotent(Idempotent::Yes);
-        self.client.json(req).await?;
+        let kind = ReceiptType::from(receipt_type);
+        let request = create_receipt::v3::Request::new(room(room_id)?, kind, event(event_id)?);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
@@ -561,18 +606,9 @@ impl Intent {
 
     /// The rooms this user is joined to.
     pub async fn joined_rooms(&self) -> Result<Vec<String>, ClientError> {
-        let req = self.req(Method::GET, format!("{V3}/joined_rooms")).await?;
-        let v = self.client.json(req).await?;
-        v.get("joined_rooms")
-            .and_then(Value::as_array)
-            .map(|rooms| {
-                rooms
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .ok_or_else(|| ClientError::InvalidResponse("no `joined_rooms` list".into()))
+        let request = joined_rooms::v3::Request::new();
+        let answer = self.call(request, Idempotent::Yes).await?;
+        Ok(answer.joined_rooms.into_iter().map(String::from).collect())
     }
 
     /// Everyone the room names as a member now, with their membership
@@ -581,19 +617,17 @@ impl Intent {
         &self,
         room_id: &str,
     ) -> Result<Vec<(String, MembershipState)>, ClientError> {
-        let path = format!("{V3}/rooms/{}/members", enc(room_id));
-        let req = self.req(Method::GET, path).await?;
-        let v = self.client.json(req).await?;
-        let chunk = v
-            .get("chunk")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ClientError::InvalidResponse("no `chunk` list".into()))?;
-        Ok(chunk
+        let request = get_member_events::v3::Request::new(room(room_id)?);
+        let answer = self.call(request, Idempotent::Yes).await?;
+        // Each member event on its own: one that does not read is left out.
+        Ok(answer
+            .chunk
             .iter()
             .filter_map(|e| {
-                let user = e.get("state_key")?.as_str()?;
-                let membership = e.get("content")?.get("membership")?.as_str()?;
-                Some((user.to_owned(), MembershipState::from(membership)))
+                let user: String = e.get_field("state_key").ok()??;
+                let content: Value = e.get_field("content").ok()??;
+                let membership = content.get("membership")?.as_str()?;
+                Some((user, MembershipState::from(membership)))
             })
             .collect())
     }
@@ -603,44 +637,32 @@ impl Intent {
         &self,
         room_id: &str,
     ) -> Result<BTreeMap<String, JoinedMember>, ClientError> {
-        let path = format!("{V3}/rooms/{}/joined_members", enc(room_id));
-        let req = self.req(Method::GET, path).await?;
-        let v = self.client.json(req).await?;
-        let joined = v
-            .get("joined")
-            .and_then(Value::as_object)
-            .ok_or_else(|| ClientError::InvalidResponse("no `joined` object".into()))?;
-        Ok(joined
-            .iter()
+        let request = joined_members::v3::Request::new(room(room_id)?);
+        let answer = self.call(request, Idempotent::Yes).await?;
+        Ok(answer
+            .joined
+            .into_iter()
             .map(|(user, m)| {
-                let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-                (
-                    user.clone(),
-                    JoinedMember {
-                        display_name: s("display_name"),
-                        avatar_url: s("avatar_url"),
-                    },
-                )
+                let member = JoinedMember {
+                    display_name: m.display_name,
+                    avatar_url: m.avatar_url.map(String::from),
+                };
+                (user.into(), member)
             })
             .collect())
-    }
-
-    fn account_data_path(&self, event_type: &str) -> String {
-        format!(
-            "{V3}/user/{}/account_data/{}",
-            enc(&self.user_id),
-            enc(event_type)
-        )
     }
 
     /// This user's global account data of `event_type` (e.g. `m.direct`);
     /// `None` if unset.
     pub async fn get_account_data(&self, event_type: &str) -> Result<Option<Value>, ClientError> {
-        let req = self
-            .req(Method::GET, self.account_data_path(event_type))
-            .await?;
-        match self.client.json(req).await {
-            Ok(v) => Ok(Some(v)),
+        let kind = GlobalAccountDataEventType::from(event_type);
+        let request = get_global_account_data::v3::Request::new(self.own_id()?, kind);
+        match self.call(request, Idempotent::Yes).await {
+            Ok(answer) => answer
+                .account_data
+                .deserialize_as_unchecked()
+                .map(Some)
+                .map_err(|e| ClientError::InvalidResponse(e.to_string())),
             Err(e) if e.is("M_NOT_FOUND") => Ok(None),
             Err(e) => Err(e),
         }
@@ -652,11 +674,10 @@ impl Intent {
         event_type: &str,
         content: &Value,
     ) -> Result<(), ClientError> {
-        let req = self
-            .req(Method::PUT, self.account_data_path(event_type))
-            .await?
-            .json(content.clone());
-        self.client.json(req).await?;
+        let kind = GlobalAccountDataEventType::from(event_type);
+        let request =
+            set_global_account_data::v3::Request::new_raw(self.own_id()?, kind, raw(content)?);
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
@@ -668,18 +689,14 @@ impl Intent {
         event_type: &str,
         content: &Value,
     ) -> Result<(), ClientError> {
-        let path = format!(
-            "{V3}/user/{}/rooms/{}/account_data/{}",
-            enc(&self.user_id),
-            enc(room_id),
-            enc(event_type)
+        let kind = RoomAccountDataEventType::from(event_type);
+        let request = set_room_account_data::v3::Request::new_raw(
+            self.own_id()?,
+            room(room_id)?,
+            kind,
+            raw(content)?,
         );
-        let req = self
-            .req(Method::PUT, path)
-            .await?
-            .json(content.clone())
-            .idempotent(Idempotent::Yes);
-        self.client.json(req).await?;
+        self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 }
@@ -691,9 +708,42 @@ fn str_field(v: &Value, key: &str) -> Result<String, ClientError> {
         .ok_or_else(|| ClientError::InvalidResponse(format!("no `{key}` in answer")))
 }
 
+/// A room id from the bridge, as ruma's.
+fn room(id: &str) -> Result<OwnedRoomId, ClientError> {
+    OwnedRoomId::try_from(id).map_err(invalid)
+}
+
+/// An event id from the bridge, as ruma's.
+fn event(id: &str) -> Result<OwnedEventId, ClientError> {
+    OwnedEventId::try_from(id).map_err(invalid)
+}
+
+/// A user id from the bridge, as ruma's.
+fn user(id: &str) -> Result<OwnedUserId, ClientError> {
+    OwnedUserId::try_from(id).map_err(invalid)
+}
+
+/// `content` as ruma's raw JSON of any type.
+fn raw<T>(content: &impl Serialize) -> Result<Raw<T>, ClientError> {
+    let json = serde_json::value::to_raw_value(content)
+        .map_err(|e| ClientError::Content(e.to_string()))?;
+    Ok(Raw::from_json(json))
+}
+
+/// A timestamp in unix milliseconds as ruma's (out of range: none).
+fn millis(ms: u64) -> Option<MilliSecondsSinceUnixEpoch> {
+    UInt::new(ms).map(MilliSecondsSinceUnixEpoch)
+}
+
+/// An identifier ruma refuses: nothing is sent.
+fn invalid(e: ruma::IdParseError) -> ClientError {
+    ClientError::Content(format!("not a valid Matrix identifier: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn create_room_json() {
