@@ -15,7 +15,19 @@ use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use serde_json::{Value, json};
+use ruma::OwnedTransactionId;
+use ruma::api::auth_scheme::{
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, AuthScheme,
+    SendAccessToken,
+};
+use ruma::api::client::account::register::{self, LoginType};
+use ruma::api::client::appservice::request_ping;
+use ruma::api::client::authenticated_media::get_media_config;
+use ruma::api::client::discovery::get_supported_versions;
+use ruma::api::client::media::get_media_config as legacy_media_config;
+use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
+use ruma::api::{IncomingResponse as _, MatrixVersion, OutgoingRequest, SupportedVersions};
+use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
 
@@ -123,7 +135,6 @@ pub(crate) struct Req<'a> {
 
 #[derive(Debug)]
 pub(crate) enum Body {
-    Json(Value),
     Bytes { data: Bytes, content_type: String },
 }
 
@@ -144,11 +155,6 @@ impl<'a> Req<'a> {
         }
     }
 
-    pub fn json(mut self, v: Value) -> Self {
-        self.body = Some(Body::Json(v));
-        self
-    }
-
     pub fn query(mut self, k: impl Into<Cow<'a, str>>, v: impl Into<String>) -> Self {
         self.query.push((k.into(), v.into()));
         self
@@ -163,11 +169,6 @@ impl<'a> Req<'a> {
         self.idempotent = i;
         self
     }
-}
-
-/// Joins literal path parts and [`encode_segment`] results.
-pub(crate) fn path(parts: &[&str]) -> String {
-    parts.concat()
 }
 
 impl MatrixClient {
@@ -267,17 +268,10 @@ impl MatrixClient {
         appservice_id: &str,
         transaction_id: Option<&str>,
     ) -> Result<u64, ClientError> {
-        let mut body = json!({});
-        if let Some(t) = transaction_id {
-            body["transaction_id"] = json!(t);
-        }
-        let p = path(&[
-            "/_matrix/client/v1/appservice/",
-            &encode_segment(appservice_id),
-            "/ping",
-        ]);
-        let v = self.json(Req::new(Method::POST, p).json(body)).await?;
-        Ok(v.get("duration_ms").and_then(Value::as_u64).unwrap_or(0))
+        let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
+        request.transaction_id = transaction_id.map(OwnedTransactionId::from);
+        let answer = self.call(request, None, Idempotent::No).await?;
+        Ok(u64::try_from(answer.duration.as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The largest upload the homeserver takes (`m.upload.size` of the
@@ -287,24 +281,29 @@ impl MatrixClient {
             .inner
             .upload_limit
             .get_or_init(|| async {
-                for p in [
-                    "/_matrix/client/v1/media/config",
-                    "/_matrix/media/v3/config",
-                ] {
-                    match self.json(Req::new(Method::GET, p.into())).await {
-                        Ok(v) => return v.get("m.upload.size").and_then(Value::as_u64),
-                        Err(e) => debug!(path = p, error = %e, "no media config here"),
+                let request = get_media_config::v1::Request::new();
+                match self.call(request, None, Idempotent::Yes).await {
+                    Ok(config) => return Some(config.upload_size.into()),
+                    Err(e) => debug!(error = %e, "no authenticated media config"),
+                }
+                // Homeservers before authenticated media (Matrix 1.11).
+                #[allow(deprecated)]
+                let legacy = legacy_media_config::v3::Request::new();
+                match self.call(legacy, None, Idempotent::Yes).await {
+                    Ok(config) => Some(config.upload_size.into()),
+                    Err(e) => {
+                        debug!(error = %e, "no media config");
+                        None
                     }
                 }
-                None
             })
             .await
     }
 
     /// `GET /_matrix/client/versions`, for feature detection.
-    pub async fn versions(&self) -> Result<Value, ClientError> {
-        self.json(Req::new(Method::GET, "/_matrix/client/versions".into()))
-            .await
+    pub async fn versions(&self) -> Result<get_supported_versions::Response, ClientError> {
+        let request = get_supported_versions::Request::new();
+        self.call(request, None, Idempotent::Yes).await
     }
 
     /// Registers `localpart` as an appservice user; an existing user is
@@ -313,15 +312,12 @@ impl MatrixClient {
         if self.is_registered(localpart) {
             return Ok(());
         }
-        let body = json!({
-            "type": "m.login.application_service",
-            "username": localpart,
-            "inhibit_login": true,
-        });
-        let req = Req::new(Method::POST, "/_matrix/client/v3/register".into())
-            .json(body)
-            .idempotent(Idempotent::Yes); // a repeat answers M_USER_IN_USE
-        match self.json(req).await {
+        let mut request = register::v3::Request::new();
+        request.login_type = Some(LoginType::ApplicationService);
+        request.username = Some(localpart.to_owned());
+        request.inhibit_login = true;
+        // A repeat answers M_USER_IN_USE.
+        match self.call(request, None, Idempotent::Yes).await {
             Ok(_) => debug!(localpart, "registered user"),
             Err(e) if e.is("M_USER_IN_USE") => {}
             Err(e) => return Err(e),
@@ -337,6 +333,53 @@ impl MatrixClient {
             .registered
             .lock()
             .is_ok_and(|set| set.contains(localpart))
+    }
+
+    /// Sends a client-server request of ruma's, as `as_user` when given
+    /// (appservice masquerading): ruma lays out its path, query and body;
+    /// this client adds its token, the user and the retries, and reads the
+    /// answer into ruma's response.
+    pub(crate) async fn call<R: Outgoing>(
+        &self,
+        request: R,
+        as_user: Option<&str>,
+        idempotent: Idempotent,
+    ) -> Result<R::IncomingResponse, ClientError> {
+        let http = request
+            .try_into_http_request::<Vec<u8>>(
+                "http://homeserver",
+                <R::Authentication as TokenAuth>::input(),
+                <R::PathBuilder as PathInput>::input(),
+            )
+            .map_err(|e| ClientError::Content(e.to_string()))?;
+        let mut req = Req::new(http.method().clone(), http.uri().path().to_owned())
+            .acting_as(as_user)
+            .idempotent(idempotent);
+        if let Some(query) = http.uri().query() {
+            for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+                req = req.query(k.into_owned(), v.into_owned());
+            }
+        }
+        let content_type = http
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_owned();
+        let body = http.into_body();
+        if !body.is_empty() {
+            req.body = Some(Body::Bytes {
+                data: Bytes::from(body),
+                content_type,
+            });
+        }
+        let answer = self.send(req).await?;
+        let response = axum::http::Response::builder()
+            .status(200)
+            .body(answer.to_vec())
+            .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
+        R::IncomingResponse::try_from_http_response(response)
+            .map_err(|e| ClientError::InvalidResponse(e.to_string()))
     }
 
     /// The full URL of `req` (path and query).
@@ -421,9 +464,6 @@ impl MatrixClient {
             .request(req.method.clone(), url)
             .header(AUTHORIZATION, self.inner.token.0.clone());
         rb = match &req.body {
-            Some(Body::Json(v)) => rb
-                .header(CONTENT_TYPE, "application/json")
-                .body(serde_json::to_vec(v).unwrap_or_default()),
             Some(Body::Bytes { data, content_type }) => rb
                 .header(CONTENT_TYPE, content_type.as_str())
                 .body(data.clone()),
@@ -503,6 +543,59 @@ pub fn parse_mxc(mxc: &str) -> Result<(&str, &str), ClientError> {
     Ok((server, id))
 }
 
+/// A ruma request this client sends: authenticated by a token (the
+/// appservice's), its path picked from the versions we speak.
+pub(crate) trait Outgoing:
+    OutgoingRequest<Authentication: TokenAuth, PathBuilder: PathInput>
+{
+}
+
+impl<R> Outgoing for R where R: OutgoingRequest<Authentication: TokenAuth, PathBuilder: PathInput> {}
+
+/// An authentication scheme that takes a token. The token passed to ruma
+/// is a placeholder: [`MatrixClient`] sends its own.
+pub(crate) trait TokenAuth: AuthScheme {
+    /// The input for any lifetime.
+    fn input<'a>() -> Self::Input<'a>;
+}
+
+macro_rules! token_auth {
+    ($($scheme:ty),*) => {$(
+        impl TokenAuth for $scheme {
+            fn input<'a>() -> SendAccessToken<'a> {
+                SendAccessToken::Always("-")
+            }
+        }
+    )*};
+}
+
+token_auth!(
+    AccessToken,
+    AccessTokenOptional,
+    AppserviceToken,
+    AppserviceTokenOptional
+);
+
+/// The input ruma's path builders take, for the spec versions we speak.
+pub(crate) trait PathInput: PathBuilder {
+    /// The input for any lifetime.
+    fn input<'a>() -> Self::Input<'a>;
+}
+
+impl PathInput for VersionHistory {
+    fn input<'a>() -> Cow<'a, SupportedVersions> {
+        // Matrix 1.11: authenticated media, `/v3` client paths.
+        Cow::Owned(SupportedVersions {
+            versions: [MatrixVersion::V1_11].into(),
+            features: Default::default(),
+        })
+    }
+}
+
+impl PathInput for SinglePath {
+    fn input<'a>() -> Self::Input<'a> {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,14 +616,15 @@ mod tests {
     #[test]
     fn urls_keep_prefix_and_add_user_id() {
         let c = client("https://hs.example.org/prefix/");
-        let p = path(&[
+        let p = [
             "/_matrix/client/v3/rooms/",
             &encode_segment("!r:x/y"),
             "/send/",
             &encode_segment("com.example/odd type"),
             "/",
             &encode_segment("t#1"),
-        ]);
+        ]
+        .concat();
         let req = Req::new(Method::PUT, p)
             .query("ts", "42")
             .acting_as(Some("@ghost:example.org"));

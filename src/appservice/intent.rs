@@ -2,11 +2,9 @@
 
 use ruma::events::room::member::MembershipState;
 use ruma::events::{MessageLikeEventContent, StateEventContent};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ruma::api::auth_scheme::{AccessToken, SendAccessToken};
 use ruma::api::client::account::whoami;
 use ruma::api::client::config::{
     get_global_account_data, set_global_account_data, set_room_account_data,
@@ -29,8 +27,6 @@ use ruma::api::client::room::create_room;
 use ruma::api::client::state::{get_state_event_for_key, send_state_event};
 use ruma::api::client::tag::{create_tag, delete_tag, get_tags};
 use ruma::api::client::typing::create_typing_event::{self, v3::Typing, v3::TypingInfo};
-use ruma::api::path_builder::VersionHistory;
-use ruma::api::{IncomingResponse as _, MatrixVersion, OutgoingRequest, SupportedVersions};
 use ruma::events::tag::TagInfo;
 use ruma::events::{
     GlobalAccountDataEventType, MessageLikeEventType, RoomAccountDataEventType, StateEventType,
@@ -49,7 +45,9 @@ use reqwest::Method;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::client::{Body, Idempotent, MatrixClient, Req, encode_segment as enc, parse_mxc};
+use super::client::{
+    Body, Idempotent, MatrixClient, Outgoing, Req, encode_segment as enc, parse_mxc,
+};
 use super::error::ClientError;
 
 /// `preset` of a new room.
@@ -226,52 +224,18 @@ impl Intent {
         Ok(Req::new(method, path).acting_as(as_user))
     }
 
-    /// Sends a client-server request of ruma's as this intent: ruma lays out
-    /// its path, query and body; the client adds the token, the user it
-    /// acts as and the retries; the answer is read into ruma's response.
-    async fn call<R>(
+    /// Sends a client-server request of ruma's as this intent (see
+    /// [`MatrixClient::call`]).
+    async fn call<R: Outgoing>(
         &self,
         request: R,
         idempotent: Idempotent,
-    ) -> Result<R::IncomingResponse, ClientError>
-    where
-        R: OutgoingRequest<Authentication = AccessToken, PathBuilder = VersionHistory>,
-    {
-        let versions = SupportedVersions {
-            versions: [MatrixVersion::V1_11].into(),
-            features: Default::default(),
-        };
-        // The token here is a placeholder: the client sends its own.
-        let http = request
-            .try_into_http_request::<Vec<u8>>(
-                "http://homeserver",
-                SendAccessToken::Always("-"),
-                Cow::Owned(versions),
-            )
-            .map_err(|e| ClientError::Content(e.to_string()))?;
-        let mut req = self
-            .req(http.method().clone(), http.uri().path().to_owned())
-            .await?
-            .idempotent(idempotent);
-        if let Some(query) = http.uri().query() {
-            for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-                req = req.query(k.into_owned(), v.into_owned());
-            }
+    ) -> Result<R::IncomingResponse, ClientError> {
+        if self.acting == Acting::Ghost {
+            self.ensure_registered().await?;
         }
-        let body = http.into_body();
-        if !body.is_empty() {
-            req.body = Some(Body::Bytes {
-                data: Bytes::from(body),
-                content_type: "application/json".to_owned(),
-            });
-        }
-        let answer = self.client.send(req).await?;
-        let response = axum::http::Response::builder()
-            .status(200)
-            .body(answer.to_vec())
-            .map_err(|e| ClientError::InvalidResponse(e.to_string()))?;
-        R::IncomingResponse::try_from_http_response(response)
-            .map_err(|e| ClientError::InvalidResponse(e.to_string()))
+        let as_user = (self.acting != Acting::Bot).then_some(self.user_id.as_str());
+        self.client.call(request, as_user, idempotent).await
     }
 
     /// This intent's user id as ruma's.
