@@ -14,6 +14,7 @@ pub mod ghost;
 mod handler;
 pub mod locks;
 pub mod login;
+pub mod message;
 mod network;
 mod outbound;
 pub mod portal;

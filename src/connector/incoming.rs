@@ -19,6 +19,7 @@ use super::{backfill, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::ghost::GhostId;
 use crate::bridge::mark_as_puppet;
+use crate::bridge::message::RemoteMessage;
 use crate::connector::Bridge;
 use crate::store::{Login, Message, Portal, StoreError, now_ms};
 use ruma::OwnedMxcUri;
@@ -455,9 +456,7 @@ pub(super) async fn deliver(
     Ok(event_id)
 }
 
-/// Sends `m`'s Matrix event and records it. The transaction id is derived
-/// from the message, so a send repeated after a crash is the same event to
-/// the homeserver.
+/// Sends `m`'s Matrix event and records it (see [`Bridge::send_remote`]).
 pub(super) async fn send_and_record(
     bridge: &Bridge,
     login: &Login,
@@ -467,29 +466,18 @@ pub(super) async fn send_and_record(
     event_type: &str,
     content: &serde_json::Value,
 ) -> Result<String, IncomingError> {
-    let txn = format!(
-        "wa{}{}",
-        login.login_id,
-        m.id.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-    );
-    let event_id = intent
-        .send_message_event(&portal.room_id, event_type, content, &txn, Some(m.ts_ms))
-        .await?;
-    let record = Message {
-        login_id: login.login_id.clone(),
-        chat_id: m.chat.to_string(),
-        sender_id: m.sender.to_non_ad().to_string(),
-        message_id: m.id.to_owned(),
-        room_id: portal.room_id.clone(),
-        event_id: event_id.clone(),
-        sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
+    let (chat_id, sender_id) = (m.chat.to_string(), m.sender.to_non_ad().to_string());
+    let remote = RemoteMessage {
+        login_id: &login.login_id,
+        chat_id: &chat_id,
+        sender_id: &sender_id,
+        message_id: m.id,
+        ts_ms: m.ts_ms,
     };
-    match bridge.db().save_message(&record).await {
-        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
-        Err(e) => Err(e.into()),
-    }
+    let sent = bridge
+        .send_remote(&portal.room_id, intent, &remote, (event_type, content))
+        .await?;
+    Ok(sent)
 }
 
 /// A contact read our messages: their ghost's read receipt on the newest
