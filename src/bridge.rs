@@ -366,8 +366,8 @@ async fn introduce<N: Network>(bridge: &Bridge<N>) {
 }
 
 /// At shutdown, once no transaction comes in: sends what the homeserver
-/// handed over, finishes running commands, lets the network close its
-/// connections, and stops the logins in progress.
+/// handed over, finishes running commands, stops the logins in progress,
+/// and lets the network close its connections.
 async fn stop_work<N: Network>(bridge: &Arc<Bridge<N>>) {
     // What the homeserver handed over is sent before the clients stop.
     if !bridge.outbound.drain(OUTBOUND_DRAIN).await {
@@ -376,10 +376,12 @@ async fn stop_work<N: Network>(bridge: &Arc<Bridge<N>>) {
     if !bridge.chores.drain(CHORE_LIMIT).await {
         warn!("some commands were still running at shutdown");
     }
-    N::stop(bridge).await;
+    // Logins in progress first: one that links now would start a client
+    // after the network closed the others.
     for (_, login) in bridge.logins_in_progress.lock().await.drain() {
         login.abort();
     }
+    N::stop(bridge).await;
 }
 
 /// How often the bridge forgets what is past its retention (see

@@ -14,6 +14,8 @@
 //!   the transaction failed, and the homeserver retried it forever while
 //!   every later event waited. Now it is refused on its own and Alice's
 //!   next events go through.
+//! - A login Bob starts stops once someone else joins his management room:
+//!   its next QR code is not shown and the one shown is redacted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -28,6 +30,9 @@ const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557820001";
 
 fn permit_bob(config: &mut wabridge::config::Config) {
+    // QR codes rotate fast, so a login Bob starts shows its next code soon.
+    config.network.first_qr_seconds = 2;
+    config.network.later_qr_seconds = 2;
     let bob = format!("@bob:{}", support::synapse::SERVER_NAME);
     config
         .bridge
@@ -168,5 +173,32 @@ async fn nobody_else_drives_a_users_bridge_and_one_bad_event_stalls_nobody() {
         assert!(Instant::now() < deadline, "{status}: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // Bob starts a login in his own management room; once someone else is
+    // in it, the next QR code is not shown: the login stops, it says why,
+    // and the code already shown is taken away.
+    let bobs = support::login::open_management_room(&bob, bot, WAIT).await;
+    bob.send_text(&bobs, "login").await;
+    let (_, image) = bob
+        .sync_until(WAIT, |r, e| {
+            r == bobs && e["content"]["msgtype"] == "m.image"
+        })
+        .await;
+    let image_id = image["event_id"].as_str().unwrap().to_owned();
+    bob.invite(&bobs, &mallory.user_id).await;
+    mallory.join(&bobs).await;
+    let text = notice_with(&bob, &bobs, bot, "Login cancelled").await;
+    assert!(text.contains("someone else is in this room now"), "{text}");
+    let events = bob.room_messages(&bobs).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "m.room.redaction"
+            && (e["redacts"] == image_id.as_str() || e["content"]["redacts"] == image_id.as_str())),
+        "the QR code shown is redacted"
+    );
+    let images = events
+        .iter()
+        .filter(|e| e["content"]["msgtype"] == "m.image")
+        .count();
+    assert_eq!(images, 0, "no QR code is left in the room: {events:?}");
     li.bridge.stop().await;
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use ruma::OwnedTransactionId;
@@ -284,6 +284,8 @@ impl MatrixClient {
                 let request = get_media_config::v1::Request::new();
                 match self.call(request, None, Idempotent::Yes).await {
                     Ok(config) => return Some(config.upload_size.into()),
+                    // An answer without `m.upload.size`: it names no limit.
+                    Err(ClientError::InvalidResponse(_)) => return None,
                     Err(e) => debug!(error = %e, "no authenticated media config"),
                 }
                 // Homeservers before authenticated media (Matrix 1.11).
@@ -352,7 +354,8 @@ impl MatrixClient {
                 <R::PathBuilder as PathInput>::input(),
             )
             .map_err(|e| ClientError::Content(e.to_string()))?;
-        let mut req = Req::new(http.method().clone(), http.uri().path().to_owned())
+        let path = checked_path(http.uri().path())?;
+        let mut req = Req::new(http.method().clone(), path.to_owned())
             .acting_as(as_user)
             .idempotent(idempotent);
         if let Some(query) = http.uri().query() {
@@ -543,6 +546,24 @@ pub fn parse_mxc(mxc: &str) -> Result<(&str, &str), ClientError> {
     Ok((server, id))
 }
 
+/// `path` as ruma laid it out, if no argument in it can move the request
+/// elsewhere: ruma leaves `.` and `%` in arguments as they are, and URL
+/// parsing turns `\` into `/` and drops `.` and `..` segments (also
+/// written `%2e`), so an id like `$x\..\..` could reach another endpoint.
+/// A segment that is `.` or `..`, or holds a backslash (even encoded), is
+/// refused.
+fn checked_path(path: &str) -> Result<&str, ClientError> {
+    for segment in path.split('/') {
+        let decoded = percent_decode_str(segment).decode_utf8_lossy();
+        if decoded.contains('\\') || decoded == "." || decoded == ".." {
+            return Err(ClientError::Content(format!(
+                "a request path segment that would move it: {segment:?}"
+            )));
+        }
+    }
+    Ok(path)
+}
+
 /// A ruma request this client sends: authenticated by a token (the
 /// appservice's), its path picked from the versions we speak.
 pub(crate) trait Outgoing:
@@ -611,6 +632,30 @@ mod tests {
         assert_eq!(encode_segment("m.room.message"), "m.room.message");
         assert_eq!(encode_segment("x y+é"), "x%20y%2B%C3%A9");
         assert_eq!(encode_segment("a-b_c~d"), "a-b_c~d");
+    }
+
+    #[test]
+    fn arguments_cannot_move_a_request_elsewhere() {
+        use ruma::api::client::state::get_state_event_for_key;
+        let room = ruma::OwnedRoomId::try_from("!r:x").unwrap();
+        for key in ["..", ".", "%2e%2E", "a\\..\\..\\b"] {
+            let request =
+                get_state_event_for_key::v3::Request::new(room.clone(), "m.x".into(), key.into());
+            let http = request
+                .try_into_http_request::<Vec<u8>>(
+                    "http://h",
+                    SendAccessToken::Always("-"),
+                    <VersionHistory as PathInput>::input(),
+                )
+                .unwrap();
+            assert!(checked_path(http.uri().path()).is_err(), "{key}");
+        }
+        for fine in [
+            "/_matrix/client/v3/rooms/!r:x/state/m.x/a%2F..b",
+            "/a/.b/c%20d",
+        ] {
+            assert_eq!(checked_path(fine).unwrap(), fine);
+        }
     }
 
     #[test]

@@ -51,8 +51,7 @@ use super::client::{
 use super::error::ClientError;
 
 /// `preset` of a new room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoomPreset {
     /// Invite only, history shared.
     PrivateChat,
@@ -86,41 +85,28 @@ impl InitialState {
     }
 }
 
-/// Parameters of `POST /createRoom`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Parameters of `POST /createRoom` (sent as ruma's request).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CreateRoom {
     /// `name`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `topic`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
     /// Users to invite.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invite: Vec<String>,
     /// Flag invites as direct chats.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub is_direct: bool,
     /// `preset`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preset: Option<RoomPreset>,
     /// `room_alias_name` (the localpart of an alias to create).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub room_alias_name: Option<String>,
     /// `room_version`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub room_version: Option<String>,
     /// `creation_content`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub creation_content: Option<Value>,
     /// `initial_state` (e.g. `m.bridge`, `m.room.avatar`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub initial_state: Vec<InitialState>,
     /// `power_level_content_override`.
-    #[serde(
-        rename = "power_level_content_override",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub power_levels: Option<Value>,
 }
 
@@ -724,8 +710,26 @@ mod tests {
             power_levels: Some(json!({"users": {}})),
             ..CreateRoom::default()
         };
+        // What goes out: the body of the request ruma makes of it.
+        let body = |c: &CreateRoom| -> Value {
+            use super::super::client::{PathInput, TokenAuth};
+            use ruma::api::OutgoingRequest as _;
+            use ruma::api::auth_scheme::AccessToken;
+            use ruma::api::path_builder::VersionHistory;
+            let http = c
+                .request()
+                .unwrap()
+                .try_into_http_request::<Vec<u8>>(
+                    "http://h",
+                    <AccessToken as TokenAuth>::input(),
+                    <VersionHistory as PathInput>::input(),
+                )
+                .unwrap();
+            assert_eq!(http.uri().path(), "/_matrix/client/v3/createRoom");
+            serde_json::from_slice(http.body()).unwrap()
+        };
         assert_eq!(
-            serde_json::to_value(&c).unwrap(),
+            body(&c),
             json!({
                 "name": "n", "invite": ["@a:x"], "is_direct": true,
                 "preset": "trusted_private_chat",
@@ -733,9 +737,14 @@ mod tests {
                 "power_level_content_override": {"users": {}}
             })
         );
-        assert_eq!(
-            serde_json::to_value(CreateRoom::default()).unwrap(),
-            json!({})
+        assert_eq!(body(&CreateRoom::default()), json!({}));
+        let bad = CreateRoom {
+            invite: vec!["not-a-user".into()],
+            ..CreateRoom::default()
+        };
+        assert!(
+            bad.request().is_err(),
+            "a bad invitee is refused before sending"
         );
     }
 

@@ -2,8 +2,9 @@
 //! feeds (bridgev2's login process). The network links the account and
 //! reports each step ([`LoginStep`]); the core shows it in the user's
 //! management room (the QR code as an image, each new code as an edit of
-//! the first), stops the login when someone else joins that room, takes
-//! the code away once the account is linked, and says how it ended.
+//! the first), stops the login when a new code comes and someone else is
+//! in that room, takes the code away once the account is linked, and says
+//! how it ended.
 //!
 //! [`Flow`] is the state machine, without I/O: each input gives the
 //! actions to take. [`start`] runs one login per user.
@@ -21,8 +22,9 @@ use tracing::warn;
 
 use super::{Bridge, Network, commands, qr, txn_id};
 
-/// What the network reports while it links an account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the network reports while it links an account. `Debug` leaves
+/// the code out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum LoginStep {
     /// The user should scan `code`, which replaces any code shown before;
     /// `instructions` says where (shown once, before the first code).
@@ -35,6 +37,15 @@ pub enum LoginStep {
     },
     /// The account is linked; the network now stores and starts it.
     Linked,
+}
+
+impl std::fmt::Debug for LoginStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginStep::ScanQr { .. } => f.write_str("ScanQr { .. }"),
+            LoginStep::Linked => f.write_str("Linked"),
+        }
+    }
 }
 
 /// Why a login ended without one: what the user is told.
@@ -73,8 +84,9 @@ pub enum Input {
     QrFailed(LoginFailed),
 }
 
-/// What the driver does for an input, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the driver does for an input, in order. `Debug` leaves the code
+/// out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Action {
     /// A notice in the room.
     Notice(String),
@@ -90,6 +102,20 @@ pub enum Action {
     /// Stop the network's login (the room is not private, or the code
     /// could not be shown).
     Abort,
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Notice(text) => f.debug_tuple("Notice").field(text).finish(),
+            Action::ShowQr { replacing, .. } => f
+                .debug_struct("ShowQr")
+                .field("replacing", replacing)
+                .finish_non_exhaustive(),
+            Action::RedactQr(event) => f.debug_tuple("RedactQr").field(event).finish(),
+            Action::Abort => f.write_str("Abort"),
+        }
+    }
 }
 
 /// The states of one login.
@@ -147,7 +173,8 @@ impl Flow {
                 step: LoginStep::ScanQr { code, instructions },
                 private,
             } => match &self.state {
-                _ if !private => {
+                // Shown nothing yet or a code on show: not where others see it.
+                State::Started | State::ShowingQr(_) if !private => {
                     self.state = State::Failed;
                     let why = format!(
                         "Login cancelled: someone else is in this room now. {}",
@@ -269,6 +296,9 @@ async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, user: &str) {
 async fn act<N: Network>(bridge: &Bridge<N>, room: &str, flow: &mut Flow, input: Input) {
     let mut inputs = vec![input];
     while let Some(input) = inputs.pop() {
+        if let Input::Finished(Err(why)) | Input::QrFailed(why) = &input {
+            warn!(error = %why, "login failed");
+        }
         for action in flow.on(input, N::NAME) {
             match action {
                 Action::Notice(text) => bridge.notice(room, &text).await,

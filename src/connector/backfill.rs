@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use ruma::OwnedEventId;
-use ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
+use ruma::events::room::message::{MessageType, ReplacementMetadata, RoomMessageEventContent};
 use tokio::sync::Notify;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use wa_client::Client;
@@ -197,6 +197,11 @@ async fn show_progress(
     let mut content = RoomMessageEventContent::notice_plain(text);
     if let Some(original) = shown.and_then(|o| OwnedEventId::try_from(o).ok()) {
         content = content.make_replacement(ReplacementMetadata::new(original, None));
+        // ruma gives the fallback an empty HTML body ("* "): plain text
+        // reads better where the edit is not understood.
+        if let MessageType::Notice(notice) = &mut content.msgtype {
+            notice.formatted = None;
+        }
     }
     match bridge.bot().send(room, &content, &txn_id(), None).await {
         Ok(id) => Some(shown.map_or(id, str::to_owned)),

@@ -342,6 +342,18 @@ pub(in crate::connector) fn content(
         }
     };
     let mut content = json_of(&RoomMessageEventContent::new(msgtype));
+    if a.kind == MediaKind::Ptt && duration.is_none() {
+        // ruma's MSC1767 audio block needs a duration; without one the
+        // block still says it is audio, with the waveform if there is one.
+        let block = AudioWithoutDuration {
+            audio: WaveformOnly {
+                waveform: waveform(a),
+            },
+        };
+        if let (Some(content), Value::Object(block)) = (content.as_object_mut(), json_of(&block)) {
+            content.extend(block);
+        }
+    }
     if a.kind == MediaKind::Gif
         && let (Some(info), Value::Object(marks)) = (
             content.get_mut("info").and_then(Value::as_object_mut),
@@ -364,6 +376,20 @@ fn waveform(a: &Attachment<'_>) -> Vec<UnstableAmplitude> {
             UnstableAmplitude::new(u16::try_from(scaled).unwrap_or(UnstableAmplitude::MAX))
         })
         .collect()
+}
+
+/// The MSC1767 audio block of a voice note whose duration is unknown.
+#[derive(Debug, Serialize)]
+struct AudioWithoutDuration {
+    #[serde(rename = "org.matrix.msc1767.audio")]
+    audio: WaveformOnly,
+}
+
+/// An MSC1767 audio block with only a waveform (or nothing).
+#[derive(Debug, Serialize)]
+struct WaveformOnly {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    waveform: Vec<UnstableAmplitude>,
 }
 
 /// How mautrix bridges mark a looping, silent video in its `info` (clients
@@ -487,6 +513,23 @@ mod tests {
             c["org.matrix.msc1767.audio"],
             json!({"duration": 7000, "waveform": [0, 512, 1024, 1024]})
         );
+    }
+
+    #[test]
+    fn a_voice_note_without_a_duration_keeps_its_waveform() {
+        let m = WaMessage {
+            audio_message: Some(Box::new(AudioMessage {
+                ptt: Some(true),
+                waveform: Some(vec![100]),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let a = Attachment::of(&m).unwrap();
+        let (_, c) = content(&a, "mxc://hs/v", 9, None);
+        assert_eq!(c["org.matrix.msc3245.voice"], json!({}));
+        assert_eq!(c["org.matrix.msc1767.audio"], json!({"waveform": [1024]}));
+        assert!(c["info"].get("duration").is_none());
     }
 
     #[test]
