@@ -342,6 +342,13 @@ pub(in crate::connector) fn content(
         }
     };
     let mut content = json_of(&RoomMessageEventContent::new(msgtype));
+    add_extras(a, duration, &mut content);
+    ("m.room.message", content)
+}
+
+/// What ruma's types have no field for: a voice note's MSC1767 block when
+/// its duration is unknown, and mautrix's GIF marks.
+fn add_extras(a: &Attachment<'_>, duration: Option<Duration>, content: &mut Value) {
     if a.kind == MediaKind::Ptt && duration.is_none() {
         // ruma's MSC1767 audio block needs a duration; without one the
         // block still says it is audio, with the waveform if there is one.
@@ -362,7 +369,6 @@ pub(in crate::connector) fn content(
     {
         info.extend(marks);
     }
-    ("m.room.message", content)
 }
 
 /// A voice note's waveform as MSC1767 has it: WhatsApp's 0-100 per sample
