@@ -203,11 +203,16 @@ impl Intent {
     /// A request as this user (`?user_id=` for ghosts, which are registered
     /// first: the homeserver refuses `user_id` of unknown users).
     async fn req(&self, method: Method, path: String) -> Result<Req<'_>, ClientError> {
+        Ok(Req::new(method, path).acting_as(self.as_user().await?))
+    }
+
+    /// The `user_id` a request of this intent names (none for the bot); a
+    /// ghost is registered first.
+    async fn as_user(&self) -> Result<Option<&str>, ClientError> {
         if self.acting == Acting::Ghost {
             self.ensure_registered().await?;
         }
-        let as_user = (self.acting != Acting::Bot).then_some(self.user_id.as_str());
-        Ok(Req::new(method, path).acting_as(as_user))
+        Ok((self.acting != Acting::Bot).then_some(self.user_id.as_str()))
     }
 
     /// Sends a client-server request of ruma's as this intent (see
@@ -217,10 +222,7 @@ impl Intent {
         request: R,
         idempotent: Idempotent,
     ) -> Result<R::IncomingResponse, ClientError> {
-        if self.acting == Acting::Ghost {
-            self.ensure_registered().await?;
-        }
-        let as_user = (self.acting != Acting::Bot).then_some(self.user_id.as_str());
+        let as_user = self.as_user().await?;
         self.client.call(request, as_user, idempotent).await
     }
 

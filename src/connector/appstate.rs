@@ -591,6 +591,5 @@ async fn to_whatsapp(
 
 /// The `m.marked_unread` room account data for `unread`.
 fn marked_unread(unread: bool) -> serde_json::Value {
-    // ruma's content always serialises.
-    serde_json::to_value(MarkedUnreadEventContent::new(unread)).unwrap_or_default()
+    super::to_matrix::json_of(&MarkedUnreadEventContent::new(unread))
 }

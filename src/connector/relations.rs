@@ -25,6 +25,7 @@ mod outgoing;
 use crate::connector::from_matrix::mentions::{pills, pills_to_numbers};
 use crate::connector::from_matrix::text::{html_of, whatsapp_text};
 use crate::connector::to_matrix::mentions::{escape_html, with_pills};
+use crate::connector::to_matrix::merge;
 pub(super) use outgoing::{
     Decoration, chat_of, decorate_outgoing, edit_from_matrix, key_of, message_in, new_user_event,
     refuse, user_event,
@@ -441,15 +442,6 @@ struct Mentioned {
     formatted: FormattedBody,
     #[serde(rename = "m.mentions")]
     mentions: Mentions,
-}
-
-/// Sets the fields of `fields` (a typed part of a content) on `content`.
-fn merge(content: &mut Value, fields: &impl Serialize) {
-    if let (Some(content), Ok(Value::Object(fields))) =
-        (content.as_object_mut(), serde_json::to_value(fields))
-    {
-        content.extend(fields);
-    }
 }
 
 /// The most people one message's mentions are shown for.

@@ -9,20 +9,11 @@ use tracing::{debug, warn};
 use wa_client::Client;
 
 use super::{MediaError, thumbnail};
-use crate::appservice::{ClientError, Intent};
+use crate::appservice::Intent;
+use crate::bridge::error::matrix_is_transient;
 use crate::connector::Bridge;
 use crate::connector::incoming::IncomingError;
 use crate::connector::to_matrix::media::{Attachment, UploadedThumbnail, content, failure_notice};
-
-/// Whether a failed homeserver request is worth the whole message being
-/// tried again (the server or the network), rather than a notice.
-fn transient(e: &ClientError) -> bool {
-    match e {
-        ClientError::Network(_) => true,
-        ClientError::Matrix(m) => m.status >= 500 || m.status == 429,
-        _ => false,
-    }
-}
 
 /// The Matrix event for attachment `a`: downloaded through `client`, stored
 /// in the media repository as `intent`. What cannot be bridged becomes a
@@ -36,7 +27,8 @@ pub(in crate::connector) async fn to_matrix(
 ) -> Result<(&'static str, Value), IncomingError> {
     match transfer(bridge, client, intent, a).await {
         Ok(event) => Ok(event),
-        Err(MediaError::Matrix(e)) if transient(&e) => Err(e.into()),
+        // A homeserver down or busy: the whole message is tried again.
+        Err(MediaError::Matrix(e)) if matrix_is_transient(&e) => Err(e.into()),
         Err(e) => {
             warn!(kind = a.name(), error = %e, "attachment not bridged");
             Ok(("m.room.message", failure_notice(a, &e)))

@@ -22,6 +22,7 @@ use wa_core::proto::Message as WaMessage;
 
 use crate::connector::media::MediaError;
 use crate::connector::to_matrix::markup::whatsapp_to_html;
+use crate::connector::to_matrix::{json_of, merge};
 
 /// The attachment a WhatsApp message carries, read from the message alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,17 +358,12 @@ fn add_extras(a: &Attachment<'_>, duration: Option<Duration>, content: &mut Valu
                 waveform: waveform(a),
             },
         };
-        if let (Some(content), Value::Object(block)) = (content.as_object_mut(), json_of(&block)) {
-            content.extend(block);
-        }
+        merge(content, &block);
     }
     if a.kind == MediaKind::Gif
-        && let (Some(info), Value::Object(marks)) = (
-            content.get_mut("info").and_then(Value::as_object_mut),
-            json_of(&GifMarks::default()),
-        )
+        && let Some(info) = content.get_mut("info")
     {
-        info.extend(marks);
+        merge(info, &GifMarks::default());
     }
 }
 
@@ -424,12 +420,6 @@ impl Default for GifMarks {
             no_audio: true,
         }
     }
-}
-
-/// `content` as the JSON the handlers send (ruma's contents and the typed
-/// extras here always serialise).
-fn json_of(content: &impl Serialize) -> Value {
-    serde_json::to_value(content).unwrap_or_default()
 }
 
 /// The notice that stands in for an attachment that could not be bridged.

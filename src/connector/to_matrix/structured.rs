@@ -8,6 +8,8 @@ use ruma::events::room::message::{
     LocationMessageEventContent, MessageType, RoomMessageEventContent,
 };
 use serde::Serialize;
+
+use super::{json_of, merge};
 use serde_json::Value;
 use wa_core::proto::Message as WaMessage;
 use wa_core::proto::message::protocol_message::Type as ProtocolType;
@@ -99,12 +101,6 @@ fn notice(body: &str) -> Value {
     json_of(&RoomMessageEventContent::notice_plain(body))
 }
 
-/// `content` as the JSON the handlers send (ruma's contents and the typed
-/// extras here always serialise).
-fn json_of(content: &impl Serialize) -> Value {
-    serde_json::to_value(content).unwrap_or_default()
-}
-
 /// A location's extensible-event fields beside `geo_uri`, in the forms
 /// clients with a map read (MSC3488, and MSC1767's plain-text fallback).
 #[derive(Debug, Serialize)]
@@ -123,15 +119,6 @@ struct LocationBlock<'a> {
     description: Option<&'a str>,
 }
 
-/// A content with fields of its own beside it.
-#[derive(Debug, Serialize)]
-struct WithExtras<C, E> {
-    #[serde(flatten)]
-    content: C,
-    #[serde(flatten)]
-    extras: E,
-}
-
 fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live: bool) -> Value {
     let geo = format!("geo:{lat},{long}");
     let label = [name, address]
@@ -147,16 +134,18 @@ fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live
         format!("{what}: {label} ({geo})")
     };
     let location = LocationMessageEventContent::new(body.clone(), geo.clone());
-    json_of(&WithExtras {
-        content: RoomMessageEventContent::new(MessageType::Location(location)),
-        extras: LocationExtras {
-            location: LocationBlock {
-                uri: &geo,
-                description: Some(label.as_str()).filter(|l| !l.is_empty()),
-            },
-            text: &body,
+    let mut content = json_of(&RoomMessageEventContent::new(MessageType::Location(
+        location,
+    )));
+    let extras = LocationExtras {
+        location: LocationBlock {
+            uri: &geo,
+            description: Some(label.as_str()).filter(|l| !l.is_empty()),
         },
-    })
+        text: &body,
+    };
+    merge(&mut content, &extras);
+    content
 }
 
 /// "Contact: name" and its phone numbers, read from the vCard's TEL lines.

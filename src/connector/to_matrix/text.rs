@@ -7,7 +7,7 @@ use serde_json::Value;
 use wa_core::proto::Message as WaMessage;
 
 use super::markup::whatsapp_to_html;
-use super::structured;
+use super::{json_of, structured};
 
 /// The content of message `m` without an attachment, whose text (if it has
 /// any) is `text`.
@@ -27,8 +27,7 @@ pub(in crate::connector) fn text_content(text: Option<&str>, m: &WaMessage) -> V
             ))
         }
     };
-    // ruma's message contents always serialise.
-    serde_json::to_value(content).unwrap_or_default()
+    json_of(&content)
 }
 
 /// What `m` is, as a notice names it.
