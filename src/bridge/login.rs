@@ -53,6 +53,17 @@ impl std::fmt::Debug for LoginStep {
 #[error("{0}")]
 pub struct LoginFailed(pub String);
 
+impl LoginFailed {
+    /// "Login failed: `what`: `e`", or "Login failed: `e`" without `what`.
+    pub fn because(what: &str, e: &dyn std::fmt::Display) -> Self {
+        if what.is_empty() {
+            LoginFailed(format!("Login failed: {e}"))
+        } else {
+            LoginFailed(format!("Login failed: {what}: {e}"))
+        }
+    }
+}
+
 /// Where the network reports its steps.
 #[derive(Debug, Clone)]
 pub struct Steps(mpsc::Sender<LoginStep>);
@@ -328,16 +339,14 @@ async fn show_qr<N: Network>(
     code: &str,
     replacing: Option<&str>,
 ) -> Result<String, LoginFailed> {
-    let failed =
-        |what: &str, e: &dyn std::fmt::Display| LoginFailed(format!("Login failed: {what}{e}"));
-    let png = qr::qr_png(code).map_err(|e| failed("", &e))?;
+    let png = qr::qr_png(code).map_err(|e| LoginFailed::because("", &e))?;
     let side = qr::qr_side(code).unwrap_or(0);
     let size = png.len();
     let mxc = bridge
         .bot
         .upload_media(Bytes::from(png), "image/png", Some("qr.png"))
         .await
-        .map_err(|e| failed("could not upload the QR code: ", &e))?;
+        .map_err(|e| LoginFailed::because("could not upload the QR code", &e))?;
     // The body is what clients show, notify and index: never the pairing
     // secret the image holds.
     let name = N::NAME;
@@ -351,14 +360,15 @@ async fn show_qr<N: Network>(
         ImageMessageEventContent::plain(body, OwnedMxcUri::from(mxc)).info(Some(Box::new(info)));
     let mut content = RoomMessageEventContent::new(MessageType::Image(image));
     if let Some(original) = replacing {
-        let original = OwnedEventId::try_from(original).map_err(|e| failed("", &e))?;
+        let original =
+            OwnedEventId::try_from(original).map_err(|e| LoginFailed::because("", &e))?;
         content = content.make_replacement(ReplacementMetadata::new(original, None));
     }
     let event = bridge
         .bot
         .send(room, &content, &txn_id(), None)
         .await
-        .map_err(|e| failed("could not post the QR code: ", &e))?;
+        .map_err(|e| LoginFailed::because("could not post the QR code", &e))?;
     Ok(replacing.map_or(event, str::to_owned))
 }
 

@@ -285,11 +285,6 @@ pub async fn login(
     finish_login(bridge, room, sender, &jid, &state).await
 }
 
-/// "Login failed: `what`: `e`".
-fn failed(what: &str, e: &dyn std::fmt::Display) -> LoginFailed {
-    LoginFailed(format!("Login failed: {what}: {e}"))
-}
-
 /// Where the QR code is scanned.
 const INSTRUCTIONS: &str = "Scan the QR code below with WhatsApp on your phone: Settings → \
      Linked devices → Link a device.";
@@ -309,7 +304,7 @@ async fn finish_login(
         .db()
         .login_of_user(sender)
         .await
-        .map_err(|e| failed("could not read your earlier login", &e))?;
+        .map_err(|e| LoginFailed::because("could not read your earlier login", &e))?;
     let login_id = match stale {
         Some(old) => replace_stale(bridge, room, &old, jid.user()).await?,
         None => hex::encode(rand::random::<[u8; 8]>()),
@@ -323,7 +318,7 @@ async fn finish_login(
     };
     store_device(bridge, &login, state)
         .await
-        .map_err(|e| failed("could not store the device", &*e))?;
+        .map_err(|e| LoginFailed::because("could not store the device", &*e))?;
     let handle = start_client(bridge, &login)
         .await
         .map_err(|e| LoginFailed(format!("Linked, but logging in failed: {e}")))?;
@@ -415,14 +410,14 @@ async fn replace_stale(
             .delete()
             .await
             .map(|()| old.login_id.clone())
-            .map_err(|e| failed(REPLACING, &e))
+            .map_err(|e| LoginFailed::because(REPLACING, &e))
     } else {
         bridge
             .db()
             .delete_login(&old.login_id)
             .await
             .map(|_| hex::encode(rand::random::<[u8; 8]>()))
-            .map_err(|e| failed(REPLACING, &e))
+            .map_err(|e| LoginFailed::because(REPLACING, &e))
     }
 }
 
