@@ -137,7 +137,7 @@ logging:
 
 /// Pairs a fresh companion device for the account `pn` and stores it in
 /// `db` as the bridge's `login` command does.
-async fn pair_and_store(sim: Arc<Sim>, db: Database, pn: String, mxid: String) {
+async fn pair_and_store(sim: Arc<Sim>, db: Database, pn: String, mxid: ruma::OwnedUserId) {
     let phone = sim.account(&pn);
     let mut state = DeviceState::new(&mut rand::rng());
     let options = PairOptions {
@@ -199,7 +199,8 @@ async fn prepare_db(sim: &Arc<Sim>, path: &Path, n: usize, pn_base: u64) {
     for i in 0..n {
         let permit = gate.clone().acquire_owned().await.expect("semaphore");
         let pn = (pn_base + i as u64).to_string();
-        let mxid = format!("@idle{i}:{}", synapse::SERVER_NAME);
+        let mxid = ruma::OwnedUserId::try_from(format!("@idle{i}:{}", synapse::SERVER_NAME))
+            .expect("a valid user id");
         let (sim, db) = (sim.clone(), db.clone());
         tasks.spawn(async move {
             pair_and_store(sim, db, pn, mxid).await;

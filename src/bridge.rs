@@ -20,11 +20,13 @@ mod outbound;
 pub mod portal;
 pub mod qr;
 pub mod queue;
+pub mod remote;
 pub mod status;
 
 pub use error::Error;
 pub use handler::Chore;
 pub use network::{MatrixEvent, Network};
+pub use remote::RemoteEvent;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -41,6 +43,7 @@ use crate::store::Database;
 use handler::{BridgeHandler, CHORE_LIMIT, EPHEMERAL_SLOTS, Txns, run_chore};
 use outbound::{OUTBOUND_DRAIN, OUTBOUND_IDLE, replay_outbound, run_outbound};
 use ruma::events::room::message::RoomMessageEventContent;
+use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 /// Why the bridge could not run.
 #[derive(Debug, thiserror::Error)]
@@ -68,7 +71,7 @@ pub struct Bridge<N: Network> {
     /// Double-puppet clients by homeserver domain (`double_puppet.secrets`).
     puppets: HashMap<String, MatrixClient>,
     /// (room, user) pairs known to be joined, so joins are not repeated.
-    joined: tokio::sync::Mutex<HashSet<(String, String)>>,
+    joined: tokio::sync::Mutex<HashSet<(OwnedRoomId, OwnedUserId)>>,
     /// Held per (login, chat) while its portal room is made, so a chat
     /// that the live messages and the backfill reach at once still gets
     /// one room, and a big group's room holds up no other chat's.
@@ -87,9 +90,9 @@ pub struct Bridge<N: Network> {
     ready: tokio::sync::watch::Sender<bool>,
     /// Events the last run left unfinished, replayed at start: those
     /// already recorded as sent go out again under their recorded id.
-    replaying: std::sync::Mutex<HashSet<String>>,
+    replaying: std::sync::Mutex<HashSet<OwnedEventId>>,
     /// Logins in progress (a QR code shown), by Matrix user.
-    logins_in_progress: tokio::sync::Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    logins_in_progress: tokio::sync::Mutex<HashMap<OwnedUserId, tokio::task::JoinHandle<()>>>,
     /// The chat network.
     network: N,
 }
@@ -141,25 +144,24 @@ impl<N: Network> Bridge<N> {
 
     /// Whether `mxid` is the bot or one of our ghosts (their events are our
     /// own echoes).
-    pub fn is_ours(&self, mxid: &str) -> bool {
+    pub fn is_ours(&self, mxid: &UserId) -> bool {
         if mxid == self.bot.user_id() {
             return true;
         }
-        let Some((local, server)) = mxid.trim_start_matches('@').split_once(':') else {
-            return false;
-        };
-        server == self.config.homeserver.domain && self.config.appservice.ghost_id(local).is_some()
+        mxid.server_name() == self.config.homeserver.domain.as_str()
+            && self.config.appservice.ghost_id(mxid.localpart()).is_some()
     }
 
     /// The intent acting as the real user `mxid`, if double puppeting is
     /// configured for their homeserver.
-    pub fn puppet(&self, mxid: &str) -> Option<Intent> {
-        let (_, domain) = mxid.split_once(':')?;
-        self.puppets.get(domain).map(|c| c.puppet_intent(mxid))
+    pub fn puppet(&self, mxid: &UserId) -> Option<Intent> {
+        self.puppets
+            .get(mxid.server_name().as_str())
+            .map(|c| c.puppet_intent(mxid))
     }
 
     /// Posts a notice as the bot.
-    pub async fn notice(&self, room: &str, text: &str) {
+    pub async fn notice(&self, room: &RoomId, text: &str) {
         let content = RoomMessageEventContent::notice_plain(text);
         if let Err(e) = self.bot.send(room, &content, &txn_id(), None).await {
             warn!(%room, error = %e, "could not post a notice");
@@ -167,7 +169,7 @@ impl<N: Network> Bridge<N> {
     }
 
     /// The management room of `mxid`, if there is one.
-    pub async fn management_room(&self, mxid: &str) -> Option<String> {
+    pub async fn management_room(&self, mxid: &UserId) -> Option<OwnedRoomId> {
         self.db
             .user(mxid)
             .await
@@ -178,7 +180,7 @@ impl<N: Network> Bridge<N> {
 
     /// Makes sure `intent` is in `room` (invited by the bot, then joined);
     /// true if it joined now.
-    pub async fn ensure_joined(&self, room: &str, intent: &Intent) -> Result<bool, ClientError> {
+    pub async fn ensure_joined(&self, room: &RoomId, intent: &Intent) -> Result<bool, ClientError> {
         let key = (room.to_owned(), intent.user_id().to_owned());
         if self.joined.lock().await.contains(&key) {
             return Ok(false);
@@ -186,13 +188,13 @@ impl<N: Network> Bridge<N> {
         if let Err(e) = self.bot.invite(room, intent.user_id()).await {
             tracing::debug!(error = %e, "invite before join failed; trying to join anyway");
         }
-        intent.join(room).await?;
+        intent.join(room.into()).await?;
         self.joined.lock().await.insert(key);
         Ok(true)
     }
 
     /// Records that `user` is in `room` (it joined by other means).
-    pub async fn note_joined(&self, room: &str, user: &str) {
+    pub async fn note_joined(&self, room: &RoomId, user: &UserId) {
         self.joined
             .lock()
             .await
@@ -200,7 +202,7 @@ impl<N: Network> Bridge<N> {
     }
 
     /// The rooms `user` is known to be in.
-    pub async fn rooms_joined_by(&self, user: &str) -> Vec<String> {
+    pub async fn rooms_joined_by(&self, user: &UserId) -> Vec<OwnedRoomId> {
         let joined = self.joined.lock().await;
         joined
             .iter()
@@ -223,7 +225,7 @@ impl<N: Network> Bridge<N> {
 
     /// Whether `event_id` is an event the last run left unfinished, being
     /// replayed now (and no longer, once asked).
-    pub fn take_replaying(&self, event_id: &str) -> bool {
+    pub fn take_replaying(&self, event_id: &EventId) -> bool {
         self.replaying
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -269,7 +271,7 @@ pub async fn run_with<N: Network>(
         &config.homeserver.domain,
     )?
     .with_max_download(config.bridge.max_media_bytes);
-    let bot = matrix.bot_intent(&config.appservice.bot.username);
+    let bot = matrix.bot_intent(&config.appservice.bot.username)?;
     let puppets = puppet_clients(&config)?;
     let bridge = Arc::new(Bridge {
         config,

@@ -459,16 +459,10 @@ impl Appservice {
 impl Bridge {
     /// The level granted to `mxid`: its own entry, else its server's, else
     /// `*`'s; `None` if none applies.
-    pub fn permission_for(&self, mxid: &str) -> Option<Level> {
-        if let Some(level) = self.permissions.get(mxid) {
-            return Some(*level);
-        }
-        let domain = mxid
-            .strip_prefix('@')
-            .and_then(|rest| rest.split_once(':'))
-            .map(|(_, domain)| domain);
-        domain
-            .and_then(|domain| self.permissions.get(domain))
+    pub fn permission_for(&self, mxid: &ruma::UserId) -> Option<Level> {
+        self.permissions
+            .get(mxid.as_str())
+            .or_else(|| self.permissions.get(mxid.server_name().as_str()))
             .or_else(|| self.permissions.get("*"))
             .copied()
     }

@@ -25,9 +25,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use tracing::warn;
 
-use crate::appservice::Event;
+use crate::appservice::{Event, Intent};
+use crate::bridge::ghost::GhostId;
 use crate::bridge::login::{LoginFailed, Steps};
 use crate::bridge::{MatrixEvent, Network};
 use crate::store::StoreError;
@@ -42,18 +44,18 @@ pub type Bridge = crate::bridge::Bridge<WhatsApp>;
 #[derive(Debug, Default)]
 pub struct WhatsApp {
     /// Running logins, by Matrix user.
-    logins: tokio::sync::Mutex<HashMap<String, LoginHandle>>,
+    logins: tokio::sync::Mutex<HashMap<OwnedUserId, LoginHandle>>,
     /// Each user's room settings as last seen or set (tags, mute, read),
     /// by Matrix user: how the settings sync tells the user's own changes
     /// from the bridge's.
-    room_settings: std::sync::Mutex<HashMap<String, settings::Known>>,
+    room_settings: std::sync::Mutex<HashMap<OwnedUserId, settings::Known>>,
     /// The user's receipts and typing last sent to WhatsApp.
     ephemeral: ephemeral::State,
     /// Who shows online on WhatsApp.
     presence: presence::State,
     /// Events whose WhatsApp send is queued and not yet acknowledged by
     /// the server (see [`acks`]): their rows stay until then.
-    awaiting_ack: std::sync::Mutex<HashSet<String>>,
+    awaiting_ack: std::sync::Mutex<HashSet<OwnedEventId>>,
     /// Held by each task waiting for the server's ack of a send: shutdown
     /// waits until only this one is left before it closes the database.
     ack_tasks: Arc<()>,
@@ -73,30 +75,30 @@ impl Network for WhatsApp {
         login::restore_logins(bridge).await;
     }
 
-    async fn logged_in_as(bridge: &Arc<Bridge>, user: &str) -> Option<String> {
+    async fn logged_in_as(bridge: &Arc<Bridge>, user: &UserId) -> Option<String> {
         login::logged_in_as(bridge, user).await
     }
 
     async fn login(
         bridge: &Arc<Bridge>,
-        room: &str,
-        user: &str,
+        room: &RoomId,
+        user: &UserId,
         steps: Steps,
     ) -> Result<String, LoginFailed> {
         login::login(bridge, room, user, steps).await
     }
 
-    async fn logout(bridge: &Arc<Bridge>, room: &str, user: &str) {
+    async fn logout(bridge: &Arc<Bridge>, room: &RoomId, user: &UserId) {
         login::logout(bridge, room, user).await;
     }
 
-    async fn status(bridge: &Arc<Bridge>, user: &str) -> String {
+    async fn status(bridge: &Arc<Bridge>, user: &UserId) -> String {
         login::status(bridge, user).await
     }
 
     async fn handle_matrix(
         bridge: &Arc<Bridge>,
-        (room, sender): (&str, &str),
+        (room, sender): (&RoomId, &UserId),
         event: &Event,
         kind: MatrixEvent,
     ) -> Result<(), StoreError> {
@@ -118,7 +120,7 @@ impl Network for WhatsApp {
         }
     }
 
-    fn awaiting_ack(bridge: &Bridge, event_id: &str) -> bool {
+    fn awaiting_ack(bridge: &Bridge, event_id: &EventId) -> bool {
         acks::awaiting(bridge, event_id)
     }
 
@@ -126,8 +128,14 @@ impl Network for WhatsApp {
         ephemeral::handle(bridge, event).await;
     }
 
-    async fn user_active(bridge: &Arc<Bridge>, user: &str) {
+    async fn user_active(bridge: &Arc<Bridge>, user: &UserId) {
         presence::active(bridge, user).await;
+    }
+
+    async fn ghost_renamed(bridge: &Bridge, who: &GhostId, ghost: &Intent) {
+        if let Ok(user) = who.network_id.parse::<wa_core::jid::Jid>() {
+            incoming::renew_contact_nicks(bridge, &user, ghost).await;
+        }
     }
 
     async fn stop(bridge: &Arc<Bridge>) {

@@ -126,6 +126,25 @@ impl StoreError {
     }
 }
 
+/// Reads a Matrix identifier (user, room or event id) back from `table`'s
+/// `column`; a value that is not one is [`StoreError::Corrupt`] naming the
+/// row by `key`.
+fn matrix_id<T>(
+    table: &'static str,
+    column: &str,
+    key: &str,
+    value: String,
+) -> Result<T, StoreError>
+where
+    T: TryFrom<String, Error = ruma::IdParseError>,
+{
+    T::try_from(value).map_err(|e| StoreError::Corrupt {
+        table,
+        key: key.to_owned(),
+        reason: format!("{column}: not a Matrix id ({e})"),
+    })
+}
+
 impl From<StoreError> for wa_client::StoreError {
     fn from(e: StoreError) -> wa_client::StoreError {
         match e {

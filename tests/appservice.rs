@@ -493,10 +493,10 @@ async fn ghost_registers_then_sends_with_user_id_and_retries() {
     let client = MatrixClient::new(&base, "as-token", "example.org")
         .unwrap()
         .with_retry(fast_retry());
-    let ghost = client.ghost_intent("whatsapp_1");
+    let ghost = client.ghost_intent("whatsapp_1").unwrap();
     let event_id = ghost
         .send_message_event(
-            "!room:example.org",
+            ruma::room_id!("!room:example.org"),
             "m.room.message",
             &json!({"msgtype": "m.text", "body": "hi"}),
             "txn/1",
@@ -553,7 +553,7 @@ async fn client_errors_carry_status_and_errcode() {
     let client = MatrixClient::new(&base, "as-token", "example.org")
         .unwrap()
         .with_retry(fast_retry());
-    let bot = client.bot_intent("whatsappbot");
+    let bot = client.bot_intent("whatsappbot").unwrap();
     let err = bot
         .create_room(&Default::default())
         .await
@@ -568,7 +568,7 @@ async fn client_errors_carry_status_and_errcode() {
     assert!(seen.lock().unwrap().iter().all(|s| s.query.is_empty()));
 
     // An idempotent GET is retried: 500 once more, then success.
-    let members = bot.joined_members("!r:example.org").await;
+    let members = bot.joined_members(ruma::room_id!("!r:example.org")).await;
     assert!(matches!(members, Err(ClientError::InvalidResponse(_))));
     assert_eq!(seen.lock().unwrap().len(), 4);
 

@@ -31,13 +31,15 @@ async fn puppet_intent_tags_mutes_reads_and_sends_with_ts() {
     let room = alice
         .create_room(&json!({"preset": "private_chat", "name": "chat"}))
         .await;
+    let room = ruma::OwnedRoomId::try_from(room).unwrap();
+    let alice_id = ruma::OwnedUserId::try_from(alice.user_id.as_str()).unwrap();
     let client = MatrixClient::new(
         hs.base_url(),
         registration.as_token.expose(),
         hs.server_name(),
     )
     .unwrap();
-    let puppet = client.puppet_intent(&alice.user_id);
+    let puppet = client.puppet_intent(&alice_id);
     assert_eq!(puppet.whoami().await.unwrap(), alice.user_id);
     assert_eq!(
         client.upload_limit().await,
@@ -51,7 +53,7 @@ async fn puppet_intent_tags_mutes_reads_and_sends_with_ts() {
     let tags_path = format!(
         "/_matrix/client/v3/user/{}/rooms/{}/tags",
         enc(&alice.user_id),
-        enc(&room)
+        enc(room.as_str())
     );
     let tags = alice.get(&tags_path).await;
     assert!(tags["tags"]["m.favourite"].is_object(), "{tags}");
@@ -71,7 +73,10 @@ async fn puppet_intent_tags_mutes_reads_and_sends_with_ts() {
 
     // Mute <-> a room push rule without actions.
     puppet.mute_room(&room).await.unwrap();
-    let rule_path = format!("/_matrix/client/v3/pushrules/global/room/{}", enc(&room));
+    let rule_path = format!(
+        "/_matrix/client/v3/pushrules/global/room/{}",
+        enc(room.as_str())
+    );
     let rule = alice.get(&rule_path).await;
     assert_eq!(rule["actions"], json!([]), "{rule}");
     assert_eq!(rule["rule_id"], room.as_str());
@@ -111,7 +116,7 @@ async fn puppet_intent_tags_mutes_reads_and_sends_with_ts() {
         .get(&format!(
             "/_matrix/client/v3/user/{}/rooms/{}/account_data/m.fully_read",
             enc(&alice.user_id),
-            enc(&room)
+            enc(room.as_str())
         ))
         .await;
     assert_eq!(marker["event_id"], event.as_str());

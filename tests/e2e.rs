@@ -333,6 +333,7 @@ async fn scenario(db: &str) {
         .await
         .unwrap();
     let deadline = Instant::now() + WAIT;
+    let outage = ruma::OwnedEventId::try_from(outage).unwrap();
     while store.message_by_event(&outage).await.unwrap().is_none() {
         assert!(Instant::now() < deadline, "the bridge never took it");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -351,7 +352,11 @@ async fn scenario(db: &str) {
         .await
         .unwrap();
     store
-        .queue_outbound(&dm, "$kept-before-a-crash", &kept.to_string())
+        .queue_outbound(
+            &ruma::OwnedRoomId::try_from(dm.as_str()).unwrap(),
+            ruma::event_id!("$kept-before-a-crash"),
+            &kept.to_string(),
+        )
         .await
         .unwrap();
     store.close().await;
@@ -439,7 +444,7 @@ async fn scenario(db: &str) {
         .unwrap();
     assert_eq!(
         store.pending_outbound().await.unwrap(),
-        Vec::<(String, String)>::new(),
+        Vec::<(ruma::OwnedRoomId, String)>::new(),
         "nothing is left to send"
     );
     store.close().await;

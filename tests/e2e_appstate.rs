@@ -495,6 +495,31 @@ async fn app_state_both_ways_then_receipts_typing_status_and_kinds() {
     })
     .await;
 
+    // Bob types on his phone, then stops: his ghost types in his room.
+    let bob_ghost = ghost(BOB_PN);
+    let typing_users = |e: &serde_json::Value| -> Vec<String> {
+        e["content"]["user_ids"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    bob.set_typing(&user_jid(ALICE_PN), true);
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room && e["type"] == "m.typing" && typing_users(e).contains(&bob_ghost)
+        })
+        .await;
+    bob.set_typing(&user_jid(ALICE_PN), false);
+    alice
+        .sync_until(WAIT, |room, e| {
+            room == bob_room && e["type"] == "m.typing" && !typing_users(e).contains(&bob_ghost)
+        })
+        .await;
+
     // Every message gets a status: delivered, or refused with a reason.
     let sent = alice.send_text(&bob_room, "status please").await;
     let (_, ok) = alice

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
+use ruma::{event_id, owned_event_id, owned_room_id, owned_user_id, room_id, user_id};
 use sqlx::Connection as _;
 use wa_client::DeviceState;
 use wabridge::store::{Database, Ghost, Login, Message, Portal, PortalKind, StoreError};
@@ -151,16 +152,22 @@ async fn conformance_postgres() -> Result<()> {
 
 /// Users, logins, portals, ghosts, messages and transactions round-trip.
 async fn bridge_tables(db: &Database) -> Result<()> {
-    let alice = db.ensure_user("@alice:example.org").await?;
-    assert_eq!(alice.mxid, "@alice:example.org");
+    let alice = db.ensure_user(user_id!("@alice:example.org")).await?;
+    assert_eq!(alice.mxid, user_id!("@alice:example.org"));
     assert_eq!(alice.management_room, None);
     assert!(alice.created_at > 0);
-    assert!(db.set_management_room(&alice.mxid, Some("!mgmt:x")).await?);
-    assert!(!db.set_management_room("@nobody:x", Some("!m2:x")).await?);
+    assert!(
+        db.set_management_room(&alice.mxid, Some(room_id!("!mgmt:x")))
+            .await?
+    );
+    assert!(
+        !db.set_management_room(user_id!("@nobody:x"), Some(room_id!("!m2:x")))
+            .await?
+    );
     let again = db.ensure_user(&alice.mxid).await?;
-    assert_eq!(again.management_room.as_deref(), Some("!mgmt:x"));
+    assert_eq!(again.management_room.as_deref(), Some(room_id!("!mgmt:x")));
     assert_eq!(again.created_at, alice.created_at, "ensure keeps the row");
-    assert_eq!(db.user("@bob:example.org").await?, None);
+    assert_eq!(db.user(user_id!("@bob:example.org")).await?, None);
 
     let mut login = Login {
         login_id: "L1".to_owned(),
@@ -189,17 +196,17 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     ));
     let orphan = Login {
         login_id: "L3".to_owned(),
-        mxid: "@ghost:x".to_owned(),
+        mxid: owned_user_id!("@ghost:x"),
         ..login.clone()
     };
     assert!(matches!(
         db.save_login(&orphan).await,
         Err(StoreError::MissingReference { table: "logins" })
     ));
-    db.ensure_user("@bob:example.org").await?;
+    db.ensure_user(user_id!("@bob:example.org")).await?;
     db.save_login(&Login {
         login_id: "L0".to_owned(),
-        mxid: "@bob:example.org".to_owned(),
+        mxid: owned_user_id!("@bob:example.org"),
         phone: None,
         jid: None,
         created_at: 500,
@@ -211,7 +218,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     let mut portal = Portal {
         login_id: "L1".to_owned(),
         chat_id: "120363@g.us".to_owned(),
-        room_id: "!group:x".to_owned(),
+        room_id: owned_room_id!("!group:x"),
         kind: PortalKind::Group,
         name: "Group".to_owned(),
         topic: Some("about".to_owned()),
@@ -222,11 +229,14 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     portal.topic = None;
     db.save_portal(&portal).await?;
     assert_eq!(db.portal("L1", "120363@g.us").await?, Some(portal.clone()));
-    assert_eq!(db.portal_by_room("!group:x").await?, Some(portal.clone()));
+    assert_eq!(
+        db.portal_by_room(room_id!("!group:x")).await?,
+        Some(portal.clone())
+    );
     assert_eq!(db.portal("L0", "120363@g.us").await?, None, "per login");
     let dm = Portal {
         chat_id: "15550002222@s.whatsapp.net".to_owned(),
-        room_id: "!dm:x".to_owned(),
+        room_id: owned_room_id!("!dm:x"),
         kind: PortalKind::Dm,
         name: "Bob".to_owned(),
         topic: None,
@@ -258,7 +268,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     db.save_ghost(&ghost).await?;
     ghost.display_name = Some("Bob".to_owned());
     ghost.contact_name = Some("Bob Builder".to_owned());
-    ghost.avatar_url = Some("mxc://x/abc".to_owned());
+    ghost.avatar_url = Some("mxc://x/abc".into());
     ghost.name_set = true;
     db.save_ghost(&ghost).await?;
     assert_eq!(db.ghost(&ghost.network_id).await?, Some(ghost.clone()));
@@ -274,7 +284,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
         sender_id: dm.chat_id.clone(),
         message_id: "3EB0ABC".to_owned(),
         room_id: dm.room_id.clone(),
-        event_id: "$event1".to_owned(),
+        event_id: owned_event_id!("$event1"),
         sent_at: 1_700_000_000_123,
     };
     db.save_message(&message).await?;
@@ -283,7 +293,10 @@ async fn bridge_tables(db: &Database) -> Result<()> {
             .await?,
         Some(message.clone())
     );
-    assert_eq!(db.message_by_event("$event1").await?, Some(message.clone()));
+    assert_eq!(
+        db.message_by_event(event_id!("$event1")).await?,
+        Some(message.clone())
+    );
     assert_eq!(
         db.newest_message_ts("L1", &dm.chat_id).await?,
         Some(1_700_000_000_123)
@@ -319,7 +332,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     );
     assert!(matches!(
         db.save_message(&Message {
-            event_id: "$event2".to_owned(),
+            event_id: owned_event_id!("$event2"),
             ..message.clone()
         })
         .await,
@@ -336,7 +349,7 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert!(matches!(
         db.save_message(&Message {
             chat_id: "no-portal@g.us".to_owned(),
-            event_id: "$event3".to_owned(),
+            event_id: owned_event_id!("$event3"),
             ..message.clone()
         })
         .await,
@@ -353,33 +366,38 @@ async fn bridge_tables(db: &Database) -> Result<()> {
     assert!(!db.transaction_processed("txn1").await?);
 
     // Events on their way to WhatsApp: kept once, in order, until done.
-    db.queue_outbound("!dm:x", "$out1", "{}").await?;
-    db.queue_outbound("!dm:x", "$out2", "{\"n\":2}").await?;
-    db.queue_outbound("!dm:x", "$out1", "{\"replayed\":true}")
+    db.queue_outbound(room_id!("!dm:x"), event_id!("$out1"), "{}")
         .await?;
-    assert!(db.outbound_pending("$out1").await?);
-    assert!(!db.outbound_pending("$nothing").await?);
+    db.queue_outbound(room_id!("!dm:x"), event_id!("$out2"), "{\"n\":2}")
+        .await?;
+    db.queue_outbound(room_id!("!dm:x"), event_id!("$out1"), "{\"replayed\":true}")
+        .await?;
+    assert!(db.outbound_pending(event_id!("$out1")).await?);
+    assert!(!db.outbound_pending(event_id!("$nothing")).await?);
     assert_eq!(
         db.pending_outbound().await?,
         vec![
-            ("!dm:x".to_owned(), "{}".to_owned()),
-            ("!dm:x".to_owned(), "{\"n\":2}".to_owned())
+            (owned_room_id!("!dm:x"), "{}".to_owned()),
+            (owned_room_id!("!dm:x"), "{\"n\":2}".to_owned())
         ]
     );
-    db.outbound_done("$out1").await?;
-    assert!(!db.outbound_pending("$out1").await?);
-    db.outbound_done("$out2").await?;
+    db.outbound_done(event_id!("$out1")).await?;
+    assert!(!db.outbound_pending(event_id!("$out1")).await?);
+    db.outbound_done(event_id!("$out2")).await?;
 
     // A room is one user's management room: taking it takes it from the
     // user who had it.
-    db.ensure_user("@bob:example.org").await?;
+    db.ensure_user(user_id!("@bob:example.org")).await?;
     assert!(
-        db.set_management_room("@bob:example.org", Some("!mgmt:x"))
+        db.set_management_room(user_id!("@bob:example.org"), Some(room_id!("!mgmt:x")))
             .await?
     );
     let alice_now = db.user(&alice.mxid).await?;
     assert_eq!(alice_now.and_then(|u| u.management_room), None);
-    assert!(db.set_management_room(&alice.mxid, Some("!mgmt:x")).await?);
+    assert!(
+        db.set_management_room(&alice.mxid, Some(room_id!("!mgmt:x")))
+            .await?
+    );
 
     // A user's names for contacts are theirs: per login, gone with it.
     db.set_contact_name("L1", "155@s.whatsapp.net", Some("Bob"))
@@ -420,12 +438,12 @@ async fn bridge_tables(db: &Database) -> Result<()> {
 
     // Deleting a portal takes its messages; deleting a login takes the rest.
     assert!(db.delete_portal("L1", &dm.chat_id).await?);
-    assert_eq!(db.message_by_event("$event1").await?, None);
+    assert_eq!(db.message_by_event(event_id!("$event1")).await?, None);
     let device = db.client_store("L1");
     device.save(&DeviceState::new(&mut rand::rng())).await?;
     assert!(db.delete_login("L1").await?);
     assert!(!db.delete_login("L1").await?);
-    assert_eq!(db.portal_by_room("!group:x").await?, None);
+    assert_eq!(db.portal_by_room(room_id!("!group:x")).await?, None);
     assert!(device.load().await?.is_none(), "the device's keys go too");
     assert_eq!(db.login_of_user(&alice.mxid).await?, None);
     assert_eq!(
@@ -543,7 +561,7 @@ async fn sqlite_file_keeps_data_across_reopen() -> Result<()> {
     state.jid = Some("15550001111:3@s.whatsapp.net".parse()?);
     {
         let db = Database::connect(&uri).await?;
-        db.ensure_user("@alice:x").await?;
+        db.ensure_user(user_id!("@alice:x")).await?;
         db.client_store("L1").save(&state).await?;
         db.client_store("L1")
             .store_sessions(&[("1.0".to_owned(), vec![9, 9])])
@@ -559,7 +577,7 @@ async fn sqlite_file_keeps_data_across_reopen() -> Result<()> {
     }
     // Migrations already applied: a second connect applies nothing new.
     let db = Database::connect(&uri).await?;
-    assert!(db.user("@alice:x").await?.is_some());
+    assert!(db.user(user_id!("@alice:x")).await?.is_some());
     assert!(db.transaction_processed("t1").await?);
     let store = db.client_store("L1");
     let loaded = store.load().await?.context("device kept")?;
@@ -610,6 +628,43 @@ where
     let err = store.load_identity("1.0").await.err();
     assert!(
         matches!(&err, Some(wa_client::StoreError::Corrupt(t)) if t.contains("identity_key")),
+        "{err:?}"
+    );
+
+    // A Matrix id that is not one reads back as a corrupt row, not as a
+    // string the bridge would send on.
+    let alice = db.ensure_user(user_id!("@alice:x")).await?;
+    db.save_login(&Login {
+        login_id: "L1".to_owned(),
+        mxid: alice.mxid,
+        phone: None,
+        jid: None,
+        created_at: 1,
+    })
+    .await?;
+    db.save_portal(&Portal {
+        login_id: "L1".to_owned(),
+        chat_id: "1@s.whatsapp.net".to_owned(),
+        room_id: owned_room_id!("!dm:x"),
+        kind: PortalKind::Dm,
+        name: "Dm".to_owned(),
+        topic: None,
+        created_at: 1,
+    })
+    .await?;
+    // `$1` is the three damage bytes; the room id becomes "no room 3".
+    damage("UPDATE portals SET room_id = 'no room ' || length($1)").await?;
+    let err = db.portal("L1", "1@s.whatsapp.net").await.err();
+    let text = err.as_ref().map(ToString::to_string).unwrap_or_default();
+    assert!(
+        matches!(
+            &err,
+            Some(StoreError::Corrupt {
+                table: "portals",
+                ..
+            })
+        ) && text.contains("room_id")
+            && text.contains("chat 1@s.whatsapp.net"),
         "{err:?}"
     );
     Ok(())

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use ruma::OwnedTransactionId;
 use ruma::api::auth_scheme::{
     AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, AuthScheme,
     SendAccessToken,
@@ -27,6 +26,7 @@ use ruma::api::client::discovery::get_supported_versions;
 use ruma::api::client::media::get_media_config as legacy_media_config;
 use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
 use ruma::api::{IncomingResponse as _, MatrixVersion, OutgoingRequest, SupportedVersions};
+use ruma::{OwnedTransactionId, OwnedUserId, UserId};
 use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
@@ -236,28 +236,38 @@ impl MatrixClient {
         &self.inner.server_name
     }
 
-    /// `@localpart:server_name`.
-    pub fn user_id(&self, localpart: &str) -> String {
-        format!("@{localpart}:{}", self.inner.server_name)
+    /// `@localpart:server_name`; a localpart that cannot be one is refused.
+    pub fn user_id(&self, localpart: &str) -> Result<OwnedUserId, ClientError> {
+        UserId::parse(format!("@{localpart}:{}", self.inner.server_name)).map_err(|e| {
+            ClientError::Content(format!("{localpart:?} is not a Matrix localpart: {e}"))
+        })
     }
 
     /// The intent of the appservice bot (`sender_localpart`): requests carry
     /// no `?user_id=`.
-    pub fn bot_intent(&self, localpart: &str) -> Intent {
-        Intent::new(self.clone(), self.user_id(localpart), Acting::Bot)
+    pub fn bot_intent(&self, localpart: &str) -> Result<Intent, ClientError> {
+        Ok(Intent::new(
+            self.clone(),
+            self.user_id(localpart)?,
+            Acting::Bot,
+        ))
     }
 
     /// The intent of a ghost in the appservice's namespace: requests carry
     /// `?user_id=`, and the ghost is registered before its first request.
-    pub fn ghost_intent(&self, localpart: &str) -> Intent {
-        Intent::new(self.clone(), self.user_id(localpart), Acting::Ghost)
+    pub fn ghost_intent(&self, localpart: &str) -> Result<Intent, ClientError> {
+        Ok(Intent::new(
+            self.clone(),
+            self.user_id(localpart)?,
+            Acting::Ghost,
+        ))
     }
 
     /// The intent of a real user (`@alice:example.com`) through a
     /// double-puppet registration: this client must carry that
     /// registration's `as_token`. Requests carry `?user_id=`; the user is
     /// never registered.
-    pub fn puppet_intent(&self, user_id: &str) -> Intent {
+    pub fn puppet_intent(&self, user_id: &UserId) -> Intent {
         Intent::new(self.clone(), user_id.to_owned(), Acting::Puppet)
     }
 

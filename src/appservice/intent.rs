@@ -36,8 +36,8 @@ use ruma::profile::ProfileFieldValue;
 use ruma::push::{NewPushRule, NewSimplePushRule, RuleKind};
 use ruma::serde::Raw;
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedRoomOrAliasId,
-    OwnedTransactionId, OwnedUserId, RoomVersionId, UInt,
+    EventId, MilliSecondsSinceUnixEpoch, MxcUri, OwnedEventId, OwnedMxcUri, OwnedRoomId,
+    OwnedTransactionId, OwnedUserId, RoomId, RoomOrAliasId, RoomVersionId, UInt, UserId,
 };
 
 use bytes::Bytes;
@@ -93,7 +93,7 @@ pub struct CreateRoom {
     /// `topic`.
     pub topic: Option<String>,
     /// Users to invite.
-    pub invite: Vec<String>,
+    pub invite: Vec<OwnedUserId>,
     /// Flag invites as direct chats.
     pub is_direct: bool,
     /// `preset`.
@@ -116,11 +116,7 @@ impl CreateRoom {
         let mut request = create_room::v3::Request::new();
         request.name.clone_from(&self.name);
         request.topic.clone_from(&self.topic);
-        request.invite = self
-            .invite
-            .iter()
-            .map(|u| user(u))
-            .collect::<Result<_, _>>()?;
+        request.invite.clone_from(&self.invite);
         request.is_direct = self.is_direct;
         request.preset = self.preset.map(|p| match p {
             RoomPreset::PrivateChat => create_room::v3::RoomPreset::PrivateChat,
@@ -149,7 +145,7 @@ pub struct JoinedMember {
     /// `display_name`.
     pub display_name: Option<String>,
     /// `avatar_url`.
-    pub avatar_url: Option<String>,
+    pub avatar_url: Option<OwnedMxcUri>,
 }
 
 /// Whom an [`Intent`] acts as.
@@ -168,14 +164,14 @@ pub(crate) enum Acting {
 #[derive(Debug, Clone)]
 pub struct Intent {
     client: MatrixClient,
-    user_id: String,
+    user_id: OwnedUserId,
     acting: Acting,
 }
 
 const V3: &str = "/_matrix/client/v3";
 
 impl Intent {
-    pub(crate) fn new(client: MatrixClient, user_id: String, acting: Acting) -> Self {
+    pub(crate) fn new(client: MatrixClient, user_id: OwnedUserId, acting: Acting) -> Self {
         Self {
             client,
             user_id,
@@ -184,15 +180,12 @@ impl Intent {
     }
 
     /// The user this intent acts as.
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.user_id
     }
 
     fn localpart(&self) -> &str {
-        self.user_id
-            .strip_prefix('@')
-            .and_then(|s| s.split_once(':'))
-            .map_or("", |(l, _)| l)
+        self.user_id.localpart()
     }
 
     /// Registers this user (ghosts only need it once; cached).
@@ -226,18 +219,13 @@ impl Intent {
         self.client.call(request, as_user, idempotent).await
     }
 
-    /// This intent's user id as ruma's.
-    fn own_id(&self) -> Result<OwnedUserId, ClientError> {
-        user(&self.user_id)
-    }
-
     /// `GET /account/whoami`: the user the homeserver takes this intent
     /// for (checks a double-puppet token before it is used).
-    pub async fn whoami(&self) -> Result<String, ClientError> {
+    pub async fn whoami(&self) -> Result<OwnedUserId, ClientError> {
         let answer = self
             .call(whoami::v3::Request::new(), Idempotent::Yes)
             .await?;
-        Ok(answer.user_id.into())
+        Ok(answer.user_id)
     }
 
     /// One `GET /sync` as this user: `filter` inline, `since` the last
@@ -261,10 +249,10 @@ impl Intent {
     }
 
     /// Puts a tag (`m.favourite`, `m.lowpriority`) on a room for this user.
-    pub async fn set_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
+    pub async fn set_room_tag(&self, room_id: &RoomId, tag: &str) -> Result<(), ClientError> {
         let request = create_tag::v3::Request::new(
-            self.own_id()?,
-            room(room_id)?,
+            self.user_id.clone(),
+            room_id.to_owned(),
             tag.to_owned(),
             TagInfo::new(),
         );
@@ -273,8 +261,9 @@ impl Intent {
     }
 
     /// Removes a tag; a tag that is not there is fine.
-    pub async fn remove_room_tag(&self, room_id: &str, tag: &str) -> Result<(), ClientError> {
-        let request = delete_tag::v3::Request::new(self.own_id()?, room(room_id)?, tag.to_owned());
+    pub async fn remove_room_tag(&self, room_id: &RoomId, tag: &str) -> Result<(), ClientError> {
+        let request =
+            delete_tag::v3::Request::new(self.user_id.clone(), room_id.to_owned(), tag.to_owned());
         match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             Err(e) if e.is("M_NOT_FOUND") => Ok(()),
@@ -283,24 +272,24 @@ impl Intent {
     }
 
     /// This user's tags on a room (the keys of `tags`).
-    pub async fn room_tags(&self, room_id: &str) -> Result<Vec<String>, ClientError> {
-        let request = get_tags::v3::Request::new(self.own_id()?, room(room_id)?);
+    pub async fn room_tags(&self, room_id: &RoomId) -> Result<Vec<String>, ClientError> {
+        let request = get_tags::v3::Request::new(self.user_id.clone(), room_id.to_owned());
         let answer = self.call(request, Idempotent::Yes).await?;
         Ok(answer.tags.keys().map(ToString::to_string).collect())
     }
 
     /// Mutes a room for this user: a room push rule with no actions (the
     /// form clients write for "mute").
-    pub async fn mute_room(&self, room_id: &str) -> Result<(), ClientError> {
-        let rule = NewPushRule::Room(NewSimplePushRule::new(room(room_id)?, Vec::new()));
+    pub async fn mute_room(&self, room_id: &RoomId) -> Result<(), ClientError> {
+        let rule = NewPushRule::Room(NewSimplePushRule::new(room_id.to_owned(), Vec::new()));
         self.call(set_pushrule::v3::Request::new(rule), Idempotent::Yes)
             .await?;
         Ok(())
     }
 
     /// Removes the room's mute rule; none there is fine.
-    pub async fn unmute_room(&self, room_id: &str) -> Result<(), ClientError> {
-        let request = delete_pushrule::v3::Request::new(RuleKind::Room, room_id.to_owned());
+    pub async fn unmute_room(&self, room_id: &RoomId) -> Result<(), ClientError> {
+        let request = delete_pushrule::v3::Request::new(RuleKind::Room, room_id.to_string());
         match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             Err(e) if e.is("M_NOT_FOUND") => Ok(()),
@@ -310,10 +299,10 @@ impl Intent {
 
     /// Moves this user's fully-read marker and public read receipt to
     /// `event_id`.
-    pub async fn mark_read(&self, room_id: &str, event_id: &str) -> Result<(), ClientError> {
-        let mut request = set_read_marker::v3::Request::new(room(room_id)?);
-        request.fully_read = Some(event(event_id)?);
-        request.read_receipt = Some(event(event_id)?);
+    pub async fn mark_read(&self, room_id: &RoomId, event_id: &EventId) -> Result<(), ClientError> {
+        let mut request = set_read_marker::v3::Request::new(room_id.to_owned());
+        request.fully_read = Some(event_id.to_owned());
+        request.read_receipt = Some(event_id.to_owned());
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
@@ -321,36 +310,37 @@ impl Intent {
     /// Sets this user's global display name.
     pub async fn set_displayname(&self, name: &str) -> Result<(), ClientError> {
         let field = ProfileFieldValue::DisplayName(name.to_owned());
-        let request = set_profile_field::v3::Request::new(self.own_id()?, field);
+        let request = set_profile_field::v3::Request::new(self.user_id.clone(), field);
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Sets this user's global avatar (`mxc://` URI, or empty to remove).
-    pub async fn set_avatar_url(&self, mxc: &str) -> Result<(), ClientError> {
-        let field = ProfileFieldValue::AvatarUrl(OwnedMxcUri::from(mxc));
-        let request = set_profile_field::v3::Request::new(self.own_id()?, field);
+    pub async fn set_avatar_url(&self, mxc: &MxcUri) -> Result<(), ClientError> {
+        let field = ProfileFieldValue::AvatarUrl(mxc.to_owned());
+        let request = set_profile_field::v3::Request::new(self.user_id.clone(), field);
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Sets this user's presence: `online`, `unavailable` or `offline`.
     pub async fn set_presence(&self, presence: &str) -> Result<(), ClientError> {
-        let request = set_presence::v3::Request::new(self.own_id()?, PresenceState::from(presence));
+        let request =
+            set_presence::v3::Request::new(self.user_id.clone(), PresenceState::from(presence));
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
 
     /// Creates a room; returns its id.
-    pub async fn create_room(&self, params: &CreateRoom) -> Result<String, ClientError> {
+    pub async fn create_room(&self, params: &CreateRoom) -> Result<OwnedRoomId, ClientError> {
         let answer = self.call(params.request()?, Idempotent::No).await?;
-        Ok(answer.room_id.into())
+        Ok(answer.room_id)
     }
 
     /// Invites `user_id` to `room_id`. Already invited or joined is fine.
-    pub async fn invite(&self, room_id: &str, user_id: &str) -> Result<(), ClientError> {
-        let invitee = InvitationRecipient::UserId(InviteUserId::new(user(user_id)?));
-        let request = invite_user::v3::Request::new(room(room_id)?, invitee);
+    pub async fn invite(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), ClientError> {
+        let invitee = InvitationRecipient::UserId(InviteUserId::new(user_id.to_owned()));
+        let request = invite_user::v3::Request::new(room_id.to_owned(), invitee);
         match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
             // Synapse answers 403 "already in the room" for joined users.
@@ -366,16 +356,15 @@ impl Intent {
     }
 
     /// Joins a room by id or alias; returns the room id.
-    pub async fn join(&self, room_id_or_alias: &str) -> Result<String, ClientError> {
-        let target = OwnedRoomOrAliasId::try_from(room_id_or_alias).map_err(invalid)?;
-        let request = join_room_by_id_or_alias::v3::Request::new(target);
+    pub async fn join(&self, room: &RoomOrAliasId) -> Result<OwnedRoomId, ClientError> {
+        let request = join_room_by_id_or_alias::v3::Request::new(room.to_owned());
         let joined = self.call(request, Idempotent::Yes).await?;
-        Ok(joined.room_id.into())
+        Ok(joined.room_id)
     }
 
     /// Leaves (or rejects an invite to) a room.
-    pub async fn leave(&self, room_id: &str) -> Result<(), ClientError> {
-        let request = leave_room::v3::Request::new(room(room_id)?);
+    pub async fn leave(&self, room_id: &RoomId) -> Result<(), ClientError> {
+        let request = leave_room::v3::Request::new(room_id.to_owned());
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
@@ -386,11 +375,11 @@ impl Intent {
     /// event id.
     pub async fn send<C: MessageLikeEventContent>(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         content: &C,
         txn_id: &str,
         ts: Option<u64>,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedEventId, ClientError> {
         let value =
             serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
         let kind = content.event_type().to_string();
@@ -402,11 +391,11 @@ impl Intent {
     /// (see [`Intent::send`]); returns the event id.
     pub async fn send_state<C: StateEventContent>(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         content: &C,
         state_key: &str,
         ts: Option<u64>,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedEventId, ClientError> {
         let value =
             serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
         let kind = content.event_type().to_string();
@@ -418,52 +407,52 @@ impl Intent {
     /// sets `origin_server_ts` (appservices only). Returns the event id.
     pub async fn send_message_event(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         content: &Value,
         txn_id: &str,
         ts: Option<u64>,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedEventId, ClientError> {
         let mut request = send_message_event::v3::Request::new_raw(
-            room(room_id)?,
+            room_id.to_owned(),
             OwnedTransactionId::from(txn_id),
             MessageLikeEventType::from(event_type),
             raw(content)?,
         );
         request.timestamp = ts.and_then(millis);
         let sent = self.call(request, Idempotent::Yes).await?;
-        Ok(sent.event_id.into())
+        Ok(sent.event_id)
     }
 
     /// Sets a state event; returns the event id.
     pub async fn send_state_event(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
         content: &Value,
         ts: Option<u64>,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedEventId, ClientError> {
         let mut request = send_state_event::v3::Request::new_raw(
-            room(room_id)?,
+            room_id.to_owned(),
             StateEventType::from(event_type),
             state_key.to_owned(),
             raw(content)?,
         );
         request.timestamp = ts.and_then(millis);
         let sent = self.call(request, Idempotent::Yes).await?;
-        Ok(sent.event_id.into())
+        Ok(sent.event_id)
     }
 
     /// Reads a state event's content; `None` if there is none.
     pub async fn get_state_event(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         state_key: &str,
     ) -> Result<Option<Value>, ClientError> {
         let request = get_state_event_for_key::v3::Request::new(
-            room(room_id)?,
+            room_id.to_owned(),
             StateEventType::from(event_type),
             state_key.to_owned(),
         );
@@ -479,31 +468,31 @@ impl Intent {
     /// Redacts an event; returns the redaction's event id.
     pub async fn redact(
         &self,
-        room_id: &str,
-        event_id: &str,
+        room_id: &RoomId,
+        event_id: &EventId,
         reason: Option<&str>,
         txn_id: &str,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedEventId, ClientError> {
         let txn = OwnedTransactionId::from(txn_id);
-        let mut request = redact_event::v3::Request::new(room(room_id)?, event(event_id)?, txn);
+        let mut request =
+            redact_event::v3::Request::new(room_id.to_owned(), event_id.to_owned(), txn);
         request.reason = reason.map(str::to_owned);
         let redaction = self.call(request, Idempotent::Yes).await?;
-        Ok(redaction.event_id.into())
+        Ok(redaction.event_id)
     }
 
-    /// Starts (with a timeout in ms) or stops typing.
+    /// Starts typing (for up to `timeout`), or stops (`None`).
     pub async fn typing(
         &self,
-        room_id: &str,
-        typing: bool,
-        timeout_ms: u64,
+        room_id: &RoomId,
+        timeout: Option<Duration>,
     ) -> Result<(), ClientError> {
-        let state = if typing {
-            Typing::Yes(TypingInfo::new(Duration::from_millis(timeout_ms)))
-        } else {
-            Typing::No
+        let state = match timeout {
+            Some(t) => Typing::Yes(TypingInfo::new(t)),
+            None => Typing::No,
         };
-        let request = create_typing_event::v3::Request::new(self.own_id()?, room(room_id)?, state);
+        let request =
+            create_typing_event::v3::Request::new(self.user_id.clone(), room_id.to_owned(), state);
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
@@ -511,12 +500,13 @@ impl Intent {
     /// Sends a receipt (`m.read`, `m.read.private`) up to `event_id`.
     pub async fn send_receipt(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         receipt_type: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<(), ClientError> {
         let kind = ReceiptType::from(receipt_type);
-        let request = create_receipt::v3::Request::new(room(room_id)?, kind, event(event_id)?);
+        let request =
+            create_receipt::v3::Request::new(room_id.to_owned(), kind, event_id.to_owned());
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
@@ -527,7 +517,7 @@ impl Intent {
         data: Bytes,
         content_type: &str,
         filename: Option<&str>,
-    ) -> Result<String, ClientError> {
+    ) -> Result<OwnedMxcUri, ClientError> {
         let mut req = self
             .req(Method::POST, "/_matrix/media/v3/upload".into())
             .await?;
@@ -539,13 +529,13 @@ impl Intent {
             content_type: content_type.to_owned(),
         });
         let v = self.client.json(req).await?;
-        str_field(&v, "content_uri")
+        str_field(&v, "content_uri").map(OwnedMxcUri::from)
     }
 
     /// Downloads media by `mxc://` URI (authenticated media API), up to the
     /// client's size limit.
-    pub async fn download_media(&self, mxc: &str) -> Result<Bytes, ClientError> {
-        let (server, id) = parse_mxc(mxc)?;
+    pub async fn download_media(&self, mxc: &MxcUri) -> Result<Bytes, ClientError> {
+        let (server, id) = parse_mxc(mxc.as_str())?;
         let path = format!(
             "/_matrix/client/v1/media/download/{}/{}",
             enc(server),
@@ -557,26 +547,26 @@ impl Intent {
     }
 
     /// The rooms this user is joined to.
-    pub async fn joined_rooms(&self) -> Result<Vec<String>, ClientError> {
+    pub async fn joined_rooms(&self) -> Result<Vec<OwnedRoomId>, ClientError> {
         let request = joined_rooms::v3::Request::new();
         let answer = self.call(request, Idempotent::Yes).await?;
-        Ok(answer.joined_rooms.into_iter().map(String::from).collect())
+        Ok(answer.joined_rooms)
     }
 
     /// Everyone the room names as a member now, with their membership
     /// (joined, invited, left, ...): `GET /rooms/{id}/members`.
     pub async fn members(
         &self,
-        room_id: &str,
-    ) -> Result<Vec<(String, MembershipState)>, ClientError> {
-        let request = get_member_events::v3::Request::new(room(room_id)?);
+        room_id: &RoomId,
+    ) -> Result<Vec<(OwnedUserId, MembershipState)>, ClientError> {
+        let request = get_member_events::v3::Request::new(room_id.to_owned());
         let answer = self.call(request, Idempotent::Yes).await?;
         // Each member event on its own: one that does not read is left out.
         Ok(answer
             .chunk
             .iter()
             .filter_map(|e| {
-                let user: String = e.get_field("state_key").ok()??;
+                let user: OwnedUserId = e.get_field("state_key").ok()??;
                 let content: Value = e.get_field("content").ok()??;
                 let membership = content.get("membership")?.as_str()?;
                 Some((user, MembershipState::from(membership)))
@@ -587,9 +577,9 @@ impl Intent {
     /// The joined members of a room, by user id.
     pub async fn joined_members(
         &self,
-        room_id: &str,
-    ) -> Result<BTreeMap<String, JoinedMember>, ClientError> {
-        let request = joined_members::v3::Request::new(room(room_id)?);
+        room_id: &RoomId,
+    ) -> Result<BTreeMap<OwnedUserId, JoinedMember>, ClientError> {
+        let request = joined_members::v3::Request::new(room_id.to_owned());
         let answer = self.call(request, Idempotent::Yes).await?;
         Ok(answer
             .joined
@@ -597,9 +587,9 @@ impl Intent {
             .map(|(user, m)| {
                 let member = JoinedMember {
                     display_name: m.display_name,
-                    avatar_url: m.avatar_url.map(String::from),
+                    avatar_url: m.avatar_url,
                 };
-                (user.into(), member)
+                (user, member)
             })
             .collect())
     }
@@ -608,7 +598,7 @@ impl Intent {
     /// `None` if unset.
     pub async fn get_account_data(&self, event_type: &str) -> Result<Option<Value>, ClientError> {
         let kind = GlobalAccountDataEventType::from(event_type);
-        let request = get_global_account_data::v3::Request::new(self.own_id()?, kind);
+        let request = get_global_account_data::v3::Request::new(self.user_id.clone(), kind);
         match self.call(request, Idempotent::Yes).await {
             Ok(answer) => answer
                 .account_data
@@ -627,8 +617,11 @@ impl Intent {
         content: &Value,
     ) -> Result<(), ClientError> {
         let kind = GlobalAccountDataEventType::from(event_type);
-        let request =
-            set_global_account_data::v3::Request::new_raw(self.own_id()?, kind, raw(content)?);
+        let request = set_global_account_data::v3::Request::new_raw(
+            self.user_id.clone(),
+            kind,
+            raw(content)?,
+        );
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }
@@ -637,14 +630,14 @@ impl Intent {
     /// `m.marked_unread`).
     pub async fn set_room_account_data(
         &self,
-        room_id: &str,
+        room_id: &RoomId,
         event_type: &str,
         content: &Value,
     ) -> Result<(), ClientError> {
         let kind = RoomAccountDataEventType::from(event_type);
         let request = set_room_account_data::v3::Request::new_raw(
-            self.own_id()?,
-            room(room_id)?,
+            self.user_id.clone(),
+            room_id.to_owned(),
             kind,
             raw(content)?,
         );
@@ -658,21 +651,6 @@ fn str_field(v: &Value, key: &str) -> Result<String, ClientError> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| ClientError::InvalidResponse(format!("no `{key}` in answer")))
-}
-
-/// A room id from the bridge, as ruma's.
-fn room(id: &str) -> Result<OwnedRoomId, ClientError> {
-    OwnedRoomId::try_from(id).map_err(invalid)
-}
-
-/// An event id from the bridge, as ruma's.
-fn event(id: &str) -> Result<OwnedEventId, ClientError> {
-    OwnedEventId::try_from(id).map_err(invalid)
-}
-
-/// A user id from the bridge, as ruma's.
-fn user(id: &str) -> Result<OwnedUserId, ClientError> {
-    OwnedUserId::try_from(id).map_err(invalid)
 }
 
 /// `content` as ruma's raw JSON of any type.
@@ -701,7 +679,7 @@ mod tests {
     fn create_room_json() {
         let c = CreateRoom {
             name: Some("n".into()),
-            invite: vec!["@a:x".into()],
+            invite: vec![ruma::owned_user_id!("@a:x")],
             is_direct: true,
             preset: Some(RoomPreset::TrustedPrivateChat),
             initial_state: vec![InitialState {
@@ -740,20 +718,12 @@ mod tests {
             })
         );
         assert_eq!(body(&CreateRoom::default()), json!({}));
-        let bad = CreateRoom {
-            invite: vec!["not-a-user".into()],
-            ..CreateRoom::default()
-        };
-        assert!(
-            bad.request().is_err(),
-            "a bad invitee is refused before sending"
-        );
     }
 
     #[test]
     fn localparts() {
         let c = MatrixClient::new("http://x", "t", "example.org").unwrap();
-        let i = c.ghost_intent("whatsapp_123");
+        let i = c.ghost_intent("whatsapp_123").unwrap();
         assert_eq!(i.user_id(), "@whatsapp_123:example.org");
         assert_eq!(i.localpart(), "whatsapp_123");
     }

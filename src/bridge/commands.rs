@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::{Bridge, Network};
 use crate::config::Level;
 use ruma::events::room::member::MembershipState;
+use ruma::{RoomId, UserId};
 
 /// The commands, for `help` and after an unknown one.
 fn help<N: Network>() -> String {
@@ -50,8 +51,8 @@ pub(crate) fn not_private_for(network: &str) -> String {
 /// the room.
 pub(super) async fn run<N: Network>(
     bridge: &Arc<Bridge<N>>,
-    (room, place): (&str, Place),
-    sender: &str,
+    (room, place): (&RoomId, Place),
+    sender: &UserId,
     line: &str,
 ) {
     let command = line
@@ -122,7 +123,7 @@ pub(super) async fn run<N: Network>(
 
 /// Whether nobody but `user` and the bot is in `room` or invited to it
 /// (or knocking); a room the bot cannot read counts as shared.
-pub(crate) async fn private<N: Network>(bridge: &Bridge<N>, room: &str, user: &str) -> bool {
+pub(crate) async fn private<N: Network>(bridge: &Bridge<N>, room: &RoomId, user: &UserId) -> bool {
     let Ok(members) = bridge.bot.members(room).await else {
         return false;
     };

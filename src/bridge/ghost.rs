@@ -38,7 +38,7 @@ impl<N: Network> Bridge<N> {
     /// (else the name it had, else the fallback).
     pub async fn ghost(&self, who: &GhostId, name: Option<&str>) -> Result<Ghosted, Error> {
         let localpart = self.ghost_localpart(who);
-        let intent = self.matrix.ghost_intent(&localpart);
+        let intent = self.matrix.ghost_intent(&localpart)?;
         intent.ensure_registered().await?;
         let known = self.db.ghost(&who.network_id).await?;
         let wanted = name

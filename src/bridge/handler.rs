@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ruma::events::room::member::MembershipState;
-use ruma::{RoomAliasId, TransactionId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId};
 use tracing::{debug, info, warn};
 
 use super::outbound::queue_outbound;
@@ -85,23 +85,22 @@ impl<N: Network> Handler for BridgeHandler<N> {
     /// on demand").
     async fn query_user(&self, user_id: &UserId) -> bool {
         let bridge = &self.0;
-        let user_id = user_id.as_str();
         if !bridge.is_ours(user_id) {
             return false;
         }
         let registered = if user_id == bridge.bot.user_id() {
             bridge.bot.ensure_registered().await
         } else {
-            let local = user_id
-                .trim_start_matches('@')
-                .split_once(':')
-                .map_or("", |(local, _)| local);
+            let local = user_id.localpart();
             // Only ghosts the network would make.
             let id = bridge.config.appservice.ghost_id(local).unwrap_or_default();
             if !N::is_user_id(&id) {
                 return false;
             }
-            bridge.matrix.ghost_intent(local).ensure_registered().await
+            match bridge.matrix.ghost_intent(local) {
+                Ok(ghost) => ghost.ensure_registered().await,
+                Err(e) => Err(e),
+            }
         };
         match registered {
             Ok(()) => true,
@@ -125,7 +124,6 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
     let (Some(room), Some(sender)) = (event.room_id.as_ref(), event.sender.as_ref()) else {
         return;
     };
-    let (room, sender) = (room.as_str(), sender.as_str());
     if bridge.is_ours(sender) {
         return;
     }
@@ -144,7 +142,7 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
             let Some(member) = event.member() else {
                 return;
             };
-            if event.state_key.as_deref() == Some(bridge.bot.user_id())
+            if event.state_key.as_deref() == Some(bridge.bot.user_id().as_str())
                 && member.membership == MembershipState::Invite
             {
                 let chore = Chore::Invited {
@@ -152,7 +150,7 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
                     sender: sender.to_owned(),
                     is_direct: member.is_direct.unwrap_or(false),
                 };
-                bridge.chores.push(sender, (bridge.clone(), chore));
+                bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
             }
         }
         // A sticker has no body to read as a command.
@@ -176,7 +174,7 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
             let body = message.msgtype.body().trim();
             let management = bridge.management_room(sender).await;
             let prefix = &bridge.config.bridge.command_prefix;
-            let command = if management.as_deref() == Some(room) {
+            let command = if management.as_deref() == Some(&**room) {
                 Some((body, commands::Place::Management))
             } else {
                 body.strip_prefix(prefix.as_str())
@@ -190,7 +188,7 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
                         sender: sender.to_owned(),
                         line: line.to_owned(),
                     };
-                    bridge.chores.push(sender, (bridge.clone(), chore));
+                    bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
                 }
                 None => queue_outbound(bridge, room, event).await,
             }
@@ -205,20 +203,20 @@ pub enum Chore {
     /// A command line, from `sender` in `room`.
     Command {
         /// The room.
-        room: String,
+        room: OwnedRoomId,
         /// Whether it is the sender's management room.
         place: commands::Place,
         /// Who sent it.
-        sender: String,
+        sender: OwnedUserId,
         /// The command, without the prefix.
         line: String,
     },
     /// The bot was invited into `room` by `sender`.
     Invited {
         /// The room.
-        room: String,
+        room: OwnedRoomId,
         /// Who invited.
-        sender: String,
+        sender: OwnedUserId,
         /// Whether the invite is a direct chat's.
         is_direct: bool,
     },
@@ -259,8 +257,8 @@ pub(super) fn run_chore<N: Network>(
 /// only while nobody else is in it.
 async fn bot_invited<N: Network>(
     bridge: &Arc<Bridge<N>>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     is_direct: bool,
 ) {
     let allowed = bridge
@@ -275,7 +273,7 @@ async fn bot_invited<N: Network>(
         }
         return;
     }
-    if let Err(e) = bridge.bot.join(room).await {
+    if let Err(e) = bridge.bot.join(room.into()).await {
         warn!(%room, error = %e, "bot could not join");
         return;
     }

@@ -16,7 +16,7 @@ use ruma::events::room::ImageInfo;
 use ruma::events::room::message::{
     ImageMessageEventContent, MessageType, ReplacementMetadata, RoomMessageEventContent,
 };
-use ruma::{OwnedEventId, OwnedMxcUri, UInt};
+use ruma::{EventId, OwnedEventId, RoomId, UInt, UserId};
 use tokio::sync::mpsc;
 use tracing::warn;
 
@@ -88,7 +88,7 @@ pub enum Input {
         private: bool,
     },
     /// The QR code was posted as event `event` (or an edit of it).
-    QrShown(String),
+    QrShown(OwnedEventId),
     /// The network finished: linked as `Ok(who)`, or why not.
     Finished(Result<String, LoginFailed>),
     /// Posting the QR code failed.
@@ -106,10 +106,10 @@ pub enum Action {
         /// The code.
         code: String,
         /// The first image's event, when a newer code replaces it.
-        replacing: Option<String>,
+        replacing: Option<OwnedEventId>,
     },
     /// Take the image away.
-    RedactQr(String),
+    RedactQr(OwnedEventId),
     /// Stop the network's login (the room is not private, or the code
     /// could not be shown).
     Abort,
@@ -135,7 +135,7 @@ pub enum State {
     /// Started; nothing shown yet.
     Started,
     /// A code is on show (its first image's event, once posted).
-    ShowingQr(Option<String>),
+    ShowingQr(Option<OwnedEventId>),
     /// Linked; the network is storing it.
     Linked,
     /// Logged in as this.
@@ -243,7 +243,7 @@ impl Flow {
 
 /// The `login` command: unless `user` is logged in or logging in, starts
 /// the network's login with its steps shown in `room`.
-pub(super) async fn start<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, user: &str) {
+pub(super) async fn start<N: Network>(bridge: &Arc<Bridge<N>>, room: &RoomId, user: &UserId) {
     if let Some(who) = N::logged_in_as(bridge, user).await {
         let text = format!("You are already logged in as {who}. Send `logout` first.");
         bridge.notice(room, &text).await;
@@ -267,19 +267,19 @@ pub(super) async fn start<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, user:
 }
 
 /// Whether `user` has a login in progress.
-pub(super) async fn in_progress<N: Network>(bridge: &Bridge<N>, user: &str) -> bool {
+pub(super) async fn in_progress<N: Network>(bridge: &Bridge<N>, user: &UserId) -> bool {
     let logins = bridge.logins_in_progress.lock().await;
     logins.get(user).is_some_and(|p| !p.is_finished())
 }
 
 /// The `cancel` command: stops `user`'s login in progress, if any.
-pub(super) async fn cancel<N: Network>(bridge: &Bridge<N>, user: &str) -> bool {
+pub(super) async fn cancel<N: Network>(bridge: &Bridge<N>, user: &UserId) -> bool {
     let login = bridge.logins_in_progress.lock().await.remove(user);
     login.map(|l| l.abort()).is_some()
 }
 
 /// Runs one login to its end.
-async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, user: &str) {
+async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &RoomId, user: &UserId) {
     let (tx, mut rx) = mpsc::channel(4);
     let network = N::login(bridge, room, user, Steps(tx));
     tokio::pin!(network);
@@ -304,7 +304,7 @@ async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, user: &str) {
 
 /// Feeds `input` to `flow` and carries out its actions (and what they
 /// lead to).
-async fn act<N: Network>(bridge: &Bridge<N>, room: &str, flow: &mut Flow, input: Input) {
+async fn act<N: Network>(bridge: &Bridge<N>, room: &RoomId, flow: &mut Flow, input: Input) {
     let mut inputs = vec![input];
     while let Some(input) = inputs.pop() {
         if let Input::Finished(Err(why)) | Input::QrFailed(why) = &input {
@@ -335,10 +335,10 @@ async fn act<N: Network>(bridge: &Bridge<N>, room: &str, flow: &mut Flow, input:
 /// Posts the QR image (or an edit of the first); returns its event id.
 async fn show_qr<N: Network>(
     bridge: &Bridge<N>,
-    room: &str,
+    room: &RoomId,
     code: &str,
-    replacing: Option<&str>,
-) -> Result<String, LoginFailed> {
+    replacing: Option<&EventId>,
+) -> Result<OwnedEventId, LoginFailed> {
     let png = qr::qr_png(code).map_err(|e| LoginFailed::because("", &e))?;
     let side = qr::qr_side(code).unwrap_or(0);
     let size = png.len();
@@ -356,12 +356,10 @@ async fn show_qr<N: Network>(
     info.width = Some(UInt::from(side));
     info.height = Some(UInt::from(side));
     info.size = UInt::new(size as u64);
-    let image =
-        ImageMessageEventContent::plain(body, OwnedMxcUri::from(mxc)).info(Some(Box::new(info)));
+    let image = ImageMessageEventContent::plain(body, mxc).info(Some(Box::new(info)));
     let mut content = RoomMessageEventContent::new(MessageType::Image(image));
     if let Some(original) = replacing {
-        let original =
-            OwnedEventId::try_from(original).map_err(|e| LoginFailed::because("", &e))?;
+        let original = original.to_owned();
         content = content.make_replacement(ReplacementMetadata::new(original, None));
     }
     let event = bridge
@@ -369,12 +367,16 @@ async fn show_qr<N: Network>(
         .send(room, &content, &txn_id(), None)
         .await
         .map_err(|e| LoginFailed::because("could not post the QR code", &e))?;
-    Ok(replacing.map_or(event, str::to_owned))
+    Ok(replacing.map_or(event, ToOwned::to_owned))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn img() -> OwnedEventId {
+        ruma::owned_event_id!("$img")
+    }
 
     fn qr(code: &str, private: bool) -> Input {
         Input::Step {
@@ -400,24 +402,21 @@ mod tests {
                 }
             ]
         );
-        assert!(flow.on(Input::QrShown("$img".to_owned()), "Net").is_empty());
+        assert!(flow.on(Input::QrShown(img()), "Net").is_empty());
         assert_eq!(
             flow.on(qr("two", true), "Net"),
             vec![Action::ShowQr {
                 code: "two".to_owned(),
-                replacing: Some("$img".to_owned())
+                replacing: Some(img())
             }]
         );
         // The edit's id does not replace the original's.
-        flow.on(Input::QrShown("$img".to_owned()), "Net");
+        flow.on(Input::QrShown(img()), "Net");
         let linked = Input::Step {
             step: LoginStep::Linked,
             private: true,
         };
-        assert_eq!(
-            flow.on(linked, "Net"),
-            vec![Action::RedactQr("$img".to_owned())]
-        );
+        assert_eq!(flow.on(linked, "Net"), vec![Action::RedactQr(img())]);
         assert_eq!(flow.state(), &State::Linked);
         // A late code is not shown.
         assert!(flow.on(qr("three", true), "Net").is_empty());
@@ -433,9 +432,9 @@ mod tests {
     fn a_shared_room_stops_the_login_and_hides_the_code() {
         let mut flow = Flow::default();
         flow.on(qr("one", true), "Net");
-        flow.on(Input::QrShown("$img".to_owned()), "Net");
+        flow.on(Input::QrShown(img()), "Net");
         let actions = flow.on(qr("two", false), "Net");
-        assert_eq!(actions[0], Action::RedactQr("$img".to_owned()));
+        assert_eq!(actions[0], Action::RedactQr(img()));
         assert_eq!(actions[1], Action::Abort);
         let Action::Notice(text) = &actions[2] else {
             panic!("a notice says why: {actions:?}");
@@ -449,12 +448,12 @@ mod tests {
     fn a_failure_is_told_and_the_code_taken_away() {
         let mut flow = Flow::default();
         flow.on(qr("one", true), "Net");
-        flow.on(Input::QrShown("$img".to_owned()), "Net");
+        flow.on(Input::QrShown(img()), "Net");
         let failed = LoginFailed("Login timed out".to_owned());
         assert_eq!(
             flow.on(Input::Finished(Err(failed)), "Net"),
             vec![
-                Action::RedactQr("$img".to_owned()),
+                Action::RedactQr(img()),
                 Action::Abort,
                 Action::Notice("Login timed out".to_owned())
             ]

@@ -4,6 +4,7 @@
 //! record maps the message to its event for replies, edits, reactions,
 //! redactions and receipts.
 
+use ruma::{OwnedEventId, RoomId};
 use serde_json::Value;
 
 use super::{Bridge, Error, Network};
@@ -36,11 +37,11 @@ impl<N: Network> Bridge<N> {
     /// the event id. A record already there is fine (a repeat).
     pub async fn send_remote(
         &self,
-        room: &str,
+        room: &RoomId,
         intent: &Intent,
         m: &RemoteMessage<'_>,
         (event_type, content): (&str, &Value),
-    ) -> Result<String, Error> {
+    ) -> Result<OwnedEventId, Error> {
         let id: String = m
             .message_id
             .chars()

@@ -12,9 +12,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use ruma::{EventId, RoomId, UserId};
+
 use super::Bridge;
+use super::ghost::GhostId;
 use super::login::{LoginFailed, Steps};
-use crate::appservice::Event;
+use crate::appservice::{Event, Intent};
 use crate::store::StoreError;
 
 /// A Matrix event the core hands to the network, by what it is.
@@ -71,7 +74,7 @@ pub trait Network: Send + Sync + Sized + 'static {
     /// they are.
     fn logged_in_as(
         bridge: &Arc<Bridge<Self>>,
-        user: &str,
+        user: &UserId,
     ) -> impl Future<Output = Option<String>> + Send;
 
     /// Links a new account for `user` (the `login` command in their
@@ -81,34 +84,34 @@ pub trait Network: Send + Sync + Sized + 'static {
     /// longer private.
     fn login(
         bridge: &Arc<Bridge<Self>>,
-        room: &str,
-        user: &str,
+        room: &RoomId,
+        user: &UserId,
         steps: Steps,
     ) -> impl Future<Output = Result<String, LoginFailed>> + Send;
 
     /// Logs `user` out, telling them in `room`.
     fn logout(
         bridge: &Arc<Bridge<Self>>,
-        room: &str,
-        user: &str,
+        room: &RoomId,
+        user: &UserId,
     ) -> impl Future<Output = ()> + Send;
 
     /// One line on the state of `user`'s login, for `ping`.
-    fn status(bridge: &Arc<Bridge<Self>>, user: &str) -> impl Future<Output = String> + Send;
+    fn status(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = String> + Send;
 
     /// Sends `event`, which the sender put into the portal room, to the
     /// network. What the user should hear of they are told here; an error
     /// is what a retry could fix (the database), and the core retries.
     fn handle_matrix(
         bridge: &Arc<Bridge<Self>>,
-        room_and_sender: (&str, &str),
+        room_and_sender: (&RoomId, &UserId),
         event: &Event,
         kind: MatrixEvent,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether the network still waits for its server to take the event
     /// `event_id` (its outbound record then stays until it does).
-    fn awaiting_ack(bridge: &Bridge<Self>, event_id: &str) -> bool;
+    fn awaiting_ack(bridge: &Bridge<Self>, event_id: &EventId) -> bool;
 
     /// A receipt or typing notification from Matrix.
     fn handle_ephemeral(
@@ -117,7 +120,16 @@ pub trait Network: Send + Sync + Sized + 'static {
     ) -> impl Future<Output = ()> + Send;
 
     /// `user` did something in Matrix (for presence).
-    fn user_active(bridge: &Arc<Bridge<Self>>, user: &str) -> impl Future<Output = ()> + Send;
+    fn user_active(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = ()> + Send;
+
+    /// The ghost of `who` got a new display name: the network may want to
+    /// show something again where the old one was (WhatsApp: each user's
+    /// own name for the contact in their rooms).
+    fn ghost_renamed(
+        bridge: &Bridge<Self>,
+        who: &GhostId,
+        ghost: &Intent,
+    ) -> impl Future<Output = ()> + Send;
 
     /// Shutdown, after the outbound queues are drained: closes every
     /// connection, with what was acknowledged written down.

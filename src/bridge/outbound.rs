@@ -11,13 +11,18 @@ use tracing::{info, warn};
 use super::{Bridge, MatrixEvent, Network, status};
 use crate::appservice::Event;
 use crate::store::StoreError;
+use ruma::{EventId, RoomId, UserId};
 
 /// Queues `event` for the network, kept in the database first, so a crash
 /// loses nothing (the queue is replayed at start). Only portals' events
 /// are kept and queued: what is said in other rooms is none of the
 /// network's business. A database that keeps failing does not stop the event (it
 /// is then queued without its record, and the log says so).
-pub(super) async fn queue_outbound<N: Network>(bridge: &Arc<Bridge<N>>, room: &str, event: &Event) {
+pub(super) async fn queue_outbound<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    room: &RoomId,
+    event: &Event,
+) {
     match bridge.db.portal_by_room(room).await {
         Ok(Some(_)) => {}
         Ok(None) => return,
@@ -26,18 +31,20 @@ pub(super) async fn queue_outbound<N: Network>(bridge: &Arc<Bridge<N>>, room: &s
     if let Some(id) = &event.event_id {
         // A JSON value always serialises; the record is what may fail.
         let json = event.raw.to_string();
-        if let Err(e) = keep_outbound(bridge, room, id.as_str(), &json).await {
+        if let Err(e) = keep_outbound(bridge, room, id, &json).await {
             warn!(%room, error = %e, "an event for the network is queued without its record");
         }
     }
-    bridge.outbound.push(room, (bridge.clone(), event.clone()));
+    bridge
+        .outbound
+        .push(room.as_str(), (bridge.clone(), event.clone()));
 }
 
 /// Writes an event's `outbound_events` row, trying a few times.
 async fn keep_outbound<N: Network>(
     bridge: &Bridge<N>,
-    room: &str,
-    id: &str,
+    room: &RoomId,
+    id: &EventId,
     json: &str,
 ) -> Result<(), StoreError> {
     let mut delay = Duration::from_millis(100);
@@ -75,9 +82,9 @@ pub(super) async fn replay_outbound<N: Network>(bridge: &Arc<Bridge<N>>) {
                         .replaying
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(id.to_string());
+                        .insert(id.clone());
                 }
-                bridge.outbound.push(&room, (bridge.clone(), event));
+                bridge.outbound.push(room.as_str(), (bridge.clone(), event));
             }
             None => warn!(%room, "a kept event is not an event; dropped"),
         }
@@ -102,12 +109,11 @@ async fn outbound<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
     let (Some(room), Some(sender)) = (event.room_id.as_ref(), event.sender.as_ref()) else {
         return;
     };
-    let (room, sender) = (room.as_str(), sender.as_str());
     handle_outbound(bridge, room, sender, event).await;
     // What became a WhatsApp send is done when the server acks it.
     if let Some(id) = &event.event_id
-        && !N::awaiting_ack(bridge, id.as_str())
-        && let Err(e) = bridge.db.outbound_done(id.as_str()).await
+        && !N::awaiting_ack(bridge, id)
+        && let Err(e) = bridge.db.outbound_done(id).await
     {
         warn!(error = %e, "could not mark an event handled; it may be sent again");
     }
@@ -115,8 +121,8 @@ async fn outbound<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
 
 async fn handle_outbound<N: Network>(
     bridge: &Arc<Bridge<N>>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) {
     let Some(kind) = MatrixEvent::of(&event.kind) else {

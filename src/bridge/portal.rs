@@ -10,7 +10,7 @@
 //! have stopped in between: the room, if it was made, is among the rooms
 //! its creator is in, and is adopted instead of making a second one.
 
-use ruma::OwnedUserId;
+use ruma::{OwnedRoomId, UserId};
 use serde::Deserialize as _;
 use tracing::{debug, info};
 
@@ -18,7 +18,7 @@ use super::{Bridge, Error, Network};
 use crate::appservice::custom::{
     BridgeEventContent, BridgeSection, HalfShotBridgeEventContent, PortalCreationEventContent,
 };
-use crate::appservice::{ClientError, CreateRoom, InitialState, Intent};
+use crate::appservice::{CreateRoom, InitialState, Intent};
 use crate::config::generate_token;
 use crate::store::Portal;
 
@@ -47,7 +47,7 @@ impl<N: Network> Bridge<N> {
     /// Makes the room of a new portal, or adopts the one an interrupted
     /// run made for it. Call it holding [`Bridge::creating_portal`], and
     /// record the portal with [`Bridge::save_portal`].
-    pub async fn make_portal_room(&self, new: NewPortal<'_>) -> Result<String, Error> {
+    pub async fn make_portal_room(&self, new: NewPortal<'_>) -> Result<OwnedRoomId, Error> {
         let (marker, resumed) = self
             .db
             .start_portal_creation(new.login_id, new.chat_id, &generate_token())
@@ -69,10 +69,10 @@ impl<N: Network> Bridge<N> {
     /// Records `portal` (ending its creation record); with double
     /// puppeting its `owner` is in the room at once, as if they had
     /// accepted the invite.
-    pub async fn save_portal(&self, portal: &Portal, owner: &str) -> Result<(), Error> {
+    pub async fn save_portal(&self, portal: &Portal, owner: &UserId) -> Result<(), Error> {
         self.db.save_portal(portal).await?;
         if let Some(puppet) = self.puppet(owner)
-            && let Err(e) = puppet.join(&portal.room_id).await
+            && let Err(e) = puppet.join((&*portal.room_id).into()).await
         {
             debug!(error = %e, "the user's puppet did not join a new portal");
         }
@@ -87,8 +87,7 @@ impl<N: Network> Bridge<N> {
         name: &str,
         creation: &PortalCreationEventContent,
     ) -> Result<Vec<InitialState>, Error> {
-        let bridgebot = OwnedUserId::try_from(self.bot.user_id())
-            .map_err(|e| ClientError::Content(e.to_string()))?;
+        let bridgebot = self.bot.user_id().to_owned();
         let info = BridgeEventContent {
             bridgebot,
             protocol: BridgeSection {
@@ -118,7 +117,7 @@ impl<N: Network> Bridge<N> {
         &self,
         creator: &Intent,
         want: &PortalCreationEventContent,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<OwnedRoomId>, Error> {
         for room in creator.joined_rooms().await? {
             if self.db.portal_by_room(&room).await?.is_some() {
                 continue;

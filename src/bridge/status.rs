@@ -3,9 +3,9 @@
 //! message, and on failure also a visible notice that says why, as a reply
 //! to it (clients that do not show the status still tell the user).
 
-use ruma::EventId;
 use ruma::events::relation::{InReplyTo, Reference, Reply};
 use ruma::events::room::message::{Relation, RoomMessageEventContent};
+use ruma::{EventId, RoomId};
 use tracing::warn;
 
 use super::{Bridge, Network, txn_id};
@@ -32,7 +32,7 @@ impl Reason {
 
 async fn post_status<N: Network>(
     bridge: &Bridge<N>,
-    room: &str,
+    room: &RoomId,
     event_id: &EventId,
     status: Status,
 ) {
@@ -58,7 +58,7 @@ struct Status {
 }
 
 /// The event reached the network's server.
-pub async fn delivered<N: Network>(bridge: &Bridge<N>, room: &str, event_id: &EventId) {
+pub async fn delivered<N: Network>(bridge: &Bridge<N>, room: &RoomId, event_id: &EventId) {
     let status = Status {
         status: SendStatus::Success,
         reason: None,
@@ -71,7 +71,7 @@ pub async fn delivered<N: Network>(bridge: &Bridge<N>, room: &str, event_id: &Ev
 /// failed status, and a notice replying to it.
 pub async fn refused<N: Network>(
     bridge: &Bridge<N>,
-    room: &str,
+    room: &RoomId,
     event: &Event,
     what: &str,
     why: &str,

@@ -440,10 +440,18 @@ fn ghost_localparts_round_trip() {
 fn most_specific_permission_wins() {
     let config: Config = example_with_tokens().parse().expect("valid");
     let b = &config.bridge;
-    assert_eq!(b.permission_for("@admin:example.com"), Some(Level::Admin));
-    assert_eq!(b.permission_for("@bob:example.com"), Some(Level::User));
-    assert_eq!(b.permission_for("@eve:elsewhere.org"), Some(Level::Relay));
-    assert_eq!(b.permission_for("not an mxid"), Some(Level::Relay));
+    assert_eq!(
+        b.permission_for(&uid("@admin:example.com")),
+        Some(Level::Admin)
+    );
+    assert_eq!(
+        b.permission_for(&uid("@bob:example.com")),
+        Some(Level::User)
+    );
+    assert_eq!(
+        b.permission_for(&uid("@eve:elsewhere.org")),
+        Some(Level::Relay)
+    );
 
     let config: Config = format!(
         "{}bridge:\n  permissions:\n    example.com: user\n",
@@ -451,9 +459,12 @@ fn most_specific_permission_wins() {
     )
     .parse()
     .expect("valid");
-    assert_eq!(config.bridge.permission_for("@eve:elsewhere.org"), None);
     assert_eq!(
-        config.bridge.permission_for("@bob:example.com"),
+        config.bridge.permission_for(&uid("@eve:elsewhere.org")),
+        None
+    );
+    assert_eq!(
+        config.bridge.permission_for(&uid("@bob:example.com")),
         Some(Level::User)
     );
     assert!(Level::Relay < Level::User && Level::User < Level::Admin);
@@ -631,4 +642,8 @@ fn clear_text_links_to_other_hosts_are_named() {
     let found = db("postgres://u:p@db.internal/db?sslmode=prefer");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("database.uri"), "{found:?}");
+}
+
+fn uid(id: &str) -> ruma::OwnedUserId {
+    ruma::OwnedUserId::try_from(id).unwrap()
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use ruma::{EventId, OwnedEventId, RoomId};
 use tracing::warn;
 use wa_client::{Client, PendingSend, SendError};
 
@@ -50,17 +51,18 @@ impl SendId {
             SendId::Chosen(id) => id,
             SendId::New => Client::new_message_id(),
         };
+        // An event without an id (none comes from a homeserver) has no
+        // record to find it by.
+        let Some(event_id) = event.event_id.clone() else {
+            return id;
+        };
         let record = Message {
             login_id: portal.login_id.clone(),
             chat_id: portal.chat_id.clone(),
             sender_id: client.jid().to_non_ad().to_string(),
             message_id: id.clone(),
             room_id: portal.room_id.clone(),
-            event_id: event
-                .event_id
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            event_id,
             sent_at: now_ms(),
         };
         if let Err(e) = bridge.db().save_message(&record).await {
@@ -82,7 +84,7 @@ pub(super) enum Report {
     /// The removal of the user's reaction shown by this Matrix event: as a
     /// change, and the reaction's record forgotten only once the server has
     /// the removal, so that a replay after a crash still finds it.
-    RemoveReaction(String),
+    RemoveReaction(OwnedEventId),
 }
 
 /// Waits in the background for the server's verdict on `pending`, sent for
@@ -91,12 +93,12 @@ pub(super) enum Report {
 /// next start.
 pub(super) fn until_acked(
     bridge: &Arc<Bridge>,
-    room: &str,
+    room: &RoomId,
     event: &Event,
     pending: PendingSend,
     report: Report,
 ) {
-    let id = event.event_id.as_ref().map(ToString::to_string);
+    let id = event.event_id.clone();
     if let Some(id) = &id {
         lock(bridge).insert(id.clone());
     }
@@ -156,7 +158,7 @@ pub(super) fn until_acked(
 }
 
 /// Whether event `event_id`'s WhatsApp send is on its way in this run.
-pub fn awaiting(bridge: &Bridge, event_id: &str) -> bool {
+pub fn awaiting(bridge: &Bridge, event_id: &EventId) -> bool {
     lock(bridge).contains(event_id)
 }
 
@@ -164,7 +166,10 @@ pub fn awaiting(bridge: &Bridge, event_id: &str) -> bool {
 /// whose send the server never acknowledged (the last run ended first):
 /// then it goes out again under its recorded id. Otherwise the record
 /// means it was handled, and a repeat is dropped.
-pub(super) async fn unacked_replay(bridge: &Bridge, event_id: &str) -> Result<bool, StoreError> {
+pub(super) async fn unacked_replay(
+    bridge: &Bridge,
+    event_id: &EventId,
+) -> Result<bool, StoreError> {
     if awaiting(bridge, event_id) {
         return Ok(false);
     }
@@ -174,13 +179,13 @@ pub(super) async fn unacked_replay(bridge: &Bridge, event_id: &str) -> Result<bo
     Ok(left && bridge.db().outbound_pending(event_id).await?)
 }
 
-async fn done(bridge: &Bridge, event_id: &str) {
+async fn done(bridge: &Bridge, event_id: &EventId) {
     if let Err(e) = bridge.db().outbound_done(event_id).await {
         warn!(error = %e, "could not mark an event sent; it may be sent again");
     }
 }
 
-fn lock(bridge: &Bridge) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+fn lock(bridge: &Bridge) -> std::sync::MutexGuard<'_, std::collections::HashSet<OwnedEventId>> {
     bridge
         .network()
         .awaiting_ack

@@ -14,10 +14,10 @@
 //! Without double puppeting only names and stars reach Matrix: tags, push
 //! rules and read markers are the user's own account data.
 
+use ruma::{RoomId, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruma::OwnedEventId;
 use ruma::events::marked_unread::MarkedUnreadEventContent;
 use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
@@ -29,7 +29,7 @@ use wa_core::jid::Jid;
 
 use super::incoming::{self, IncomingError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
-use crate::appservice::{ClientError, Intent};
+use crate::appservice::Intent;
 use crate::connector::Bridge;
 use crate::store::{ChatSettings, Login, Portal, now_ms};
 
@@ -168,7 +168,7 @@ async fn contact_name(
         .db()
         .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
-    let ghost = bridge.matrix().ghost_intent(&localpart);
+    let ghost = bridge.matrix().ghost_intent(&localpart)?;
     incoming::contact_nick_everywhere(bridge, login, jid, &ghost).await;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
@@ -263,7 +263,7 @@ async fn show(
     let Some(puppet) = bridge.puppet(&login.mxid) else {
         return;
     };
-    let room = portal.room_id.as_str();
+    let room: &RoomId = &portal.room_id;
     let now = now_ms();
     let flag = |v: Option<bool>| v.unwrap_or(false);
     let tags = [
@@ -451,8 +451,7 @@ async fn star(
         debug!("starred message not bridged; no star shown");
         return Ok(());
     };
-    let target = OwnedEventId::try_from(message.event_id.as_str())
-        .map_err(|e| ClientError::Content(e.to_string()))?;
+    let target = message.event_id;
     let star = ReactionEventContent::new(Annotation::new(target, STAR.to_owned()));
     let (_, content) = incoming::marked(&star, puppet.is_some())?;
     let txn = format!(
@@ -475,7 +474,12 @@ async fn star(
 
 /// Records a setting the bridge is about to make, so the settings sync
 /// does not take it for the user's.
-fn note(bridge: &Bridge, mxid: &str, room: &str, f: impl FnOnce(&mut settings::RoomSettings)) {
+fn note(
+    bridge: &Bridge,
+    mxid: &UserId,
+    room: &RoomId,
+    f: impl FnOnce(&mut settings::RoomSettings),
+) {
     let mut all = bridge
         .network()
         .room_settings
@@ -544,7 +548,7 @@ async fn to_whatsapp(
     bridge: &Bridge,
     login: &Login,
     client: &Client,
-    room: &str,
+    room: &RoomId,
     change: &Change,
 ) -> Result<(), SettingError> {
     let Some(portal) = bridge.db().portal_by_room(room).await? else {

@@ -11,6 +11,7 @@
 //! in the message table, and its transaction id is derived from the
 //! message, so nothing is doubled.
 
+use ruma::{EventId, RoomId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -150,7 +151,7 @@ async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pa
     }
     let total = chats.len();
     let room = bridge.management_room(&login.mxid).await;
-    let mut progress: Option<String> = None;
+    let mut progress: Option<OwnedEventId> = None;
     for chat in &chats {
         done.chats += 1;
         match backfill_chat(bridge, login, client, chat).await {
@@ -178,11 +179,11 @@ async fn pass(bridge: &Arc<Bridge>, login: &Login, client: &Client) -> Result<Pa
 /// Posts (then edits) the progress notice in the management room.
 async fn show_progress(
     bridge: &Bridge,
-    room: &str,
+    room: &RoomId,
     done: &Pass,
     total: usize,
-    shown: Option<&str>,
-) -> Option<String> {
+    shown: Option<&EventId>,
+) -> Option<OwnedEventId> {
     let text = if done.chats == total {
         format!(
             "History bridged: {} of {total} chats, {} messages.",
@@ -195,8 +196,8 @@ async fn show_progress(
         )
     };
     let mut content = RoomMessageEventContent::notice_plain(text);
-    if let Some(original) = shown.and_then(|o| OwnedEventId::try_from(o).ok()) {
-        content = content.make_replacement(ReplacementMetadata::new(original, None));
+    if let Some(original) = shown {
+        content = content.make_replacement(ReplacementMetadata::new(original.to_owned(), None));
         // ruma gives the fallback an empty HTML body ("* "): plain text
         // reads better where the edit is not understood.
         if let MessageType::Notice(notice) = &mut content.msgtype {
@@ -204,10 +205,10 @@ async fn show_progress(
         }
     }
     match bridge.bot().send(room, &content, &txn_id(), None).await {
-        Ok(id) => Some(shown.map_or(id, str::to_owned)),
+        Ok(id) => Some(shown.map_or(id, ToOwned::to_owned)),
         Err(e) => {
             warn!(error = %e, "could not show backfill progress");
-            shown.map(str::to_owned)
+            shown.map(ToOwned::to_owned)
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Typing goes out as `composing` and `paused` when it changes.
 //! Private receipts (`m.read.private`) stay private.
 
+use ruma::{EventId, OwnedUserId, RoomId, UserId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -37,19 +38,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Handles one ephemeral event; failures are logged, never fatal.
 pub async fn handle(bridge: &Bridge, event: &Event) {
-    let Some(room) = event.room_id.as_ref().map(|r| r.as_str()) else {
+    let Some(room) = event.room_id.as_deref() else {
         return;
     };
     let result = match event.kind.as_str() {
         "m.receipt" => {
             for r in event.receipts() {
-                super::presence::active(bridge, r.user_id.as_str()).await;
+                super::presence::active(bridge, &r.user_id).await;
             }
             receipts(bridge, room, event).await
         }
         "m.typing" => match event.typing_user_ids() {
             Some(users) => {
-                let users: Vec<String> = users.iter().map(ToString::to_string).collect();
                 for user in &users {
                     super::presence::active(bridge, user).await;
                 }
@@ -68,8 +68,8 @@ pub async fn handle(bridge: &Bridge, event: &Event) {
 /// login's Matrix user and is logged in.
 async fn portal_of(
     bridge: &Bridge,
-    room: &str,
-    user: &str,
+    room: &RoomId,
+    user: &UserId,
 ) -> Result<Option<(Portal, Client)>, StoreError> {
     if bridge.is_ours(user) {
         return Ok(None);
@@ -87,13 +87,13 @@ async fn portal_of(
     }
 }
 
-async fn receipts(bridge: &Bridge, room: &str, event: &Event) -> Result<(), StoreError> {
+async fn receipts(bridge: &Bridge, room: &RoomId, event: &Event) -> Result<(), StoreError> {
     for r in event.receipts() {
         // Threaded receipts mark less than the whole room.
         if !r.reads_the_room() {
             continue;
         }
-        let (user, event_id) = (r.user_id.as_str(), r.event_id.as_str());
+        let (user, event_id) = (&*r.user_id, &*r.event_id);
         if echo_of_ours(bridge, user, room, event_id) {
             continue;
         }
@@ -107,7 +107,7 @@ async fn receipts(bridge: &Bridge, room: &str, event: &Event) -> Result<(), Stor
 
 /// Whether the bridge itself moved this marker (a read from WhatsApp, set
 /// through double puppeting).
-fn echo_of_ours(bridge: &Bridge, user: &str, room: &str, event_id: &str) -> bool {
+fn echo_of_ours(bridge: &Bridge, user: &UserId, room: &RoomId, event_id: &EventId) -> bool {
     let all = bridge
         .network()
         .room_settings
@@ -121,7 +121,7 @@ async fn read_up_to(
     bridge: &Bridge,
     portal: &Portal,
     client: &Client,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<(), StoreError> {
     let Some(target) = bridge.db().message_by_event(event_id).await? else {
         return Ok(()); // not a bridged message (a notice, a state event)
@@ -167,7 +167,11 @@ async fn read_up_to(
     Ok(())
 }
 
-async fn typing(bridge: &Bridge, room: &str, typing_now: &[String]) -> Result<(), StoreError> {
+async fn typing(
+    bridge: &Bridge,
+    room: &RoomId,
+    typing_now: &[OwnedUserId],
+) -> Result<(), StoreError> {
     let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(());
     };

@@ -176,9 +176,13 @@ pub(super) async fn remember_names(
         // Registered ghosts are the ones whose name was set before.
         let mut name_set = false;
         if known.as_ref().is_some_and(|g| g.name_set) {
-            let intent = bridge.matrix().ghost_intent(&localpart);
-            match intent.set_displayname(name).await {
-                Ok(()) => {
+            let named = async {
+                let intent = bridge.matrix().ghost_intent(&localpart)?;
+                intent.set_displayname(name).await?;
+                Ok::<_, crate::appservice::ClientError>(intent)
+            };
+            match named.await {
+                Ok(intent) => {
                     name_set = true;
                     incoming::renew_contact_nicks(bridge, jid, &intent).await;
                 }

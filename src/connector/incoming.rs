@@ -5,7 +5,10 @@
 //! A WhatsApp message is acknowledged only after its Matrix event was sent
 //! and recorded, so a crash in between means a redelivery, not a loss.
 
+use ruma::OwnedEventId;
+use ruma::RoomId;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -18,11 +21,10 @@ use super::to_matrix::text::text_content;
 use super::{backfill, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::ghost::GhostId;
-use crate::bridge::mark_as_puppet;
 use crate::bridge::message::RemoteMessage;
+use crate::bridge::{RemoteEvent, mark_as_puppet};
 use crate::connector::Bridge;
-use crate::store::{Login, Message, Portal, StoreError, now_ms};
-use ruma::OwnedMxcUri;
+use crate::store::{Login, Portal, StoreError, now_ms};
 use ruma::events::MessageLikeEventContent;
 use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
 use ruma::events::room::message::RoomMessageEventContent;
@@ -85,17 +87,16 @@ pub(super) async fn run_events(
                 super::login::retire(&bridge, &login).await;
                 break;
             }
-            ClientEvent::Receipt(mut r) if r.kind == ReceiptKind::Read => {
-                r.chat = super::addressing::by_number(&client, &r.chat).await;
-                r.from = super::addressing::by_number(&client, &r.from).await;
-                if let Err(e) = read_receipt(&bridge, &login, &client, &r).await {
+            ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => {
+                if let Some(read) = read_event(&client, r).await
+                    && let Err(e) = bridge.handle_remote(&login, read).await
+                {
                     debug!(error = %e, "read receipt not bridged");
                 }
             }
             ClientEvent::ChatState { chat, from, state } => {
-                let chat = super::addressing::by_number(&client, &chat).await;
-                let from = super::addressing::by_number(&client, &from).await;
-                if let Err(e) = typing(&bridge, &login, &chat, &from, state).await {
+                let typing = typing_event(&client, &chat, &from, state).await;
+                if let Err(e) = bridge.handle_remote(&login, typing).await {
                     debug!(error = %e, "typing not bridged");
                 }
             }
@@ -105,7 +106,15 @@ pub(super) async fn run_events(
             }
             ClientEvent::Presence {
                 from, available, ..
-            } => super::presence::to_matrix(&bridge, &from, available).await,
+            } => {
+                let presence = RemoteEvent::Presence {
+                    who: ghost_id(&from),
+                    online: available,
+                };
+                if let Err(e) = bridge.handle_remote(&login, presence).await {
+                    debug!(error = %e, "presence not bridged");
+                }
+            }
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
             }
@@ -205,11 +214,7 @@ pub(super) async fn ghost(
     user: &Jid,
     name: Option<&str>,
 ) -> Result<Intent, IncomingError> {
-    let ghosted = bridge.ghost(&ghost_id(user), name).await?;
-    if ghosted.renamed {
-        renew_contact_nicks(bridge, user, &ghosted.intent).await;
-    }
-    Ok(ghosted.intent)
+    Ok(bridge.named_ghost(&ghost_id(user), name).await?)
 }
 
 /// After the ghost's own name changed: the homeserver rewrote its member
@@ -261,7 +266,7 @@ pub(super) async fn contact_nick_everywhere(
 pub(super) async fn contact_nick(
     bridge: &Bridge,
     login: &Login,
-    room: &str,
+    room: &RoomId,
     (user, intent): (&Jid, &Intent),
 ) {
     let (network_id, _) = ghost_ids(bridge, user);
@@ -282,9 +287,9 @@ pub(super) async fn contact_nick(
         .and_then(|g| g.avatar_url);
     let mut content = RoomMemberEventContent::new(MembershipState::Join);
     content.displayname = Some(name);
-    content.avatar_url = avatar.map(OwnedMxcUri::from);
+    content.avatar_url = avatar;
     if let Err(e) = intent
-        .send_state(room, &content, intent.user_id(), None)
+        .send_state(room, &content, intent.user_id().as_str(), None)
         .await
     {
         debug!(error = %e, "contact name not shown in the room");
@@ -392,7 +397,7 @@ pub(super) async fn deliver(
     client: &Client,
     portal: &Portal,
     m: &Incoming<'_>,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     // Classified once, on what the chat shows: disappearing-chat, bot,
     // album and similar wrappers are transport, not content.
     let peeled = wa_core::content::transparent(m.message);
@@ -453,7 +458,7 @@ pub(super) async fn deliver(
     }
     let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
     polls::remember(bridge, login, m, poll_event.is_some()).await?;
-    Ok(event_id)
+    Ok(Some(event_id))
 }
 
 /// Sends `m`'s Matrix event and records it (see [`Bridge::send_remote`]).
@@ -465,7 +470,7 @@ pub(super) async fn send_and_record(
     intent: &Intent,
     event_type: &str,
     content: &serde_json::Value,
-) -> Result<String, IncomingError> {
+) -> Result<OwnedEventId, IncomingError> {
     let (chat_id, sender_id) = (m.chat.to_string(), m.sender.to_non_ad().to_string());
     let remote = RemoteMessage {
         login_id: &login.login_id,
@@ -480,72 +485,35 @@ pub(super) async fn send_and_record(
     Ok(sent)
 }
 
-/// A contact read our messages: their ghost's read receipt on the newest
-/// of them that has a Matrix event.
-async fn read_receipt(
-    bridge: &Bridge,
-    login: &Login,
-    client: &Client,
-    r: &Receipt,
-) -> Result<(), IncomingError> {
-    let chat = r.chat.to_non_ad();
-    let Some(portal) = bridge
-        .db()
-        .portal(&login.login_id, &chat.to_string())
-        .await?
-    else {
-        return Ok(());
-    };
-    let reader = r.from.to_non_ad();
+/// A contact's read receipt as the core's event; none for one of our own
+/// devices (that is no contact's receipt).
+async fn read_event(client: &Client, r: Receipt) -> Option<RemoteEvent> {
+    let chat = super::addressing::by_number(client, &r.chat).await;
+    let reader = super::addressing::by_number(client, &r.from).await;
     if reader.user() == client.jid().user() {
-        return Ok(()); // our own other device: not a contact's receipt
+        return None;
     }
-    let own = client.jid().to_non_ad().to_string();
-    let mut newest: Option<Message> = None;
-    for id in &r.ids {
-        if let Some(m) = bridge
-            .db()
-            .message_by_network_id(&login.login_id, &portal.chat_id, &own, id)
-            .await?
-            && newest.as_ref().is_none_or(|n| m.sent_at >= n.sent_at)
-        {
-            newest = Some(m);
-        }
-    }
-    let Some(message) = newest else {
-        return Ok(());
-    };
-    let ghost = ghost(bridge, &reader, None).await?;
-    bridge.ensure_joined(&portal.room_id, &ghost).await?;
-    ghost
-        .send_receipt(&portal.room_id, "m.read", &message.event_id)
-        .await?;
-    Ok(())
+    Some(RemoteEvent::Read {
+        chat_id: chat.to_non_ad().to_string(),
+        reader: ghost_id(&reader),
+        own_id: client.jid().to_non_ad().to_string(),
+        message_ids: r.ids,
+    })
 }
 
-/// A contact types (or stops): their ghost's typing notification.
-async fn typing(
-    bridge: &Bridge,
-    login: &Login,
-    chat: &Jid,
-    from: &Jid,
-    state: ChatState,
-) -> Result<(), IncomingError> {
-    let chat = chat.to_non_ad();
-    let Some(portal) = bridge
-        .db()
-        .portal(&login.login_id, &chat.to_string())
-        .await?
-    else {
-        return Ok(());
-    };
-    let who = from.to_non_ad();
-    let ghost = ghost(bridge, &who, None).await?;
-    bridge.ensure_joined(&portal.room_id, &ghost).await?;
+/// WhatsApp clients repeat "composing" while one types: this covers a gap.
+const TYPING_LASTS: Duration = Duration::from_secs(30);
+
+/// A contact types (or stops), as the core's event.
+async fn typing_event(client: &Client, chat: &Jid, from: &Jid, state: ChatState) -> RemoteEvent {
+    let chat = super::addressing::by_number(client, chat).await;
+    let from = super::addressing::by_number(client, from).await;
     let on = matches!(state, ChatState::Composing | ChatState::Recording);
-    // WhatsApp clients repeat "composing" while typing; 30 s covers a gap.
-    ghost.typing(&portal.room_id, on, 30_000).await?;
-    Ok(())
+    RemoteEvent::Typing {
+        chat_id: chat.to_non_ad().to_string(),
+        who: ghost_id(&from),
+        timeout: on.then_some(TYPING_LASTS),
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Each user's companion device: linking it by a QR code posted in the
 //! management room, restoring it at start, logging it out.
 
+use ruma::{RoomId, UserId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,7 +202,7 @@ async fn restore_one(bridge: &Arc<Bridge>, login: Login) {
 }
 
 /// Whom `user` is logged in as: their phone number.
-pub async fn logged_in_as(bridge: &Bridge, user: &str) -> Option<String> {
+pub async fn logged_in_as(bridge: &Bridge, user: &UserId) -> Option<String> {
     let logins = bridge.network().logins.lock().await;
     logins.get(user).map(|h| format!("+{}", h.phone))
 }
@@ -247,8 +248,8 @@ fn pair_failure(bridge: &Bridge, e: &PairError) -> String {
 /// number.
 pub async fn login(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     steps: Steps,
 ) -> Result<String, LoginFailed> {
     let mut state = DeviceState::new(&mut rand::rng());
@@ -293,8 +294,8 @@ const INSTRUCTIONS: &str = "Scan the QR code below with WhatsApp on your phone: 
 /// client.
 async fn finish_login(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     jid: &wa_core::jid::Jid,
     state: &DeviceState,
 ) -> Result<String, LoginFailed> {
@@ -354,7 +355,7 @@ async fn store_device(
 /// is then deleted with its portals).
 async fn replace_stale(
     bridge: &Arc<Bridge>,
-    room: &str,
+    room: &RoomId,
     old: &Login,
     phone: &str,
 ) -> Result<String, LoginFailed> {
@@ -427,7 +428,7 @@ const REPLACING: &str = "could not replace your earlier login";
 /// How long the old device of a replaced login gets to log in and unlink.
 const STALE_LOGIN_WAIT: Duration = Duration::from_secs(10);
 
-async fn tell_orphan(bridge: &Bridge, room: &str, old: &Login, why: &str) {
+async fn tell_orphan(bridge: &Bridge, room: &RoomId, old: &Login, why: &str) {
     warn!(login = %old.login_id, error = %why, "could not unlink the replaced device");
     let phone = old.phone.as_deref().unwrap_or("?");
     bridge
@@ -442,7 +443,7 @@ async fn tell_orphan(bridge: &Bridge, room: &str, old: &Login, why: &str) {
 }
 
 /// The `logout` command.
-pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
+pub async fn logout(bridge: &Arc<Bridge>, room: &RoomId, sender: &UserId) {
     let handle = bridge.network().logins.lock().await.remove(sender);
     let Some(handle) = handle else {
         bridge.notice(room, "You are not logged in.").await;
@@ -464,7 +465,7 @@ pub async fn logout(bridge: &Arc<Bridge>, room: &str, sender: &str) {
 }
 
 /// The `ping` command's answer.
-pub async fn status(bridge: &Arc<Bridge>, sender: &str) -> String {
+pub async fn status(bridge: &Arc<Bridge>, sender: &UserId) -> String {
     match bridge.network().logins.lock().await.get(sender) {
         Some(h) if h.client.is_online() => {
             format!("Logged in as +{}; connected to WhatsApp.", h.phone)

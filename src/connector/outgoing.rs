@@ -3,6 +3,7 @@
 //! given the reply and mentions, recorded and queued on the client's
 //! outbox, with a failed status and notice for what cannot go.
 
+use ruma::{RoomId, UserId};
 use std::sync::Arc;
 
 use ruma::events::room::message::{MessageType, Relation, RoomMessageEventContent};
@@ -22,8 +23,8 @@ use crate::store::{Portal, StoreError};
 /// the transaction); the rest is told to the user in the room.
 pub async fn from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "message";
@@ -131,7 +132,7 @@ pub(super) async fn queue_and_record(
     chat: &Jid,
     (id, outgoing): (super::acks::SendId, WaMessage),
 ) -> Option<String> {
-    let room = portal.room_id.as_str();
+    let room: &RoomId = &portal.room_id;
     let id = id.resolve(bridge, portal, client, event).await;
     let pending = match client.queue_message_as(chat, id, outgoing) {
         Ok(p) => p,
@@ -147,7 +148,7 @@ pub(super) async fn queue_and_record(
     Some(id)
 }
 
-pub(super) async fn fail(bridge: &Bridge, room: &str, event: &Event, why: &str) {
+pub(super) async fn fail(bridge: &Bridge, room: &RoomId, event: &Event, why: &str) {
     let reason = if why.contains("not bridged yet") {
         status::Reason::Unsupported
     } else {

@@ -88,7 +88,7 @@ pub(super) async fn vote(
     m: &Incoming<'_>,
     intent: &Intent,
     update: &PollUpdateMessage,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     let poll_id = update
         .poll_creation_message_key
         .as_ref()
@@ -134,8 +134,7 @@ pub(super) async fn vote(
                 matrix.answer_ids.get(at).cloned()
             })
             .collect();
-        let start = OwnedEventId::try_from(target.event_id.as_str())
-            .map_err(|e| ClientError::Content(e.to_string()))?;
+        let start = target.event_id.clone();
         let content = if matrix.response_type == "m.poll.response" {
             json(serde_json::to_value(PollResponseEventContent::new(
                 ids.into(),
@@ -155,7 +154,8 @@ pub(super) async fn vote(
             &matrix.response_type,
             &content,
         )
-        .await;
+        .await
+        .map(Some);
     }
     let body = match (&poll, &chosen) {
         (None, _) => "voted in a poll the bridge has not seen".to_owned(),
@@ -164,11 +164,14 @@ pub(super) async fn vote(
         (Some(_), Some(names)) => format!("voted for: {}", names.join(", ")),
     };
     let mut notice = RoomMessageEventContent::notice_plain(format!("🗳️ {body}"));
-    if let Some(target) = target.and_then(|t| OwnedEventId::try_from(t.event_id).ok()) {
-        notice.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(target))));
+    if let Some(target) = target {
+        let to = InReplyTo::new(target.event_id);
+        notice.relates_to = Some(Relation::Reply(Reply::new(to)));
     }
     let content = json(serde_json::to_value(notice))?;
-    send_and_record(bridge, login, portal, m, intent, "m.room.message", &content).await
+    send_and_record(bridge, login, portal, m, intent, "m.room.message", &content)
+        .await
+        .map(Some)
 }
 
 /// `user` as written, and its other form (LID or phone number) if the

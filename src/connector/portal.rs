@@ -3,6 +3,7 @@
 //! and WhatsApp told to follow the chat. The room itself is made and
 //! recorded exactly once by the core (`crate::bridge::portal`).
 
+use ruma::OwnedRoomId;
 use std::sync::Arc;
 
 use wa_client::Client;
@@ -57,7 +58,7 @@ async fn group_room(
     login: &Login,
     client: &Client,
     chat: &Jid,
-) -> Result<(String, PortalKind, String), IncomingError> {
+) -> Result<(OwnedRoomId, PortalKind, String), IncomingError> {
     let info = client.group_info(chat).await?;
     let chat_id = chat.to_string();
     let new = NewPortal {
@@ -89,7 +90,7 @@ async fn dm_room(
     login: &Login,
     chat: &Jid,
     push_name: Option<&str>,
-) -> Result<(String, PortalKind, String), IncomingError> {
+) -> Result<(OwnedRoomId, PortalKind, String), IncomingError> {
     let contact = ghost(bridge, chat, push_name).await?;
     let (network_id, _) = super::incoming::ghost_ids(bridge, chat);
     let saved = bridge
@@ -114,7 +115,7 @@ async fn dm_room(
         },
     };
     let room = bridge.make_portal_room(new).await?;
-    bridge.bot().join(&room).await?;
+    bridge.bot().join((&*room).into()).await?;
     super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
     bridge.note_joined(&room, contact.user_id()).await;
     Ok((room, PortalKind::Dm, name))

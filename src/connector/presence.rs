@@ -11,6 +11,7 @@
 //! notifications, and while it is offline WhatsApp sends it no one's
 //! presence.
 
+use ruma::{OwnedUserId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,7 +21,6 @@ use tracing::debug;
 use wa_client::Client;
 use wa_core::jid::Jid;
 
-use super::incoming::ghost;
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind};
 
@@ -28,7 +28,7 @@ use crate::store::{Login, Portal, PortalKind};
 #[derive(Debug, Default)]
 pub struct State {
     /// Matrix user -> the end of their current activity.
-    online_until: Arc<Mutex<HashMap<String, Instant>>>,
+    online_until: Arc<Mutex<HashMap<OwnedUserId, Instant>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -70,26 +70,9 @@ pub(super) async fn subscribe(bridge: &Bridge, client: &Client, portal: &Portal)
     }
 }
 
-/// A contact went online or offline: so does their ghost.
-pub(super) async fn to_matrix(bridge: &Bridge, from: &Jid, available: bool) {
-    if !bridge.config().bridge.presence.enabled {
-        return;
-    }
-    let result = async {
-        let intent = ghost(bridge, &from.to_non_ad(), None).await?;
-        let presence = if available { "online" } else { "offline" };
-        intent.set_presence(presence).await?;
-        Ok::<_, super::incoming::IncomingError>(())
-    }
-    .await;
-    if let Err(e) = result {
-        debug!(error = %e, "presence not bridged");
-    }
-}
-
 /// `mxid` did something in Matrix: they show online on WhatsApp until
 /// `idle_seconds` pass without more.
-pub async fn active(bridge: &Bridge, mxid: &str) {
+pub async fn active(bridge: &Bridge, mxid: &UserId) {
     let settings = &bridge.config().bridge.presence;
     if !settings.enabled || bridge.is_ours(mxid) {
         return;

@@ -7,6 +7,7 @@
 //! Matrix -> WhatsApp: the user's `m.reaction`, `m.replace` of their own
 //! message, redaction of their own message or reaction, replies and pills.
 
+use ruma::UserId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -45,7 +46,7 @@ use ruma::events::room::message::{
     RoomMessageEventContentWithoutRelation,
 };
 use ruma::events::sticker::StickerEventContent;
-use ruma::{EventId, OwnedEventId, OwnedUserId};
+use ruma::{EventId, OwnedEventId};
 
 use crate::appservice::{Event, Intent};
 use crate::connector::Bridge;
@@ -72,9 +73,9 @@ pub(super) async fn apply(
     m: &Incoming<'_>,
     intent: &Intent,
     action: Action<'_>,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     let Some(target_id) = action_key(&action).id.as_deref() else {
-        return Ok(String::new());
+        return Ok(None);
     };
     let Some(target) = bridge
         .db()
@@ -82,7 +83,7 @@ pub(super) async fn apply(
         .await?
     else {
         debug!(id = %m.id, "the target of a reaction, edit or revoke is not bridged");
-        return Ok(String::new());
+        return Ok(None);
     };
     let puppet = m.from_me && bridge.puppet(&login.mxid).is_some();
     let sender = m.sender.to_non_ad().to_string();
@@ -93,7 +94,7 @@ pub(super) async fn apply(
         Action::Edit { content, .. } => {
             if target.sender_id != sender && !m.from_me {
                 debug!(id = %m.id, "an edit of someone else's message; ignored");
-                return Ok(String::new());
+                return Ok(None);
             }
             edit(bridge, login, portal, m, intent, puppet, &target, content).await
         }
@@ -105,7 +106,7 @@ pub(super) async fn apply(
                 // WhatsApp lets only the sender (or a group admin) delete a
                 // message: anyone else's revoke deletes nothing (issue 18).
                 info!(id = %m.id, "a deletion of someone else's message by a non-admin; ignored");
-                return Ok(String::new());
+                return Ok(None);
             }
             revoke(bridge, login, portal, m, intent, puppet, &target).await
         }
@@ -124,18 +125,15 @@ async fn edit(
     puppet: bool,
     target: &Message,
     content: &WaMessage,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     let shown = || {
         crate::connector::to_matrix::structured::content(content)
             .and_then(|c| c["body"].as_str().map(str::to_owned))
     };
     let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
-        return Ok(String::new());
+        return Ok(None);
     };
-    let Ok(target_id) = OwnedEventId::try_from(target.event_id.as_str()) else {
-        debug!(id = %m.id, "the edited message's event id is not valid");
-        return Ok(String::new());
-    };
+    let target_id = target.event_id.clone();
     let (body, html) = (
         text.as_str(),
         crate::connector::to_matrix::markup::whatsapp_to_html(&text),
@@ -151,7 +149,7 @@ async fn edit(
     )));
     let event_id = send_for(intent, (login, portal), m, &content, puppet).await?;
     record(bridge, login, portal, m, &event_id).await?;
-    Ok(event_id)
+    Ok(Some(event_id))
 }
 
 /// A WhatsApp revoke of `target` as a redaction of its event. The user's
@@ -166,7 +164,7 @@ async fn revoke(
     intent: &Intent,
     puppet: bool,
     target: &Message,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     let by = if puppet { bridge.bot() } else { intent };
     let txn = wa_txn(login, m.id, "");
     let event_id = match by
@@ -183,7 +181,7 @@ async fn revoke(
         }
     };
     record(bridge, login, portal, m, &event_id).await?;
-    Ok(event_id)
+    Ok(Some(event_id))
 }
 
 /// Whether `who` is an admin of group `chat` (never, for a chat that is
@@ -225,7 +223,7 @@ async fn send_for<C: MessageLikeEventContent>(
     m: &Incoming<'_>,
     content: &C,
     puppet: bool,
-) -> Result<String, IncomingError> {
+) -> Result<OwnedEventId, IncomingError> {
     let (kind, content) = super::incoming::marked(content, puppet)?;
     Ok(intent
         .send_message_event(
@@ -243,7 +241,7 @@ async fn record(
     login: &Login,
     portal: &Portal,
     m: &Incoming<'_>,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<(), IncomingError> {
     let record = Message {
         login_id: login.login_id.clone(),
@@ -270,7 +268,7 @@ async fn react(
     puppet: bool,
     target: &Message,
     emoji: &str,
-) -> Result<String, IncomingError> {
+) -> Result<Option<OwnedEventId>, IncomingError> {
     let reactor = m.sender.to_non_ad().to_string();
     let old = bridge
         .db()
@@ -284,7 +282,7 @@ async fn react(
         .await?;
     if let Some(old) = &old {
         if old.emoji == emoji {
-            return Ok(old.event_id.clone());
+            return Ok(Some(old.event_id.clone()));
         }
         let txn = wa_txn(login, m.id, "r");
         if let Err(e) = intent
@@ -296,12 +294,9 @@ async fn react(
         bridge.db().delete_reaction(&old.event_id).await?;
     }
     if emoji.is_empty() {
-        return Ok(String::new());
+        return Ok(None);
     }
-    let Ok(target_id) = OwnedEventId::try_from(target.event_id.as_str()) else {
-        debug!(id = %m.id, "the reacted message's event id is not valid");
-        return Ok(String::new());
-    };
+    let target_id = target.event_id.clone();
     let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
     let event_id = send_for(intent, (login, portal), m, &reaction, puppet).await?;
     bridge
@@ -318,7 +313,7 @@ async fn react(
             sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
         })
         .await?;
-    Ok(event_id)
+    Ok(Some(event_id))
 }
 
 /// The text of a message: plain or extended text, or a media caption.
@@ -356,10 +351,9 @@ pub(super) async fn decorate(
             .db()
             .message_by_id(&login.login_id, &portal.chat_id, quoted)
             .await?
-        && let Ok(target) = OwnedEventId::try_from(target.event_id)
     {
         let reply = ReplyTo {
-            in_reply_to: InReplyTo::new(target),
+            in_reply_to: InReplyTo::new(target.event_id),
         };
         merge(content, &WithRelation { relates_to: reply });
     }
@@ -392,27 +386,23 @@ pub(super) async fn decorate(
                 .and_then(|j| j.parse::<Jid>().ok())
                 .is_some_and(|j| j.user() == jid.user());
         let (mxid, name) = if own {
-            (login.mxid.clone(), login.mxid.clone())
+            (login.mxid.clone(), login.mxid.to_string())
         } else {
             let (network_id, localpart) = ghost_ids(bridge, &jid);
+            let Ok(mxid) = bridge.matrix().user_id(&localpart) else {
+                continue;
+            };
             let name = bridge
                 .db()
                 .ghost(&network_id)
                 .await?
                 .and_then(|g| g.display_name)
                 .unwrap_or_else(|| format!("+{}", jid.user()));
-            (
-                format!("@{localpart}:{}", bridge.config().homeserver.domain),
-                name,
-            )
+            (mxid, name)
         };
-        user_ids.push(mxid.clone());
-        people.insert(jid.user().to_owned(), (mxid, name));
+        people.insert(jid.user().to_owned(), (mxid.to_string(), name));
+        user_ids.push(mxid);
     }
-    let user_ids: Vec<OwnedUserId> = user_ids
-        .iter()
-        .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
-        .collect();
     let mentioned = Mentioned {
         formatted: FormattedBody::html(with_pills(&html, &people)),
         mentions: Mentions::with_user_ids(user_ids),
@@ -456,12 +446,12 @@ fn is_own(client: &Client, sender_id: &str) -> bool {
 
 /// The WhatsApp JID of a Matrix user named in a message: one of our ghosts,
 /// or the user themself.
-fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &str) -> Option<Jid> {
+fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &UserId) -> Option<Jid> {
     if mxid == login.mxid {
         return Some(client.jid().to_non_ad());
     }
-    let (local, server) = mxid.strip_prefix('@')?.split_once(':')?;
-    if server != bridge.config().homeserver.domain {
+    let local = mxid.localpart();
+    if mxid.server_name() != bridge.config().homeserver.domain.as_str() {
         return None;
     }
     let id = bridge.config().appservice.ghost_id(local)?;

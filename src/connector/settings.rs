@@ -11,8 +11,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use ruma::UInt;
 use ruma::api::client::filter::{Filter, FilterDefinition, RoomEventFilter};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, UInt};
 use serde_json::Value;
 
 /// One room's mirrored settings.
@@ -25,7 +25,7 @@ pub struct RoomSettings {
     /// Has a room push rule that does not notify.
     pub muted: bool,
     /// The event the fully-read marker points at.
-    pub read_up_to: Option<String>,
+    pub read_up_to: Option<OwnedEventId>,
     /// Marked unread (`m.marked_unread`, MSC2867).
     pub marked_unread: bool,
 }
@@ -40,7 +40,7 @@ pub enum Change {
     /// Muted or unmuted.
     Mute(bool),
     /// The fully-read marker moved to this event.
-    Read(String),
+    Read(OwnedEventId),
     /// Marked unread (`true`) or that mark taken away.
     MarkedUnread(bool),
 }
@@ -73,36 +73,40 @@ pub fn sync_filter() -> Value {
 /// What the bridge knows of one user's room settings.
 #[derive(Debug, Default)]
 pub struct Known {
-    rooms: HashMap<String, RoomSettings>,
+    rooms: HashMap<OwnedRoomId, RoomSettings>,
 }
 
 impl Known {
     /// The settings known for `room`.
-    pub fn get(&self, room: &str) -> RoomSettings {
+    pub fn get(&self, room: &RoomId) -> RoomSettings {
         self.rooms.get(room).cloned().unwrap_or_default()
     }
 
     /// Records a setting the bridge applied itself (from WhatsApp), so the
     /// sync that reports it is not taken for the user's change.
-    pub fn set(&mut self, room: &str, f: impl FnOnce(&mut RoomSettings)) {
+    pub fn set(&mut self, room: &RoomId, f: impl FnOnce(&mut RoomSettings)) {
         f(self.rooms.entry(room.to_owned()).or_default());
     }
 
     /// Applies one sync response; returns the user's changes per room, in
     /// room order. With `baseline`, only records (the first sync of a run
-    /// says how things are, not what changed).
-    pub fn apply(&mut self, sync: &Value, baseline: bool) -> Vec<(String, Change)> {
+    /// says how things are, not what changed). A room or event id that is
+    /// not one is left out.
+    pub fn apply(&mut self, sync: &Value, baseline: bool) -> Vec<(OwnedRoomId, Change)> {
         let mut changes = Vec::new();
         if let Some(rooms) = sync.pointer("/rooms/join").and_then(Value::as_object) {
-            let mut entries: Vec<(&String, &Value)> = rooms.iter().collect();
-            entries.sort_by_key(|(id, _)| *id);
+            let mut entries: Vec<(OwnedRoomId, &Value)> = rooms
+                .iter()
+                .filter_map(|(id, data)| Some((RoomId::parse(id).ok()?, data)))
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
             for (room, data) in entries {
                 let events = data
                     .pointer("/account_data/events")
                     .and_then(Value::as_array);
                 for event in events.into_iter().flatten() {
                     let content = &event["content"];
-                    let before = self.get(room);
+                    let before = self.get(&room);
                     let mut after = before.clone();
                     match event["type"].as_str() {
                         Some("m.tag") => {
@@ -112,7 +116,9 @@ impl Known {
                             after.low_priority = has("m.lowpriority");
                         }
                         Some("m.fully_read") => {
-                            after.read_up_to = content["event_id"].as_str().map(str::to_owned);
+                            after.read_up_to = content["event_id"]
+                                .as_str()
+                                .and_then(|e| OwnedEventId::try_from(e).ok());
                         }
                         Some(MARKED_UNREAD | MARKED_UNREAD_UNSTABLE) => {
                             after.marked_unread = content["unread"].as_bool().unwrap_or(false);
@@ -120,14 +126,14 @@ impl Known {
                         _ => continue,
                     }
                     if !baseline {
-                        diff(room, &before, &after, &mut changes);
+                        diff(&room, &before, &after, &mut changes);
                     }
                     self.rooms.insert(room.clone(), after);
                 }
             }
         }
         if let Some(muted) = muted_rooms(sync) {
-            let mut rooms: BTreeSet<String> = self.rooms.keys().cloned().collect();
+            let mut rooms: BTreeSet<OwnedRoomId> = self.rooms.keys().cloned().collect();
             rooms.extend(muted.iter().cloned());
             for room in rooms {
                 let before = self.get(&room);
@@ -145,7 +151,12 @@ impl Known {
     }
 }
 
-fn diff(room: &str, before: &RoomSettings, after: &RoomSettings, out: &mut Vec<(String, Change)>) {
+fn diff(
+    room: &RoomId,
+    before: &RoomSettings,
+    after: &RoomSettings,
+    out: &mut Vec<(OwnedRoomId, Change)>,
+) {
     if before.favourite != after.favourite {
         out.push((room.to_owned(), Change::Pin(after.favourite)));
     }
@@ -167,7 +178,7 @@ fn diff(room: &str, before: &RoomSettings, after: &RoomSettings, out: &mut Vec<(
 
 /// The rooms a `m.push_rules` event in this sync mutes, if it has one
 /// (the event always carries the whole rule set).
-fn muted_rooms(sync: &Value) -> Option<BTreeSet<String>> {
+fn muted_rooms(sync: &Value) -> Option<BTreeSet<OwnedRoomId>> {
     let events = sync.pointer("/account_data/events")?.as_array()?;
     let rules = events.iter().rev().find(|e| e["type"] == "m.push_rules")?;
     // Without the room rule list the event says nothing about mutes.
@@ -182,8 +193,9 @@ fn muted_rooms(sync: &Value) -> Option<BTreeSet<String>> {
         if enabled
             && silent
             && let Some(id) = rule["rule_id"].as_str()
+            && let Ok(id) = RoomId::parse(id)
         {
-            muted.insert(id.to_owned());
+            muted.insert(id);
         }
     }
     Some(muted)
@@ -192,6 +204,7 @@ fn muted_rooms(sync: &Value) -> Option<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ruma::{owned_event_id, owned_room_id, room_id};
     use serde_json::json;
 
     #[test]
@@ -223,7 +236,7 @@ mod tests {
             json!([{"type": "m.tag", "content": {"tags": {"m.favourite": {}}}}]),
         );
         assert!(known.apply(&first, true).is_empty());
-        assert!(known.get("!a:x").favourite);
+        assert!(known.get(room_id!("!a:x")).favourite);
 
         let next = room_data(
             "!a:x",
@@ -232,8 +245,8 @@ mod tests {
         assert_eq!(
             known.apply(&next, false),
             vec![
-                ("!a:x".to_owned(), Change::Pin(false)),
-                ("!a:x".to_owned(), Change::Archive(true)),
+                (owned_room_id!("!a:x"), Change::Pin(false)),
+                (owned_room_id!("!a:x"), Change::Archive(true)),
             ]
         );
     }
@@ -241,7 +254,7 @@ mod tests {
     #[test]
     fn what_the_bridge_set_is_not_a_change() {
         let mut known = Known::default();
-        known.set("!a:x", |s| s.favourite = true);
+        known.set(room_id!("!a:x"), |s| s.favourite = true);
         let sync = room_data(
             "!a:x",
             json!([{"type": "m.tag", "content": {"tags": {"m.favourite": {}}}}]),
@@ -264,12 +277,12 @@ mod tests {
         ]));
         assert_eq!(
             known.apply(&muted, false),
-            vec![("!a:x".to_owned(), Change::Mute(true))]
+            vec![(owned_room_id!("!a:x"), Change::Mute(true))]
         );
         assert!(known.apply(&muted, false).is_empty(), "no change twice");
         assert_eq!(
             known.apply(&rules(json!([])), false),
-            vec![("!a:x".to_owned(), Change::Mute(false))]
+            vec![(owned_room_id!("!a:x"), Change::Mute(false))]
         );
         assert!(
             known
@@ -290,7 +303,7 @@ mod tests {
         };
         assert_eq!(
             known.apply(&read("$1"), false),
-            vec![("!a:x".to_owned(), Change::Read("$1".to_owned()))]
+            vec![(owned_room_id!("!a:x"), Change::Read(owned_event_id!("$1")))]
         );
         assert!(known.apply(&read("$1"), false).is_empty());
     }
@@ -306,19 +319,19 @@ mod tests {
         };
         assert_eq!(
             known.apply(&mark(MARKED_UNREAD_UNSTABLE, true), false),
-            vec![("!a:x".to_owned(), Change::MarkedUnread(true))]
+            vec![(owned_room_id!("!a:x"), Change::MarkedUnread(true))]
         );
         assert!(known.apply(&mark(MARKED_UNREAD, true), false).is_empty());
         assert_eq!(
             known.apply(&mark(MARKED_UNREAD, false), false),
-            vec![("!a:x".to_owned(), Change::MarkedUnread(false))]
+            vec![(owned_room_id!("!a:x"), Change::MarkedUnread(false))]
         );
     }
 
     #[test]
     fn junk_is_ignored() {
         let mut known = Known::default();
-        known.set("!a:x", |s| s.muted = true);
+        known.set(room_id!("!a:x"), |s| s.muted = true);
         for junk in [
             json!(null),
             json!({"rooms": 5}),
@@ -327,6 +340,9 @@ mod tests {
         ] {
             assert!(known.apply(&junk, false).is_empty(), "{junk}");
         }
-        assert!(known.get("!a:x").muted, "a broken rule set unmutes nothing");
+        assert!(
+            known.get(room_id!("!a:x")).muted,
+            "a broken rule set unmutes nothing"
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! Users (Matrix accounts that talk to the bridge) and their logins (remote
 //! accounts; one per user for now).
 
-use super::{Database, StoreError, chat_settings, client, contacts, history, now_ms};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+
+use super::{Database, StoreError, chat_settings, client, contacts, history, matrix_id, now_ms};
 
 /// A Matrix user known to the bridge (`users` table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// The Matrix user id (`@alice:example.org`).
-    pub mxid: String,
+    pub mxid: OwnedUserId,
     /// The user's room with the bridge bot, once made.
-    pub management_room: Option<String>,
+    pub management_room: Option<OwnedRoomId>,
     /// When the bridge first saw the user (unix ms).
     pub created_at: i64,
 }
@@ -21,7 +23,7 @@ pub struct Login {
     /// [`client_store`](Database::client_store).
     pub login_id: String,
     /// Whose login it is (must be a [`User`]); unique: one per user for now.
-    pub mxid: String,
+    pub mxid: OwnedUserId,
     /// The account's phone number, once known.
     pub phone: Option<String>,
     /// Our device's network id (JID string), once paired.
@@ -33,63 +35,68 @@ pub struct Login {
 type UserRow = (String, Option<String>, i64);
 type LoginRow = (String, String, Option<String>, Option<String>, i64);
 
-fn user(row: UserRow) -> User {
-    User {
-        mxid: row.0,
-        management_room: row.1,
-        created_at: row.2,
-    }
+fn user(row: UserRow) -> Result<User, StoreError> {
+    let (mxid, room, created_at) = row;
+    let key = format!("user {mxid}");
+    Ok(User {
+        management_room: room
+            .map(|r| matrix_id("users", "management_room", &key, r))
+            .transpose()?,
+        mxid: matrix_id("users", "mxid", &key, mxid)?,
+        created_at,
+    })
 }
 
-fn login(row: LoginRow) -> Login {
-    Login {
-        login_id: row.0,
-        mxid: row.1,
-        phone: row.2,
-        jid: row.3,
-        created_at: row.4,
-    }
+fn login(row: LoginRow) -> Result<Login, StoreError> {
+    let (login_id, mxid, phone, jid, created_at) = row;
+    Ok(Login {
+        mxid: matrix_id("logins", "mxid", &format!("login {login_id}"), mxid)?,
+        login_id,
+        phone,
+        jid,
+        created_at,
+    })
 }
 
 const SELECT_LOGIN: &str = "SELECT login_id, mxid, phone, jid, created_at FROM logins";
 
 impl Database {
     /// The user `mxid`, created (now, without a management room) if new.
-    pub async fn ensure_user(&self, mxid: &str) -> Result<User, StoreError> {
+    pub async fn ensure_user(&self, mxid: &UserId) -> Result<User, StoreError> {
         let row: UserRow = with_pool!(&self.pool, |p| {
             sqlx::query(
                 "INSERT INTO users (mxid, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             )
-            .bind(mxid)
+            .bind(mxid.as_str())
             .bind(now_ms())
             .execute(p)
             .await
             .map_err(StoreError::on_write("users"))?;
             sqlx::query_as("SELECT mxid, management_room, created_at FROM users WHERE mxid = $1")
-                .bind(mxid)
+                .bind(mxid.as_str())
                 .fetch_one(p)
                 .await?
         });
-        Ok(user(row))
+        user(row)
     }
 
     /// The user `mxid`, if known.
-    pub async fn user(&self, mxid: &str) -> Result<Option<User>, StoreError> {
+    pub async fn user(&self, mxid: &UserId) -> Result<Option<User>, StoreError> {
         let row: Option<UserRow> = with_pool!(&self.pool, |p| {
             sqlx::query_as("SELECT mxid, management_room, created_at FROM users WHERE mxid = $1")
-                .bind(mxid)
+                .bind(mxid.as_str())
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(user))
+        row.map(user).transpose()
     }
 
     /// Sets (or clears) the management room of user `mxid`; false if there
     /// is no such user.
     pub async fn set_management_room(
         &self,
-        mxid: &str,
-        room_id: Option<&str>,
+        mxid: &UserId,
+        room_id: Option<&RoomId>,
     ) -> Result<bool, StoreError> {
         let n = with_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
@@ -100,14 +107,14 @@ impl Database {
                 "UPDATE users SET management_room = NULL \
                  WHERE management_room = $2 AND mxid <> $1",
             )
-            .bind(mxid)
-            .bind(room_id)
+            .bind(mxid.as_str())
+            .bind(room_id.map(RoomId::as_str))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::on_write("users"))?;
             let n = sqlx::query("UPDATE users SET management_room = $2 WHERE mxid = $1")
-                .bind(mxid)
-                .bind(room_id)
+                .bind(mxid.as_str())
+                .bind(room_id.map(RoomId::as_str))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::on_write("users"))?
@@ -129,7 +136,7 @@ impl Database {
                  SET mxid = excluded.mxid, phone = excluded.phone, jid = excluded.jid",
             )
             .bind(&login.login_id)
-            .bind(&login.mxid)
+            .bind(login.mxid.as_str())
             .bind(login.phone.as_deref())
             .bind(login.jid.as_deref())
             .bind(login.created_at)
@@ -149,16 +156,19 @@ impl Database {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(login))
+        row.map(login).transpose()
     }
 
     /// The login of user `mxid`.
-    pub async fn login_of_user(&self, mxid: &str) -> Result<Option<Login>, StoreError> {
+    pub async fn login_of_user(&self, mxid: &UserId) -> Result<Option<Login>, StoreError> {
         let sql = format!("{SELECT_LOGIN} WHERE mxid = $1");
         let row: Option<LoginRow> = with_pool!(&self.pool, |p| {
-            sqlx::query_as(&sql).bind(mxid).fetch_optional(p).await?
+            sqlx::query_as(&sql)
+                .bind(mxid.as_str())
+                .fetch_optional(p)
+                .await?
         });
-        Ok(row.map(login))
+        row.map(login).transpose()
     }
 
     /// Every login, oldest first: what to reconnect at start.
@@ -166,7 +176,7 @@ impl Database {
         let sql = format!("{SELECT_LOGIN} ORDER BY created_at, login_id");
         let rows: Vec<LoginRow> =
             with_pool!(&self.pool, |p| sqlx::query_as(&sql).fetch_all(p).await?);
-        Ok(rows.into_iter().map(login).collect())
+        rows.into_iter().map(login).collect()
     }
 
     /// Forgets login `login_id` in one transaction: its row, its portals and

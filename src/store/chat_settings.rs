@@ -2,7 +2,9 @@
 //! `starred_messages` tables): what app state said about each chat, kept
 //! until (and after) the chat has a room.
 
-use super::{Database, StoreError, now_ms};
+use ruma::{EventId, OwnedEventId};
+
+use super::{Database, StoreError, matrix_id, now_ms};
 
 /// What WhatsApp said about one chat; `None` where it said nothing yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,7 +107,7 @@ impl Database {
         login_id: &str,
         chat_id: &str,
         message_id: &str,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<(), StoreError> {
         with_pool!(&self.pool, |p| {
             sqlx::query(
@@ -116,7 +118,7 @@ impl Database {
             .bind(login_id)
             .bind(chat_id)
             .bind(message_id)
-            .bind(event_id)
+            .bind(event_id.as_str())
             .execute(p)
             .await
             .map_err(StoreError::on_write("starred_messages"))?;
@@ -130,7 +132,7 @@ impl Database {
         login_id: &str,
         chat_id: &str,
         message_id: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<OwnedEventId>, StoreError> {
         let row: Option<(String,)> = with_pool!(&self.pool, |p| {
             sqlx::query_as(
                 "SELECT event_id FROM starred_messages \
@@ -142,7 +144,9 @@ impl Database {
             .fetch_optional(p)
             .await?
         });
-        Ok(row.map(|r| r.0))
+        let key = || format!("login {login_id}, chat {chat_id}, message {message_id}");
+        row.map(|r| matrix_id("starred_messages", "event_id", &key(), r.0))
+            .transpose()
     }
 
     /// Forgets a message's star; true if it was starred.

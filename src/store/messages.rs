@@ -1,7 +1,9 @@
 //! Bridged messages (remote message <-> Matrix event) and handled appservice
 //! transactions.
 
-use super::{Database, StoreError, now_ms};
+use ruma::{EventId, OwnedEventId, OwnedRoomId};
+
+use super::{Database, StoreError, matrix_id, now_ms};
 
 /// A remote message and the Matrix event it became or came from
 /// (`messages` table). Unique by (login, chat, sender, message id), and by
@@ -17,9 +19,9 @@ pub struct Message {
     /// The message's network id.
     pub message_id: String,
     /// The Matrix room (the portal's).
-    pub room_id: String,
+    pub room_id: OwnedRoomId,
     /// The Matrix event.
-    pub event_id: String,
+    pub event_id: OwnedEventId,
     /// When it was sent (unix ms).
     pub sent_at: i64,
 }
@@ -29,17 +31,18 @@ type MessageRow = (String, String, String, String, String, String, i64);
 const SELECT_MESSAGE: &str = "SELECT login_id, chat_id, sender_id, message_id, room_id, \
      event_id, sent_at FROM messages";
 
-fn message(row: MessageRow) -> Message {
+fn message(row: MessageRow) -> Result<Message, StoreError> {
     let (login_id, chat_id, sender_id, message_id, room_id, event_id, sent_at) = row;
-    Message {
+    let key = format!("login {login_id}, chat {chat_id}, message {message_id}");
+    Ok(Message {
+        room_id: matrix_id("messages", "room_id", &key, room_id)?,
+        event_id: matrix_id("messages", "event_id", &key, event_id)?,
         login_id,
         chat_id,
         sender_id,
         message_id,
-        room_id,
-        event_id,
         sent_at,
-    }
+    })
 }
 
 impl Database {
@@ -56,8 +59,8 @@ impl Database {
             .bind(&m.chat_id)
             .bind(&m.sender_id)
             .bind(&m.message_id)
-            .bind(&m.room_id)
-            .bind(&m.event_id)
+            .bind(m.room_id.as_str())
+            .bind(m.event_id.as_str())
             .bind(m.sent_at)
             .execute(p)
             .await
@@ -88,7 +91,7 @@ impl Database {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(message))
+        row.map(message).transpose()
     }
 
     /// The message `message_id` in chat `chat_id` of login `login_id`,
@@ -112,7 +115,7 @@ impl Database {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(message))
+        row.map(message).transpose()
     }
 
     /// When the newest bridged message of a chat was sent (unix ms).
@@ -148,7 +151,7 @@ impl Database {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(message))
+        row.map(message).transpose()
     }
 
     /// A chat's messages not sent by `not_from`, sent after `after` and up
@@ -177,19 +180,22 @@ impl Database {
                 .fetch_all(p)
                 .await?
         });
-        Ok(rows.into_iter().map(message).collect())
+        rows.into_iter().map(message).collect()
     }
 
     /// The message bridged as Matrix event `event_id`.
-    pub async fn message_by_event(&self, event_id: &str) -> Result<Option<Message>, StoreError> {
+    pub async fn message_by_event(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Option<Message>, StoreError> {
         let sql = format!("{SELECT_MESSAGE} WHERE event_id = $1");
         let row: Option<MessageRow> = with_pool!(&self.pool, |p| {
             sqlx::query_as(&sql)
-                .bind(event_id)
+                .bind(event_id.as_str())
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(message))
+        row.map(message).transpose()
     }
 
     /// True if appservice transaction `txn_id` was already handled.

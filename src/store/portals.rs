@@ -1,7 +1,9 @@
 //! Portals (a login's remote chat <-> a Matrix room) and ghosts (a remote
 //! user <-> a puppet Matrix user).
 
-use super::{Database, StoreError, now_ms};
+use ruma::{OwnedMxcUri, OwnedRoomId, RoomId};
+
+use super::{Database, StoreError, matrix_id, now_ms};
 
 /// What kind of chat a portal bridges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +40,7 @@ pub struct Portal {
     /// The chat's network id (a JID string for WhatsApp).
     pub chat_id: String,
     /// The Matrix room; unique.
-    pub room_id: String,
+    pub room_id: OwnedRoomId,
     /// One-to-one or group.
     pub kind: PortalKind,
     /// The room name.
@@ -59,7 +61,7 @@ pub struct Ghost {
     /// The display name last set or to set.
     pub display_name: Option<String>,
     /// The avatar (`mxc://` URL), if any.
-    pub avatar_url: Option<String>,
+    pub avatar_url: Option<OwnedMxcUri>,
     /// True once `display_name` was set on the Matrix profile.
     pub name_set: bool,
     /// The name a user saved for this contact in their address book, if
@@ -84,13 +86,15 @@ const SELECT_GHOST: &str =
 
 fn portal(row: PortalRow) -> Result<Portal, StoreError> {
     let (login_id, chat_id, room_id, kind, name, topic, created_at) = row;
+    let key = format!("login {login_id}, chat {chat_id}");
     let Some(kind) = PortalKind::parse(&kind) else {
         return Err(StoreError::Corrupt {
             table: "portals",
-            key: format!("login {login_id}, chat {chat_id}"),
+            key,
             reason: format!("kind: {kind:?} is neither dm nor group"),
         });
     };
+    let room_id = matrix_id("portals", "room_id", &key, room_id)?;
     Ok(Portal {
         login_id,
         chat_id,
@@ -107,7 +111,7 @@ fn ghost(row: GhostRow) -> Ghost {
         network_id: row.0,
         localpart: row.1,
         display_name: row.2,
-        avatar_url: row.3,
+        avatar_url: row.3.map(OwnedMxcUri::from),
         name_set: row.4,
         contact_name: row.5,
     }
@@ -130,7 +134,7 @@ impl Database {
             )
             .bind(&portal.login_id)
             .bind(&portal.chat_id)
-            .bind(&portal.room_id)
+            .bind(portal.room_id.as_str())
             .bind(portal.kind.as_str())
             .bind(&portal.name)
             .bind(portal.topic.as_deref())
@@ -201,10 +205,13 @@ impl Database {
     }
 
     /// The portal bridged to Matrix room `room_id`.
-    pub async fn portal_by_room(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
+    pub async fn portal_by_room(&self, room_id: &RoomId) -> Result<Option<Portal>, StoreError> {
         let sql = format!("{SELECT_PORTAL} WHERE room_id = $1");
         let row: Option<PortalRow> = with_pool!(&self.pool, |p| {
-            sqlx::query_as(&sql).bind(room_id).fetch_optional(p).await?
+            sqlx::query_as(&sql)
+                .bind(room_id.as_str())
+                .fetch_optional(p)
+                .await?
         });
         row.map(portal).transpose()
     }
@@ -245,7 +252,7 @@ impl Database {
             .bind(&ghost.network_id)
             .bind(&ghost.localpart)
             .bind(ghost.display_name.as_deref())
-            .bind(ghost.avatar_url.as_deref())
+            .bind(ghost.avatar_url.as_ref().map(|u| u.as_str()))
             .bind(ghost.name_set)
             .bind(ghost.contact_name.as_deref())
             .execute(p)

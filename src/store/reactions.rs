@@ -1,7 +1,9 @@
 //! Bridged reactions (`reactions` table): one per reactor per message, with
 //! the Matrix `m.reaction` event that shows it.
 
-use super::{Database, StoreError};
+use ruma::{EventId, OwnedEventId, OwnedRoomId};
+
+use super::{Database, StoreError, matrix_id};
 
 /// A reaction and its Matrix event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +21,9 @@ pub struct Reaction {
     /// The emoji.
     pub emoji: String,
     /// The Matrix room.
-    pub room_id: String,
+    pub room_id: OwnedRoomId,
     /// The `m.reaction` event.
-    pub event_id: String,
+    pub event_id: OwnedEventId,
     /// When it was made (unix ms).
     pub sent_at: i64,
 }
@@ -41,7 +43,7 @@ type ReactionRow = (
 const SELECT_REACTION: &str = "SELECT login_id, chat_id, target_sender_id, target_message_id, \
      reactor_id, emoji, room_id, event_id, sent_at FROM reactions";
 
-fn reaction(row: ReactionRow) -> Reaction {
+fn reaction(row: ReactionRow) -> Result<Reaction, StoreError> {
     let (
         login_id,
         chat_id,
@@ -53,17 +55,18 @@ fn reaction(row: ReactionRow) -> Reaction {
         event_id,
         sent_at,
     ) = row;
-    Reaction {
+    let key = format!("login {login_id}, chat {chat_id}, message {target_message_id}");
+    Ok(Reaction {
+        room_id: matrix_id("reactions", "room_id", &key, room_id)?,
+        event_id: matrix_id("reactions", "event_id", &key, event_id)?,
         login_id,
         chat_id,
         target_sender_id,
         target_message_id,
         reactor_id,
         emoji,
-        room_id,
-        event_id,
         sent_at,
-    }
+    })
 }
 
 impl Database {
@@ -86,8 +89,8 @@ impl Database {
             .bind(&r.target_message_id)
             .bind(&r.reactor_id)
             .bind(&r.emoji)
-            .bind(&r.room_id)
-            .bind(&r.event_id)
+            .bind(r.room_id.as_str())
+            .bind(r.event_id.as_str())
             .bind(r.sent_at)
             .execute(p)
             .await
@@ -120,26 +123,29 @@ impl Database {
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(reaction))
+        row.map(reaction).transpose()
     }
 
     /// The reaction shown by Matrix event `event_id`.
-    pub async fn reaction_by_event(&self, event_id: &str) -> Result<Option<Reaction>, StoreError> {
+    pub async fn reaction_by_event(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Option<Reaction>, StoreError> {
         let sql = format!("{SELECT_REACTION} WHERE event_id = $1");
         let row: Option<ReactionRow> = with_pool!(&self.pool, |p| {
             sqlx::query_as(&sql)
-                .bind(event_id)
+                .bind(event_id.as_str())
                 .fetch_optional(p)
                 .await?
         });
-        Ok(row.map(reaction))
+        row.map(reaction).transpose()
     }
 
     /// Forgets the reaction shown by `event_id`; true if there was one.
-    pub async fn delete_reaction(&self, event_id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_reaction(&self, event_id: &EventId) -> Result<bool, StoreError> {
         Ok(with_pool!(&self.pool, |p| {
             sqlx::query("DELETE FROM reactions WHERE event_id = $1")
-                .bind(event_id)
+                .bind(event_id.as_str())
                 .execute(p)
                 .await?
                 .rows_affected()

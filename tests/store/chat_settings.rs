@@ -4,6 +4,7 @@ use anyhow::{Context as _, Result};
 use wabridge::store::{ChatSettings, Database};
 
 use super::{PgDb, TempDir};
+use ruma::event_id;
 
 /// Chat settings merge field by field; stars come and go; logout empties
 /// both.
@@ -45,12 +46,15 @@ async fn chat_settings_tables(db: &Database) -> Result<()> {
     assert_eq!(db.chat_settings("other-login", "a").await?, None);
 
     assert_eq!(db.star("L", "a", "M1").await?, None);
-    db.save_star("L", "a", "M1", "$star1").await?;
-    db.save_star("L", "a", "M1", "$star2").await?;
-    assert_eq!(db.star("L", "a", "M1").await?.as_deref(), Some("$star2"));
+    db.save_star("L", "a", "M1", event_id!("$star1")).await?;
+    db.save_star("L", "a", "M1", event_id!("$star2")).await?;
+    assert_eq!(
+        db.star("L", "a", "M1").await?.as_deref(),
+        Some(event_id!("$star2"))
+    );
     assert!(db.delete_star("L", "a", "M1").await?);
     assert!(!db.delete_star("L", "a", "M1").await?);
-    db.save_star("L", "a", "M2", "$star3").await?;
+    db.save_star("L", "a", "M2", event_id!("$star3")).await?;
 
     db.delete_login("L").await?;
     assert_eq!(db.chat_settings("L", "a").await?, None, "logout empties it");

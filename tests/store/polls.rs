@@ -5,9 +5,10 @@ use anyhow::Result;
 use wabridge::store::{Database, Login, MatrixPoll, Poll, Portal, PortalKind};
 
 use super::{PgDb, TempDir};
+use ruma::{owned_room_id, user_id};
 
 async fn polls(db: &Database) -> Result<()> {
-    let user = db.ensure_user("@dora:example.org").await?;
+    let user = db.ensure_user(user_id!("@dora:example.org")).await?;
     let login = Login {
         login_id: "PL1".to_owned(),
         mxid: user.mxid.clone(),
@@ -35,7 +36,7 @@ async fn polls(db: &Database) -> Result<()> {
     db.save_portal(&Portal {
         login_id: "PL1".to_owned(),
         chat_id: chat.to_owned(),
-        room_id: "!poll:x".to_owned(),
+        room_id: owned_room_id!("!poll:x"),
         kind: PortalKind::Dm,
         name: "Dee".to_owned(),
         topic: None,

@@ -5,9 +5,10 @@ use anyhow::Result;
 use wabridge::store::{Database, Login, Portal, PortalKind};
 
 use super::{PgDb, TempDir};
+use ruma::{owned_room_id, user_id};
 
 async fn portal_creations(db: &Database) -> Result<()> {
-    let user = db.ensure_user("@carol:example.org").await?;
+    let user = db.ensure_user(user_id!("@carol:example.org")).await?;
     let login = Login {
         login_id: "PC1".to_owned(),
         mxid: user.mxid.clone(),
@@ -33,7 +34,7 @@ async fn portal_creations(db: &Database) -> Result<()> {
     let portal = Portal {
         login_id: "PC1".to_owned(),
         chat_id: chat.to_owned(),
-        room_id: "!made:x".to_owned(),
+        room_id: owned_room_id!("!made:x"),
         kind: PortalKind::Dm,
         name: "Dee".to_owned(),
         topic: None,

@@ -5,14 +5,15 @@ use anyhow::Result;
 use wabridge::store::{Database, Login, Message, Portal, PortalKind, Reaction, StoreError};
 
 use super::{PgDb, TempDir};
+use ruma::{event_id, owned_event_id, owned_room_id, owned_user_id, user_id};
 
 /// Reactions: one per reactor per message, replaced by a new one, found by
 /// their event, gone with their portal; messages found by id alone.
 async fn reaction_table(db: &Database) -> Result<()> {
-    db.ensure_user("@alice:example.org").await?;
+    db.ensure_user(user_id!("@alice:example.org")).await?;
     db.save_login(&Login {
         login_id: "L1".to_owned(),
-        mxid: "@alice:example.org".to_owned(),
+        mxid: owned_user_id!("@alice:example.org"),
         phone: None,
         jid: None,
         created_at: 1,
@@ -22,7 +23,7 @@ async fn reaction_table(db: &Database) -> Result<()> {
     db.save_portal(&Portal {
         login_id: "L1".to_owned(),
         chat_id: chat.to_owned(),
-        room_id: "!dm:x".to_owned(),
+        room_id: owned_room_id!("!dm:x"),
         kind: PortalKind::Dm,
         name: "Bob".to_owned(),
         topic: None,
@@ -34,13 +35,13 @@ async fn reaction_table(db: &Database) -> Result<()> {
         chat_id: chat.to_owned(),
         sender_id: chat.to_owned(),
         message_id: "3EB0M".to_owned(),
-        room_id: "!dm:x".to_owned(),
-        event_id: "$m".to_owned(),
+        room_id: owned_room_id!("!dm:x"),
+        event_id: owned_event_id!("$m"),
         sent_at: 3,
     })
     .await?;
     let found = db.message_by_id("L1", chat, "3EB0M").await?;
-    assert_eq!(found.map(|m| m.event_id), Some("$m".to_owned()));
+    assert_eq!(found.map(|m| m.event_id), Some(owned_event_id!("$m")));
     assert_eq!(db.message_by_id("L1", chat, "nope").await?, None);
     assert_eq!(db.message_by_id("L1", "other@g.us", "3EB0M").await?, None);
 
@@ -51,8 +52,8 @@ async fn reaction_table(db: &Database) -> Result<()> {
         target_message_id: "3EB0M".to_owned(),
         reactor_id: "15550001111@s.whatsapp.net".to_owned(),
         emoji: "👍".to_owned(),
-        room_id: "!dm:x".to_owned(),
-        event_id: "$r1".to_owned(),
+        room_id: owned_room_id!("!dm:x"),
+        event_id: owned_event_id!("$r1"),
         sent_at: 4,
     };
     db.save_reaction(&thumbs).await?;
@@ -61,11 +62,14 @@ async fn reaction_table(db: &Database) -> Result<()> {
         db.reaction(key.0, key.1, key.2, key.3, key.4).await?,
         Some(thumbs.clone())
     );
-    assert_eq!(db.reaction_by_event("$r1").await?, Some(thumbs.clone()));
+    assert_eq!(
+        db.reaction_by_event(event_id!("$r1")).await?,
+        Some(thumbs.clone())
+    );
     // A new emoji from the same reactor replaces the old one.
     let heart = Reaction {
         emoji: "❤️".to_owned(),
-        event_id: "$r2".to_owned(),
+        event_id: owned_event_id!("$r2"),
         sent_at: 5,
         ..thumbs.clone()
     };
@@ -74,18 +78,18 @@ async fn reaction_table(db: &Database) -> Result<()> {
         db.reaction(key.0, key.1, key.2, key.3, key.4).await?,
         Some(heart.clone())
     );
-    assert_eq!(db.reaction_by_event("$r1").await?, None);
+    assert_eq!(db.reaction_by_event(event_id!("$r1")).await?, None);
     // Another reactor's reaction is its own row, and cannot reuse an event.
     let other = Reaction {
         reactor_id: chat.to_owned(),
-        event_id: "$r3".to_owned(),
+        event_id: owned_event_id!("$r3"),
         ..thumbs.clone()
     };
     db.save_reaction(&other).await?;
     assert!(matches!(
         db.save_reaction(&Reaction {
             reactor_id: "third".to_owned(),
-            event_id: "$r3".to_owned(),
+            event_id: owned_event_id!("$r3"),
             ..thumbs.clone()
         })
         .await,
@@ -94,19 +98,19 @@ async fn reaction_table(db: &Database) -> Result<()> {
     assert!(matches!(
         db.save_reaction(&Reaction {
             chat_id: "nowhere@g.us".to_owned(),
-            event_id: "$r4".to_owned(),
+            event_id: owned_event_id!("$r4"),
             ..thumbs.clone()
         })
         .await,
         Err(StoreError::MissingReference { table: "reactions" })
     ));
-    assert!(db.delete_reaction("$r2").await?);
-    assert!(!db.delete_reaction("$r2").await?);
+    assert!(db.delete_reaction(event_id!("$r2")).await?);
+    assert!(!db.delete_reaction(event_id!("$r2")).await?);
     assert_eq!(db.reaction(key.0, key.1, key.2, key.3, key.4).await?, None);
-    assert_eq!(db.reaction_by_event("$r3").await?, Some(other));
+    assert_eq!(db.reaction_by_event(event_id!("$r3")).await?, Some(other));
     db.delete_login("L1").await?;
     assert_eq!(
-        db.reaction_by_event("$r3").await?,
+        db.reaction_by_event(event_id!("$r3")).await?,
         None,
         "gone with the portal"
     );

@@ -367,6 +367,17 @@ impl Phone {
         crate::server::route::presence(&self.shared, &(self.pn.clone(), 0), &node);
     }
 
+    /// Starts (`composing`) or stops typing in the chat with `to` (a
+    /// phone number or group JID), as the app does: a `<chatstate>` with a
+    /// `<composing/>` or `<paused/>` child.
+    pub fn set_typing(&self, to: &Jid, composing: bool) {
+        let state = if composing { "composing" } else { "paused" };
+        let node = Node::new("chatstate")
+            .attr("to", to.clone())
+            .children(vec![Node::new(state)]);
+        crate::server::route::chatstate(&self.shared, &(self.pn.clone(), 0), &node);
+    }
+
     /// As a bot (this account's number is a bot's, e.g. 13135550002): answers
     /// `target`, a message this phone received, with `reply` sealed with
     /// that message's secret (`<enc type="msmsg">`), as Meta AI does.

@@ -3,13 +3,13 @@
 //! its content alone, and the WhatsApp message for it once uploaded.
 //! Moving the bytes is `media/outgoing.rs`'s.
 
-use ruma::UInt;
 use ruma::events::room::MediaSource;
 use ruma::events::room::message::{
     AudioMessageEventContent, FileMessageEventContent, ImageMessageEventContent, MessageType,
     RoomMessageEventContent, VideoMessageEventContent,
 };
 use ruma::events::sticker::{StickerEventContent, StickerMediaSource};
+use ruma::{OwnedMxcUri, UInt};
 use serde::Deserialize;
 use serde_json::Value;
 use wa_client::{MediaKind, UploadedMedia};
@@ -27,7 +27,7 @@ pub(in crate::connector) struct Outgoing {
     /// What WhatsApp message it becomes.
     pub kind: MediaKind,
     /// The file in the media repository.
-    pub mxc: String,
+    pub mxc: OwnedMxcUri,
     /// `info.mimetype`, or the usual one of the kind.
     pub mimetype: String,
     /// `filename`, else `body`.
@@ -44,7 +44,7 @@ pub(in crate::connector) struct Outgoing {
     pub seconds: Option<u32>,
     /// `info.thumbnail_url`, if a valid `mxc://` (videos get their JPEG
     /// thumbnail from it).
-    pub thumbnail_mxc: Option<String>,
+    pub thumbnail_mxc: Option<OwnedMxcUri>,
 }
 
 /// What an attachment's content says, whatever its msgtype (ruma keeps
@@ -185,7 +185,7 @@ impl Outgoing {
         let dimension = |n: Option<UInt>| n.and_then(|n| u32::try_from(u64::from(n)).ok());
         Ok(Outgoing {
             kind,
-            mxc: mxc.to_string(),
+            mxc: mxc.clone(),
             mimetype,
             filename: filename.unwrap_or("file").to_owned(),
             caption,
@@ -194,7 +194,7 @@ impl Outgoing {
             height: dimension(parts.height),
             seconds,
             thumbnail_mxc: match parts.thumbnail {
-                Some(MediaSource::Plain(t)) if parse_mxc(t.as_str()).is_ok() => Some(t.to_string()),
+                Some(MediaSource::Plain(t)) if parse_mxc(t.as_str()).is_ok() => Some(t.clone()),
                 _ => None,
             },
         })

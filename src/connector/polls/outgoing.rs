@@ -8,6 +8,7 @@
 //! Matrix names options by their hash and a vote from WhatsApp comes back
 //! as a `poll.response` naming the ids.
 
+use ruma::{RoomId, UserId};
 use std::sync::Arc;
 
 use wa_client::Client;
@@ -32,8 +33,8 @@ use crate::store::{MatrixPoll, Poll, StoreError, now_ms};
 /// it can be read and sealed.
 pub async fn poll_start_from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "poll";
@@ -103,8 +104,8 @@ pub async fn poll_start_from_matrix(
 /// WhatsApp. No valid answer withdraws the vote, as MSC3381 counts it.
 pub async fn poll_response_from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "vote";
@@ -122,7 +123,7 @@ pub async fn poll_response_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid poll response").await;
         return Ok(());
     };
-    let target = message_in(bridge, room, target.as_str()).await?;
+    let target = message_in(bridge, room, target).await?;
     let poll = match &target {
         Some(t) => {
             bridge
@@ -177,8 +178,8 @@ pub async fn poll_response_from_matrix(
 /// failed status and a notice.
 pub async fn poll_end_from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     if user_event(bridge, room, sender, event, "poll end")

@@ -3,6 +3,7 @@
 
 #[allow(clippy::wildcard_imports)]
 use super::*;
+use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 /// The event a message replies to: its `m.in_reply_to`, also inside a
 /// thread unless that is only the thread's fallback.
@@ -21,7 +22,7 @@ fn reply_target<C>(relation: Option<&Relation<C>>) -> Option<&EventId> {
 #[derive(Debug, Default)]
 pub(in crate::connector) struct Decoration<'m> {
     reply: Option<&'m EventId>,
-    mentions: Vec<String>,
+    mentions: Vec<OwnedUserId>,
     html: Option<&'m str>,
     text: bool,
 }
@@ -34,7 +35,7 @@ impl<'m> Decoration<'m> {
             mentions: message
                 .mentions
                 .as_ref()
-                .map(|m| m.user_ids.iter().map(|u| u.to_string()).collect())
+                .map(|m| m.user_ids.iter().cloned().collect())
                 .unwrap_or_default(),
             html: html_of(&message.msgtype),
             text: matches!(
@@ -63,9 +64,9 @@ pub(in crate::connector) async fn decorate_outgoing(
     out: &mut WaMessage,
 ) -> Result<(), StoreError> {
     let mut info = ContextInfo::default();
-    let room = event.room_id.as_deref().map_or("", |r| r.as_str());
     if let Some(reply) = decoration.reply
-        && let Some(target) = message_in(bridge, room, reply.as_str()).await?
+        && let Some(room) = event.room_id.as_deref()
+        && let Some(target) = message_in(bridge, room, reply).await?
     {
         info.stanza_id = Some(target.message_id);
         info.participant = Some(target.sender_id);
@@ -79,7 +80,7 @@ pub(in crate::connector) async fn decorate_outgoing(
     let mut mxids = decoration.mentions;
     let html = decoration.html;
     if let Some(html) = html {
-        for p in pills(html) {
+        for p in pills(html).iter().filter_map(|p| UserId::parse(p).ok()) {
             if !mxids.contains(&p) {
                 mxids.push(p);
             }
@@ -89,7 +90,7 @@ pub(in crate::connector) async fn decorate_outgoing(
     for mxid in mxids {
         if let Some(jid) = jid_of_mxid(bridge, login, client, &mxid) {
             info.mentioned_jid.push(jid.to_string());
-            numbers.push((mxid, jid.user().to_owned()));
+            numbers.push((mxid.to_string(), jid.user().to_owned()));
         }
     }
     if !numbers.is_empty()
@@ -113,8 +114,8 @@ pub(in crate::connector) async fn decorate_outgoing(
 /// if the sender is that portal's user and logged in.
 async fn context(
     bridge: &Bridge,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
 ) -> Result<Option<(Portal, Login, Option<Client>)>, StoreError> {
     let Some(portal) = bridge.db().portal_by_room(room).await? else {
         return Ok(None);
@@ -140,11 +141,11 @@ async fn context(
 /// the event has no id, or the user is not logged in (then told).
 pub(in crate::connector) async fn user_event<'e>(
     bridge: &Bridge,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &'e Event,
     what: &str,
-) -> Result<Option<(Portal, Login, Client, &'e str)>, StoreError> {
+) -> Result<Option<(Portal, Login, Client, &'e EventId)>, StoreError> {
     let Some((portal, login, client)) = context(bridge, room, sender).await? else {
         return Ok(None);
     };
@@ -154,12 +155,12 @@ pub(in crate::connector) async fn user_event<'e>(
     Ok(event
         .event_id
         .as_ref()
-        .map(|id| (portal, login, client, id.as_str())))
+        .map(|id| (portal, login, client, &**id)))
 }
 
 /// What [`new_user_event`] finds: the portal, login, client and event id,
 /// and the recorded message id when the event is to be sent again.
-pub(in crate::connector) type NewEvent<'e> = (Portal, Login, Client, &'e str, Option<String>);
+pub(in crate::connector) type NewEvent<'e> = (Portal, Login, Client, &'e EventId, Option<String>);
 
 /// [`user_event`] for an event that becomes a new WhatsApp message: also
 /// `None` (and nothing said) when it was sent already, a replayed
@@ -168,15 +169,15 @@ pub(in crate::connector) type NewEvent<'e> = (Portal, Login, Client, &'e str, Op
 /// sent again under it.
 pub(in crate::connector) async fn new_user_event<'e>(
     bridge: &Bridge,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &'e Event,
     what: &str,
 ) -> Result<Option<NewEvent<'e>>, StoreError> {
     let Some((portal, login, client)) = context(bridge, room, sender).await? else {
         return Ok(None);
     };
-    let Some(event_id) = event.event_id.as_ref().map(|e| e.as_str()) else {
+    let Some(event_id) = event.event_id.as_deref() else {
         return Ok(None);
     };
     let mut resend = None;
@@ -196,8 +197,8 @@ pub(in crate::connector) async fn new_user_event<'e>(
 /// (a relation naming an event of another room names nothing here).
 pub(in crate::connector) async fn message_in(
     bridge: &Bridge,
-    room: &str,
-    event_id: &str,
+    room: &RoomId,
+    event_id: &EventId,
 ) -> Result<Option<Message>, StoreError> {
     Ok(bridge
         .db()
@@ -209,7 +210,7 @@ pub(in crate::connector) async fn message_in(
 /// The client of a logged-in user; otherwise the user is told and `None`.
 async fn logged_in(
     bridge: &Bridge,
-    room: &str,
+    room: &RoomId,
     event: &Event,
     what: &str,
     client: Option<Client>,
@@ -231,7 +232,7 @@ async fn logged_in(
 /// and `None`.
 pub(in crate::connector) async fn chat_of(
     bridge: &Bridge,
-    room: &str,
+    room: &RoomId,
     event: &Event,
     what: &str,
     portal: &Portal,
@@ -252,7 +253,7 @@ pub(in crate::connector) async fn chat_of(
 
 pub(in crate::connector) async fn refuse(
     bridge: &Bridge,
-    room: &str,
+    room: &RoomId,
     event: &Event,
     what: &str,
     why: &str,
@@ -273,7 +274,7 @@ pub(in crate::connector) async fn refuse(
 fn send(
     bridge: &Arc<Bridge>,
     client: &Client,
-    (chat, room): (&Jid, &str),
+    (chat, room): (&Jid, &RoomId),
     event: &Event,
     message: WaMessage,
 ) {
@@ -291,7 +292,7 @@ fn send(
 fn send_reporting(
     bridge: &Arc<Bridge>,
     client: &Client,
-    (chat, room): (&Jid, &str),
+    (chat, room): (&Jid, &RoomId),
     event: &Event,
     message: WaMessage,
     report: acks::Report,
@@ -311,20 +312,25 @@ fn send_reporting(
 
 /// The key of bridged message `target` as the logged-in account names it.
 pub(in crate::connector) fn key_of(client: &Client, chat: &Jid, target: &Message) -> MessageKey {
-    let own = is_own(client, &target.sender_id);
+    key_of_id(client, chat, (&target.sender_id, &target.message_id))
+}
+
+/// The key of the message `message_id` sent by `sender_id` (network ids).
+fn key_of_id(client: &Client, chat: &Jid, (sender_id, message_id): (&str, &str)) -> MessageKey {
+    let own = is_own(client, sender_id);
     MessageKey {
         remote_jid: Some(chat.to_string()),
         from_me: Some(own),
-        id: Some(target.message_id.clone()),
-        participant: (chat.is_group() && !own).then(|| target.sender_id.clone()),
+        id: Some(message_id.to_owned()),
+        participant: (chat.is_group() && !own).then(|| sender_id.to_owned()),
     }
 }
 
 /// The user's `m.reaction` in a portal, out to WhatsApp.
 pub async fn reaction_from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     let what = "reaction";
@@ -343,7 +349,7 @@ pub async fn reaction_from_matrix(
         refuse(bridge, room, event, what, "it is not a valid annotation").await;
         return Ok(());
     };
-    let (target, emoji) = (target.as_str(), emoji.as_str());
+    let (target, emoji) = (&*target, emoji.as_str());
     let replayed = bridge.db().reaction_by_event(event_id).await?.is_some();
     if replayed && !acks::unacked_replay(bridge, event_id).await? {
         return Ok(()); // a replayed transaction
@@ -388,8 +394,8 @@ pub async fn reaction_from_matrix(
 /// own message, a revoke; of anyone else's message, a notice.
 pub async fn redaction_from_matrix(
     bridge: &Arc<Bridge>,
-    room: &str,
-    sender: &str,
+    room: &RoomId,
+    sender: &UserId,
     event: &Event,
 ) -> Result<(), StoreError> {
     let Some((portal, _login, client)) = context(bridge, room, sender).await? else {
@@ -400,7 +406,7 @@ pub async fn redaction_from_matrix(
         refuse(bridge, room, event, what, "it names no event").await;
         return Ok(());
     };
-    let redacts = redacts.as_str();
+    let redacts = &*redacts;
     let reaction = bridge
         .db()
         .reaction_by_event(redacts)
@@ -423,18 +429,10 @@ pub async fn redaction_from_matrix(
         if !is_own(&client, &r.reactor_id) {
             return Ok(()); // a ghost's reaction: nothing to say on WhatsApp
         }
-        let target = Message {
-            login_id: r.login_id.clone(),
-            chat_id: r.chat_id.clone(),
-            sender_id: r.target_sender_id.clone(),
-            message_id: r.target_message_id.clone(),
-            room_id: r.room_id.clone(),
-            event_id: String::new(),
-            sent_at: 0,
-        };
+        let target = (r.target_sender_id.as_str(), r.target_message_id.as_str());
         let removal = WaMessage {
             reaction_message: Some(ReactionMessage {
-                key: Some(key_of(&client, &chat, &target)),
+                key: Some(key_of_id(&client, &chat, target)),
                 text: Some(String::new()),
                 grouping_key: None,
                 sender_timestamp_ms: Some(now_ms()),
@@ -489,9 +487,9 @@ pub(in crate::connector) async fn edit_from_matrix(
         Option<String>,
     ),
 ) -> Result<(), StoreError> {
-    let room = portal.room_id.as_str();
+    let room: &RoomId = &portal.room_id;
     let what = "edit";
-    let Some(target) = message_in(bridge, room, edit.event_id.as_str()).await? else {
+    let Some(target) = message_in(bridge, room, &edit.event_id).await? else {
         refuse(bridge, room, event, what, "that message is not on WhatsApp").await;
         return Ok(());
     };

@@ -14,7 +14,7 @@ use ruma::events::room::message::{
 };
 use ruma::events::room::{ImageInfo, MediaSource, ThumbnailInfo};
 use ruma::events::sticker::StickerEventContent;
-use ruma::{OwnedMxcUri, UInt};
+use ruma::{MxcUri, OwnedMxcUri, UInt};
 use serde::Serialize;
 use serde_json::Value;
 use wa_client::MediaKind;
@@ -248,7 +248,7 @@ fn extension(mimetype: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::connector) struct UploadedThumbnail {
     /// Its `mxc://` URI.
-    pub mxc: String,
+    pub mxc: OwnedMxcUri,
     /// Its size in bytes.
     pub size: u64,
     /// Its dimensions, if its header reads.
@@ -259,11 +259,11 @@ pub(in crate::connector) struct UploadedThumbnail {
 /// with `size` bytes, and its thumbnail if one was stored.
 pub(in crate::connector) fn content(
     a: &Attachment<'_>,
-    mxc: &str,
+    mxc: &MxcUri,
     size: u64,
     thumbnail: Option<&UploadedThumbnail>,
 ) -> (&'static str, Value) {
-    let url = OwnedMxcUri::from(mxc);
+    let url = mxc.to_owned();
     let visual = matches!(
         a.kind,
         MediaKind::Image | MediaKind::Video | MediaKind::Gif | MediaKind::Sticker
@@ -278,10 +278,7 @@ pub(in crate::connector) fn content(
         info.size = UInt::new(t.size);
         info.width = t.dimensions.map(|(w, _)| UInt::from(w));
         info.height = t.dimensions.map(|(_, h)| UInt::from(h));
-        (
-            MediaSource::Plain(OwnedMxcUri::from(t.mxc.as_str())),
-            Box::new(info),
-        )
+        (MediaSource::Plain(t.mxc.clone()), Box::new(info))
     });
     let (thumbnail_source, thumbnail_info) = thumb.unzip();
     let filename = a.filename();
@@ -466,7 +463,7 @@ mod tests {
             size: 2,
             dimensions: Some((72, 54)),
         };
-        let (kind, c) = content(&a, "mxc://hs/i", 1234, Some(&thumb));
+        let (kind, c) = content(&a, "mxc://hs/i".into(), 1234, Some(&thumb));
         assert_eq!(kind, "m.room.message");
         assert_eq!(c["msgtype"], "m.image");
         assert_eq!(c["body"], "look *here*");
@@ -498,7 +495,7 @@ mod tests {
         let a = Attachment::of(&m).unwrap();
         assert_eq!(a.kind, MediaKind::Ptt);
         assert_eq!(a.name(), "voice note");
-        let (_, c) = content(&a, "mxc://hs/v", 99, None);
+        let (_, c) = content(&a, "mxc://hs/v".into(), 99, None);
         assert_eq!(c["msgtype"], "m.audio");
         assert_eq!(c["body"], "voice.ogg");
         assert_eq!(c["info"]["duration"], 7000);
@@ -522,7 +519,7 @@ mod tests {
             ..Default::default()
         };
         let a = Attachment::of(&m).unwrap();
-        let (_, c) = content(&a, "mxc://hs/v", 9, None);
+        let (_, c) = content(&a, "mxc://hs/v".into(), 9, None);
         assert_eq!(c["org.matrix.msc3245.voice"], json!({}));
         assert_eq!(c["org.matrix.msc1767.audio"], json!({"waveform": [1024]}));
         assert!(c["info"].get("duration").is_none());
@@ -538,7 +535,7 @@ mod tests {
             ..Default::default()
         };
         let a = Attachment::of(&m).unwrap();
-        let (_, c) = content(&a, "mxc://hs/a", 1, None);
+        let (_, c) = content(&a, "mxc://hs/a".into(), 1, None);
         assert_eq!(c["body"], "audio.mp3");
         assert!(c.get("org.matrix.msc3245.voice").is_none());
     }
@@ -562,7 +559,7 @@ mod tests {
             ..Default::default()
         };
         let a = Attachment::of(&m).unwrap();
-        let (_, c) = content(&a, "mxc://hs/d", 5000, None);
+        let (_, c) = content(&a, "mxc://hs/d".into(), 5000, None);
         assert_eq!(c["msgtype"], "m.file");
         assert_eq!(c["filename"], "report.pdf");
         assert_eq!(c["body"], "the report");
@@ -587,14 +584,14 @@ mod tests {
         let m = video(true);
         let a = Attachment::of(&m).unwrap();
         assert_eq!(a.kind, MediaKind::Gif);
-        let (_, c) = content(&a, "mxc://hs/g", 10, None);
+        let (_, c) = content(&a, "mxc://hs/g".into(), 10, None);
         assert_eq!(c["msgtype"], "m.video");
         assert_eq!(c["info"]["fi.mau.gif"], true);
         assert_eq!(c["info"]["duration"], 2000);
         let m = video(false);
         let a = Attachment::of(&m).unwrap();
         assert_eq!(a.kind, MediaKind::Video);
-        let (_, c) = content(&a, "mxc://hs/v", 10, None);
+        let (_, c) = content(&a, "mxc://hs/v".into(), 10, None);
         assert_eq!(c["body"], "video.mp4");
         assert!(c["info"].get("fi.mau.gif").is_none());
         assert_eq!(
@@ -615,7 +612,7 @@ mod tests {
             ..Default::default()
         };
         let a = Attachment::of(&m).unwrap();
-        let (kind, c) = content(&a, "mxc://hs/s", 10, None);
+        let (kind, c) = content(&a, "mxc://hs/s".into(), 10, None);
         assert_eq!(kind, "m.sticker");
         assert!(c.get("msgtype").is_none());
         assert_eq!(c["body"], "sticker.webp");

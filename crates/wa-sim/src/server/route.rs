@@ -441,7 +441,7 @@ fn presence_node(pn: &str, (available, t): &(bool, u64)) -> Node {
 
 /// `<chatstate to><composing/>|<paused/></chatstate>` goes to every device of
 /// the peer (or of every other group member, with `participant`).
-pub(super) fn chatstate(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
+pub(crate) fn chatstate(shared: &Arc<Shared>, me: &(String, u16), node: &Node) {
     let Some(to) = node.attr_jid("to").cloned() else {
         return;
     };
