@@ -8,6 +8,7 @@
 //! WhatsApp's. This module names no WhatsApp type and imports nothing of
 //! the connector (`scripts/layout-check`).
 
+pub mod change;
 pub(crate) mod commands;
 pub mod error;
 pub mod ghost;
@@ -23,6 +24,7 @@ pub mod queue;
 pub mod remote;
 pub mod status;
 
+pub use change::{Actor, Change, RemoteSender};
 pub use error::Error;
 pub use handler::Chore;
 pub use network::{MatrixEvent, Network};

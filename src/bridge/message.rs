@@ -4,7 +4,7 @@
 //! record maps the message to its event for replies, edits, reactions,
 //! redactions and receipts.
 
-use ruma::{OwnedEventId, RoomId};
+use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::Value;
 
 use super::{Bridge, Error, Network};
@@ -17,18 +17,39 @@ use crate::store::{Message, StoreError};
 const TXN_PREFIX: &str = "wa";
 
 /// A network message, as the core keys it.
-#[derive(Debug, Clone, Copy)]
-pub struct RemoteMessage<'a> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMessage {
     /// The login that receives it.
-    pub login_id: &'a str,
+    pub login_id: String,
     /// The chat's network id.
-    pub chat_id: &'a str,
+    pub chat_id: String,
     /// The sender's network id.
-    pub sender_id: &'a str,
+    pub sender_id: String,
     /// The message's network id.
-    pub message_id: &'a str,
+    pub message_id: String,
     /// When it was sent (unix ms).
     pub ts_ms: u64,
+    /// Whether the login's own account sent it (from another device).
+    pub from_me: bool,
+}
+
+impl RemoteMessage {
+    /// The transaction id of the Matrix event `m` becomes (with `suffix`
+    /// for a second event of the same message): the same message always
+    /// gives the same one.
+    pub fn txn_id(&self, suffix: &str) -> String {
+        let id: String = self
+            .message_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        format!("{TXN_PREFIX}{}{id}{suffix}", self.login_id)
+    }
+
+    /// When it was sent, as the database keeps it.
+    fn sent_at(&self) -> i64 {
+        i64::try_from(self.ts_ms).unwrap_or(i64::MAX)
+    }
 }
 
 impl<N: Network> Bridge<N> {
@@ -39,29 +60,35 @@ impl<N: Network> Bridge<N> {
         &self,
         room: &RoomId,
         intent: &Intent,
-        m: &RemoteMessage<'_>,
+        m: &RemoteMessage,
         (event_type, content): (&str, &Value),
     ) -> Result<OwnedEventId, Error> {
-        let id: String = m
-            .message_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect();
-        let txn = format!("{TXN_PREFIX}{}{id}", m.login_id);
         let event_id = intent
-            .send_message_event(room, event_type, content, &txn, Some(m.ts_ms))
+            .send_message_event(room, event_type, content, &m.txn_id(""), Some(m.ts_ms))
             .await?;
+        self.record_remote(room, m, &event_id).await?;
+        Ok(event_id)
+    }
+
+    /// Records that `m` became `event_id` in `room` (so a redelivery is
+    /// known); a record already there is fine.
+    pub async fn record_remote(
+        &self,
+        room: &RoomId,
+        m: &RemoteMessage,
+        event_id: &EventId,
+    ) -> Result<(), Error> {
         let record = Message {
-            login_id: m.login_id.to_owned(),
-            chat_id: m.chat_id.to_owned(),
-            sender_id: m.sender_id.to_owned(),
-            message_id: m.message_id.to_owned(),
+            login_id: m.login_id.clone(),
+            chat_id: m.chat_id.clone(),
+            sender_id: m.sender_id.clone(),
+            message_id: m.message_id.clone(),
             room_id: room.to_owned(),
-            event_id: event_id.clone(),
-            sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
+            event_id: event_id.to_owned(),
+            sent_at: m.sent_at(),
         };
         match self.db.save_message(&record).await {
-            Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(event_id),
+            Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

@@ -22,7 +22,7 @@ use super::{backfill, media, polls, relations};
 use crate::appservice::{ClientError, Intent};
 use crate::bridge::ghost::GhostId;
 use crate::bridge::message::RemoteMessage;
-use crate::bridge::{RemoteEvent, mark_as_puppet};
+use crate::bridge::{RemoteEvent, RemoteSender, mark_as_puppet};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, StoreError, now_ms};
 use ruma::events::MessageLikeEventContent;
@@ -316,6 +316,18 @@ pub(super) struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
+    /// The message as the core keys it, for `login`.
+    pub(super) fn remote(&self, login: &Login) -> RemoteMessage {
+        RemoteMessage {
+            login_id: login.login_id.clone(),
+            chat_id: self.chat.to_string(),
+            sender_id: self.sender.to_non_ad().to_string(),
+            message_id: self.id.to_owned(),
+            ts_ms: self.ts_ms,
+            from_me: self.from_me,
+        }
+    }
+
     fn text(&self) -> Option<&str> {
         self.message.conversation.as_deref().or_else(|| {
             self.message
@@ -405,46 +417,42 @@ pub(super) async fn deliver(
         message: &peeled,
         ..*m
     };
-    let push_name = if m.from_me { None } else { m.push_name };
-    let puppet = if m.from_me {
-        bridge.puppet(&login.mxid)
-    } else {
-        None
+    // The user's own from another device: their puppet, else the bot (the
+    // message then marked as theirs); anyone else's: their ghost.
+    let sender = RemoteSender {
+        ghost: ghost_id(m.sender),
+        name: m.push_name.filter(|_| !m.from_me).map(str::to_owned),
     };
-    let intent = match (&puppet, m.from_me) {
-        (Some(p), _) => p.clone(),
-        // Without double puppeting: the bot says it, marked as the user's own.
-        (None, true) => bridge.bot().clone(),
-        (None, false) => ghost(bridge, m.sender, push_name).await?,
-    };
+    let actor = bridge.actor(&login.mxid, &m.remote(login), &sender).await?;
+    let (intent, puppet) = (&actor.intent, actor.as_user);
     if let Some(update) = polls::update(m.message) {
-        if puppet.is_none() {
-            bridge.ensure_joined(&portal.room_id, &intent).await?;
+        if !puppet {
+            bridge.ensure_joined(&portal.room_id, intent).await?;
         }
-        return polls::vote(bridge, login, client, portal, m, &intent, update).await;
+        return polls::vote(bridge, login, client, portal, m, intent, update).await;
     }
     if let Some(action) = wa_core::content::action(m.message) {
-        if puppet.is_none() {
-            bridge.ensure_joined(&portal.room_id, &intent).await?;
+        if !puppet {
+            bridge.ensure_joined(&portal.room_id, intent).await?;
         }
-        return relations::apply(bridge, (login, client), portal, m, &intent, action).await;
+        return relations::apply(bridge, (login, client), portal, m, &actor, action).await;
     }
     // A poll as a poll event, where configured; not the user's own without
     // double puppeting (that one is a notice from the bot).
     let poll_event = polls::creation(m.message)
-        .filter(|_| bridge.config().bridge.polls_as_events && (puppet.is_some() || !m.from_me));
+        .filter(|_| bridge.config().bridge.polls_as_events && (puppet || !m.from_me));
     let (event_type, mut content) = match (
         crate::connector::to_matrix::media::Attachment::of(m.message),
         poll_event,
     ) {
-        (Some(attachment), _) => media::to_matrix(bridge, client, &intent, &attachment).await?,
+        (Some(attachment), _) => media::to_matrix(bridge, client, intent, &attachment).await?,
         (None, Some(poll)) => (
             "org.matrix.msc3381.poll.start",
             polls::start_event(poll, &text_content(m.text(), m.message)),
         ),
         (None, None) => ("m.room.message", text_content(m.text(), m.message)),
     };
-    if puppet.is_some() {
+    if puppet {
         mark_as_puppet(&mut content);
     } else if m.from_me && content.get("url").is_none() {
         let body = content["body"].as_str().unwrap_or_default();
@@ -453,10 +461,10 @@ pub(super) async fn deliver(
         content = serde_json::to_value(notice).map_err(|e| ClientError::Content(e.to_string()))?;
     }
     relations::decorate(bridge, login, portal, m, &mut content).await?;
-    if puppet.is_none() && bridge.ensure_joined(&portal.room_id, &intent).await? && !m.from_me {
-        contact_nick(bridge, login, &portal.room_id, (m.sender, &intent)).await;
+    if !puppet && bridge.ensure_joined(&portal.room_id, intent).await? && !m.from_me {
+        contact_nick(bridge, login, &portal.room_id, (m.sender, intent)).await;
     }
-    let event_id = send_and_record(bridge, login, portal, m, &intent, event_type, &content).await?;
+    let event_id = send_and_record(bridge, login, portal, m, intent, event_type, &content).await?;
     polls::remember(bridge, login, m, poll_event.is_some()).await?;
     Ok(Some(event_id))
 }
@@ -471,14 +479,7 @@ pub(super) async fn send_and_record(
     event_type: &str,
     content: &serde_json::Value,
 ) -> Result<OwnedEventId, IncomingError> {
-    let (chat_id, sender_id) = (m.chat.to_string(), m.sender.to_non_ad().to_string());
-    let remote = RemoteMessage {
-        login_id: &login.login_id,
-        chat_id: &chat_id,
-        sender_id: &sender_id,
-        message_id: m.id,
-        ts_ms: m.ts_ms,
-    };
+    let remote = m.remote(login);
     let sent = bridge
         .send_remote(&portal.room_id, intent, &remote, (event_type, content))
         .await?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::debug;
 use wa_client::Client;
 use wa_core::content::{self, Action};
 use wa_core::jid::{Jid, Server};
@@ -35,9 +35,8 @@ pub use outgoing::{reaction_from_matrix, redaction_from_matrix};
 
 use super::acks;
 use super::incoming::{Incoming, IncomingError, ghost_ids};
+use ruma::OwnedEventId;
 use ruma::events::Mentions;
-use ruma::events::MessageLikeEventContent;
-use ruma::events::reaction::ReactionEventContent;
 use ruma::events::relation::Annotation;
 use ruma::events::relation::InReplyTo;
 use ruma::events::relation::Replacement;
@@ -46,142 +45,54 @@ use ruma::events::room::message::{
     RoomMessageEventContentWithoutRelation,
 };
 use ruma::events::sticker::StickerEventContent;
-use ruma::{EventId, OwnedEventId};
 
-use crate::appservice::{Event, Intent};
+use crate::appservice::Event;
+use crate::bridge::{Actor, Change};
 use crate::connector::Bridge;
 use crate::store::{Login, Message, Portal, Reaction, StoreError, now_ms};
 
-/// The transaction id of the Matrix event for WhatsApp message `id`
-/// (the same message always gives the same one).
-fn wa_txn(login: &Login, id: &str, what: &str) -> String {
-    format!(
-        "wa{}{}{what}",
-        login.login_id,
-        id.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .collect::<String>()
-    )
-}
-
-/// Applies a WhatsApp reaction, edit or revoke to the portal; `intent` is
-/// who sent `m` on Matrix. Returns the Matrix event made, if any.
+/// A WhatsApp reaction, edit or revoke, as the core's change of the
+/// message it names, shown by `actor`. Returns the Matrix event made, if
+/// any.
 pub(super) async fn apply(
     bridge: &Bridge,
     (login, client): (&Login, &Client),
     portal: &Portal,
     m: &Incoming<'_>,
-    intent: &Intent,
+    actor: &Actor,
     action: Action<'_>,
 ) -> Result<Option<OwnedEventId>, IncomingError> {
     let Some(target_id) = action_key(&action).id.as_deref() else {
         return Ok(None);
     };
-    let Some(target) = bridge
-        .db()
-        .message_by_id(&login.login_id, &portal.chat_id, target_id)
-        .await?
-    else {
-        debug!(id = %m.id, "the target of a reaction, edit or revoke is not bridged");
-        return Ok(None);
+    let change = match action {
+        Action::React { emoji, .. } => Change::React(emoji.to_owned()),
+        Action::Edit { content, .. } => match edited(content) {
+            Some(new) => Change::Edit(new),
+            None => return Ok(None),
+        },
+        Action::Revoke { .. } => Change::Delete,
     };
-    let puppet = m.from_me && bridge.puppet(&login.mxid).is_some();
-    let sender = m.sender.to_non_ad().to_string();
-    match action {
-        Action::React { emoji, .. } => {
-            react(bridge, login, portal, m, intent, puppet, &target, emoji).await
-        }
-        Action::Edit { content, .. } => {
-            if target.sender_id != sender && !m.from_me {
-                debug!(id = %m.id, "an edit of someone else's message; ignored");
-                return Ok(None);
-            }
-            edit(bridge, login, portal, m, intent, puppet, &target, content).await
-        }
-        Action::Revoke { .. } => {
-            if target.sender_id != sender
-                && !m.from_me
-                && !is_group_admin(client, m.chat, m.sender).await
-            {
-                // WhatsApp lets only the sender (or a group admin) delete a
-                // message: anyone else's revoke deletes nothing (issue 18).
-                info!(id = %m.id, "a deletion of someone else's message by a non-admin; ignored");
-                return Ok(None);
-            }
-            revoke(bridge, login, portal, m, intent, puppet, &target).await
-        }
-    }
+    let admin = is_group_admin(client, m.chat, m.sender);
+    Ok(bridge
+        .change_remote(portal, &m.remote(login), actor, (target_id, change), admin)
+        .await?)
 }
 
-/// A WhatsApp edit of `target` as an `m.replace` of its event, with the new
-/// words (a text's or caption's; an event's details as the event shows).
-#[allow(clippy::too_many_arguments)]
-async fn edit(
-    bridge: &Bridge,
-    login: &Login,
-    portal: &Portal,
-    m: &Incoming<'_>,
-    intent: &Intent,
-    puppet: bool,
-    target: &Message,
-    content: &WaMessage,
-) -> Result<Option<OwnedEventId>, IncomingError> {
+/// An edit's new words (a text's or caption's; an event's details as the
+/// event shows them), as Matrix content.
+fn edited(content: &WaMessage) -> Option<MessageType> {
     let shown = || {
         crate::connector::to_matrix::structured::content(content)
             .and_then(|c| c["body"].as_str().map(str::to_owned))
     };
-    let Some(text) = text_of(content).map(str::to_owned).or_else(shown) else {
-        return Ok(None);
-    };
-    let target_id = target.event_id.clone();
-    let (body, html) = (
-        text.as_str(),
-        crate::connector::to_matrix::markup::whatsapp_to_html(&text),
-    );
-    let shown = |prefix: &str| match &html {
-        Some(html) => MessageType::text_html(format!("{prefix}{body}"), format!("{prefix}{html}")),
-        None => MessageType::text_plain(format!("{prefix}{body}")),
-    };
-    let mut content = RoomMessageEventContent::new(shown("* "));
-    content.relates_to = Some(Relation::Replacement(Replacement::new(
-        target_id,
-        RoomMessageEventContentWithoutRelation::new(shown("")),
-    )));
-    let event_id = send_for(intent, (login, portal), m, &content, puppet).await?;
-    record(bridge, login, portal, m, &event_id).await?;
-    Ok(Some(event_id))
-}
-
-/// A WhatsApp revoke of `target` as a redaction of its event. The user's
-/// own revoke with double puppeting is redacted by the bot, so its echo is
-/// not taken for a new redaction; a sender that may not redact leaves it to
-/// the bot.
-async fn revoke(
-    bridge: &Bridge,
-    login: &Login,
-    portal: &Portal,
-    m: &Incoming<'_>,
-    intent: &Intent,
-    puppet: bool,
-    target: &Message,
-) -> Result<Option<OwnedEventId>, IncomingError> {
-    let by = if puppet { bridge.bot() } else { intent };
-    let txn = wa_txn(login, m.id, "");
-    let event_id = match by
-        .redact(&portal.room_id, &target.event_id, None, &txn)
-        .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            debug!(error = %e, "the sender could not redact; the bot does");
-            bridge
-                .bot()
-                .redact(&portal.room_id, &target.event_id, None, &txn)
-                .await?
-        }
-    };
-    record(bridge, login, portal, m, &event_id).await?;
-    Ok(Some(event_id))
+    let text = text_of(content).map(str::to_owned).or_else(shown)?;
+    Some(
+        match crate::connector::to_matrix::markup::whatsapp_to_html(&text) {
+            Some(html) => MessageType::text_html(text, html),
+            None => MessageType::text_plain(text),
+        },
+    )
 }
 
 /// Whether `who` is an admin of group `chat` (never, for a chat that is
@@ -211,109 +122,6 @@ fn action_key<'a>(action: &Action<'a>) -> &'a MessageKey {
     match action {
         Action::React { key, .. } | Action::Edit { key, .. } | Action::Revoke { key } => key,
     }
-}
-
-/// Records `m` as bridged to `event_id` (so a redelivery is recognised).
-/// Sends `content` as `intent` into the portal for WhatsApp message `m`
-/// (at its time, under the transaction id the message always gives),
-/// marked as the user's own when it is sent as the user (`puppet`).
-async fn send_for<C: MessageLikeEventContent>(
-    intent: &Intent,
-    (login, portal): (&Login, &Portal),
-    m: &Incoming<'_>,
-    content: &C,
-    puppet: bool,
-) -> Result<OwnedEventId, IncomingError> {
-    let (kind, content) = super::incoming::marked(content, puppet)?;
-    Ok(intent
-        .send_message_event(
-            &portal.room_id,
-            &kind,
-            &content,
-            &wa_txn(login, m.id, ""),
-            Some(m.ts_ms),
-        )
-        .await?)
-}
-
-async fn record(
-    bridge: &Bridge,
-    login: &Login,
-    portal: &Portal,
-    m: &Incoming<'_>,
-    event_id: &EventId,
-) -> Result<(), IncomingError> {
-    let record = Message {
-        login_id: login.login_id.clone(),
-        chat_id: portal.chat_id.clone(),
-        sender_id: m.sender.to_non_ad().to_string(),
-        message_id: m.id.to_owned(),
-        room_id: portal.room_id.clone(),
-        event_id: event_id.to_owned(),
-        sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
-    };
-    match bridge.db().save_message(&record).await {
-        Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn react(
-    bridge: &Bridge,
-    login: &Login,
-    portal: &Portal,
-    m: &Incoming<'_>,
-    intent: &Intent,
-    puppet: bool,
-    target: &Message,
-    emoji: &str,
-) -> Result<Option<OwnedEventId>, IncomingError> {
-    let reactor = m.sender.to_non_ad().to_string();
-    let old = bridge
-        .db()
-        .reaction(
-            &login.login_id,
-            &portal.chat_id,
-            &target.sender_id,
-            &target.message_id,
-            &reactor,
-        )
-        .await?;
-    if let Some(old) = &old {
-        if old.emoji == emoji {
-            return Ok(Some(old.event_id.clone()));
-        }
-        let txn = wa_txn(login, m.id, "r");
-        if let Err(e) = intent
-            .redact(&portal.room_id, &old.event_id, None, &txn)
-            .await
-        {
-            warn!(error = %e, "could not redact a replaced reaction");
-        }
-        bridge.db().delete_reaction(&old.event_id).await?;
-    }
-    if emoji.is_empty() {
-        return Ok(None);
-    }
-    let target_id = target.event_id.clone();
-    let reaction = ReactionEventContent::new(Annotation::new(target_id, emoji.to_owned()));
-    let event_id = send_for(intent, (login, portal), m, &reaction, puppet).await?;
-    bridge
-        .db()
-        .save_reaction(&Reaction {
-            login_id: login.login_id.clone(),
-            chat_id: portal.chat_id.clone(),
-            target_sender_id: target.sender_id.clone(),
-            target_message_id: target.message_id.clone(),
-            reactor_id: reactor,
-            emoji: emoji.to_owned(),
-            room_id: portal.room_id.clone(),
-            event_id: event_id.clone(),
-            sent_at: i64::try_from(m.ts_ms).unwrap_or(i64::MAX),
-        })
-        .await?;
-    Ok(Some(event_id))
 }
 
 /// The text of a message: plain or extended text, or a media caption.
