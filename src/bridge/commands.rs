@@ -12,17 +12,91 @@ use crate::config::Level;
 use ruma::events::room::member::MembershipState;
 use ruma::{RoomId, UserId};
 
+/// Where a command may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Any room of the bot's (outside the management room, with the prefix).
+    Anywhere,
+    /// It touches the sender's account: only in their management room,
+    /// and only while nobody else is in it.
+    Account,
+}
+
+/// What a command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Help,
+    Login,
+    Cancel,
+    Logout,
+    Ping,
+}
+
+/// One command of the bot.
+#[derive(Debug)]
+struct Command {
+    /// What the user types.
+    name: &'static str,
+    /// What `help` says it does; `{network}` is the network's name.
+    help: &'static str,
+    /// Where it may run.
+    scope: Scope,
+    /// The least permission that runs it (`None`: anyone).
+    level: Option<Level>,
+    action: Action,
+}
+
+/// Every command, in the order `help` lists them.
+const COMMANDS: &[Command] = &[
+    Command {
+        name: "login",
+        help: "link your {network} account by scanning a QR code",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Login,
+    },
+    Command {
+        name: "logout",
+        help: "unlink this bridge from your {network} account",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Logout,
+    },
+    Command {
+        name: "ping",
+        help: "the state of your {network} connection",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Ping,
+    },
+    Command {
+        name: "cancel",
+        help: "stop a login in progress",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Cancel,
+    },
+    Command {
+        name: "help",
+        help: "this list",
+        scope: Scope::Anywhere,
+        level: None,
+        action: Action::Help,
+    },
+];
+
 /// The commands, for `help` and after an unknown one.
-fn help<N: Network>() -> String {
-    let name = N::NAME;
-    format!(
-        "Commands (in your management room, a direct chat with just you and me):\n\
-         • login: link your {name} account by scanning a QR code\n\
-         • logout: unlink this bridge from your {name} account\n\
-         • ping: the state of your {name} connection\n\
-         • cancel: stop a login in progress\n\
-         • help: this list"
-    )
+fn help(network: &str) -> String {
+    let mut text =
+        "Commands (in your management room, a direct chat with just you and me):".to_owned();
+    for c in COMMANDS {
+        text.push_str(&format!(
+            "\n• {}: {}",
+            c.name,
+            c.help.replace("{network}", network)
+        ));
+    }
+    text
 }
 
 /// Where a command was sent.
@@ -55,62 +129,37 @@ pub(super) async fn run<N: Network>(
     sender: &UserId,
     line: &str,
 ) {
-    let command = line
+    let name = line
         .split_whitespace()
         .next()
-        .unwrap_or_default()
+        .unwrap_or("help")
         .to_ascii_lowercase();
-    if matches!(command.as_str(), "help" | "") {
-        bridge.notice(room, &help::<N>()).await;
+    let command = COMMANDS.iter().find(|c| c.name == name);
+    let level = bridge.config.bridge.permission_for(sender);
+    if let Some(refusal) = refusal(N::NAME, (&name, command), level, place) {
+        bridge.notice(room, &refusal).await;
         return;
     }
-    let allowed = bridge
-        .config
-        .bridge
-        .permission_for(sender)
-        .is_some_and(|l| l >= Level::User);
-    if !allowed {
-        bridge
-            .notice(room, "Sorry, you are not allowed to use this bridge.")
-            .await;
-        return;
-    }
-    if !matches!(command.as_str(), "login" | "cancel" | "logout" | "ping") {
-        bridge
-            .notice(
-                room,
-                &format!("Unknown command `{command}`.\n\n{}", help::<N>()),
-            )
-            .await;
-        return;
-    }
-    if place == Place::Elsewhere {
-        bridge
-            .notice(
-                room,
-                &format!(
-                    "`{command}` works only in your management room: a direct chat with \
-                     just you and me."
-                ),
-            )
-            .await;
-        return;
-    }
-    if !private(bridge, room, sender).await {
+    let Some(command) = command else {
+        return; // refused above
+    };
+    if command.scope == Scope::Account && !private(bridge, room, sender).await {
         bridge.notice(room, &not_private::<N>()).await;
         return;
     }
-    match command.as_str() {
-        "login" => super::login::start(bridge, room, sender).await,
-        "cancel" => {
-            if super::login::cancel(bridge, sender).await {
-                bridge.notice(room, "Login cancelled.").await;
+    match command.action {
+        Action::Help => bridge.notice(room, &help(N::NAME)).await,
+        Action::Login => super::login::start(bridge, room, sender).await,
+        Action::Cancel => {
+            let text = if super::login::cancel(bridge, sender).await {
+                "Login cancelled."
             } else {
-                bridge.notice(room, "No login in progress.").await;
-            }
+                "No login in progress."
+            };
+            bridge.notice(room, text).await;
         }
-        "logout" => N::logout(bridge, room, sender).await,
-        _ => {
+        Action::Logout => N::logout(bridge, room, sender).await,
+        Action::Ping => {
             let text = if super::login::in_progress(bridge, sender).await {
                 "A login is in progress (QR code shown).".to_owned()
             } else {
@@ -119,6 +168,37 @@ pub(super) async fn run<N: Network>(
             bridge.notice(room, &text).await;
         }
     }
+}
+
+/// Why `command` (typed as `name`) does not run for a sender of `level`
+/// in `place`, if it does not. `help` answers anyone anywhere.
+fn refusal(
+    network: &str,
+    (name, command): (&str, Option<&Command>),
+    level: Option<Level>,
+    place: Place,
+) -> Option<String> {
+    if command.is_some_and(|c| c.level.is_none()) {
+        return None;
+    }
+    if level.is_none_or(|l| l < Level::User) {
+        return Some("Sorry, you are not allowed to use this bridge.".to_owned());
+    }
+    let Some(command) = command else {
+        return Some(format!("Unknown command `{name}`.\n\n{}", help(network)));
+    };
+    if command
+        .level
+        .is_some_and(|needed| level.is_none_or(|l| l < needed))
+    {
+        return Some("Sorry, you are not allowed to use this command.".to_owned());
+    }
+    if command.scope == Scope::Account && place == Place::Elsewhere {
+        return Some(format!(
+            "`{name}` works only in your management room: a direct chat with just you and me."
+        ));
+    }
+    None
 }
 
 /// Whether nobody but `user` and the bot is in `room` or invited to it
@@ -132,4 +212,56 @@ pub(crate) async fn private<N: Network>(bridge: &Bridge<N>, room: &RoomId, user:
             || who == bridge.bot.user_id()
             || matches!(membership, MembershipState::Leave | MembershipState::Ban)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(name: &str) -> Option<&'static Command> {
+        COMMANDS.iter().find(|c| c.name == name)
+    }
+
+    #[test]
+    fn help_lists_every_command_with_the_network_named() {
+        let text = help("Net");
+        for c in COMMANDS {
+            assert!(text.contains(&format!("• {}: ", c.name)), "{text}");
+        }
+        assert!(text.contains("link your Net account"), "{text}");
+        assert!(!text.contains("{network}"), "{text}");
+    }
+
+    #[test]
+    fn who_may_run_what_where() {
+        let user = Some(Level::User);
+        let ask = |name: &str, level, place| refusal("Net", (name, command(name)), level, place);
+        assert_eq!(
+            ask("help", None, Place::Elsewhere),
+            None,
+            "help answers anyone"
+        );
+        assert_eq!(ask("login", user, Place::Management), None);
+        let refused = |r: Option<String>, why: &str| r.is_some_and(|t| t.contains(why));
+        assert!(refused(
+            ask("login", None, Place::Management),
+            "not allowed"
+        ));
+        assert!(refused(
+            ask("login", Some(Level::Relay), Place::Management),
+            "not allowed"
+        ));
+        assert!(refused(
+            ask("logout", user, Place::Elsewhere),
+            "only in your management room"
+        ));
+        assert!(refused(
+            ask("dance", user, Place::Management),
+            "Unknown command `dance`"
+        ));
+        assert!(
+            refused(ask("dance", None, Place::Management), "not allowed"),
+            "no command list for those the bridge does not serve"
+        );
+    }
 }
