@@ -539,6 +539,31 @@ async fn ghost_registers_then_sends_with_user_id_and_retries() {
     assert_eq!(seen[4].body, json!({"displayname": "Alice (WA)"}));
 }
 
+/// `members` reads every member event or fails: a room whose member list
+/// has one it cannot read is never taken for one without that member.
+#[tokio::test]
+async fn an_unreadable_member_fails_the_member_list() {
+    let member = |user: &str, membership: &str| {
+        json!({"type": "m.room.member", "state_key": user, "sender": user,
+               "event_id": "$m", "origin_server_ts": 1, "room_id": "!r:example.org",
+               "content": {"membership": membership}})
+    };
+    let good = json!({"chunk": [member("@alice:example.org", "join"),
+                                member("@bot:example.org", "join")]});
+    let bad = json!({"chunk": [member("@alice:example.org", "join"),
+                               member("not a user", "join")]});
+    let script: Script = Arc::new(Mutex::new(vec![(200, good), (200, bad)]));
+    let (base, _) = fake_homeserver(script).await;
+    let client = MatrixClient::new(&base, "as-token", "example.org").unwrap();
+    let bot = client.bot_intent("bot").unwrap();
+    let room = ruma::room_id!("!r:example.org");
+    let members = bot.members(room).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0].0, "@alice:example.org");
+    let err = bot.members(room).await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidResponse(_)), "{err}");
+}
+
 #[tokio::test]
 async fn client_errors_carry_status_and_errcode() {
     let script: Script = Arc::new(Mutex::new(vec![

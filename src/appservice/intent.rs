@@ -554,24 +554,32 @@ impl Intent {
     }
 
     /// Everyone the room names as a member now, with their membership
-    /// (joined, invited, left, ...): `GET /rooms/{id}/members`.
+    /// (joined, invited, left, ...): `GET /rooms/{id}/members`. One member
+    /// event that does not read fails the whole answer.
     pub async fn members(
         &self,
         room_id: &RoomId,
     ) -> Result<Vec<(OwnedUserId, MembershipState)>, ClientError> {
         let request = get_member_events::v3::Request::new(room_id.to_owned());
         let answer = self.call(request, Idempotent::Yes).await?;
-        // Each member event on its own: one that does not read is left out.
-        Ok(answer
+        // A member event that does not read is an error, not a member left
+        // out: whoever asks whether a room is private must not take an
+        // unknown member for none.
+        answer
             .chunk
             .iter()
-            .filter_map(|e| {
-                let user: OwnedUserId = e.get_field("state_key").ok()??;
-                let content: Value = e.get_field("content").ok()??;
-                let membership = content.get("membership")?.as_str()?;
-                Some((user, MembershipState::from(membership)))
+            .map(|e| {
+                let member = || -> Option<(OwnedUserId, MembershipState)> {
+                    let user: OwnedUserId = e.get_field("state_key").ok()??;
+                    let content: Value = e.get_field("content").ok()??;
+                    let membership = content.get("membership")?.as_str()?;
+                    Some((user, MembershipState::from(membership)))
+                };
+                member().ok_or_else(|| {
+                    ClientError::InvalidResponse("a member event that does not read".to_owned())
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The joined members of a room, by user id.
