@@ -94,7 +94,7 @@ pub struct Bridge<N: Network> {
     /// already recorded as sent go out again under their recorded id.
     replaying: std::sync::Mutex<HashSet<OwnedEventId>>,
     /// Logins in progress (a QR code shown), by Matrix user.
-    logins_in_progress: tokio::sync::Mutex<HashMap<OwnedUserId, tokio::task::JoinHandle<()>>>,
+    logins_in_progress: tokio::sync::Mutex<HashMap<OwnedUserId, login::Running>>,
     /// The chat network.
     network: N,
 }
@@ -382,9 +382,7 @@ async fn stop_work<N: Network>(bridge: &Arc<Bridge<N>>) {
     }
     // Logins in progress first: one that links now would start a client
     // after the network closed the others.
-    for (_, login) in bridge.logins_in_progress.lock().await.drain() {
-        login.abort();
-    }
+    login::cancel_all(bridge, Duration::from_secs(5)).await;
     N::stop(bridge).await;
 }
 

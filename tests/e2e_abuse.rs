@@ -178,6 +178,23 @@ async fn nobody_else_drives_a_users_bridge_and_one_bad_event_stalls_nobody() {
     // in it, the next QR code is not shown: the login stops, it says why,
     // and the code already shown is taken away.
     let bobs = support::login::open_management_room(&bob, bot, WAIT).await;
+    // A login Bob cancels takes its code away too.
+    bob.send_text(&bobs, "login").await;
+    let (_, image) = bob
+        .sync_until(WAIT, |r, e| {
+            r == bobs && e["content"]["msgtype"] == "m.image"
+        })
+        .await;
+    let cancelled_id = image["event_id"].as_str().unwrap().to_owned();
+    bob.send_text(&bobs, "cancel").await;
+    notice_with(&bob, &bobs, bot, "Login cancelled.").await;
+    let events = bob.room_messages(&bobs).await;
+    assert!(
+        events.iter().any(|e| e["type"] == "m.room.redaction"
+            && (e["redacts"] == cancelled_id.as_str()
+                || e["content"]["redacts"] == cancelled_id.as_str())),
+        "the cancelled login's QR code is redacted"
+    );
     bob.send_text(&bobs, "login").await;
     let (_, image) = bob
         .sync_until(WAIT, |r, e| {

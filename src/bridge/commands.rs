@@ -151,12 +151,10 @@ pub(super) async fn run<N: Network>(
         Action::Help => bridge.notice(room, &help(N::NAME)).await,
         Action::Login => super::login::start(bridge, room, sender).await,
         Action::Cancel => {
-            let text = if super::login::cancel(bridge, sender).await {
-                "Login cancelled."
-            } else {
-                "No login in progress."
-            };
-            bridge.notice(room, text).await;
+            // A login that stops says so itself, once its code is gone.
+            if !super::login::cancel(bridge, sender).await {
+                bridge.notice(room, "No login in progress.").await;
+            }
         }
         Action::Logout => N::logout(bridge, room, sender).await,
         Action::Ping => {

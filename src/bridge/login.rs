@@ -93,6 +93,30 @@ pub enum Input {
     Finished(Result<String, LoginFailed>),
     /// Posting the QR code failed.
     QrFailed(LoginFailed),
+    /// The user cancelled, or the bridge is shutting down.
+    Cancelled(Cancel),
+}
+
+/// Who stops a login in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// The user (`cancel`).
+    ByUser,
+    /// The bridge, shutting down.
+    Shutdown,
+}
+
+impl Cancel {
+    /// What the user is told.
+    fn text(self) -> String {
+        match self {
+            Cancel::ByUser => "Login cancelled.",
+            Cancel::Shutdown => {
+                "Login cancelled: the bridge is shutting down. Send `login` again once it is back."
+            }
+        }
+        .to_owned()
+    }
 }
 
 /// What the driver does for an input, in order. `Debug` leaves the code
@@ -231,6 +255,21 @@ impl Flow {
                     .chain([Action::Notice(format!("Logged in as {who}"))])
                     .collect()
             }
+            // Once linked, the network is storing the account: that is not
+            // cut off halfway (a shutdown then aborts it like any task).
+            Input::Cancelled(Cancel::ByUser) if self.state == State::Linked => {
+                vec![Action::Notice(
+                    "Too late to cancel: your account is linked. Send `logout` to unlink it."
+                        .to_owned(),
+                )]
+            }
+            Input::Cancelled(_) if self.state == State::Linked => Vec::new(),
+            Input::Cancelled(who) => {
+                self.state = State::Failed;
+                take_away()
+                    .chain([Action::Abort, Action::Notice(who.text())])
+                    .collect()
+            }
             Input::Finished(Err(LoginFailed(why))) | Input::QrFailed(LoginFailed(why)) => {
                 self.state = State::Failed;
                 take_away()
@@ -239,6 +278,13 @@ impl Flow {
             }
         }
     }
+}
+
+/// A login in progress: its task, and how to cancel it.
+#[derive(Debug)]
+pub(super) struct Running {
+    task: tokio::task::JoinHandle<()>,
+    cancel: mpsc::Sender<Cancel>,
 }
 
 /// The `login` command: unless `user` is logged in or logging in, starts
@@ -250,36 +296,70 @@ pub(super) async fn start<N: Network>(bridge: &Arc<Bridge<N>>, room: &RoomId, us
         return;
     }
     let mut logins = bridge.logins_in_progress.lock().await;
-    if logins.get(user).is_some_and(|p| !p.is_finished()) {
+    if logins.get(user).is_some_and(|p| !p.task.is_finished()) {
         drop(logins);
         let text = "A login is already in progress; send `cancel` to stop it.";
         bridge.notice(room, text).await;
         return;
     }
+    let (cancel, cancelled) = mpsc::channel(1);
     let task = {
         let (bridge, room, user) = (bridge.clone(), room.to_owned(), user.to_owned());
         tokio::spawn(async move {
-            run(&bridge, &room, &user).await;
+            run(&bridge, (&room, &user), cancelled).await;
             bridge.logins_in_progress.lock().await.remove(&user);
         })
     };
-    logins.insert(user.to_owned(), task);
+    logins.insert(user.to_owned(), Running { task, cancel });
 }
 
 /// Whether `user` has a login in progress.
 pub(super) async fn in_progress<N: Network>(bridge: &Bridge<N>, user: &UserId) -> bool {
     let logins = bridge.logins_in_progress.lock().await;
-    logins.get(user).is_some_and(|p| !p.is_finished())
+    logins.get(user).is_some_and(|p| !p.task.is_finished())
 }
 
-/// The `cancel` command: stops `user`'s login in progress, if any.
+/// The `cancel` command: asks `user`'s login in progress, if any, to stop
+/// (it takes its code away and says so); false if there is none.
 pub(super) async fn cancel<N: Network>(bridge: &Bridge<N>, user: &UserId) -> bool {
-    let login = bridge.logins_in_progress.lock().await.remove(user);
-    login.map(|l| l.abort()).is_some()
+    let logins = bridge.logins_in_progress.lock().await;
+    logins
+        .get(user)
+        .filter(|p| !p.task.is_finished())
+        .is_some_and(|p| p.cancel.try_send(Cancel::ByUser).is_ok())
+}
+
+/// At shutdown: every login in progress is cancelled (its code taken away,
+/// its user told), given `grace` to do so, then stopped.
+pub(super) async fn cancel_all<N: Network>(bridge: &Bridge<N>, grace: std::time::Duration) {
+    let running: Vec<Running> = {
+        let mut logins = bridge.logins_in_progress.lock().await;
+        logins.drain().map(|(_, r)| r).collect()
+    };
+    for r in &running {
+        let _ = r.cancel.try_send(Cancel::Shutdown);
+    }
+    let ended = async {
+        for r in &running {
+            while !r.task.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    if tokio::time::timeout(grace, ended).await.is_err() {
+        warn!("a login in progress did not stop in time");
+    }
+    for r in running {
+        r.task.abort();
+    }
 }
 
 /// Runs one login to its end.
-async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &RoomId, user: &UserId) {
+async fn run<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    (room, user): (&RoomId, &UserId),
+    mut cancelled: mpsc::Receiver<Cancel>,
+) {
     let (tx, mut rx) = mpsc::channel(4);
     let network = N::login(bridge, room, user, Steps(tx));
     tokio::pin!(network);
@@ -296,6 +376,7 @@ async fn run<N: Network>(bridge: &Arc<Bridge<N>>, room: &RoomId, user: &UserId) 
                 };
                 Input::Step { step, private }
             }
+            Some(who) = cancelled.recv() => Input::Cancelled(who),
             result = &mut network => Input::Finished(result),
         };
         act(bridge, room, &mut flow, input).await;
@@ -465,6 +546,44 @@ mod tests {
         assert_eq!(
             actions,
             vec![Action::Abort, Action::Notice("no upload".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_cancel_takes_the_code_away_unless_the_account_is_linked() {
+        let mut flow = Flow::default();
+        flow.on(qr("one", true), "Net");
+        flow.on(Input::QrShown(img()), "Net");
+        assert_eq!(
+            flow.on(Input::Cancelled(Cancel::ByUser), "Net"),
+            vec![
+                Action::RedactQr(img()),
+                Action::Abort,
+                Action::Notice("Login cancelled.".to_owned())
+            ]
+        );
+        assert_eq!(flow.state(), &State::Failed);
+
+        let mut flow = Flow::default();
+        flow.on(qr("one", true), "Net");
+        let linked = Input::Step {
+            step: LoginStep::Linked,
+            private: true,
+        };
+        flow.on(linked, "Net");
+        let late = flow.on(Input::Cancelled(Cancel::ByUser), "Net");
+        assert!(
+            matches!(&late[..], [Action::Notice(t)] if t.starts_with("Too late")),
+            "{late:?}"
+        );
+        assert!(
+            flow.on(Input::Cancelled(Cancel::Shutdown), "Net")
+                .is_empty()
+        );
+        assert_eq!(
+            flow.state(),
+            &State::Linked,
+            "the network finishes storing it"
         );
     }
 }
