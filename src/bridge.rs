@@ -203,6 +203,14 @@ impl<N: Network> Bridge<N> {
             .insert((room.to_owned(), user.to_owned()));
     }
 
+    /// Records that `user` is no longer in `room`.
+    pub async fn note_left(&self, room: &RoomId, user: &UserId) {
+        self.joined
+            .lock()
+            .await
+            .remove(&(room.to_owned(), user.to_owned()));
+    }
+
     /// The rooms `user` is known to be in.
     pub async fn rooms_joined_by(&self, user: &UserId) -> Vec<OwnedRoomId> {
         let joined = self.joined.lock().await;

@@ -14,7 +14,8 @@ use ruma::api::client::membership::invite_user::{
     v3::{InvitationRecipient, InviteUserId},
 };
 use ruma::api::client::membership::{
-    get_member_events, join_room_by_id_or_alias, joined_members, joined_rooms, leave_room,
+    get_member_events, join_room_by_id_or_alias, joined_members, joined_rooms, kick_user,
+    leave_room,
 };
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::presence::set_presence;
@@ -360,6 +361,19 @@ impl Intent {
         let request = join_room_by_id_or_alias::v3::Request::new(room.to_owned());
         let joined = self.call(request, Idempotent::Yes).await?;
         Ok(joined.room_id)
+    }
+
+    /// Kicks `user_id` out of `room_id`, saying why.
+    pub async fn kick(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: &str,
+    ) -> Result<(), ClientError> {
+        let mut request = kick_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.call(request, Idempotent::Yes).await?;
+        Ok(())
     }
 
     /// Leaves (or rejects an invite to) a room.

@@ -1,15 +1,26 @@
 //! What happens on the network, carried into Matrix by the core (the shape
 //! of bridgev2's remote events). The network says what happened in its own
 //! ids ([`RemoteEvent`]); the core finds the portal, the ghost and the
-//! bridged messages, and acts in the room. A chat without a portal gets
-//! nothing: these events never make rooms.
+//! bridged messages, and acts in the room: receipts, typing, presence, a
+//! chat's name and description, who is in it. A chat without a portal
+//! gets nothing: these events never make rooms.
 
 use std::time::Duration;
 
+use ruma::events::StateEventContent;
+use ruma::events::room::name::RoomNameEventContent;
+use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
+use ruma::events::room::topic::RoomTopicEventContent;
+use tracing::debug;
+
 use super::ghost::GhostId;
 use super::{Bridge, Error, Network};
-use crate::appservice::Intent;
+use crate::appservice::{ClientError, Intent};
 use crate::store::{Login, Message, Portal};
+
+/// The power level a network's chat admin has in the room: a moderator's
+/// (they may redact, kick and change the room, as WhatsApp admins may).
+pub const ADMIN_LEVEL: i32 = 50;
 
 /// Something that happened in one of a login's chats, or to a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,25 +55,76 @@ pub enum RemoteEvent {
         /// Online or not.
         online: bool,
     },
+    /// The chat got a new name, from `by` if known.
+    Renamed {
+        /// The chat's network id.
+        chat_id: String,
+        /// The new name.
+        name: String,
+        /// Who renamed it.
+        by: Option<GhostId>,
+    },
+    /// The chat's description changed (`None`: removed), by `by` if known.
+    Described {
+        /// The chat's network id.
+        chat_id: String,
+        /// The new description.
+        topic: Option<String>,
+        /// Who changed it.
+        by: Option<GhostId>,
+    },
+    /// People joined the chat (added, or by its link).
+    Joined {
+        /// The chat's network id.
+        chat_id: String,
+        /// Who joined.
+        who: Vec<GhostId>,
+    },
+    /// People were made admins of the chat, or no longer are.
+    Admins {
+        /// The chat's network id.
+        chat_id: String,
+        /// Who is an admin now (or no longer, with `admin` false).
+        who: Vec<GhostId>,
+        /// Made admins, or not any more.
+        admin: bool,
+    },
+    /// People left the chat; `removed_by` when someone else removed them.
+    Left {
+        /// The chat's network id.
+        chat_id: String,
+        /// Who left.
+        who: Vec<GhostId>,
+        /// Who removed them, if they did not leave themselves.
+        removed_by: Option<GhostId>,
+    },
 }
 
 impl<N: Network> Bridge<N> {
     /// Carries `event` of `login` into Matrix.
     pub async fn handle_remote(&self, login: &Login, event: RemoteEvent) -> Result<(), Error> {
+        let chat_id = match &event {
+            RemoteEvent::Presence { who, online } => return self.presence(who, *online).await,
+            RemoteEvent::Read { chat_id, .. }
+            | RemoteEvent::Typing { chat_id, .. }
+            | RemoteEvent::Renamed { chat_id, .. }
+            | RemoteEvent::Described { chat_id, .. }
+            | RemoteEvent::Joined { chat_id, .. }
+            | RemoteEvent::Admins { chat_id, .. }
+            | RemoteEvent::Left { chat_id, .. } => chat_id,
+        };
+        let Some(mut portal) = self.db.portal(&login.login_id, chat_id).await? else {
+            return Ok(());
+        };
         match event {
             RemoteEvent::Read {
-                chat_id,
                 reader,
                 own_id,
                 message_ids,
+                ..
             } => {
-                let Some(portal) = self.db.portal(&login.login_id, &chat_id).await? else {
-                    return Ok(());
-                };
-                let Some(newest) = self
-                    .newest_of(login, &portal, &own_id, &message_ids)
-                    .await?
-                else {
+                let newest = self.newest_of(login, &portal, &own_id, &message_ids);
+                let Some(newest) = newest.await? else {
                     return Ok(());
                 };
                 let ghost = self.joined_ghost(&portal, &reader).await?;
@@ -70,26 +132,125 @@ impl<N: Network> Bridge<N> {
                     .send_receipt(&portal.room_id, "m.read", &newest.event_id)
                     .await?;
             }
-            RemoteEvent::Typing {
-                chat_id,
-                who,
-                timeout,
-            } => {
-                let Some(portal) = self.db.portal(&login.login_id, &chat_id).await? else {
-                    return Ok(());
-                };
+            RemoteEvent::Typing { who, timeout, .. } => {
                 let ghost = self.joined_ghost(&portal, &who).await?;
                 ghost.typing(&portal.room_id, timeout).await?;
             }
-            RemoteEvent::Presence { who, online } => {
-                if !self.config.bridge.presence.enabled {
-                    return Ok(());
+            RemoteEvent::Renamed { name, by, .. } if portal.name != name => {
+                let content = RoomNameEventContent::new(name.clone());
+                self.set_state_as(&portal, by.as_ref(), &content).await?;
+                portal.name = name;
+                self.db.save_portal(&portal).await?;
+            }
+            RemoteEvent::Described { topic, by, .. } if portal.topic != topic => {
+                let content = RoomTopicEventContent::new(topic.clone().unwrap_or_default());
+                self.set_state_as(&portal, by.as_ref(), &content).await?;
+                portal.topic = topic;
+                self.db.save_portal(&portal).await?;
+            }
+            RemoteEvent::Joined { who, .. } => {
+                for who in &who {
+                    self.joined_ghost(&portal, who).await?;
                 }
-                let ghost = self.network_ghost(&who).await?;
-                let presence = if online { "online" } else { "offline" };
-                ghost.set_presence(presence).await?;
+            }
+            RemoteEvent::Admins { who, admin, .. } => self.set_admins(&portal, &who, admin).await?,
+            RemoteEvent::Left {
+                who, removed_by, ..
+            } => {
+                for who in &who {
+                    self.ghost_leaves(&portal, who, removed_by.as_ref()).await?;
+                }
+            }
+            // Unchanged names and topics, and presence (above).
+            RemoteEvent::Renamed { .. }
+            | RemoteEvent::Described { .. }
+            | RemoteEvent::Presence { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// `who` went online or offline: so does their ghost, where presence
+    /// is bridged.
+    async fn presence(&self, who: &GhostId, online: bool) -> Result<(), Error> {
+        if !self.config.bridge.presence.enabled {
+            return Ok(());
+        }
+        let ghost = self.network_ghost(who).await?;
+        let presence = if online { "online" } else { "offline" };
+        ghost.set_presence(presence).await?;
+        Ok(())
+    }
+
+    /// Sets a state event of `portal`'s room as the ghost of `by` when it
+    /// may (it is in the room and has the power), else as the bot.
+    async fn set_state_as<C: StateEventContent>(
+        &self,
+        portal: &Portal,
+        by: Option<&GhostId>,
+        content: &C,
+    ) -> Result<(), Error> {
+        if let Some(by) = by {
+            let ghost = self.joined_ghost(portal, by).await?;
+            match ghost.send_state(&portal.room_id, content, "", None).await {
+                Ok(_) => return Ok(()),
+                Err(e) => debug!(error = %e, "the ghost may not change the room; the bot does"),
             }
         }
+        self.bot
+            .send_state(&portal.room_id, content, "", None)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives the ghosts of `who` the power level of a network admin
+    /// ([`ADMIN_LEVEL`]), or takes it back (the room's default), as the bot.
+    async fn set_admins(&self, portal: &Portal, who: &[GhostId], admin: bool) -> Result<(), Error> {
+        let room = &portal.room_id;
+        let Some(current) = self
+            .bot
+            .get_state_event(room, "m.room.power_levels", "")
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut levels: RoomPowerLevelsEventContent = serde_json::from_value(current)
+            .map_err(|e| ClientError::InvalidResponse(format!("power levels: {e}")))?;
+        for who in who {
+            let ghost = self.joined_ghost(portal, who).await?;
+            let user = ghost.user_id().to_owned();
+            if admin {
+                levels.users.insert(user, ADMIN_LEVEL.into());
+            } else {
+                levels.users.remove(&user);
+            }
+        }
+        self.bot.send_state(room, &levels, "", None).await?;
+        Ok(())
+    }
+
+    /// `who` is no longer in the chat: their ghost leaves the room, or is
+    /// removed by the bot when `removed_by` removed them (ghosts have no
+    /// power to kick), which the reason names.
+    async fn ghost_leaves(
+        &self,
+        portal: &Portal,
+        who: &GhostId,
+        removed_by: Option<&GhostId>,
+    ) -> Result<(), Error> {
+        let ghost = self.network_ghost(who).await?;
+        let room = &portal.room_id;
+        let gone = match removed_by.filter(|by| *by != who) {
+            Some(by) => {
+                let reason = format!("Removed on {} by {}", N::NAME, by.fallback_name);
+                self.bot.kick(room, ghost.user_id(), &reason).await
+            }
+            None => ghost.leave(room).await,
+        };
+        // A ghost that was not in the room is where it should be.
+        if let Err(e) = gone {
+            debug!(error = %e, "a ghost did not leave a room");
+        }
+        self.note_left(room, ghost.user_id()).await;
         Ok(())
     }
 

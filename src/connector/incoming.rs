@@ -100,6 +100,13 @@ pub(super) async fn run_events(
                     debug!(error = %e, "typing not bridged");
                 }
             }
+            ClientEvent::GroupChange(change) => {
+                if let Some(event) = super::portal::group_change(&client, change).await
+                    && let Err(e) = bridge.handle_remote(&login, event).await
+                {
+                    debug!(error = %e, "a group change not bridged");
+                }
+            }
             ClientEvent::Connected => {
                 debug!(login = %login.login_id, "connected");
                 super::presence::on_connected(&bridge, &login, &client).await;

@@ -1,16 +1,20 @@
 //! A WhatsApp chat's portal: what the core needs to make its room (the
 //! group's subject and members, or the contact), then the members joined
 //! and WhatsApp told to follow the chat. The room itself is made and
-//! recorded exactly once by the core (`crate::bridge::portal`).
+//! recorded exactly once by the core (`crate::bridge::portal`). A group's
+//! changes later (name, description, members) become the core's events.
 
 use ruma::OwnedRoomId;
 use std::sync::Arc;
 
-use wa_client::Client;
+use tracing::debug;
+use wa_client::{Client, GroupChange, GroupChangeKind};
 use wa_core::jid::Jid;
 
 use super::incoming::{IncomingError, ghost};
 use crate::appservice::{CreateRoom, RoomPreset};
+use crate::bridge::RemoteEvent;
+use crate::bridge::ghost::GhostId;
 use crate::bridge::portal::NewPortal;
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, now_ms};
@@ -119,4 +123,74 @@ async fn dm_room(
     super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
     bridge.note_joined(&room, contact.user_id()).await;
     Ok((room, PortalKind::Dm, name))
+}
+
+/// A change to group `change.group`, as the core's events: name,
+/// description, who joined and who left, who is an admin. The login's own
+/// account is left out (its ghost is no one); what is not shown yet
+/// (settings, the group's end, the user removed) is logged.
+pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option<RemoteEvent> {
+    let chat_id = change.group.to_string();
+    let by = match &change.actor {
+        Some(actor) => Some(person(client, actor).await),
+        None => None,
+    };
+    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    let mut others = Vec::new();
+    let people = match &change.kind {
+        GroupChangeKind::Added(p)
+        | GroupChangeKind::Removed(p)
+        | GroupChangeKind::Left(p)
+        | GroupChangeKind::Promoted(p)
+        | GroupChangeKind::Demoted(p) => p.as_slice(),
+        _ => &[],
+    };
+    for j in people {
+        if own(j) {
+            debug!(chat = %chat_id, "a group change of the user's own membership; not shown yet");
+            continue;
+        }
+        others.push(person(client, j).await);
+    }
+    Some(match change.kind {
+        GroupChangeKind::Subject(name) => RemoteEvent::Renamed { chat_id, name, by },
+        GroupChangeKind::Description(topic) => RemoteEvent::Described { chat_id, topic, by },
+        GroupChangeKind::Added(_) => RemoteEvent::Joined {
+            chat_id,
+            who: others,
+        },
+        GroupChangeKind::Removed(_) => RemoteEvent::Left {
+            chat_id,
+            who: others,
+            removed_by: by,
+        },
+        GroupChangeKind::Left(_) => RemoteEvent::Left {
+            chat_id,
+            who: others,
+            removed_by: None,
+        },
+        GroupChangeKind::Promoted(_) => RemoteEvent::Admins {
+            chat_id,
+            who: others,
+            admin: true,
+        },
+        GroupChangeKind::Demoted(_) => RemoteEvent::Admins {
+            chat_id,
+            who: others,
+            admin: false,
+        },
+        // The subject and members of a new group are the portal's when it
+        // is made; other kinds (settings, the group's end) are not shown.
+        GroupChangeKind::Created { .. } => return None,
+        GroupChangeKind::Other(tag) => {
+            debug!(%tag, "a group change not shown in Matrix yet");
+            return None;
+        }
+    })
+}
+
+/// A group member as the core knows people: by phone number where the
+/// client knows it (one ghost per person).
+async fn person(client: &Client, jid: &Jid) -> GhostId {
+    super::incoming::ghost_id(&super::addressing::by_number(client, jid).await)
 }

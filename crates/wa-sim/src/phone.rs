@@ -378,6 +378,46 @@ impl Phone {
         crate::server::route::chatstate(&self.shared, &(self.pn.clone(), 0), &node);
     }
 
+    /// Changes group `gid` as this account does from its app: a `w:g2` IQ
+    /// with `action` (`<subject>`, `<description>`, `<add>`, `<remove>`,
+    /// `<promote>`, `<demote>`), answered by the server, which tells the
+    /// members. True if the server took it.
+    pub fn change_group(&self, gid: &Jid, action: Node) -> bool {
+        let iq = Node::new("iq")
+            .attr("to", gid.clone())
+            .attr("type", "set")
+            .attr("xmlns", "w:g2")
+            .children(vec![action]);
+        let answer = crate::server::groups::iq(&self.shared, &self.pn, "phone", &iq);
+        answer.attr_str("type") == Some("result")
+    }
+
+    /// Renames group `gid` (see [`Phone::change_group`]).
+    pub fn set_group_subject(&self, gid: &Jid, subject: &str) -> bool {
+        self.change_group(gid, Node::new("subject").bytes(subject.as_bytes()))
+    }
+
+    /// Sets (or, with `None`, removes) group `gid`'s description.
+    pub fn set_group_description(&self, gid: &Jid, description: Option<&str>) -> bool {
+        let id = format!("{:016X}", rand::random::<u64>());
+        let node = Node::new("description").attr("id", id);
+        let node = match description {
+            Some(d) => node.children(vec![Node::new("body").bytes(d.as_bytes())]),
+            None => node.attr("delete", "true"),
+        };
+        self.change_group(gid, node)
+    }
+
+    /// Adds, removes, promotes or demotes (`tag`) the accounts `pns` in
+    /// group `gid`; this account must be an admin.
+    pub fn change_group_members(&self, gid: &Jid, tag: &str, pns: &[&str]) -> bool {
+        let participants = pns
+            .iter()
+            .map(|pn| Node::new("participant").attr("jid", Jid::user_jid((*pn).to_owned())))
+            .collect();
+        self.change_group(gid, Node::new(tag.to_owned()).children(participants))
+    }
+
     /// As a bot (this account's number is a bot's, e.g. 13135550002): answers
     /// `target`, a message this phone received, with `reply` sealed with
     /// that message's secret (`<enc type="msmsg">`), as Meta AI does.

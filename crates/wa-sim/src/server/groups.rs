@@ -250,7 +250,7 @@ pub(super) fn create(
 }
 
 /// Answers a `w:g2` IQ from the account `me`.
-pub(super) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node {
+pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node {
     let mut state = shared.state();
     let to = node
         .attr_jid("to")

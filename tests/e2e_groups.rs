@@ -1,7 +1,12 @@
-//! Who may delete a message in a group (issue 18, defect 6): a member's
-//! revoke of someone else's message deletes nothing in Matrix; a group
-//! admin's does, as WhatsApp lets admins delete for everyone. Bob made the
-//! group (its super admin); Carol is a member; Alice is on the bridge.
+//! A group in Matrix. Who may delete a message (issue 18, defect 6): a
+//! member's revoke of someone else's message deletes nothing in Matrix; a
+//! group admin's does, as WhatsApp lets admins delete for everyone. Then
+//! the group's changes on WhatsApp reach the room (issue 20): its name and
+//! description, a member added (their ghost joins), made admin and back
+//! (a moderator's power level, then the default), and one removed (their
+//! ghost is removed, the reason naming who did it). Bob made the group
+//! (its super admin); Carol is a member; Dave joins later; Alice is on the
+//! bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -19,6 +24,7 @@ const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557796001";
 const BOB_PN: &str = "15557796002";
 const CAROL_PN: &str = "15557796003";
+const DAVE_PN: &str = "15557796004";
 
 /// A revoke, in group `gid`, of message `id` that `sender` sent.
 fn revoke(gid: &Jid, id: &str, sender: &str) -> WaMessage {
@@ -39,7 +45,7 @@ fn revoke(gid: &Jid, id: &str, sender: &str) -> WaMessage {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_the_sender_or_a_group_admin_deletes_in_a_group() {
+async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
     if support::synapse::venv().is_none() {
         return;
     }
@@ -47,6 +53,7 @@ async fn only_the_sender_or_a_group_admin_deletes_in_a_group() {
     let phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
     let carol = sim.account(CAROL_PN);
+    sim.account(DAVE_PN);
     let gid = sim
         .create_group(
             BOB_PN,
@@ -110,5 +117,60 @@ async fn only_the_sender_or_a_group_admin_deletes_in_a_group() {
         "an admin deletes for everyone"
     );
     assert!(!redacted(&bob_event, &all), "and Bob's message stays");
+
+    // Bob renames the group and describes it: the room follows.
+    assert!(bob.set_group_subject(&gid, "Admins and friends"));
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.name" && e["content"]["name"] == "Admins and friends"
+        })
+        .await;
+    assert!(bob.set_group_description(&gid, Some("Who may delete what")));
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.topic"
+                && e["content"]["topic"] == "Who may delete what"
+        })
+        .await;
+
+    // Bob adds Dave: his ghost joins. Bob removes Carol: hers is removed,
+    // and the reason says who removed her.
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let (dave_ghost, carol_ghost) = (ghost(DAVE_PN), ghost(CAROL_PN));
+    assert!(bob.change_group_members(&gid, "add", &[DAVE_PN]));
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == dave_ghost.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    // Bob makes Dave an admin: a moderator in the room; then not again.
+    let dave_level = |e: &serde_json::Value| e["content"]["users"][dave_ghost.as_str()].as_i64();
+    assert!(bob.change_group_members(&gid, "promote", &[DAVE_PN]));
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.power_levels" && dave_level(e) == Some(50)
+        })
+        .await;
+    assert!(bob.change_group_members(&gid, "demote", &[DAVE_PN]));
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.power_levels" && dave_level(e).is_none()
+        })
+        .await;
+    assert!(bob.change_group_members(&gid, "remove", &[CAROL_PN]));
+    let (_, removal) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == carol_ghost.as_str()
+                && e["content"]["membership"] == "leave"
+        })
+        .await;
+    let reason = removal["content"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains(&format!("+{BOB_PN}")), "{removal}");
     logged_in.bridge.stop().await;
 }
