@@ -4,7 +4,9 @@
 //! the group's changes on WhatsApp reach the room (issue 20): its name and
 //! description, a member added (their ghost joins), made admin and back
 //! (a moderator's power level, then the default), and one removed (their
-//! ghost is removed, the reason naming who did it). Bob made the group
+//! ghost is removed, the reason naming who did it); the room is made with
+//! the group's description and admins, and a change the bridge missed is
+//! caught up when it reconnects. Bob made the group
 //! (its super admin); Carol is a member; Dave joins later; Alice is on the
 //! bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -61,6 +63,7 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
             &[ALICE_PN.to_owned(), CAROL_PN.to_owned()],
         )
         .expect("the group is made");
+    assert!(bob.set_group_description(&gid, Some("Admins only")));
     let logged_in =
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-group-revoke", false, WAIT).await;
     let alice = &logged_in.alice;
@@ -68,6 +71,23 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
     let bob_id = bob.send_group_text(&gid, "from bob").await.unwrap();
     let room = alice.wait_for_invite(WAIT).await;
     alice.accept_invite(&room).await;
+    // Made with the group's description as its topic, and Bob, the
+    // group's super admin, a moderator.
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let topic = alice.get_state(&room, "m.room.topic", "").await;
+    assert_eq!(topic.unwrap()["topic"], "Admins only");
+    let (bob_ghost, carol_ghost) = (ghost(BOB_PN), ghost(CAROL_PN));
+    let (_, levels) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.power_levels"
+                && e["content"]["users"][bob_ghost.as_str()] == 50
+        })
+        .await;
+    assert!(
+        levels["content"]["users"][carol_ghost.as_str()].is_null(),
+        "{levels}"
+    );
     let (_, bob_event) = alice
         .sync_until(WAIT, |r, e| r == room && body(e) == "from bob")
         .await;
@@ -136,8 +156,7 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
 
     // Bob adds Dave: his ghost joins. Bob removes Carol: hers is removed,
     // and the reason says who removed her.
-    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
-    let (dave_ghost, carol_ghost) = (ghost(DAVE_PN), ghost(CAROL_PN));
+    let dave_ghost = ghost(DAVE_PN);
     assert!(bob.change_group_members(&gid, "add", &[DAVE_PN]));
     alice
         .sync_until(WAIT, |r, e| {
@@ -172,5 +191,34 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
         .await;
     let reason = removal["content"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains(&format!("+{BOB_PN}")), "{removal}");
+
+    // Alice renames it on her phone: the bot shows it (she has no ghost).
+    assert!(phone.set_group_subject(&gid, "Alice's name for it"));
+    let (_, renamed) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.name" && e["content"]["name"] == "Alice's name for it"
+        })
+        .await;
+    assert_eq!(renamed["sender"], logged_in.bot.as_str(), "{renamed}");
+    let alice_ghost = ghost(ALICE_PN);
+    let members = alice.get_state(&room, "m.room.member", &alice_ghost).await;
+    assert!(members.is_none(), "no ghost of Alice: {members:?}");
+
+    // A change whose notification the bridge never gets (lost on the way)
+    // is caught up when it connects again: it reads each group then.
+    let device = phone.linked_devices()[0];
+    sim.drop_next(ALICE_PN, device, 1);
+    assert!(bob.set_group_subject(&gid, "Renamed while away"));
+    assert_eq!(
+        sim.dropped(ALICE_PN, device),
+        1,
+        "the next stanza (the notification) was lost"
+    );
+    assert!(sim.cut(ALICE_PN, device), "the bridge was connected");
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.name" && e["content"]["name"] == "Renamed while away"
+        })
+        .await;
     logged_in.bridge.stop().await;
 }

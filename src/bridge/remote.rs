@@ -5,12 +5,14 @@
 //! chat's name and description, who is in it. A chat without a portal
 //! gets nothing: these events never make rooms.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ruma::events::StateEventContent;
 use ruma::events::room::name::RoomNameEventContent;
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
 use ruma::events::room::topic::RoomTopicEventContent;
+use ruma::{Int, OwnedUserId};
 use tracing::debug;
 
 use super::ghost::GhostId;
@@ -89,6 +91,17 @@ pub enum RemoteEvent {
         /// Made admins, or not any more.
         admin: bool,
     },
+    /// Who is in the chat now, and who of them are admins, as the network
+    /// says at a reconnect: ghosts missing from the room join, ghosts no
+    /// longer in the chat leave, admins' power levels follow.
+    Members {
+        /// The chat's network id.
+        chat_id: String,
+        /// Everyone in the chat but the login's own account.
+        members: Vec<GhostId>,
+        /// Those of `members` who are admins.
+        admins: Vec<GhostId>,
+    },
     /// People left the chat; `removed_by` when someone else removed them.
     Left {
         /// The chat's network id.
@@ -111,6 +124,7 @@ impl<N: Network> Bridge<N> {
             | RemoteEvent::Described { chat_id, .. }
             | RemoteEvent::Joined { chat_id, .. }
             | RemoteEvent::Admins { chat_id, .. }
+            | RemoteEvent::Members { chat_id, .. }
             | RemoteEvent::Left { chat_id, .. } => chat_id,
         };
         let Some(mut portal) = self.db.portal(&login.login_id, chat_id).await? else {
@@ -154,6 +168,9 @@ impl<N: Network> Bridge<N> {
                 }
             }
             RemoteEvent::Admins { who, admin, .. } => self.set_admins(&portal, &who, admin).await?,
+            RemoteEvent::Members {
+                members, admins, ..
+            } => self.sync_members(&portal, &members, &admins).await?,
             RemoteEvent::Left {
                 who, removed_by, ..
             } => {
@@ -205,6 +222,79 @@ impl<N: Network> Bridge<N> {
     /// Gives the ghosts of `who` the power level of a network admin
     /// ([`ADMIN_LEVEL`]), or takes it back (the room's default), as the bot.
     async fn set_admins(&self, portal: &Portal, who: &[GhostId], admin: bool) -> Result<(), Error> {
+        let mut users = Vec::new();
+        for who in who {
+            users.push(self.joined_ghost(portal, who).await?.user_id().to_owned());
+        }
+        self.change_levels(portal, |levels| {
+            let mut changed = false;
+            for user in users {
+                changed |= if admin {
+                    levels.insert(user, Int::from(ADMIN_LEVEL)) != Some(Int::from(ADMIN_LEVEL))
+                } else {
+                    levels.remove(&user).is_some()
+                };
+            }
+            changed
+        })
+        .await
+    }
+
+    /// Makes the room's ghosts what the chat's member list says: missing
+    /// ones join, those no longer in it leave, and admins are exactly the
+    /// ghosts at [`ADMIN_LEVEL`].
+    async fn sync_members(
+        &self,
+        portal: &Portal,
+        members: &[GhostId],
+        admins: &[GhostId],
+    ) -> Result<(), Error> {
+        let room = &portal.room_id;
+        let in_room = self.bot.joined_members(room).await?;
+        let mut wanted = Vec::new();
+        for who in members {
+            let user = self.matrix.user_id(&self.ghost_localpart(who))?;
+            if in_room.contains_key(&user) {
+                self.note_joined(room, &user).await;
+            } else {
+                self.joined_ghost(portal, who).await?;
+            }
+            wanted.push(user);
+        }
+        for user in in_room.keys() {
+            let ours = *user != *self.bot.user_id() && self.is_ours(user);
+            if ours && !wanted.contains(user) {
+                let ghost = self.matrix.ghost_intent(user.localpart())?;
+                if let Err(e) = ghost.leave(room).await {
+                    debug!(error = %e, "a ghost did not leave a room");
+                }
+                self.note_left(room, user).await;
+            }
+        }
+        let mut admin_ids = Vec::new();
+        for who in admins {
+            admin_ids.push(self.matrix.user_id(&self.ghost_localpart(who))?);
+        }
+        let is_ghost = |u: &OwnedUserId| *u != *self.bot.user_id() && self.is_ours(u);
+        let admin = Int::from(ADMIN_LEVEL);
+        self.change_levels(portal, |levels| {
+            let before = levels.clone();
+            levels.retain(|u, l| !(is_ghost(u) && *l == admin && !admin_ids.contains(u)));
+            for user in admin_ids {
+                levels.insert(user, admin);
+            }
+            *levels != before
+        })
+        .await
+    }
+
+    /// Changes the users' power levels of `portal`'s room with `change`
+    /// (which says whether it changed anything), as the bot.
+    async fn change_levels(
+        &self,
+        portal: &Portal,
+        change: impl FnOnce(&mut BTreeMap<OwnedUserId, Int>) -> bool,
+    ) -> Result<(), Error> {
         let room = &portal.room_id;
         let Some(current) = self
             .bot
@@ -215,16 +305,9 @@ impl<N: Network> Bridge<N> {
         };
         let mut levels: RoomPowerLevelsEventContent = serde_json::from_value(current)
             .map_err(|e| ClientError::InvalidResponse(format!("power levels: {e}")))?;
-        for who in who {
-            let ghost = self.joined_ghost(portal, who).await?;
-            let user = ghost.user_id().to_owned();
-            if admin {
-                levels.users.insert(user, ADMIN_LEVEL.into());
-            } else {
-                levels.users.remove(&user);
-            }
+        if change(&mut levels.users) {
+            self.bot.send_state(room, &levels, "", None).await?;
         }
-        self.bot.send_state(room, &levels, "", None).await?;
         Ok(())
     }
 

@@ -87,40 +87,25 @@ pub(super) async fn run_events(
                 super::login::retire(&bridge, &login).await;
                 break;
             }
-            ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => {
-                if let Some(read) = read_event(&client, r).await
-                    && let Err(e) = bridge.handle_remote(&login, read).await
+            event @ (ClientEvent::Receipt(_)
+            | ClientEvent::ChatState { .. }
+            | ClientEvent::Presence { .. }
+            | ClientEvent::GroupChange(_)) => {
+                if let Some(remote) = remote_event(&client, event).await
+                    && let Err(e) = bridge.handle_remote(&login, remote).await
                 {
-                    debug!(error = %e, "read receipt not bridged");
-                }
-            }
-            ClientEvent::ChatState { chat, from, state } => {
-                let typing = typing_event(&client, &chat, &from, state).await;
-                if let Err(e) = bridge.handle_remote(&login, typing).await {
-                    debug!(error = %e, "typing not bridged");
-                }
-            }
-            ClientEvent::GroupChange(change) => {
-                if let Some(event) = super::portal::group_change(&client, change).await
-                    && let Err(e) = bridge.handle_remote(&login, event).await
-                {
-                    debug!(error = %e, "a group change not bridged");
+                    debug!(error = %e, "a WhatsApp event not bridged");
                 }
             }
             ClientEvent::Connected => {
                 debug!(login = %login.login_id, "connected");
                 super::presence::on_connected(&bridge, &login, &client).await;
-            }
-            ClientEvent::Presence {
-                from, available, ..
-            } => {
-                let presence = RemoteEvent::Presence {
-                    who: ghost_id(&from),
-                    online: available,
-                };
-                if let Err(e) = bridge.handle_remote(&login, presence).await {
-                    debug!(error = %e, "presence not bridged");
-                }
+                // Off the event loop: one IQ per group.
+                tokio::spawn(super::portal::resync_groups(
+                    bridge.clone(),
+                    login.clone(),
+                    client.clone(),
+                ));
             }
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
@@ -491,6 +476,25 @@ pub(super) async fn send_and_record(
         .send_remote(&portal.room_id, intent, &remote, (event_type, content))
         .await?;
     Ok(sent)
+}
+
+/// What the core shows of a client event: a contact's read receipt,
+/// typing or presence, a group's change.
+async fn remote_event(client: &Client, event: ClientEvent) -> Option<RemoteEvent> {
+    match event {
+        ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => read_event(client, r).await,
+        ClientEvent::ChatState { chat, from, state } => {
+            Some(typing_event(client, &chat, &from, state).await)
+        }
+        ClientEvent::Presence {
+            from, available, ..
+        } => Some(RemoteEvent::Presence {
+            who: ghost_id(&from),
+            online: available,
+        }),
+        ClientEvent::GroupChange(change) => super::portal::group_change(client, change).await,
+        _ => None,
+    }
 }
 
 /// A contact's read receipt as the core's event; none for one of our own

@@ -8,7 +8,7 @@ use ruma::OwnedRoomId;
 use std::sync::Arc;
 
 use tracing::debug;
-use wa_client::{Client, GroupChange, GroupChangeKind};
+use wa_client::{Client, GroupChange, GroupChangeKind, GroupInfo};
 use wa_core::jid::Jid;
 
 use super::incoming::{IncomingError, ghost};
@@ -35,10 +35,12 @@ pub(super) async fn portal(
     if let Some(p) = bridge.db().portal(&login.login_id, &chat_id).await? {
         return Ok(p);
     }
-    let (room, kind, name) = if chat.is_group() {
-        group_room(bridge, login, client, chat).await?
+    let (room, kind, name, group) = if chat.is_group() {
+        let (room, info) = group_room(bridge, login, client, chat).await?;
+        (room, PortalKind::Group, info.subject.clone(), Some(info))
     } else {
-        dm_room(bridge, login, chat, push_name).await?
+        let (room, name) = dm_room(bridge, login, chat, push_name).await?;
+        (room, PortalKind::Dm, name, None)
     };
     let portal = Portal {
         login_id: login.login_id.clone(),
@@ -46,23 +48,31 @@ pub(super) async fn portal(
         room_id: room,
         kind,
         name,
-        topic: None,
+        topic: group.as_ref().and_then(|g| g.description.clone()),
         created_at: now_ms(),
     };
     bridge.save_portal(&portal, &login.mxid).await?;
+    if let Some(info) = &group {
+        // The members are in; their admins' power levels follow.
+        let members = members_event(client, info).await;
+        if let Err(e) = bridge.handle_remote(login, members).await {
+            debug!(error = %e, "a new group's admins not shown");
+        }
+    }
     super::appstate::on_new_portal(bridge, login, &portal).await;
     super::presence::subscribe(bridge, client, &portal).await;
     Ok(portal)
 }
 
-/// A group's room: made by the bot, named by the subject, with every
-/// member's ghost in it.
+/// A group's room: made by the bot, named by the subject, described by
+/// the description, with every member's ghost in it; and what the server
+/// said of the group.
 async fn group_room(
     bridge: &Bridge,
     login: &Login,
     client: &Client,
     chat: &Jid,
-) -> Result<(OwnedRoomId, PortalKind, String), IncomingError> {
+) -> Result<(OwnedRoomId, GroupInfo), IncomingError> {
     let info = client.group_info(chat).await?;
     let chat_id = chat.to_string();
     let new = NewPortal {
@@ -72,6 +82,7 @@ async fn group_room(
         creator: bridge.bot(),
         params: CreateRoom {
             name: Some(info.subject.clone()),
+            topic: info.description.clone(),
             invite: vec![login.mxid.clone()],
             preset: Some(RoomPreset::PrivateChat),
             ..CreateRoom::default()
@@ -84,7 +95,7 @@ async fn group_room(
         bridge.ensure_joined(&room, &g).await?;
         super::incoming::contact_nick(bridge, login, &room, (member, &g)).await;
     }
-    Ok((room, PortalKind::Group, info.subject))
+    Ok((room, info))
 }
 
 /// A chat with one person: a direct room made by the contact's ghost,
@@ -94,7 +105,7 @@ async fn dm_room(
     login: &Login,
     chat: &Jid,
     push_name: Option<&str>,
-) -> Result<(OwnedRoomId, PortalKind, String), IncomingError> {
+) -> Result<(OwnedRoomId, String), IncomingError> {
     let contact = ghost(bridge, chat, push_name).await?;
     let (network_id, _) = super::incoming::ghost_ids(bridge, chat);
     let saved = bridge
@@ -122,7 +133,7 @@ async fn dm_room(
     bridge.bot().join((&*room).into()).await?;
     super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
     bridge.note_joined(&room, contact.user_id()).await;
-    Ok((room, PortalKind::Dm, name))
+    Ok((room, name))
 }
 
 /// A change to group `change.group`, as the core's events: name,
@@ -131,11 +142,13 @@ async fn dm_room(
 /// (settings, the group's end, the user removed) is logged.
 pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option<RemoteEvent> {
     let chat_id = change.group.to_string();
-    let by = match &change.actor {
+    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    // The user's own change (from the phone) is the bot's in Matrix: the
+    // user has no ghost.
+    let by = match change.actor.as_ref().filter(|a| !own(a)) {
         Some(actor) => Some(person(client, actor).await),
         None => None,
     };
-    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
     let mut others = Vec::new();
     let people = match &change.kind {
         GroupChangeKind::Added(p)
@@ -193,4 +206,66 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option
 /// client knows it (one ghost per person).
 async fn person(client: &Client, jid: &Jid) -> GhostId {
     super::incoming::ghost_id(&super::addressing::by_number(client, jid).await)
+}
+
+/// Everyone in the group `info` describes (but the login's own account),
+/// and its admins, as the core's event.
+async fn members_event(client: &Client, info: &GroupInfo) -> RemoteEvent {
+    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    let (mut members, mut admins) = (Vec::new(), Vec::new());
+    for j in info.participants.iter().filter(|j| !own(j)) {
+        let who = person(client, j).await;
+        if info.admins.contains(j) {
+            admins.push(who.clone());
+        }
+        members.push(who);
+    }
+    RemoteEvent::Members {
+        chat_id: info.jid.to_string(),
+        members,
+        admins,
+    }
+}
+
+/// At a reconnect: each group portal of `login` as the server has the
+/// group now (name, description, members, admins), for what changed while
+/// the bridge was away.
+pub(super) async fn resync_groups(bridge: Arc<Bridge>, login: Login, client: Client) {
+    let portals = match bridge.db().portals_of_login(&login.login_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "portals not read; groups not brought up to date");
+            return;
+        }
+    };
+    for portal in portals.iter().filter(|p| p.kind == PortalKind::Group) {
+        let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+            continue;
+        };
+        let info = match client.group_info(&chat).await {
+            Ok(info) => info,
+            Err(e) => {
+                debug!(error = %e, "a group not read; its room stays as it was");
+                continue;
+            }
+        };
+        let events = [
+            RemoteEvent::Renamed {
+                chat_id: portal.chat_id.clone(),
+                name: info.subject.clone(),
+                by: None,
+            },
+            RemoteEvent::Described {
+                chat_id: portal.chat_id.clone(),
+                topic: info.description.clone(),
+                by: None,
+            },
+            members_event(&client, &info).await,
+        ];
+        for event in events {
+            if let Err(e) = bridge.handle_remote(&login, event).await {
+                debug!(error = %e, "a group not brought up to date");
+            }
+        }
+    }
 }

@@ -33,6 +33,8 @@ pub struct GroupInfo {
     /// Members that are admins (or the super admin), named as in
     /// `participants`.
     pub admins: Vec<Jid>,
+    /// Its description, if it has one.
+    pub description: Option<String>,
     /// How the group names its members on the wire.
     pub addressing: Addressing,
 }
@@ -78,11 +80,19 @@ fn parse(node: &Node) -> Option<(GroupInfo, Vec<(Jid, Jid)>)> {
         }
         participants.push(member);
     }
+    // whatsmeow `parseGroupNode`: `<description id><body>TEXT</body>`.
+    let description = node
+        .child("description")
+        .and_then(|d| d.child("body"))
+        .and_then(Node::content_bytes)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .filter(|d| !d.is_empty());
     let info = GroupInfo {
         jid,
         subject: node.attr_str("subject").unwrap_or_default().to_owned(),
         participants,
         admins,
+        description,
         addressing,
     };
     Some((info, pairs))
