@@ -8,6 +8,7 @@ mod appstate;
 mod backfill;
 pub mod ephemeral;
 mod from_matrix;
+mod groups;
 mod history;
 mod incoming;
 mod login;
@@ -117,6 +118,9 @@ impl Network for WhatsApp {
                 polls::poll_response_from_matrix(bridge, room, sender, event).await
             }
             MatrixEvent::PollEnd => polls::poll_end_from_matrix(bridge, room, sender, event).await,
+            MatrixEvent::Name | MatrixEvent::Topic => {
+                groups::from_matrix(bridge, (room, sender), event, kind).await
+            }
         }
     }
 

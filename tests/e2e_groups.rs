@@ -6,7 +6,8 @@
 //! (a moderator's power level, then the default), and one removed (their
 //! ghost is removed, the reason naming who did it); the room is made with
 //! the group's description and admins, and a change the bridge missed is
-//! caught up when it reconnects. Bob made the group
+//! caught up when it reconnects. Alice's own renaming and describing of
+//! the room in Matrix reaches the group. Bob made the group
 //! (its super admin); Carol is a member; Dave joins later; Alice is on the
 //! bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,6 +16,7 @@ mod support;
 
 use std::time::Duration;
 
+use serde_json::json;
 use support::login::start_logged_in;
 use support::matrix::{body, redacts};
 use wa_core::jid::Jid;
@@ -204,6 +206,31 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
     let members = alice.get_state(&room, "m.room.member", &alice_ghost).await;
     assert!(members.is_none(), "no ghost of Alice: {members:?}");
 
+    // Alice renames the room and gives it a topic in Matrix (her portal,
+    // where she may): the group follows on WhatsApp.
+    let state = || sim.group_subject_and_description(&gid).unwrap();
+    alice
+        .send_state(
+            &room,
+            "m.room.name",
+            "",
+            &json!({"name": "Named in Matrix"}),
+        )
+        .await;
+    eventually("the group is renamed", || state().0 == "Named in Matrix").await;
+    alice
+        .send_state(
+            &room,
+            "m.room.topic",
+            "",
+            &json!({"topic": "Described in Matrix"}),
+        )
+        .await;
+    eventually("the group is described", || {
+        state().1.as_deref() == Some("Described in Matrix")
+    })
+    .await;
+
     // A change whose notification the bridge never gets (lost on the way)
     // is caught up when it connects again: it reads each group then.
     let device = phone.linked_devices()[0];
@@ -221,4 +248,16 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
         })
         .await;
     logged_in.bridge.stop().await;
+}
+
+/// Waits until `check` holds (polling), or panics naming `what`.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -153,6 +153,11 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
                 bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
             }
         }
+        // A user's change of a portal's name or topic (not a member's
+        // name: those have a state key).
+        "m.room.name" | "m.room.topic" if event.state_key.as_deref() == Some("") => {
+            queue_outbound(bridge, room, event).await;
+        }
         // A sticker has no body to read as a command.
         "m.sticker" | "m.reaction" | "m.room.redaction" => {
             queue_outbound(bridge, room, event).await;

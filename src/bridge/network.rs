@@ -35,6 +35,10 @@ pub enum MatrixEvent {
     PollResponse,
     /// An MSC3381 poll end (either name).
     PollEnd,
+    /// `m.room.name`: the room renamed.
+    Name,
+    /// `m.room.topic`: the room's topic changed.
+    Topic,
 }
 
 impl MatrixEvent {
@@ -47,6 +51,8 @@ impl MatrixEvent {
             "org.matrix.msc3381.poll.start" | "m.poll.start" => MatrixEvent::PollStart,
             "org.matrix.msc3381.poll.response" | "m.poll.response" => MatrixEvent::PollResponse,
             "org.matrix.msc3381.poll.end" | "m.poll.end" => MatrixEvent::PollEnd,
+            "m.room.name" => MatrixEvent::Name,
+            "m.room.topic" => MatrixEvent::Topic,
             _ => return None,
         })
     }

@@ -12,7 +12,7 @@ use ruma::events::StateEventContent;
 use ruma::events::room::name::RoomNameEventContent;
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
 use ruma::events::room::topic::RoomTopicEventContent;
-use ruma::{Int, OwnedUserId};
+use ruma::{Int, OwnedUserId, UserId};
 use tracing::debug;
 
 use super::ghost::GhostId;
@@ -92,8 +92,9 @@ pub enum RemoteEvent {
         admin: bool,
     },
     /// Who is in the chat now, and who of them are admins, as the network
-    /// says at a reconnect: ghosts missing from the room join, ghosts no
-    /// longer in the chat leave, admins' power levels follow.
+    /// says when the room is made and at a reconnect: ghosts missing from
+    /// the room join, ghosts no longer in the chat leave, admins' power
+    /// levels follow, and the login's user may rename the room.
     Members {
         /// The chat's network id.
         chat_id: String,
@@ -170,7 +171,10 @@ impl<N: Network> Bridge<N> {
             RemoteEvent::Admins { who, admin, .. } => self.set_admins(&portal, &who, admin).await?,
             RemoteEvent::Members {
                 members, admins, ..
-            } => self.sync_members(&portal, &members, &admins).await?,
+            } => {
+                let users = (&*login.mxid, members.as_slice(), admins.as_slice());
+                self.sync_members(&portal, users).await?;
+            }
             RemoteEvent::Left {
                 who, removed_by, ..
             } => {
@@ -242,12 +246,13 @@ impl<N: Network> Bridge<N> {
 
     /// Makes the room's ghosts what the chat's member list says: missing
     /// ones join, those no longer in it leave, and admins are exactly the
-    /// ghosts at [`ADMIN_LEVEL`].
+    /// ghosts at [`ADMIN_LEVEL`]. The portal's `owner` is at least at that
+    /// level too: it is their chat, whose name and topic they may change
+    /// as its members may on the network.
     async fn sync_members(
         &self,
         portal: &Portal,
-        members: &[GhostId],
-        admins: &[GhostId],
+        (owner, members, admins): (&UserId, &[GhostId], &[GhostId]),
     ) -> Result<(), Error> {
         let room = &portal.room_id;
         let in_room = self.bot.joined_members(room).await?;
@@ -282,6 +287,9 @@ impl<N: Network> Bridge<N> {
             levels.retain(|u, l| !(is_ghost(u) && *l == admin && !admin_ids.contains(u)));
             for user in admin_ids {
                 levels.insert(user, admin);
+            }
+            if levels.get(owner).is_none_or(|l| *l < admin) {
+                levels.insert(owner.to_owned(), admin);
             }
             *levels != before
         })

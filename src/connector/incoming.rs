@@ -101,7 +101,7 @@ pub(super) async fn run_events(
                 debug!(login = %login.login_id, "connected");
                 super::presence::on_connected(&bridge, &login, &client).await;
                 // Off the event loop: one IQ per group.
-                tokio::spawn(super::portal::resync_groups(
+                tokio::spawn(super::groups::resync_groups(
                     bridge.clone(),
                     login.clone(),
                     client.clone(),
@@ -492,7 +492,7 @@ async fn remote_event(client: &Client, event: ClientEvent) -> Option<RemoteEvent
             who: ghost_id(&from),
             online: available,
         }),
-        ClientEvent::GroupChange(change) => super::portal::group_change(client, change).await,
+        ClientEvent::GroupChange(change) => super::groups::group_change(client, change).await,
         _ => None,
     }
 }

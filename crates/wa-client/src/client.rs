@@ -621,6 +621,28 @@ impl Client {
         groups::change_members(&self.shared, &conn, group, change, participants).await
     }
 
+    /// Renames `group` (its subject); the members are told.
+    pub async fn set_group_subject(&self, group: &Jid, subject: &str) -> Result<(), SendError> {
+        let conn = self.connection()?;
+        groups::set_subject(&conn, group, subject).await?;
+        lock(&self.shared.groups).remove(&group.to_string());
+        Ok(())
+    }
+
+    /// Sets `group`'s description, or removes it (`None`); the server is
+    /// asked for the one it replaces first.
+    pub async fn set_group_description(
+        &self,
+        group: &Jid,
+        description: Option<&str>,
+    ) -> Result<(), SendError> {
+        let previous = self.group_info(group).await?.description_id;
+        let conn = self.connection()?;
+        groups::set_description(&conn, group, previous.as_deref(), description).await?;
+        lock(&self.shared.groups).remove(&group.to_string());
+        Ok(())
+    }
+
     /// Removes `participants` from `group` (see [`Client::change_members`]).
     pub async fn remove_participants(
         &self,

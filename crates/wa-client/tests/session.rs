@@ -334,6 +334,40 @@ async fn the_servers_props_steer_privacy_tokens() {
     stop(client, events).await;
 }
 
+/// A group's subject and description set, and the description removed
+/// (whatsmeow `SetGroupName`, `SetGroupTopic`); a group we are not in refuses.
+#[tokio::test]
+async fn a_group_is_renamed_and_described_then_undescribed() {
+    let sim = sim().await;
+    let mine = sim.account("15554449710");
+    sim.account("15554449711");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    let group = client
+        .create_group("before", &[Jid::user_jid("15554449711")])
+        .await
+        .unwrap()
+        .jid;
+    client.set_group_subject(&group, "after").await.unwrap();
+    client
+        .set_group_description(&group, Some("what it is for"))
+        .await
+        .unwrap();
+    let info = client.group_info(&group).await.unwrap();
+    assert_eq!(info.subject, "after");
+    assert_eq!(info.description.as_deref(), Some("what it is for"));
+    let first_id = info.description_id.clone();
+    assert!(first_id.is_some(), "{info:?}");
+    client.set_group_description(&group, None).await.unwrap();
+    let info = client.group_info(&group).await.unwrap();
+    assert_eq!(info.description, None, "removed");
+    let outsider = Jid::new("120363000000000001".to_owned(), wa_core::jid::Server::Group);
+    assert!(
+        client.set_group_subject(&outsider, "x").await.is_err(),
+        "a group that does not exist refuses"
+    );
+}
+
 /// Member changes of a group: an add carries the member's privacy token
 /// when we hold one (whatsmeow `UpdateGroupParticipants`), and what the
 /// server refuses comes back per member with its code (and the invite it

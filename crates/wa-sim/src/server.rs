@@ -393,6 +393,16 @@ impl Sim {
         self.shared.state().presence.get(pn).map(|(a, _)| *a)
     }
 
+    /// Group `gid`'s subject and description as the server has them.
+    pub fn group_subject_and_description(&self, gid: &Jid) -> Option<(String, Option<String>)> {
+        let state = self.shared.state();
+        let g = state.groups.get(gid.user())?;
+        Some((
+            g.subject.clone(),
+            g.description.as_ref().map(|(_, d)| d.clone()),
+        ))
+    }
+
     /// The push name `pn`'s devices last gave with their presence.
     pub fn push_name(&self, pn: &str) -> Option<String> {
         self.shared.state().push_names.get(pn).cloned()

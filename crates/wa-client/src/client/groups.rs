@@ -35,6 +35,8 @@ pub struct GroupInfo {
     pub admins: Vec<Jid>,
     /// Its description, if it has one.
     pub description: Option<String>,
+    /// The description's id (a new one names the one it replaces).
+    pub description_id: Option<String>,
     /// How the group names its members on the wire.
     pub addressing: Addressing,
 }
@@ -81,18 +83,20 @@ fn parse(node: &Node) -> Option<(GroupInfo, Vec<(Jid, Jid)>)> {
         participants.push(member);
     }
     // whatsmeow `parseGroupNode`: `<description id><body>TEXT</body>`.
-    let description = node
-        .child("description")
+    let described = node.child("description");
+    let description = described
         .and_then(|d| d.child("body"))
         .and_then(Node::content_bytes)
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .filter(|d| !d.is_empty());
+    let description_id = described.and_then(|d| d.attr_str("id")).map(str::to_owned);
     let info = GroupInfo {
         jid,
         subject: node.attr_str("subject").unwrap_or_default().to_owned(),
         participants,
         admins,
         description,
+        description_id,
         addressing,
     };
     Some((info, pairs))
@@ -274,6 +278,39 @@ pub(crate) async fn change_members(
         )));
     }
     Ok(outcomes(&answer, tag))
+}
+
+/// Renames `group`: `<subject>NAME</subject>` (whatsmeow `SetGroupName`).
+pub(crate) async fn set_subject(
+    conn: &Connection,
+    group: &Jid,
+    subject: &str,
+) -> Result<(), SendError> {
+    let child = Node::new("subject").bytes(subject.as_bytes());
+    conn.iq(iq(group.clone(), "set", child)).await?;
+    Ok(())
+}
+
+/// Sets `group`'s description, or removes it (`None` or empty):
+/// `<description id=NEW prev=OLD><body>TEXT</body>` or `delete="true"`
+/// without a body (whatsmeow `SetGroupTopic`); `prev` is the id of the one
+/// it replaces, if any.
+pub(crate) async fn set_description(
+    conn: &Connection,
+    group: &Jid,
+    previous: Option<&str>,
+    description: Option<&str>,
+) -> Result<(), SendError> {
+    let mut child = Node::new("description").attr("id", super::new_message_id());
+    if let Some(previous) = previous {
+        child = child.attr("prev", previous.to_owned());
+    }
+    child = match description.filter(|d| !d.is_empty()) {
+        Some(d) => child.children(vec![Node::new("body").bytes(d.as_bytes())]),
+        None => child.attr("delete", "true"),
+    };
+    conn.iq(iq(group.clone(), "set", child)).await?;
+    Ok(())
 }
 
 /// The `<participant jid [error]>` answers under the `tag` child.

@@ -1,0 +1,241 @@
+//! A group's life after its portal is made: WhatsApp's changes into the
+//! room as they come (`group_change`) and, for what was missed, at each
+//! reconnect (`resync_groups`); the user's changes in Matrix out to
+//! WhatsApp (`from_matrix`).
+
+use std::sync::Arc;
+
+use tracing::debug;
+use wa_client::{Client, GroupChange, GroupChangeKind, GroupInfo};
+use wa_core::jid::Jid;
+
+use ruma::events::room::name::RoomNameEventContent;
+use ruma::events::room::topic::RoomTopicEventContent;
+use ruma::{RoomId, UserId};
+
+use super::relations::{refuse, user_event};
+use crate::appservice::Event;
+use crate::bridge::ghost::GhostId;
+use crate::bridge::{MatrixEvent, RemoteEvent};
+use crate::connector::Bridge;
+use crate::store::{Login, Portal, PortalKind, StoreError};
+
+/// A change to group `change.group`, as the core's events: name,
+/// description, who joined and who left, who is an admin. The login's own
+/// account is left out (its ghost is no one); what is not shown yet
+/// (settings, the group's end, the user removed) is logged.
+pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option<RemoteEvent> {
+    let chat_id = change.group.to_string();
+    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    // The user's own change (from the phone) is the bot's in Matrix: the
+    // user has no ghost.
+    let by = match change.actor.as_ref().filter(|a| !own(a)) {
+        Some(actor) => Some(person(client, actor).await),
+        None => None,
+    };
+    let mut others = Vec::new();
+    let people = match &change.kind {
+        GroupChangeKind::Added(p)
+        | GroupChangeKind::Removed(p)
+        | GroupChangeKind::Left(p)
+        | GroupChangeKind::Promoted(p)
+        | GroupChangeKind::Demoted(p) => p.as_slice(),
+        _ => &[],
+    };
+    for j in people {
+        if own(j) {
+            debug!(chat = %chat_id, "a group change of the user's own membership; not shown yet");
+            continue;
+        }
+        others.push(person(client, j).await);
+    }
+    Some(match change.kind {
+        GroupChangeKind::Subject(name) => RemoteEvent::Renamed { chat_id, name, by },
+        GroupChangeKind::Description(topic) => RemoteEvent::Described { chat_id, topic, by },
+        GroupChangeKind::Added(_) => RemoteEvent::Joined {
+            chat_id,
+            who: others,
+        },
+        GroupChangeKind::Removed(_) => RemoteEvent::Left {
+            chat_id,
+            who: others,
+            removed_by: by,
+        },
+        GroupChangeKind::Left(_) => RemoteEvent::Left {
+            chat_id,
+            who: others,
+            removed_by: None,
+        },
+        GroupChangeKind::Promoted(_) => RemoteEvent::Admins {
+            chat_id,
+            who: others,
+            admin: true,
+        },
+        GroupChangeKind::Demoted(_) => RemoteEvent::Admins {
+            chat_id,
+            who: others,
+            admin: false,
+        },
+        // The subject and members of a new group are the portal's when it
+        // is made; other kinds (settings, the group's end) are not shown.
+        GroupChangeKind::Created { .. } => return None,
+        GroupChangeKind::Other(tag) => {
+            debug!(%tag, "a group change not shown in Matrix yet");
+            return None;
+        }
+    })
+}
+
+/// A group member as the core knows people: by phone number where the
+/// client knows it (one ghost per person).
+async fn person(client: &Client, jid: &Jid) -> GhostId {
+    super::incoming::ghost_id(&super::addressing::by_number(client, jid).await)
+}
+
+/// Everyone in the group `info` describes (but the login's own account),
+/// and its admins, as the core's event.
+pub(super) async fn members_event(client: &Client, info: &GroupInfo) -> RemoteEvent {
+    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    let (mut members, mut admins) = (Vec::new(), Vec::new());
+    for j in info.participants.iter().filter(|j| !own(j)) {
+        let who = person(client, j).await;
+        if info.admins.contains(j) {
+            admins.push(who.clone());
+        }
+        members.push(who);
+    }
+    RemoteEvent::Members {
+        chat_id: info.jid.to_string(),
+        members,
+        admins,
+    }
+}
+
+/// At a reconnect: each group portal of `login` as the server has the
+/// group now (name, description, members, admins), for what changed while
+/// the bridge was away.
+pub(super) async fn resync_groups(bridge: Arc<Bridge>, login: Login, client: Client) {
+    let portals = match bridge.db().portals_of_login(&login.login_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "portals not read; groups not brought up to date");
+            return;
+        }
+    };
+    for portal in portals.iter().filter(|p| p.kind == PortalKind::Group) {
+        let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+            continue;
+        };
+        let info = match client.group_info(&chat).await {
+            Ok(info) => info,
+            Err(e) => {
+                debug!(error = %e, "a group not read; its room stays as it was");
+                continue;
+            }
+        };
+        let events = [
+            RemoteEvent::Renamed {
+                chat_id: portal.chat_id.clone(),
+                name: info.subject.clone(),
+                by: None,
+            },
+            RemoteEvent::Described {
+                chat_id: portal.chat_id.clone(),
+                topic: info.description.clone(),
+                by: None,
+            },
+            members_event(&client, &info).await,
+        ];
+        for event in events {
+            if let Err(e) = bridge.handle_remote(&login, event).await {
+                debug!(error = %e, "a group not brought up to date");
+            }
+        }
+    }
+}
+
+/// The user renamed a group's room or changed its topic: the group's
+/// subject or description follows on WhatsApp. What WhatsApp refuses gets a
+/// failed status and a notice saying why, and the room is put back as the
+/// group has it. A direct chat's room keeps what the user gave it.
+pub(super) async fn from_matrix(
+    bridge: &Arc<Bridge>,
+    (room, sender): (&RoomId, &UserId),
+    event: &Event,
+    kind: MatrixEvent,
+) -> Result<(), StoreError> {
+    let what = match kind {
+        MatrixEvent::Name => "name change",
+        _ => "topic change",
+    };
+    let Some((mut portal, _, client, _)) = user_event(bridge, room, sender, event, what).await?
+    else {
+        return Ok(());
+    };
+    let Ok(chat) = portal.chat_id.parse::<Jid>() else {
+        return Ok(());
+    };
+    if portal.kind != PortalKind::Group {
+        return Ok(());
+    }
+    let sent = if kind == MatrixEvent::Name {
+        let Ok(name) = serde_json::from_value::<RoomNameEventContent>(event.content.clone()) else {
+            refuse(bridge, room, event, what, "it is not a valid room name").await;
+            return Ok(());
+        };
+        if name.name == portal.name {
+            return Ok(());
+        }
+        let sent = client.set_group_subject(&chat, &name.name).await;
+        if sent.is_ok() {
+            portal.name = name.name;
+        }
+        sent
+    } else {
+        let Ok(topic) = serde_json::from_value::<RoomTopicEventContent>(event.content.clone())
+        else {
+            refuse(bridge, room, event, what, "it is not a valid topic").await;
+            return Ok(());
+        };
+        let topic = Some(topic.topic).filter(|t| !t.is_empty());
+        if topic == portal.topic {
+            return Ok(());
+        }
+        let sent = client.set_group_description(&chat, topic.as_deref()).await;
+        if sent.is_ok() {
+            portal.topic = topic;
+        }
+        sent
+    };
+    match sent {
+        // The portal row says it now, so WhatsApp's echo changes nothing.
+        Ok(()) => bridge.db().save_portal(&portal).await,
+        Err(e) => {
+            refuse(
+                bridge,
+                room,
+                event,
+                what,
+                &format!("WhatsApp refused it: {e}"),
+            )
+            .await;
+            put_back(bridge, &portal, kind).await;
+            Ok(())
+        }
+    }
+}
+
+/// Sets the room's name or topic back to the group's, as the bot.
+async fn put_back(bridge: &Bridge, portal: &Portal, kind: MatrixEvent) {
+    let room = &portal.room_id;
+    let done = if kind == MatrixEvent::Name {
+        let name = RoomNameEventContent::new(portal.name.clone());
+        bridge.bot().send_state(room, &name, "", None).await
+    } else {
+        let topic = RoomTopicEventContent::new(portal.topic.clone().unwrap_or_default());
+        bridge.bot().send_state(room, &topic, "", None).await
+    };
+    if let Err(e) = done {
+        debug!(error = %e, "the room was not put back as the group has it");
+    }
+}
