@@ -234,6 +234,20 @@ async fn bridge_tables(db: &Database) -> Result<()> {
         Some(portal.clone())
     );
     assert_eq!(db.portal("L0", "120363@g.us").await?, None, "per login");
+    // Name and topic alone, the rest of the row untouched.
+    db.set_portal_name("L1", "120363@g.us", "Renamed again")
+        .await?;
+    db.set_portal_topic("L1", "120363@g.us", Some("now about this"))
+        .await?;
+    let changed = db.portal("L1", "120363@g.us").await?.context("kept")?;
+    assert_eq!(
+        (changed.name.as_str(), changed.topic.as_deref()),
+        ("Renamed again", Some("now about this"))
+    );
+    assert_eq!(changed.room_id, portal.room_id);
+    db.set_portal_topic("L1", "120363@g.us", None).await?;
+    portal = db.portal("L1", "120363@g.us").await?.context("kept")?;
+    assert_eq!(portal.topic, None);
     let dm = Portal {
         chat_id: "15550002222@s.whatsapp.net".to_owned(),
         room_id: owned_room_id!("!dm:x"),

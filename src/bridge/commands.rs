@@ -20,6 +20,9 @@ enum Scope {
     /// It touches the sender's account: only in their management room,
     /// and only while nobody else is in it.
     Account,
+    /// Only in the sender's management room, even when others are in it
+    /// (stopping a login must work when someone joined).
+    Management,
 }
 
 /// What a command does.
@@ -72,7 +75,7 @@ const COMMANDS: &[Command] = &[
     Command {
         name: "cancel",
         help: "stop a login in progress",
-        scope: Scope::Account,
+        scope: Scope::Management,
         level: Some(Level::User),
         action: Action::Cancel,
     },
@@ -191,7 +194,7 @@ fn refusal(
     {
         return Some("Sorry, you are not allowed to use this command.".to_owned());
     }
-    if command.scope == Scope::Account && place == Place::Elsewhere {
+    if command.scope != Scope::Anywhere && place == Place::Elsewhere {
         return Some(format!(
             "`{name}` works only in your management room: a direct chat with just you and me."
         ));
@@ -253,6 +256,11 @@ mod tests {
             ask("logout", user, Place::Elsewhere),
             "only in your management room"
         ));
+        assert!(refused(
+            ask("cancel", user, Place::Elsewhere),
+            "only in your management room"
+        ));
+        assert_eq!(ask("cancel", user, Place::Management), None);
         assert!(refused(
             ask("dance", user, Place::Management),
             "Unknown command `dance`"

@@ -152,6 +152,20 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
                 };
                 bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
             }
+            // A ghost kicked or banned by a user is no longer in the room:
+            // it joins again before it next speaks there.
+            let target = event
+                .state_key
+                .as_deref()
+                .and_then(|k| UserId::parse(k).ok());
+            if let Some(ghost) = target.filter(|g| bridge.is_ours(g))
+                && matches!(
+                    member.membership,
+                    MembershipState::Leave | MembershipState::Ban
+                )
+            {
+                bridge.note_left(room, &ghost).await;
+            }
         }
         // A user's change of a portal's name or topic (not a member's
         // name: those have a state key).

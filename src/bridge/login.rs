@@ -326,7 +326,13 @@ pub(super) async fn cancel<N: Network>(bridge: &Bridge<N>, user: &UserId) -> boo
     logins
         .get(user)
         .filter(|p| !p.task.is_finished())
-        .is_some_and(|p| p.cancel.try_send(Cancel::ByUser).is_ok())
+        // A full channel: a cancel is already on its way.
+        .is_some_and(|p| {
+            !matches!(
+                p.cancel.try_send(Cancel::ByUser),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        })
 }
 
 /// At shutdown: every login in progress is cancelled (its code taken away,

@@ -128,7 +128,7 @@ impl<N: Network> Bridge<N> {
             | RemoteEvent::Members { chat_id, .. }
             | RemoteEvent::Left { chat_id, .. } => chat_id,
         };
-        let Some(mut portal) = self.db.portal(&login.login_id, chat_id).await? else {
+        let Some(portal) = self.db.portal(&login.login_id, chat_id).await? else {
             return Ok(());
         };
         match event {
@@ -154,14 +154,16 @@ impl<N: Network> Bridge<N> {
             RemoteEvent::Renamed { name, by, .. } if portal.name != name => {
                 let content = RoomNameEventContent::new(name.clone());
                 self.set_state_as(&portal, by.as_ref(), &content).await?;
-                portal.name = name;
-                self.db.save_portal(&portal).await?;
+                let (login, chat) = (&portal.login_id, &portal.chat_id);
+                self.db.set_portal_name(login, chat, &name).await?;
             }
             RemoteEvent::Described { topic, by, .. } if portal.topic != topic => {
                 let content = RoomTopicEventContent::new(topic.clone().unwrap_or_default());
                 self.set_state_as(&portal, by.as_ref(), &content).await?;
-                portal.topic = topic;
-                self.db.save_portal(&portal).await?;
+                let (login, chat) = (&portal.login_id, &portal.chat_id);
+                self.db
+                    .set_portal_topic(login, chat, topic.as_deref())
+                    .await?;
             }
             RemoteEvent::Joined { who, .. } => {
                 for who in &who {
@@ -211,8 +213,14 @@ impl<N: Network> Bridge<N> {
         content: &C,
     ) -> Result<(), Error> {
         if let Some(by) = by {
-            let ghost = self.joined_ghost(portal, by).await?;
-            match ghost.send_state(&portal.room_id, content, "", None).await {
+            let sent = match self.joined_ghost(portal, by).await {
+                Ok(ghost) => ghost
+                    .send_state(&portal.room_id, content, "", None)
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match sent {
                 Ok(_) => return Ok(()),
                 Err(e) => debug!(error = %e, "the ghost may not change the room; the bot does"),
             }
@@ -228,7 +236,13 @@ impl<N: Network> Bridge<N> {
     async fn set_admins(&self, portal: &Portal, who: &[GhostId], admin: bool) -> Result<(), Error> {
         let mut users = Vec::new();
         for who in who {
-            users.push(self.joined_ghost(portal, who).await?.user_id().to_owned());
+            // An admin is in the room; one no longer an admin need not be.
+            let ghost = if admin {
+                self.joined_ghost(portal, who).await?
+            } else {
+                self.network_ghost(who).await?
+            };
+            users.push(ghost.user_id().to_owned());
         }
         self.change_levels(portal, |levels| {
             let mut changed = false;

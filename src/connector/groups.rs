@@ -50,6 +50,8 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option
         others.push(person(client, j).await);
     }
     Some(match change.kind {
+        // A notification without its subject renames nothing.
+        GroupChangeKind::Subject(name) if name.is_empty() => return None,
         GroupChangeKind::Subject(name) => RemoteEvent::Renamed { chat_id, name, by },
         GroupChangeKind::Description(topic) => RemoteEvent::Described { chat_id, topic, by },
         GroupChangeKind::Added(_) => RemoteEvent::Joined {
@@ -113,8 +115,9 @@ pub(super) async fn members_event(client: &Client, info: &GroupInfo) -> RemoteEv
 
 /// At a reconnect: each group portal of `login` as the server has the
 /// group now (name, description, members, admins), for what changed while
-/// the bridge was away.
-pub(super) async fn resync_groups(bridge: Arc<Bridge>, login: Login, client: Client) {
+/// the bridge was away. Run on the login's event loop, so the group
+/// changes that come meanwhile are applied after it, not undone by it.
+pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Client) {
     let portals = match bridge.db().portals_of_login(&login.login_id).await {
         Ok(p) => p,
         Err(e) => {
@@ -144,10 +147,10 @@ pub(super) async fn resync_groups(bridge: Arc<Bridge>, login: Login, client: Cli
                 topic: info.description.clone(),
                 by: None,
             },
-            members_event(&client, &info).await,
+            members_event(client, &info).await,
         ];
         for event in events {
-            if let Err(e) = bridge.handle_remote(&login, event).await {
+            if let Err(e) = bridge.handle_remote(login, event).await {
                 debug!(error = %e, "a group not brought up to date");
             }
         }
@@ -168,17 +171,19 @@ pub(super) async fn from_matrix(
         MatrixEvent::Name => "name change",
         _ => "topic change",
     };
-    let Some((mut portal, _, client, _)) = user_event(bridge, room, sender, event, what).await?
-    else {
+    // A direct chat's room: nothing to tell WhatsApp, nor the user.
+    let is_group = bridge.db().portal_by_room(room).await?;
+    if is_group.is_none_or(|p| p.kind != PortalKind::Group) {
+        return Ok(());
+    }
+    let Some((portal, _, client, _)) = user_event(bridge, room, sender, event, what).await? else {
         return Ok(());
     };
     let Ok(chat) = portal.chat_id.parse::<Jid>() else {
         return Ok(());
     };
-    if portal.kind != PortalKind::Group {
-        return Ok(());
-    }
-    let sent = if kind == MatrixEvent::Name {
+    let (login_id, chat_id) = (&portal.login_id, &portal.chat_id);
+    let refused = if kind == MatrixEvent::Name {
         let Ok(name) = serde_json::from_value::<RoomNameEventContent>(event.content.clone()) else {
             refuse(bridge, room, event, what, "it is not a valid room name").await;
             return Ok(());
@@ -186,11 +191,16 @@ pub(super) async fn from_matrix(
         if name.name == portal.name {
             return Ok(());
         }
-        let sent = client.set_group_subject(&chat, &name.name).await;
-        if sent.is_ok() {
-            portal.name = name.name;
+        match client.set_group_subject(&chat, &name.name).await {
+            // The portal row says it now, so WhatsApp's echo changes nothing.
+            Ok(()) => {
+                return bridge
+                    .db()
+                    .set_portal_name(login_id, chat_id, &name.name)
+                    .await;
+            }
+            Err(e) => e,
         }
-        sent
     } else {
         let Ok(topic) = serde_json::from_value::<RoomTopicEventContent>(event.content.clone())
         else {
@@ -201,28 +211,20 @@ pub(super) async fn from_matrix(
         if topic == portal.topic {
             return Ok(());
         }
-        let sent = client.set_group_description(&chat, topic.as_deref()).await;
-        if sent.is_ok() {
-            portal.topic = topic;
+        match client.set_group_description(&chat, topic.as_deref()).await {
+            Ok(()) => {
+                let db = bridge.db();
+                return db
+                    .set_portal_topic(login_id, chat_id, topic.as_deref())
+                    .await;
+            }
+            Err(e) => e,
         }
-        sent
     };
-    match sent {
-        // The portal row says it now, so WhatsApp's echo changes nothing.
-        Ok(()) => bridge.db().save_portal(&portal).await,
-        Err(e) => {
-            refuse(
-                bridge,
-                room,
-                event,
-                what,
-                &format!("WhatsApp refused it: {e}"),
-            )
-            .await;
-            put_back(bridge, &portal, kind).await;
-            Ok(())
-        }
-    }
+    let why = format!("WhatsApp refused it: {refused}");
+    refuse(bridge, room, event, what, &why).await;
+    put_back(bridge, &portal, kind).await;
+    Ok(())
 }
 
 /// Sets the room's name or topic back to the group's, as the bot.

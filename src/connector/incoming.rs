@@ -100,12 +100,9 @@ pub(super) async fn run_events(
             ClientEvent::Connected => {
                 debug!(login = %login.login_id, "connected");
                 super::presence::on_connected(&bridge, &login, &client).await;
-                // Off the event loop: one IQ per group.
-                tokio::spawn(super::groups::resync_groups(
-                    bridge.clone(),
-                    login.clone(),
-                    client.clone(),
-                ));
+                // On the event loop (one IQ per group): what comes
+                // meanwhile waits and is applied after.
+                super::groups::resync_groups(&bridge, &login, &client).await;
             }
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");

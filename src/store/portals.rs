@@ -152,6 +152,46 @@ impl Database {
         Ok(())
     }
 
+    /// Sets the name of the portal of `chat_id` in login `login_id`, and
+    /// nothing else of its row (others may change the rest meanwhile).
+    pub async fn set_portal_name(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE portals SET name = $3 WHERE login_id = $1 AND chat_id = $2")
+                .bind(login_id)
+                .bind(chat_id)
+                .bind(name)
+                .execute(p)
+                .await
+                .map_err(StoreError::on_write("portals"))?;
+        });
+        Ok(())
+    }
+
+    /// Sets (or clears) the topic of the portal of `chat_id` in login
+    /// `login_id`, and nothing else of its row.
+    pub async fn set_portal_topic(
+        &self,
+        login_id: &str,
+        chat_id: &str,
+        topic: Option<&str>,
+    ) -> Result<(), StoreError> {
+        with_pool!(&self.pool, |p| {
+            sqlx::query("UPDATE portals SET topic = $3 WHERE login_id = $1 AND chat_id = $2")
+                .bind(login_id)
+                .bind(chat_id)
+                .bind(topic)
+                .execute(p)
+                .await
+                .map_err(StoreError::on_write("portals"))?;
+        });
+        Ok(())
+    }
+
     /// Records that a room is about to be made for chat `chat_id` of login
     /// `login_id`, carrying `marker` (random), unless a creation is already
     /// recorded. Returns the recorded marker and whether it was already
