@@ -118,6 +118,20 @@ pub fn mark_as_puppet(content: &mut serde_json::Value) {
     content[PUPPET_SOURCE_KEY] = serde_json::Value::from("wabridge");
 }
 
+/// `content` as the JSON to send and its event type; marked (see
+/// [`mark_as_puppet`]) when it is sent as the user (`as_user`).
+pub fn content_to_send<C: ruma::events::MessageLikeEventContent>(
+    content: &C,
+    as_user: bool,
+) -> Result<(String, serde_json::Value), ClientError> {
+    let mut value =
+        serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
+    if as_user {
+        mark_as_puppet(&mut value);
+    }
+    Ok((content.event_type().to_string(), value))
+}
+
 impl<N: Network> Bridge<N> {
     /// The configuration.
     pub fn config(&self) -> &Config {
@@ -152,6 +166,11 @@ impl<N: Network> Bridge<N> {
         }
         mxid.server_name() == self.config.homeserver.domain.as_str()
             && self.config.appservice.ghost_id(mxid.localpart()).is_some()
+    }
+
+    /// Whether `mxid` is one of our ghosts (ours, and not the bot).
+    pub fn is_ghost(&self, mxid: &UserId) -> bool {
+        mxid != self.bot.user_id() && self.is_ours(mxid)
     }
 
     /// The intent acting as the real user `mxid`, if double puppeting is

@@ -22,8 +22,8 @@ use tracing::{debug, info, warn};
 
 use super::ghost::GhostId;
 use super::message::RemoteMessage;
-use super::{Bridge, Error, Network, mark_as_puppet};
-use crate::appservice::{ClientError, Intent};
+use super::{Bridge, Error, Network, content_to_send};
+use crate::appservice::Intent;
 use crate::store::{Message, Portal, Reaction};
 
 /// Who sent a network message, as the core shows it in Matrix.
@@ -244,12 +244,7 @@ impl<N: Network> Bridge<N> {
         actor: &Actor,
         content: &C,
     ) -> Result<OwnedEventId, Error> {
-        let mut value =
-            serde_json::to_value(content).map_err(|e| ClientError::Content(e.to_string()))?;
-        if actor.as_user {
-            mark_as_puppet(&mut value);
-        }
-        let kind = content.event_type().to_string();
+        let (kind, value) = content_to_send(content, actor.as_user)?;
         let txn = m.txn_id("");
         Ok(actor
             .intent

@@ -3,6 +3,8 @@
 //! to everyone) and knows which rooms they are in; the network says who a
 //! user is ([`GhostId`]).
 
+use ruma::OwnedUserId;
+
 use super::{Bridge, Error, Network};
 use crate::appservice::Intent;
 use crate::store::Ghost;
@@ -32,6 +34,11 @@ impl<N: Network> Bridge<N> {
     /// The Matrix localpart of the ghost of `who`.
     pub fn ghost_localpart(&self, who: &GhostId) -> String {
         self.config.appservice.ghost_localpart(&who.local_id)
+    }
+
+    /// The Matrix user id of the ghost of `who`.
+    pub fn ghost_user_id(&self, who: &GhostId) -> Result<OwnedUserId, Error> {
+        Ok(self.matrix.user_id(&self.ghost_localpart(who))?)
     }
 
     /// The ghost of `who`, registered, named `name` when one is given

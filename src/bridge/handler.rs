@@ -152,8 +152,8 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
                 };
                 bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
             }
-            // A ghost kicked or banned by a user is no longer in the room:
-            // it joins again before it next speaks there.
+            // A ghost (or the bot) kicked or banned by a user is no longer
+            // in the room: a ghost joins again before it next speaks there.
             let target = event
                 .state_key
                 .as_deref()

@@ -272,7 +272,7 @@ impl<N: Network> Bridge<N> {
         let in_room = self.bot.joined_members(room).await?;
         let mut wanted = Vec::new();
         for who in members {
-            let user = self.matrix.user_id(&self.ghost_localpart(who))?;
+            let user = self.ghost_user_id(who)?;
             if in_room.contains_key(&user) {
                 self.note_joined(room, &user).await;
             } else {
@@ -281,8 +281,7 @@ impl<N: Network> Bridge<N> {
             wanted.push(user);
         }
         for user in in_room.keys() {
-            let ours = *user != *self.bot.user_id() && self.is_ours(user);
-            if ours && !wanted.contains(user) {
+            if self.is_ghost(user) && !wanted.contains(user) {
                 let ghost = self.matrix.ghost_intent(user.localpart())?;
                 if let Err(e) = ghost.leave(room).await {
                     debug!(error = %e, "a ghost did not leave a room");
@@ -290,15 +289,14 @@ impl<N: Network> Bridge<N> {
                 self.note_left(room, user).await;
             }
         }
-        let mut admin_ids = Vec::new();
-        for who in admins {
-            admin_ids.push(self.matrix.user_id(&self.ghost_localpart(who))?);
-        }
-        let is_ghost = |u: &OwnedUserId| *u != *self.bot.user_id() && self.is_ours(u);
+        let admin_ids = admins
+            .iter()
+            .map(|who| self.ghost_user_id(who))
+            .collect::<Result<Vec<_>, _>>()?;
         let admin = Int::from(ADMIN_LEVEL);
         self.change_levels(portal, |levels| {
             let before = levels.clone();
-            levels.retain(|u, l| !(is_ghost(u) && *l == admin && !admin_ids.contains(u)));
+            levels.retain(|u, l| !(self.is_ghost(u) && *l == admin && !admin_ids.contains(u)));
             for user in admin_ids {
                 levels.insert(user, admin);
             }

@@ -29,6 +29,11 @@ pub(super) async fn by_number(client: &Client, jid: &Jid) -> Jid {
     }
 }
 
+/// Whether `jid` is the logged-in account itself (by number or by LID).
+pub(super) fn is_own(client: &Client, jid: &Jid) -> bool {
+    jid.user() == client.jid().user() || jid.user() == client.lid().user()
+}
+
 /// Reads `m`'s chat and sender by phone number where the client knows it.
 /// The acknowledgement keeps the stanza's own addressing.
 pub(super) async fn message_by_number(client: &Client, m: &mut IncomingMessage) {

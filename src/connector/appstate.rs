@@ -453,7 +453,7 @@ async fn star(
     };
     let target = message.event_id;
     let star = ReactionEventContent::new(Annotation::new(target, STAR.to_owned()));
-    let (_, content) = incoming::marked(&star, puppet.is_some())?;
+    let (_, content) = crate::bridge::content_to_send(&star, puppet.is_some())?;
     let txn = format!(
         "star{}{}",
         login.login_id,

@@ -26,7 +26,7 @@ use crate::store::{Login, Portal, PortalKind, StoreError};
 /// (settings, the group's end, the user removed) is logged.
 pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option<RemoteEvent> {
     let chat_id = change.group.to_string();
-    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
+    let own = |j: &Jid| super::addressing::is_own(client, j);
     // The user's own change (from the phone) is the bot's in Matrix: the
     // user has no ghost.
     let by = match change.actor.as_ref().filter(|a| !own(a)) {
@@ -97,9 +97,9 @@ async fn person(client: &Client, jid: &Jid) -> GhostId {
 /// Everyone in the group `info` describes (but the login's own account),
 /// and its admins, as the core's event.
 pub(super) async fn members_event(client: &Client, info: &GroupInfo) -> RemoteEvent {
-    let own = |j: &Jid| j.user() == client.jid().user() || j.user() == client.lid().user();
     let (mut members, mut admins) = (Vec::new(), Vec::new());
-    for j in info.participants.iter().filter(|j| !own(j)) {
+    let others = info.participants.iter();
+    for j in others.filter(|j| !super::addressing::is_own(client, j)) {
         let who = person(client, j).await;
         if info.admins.contains(j) {
             admins.push(who.clone());

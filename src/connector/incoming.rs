@@ -25,7 +25,6 @@ use crate::bridge::message::RemoteMessage;
 use crate::bridge::{RemoteEvent, RemoteSender, mark_as_puppet};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, StoreError, now_ms};
-use ruma::events::MessageLikeEventContent;
 use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
 use ruma::events::room::message::RoomMessageEventContent;
 
@@ -325,20 +324,6 @@ impl Incoming<'_> {
                 .and_then(|e| e.text.as_deref())
         })
     }
-}
-
-/// `content` as the JSON to send and its event type; marked with
-/// [`crate::bridge::PUPPET_SOURCE_KEY`] when it is sent as the user (`puppet`).
-pub(super) fn marked<C: MessageLikeEventContent>(
-    content: &C,
-    puppet: bool,
-) -> Result<(String, serde_json::Value), IncomingError> {
-    let mut value = serde_json::to_value(content)
-        .map_err(|e| IncomingError::Matrix(ClientError::Content(e.to_string())))?;
-    if puppet {
-        mark_as_puppet(&mut value);
-    }
-    Ok((content.event_type().to_string(), value))
 }
 
 /// A WhatsApp message into its portal, recorded.

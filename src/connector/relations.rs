@@ -249,7 +249,7 @@ const MAX_MENTIONS: usize = 64;
 fn is_own(client: &Client, sender_id: &str) -> bool {
     sender_id
         .parse::<Jid>()
-        .is_ok_and(|j| j.user() == client.jid().user() || j.user() == client.lid().user())
+        .is_ok_and(|j| super::addressing::is_own(client, &j))
 }
 
 /// The WhatsApp JID of a Matrix user named in a message: one of our ghosts,
