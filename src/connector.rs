@@ -121,6 +121,10 @@ impl Network for WhatsApp {
             MatrixEvent::Name | MatrixEvent::Topic => {
                 groups::from_matrix(bridge, (room, sender), event, kind).await
             }
+            MatrixEvent::Member => groups::member_from_matrix(bridge, (room, sender), event).await,
+            MatrixEvent::PowerLevels => {
+                groups::levels_from_matrix(bridge, (room, sender), event).await
+            }
         }
     }
 

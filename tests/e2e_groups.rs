@@ -7,7 +7,8 @@
 //! ghost is removed, the reason naming who did it); the room is made with
 //! the group's description and admins, and a change the bridge missed is
 //! caught up when it reconnects. Alice's own renaming and describing of
-//! the room in Matrix reaches the group. Bob made the group
+//! the room in Matrix reaches the group, and so do her invites, kicks,
+//! power levels and leaving (the second test). Bob made the group
 //! (its super admin); Carol is a member; Dave joins later; Alice is on the
 //! bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -247,6 +248,167 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
             r == room && e["type"] == "m.room.name" && e["content"]["name"] == "Renamed while away"
         })
         .await;
+    logged_in.bridge.stop().await;
+}
+
+const ERIN_PN: &str = "15557796005";
+
+/// Alice runs a group from Matrix (issue 20, point 2). In the group Bob
+/// made her an admin of, she invites Dave's ghost (Dave is added), makes
+/// him a moderator and back (admin, then not), kicks Carol's ghost (Carol
+/// is removed), invites Erin, whose privacy lets only an invite link add
+/// her (refused: a notice says why and her ghost declines), and leaves
+/// the room (she leaves the group). In Bob's other group, where she is no
+/// admin, her kick of Bob's ghost and her making Carol a moderator are
+/// refused: notices say why and the room is put back as the group has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    sim.account(CAROL_PN);
+    sim.account(DAVE_PN);
+    let erin = sim.account(ERIN_PN);
+    erin.set_privacy("groupadd", "none");
+    let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
+    let ours = sim.create_group(BOB_PN, "Alice's too", &members).unwrap();
+    assert!(bob.change_group_members(&ours, "promote", &[ALICE_PN]));
+    let bobs = sim.create_group(BOB_PN, "Bob's only", &members).unwrap();
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-group-admin", false, WAIT).await;
+    let alice = &logged_in.alice;
+    let alice_id = alice.user_id.clone();
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let (bob_ghost, carol_ghost) = (ghost(BOB_PN), ghost(CAROL_PN));
+    let (dave_ghost, erin_ghost) = (ghost(DAVE_PN), ghost(ERIN_PN));
+
+    // Each group's room, with Alice at the owner's level (she may change
+    // power levels and kick; WhatsApp says whether it allows it).
+    let mut rooms = Vec::new();
+    for gid in [&ours, &bobs] {
+        bob.send_group_text(gid, "hello").await.unwrap();
+        let room = alice.wait_for_invite(WAIT).await;
+        alice.accept_invite(&room).await;
+        alice
+            .sync_until(WAIT, |r, e| {
+                r == room
+                    && e["type"] == "m.room.power_levels"
+                    && e["content"]["users"][alice_id.as_str()] == 100
+            })
+            .await;
+        rooms.push(room);
+    }
+    let (room, bobs_room) = (rooms[0].clone(), rooms[1].clone());
+    let in_group = |gid: &Jid, pn: &str| sim.group_members(gid).unwrap().contains_key(pn);
+    let is_admin = |gid: &Jid, pn: &str| {
+        sim.group_members(gid)
+            .unwrap()
+            .get(pn)
+            .copied()
+            .flatten()
+            .is_some()
+    };
+    let membership = |user: &str, what: &'static str| {
+        let (room, user) = (room.clone(), user.to_owned());
+        move |r: &str, e: &serde_json::Value| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == user.as_str()
+                && e["content"]["membership"] == what
+        }
+    };
+
+    // Invited: Dave is added, and his ghost joins.
+    alice.invite(&room, &dave_ghost).await;
+    eventually("Dave is added", || in_group(&ours, DAVE_PN)).await;
+    alice
+        .sync_until(WAIT, membership(&dave_ghost, "join"))
+        .await;
+
+    // A moderator: an admin; the default again: not.
+    let set_level = |room: String, user: String, level: Option<i64>| async move {
+        let mut levels = alice
+            .get_state(&room, "m.room.power_levels", "")
+            .await
+            .unwrap();
+        match level {
+            Some(l) => levels["users"][user.as_str()] = json!(l),
+            None => {
+                levels["users"].as_object_mut().unwrap().remove(&user);
+            }
+        }
+        alice
+            .send_state(&room, "m.room.power_levels", "", &levels)
+            .await
+    };
+    set_level(room.clone(), dave_ghost.clone(), Some(50)).await;
+    eventually("Dave is an admin", || is_admin(&ours, DAVE_PN)).await;
+    set_level(room.clone(), dave_ghost.clone(), None).await;
+    eventually("Dave is no admin", || !is_admin(&ours, DAVE_PN)).await;
+    assert!(in_group(&ours, DAVE_PN), "and still a member");
+
+    // Kicked: Carol is removed.
+    alice.kick(&room, &carol_ghost).await;
+    eventually("Carol is removed", || !in_group(&ours, CAROL_PN)).await;
+
+    // Erin lets nobody add her: refused, said, and her ghost declines.
+    alice.invite(&room, &erin_ghost).await;
+    let notice = |room: &str, what: &str| {
+        let (room, what) = (room.to_owned(), what.to_owned());
+        move |r: &str, e: &serde_json::Value| {
+            r == room
+                && e["content"]["msgtype"] == "m.notice"
+                && body(e).contains(&format!("Your {what} was not bridged"))
+        }
+    };
+    let (_, said) = alice.sync_until(WAIT, notice(&room, "invite")).await;
+    assert!(body(&said).contains("privacy"), "{said}");
+    alice
+        .sync_until(WAIT, membership(&erin_ghost, "leave"))
+        .await;
+    assert!(!in_group(&ours, ERIN_PN));
+
+    // In Bob's group she is no admin: the kick is refused and Bob's ghost
+    // is back; Carol made a moderator is refused and put back.
+    alice.kick(&bobs_room, &bob_ghost).await;
+    let (mut told, mut back) = (false, false);
+    let refused_kick = notice(&bobs_room, "removal");
+    alice
+        .sync_until(WAIT, |r, e| {
+            told |= refused_kick(r, e);
+            back |= told
+                && r == bobs_room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == bob_ghost.as_str()
+                && e["content"]["membership"] == "join";
+            told && back
+        })
+        .await;
+    assert!(in_group(&bobs, BOB_PN), "Bob is still in his group");
+    set_level(bobs_room.clone(), carol_ghost.clone(), Some(50)).await;
+    let (mut told, mut back) = (false, false);
+    let refused_level = notice(&bobs_room, "power level change");
+    alice
+        .sync_until(WAIT, |r, e| {
+            told |= refused_level(r, e);
+            back |= told
+                && r == bobs_room
+                && e["type"] == "m.room.power_levels"
+                && e["content"]["users"][carol_ghost.as_str()].is_null();
+            told && back
+        })
+        .await;
+    assert!(!is_admin(&bobs, CAROL_PN));
+
+    // She leaves the room: she leaves the group (the homeserver said she
+    // had joined it: a declined invite leaves nothing, see the unit test of
+    // `was_joined`); Bob's group stays hers.
+    alice.leave(&room).await;
+    eventually("Alice left the group", || !in_group(&ours, ALICE_PN)).await;
+    assert!(in_group(&bobs, ALICE_PN));
     logged_in.bridge.stop().await;
 }
 

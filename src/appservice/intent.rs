@@ -15,7 +15,7 @@ use ruma::api::client::membership::invite_user::{
 };
 use ruma::api::client::membership::{
     get_member_events, join_room_by_id_or_alias, joined_members, joined_rooms, kick_user,
-    leave_room,
+    leave_room, unban_user,
 };
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::presence::set_presence;
@@ -372,6 +372,13 @@ impl Intent {
     ) -> Result<(), ClientError> {
         let mut request = kick_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
         request.reason = Some(reason.to_owned());
+        self.call(request, Idempotent::Yes).await?;
+        Ok(())
+    }
+
+    /// Lifts the ban of `user_id` from `room_id` (they may be invited again).
+    pub async fn unban(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), ClientError> {
+        let request = unban_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
         self.call(request, Idempotent::Yes).await?;
         Ok(())
     }

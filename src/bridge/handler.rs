@@ -138,38 +138,12 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
         N::user_active(bridge, sender).await;
     }
     match event.kind.as_str() {
-        "m.room.member" => {
-            let Some(member) = event.member() else {
-                return;
-            };
-            if event.state_key.as_deref() == Some(bridge.bot.user_id().as_str())
-                && member.membership == MembershipState::Invite
-            {
-                let chore = Chore::Invited {
-                    room: room.to_owned(),
-                    sender: sender.to_owned(),
-                    is_direct: member.is_direct.unwrap_or(false),
-                };
-                bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
-            }
-            // A ghost (or the bot) kicked or banned by a user is no longer
-            // in the room: a ghost joins again before it next speaks there.
-            let target = event
-                .state_key
-                .as_deref()
-                .and_then(|k| UserId::parse(k).ok());
-            if let Some(ghost) = target.filter(|g| bridge.is_ours(g))
-                && matches!(
-                    member.membership,
-                    MembershipState::Leave | MembershipState::Ban
-                )
-            {
-                bridge.note_left(room, &ghost).await;
-            }
-        }
-        // A user's change of a portal's name or topic (not a member's
-        // name: those have a state key).
-        "m.room.name" | "m.room.topic" if event.state_key.as_deref() == Some("") => {
+        "m.room.member" => member_event(bridge, (room, sender), event).await,
+        // A user's change of a portal's name, topic or power levels (not
+        // a member's name: those have a state key).
+        "m.room.name" | "m.room.topic" | "m.room.power_levels"
+            if event.state_key.as_deref() == Some("") =>
+        {
             queue_outbound(bridge, room, event).await;
         }
         // A sticker has no body to read as a command.
@@ -213,6 +187,53 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
             }
         }
         _ => {}
+    }
+}
+
+/// A member event: the bot invited (a chore), a ghost gone from a room,
+/// and what the network may follow: a ghost invited or kicked by a user,
+/// or the user leaving (a group's members), in the portal's order.
+async fn member_event<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    (room, sender): (&RoomId, &UserId),
+    event: &Event,
+) {
+    let Some(member) = event.member() else {
+        return;
+    };
+    if event.state_key.as_deref() == Some(bridge.bot.user_id().as_str())
+        && member.membership == MembershipState::Invite
+    {
+        let chore = Chore::Invited {
+            room: room.to_owned(),
+            sender: sender.to_owned(),
+            is_direct: member.is_direct.unwrap_or(false),
+        };
+        bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
+    }
+    // A ghost (or the bot) kicked or banned by a user is no longer
+    // in the room: a ghost joins again before it next speaks there.
+    let target = event
+        .state_key
+        .as_deref()
+        .and_then(|k| UserId::parse(k).ok());
+    let leaves = matches!(
+        member.membership,
+        MembershipState::Leave | MembershipState::Ban
+    );
+    if let Some(ghost) = target.as_ref().filter(|g| bridge.is_ours(g))
+        && leaves
+    {
+        bridge.note_left(room, ghost).await;
+    }
+    // A ghost invited or kicked by a user, or the user leaving:
+    // the network may follow (a group's members), in the portal's
+    // order.
+    let ghost_by_user = target.as_ref().is_some_and(|t| bridge.is_ghost(t))
+        && (leaves || member.membership == MembershipState::Invite);
+    let user_leaves = target.as_deref() == Some(sender) && leaves;
+    if ghost_by_user || user_leaves {
+        queue_outbound(bridge, room, event).await;
     }
 }
 

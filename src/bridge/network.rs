@@ -39,6 +39,11 @@ pub enum MatrixEvent {
     Name,
     /// `m.room.topic`: the room's topic changed.
     Topic,
+    /// `m.room.member`: a ghost invited or kicked by a user, or the user
+    /// leaving.
+    Member,
+    /// `m.room.power_levels`: who may do what in the room changed.
+    PowerLevels,
 }
 
 impl MatrixEvent {
@@ -53,6 +58,8 @@ impl MatrixEvent {
             "org.matrix.msc3381.poll.end" | "m.poll.end" => MatrixEvent::PollEnd,
             "m.room.name" => MatrixEvent::Name,
             "m.room.topic" => MatrixEvent::Topic,
+            "m.room.member" => MatrixEvent::Member,
+            "m.room.power_levels" => MatrixEvent::PowerLevels,
             _ => return None,
         })
     }

@@ -24,6 +24,12 @@ use crate::store::{Login, Message, Portal};
 /// (they may redact, kick and change the room, as WhatsApp admins may).
 pub const ADMIN_LEVEL: i32 = 50;
 
+/// The power level of a portal's user in a group's room: enough to change
+/// power levels (a ghost's level is how they make a member an admin) and to
+/// demote a ghost at [`ADMIN_LEVEL`]; the network says whether it allows
+/// what they do.
+pub const OWNER_LEVEL: i32 = 100;
+
 /// Something that happened in one of a login's chats, or to a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteEvent {
@@ -260,9 +266,9 @@ impl<N: Network> Bridge<N> {
 
     /// Makes the room's ghosts what the chat's member list says: missing
     /// ones join, those no longer in it leave, and admins are exactly the
-    /// ghosts at [`ADMIN_LEVEL`]. The portal's `owner` is at least at that
-    /// level too: it is their chat, whose name and topic they may change
-    /// as its members may on the network.
+    /// ghosts at [`ADMIN_LEVEL`] or above (at it). The portal's `owner` is
+    /// at [`OWNER_LEVEL`]: it is their chat, whose name, topic and members
+    /// they may change as far as the network lets them.
     async fn sync_members(
         &self,
         portal: &Portal,
@@ -293,15 +299,15 @@ impl<N: Network> Bridge<N> {
             .iter()
             .map(|who| self.ghost_user_id(who))
             .collect::<Result<Vec<_>, _>>()?;
-        let admin = Int::from(ADMIN_LEVEL);
+        let (admin, owner_level) = (Int::from(ADMIN_LEVEL), Int::from(OWNER_LEVEL));
         self.change_levels(portal, |levels| {
             let before = levels.clone();
-            levels.retain(|u, l| !(self.is_ghost(u) && *l == admin && !admin_ids.contains(u)));
+            levels.retain(|u, l| !(self.is_ghost(u) && *l >= admin && !admin_ids.contains(u)));
             for user in admin_ids {
                 levels.insert(user, admin);
             }
-            if levels.get(owner).is_none_or(|l| *l < admin) {
-                levels.insert(owner.to_owned(), admin);
+            if levels.get(owner).is_none_or(|l| *l < owner_level) {
+                levels.insert(owner.to_owned(), owner_level);
             }
             *levels != before
         })

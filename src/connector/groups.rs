@@ -1,7 +1,10 @@
 //! A group's life after its portal is made: WhatsApp's changes into the
 //! room as they come (`group_change`) and, for what was missed, at each
 //! reconnect (`resync_groups`); the user's changes in Matrix out to
-//! WhatsApp (`from_matrix`).
+//! WhatsApp (`from_matrix`, and `members` for who is in the group and who
+//! runs it).
+
+mod members;
 
 use std::sync::Arc;
 
@@ -19,6 +22,8 @@ use crate::bridge::ghost::GhostId;
 use crate::bridge::{MatrixEvent, RemoteEvent};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, StoreError};
+
+pub(super) use members::{levels_from_matrix, member_from_matrix};
 
 /// A change to group `change.group`, as the core's events: name,
 /// description, who joined and who left, who is an admin. The login's own

@@ -254,7 +254,12 @@ fn is_own(client: &Client, sender_id: &str) -> bool {
 
 /// The WhatsApp JID of a Matrix user named in a message: one of our ghosts,
 /// or the user themself.
-fn jid_of_mxid(bridge: &Bridge, login: &Login, client: &Client, mxid: &UserId) -> Option<Jid> {
+pub(in crate::connector) fn jid_of_mxid(
+    bridge: &Bridge,
+    login: &Login,
+    client: &Client,
+    mxid: &UserId,
+) -> Option<Jid> {
     if mxid == login.mxid {
         return Some(client.jid().to_non_ad());
     }

@@ -180,6 +180,12 @@ impl MatrixUser {
         self.post(&path, &json!({ "user_id": user_id })).await;
     }
 
+    /// Kicks `user_id` out of the room.
+    pub async fn kick(&self, room_id: &str, user_id: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{}/kick", enc(room_id));
+        self.post(&path, &json!({ "user_id": user_id })).await;
+    }
+
     pub async fn leave(&self, room_id: &str) {
         let path = format!("/_matrix/client/v3/rooms/{}/leave", enc(room_id));
         self.post(&path, &json!({})).await;

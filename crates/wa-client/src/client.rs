@@ -653,6 +653,12 @@ impl Client {
             .await
     }
 
+    /// Leaves `group` (the account stops being a member).
+    pub async fn leave_group(&self, group: &Jid) -> Result<(), SendError> {
+        let conn = self.connection()?;
+        groups::leave(&self.shared, &conn, group).await
+    }
+
     /// Unlinks this device: tells the server, clears the store and stops.
     pub async fn logout(&self) -> Result<(), SendError> {
         let conn = self.connection()?;

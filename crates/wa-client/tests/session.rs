@@ -334,10 +334,11 @@ async fn the_servers_props_steer_privacy_tokens() {
     stop(client, events).await;
 }
 
-/// A group's subject and description set, and the description removed
-/// (whatsmeow `SetGroupName`, `SetGroupTopic`); a group we are not in refuses.
+/// A group's subject and description set, the description removed
+/// (whatsmeow `SetGroupName`, `SetGroupTopic`), then the group left
+/// (`LeaveGroup`); a group we are not in refuses.
 #[tokio::test]
-async fn a_group_is_renamed_and_described_then_undescribed() {
+async fn a_group_is_renamed_described_undescribed_and_left() {
     let sim = sim().await;
     let mine = sim.account("15554449710");
     sim.account("15554449711");
@@ -366,6 +367,14 @@ async fn a_group_is_renamed_and_described_then_undescribed() {
         client.set_group_subject(&outsider, "x").await.is_err(),
         "a group that does not exist refuses"
     );
+    client.leave_group(&group).await.unwrap();
+    assert!(
+        client.group_info(&group).await.is_err(),
+        "a group left is no longer ours to read"
+    );
+    let members = sim.group_members(&group).unwrap();
+    assert!(!members.contains_key("15554449710"), "{members:?}");
+    assert!(members.contains_key("15554449711"), "{members:?}");
 }
 
 /// Member changes of a group: an add carries the member's privacy token

@@ -403,6 +403,13 @@ impl Sim {
         ))
     }
 
+    /// Group `gid`'s members by phone number, with their role (`admin`,
+    /// `superadmin`) if any, as the server has them.
+    pub fn group_members(&self, gid: &Jid) -> Option<BTreeMap<String, Option<&'static str>>> {
+        let state = self.shared.state();
+        Some(state.groups.get(gid.user())?.members.clone())
+    }
+
     /// The push name `pn`'s devices last gave with their presence.
     pub fn push_name(&self, pn: &str) -> Option<String> {
         self.shared.state().push_names.get(pn).cloned()

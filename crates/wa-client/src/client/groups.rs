@@ -280,6 +280,20 @@ pub(crate) async fn change_members(
     Ok(outcomes(&answer, tag))
 }
 
+/// Leaves `group`: `<iq to=g.us><leave><group id=GROUP/></leave>` (whatsmeow
+/// `LeaveGroup`); the members left are told by the server.
+pub(crate) async fn leave(
+    shared: &Shared,
+    conn: &Connection,
+    group: &Jid,
+) -> Result<(), SendError> {
+    let child = Node::new("leave").children(vec![Node::new("group").attr("id", group.clone())]);
+    conn.iq(iq(Jid::new("", Server::Group), "set", child))
+        .await?;
+    lock(&shared.groups).remove(&group.to_string());
+    Ok(())
+}
+
 /// Renames `group`: `<subject>NAME</subject>` (whatsmeow `SetGroupName`).
 pub(crate) async fn set_subject(
     conn: &Connection,

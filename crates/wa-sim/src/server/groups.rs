@@ -315,11 +315,17 @@ fn leave(state: &mut State, ask: &Ask<'_>) -> Node {
     let gids: Vec<Jid> = ask
         .action
         .children_by_tag("group")
-        .filter_map(|g| g.attr_str("id"))
         .filter_map(|g| {
-            g.parse::<Jid>()
-                .ok()
-                .or_else(|| Some(Jid::new(g, Server::Group)))
+            // A JID on the wire (whatsmeow and Baileys both send one), or
+            // a bare id.
+            if let Some(jid) = g.attr_jid("id") {
+                return Some(jid.clone());
+            }
+            let id = g.attr_str("id")?;
+            Some(
+                id.parse::<Jid>()
+                    .unwrap_or_else(|_| Jid::new(id, Server::Group)),
+            )
         })
         .collect();
     for gid in gids {
