@@ -261,6 +261,10 @@ const ERIN_PN: &str = "15557796005";
 /// the room (she leaves the group). In Bob's other group, where she is no
 /// admin, her kick of Bob's ghost and her making Carol a moderator are
 /// refused: notices say why and the room is put back as the group has it.
+/// Bob's settings (only admins send, only admins edit) become the room's
+/// levels; Alice opens the info again from Matrix where she may, and is
+/// refused where she may not. Removed from Bob's group, Alice is told and
+/// taken out of its room; added back, she is invited again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
     if support::synapse::venv().is_none() {
@@ -402,6 +406,83 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
         })
         .await;
     assert!(!is_admin(&bobs, CAROL_PN));
+
+    // Settings: Bob lets only admins send, then only admins change the
+    // info; the room's levels follow. Alice (an admin) opens the info to
+    // everyone again from Matrix: the group follows.
+    let levels_where = |room: &str, check: fn(&serde_json::Value) -> bool| {
+        let room = room.to_owned();
+        move |r: &str, e: &serde_json::Value| {
+            r == room && e["type"] == "m.room.power_levels" && check(&e["content"])
+        }
+    };
+    assert!(bob.set_group_setting(&ours, "announcement", true));
+    alice
+        .sync_until(WAIT, levels_where(&room, |c| c["events_default"] == 50))
+        .await;
+    assert!(bob.set_group_setting(&ours, "locked", true));
+    alice
+        .sync_until(
+            WAIT,
+            levels_where(&room, |c| c["events"]["m.room.name"] == 50),
+        )
+        .await;
+    let mut levels = alice
+        .get_state(&room, "m.room.power_levels", "")
+        .await
+        .unwrap();
+    levels["events"]["m.room.name"] = json!(0);
+    alice
+        .send_state(&room, "m.room.power_levels", "", &levels)
+        .await;
+    eventually("the group's info is open", || {
+        sim.group_settings(&ours) == Some((true, false))
+    })
+    .await;
+    // In Bob's group she may not: refused, and the level put back.
+    let mut levels = alice
+        .get_state(&bobs_room, "m.room.power_levels", "")
+        .await
+        .unwrap();
+    levels["events_default"] = json!(50);
+    alice
+        .send_state(&bobs_room, "m.room.power_levels", "", &levels)
+        .await;
+    let (mut told, mut back) = (false, false);
+    let refused_level = notice(&bobs_room, "power level change");
+    // Omitted when 0, the default.
+    let put_back = levels_where(&bobs_room, |c| {
+        c["events_default"].as_i64().unwrap_or(0) == 0
+    });
+    alice
+        .sync_until(WAIT, |r, e| {
+            told |= refused_level(r, e);
+            back |= told && put_back(r, e);
+            told && back
+        })
+        .await;
+    assert_eq!(sim.group_settings(&bobs), Some((false, false)));
+
+    // Bob removes her from his group: the room says so and she is out of
+    // it; he adds her back: she is invited again.
+    assert!(bob.change_group_members(&bobs, "remove", &[ALICE_PN]));
+    let (mut told, mut out) = (false, false);
+    alice
+        .sync_until(WAIT, |r, e| {
+            told |= r == bobs_room
+                && body(e).contains(&format!(
+                    "You were removed from this group on WhatsApp by +{BOB_PN}"
+                ));
+            out |= r == bobs_room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == alice_id.as_str()
+                && e["content"]["membership"] == "leave";
+            told && out
+        })
+        .await;
+    assert!(bob.change_group_members(&bobs, "add", &[ALICE_PN]));
+    let back = alice.wait_for_invite(WAIT).await;
+    assert_eq!(back, bobs_room, "invited back into the same room");
 
     // She leaves the room: she leaves the group (the homeserver said she
     // had joined it: a declined invite leaves nothing, see the unit test of

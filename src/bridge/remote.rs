@@ -5,14 +5,14 @@
 //! chat's name and description, who is in it. A chat without a portal
 //! gets nothing: these events never make rooms.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ruma::events::StateEventContent;
+use ruma::events::TimelineEventType;
 use ruma::events::room::name::RoomNameEventContent;
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
 use ruma::events::room::topic::RoomTopicEventContent;
-use ruma::{Int, OwnedUserId, UserId};
+use ruma::{Int, UserId};
 use tracing::debug;
 
 use super::ghost::GhostId;
@@ -109,6 +109,30 @@ pub enum RemoteEvent {
         /// Those of `members` who are admins.
         admins: Vec<GhostId>,
     },
+    /// Who may send and who may change the chat's info: only its admins
+    /// (`Some(true)`), everyone (`Some(false)`), or as it was (`None`).
+    Settings {
+        /// The chat's network id.
+        chat_id: String,
+        /// Only admins may send.
+        only_admins_send: Option<bool>,
+        /// Only admins may change the name, description and picture.
+        only_admins_edit: Option<bool>,
+    },
+    /// The login's own account is no longer in the chat: the room says
+    /// why and the user is taken out of it (nothing is bridged there now).
+    Gone {
+        /// The chat's network id.
+        chat_id: String,
+        /// Why.
+        why: Gone,
+    },
+    /// The login's own account is in the chat again: the user is invited
+    /// back into its room.
+    Back {
+        /// The chat's network id.
+        chat_id: String,
+    },
     /// People left the chat; `removed_by` when someone else removed them.
     Left {
         /// The chat's network id.
@@ -118,6 +142,35 @@ pub enum RemoteEvent {
         /// Who removed them, if they did not leave themselves.
         removed_by: Option<GhostId>,
     },
+}
+
+/// Why the login's own account is no longer in a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gone {
+    /// The user left it (on another device, or from Matrix).
+    Left,
+    /// Someone removed the user, if the network says who.
+    Removed(Option<GhostId>),
+    /// The chat no longer exists.
+    Deleted,
+}
+
+impl Gone {
+    /// What the room is told.
+    fn notice<N: Network>(&self) -> String {
+        let net = N::NAME;
+        match self {
+            Gone::Left => format!("You left this group on {net}; it is no longer bridged."),
+            Gone::Removed(Some(by)) => format!(
+                "You were removed from this group on {net} by {}; it is no longer bridged.",
+                by.fallback_name
+            ),
+            Gone::Removed(None) => {
+                format!("You were removed from this group on {net}; it is no longer bridged.")
+            }
+            Gone::Deleted => format!("This group was deleted on {net}; it is no longer bridged."),
+        }
+    }
 }
 
 impl<N: Network> Bridge<N> {
@@ -132,6 +185,9 @@ impl<N: Network> Bridge<N> {
             | RemoteEvent::Joined { chat_id, .. }
             | RemoteEvent::Admins { chat_id, .. }
             | RemoteEvent::Members { chat_id, .. }
+            | RemoteEvent::Settings { chat_id, .. }
+            | RemoteEvent::Gone { chat_id, .. }
+            | RemoteEvent::Back { chat_id }
             | RemoteEvent::Left { chat_id, .. } => chat_id,
         };
         let Some(portal) = self.db.portal(&login.login_id, chat_id).await? else {
@@ -188,6 +244,21 @@ impl<N: Network> Bridge<N> {
             } => {
                 for who in &who {
                     self.ghost_leaves(&portal, who, removed_by.as_ref()).await?;
+                }
+            }
+            RemoteEvent::Settings {
+                only_admins_send,
+                only_admins_edit,
+                ..
+            } => {
+                let settings = (only_admins_send, only_admins_edit);
+                self.change_levels(&portal, |levels| apply_settings(levels, settings))
+                    .await?;
+            }
+            RemoteEvent::Gone { why, .. } => self.user_gone(&portal, &login.mxid, &why).await?,
+            RemoteEvent::Back { .. } => {
+                if !self.is_in_room(&portal, &login.mxid).await? {
+                    self.bot.invite(&portal.room_id, &login.mxid).await?;
                 }
             }
             // Unchanged names and topics, and presence (above).
@@ -251,6 +322,7 @@ impl<N: Network> Bridge<N> {
             users.push(ghost.user_id().to_owned());
         }
         self.change_levels(portal, |levels| {
+            let levels = &mut levels.users;
             let mut changed = false;
             for user in users {
                 changed |= if admin {
@@ -301,6 +373,7 @@ impl<N: Network> Bridge<N> {
             .collect::<Result<Vec<_>, _>>()?;
         let (admin, owner_level) = (Int::from(ADMIN_LEVEL), Int::from(OWNER_LEVEL));
         self.change_levels(portal, |levels| {
+            let levels = &mut levels.users;
             let before = levels.clone();
             levels.retain(|u, l| !(self.is_ghost(u) && *l >= admin && !admin_ids.contains(u)));
             for user in admin_ids {
@@ -314,12 +387,12 @@ impl<N: Network> Bridge<N> {
         .await
     }
 
-    /// Changes the users' power levels of `portal`'s room with `change`
-    /// (which says whether it changed anything), as the bot.
+    /// Changes the power levels of `portal`'s room with `change` (which
+    /// says whether it changed anything), as the bot.
     async fn change_levels(
         &self,
         portal: &Portal,
-        change: impl FnOnce(&mut BTreeMap<OwnedUserId, Int>) -> bool,
+        change: impl FnOnce(&mut RoomPowerLevelsEventContent) -> bool,
     ) -> Result<(), Error> {
         let room = &portal.room_id;
         let Some(current) = self
@@ -331,10 +404,33 @@ impl<N: Network> Bridge<N> {
         };
         let mut levels: RoomPowerLevelsEventContent = serde_json::from_value(current)
             .map_err(|e| ClientError::InvalidResponse(format!("power levels: {e}")))?;
-        if change(&mut levels.users) {
+        if change(&mut levels) {
             self.bot.send_state(room, &levels, "", None).await?;
         }
         Ok(())
+    }
+
+    /// The login's own account is out of `portal`'s chat: the room is told
+    /// why and `owner` is taken out of it, once (not again while they are
+    /// out).
+    async fn user_gone(&self, portal: &Portal, owner: &UserId, why: &Gone) -> Result<(), Error> {
+        if !self.is_in_room(portal, owner).await? {
+            return Ok(());
+        }
+        let said = why.notice::<N>();
+        self.notice(&portal.room_id, &said).await;
+        self.bot.kick(&portal.room_id, owner, &said).await?;
+        Ok(())
+    }
+
+    /// Whether `user` is in `portal`'s room or invited to it.
+    async fn is_in_room(&self, portal: &Portal, user: &UserId) -> Result<bool, Error> {
+        let member = self
+            .bot
+            .get_state_event(&portal.room_id, "m.room.member", user.as_str())
+            .await?;
+        let membership = member.as_ref().and_then(|m| m["membership"].as_str());
+        Ok(matches!(membership, Some("join" | "invite")))
     }
 
     /// `who` is no longer in the chat: their ghost leaves the room, or is
@@ -408,5 +504,78 @@ impl<N: Network> Bridge<N> {
             N::ghost_renamed(self, who, &ghosted.intent).await;
         }
         Ok(ghosted.intent)
+    }
+}
+
+/// The power-level requirements for who may send (`events_default`) and
+/// who may change the room's name, topic and avatar, as a chat's settings
+/// say: a network admin's level ([`ADMIN_LEVEL`]) when only admins may,
+/// else everyone's. Returns whether anything changed.
+fn apply_settings(
+    levels: &mut RoomPowerLevelsEventContent,
+    (only_admins_send, only_admins_edit): (Option<bool>, Option<bool>),
+) -> bool {
+    let before = serde_json::to_value(&*levels).ok();
+    let level = |only_admins: bool| Int::from(if only_admins { ADMIN_LEVEL } else { 0 });
+    if let Some(only) = only_admins_send {
+        levels.events_default = level(only);
+    }
+    if let Some(only) = only_admins_edit {
+        for kind in [
+            TimelineEventType::RoomName,
+            TimelineEventType::RoomTopic,
+            TimelineEventType::RoomAvatar,
+        ] {
+            levels.events.insert(kind, level(only));
+        }
+    }
+    serde_json::to_value(&*levels).ok() != before
+}
+
+/// Whether `levels` let only a network admin send, and only one change the
+/// room's info (its name's requirement stands for the three).
+pub fn settings_of(levels: &RoomPowerLevelsEventContent) -> (bool, bool) {
+    let admin = Int::from(ADMIN_LEVEL);
+    let name = levels
+        .events
+        .get(&TimelineEventType::RoomName)
+        .copied()
+        .unwrap_or(levels.state_default);
+    (levels.events_default >= admin, name >= admin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn levels() -> RoomPowerLevelsEventContent {
+        serde_json::from_value(serde_json::json!({
+            "events": {"m.room.name": 50, "m.room.power_levels": 100},
+            "events_default": 0,
+            "state_default": 50,
+        }))
+        .unwrap_or_else(|e| panic!("power levels: {e}"))
+    }
+
+    /// A chat's settings become the levels to send and to change the
+    /// room's info, and read back the same; what is not said stays.
+    #[test]
+    fn settings_are_levels_and_back() {
+        let mut l = levels();
+        assert_eq!(settings_of(&l), (false, true), "Synapse's name level");
+        assert!(apply_settings(&mut l, (None, Some(false))));
+        assert_eq!(settings_of(&l), (false, false));
+        assert_eq!(l.events[&TimelineEventType::RoomTopic], Int::from(0));
+        assert!(apply_settings(&mut l, (Some(true), None)));
+        assert_eq!(settings_of(&l), (true, false));
+        assert!(
+            !apply_settings(&mut l, (Some(true), Some(false))),
+            "no change"
+        );
+        assert_eq!(
+            l.events[&TimelineEventType::RoomPowerLevels],
+            Int::from(100),
+            "other requirements stay"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod members;
 use std::sync::Arc;
 
 use tracing::debug;
-use wa_client::{Client, GroupChange, GroupChangeKind, GroupInfo};
+use wa_client::{Client, Error as WaError, GroupChange, GroupChangeKind, GroupInfo, SendError};
 use wa_core::jid::Jid;
 
 use ruma::events::room::name::RoomNameEventContent;
@@ -19,6 +19,7 @@ use ruma::{RoomId, UserId};
 use super::relations::{refuse, user_event};
 use crate::appservice::Event;
 use crate::bridge::ghost::GhostId;
+use crate::bridge::remote::Gone;
 use crate::bridge::{MatrixEvent, RemoteEvent};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, StoreError};
@@ -26,10 +27,11 @@ use crate::store::{Login, Portal, PortalKind, StoreError};
 pub(super) use members::{levels_from_matrix, member_from_matrix};
 
 /// A change to group `change.group`, as the core's events: name,
-/// description, who joined and who left, who is an admin. The login's own
-/// account is left out (its ghost is no one); what is not shown yet
-/// (settings, the group's end, the user removed) is logged.
-pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option<RemoteEvent> {
+/// description, who joined and who left, who is an admin, who may send and
+/// change its info; the login's own account leaving, removed or added
+/// again, and the group's end. Others' changes name them by their ghosts;
+/// the user's own account has none.
+pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<RemoteEvent> {
     let chat_id = change.group.to_string();
     let own = |j: &Jid| super::addressing::is_own(client, j);
     // The user's own change (from the phone) is the bot's in Matrix: the
@@ -39,6 +41,7 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option
         None => None,
     };
     let mut others = Vec::new();
+    let mut includes_own = false;
     let people = match &change.kind {
         GroupChangeKind::Added(p)
         | GroupChangeKind::Removed(p)
@@ -49,54 +52,95 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Option
     };
     for j in people {
         if own(j) {
-            debug!(chat = %chat_id, "a group change of the user's own membership; not shown yet");
+            includes_own = true;
             continue;
         }
         others.push(person(client, j).await);
     }
-    Some(match change.kind {
+    let mut events = Vec::new();
+    let settings = |send, edit| RemoteEvent::Settings {
+        chat_id: chat_id.clone(),
+        only_admins_send: send,
+        only_admins_edit: edit,
+    };
+    let gone = |why| RemoteEvent::Gone {
+        chat_id: chat_id.clone(),
+        why,
+    };
+    match change.kind {
         // A notification without its subject renames nothing.
-        GroupChangeKind::Subject(name) if name.is_empty() => return None,
-        GroupChangeKind::Subject(name) => RemoteEvent::Renamed { chat_id, name, by },
-        GroupChangeKind::Description(topic) => RemoteEvent::Described { chat_id, topic, by },
-        GroupChangeKind::Added(_) => RemoteEvent::Joined {
-            chat_id,
-            who: others,
-        },
-        GroupChangeKind::Removed(_) => RemoteEvent::Left {
-            chat_id,
-            who: others,
-            removed_by: by,
-        },
-        GroupChangeKind::Left(_) => RemoteEvent::Left {
-            chat_id,
-            who: others,
-            removed_by: None,
-        },
-        GroupChangeKind::Promoted(_) => RemoteEvent::Admins {
-            chat_id,
-            who: others,
-            admin: true,
-        },
-        GroupChangeKind::Demoted(_) => RemoteEvent::Admins {
-            chat_id,
-            who: others,
-            admin: false,
-        },
-        // The subject and members of a new group are the portal's when it
-        // is made; other kinds (settings, the group's end) are not shown.
-        GroupChangeKind::Created { .. } => return None,
-        GroupChangeKind::Other(tag) => {
-            debug!(%tag, "a group change not shown in Matrix yet");
-            return None;
+        GroupChangeKind::Subject(name) if name.is_empty() => {}
+        GroupChangeKind::Subject(name) => events.push(RemoteEvent::Renamed {
+            chat_id: chat_id.clone(),
+            name,
+            by,
+        }),
+        GroupChangeKind::Description(topic) => events.push(RemoteEvent::Described {
+            chat_id: chat_id.clone(),
+            topic,
+            by,
+        }),
+        GroupChangeKind::Added(_) => {
+            if includes_own {
+                events.push(RemoteEvent::Back {
+                    chat_id: chat_id.clone(),
+                });
+            }
+            events.push(RemoteEvent::Joined {
+                chat_id: chat_id.clone(),
+                who: others,
+            });
         }
-    })
+        GroupChangeKind::Removed(_) | GroupChangeKind::Left(_) => {
+            let removed = matches!(change.kind, GroupChangeKind::Removed(_));
+            events.push(RemoteEvent::Left {
+                chat_id: chat_id.clone(),
+                who: others,
+                removed_by: by.clone().filter(|_| removed),
+            });
+            // Removed by someone else, or left (from the phone or Matrix).
+            if includes_own {
+                let someone_else = removed && change.actor.as_ref().is_some_and(|a| !own(a));
+                events.push(gone(match someone_else {
+                    true => Gone::Removed(by),
+                    false => Gone::Left,
+                }));
+            }
+        }
+        GroupChangeKind::Promoted(_) | GroupChangeKind::Demoted(_) => {
+            let admin = matches!(change.kind, GroupChangeKind::Promoted(_));
+            events.push(RemoteEvent::Admins {
+                chat_id: chat_id.clone(),
+                who: others,
+                admin,
+            });
+        }
+        GroupChangeKind::Announce(on) => events.push(settings(Some(on), None)),
+        GroupChangeKind::Locked(on) => events.push(settings(None, Some(on))),
+        GroupChangeKind::Deleted => events.push(gone(Gone::Deleted)),
+        // The subject and members of a new group are the portal's when it
+        // is made.
+        GroupChangeKind::Created { .. } => {}
+        GroupChangeKind::Other(tag) => debug!(%tag, "a group change not shown in Matrix yet"),
+    }
+    events
 }
 
 /// A group member as the core knows people: by phone number where the
 /// client knows it (one ghost per person).
 async fn person(client: &Client, jid: &Jid) -> GhostId {
     super::incoming::ghost_id(&super::addressing::by_number(client, jid).await)
+}
+
+/// The group as `info` describes it, as the core's events: its members
+/// and admins, and its settings.
+pub(super) async fn state_events(client: &Client, info: &GroupInfo) -> [RemoteEvent; 2] {
+    let settings = RemoteEvent::Settings {
+        chat_id: info.jid.to_string(),
+        only_admins_send: Some(info.announce),
+        only_admins_edit: Some(info.locked),
+    };
+    [members_event(client, info).await, settings]
 }
 
 /// Everyone in the group `info` describes (but the login's own account),
@@ -137,10 +181,26 @@ pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Clien
         let info = match client.group_info(&chat).await {
             Ok(info) => info,
             Err(e) => {
+                // Out of the group while away (refused) or the group gone.
+                let why = match &e {
+                    SendError::Connection(WaError::Iq { code: 403, .. }) => {
+                        Some(Gone::Removed(None))
+                    }
+                    SendError::Connection(WaError::Iq { code: 404, .. }) => Some(Gone::Deleted),
+                    _ => None,
+                };
                 debug!(error = %e, "a group not read; its room stays as it was");
+                if let Some(why) = why {
+                    let chat_id = portal.chat_id.clone();
+                    let gone = RemoteEvent::Gone { chat_id, why };
+                    if let Err(e) = bridge.handle_remote(login, gone).await {
+                        debug!(error = %e, "a group's end not shown");
+                    }
+                }
                 continue;
             }
         };
+        let [members, settings] = state_events(client, &info).await;
         let events = [
             RemoteEvent::Renamed {
                 chat_id: portal.chat_id.clone(),
@@ -152,7 +212,8 @@ pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Clien
                 topic: info.description.clone(),
                 by: None,
             },
-            members_event(client, &info).await,
+            members,
+            settings,
         ];
         for event in events {
             if let Err(e) = bridge.handle_remote(login, event).await {

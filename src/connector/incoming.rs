@@ -90,10 +90,10 @@ pub(super) async fn run_events(
             | ClientEvent::ChatState { .. }
             | ClientEvent::Presence { .. }
             | ClientEvent::GroupChange(_)) => {
-                if let Some(remote) = remote_event(&client, event).await
-                    && let Err(e) = bridge.handle_remote(&login, remote).await
-                {
-                    debug!(error = %e, "a WhatsApp event not bridged");
+                for remote in remote_events(&client, event).await {
+                    if let Err(e) = bridge.handle_remote(&login, remote).await {
+                        debug!(error = %e, "a WhatsApp event not bridged");
+                    }
                 }
             }
             ClientEvent::Connected => {
@@ -462,8 +462,11 @@ pub(super) async fn send_and_record(
 
 /// What the core shows of a client event: a contact's read receipt,
 /// typing or presence, a group's change.
-async fn remote_event(client: &Client, event: ClientEvent) -> Option<RemoteEvent> {
-    match event {
+async fn remote_events(client: &Client, event: ClientEvent) -> Vec<RemoteEvent> {
+    if let ClientEvent::GroupChange(change) = event {
+        return super::groups::group_change(client, change).await;
+    }
+    let one = match event {
         ClientEvent::Receipt(r) if r.kind == ReceiptKind::Read => read_event(client, r).await,
         ClientEvent::ChatState { chat, from, state } => {
             Some(typing_event(client, &chat, &from, state).await)
@@ -474,9 +477,9 @@ async fn remote_event(client: &Client, event: ClientEvent) -> Option<RemoteEvent
             who: ghost_id(&from),
             online: available,
         }),
-        ClientEvent::GroupChange(change) => super::groups::group_change(client, change).await,
         _ => None,
-    }
+    };
+    one.into_iter().collect()
 }
 
 /// A contact's read receipt as the core's event; none for one of our own

@@ -51,10 +51,12 @@ pub(super) async fn portal(
     };
     bridge.save_portal(&portal, &login.mxid).await?;
     if let Some(info) = &group {
-        // The members are in; their admins' power levels follow.
-        let members = super::groups::members_event(client, info).await;
-        if let Err(e) = bridge.handle_remote(login, members).await {
-            debug!(error = %e, "a new group's admins not shown");
+        // The members are in; their admins' power levels and the
+        // group's settings follow.
+        for event in super::groups::state_events(client, info).await {
+            if let Err(e) = bridge.handle_remote(login, event).await {
+                debug!(error = %e, "a new group's admins or settings not shown");
+            }
         }
     }
     super::appstate::on_new_portal(bridge, login, &portal).await;

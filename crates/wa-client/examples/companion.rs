@@ -490,6 +490,9 @@ fn group_change_json(g: &GroupChange) -> Value {
         GroupChangeKind::Demoted(j) => ("demoted", json!(strings(j))),
         GroupChangeKind::Subject(s) => ("subject", json!(s)),
         GroupChangeKind::Description(d) => ("description", json!(d)),
+        GroupChangeKind::Announce(on) => ("announce", json!(on)),
+        GroupChangeKind::Locked(on) => ("locked", json!(on)),
+        GroupChangeKind::Deleted => ("deleted", json!(null)),
         GroupChangeKind::Other(tag) => ("other", json!(tag)),
     };
     json!({

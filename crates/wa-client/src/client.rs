@@ -33,7 +33,7 @@ pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
-pub use groups::{Addressing, GroupInfo, MemberChange, MemberOutcome};
+pub use groups::{Addressing, GroupInfo, GroupSetting, MemberChange, MemberOutcome};
 pub use options::{Backoff, ClientOptions};
 pub(crate) use presence::unified_session_node;
 
@@ -651,6 +651,16 @@ impl Client {
     ) -> Result<Vec<MemberOutcome>, SendError> {
         self.change_members(group, MemberChange::Remove, participants)
             .await
+    }
+
+    /// Changes one of `group`'s settings (admins only).
+    pub async fn set_group_setting(
+        &self,
+        group: &Jid,
+        setting: GroupSetting,
+    ) -> Result<(), SendError> {
+        let conn = self.connection()?;
+        groups::set_setting(&self.shared, &conn, group, setting).await
     }
 
     /// Leaves `group` (the account stops being a member).

@@ -21,9 +21,9 @@ pub mod store;
 
 pub use client::{
     Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
-    ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, HistoryNotice,
-    IncomingMessage, MemberChange, MemberOutcome, MessageAck, PendingSend, Receipt, ReceiptKind,
-    SendError, Sent,
+    ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
+    HistoryNotice, IncomingMessage, MemberChange, MemberOutcome, MessageAck, PendingSend, Receipt,
+    ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use error::{AuthError, Error, ProtocolError};

@@ -408,6 +408,18 @@ impl Phone {
         self.change_group(gid, node)
     }
 
+    /// Turns a setting of group `gid` on or off: `announcement` (only
+    /// admins send) or `locked` (only admins change its info); this
+    /// account must be an admin.
+    pub fn set_group_setting(&self, gid: &Jid, setting: &str, on: bool) -> bool {
+        let tag = match (setting, on) {
+            ("announcement", false) => "not_announcement",
+            ("locked", false) => "unlocked",
+            (tag, _) => tag,
+        };
+        self.change_group(gid, Node::new(tag.to_owned()))
+    }
+
     /// Adds, removes, promotes or demotes (`tag`) the accounts `pns` in
     /// group `gid`; this account must be an admin.
     pub fn change_group_members(&self, gid: &Jid, tag: &str, pns: &[&str]) -> bool {

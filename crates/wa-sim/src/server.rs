@@ -410,6 +410,13 @@ impl Sim {
         Some(state.groups.get(gid.user())?.members.clone())
     }
 
+    /// Group `gid`'s settings: (announcement, locked).
+    pub fn group_settings(&self, gid: &Jid) -> Option<(bool, bool)> {
+        let state = self.shared.state();
+        let g = state.groups.get(gid.user())?;
+        Some((g.announce, g.locked))
+    }
+
     /// The push name `pn`'s devices last gave with their presence.
     pub fn push_name(&self, pn: &str) -> Option<String> {
         self.shared.state().push_names.get(pn).cloned()

@@ -1,7 +1,9 @@
 //! Who is in a group and who runs it, changed by the user in Matrix: a
 //! ghost invited is added to the group, a ghost kicked is removed, the
 //! user leaving the room leaves the group, and a ghost's power level
-//! raised to a moderator's or lowered makes them an admin or not. What
+//! raised to a moderator's or lowered makes them an admin or not, and the
+//! levels needed to send or to rename the room make the group's settings
+//! (only admins send, only admins change its info). What
 //! WhatsApp refuses gets a failed status and a notice saying why, and the
 //! room is put back as the group has it.
 
@@ -11,12 +13,12 @@ use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
 use ruma::{Int, RoomId, UserId};
 use tracing::{debug, info};
-use wa_client::{Client, MemberChange, MemberOutcome};
+use wa_client::{Client, GroupInfo, GroupSetting, MemberChange, MemberOutcome};
 use wa_core::jid::Jid;
 
 use super::super::relations::{jid_of_mxid, refuse, user_event};
 use crate::appservice::Event;
-use crate::bridge::remote::ADMIN_LEVEL;
+use crate::bridge::remote::{ADMIN_LEVEL, settings_of};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, StoreError};
 
@@ -165,7 +167,8 @@ async fn put_ghost_in(bridge: &Bridge, portal: &Portal, target: &UserId, banned:
 
 /// The user changed the power levels of a group's room: each member whose
 /// ghost is now at a moderator's level ([`ADMIN_LEVEL`]) or above is made
-/// an admin, each admin whose ghost is below it no longer is.
+/// an admin, each admin whose ghost is below it no longer is, and the
+/// group's settings follow the levels needed to send and to rename.
 pub(in crate::connector) async fn levels_from_matrix(
     bridge: &Arc<Bridge>,
     (room, sender): (&RoomId, &UserId),
@@ -187,8 +190,9 @@ pub(in crate::connector) async fn levels_from_matrix(
     let Ok(chat) = portal.chat_id.parse::<Jid>() else {
         return Ok(());
     };
-    let refused = match admin_changes(bridge, &client, &chat, &levels).await {
-        Ok((promote, demote)) => {
+    let refused = match client.group_info(&chat).await {
+        Ok(info) => {
+            let (promote, demote) = admin_changes(bridge, &client, &info, &levels).await;
             let mut refused = None;
             for (change, who) in [
                 (MemberChange::Promote, promote),
@@ -202,7 +206,10 @@ pub(in crate::connector) async fn levels_from_matrix(
                     Err(e) => Some(format!("WhatsApp refused it: {e}")),
                 };
             }
-            refused
+            match refused {
+                Some(why) => Some(why),
+                None => change_settings(&client, &info, (previous(event).as_ref(), &levels)).await,
+            }
         }
         Err(e) => Some(format!("the group could not be read: {e}")),
     };
@@ -214,15 +221,50 @@ pub(in crate::connector) async fn levels_from_matrix(
     Ok(())
 }
 
+/// The power levels the event replaced, as the homeserver gives them.
+fn previous(event: &Event) -> Option<RoomPowerLevelsEventContent> {
+    let prev = event.raw.get("unsigned")?.get("prev_content")?;
+    serde_json::from_value(prev.clone()).ok()
+}
+
+/// The group's settings as `levels` have them (only admins send: sending
+/// needs a moderator's level; only admins change its info: the room's name
+/// does), for each one the user changed (from `before`) that differs from
+/// `info`; why WhatsApp refused, if it did. Without the levels before,
+/// nothing is taken for a change.
+async fn change_settings(
+    client: &Client,
+    info: &GroupInfo,
+    (before, levels): (
+        Option<&RoomPowerLevelsEventContent>,
+        &RoomPowerLevelsEventContent,
+    ),
+) -> Option<String> {
+    let (send, edit) = settings_of(levels);
+    let (sent, edited) = settings_of(before?);
+    let mut wanted = Vec::new();
+    if send != sent && send != info.announce {
+        wanted.push(GroupSetting::Announce(send));
+    }
+    if edit != edited && edit != info.locked {
+        wanted.push(GroupSetting::Locked(edit));
+    }
+    for setting in wanted {
+        if let Err(e) = client.set_group_setting(&info.jid, setting).await {
+            return Some(format!("WhatsApp refused it: {e}"));
+        }
+    }
+    None
+}
+
 /// Who of the group's members `levels` makes admins, and who it no longer
-/// does, against the group as the server has it now.
+/// does, against the group as the server has it (`info`).
 async fn admin_changes(
     bridge: &Bridge,
     client: &Client,
-    chat: &Jid,
+    info: &GroupInfo,
     levels: &RoomPowerLevelsEventContent,
-) -> Result<(Vec<Jid>, Vec<Jid>), wa_client::SendError> {
-    let info = client.group_info(chat).await?;
+) -> (Vec<Jid>, Vec<Jid>) {
     let (mut promote, mut demote) = (Vec::new(), Vec::new());
     let admin = Int::from(ADMIN_LEVEL);
     for member in &info.participants {
@@ -240,11 +282,11 @@ async fn admin_changes(
             _ => {}
         }
     }
-    Ok((promote, demote))
+    (promote, demote)
 }
 
-/// The room's members and admins set back to the group's, as the server
-/// has them.
+/// The room's members, admins and settings set back to the group's, as
+/// the server has them.
 async fn put_back_members(bridge: &Bridge, login: &Login, client: &Client, chat: &Jid) {
     let info = match client.group_info(chat).await {
         Ok(info) => info,
@@ -253,9 +295,10 @@ async fn put_back_members(bridge: &Bridge, login: &Login, client: &Client, chat:
             return;
         }
     };
-    let event = super::members_event(client, &info).await;
-    if let Err(e) = bridge.handle_remote(login, event).await {
-        debug!(error = %e, "the room was not put back as the group has it");
+    for event in super::state_events(client, &info).await {
+        if let Err(e) = bridge.handle_remote(login, event).await {
+            debug!(error = %e, "the room was not put back as the group has it");
+        }
     }
 }
 

@@ -254,6 +254,12 @@ pub enum GroupChangeKind {
     Subject(String),
     /// New description (`None`: removed).
     Description(Option<String>),
+    /// Only admins may send (`true`), or everyone may again.
+    Announce(bool),
+    /// Only admins may change the group's info (`true`), or everyone may.
+    Locked(bool),
+    /// The group was deleted (its members are out of it).
+    Deleted,
     /// Something else, by its wire tag.
     Other(String),
 }

@@ -39,6 +39,11 @@ pub struct GroupInfo {
     pub description_id: Option<String>,
     /// How the group names its members on the wire.
     pub addressing: Addressing,
+    /// Only admins may send messages (`<announcement/>`).
+    pub announce: bool,
+    /// Only admins may change the group's name, description and picture
+    /// (`<locked/>`).
+    pub locked: bool,
 }
 
 /// A `<group>` node, and the (phone number, LID) pairs it names.
@@ -98,6 +103,9 @@ fn parse(node: &Node) -> Option<(GroupInfo, Vec<(Jid, Jid)>)> {
         description,
         description_id,
         addressing,
+        // whatsmeow `parseGroupNode`: flags as empty children.
+        announce: node.child("announcement").is_some(),
+        locked: node.child("locked").is_some(),
     };
     Some((info, pairs))
 }
@@ -278,6 +286,36 @@ pub(crate) async fn change_members(
         )));
     }
     Ok(outcomes(&answer, tag))
+}
+
+/// Whether only admins may send (`announce`: `<announcement/>` or
+/// `<not_announcement/>`) or only admins may change the group's info
+/// (`locked`: `<locked/>` or `<unlocked/>`), the one `setting` says
+/// (whatsmeow `SetGroupAnnounce`, `SetGroupLocked`).
+pub(crate) async fn set_setting(
+    shared: &Shared,
+    conn: &Connection,
+    group: &Jid,
+    setting: GroupSetting,
+) -> Result<(), SendError> {
+    let tag = match setting {
+        GroupSetting::Announce(true) => "announcement",
+        GroupSetting::Announce(false) => "not_announcement",
+        GroupSetting::Locked(true) => "locked",
+        GroupSetting::Locked(false) => "unlocked",
+    };
+    conn.iq(iq(group.clone(), "set", Node::new(tag))).await?;
+    lock(&shared.groups).remove(&group.to_string());
+    Ok(())
+}
+
+/// One of a group's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSetting {
+    /// Only admins may send messages (or everyone may).
+    Announce(bool),
+    /// Only admins may change the group's info (or everyone may).
+    Locked(bool),
 }
 
 /// Leaves `group`: `<iq to=g.us><leave><group id=GROUP/></leave>` (whatsmeow

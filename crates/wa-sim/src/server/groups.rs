@@ -32,6 +32,10 @@ pub struct Group {
     pub members: BTreeMap<String, Option<&'static str>>,
     /// Addressed by LID (else by phone number).
     pub lid: bool,
+    /// Only admins may send (`<announcement/>`).
+    pub announce: bool,
+    /// Only admins may change the subject and description (`<locked/>`).
+    pub locked: bool,
 }
 
 /// How group stanzas name account `pn` (device `device`): its LID in a
@@ -98,6 +102,12 @@ pub(super) fn group_node(state: &State, gid: &Jid, g: &Group) -> Node {
                 .attr("id", id.clone())
                 .children(vec![Node::new("body").bytes(body.as_bytes())]),
         );
+    }
+    // Settings as empty children (whatsmeow `parseGroupNode`).
+    for (on, tag) in [(g.announce, "announcement"), (g.locked, "locked")] {
+        if on {
+            children.push(Node::new(tag));
+        }
     }
     let (creator, creator_alt) = member_jids(state, &g.creator, 0, g.lid);
     let (owner, owner_alt) = member_jids(state, &g.subject_owner, 0, g.lid);
@@ -243,6 +253,8 @@ pub(super) fn create(
         description: None,
         members: roles,
         lid: state.lid_groups,
+        announce: false,
+        locked: false,
     };
     let meta = group_node(state, &gid, &group);
     state.groups.insert(gid.user().to_owned(), group);
@@ -291,8 +303,18 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     }
                     change_members(&mut state, &ask, &group, tag)
                 }
+                // A locked group's info is its admins' to change.
+                "subject" | "description" if group.locked && !is_admin => {
+                    error(id, &to, "403", "forbidden")
+                }
                 "subject" => set_subject(&mut state, &ask, &group),
                 "description" => set_description(&mut state, &ask),
+                "announcement" | "not_announcement" | "locked" | "unlocked" => {
+                    if !is_admin {
+                        return error(id, &to, "403", "forbidden");
+                    }
+                    set_setting(&mut state, &ask, tag)
+                }
                 _ => error(id, &to, "501", "feature-not-implemented"),
             }
         }
@@ -415,6 +437,20 @@ fn set_subject(state: &mut State, ask: &Ask<'_>, group: &Group) -> Node {
     result(ask.id, to, Vec::new())
 }
 
+/// `<announcement>`, `<not_announcement>`, `<locked>` or `<unlocked>`
+/// (`tag`) by an admin: the setting changed and the members told, with the
+/// same tag (whatsmeow `parseGroupChange`).
+fn set_setting(state: &mut State, ask: &Ask<'_>, tag: &str) -> Node {
+    if let Some(g) = state.groups.get_mut(ask.to.user()) {
+        match tag {
+            "announcement" | "not_announcement" => g.announce = tag == "announcement",
+            _ => g.locked = tag == "locked",
+        }
+    }
+    notify(state, ask.to, ask.me, Node::new(tag.to_owned()), &[]);
+    result(ask.id, ask.to, Vec::new())
+}
+
 /// `<description>`: the group's new description (or none, without a
 /// `<body>`), told to its members.
 fn set_description(state: &mut State, ask: &Ask<'_>) -> Node {
@@ -427,12 +463,13 @@ fn set_description(state: &mut State, ask: &Ask<'_>) -> Node {
     if let Some(g) = state.groups.get_mut(to.user()) {
         g.description = body.clone().map(|b| (desc_id.clone(), b));
     }
-    let mut child = Node::new("description").attr("id", desc_id);
-    if let Some(b) = body {
-        child = child.children(vec![Node::new("body").bytes(b.into_bytes())]);
-    } else {
-        child = child.attr("delete", "true");
-    }
+    // A removal is told with a `<delete/>` child, which is what whatsmeow's
+    // `parseGroupChange` looks for (the setting IQ says it by attribute).
+    let child = Node::new("description").attr("id", desc_id);
+    let child = match body {
+        Some(b) => child.children(vec![Node::new("body").bytes(b.into_bytes())]),
+        None => child.children(vec![Node::new("delete")]),
+    };
     notify(state, to, me, child, &[]);
     result(ask.id, to, Vec::new())
 }

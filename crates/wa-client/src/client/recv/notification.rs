@@ -137,6 +137,12 @@ async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleEr
                     .and_then(Node::content_bytes)
                     .map(|b| String::from_utf8_lossy(b).into_owned()),
             ),
+            // whatsmeow `parseGroupChange`.
+            "announcement" => GroupChangeKind::Announce(true),
+            "not_announcement" => GroupChangeKind::Announce(false),
+            "locked" => GroupChangeKind::Locked(true),
+            "unlocked" => GroupChangeKind::Locked(false),
+            "delete" => GroupChangeKind::Deleted,
             other => GroupChangeKind::Other(other.to_owned()),
         };
         if matches!(kind, GroupChangeKind::Removed(_) | GroupChangeKind::Left(_)) {
