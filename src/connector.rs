@@ -10,6 +10,7 @@ pub mod ephemeral;
 mod from_matrix;
 mod groups;
 mod history;
+mod identifiers;
 mod incoming;
 mod login;
 mod media;
@@ -32,7 +33,7 @@ use tracing::warn;
 use crate::appservice::{Event, Intent};
 use crate::bridge::ghost::GhostId;
 use crate::bridge::login::{LoginFailed, Steps};
-use crate::bridge::{MatrixEvent, Network};
+use crate::bridge::{MatrixEvent, Network, ResolveError, Resolved};
 use crate::store::StoreError;
 pub use login::LoginHandle;
 
@@ -91,6 +92,15 @@ impl Network for WhatsApp {
 
     async fn logout(bridge: &Arc<Bridge>, room: &RoomId, user: &UserId) {
         login::logout(bridge, room, user).await;
+    }
+
+    async fn resolve_identifier(
+        bridge: &Arc<Bridge>,
+        user: &UserId,
+        identifier: &str,
+        start_chat: bool,
+    ) -> Result<Resolved, ResolveError> {
+        identifiers::resolve(bridge, user, identifier, start_chat).await
     }
 
     async fn status(bridge: &Arc<Bridge>, user: &UserId) -> String {

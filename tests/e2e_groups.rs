@@ -1,4 +1,4 @@
-//! A group in Matrix. Who may delete a message (issue 18, defect 6): a
+//! Groups and people in Matrix. Who may delete a message (issue 18, defect 6): a
 //! member's revoke of someone else's message deletes nothing in Matrix; a
 //! group admin's does, as WhatsApp lets admins delete for everyone. Then
 //! the group's changes on WhatsApp reach the room (issue 20): its name and
@@ -490,6 +490,55 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
     alice.leave(&room).await;
     eventually("Alice left the group", || !in_group(&ours, ALICE_PN)).await;
     assert!(in_group(&bobs, ALICE_PN));
+    logged_in.bridge.stop().await;
+}
+
+/// Starting a chat by phone number (issue 20, point 4): `resolve-identifier`
+/// says whether a number is on WhatsApp and names its ghost; `pm` (and its
+/// alias `start-chat`) opens the direct chat's room, where a message
+/// reaches the contact, and gives the same room again; a number not on
+/// WhatsApp and something that is no number get clear answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_is_started_with_a_phone_number() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-start-chat", false, WAIT).await;
+    let (alice, management) = (&logged_in.alice, logged_in.management.clone());
+    let ask = |line: &'static str, answer: &'static str| {
+        let management = management.clone();
+        async move {
+            alice.send_text(&management, line).await;
+            let (_, said) = alice
+                .sync_until(WAIT, |r, e| {
+                    r == management
+                        && e["content"]["msgtype"] == "m.notice"
+                        && body(e).contains(answer)
+                })
+                .await;
+            body(&said).to_owned()
+        }
+    };
+    let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
+    let said = ask("resolve-identifier +1 555 779 6003", "is on WhatsApp").await;
+    assert!(said.contains(&format!("+{CAROL_PN}")), "{said}");
+    assert!(said.contains(&carol_ghost), "{said}");
+    ask("pm +15557796099", "+15557796099 is not on WhatsApp").await;
+    ask("pm hello", "not a phone number").await;
+
+    let said = ask("start-chat +15557796003", "is open").await;
+    let room = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&room), "the answer links the room: {said}");
+    alice.accept_invite(&room).await;
+    alice.send_text(&room, "hello from matrix").await;
+    let got = carol.wait_received(1, WAIT).await;
+    assert_eq!(got[0].text.as_deref(), Some("hello from matrix"));
+    let said = ask("pm +15557796003", "is open").await;
+    assert!(said.contains(&room), "the same room: {said}");
     logged_in.bridge.stop().await;
 }
 

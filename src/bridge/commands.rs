@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{Bridge, Network};
+use super::{Bridge, Network, ResolveError, Resolved};
 use crate::config::Level;
 use ruma::events::room::member::MembershipState;
 use ruma::{RoomId, UserId};
@@ -33,6 +33,8 @@ enum Action {
     Cancel,
     Logout,
     Ping,
+    Resolve,
+    StartChat,
 }
 
 /// One command of the bot.
@@ -40,6 +42,8 @@ enum Action {
 struct Command {
     /// What the user types.
     name: &'static str,
+    /// Other names it answers to.
+    aliases: &'static [&'static str],
     /// What `help` says it does; `{network}` is the network's name.
     help: &'static str,
     /// Where it may run.
@@ -52,6 +56,7 @@ struct Command {
 /// Every command, in the order `help` lists them.
 const COMMANDS: &[Command] = &[
     Command {
+        aliases: &[],
         name: "login",
         help: "link your {network} account by scanning a QR code",
         scope: Scope::Account,
@@ -59,6 +64,7 @@ const COMMANDS: &[Command] = &[
         action: Action::Login,
     },
     Command {
+        aliases: &[],
         name: "logout",
         help: "unlink this bridge from your {network} account",
         scope: Scope::Account,
@@ -66,6 +72,7 @@ const COMMANDS: &[Command] = &[
         action: Action::Logout,
     },
     Command {
+        aliases: &[],
         name: "ping",
         help: "the state of your {network} connection",
         scope: Scope::Account,
@@ -73,6 +80,23 @@ const COMMANDS: &[Command] = &[
         action: Action::Ping,
     },
     Command {
+        aliases: &[],
+        name: "resolve-identifier",
+        help: "`resolve-identifier +NUMBER`: whether a phone number is on {network}, and who",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Resolve,
+    },
+    Command {
+        aliases: &["start-chat"],
+        name: "pm",
+        help: "`pm +NUMBER` (or `start-chat`): open a chat with a phone number on {network}",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::StartChat,
+    },
+    Command {
+        aliases: &[],
         name: "cancel",
         help: "stop a login in progress",
         scope: Scope::Management,
@@ -80,6 +104,7 @@ const COMMANDS: &[Command] = &[
         action: Action::Cancel,
     },
     Command {
+        aliases: &[],
         name: "help",
         help: "this list",
         scope: Scope::Anywhere,
@@ -137,7 +162,9 @@ pub(super) async fn run<N: Network>(
         .next()
         .unwrap_or("help")
         .to_ascii_lowercase();
-    let command = COMMANDS.iter().find(|c| c.name == name);
+    let command = COMMANDS
+        .iter()
+        .find(|c| c.name == name || c.aliases.contains(&name.as_str()));
     let level = bridge.config.bridge.permission_for(sender);
     if let Some(refusal) = refusal(N::NAME, (&name, command), level, place) {
         bridge.notice(room, &refusal).await;
@@ -160,6 +187,13 @@ pub(super) async fn run<N: Network>(
             }
         }
         Action::Logout => N::logout(bridge, room, sender).await,
+        Action::Resolve | Action::StartChat => {
+            let identifier = line.split_whitespace().skip(1).collect::<String>();
+            let chat = command.action == Action::StartChat;
+            let text =
+                resolve_answer::<N>(N::resolve_identifier(bridge, sender, &identifier, chat).await);
+            bridge.notice(room, &text).await;
+        }
         Action::Ping => {
             let text = if super::login::in_progress(bridge, sender).await {
                 "A login is in progress (QR code shown).".to_owned()
@@ -168,6 +202,29 @@ pub(super) async fn run<N: Network>(
             };
             bridge.notice(room, &text).await;
         }
+    }
+}
+
+/// What `resolve-identifier` and `pm` answer.
+fn resolve_answer<N: Network>(resolved: Result<Resolved, ResolveError>) -> String {
+    let net = N::NAME;
+    match resolved {
+        Ok(r) => {
+            let who = match &r.name {
+                Some(name) => format!("{name} ({})", r.id),
+                None => r.id.clone(),
+            };
+            match &r.room {
+                Some(room) => format!(
+                    "Your chat with {who} is open: https://matrix.to/#/{room} (you are invited)."
+                ),
+                None => format!("{} is on {net}: {who}, {}.", r.id, r.ghost),
+            }
+        }
+        Err(ResolveError::NotLoggedIn) => {
+            format!("You are not logged in. Send `login` to link your {net} account.")
+        }
+        Err(e) => format!("Sorry, {e}."),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use ruma::{EventId, RoomId, UserId};
+use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::Bridge;
 use super::ghost::GhostId;
@@ -65,6 +65,37 @@ impl MatrixEvent {
     }
 }
 
+/// Whom an identifier (for WhatsApp, a phone number) names on the
+/// network: `resolve-identifier` and `pm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The identifier as the network writes it (`+15551234567`).
+    pub id: String,
+    /// Their name as the user knows it, if known.
+    pub name: Option<String>,
+    /// Their ghost.
+    pub ghost: OwnedUserId,
+    /// The direct chat's room, when a chat was asked for (made if needed).
+    pub room: Option<OwnedRoomId>,
+}
+
+/// Why an identifier names no one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// The user has no login to ask with.
+    #[error("you are not logged in")]
+    NotLoggedIn,
+    /// It is not an identifier of the network; says what one looks like.
+    #[error("{0}")]
+    Invalid(String),
+    /// Nobody on the network has it.
+    #[error("{0} is not on {1}")]
+    NotFound(String, &'static str),
+    /// The network or the homeserver failed to answer.
+    #[error("it could not be looked up: {0}")]
+    Failed(String),
+}
+
 /// A chat network behind the bridge. Every function answers the user
 /// itself (notices, message statuses); what it returns is only what the
 /// core acts on.
@@ -108,6 +139,15 @@ pub trait Network: Send + Sync + Sized + 'static {
         room: &RoomId,
         user: &UserId,
     ) -> impl Future<Output = ()> + Send;
+
+    /// Whom `identifier` names for `user`'s login; with `start_chat`, their
+    /// direct chat's portal too (made if needed, the user invited).
+    fn resolve_identifier(
+        bridge: &Arc<Bridge<Self>>,
+        user: &UserId,
+        identifier: &str,
+        start_chat: bool,
+    ) -> impl Future<Output = Result<Resolved, ResolveError>> + Send;
 
     /// One line on the state of `user`'s login, for `ping`.
     fn status(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = String> + Send;

@@ -16,6 +16,7 @@
 //! store continues the same device.
 
 mod appstate;
+mod contacts;
 mod event;
 mod groups;
 mod media;
@@ -29,6 +30,7 @@ mod tokens;
 
 pub use appstate::AppStateSyncError;
 pub(crate) use appstate::now_ms;
+pub use contacts::OnWhatsApp;
 pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
@@ -589,6 +591,13 @@ impl Client {
             out.push(self.shared.own.lid.clone());
         }
         Ok(out)
+    }
+
+    /// Whether each of `numbers` (digits, with or without `+`) is on
+    /// WhatsApp, and as whom.
+    pub async fn on_whatsapp(&self, numbers: &[&str]) -> Result<Vec<OnWhatsApp>, SendError> {
+        let conn = self.connection()?;
+        contacts::on_whatsapp(&self.shared, &conn, numbers).await
     }
 
     /// Creates a group with `participants` (user JIDs).

@@ -613,3 +613,32 @@ async fn going_online_waits_for_the_push_name_then_sends_the_unified_session() {
     );
     stop(client, events).await;
 }
+
+/// A contact lookup (whatsmeow `IsOnWhatsApp`): a number on WhatsApp comes
+/// back with its phone JID and LID (kept as a mapping), one that is not
+/// says so; both with the query as asked.
+#[tokio::test]
+async fn numbers_are_looked_up_on_whatsapp() {
+    let sim = sim().await;
+    let mine = sim.account("15554449720");
+    let bob = sim.account("15554449721");
+    let store = paired(&sim, &mine).await;
+    let (client, _events) = start(&sim, &store).await;
+    let answers = client
+        .on_whatsapp(&["+15554449721", "15554449799"])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let found = answers.iter().find(|a| a.query == "+15554449721").unwrap();
+    assert!(found.is_in, "{found:?}");
+    assert_eq!(found.phone, Some(Jid::user_jid("15554449721")));
+    let bob_lid = bob.lid().unwrap().to_non_ad();
+    assert_eq!(found.lid.as_ref(), Some(&bob_lid));
+    let kept = client
+        .lid_for_pn(&Jid::user_jid("15554449721"))
+        .await
+        .unwrap();
+    assert_eq!(kept, Some(bob_lid), "the mapping is kept");
+    let missing = answers.iter().find(|a| a.query == "+15554449799").unwrap();
+    assert!(!missing.is_in && missing.phone.is_none(), "{missing:?}");
+}

@@ -30,6 +30,13 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
     let wants = |proto: &str| usync.child("query").and_then(|q| q.child(proto)).is_some();
     let (want_devices, want_lid) = (wants("devices"), wants("lid"));
     let want_contact = wants("contact");
+    // whatsmeow asks `<contact addressing_mode="lid"/>`: the account is then
+    // named by its LID, with its number in `pn_jid`.
+    let contact_by_lid = usync
+        .child("query")
+        .and_then(|q| q.child("contact"))
+        .and_then(|c| c.attr_str("addressing_mode"))
+        == Some("lid");
     let list: Vec<Node> = usync
         .child("list")
         .map(|l| l.children_by_tag("user").cloned().collect())
@@ -56,8 +63,13 @@ pub(super) fn query(shared: &Arc<Shared>, id: &str, iq: &Node) -> Node {
             .attr("type", if known { "in" } else { "out" })
             .bytes(text.into_bytes());
         let mut node = Node::new("user");
-        if known {
-            node = node.attr("jid", Jid::user_jid(digits));
+        let lid = state.accounts.get(&digits).map(|a| a.lid_jid(0));
+        match (known, lid) {
+            (true, Some(lid)) if contact_by_lid => {
+                node = node.attr("jid", lid).attr("pn_jid", Jid::user_jid(digits));
+            }
+            (true, _) => node = node.attr("jid", Jid::user_jid(digits)),
+            (false, _) => {}
         }
         out.push(node.children(vec![contact]));
     }
