@@ -27,7 +27,7 @@ pub mod status;
 pub use change::{Actor, Change, RemoteSender};
 pub use error::Error;
 pub use handler::Chore;
-pub use network::{MatrixEvent, Network, ResolveError, Resolved};
+pub use network::{LinkTarget, MatrixEvent, Network, ResolveError, Resolved};
 pub use remote::RemoteEvent;
 
 use std::collections::{HashMap, HashSet};

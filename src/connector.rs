@@ -12,6 +12,7 @@ mod groups;
 mod history;
 mod identifiers;
 mod incoming;
+mod links;
 mod login;
 mod media;
 mod ordering;
@@ -33,7 +34,7 @@ use tracing::warn;
 use crate::appservice::{Event, Intent};
 use crate::bridge::ghost::GhostId;
 use crate::bridge::login::{LoginFailed, Steps};
-use crate::bridge::{MatrixEvent, Network, ResolveError, Resolved};
+use crate::bridge::{LinkTarget, MatrixEvent, Network, ResolveError, Resolved};
 use crate::store::StoreError;
 pub use login::LoginHandle;
 
@@ -101,6 +102,24 @@ impl Network for WhatsApp {
         start_chat: bool,
     ) -> Result<Resolved, ResolveError> {
         identifiers::resolve(bridge, user, identifier, start_chat).await
+    }
+
+    async fn invite_link(
+        bridge: &Arc<Bridge>,
+        room: &RoomId,
+        user: &UserId,
+        reset: bool,
+    ) -> Result<String, ResolveError> {
+        links::invite_link(bridge, room, user, reset).await
+    }
+
+    async fn follow_link(
+        bridge: &Arc<Bridge>,
+        user: &UserId,
+        link: &str,
+        join: bool,
+    ) -> Result<LinkTarget, ResolveError> {
+        links::follow_link(bridge, user, link, join).await
     }
 
     async fn status(bridge: &Arc<Bridge>, user: &UserId) -> String {

@@ -497,9 +497,12 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
 /// says whether a number is on WhatsApp and names its ghost; `pm` (and its
 /// alias `start-chat`) opens the direct chat's room, where a message
 /// reaches the contact, and gives the same room again; a number not on
-/// WhatsApp and something that is no number get clear answers.
+/// WhatsApp and something that is no number get clear answers. Then a
+/// group by its invite link (issue 20, point 3): `resolve-link`, `join`,
+/// `invite-link` in its room (refused to a member, given to an admin), a
+/// reset link gone, and someone joining by the link shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chat_is_started_with_a_phone_number() {
+async fn chats_are_started_by_number_and_groups_joined_by_link() {
     if support::synapse::venv().is_none() {
         return;
     }
@@ -509,10 +512,10 @@ async fn a_chat_is_started_with_a_phone_number() {
     let logged_in =
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-start-chat", false, WAIT).await;
     let (alice, management) = (&logged_in.alice, logged_in.management.clone());
-    let ask = |line: &'static str, answer: &'static str| {
+    let ask = |line: String, answer: &'static str| {
         let management = management.clone();
         async move {
-            alice.send_text(&management, line).await;
+            alice.send_text(&management, &line).await;
             let (_, said) = alice
                 .sync_until(WAIT, |r, e| {
                     r == management
@@ -524,21 +527,74 @@ async fn a_chat_is_started_with_a_phone_number() {
         }
     };
     let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
-    let said = ask("resolve-identifier +1 555 779 6003", "is on WhatsApp").await;
+    let said = ask(
+        "resolve-identifier +1 555 779 6003".into(),
+        "is on WhatsApp",
+    )
+    .await;
     assert!(said.contains(&format!("+{CAROL_PN}")), "{said}");
     assert!(said.contains(&carol_ghost), "{said}");
-    ask("pm +15557796099", "+15557796099 is not on WhatsApp").await;
-    ask("pm hello", "not a phone number").await;
+    ask("pm +15557796099".into(), "+15557796099 is not on WhatsApp").await;
+    ask("pm hello".into(), "not a phone number").await;
 
-    let said = ask("start-chat +15557796003", "is open").await;
+    let said = ask("start-chat +15557796003".into(), "is open").await;
     let room = alice.wait_for_invite(WAIT).await;
     assert!(said.contains(&room), "the answer links the room: {said}");
     alice.accept_invite(&room).await;
     alice.send_text(&room, "hello from matrix").await;
     let got = carol.wait_received(1, WAIT).await;
     assert_eq!(got[0].text.as_deref(), Some("hello from matrix"));
-    let said = ask("pm +15557796003", "is open").await;
+    let said = ask("pm +15557796003".into(), "is open").await;
     assert!(said.contains(&room), "the same room: {said}");
+
+    // Bob's group by its link: what it is, then joined; in its room Alice
+    // (no admin) may not have its link; made an admin, she may. A link
+    // reset is gone; Dave joining by the link shows as his ghost joining.
+    let bob = sim.account(BOB_PN);
+    sim.account(DAVE_PN);
+    let gid = sim
+        .create_group(BOB_PN, "By link", &[CAROL_PN.to_owned()])
+        .unwrap();
+    let code = bob.group_invite_code(&gid, false).unwrap();
+    let link = format!("https://chat.whatsapp.com/{code}");
+    let resolve = format!("resolve-link {link}");
+    ask(resolve.clone(), "points to “By link”, 2 members").await;
+    let said = ask(format!("join {link}"), "You joined “By link”").await;
+    let group_room = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&group_room), "{said}");
+    assert!(sim.group_members(&gid).unwrap().contains_key(ALICE_PN));
+    alice.accept_invite(&group_room).await;
+    let in_group_room = |answer: &'static str| {
+        let group_room = group_room.clone();
+        async move {
+            alice.send_text(&group_room, "!wa invite-link").await;
+            let (_, said) = alice
+                .sync_until(WAIT, |r, e| {
+                    r == group_room
+                        && e["content"]["msgtype"] == "m.notice"
+                        && body(e).contains(answer)
+                })
+                .await;
+            body(&said).to_owned()
+        }
+    };
+    in_group_room("only the group's admins may").await;
+    assert!(bob.change_group_members(&gid, "promote", &[ALICE_PN]));
+    let said = in_group_room("invite link: https://chat.whatsapp.com/").await;
+    assert!(said.contains(&code), "the group's link: {said}");
+    let new_code = bob.group_invite_code(&gid, true).unwrap();
+    assert_ne!(new_code, code);
+    ask(resolve, "was reset").await;
+    assert!(sim.account(DAVE_PN).join_group_by_link(&new_code));
+    let dave_ghost = format!("@whatsapp_{DAVE_PN}:{}", logged_in.synapse.server_name());
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == group_room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == dave_ghost.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
     logged_in.bridge.stop().await;
 }
 

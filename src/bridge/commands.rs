@@ -3,11 +3,12 @@
 //! sender's own management room, and only while nobody but the sender
 //! and the bot is in it or invited: a QR code shown where someone else can
 //! scan it would link *their* phone to the sender's bridge (issue 18).
-//! Elsewhere, with the prefix, only `help` answers.
+//! Elsewhere, with the prefix, only `help` answers, and in a group's room
+//! `invite-link` (for the user whose group it is).
 
 use std::sync::Arc;
 
-use super::{Bridge, Network, ResolveError, Resolved};
+use super::{Bridge, LinkTarget, Network, ResolveError, Resolved};
 use crate::config::Level;
 use ruma::events::room::member::MembershipState;
 use ruma::{RoomId, UserId};
@@ -23,6 +24,8 @@ enum Scope {
     /// Only in the sender's management room, even when others are in it
     /// (stopping a login must work when someone joined).
     Management,
+    /// Only in a chat's portal (with the prefix), by the chat's user.
+    Portal,
 }
 
 /// What a command does.
@@ -35,6 +38,9 @@ enum Action {
     Ping,
     Resolve,
     StartChat,
+    InviteLink,
+    ResolveLink,
+    Join,
 }
 
 /// One command of the bot.
@@ -94,6 +100,30 @@ const COMMANDS: &[Command] = &[
         scope: Scope::Account,
         level: Some(Level::User),
         action: Action::StartChat,
+    },
+    Command {
+        aliases: &[],
+        name: "resolve-link",
+        help: "`resolve-link LINK`: what a {network} group invite link points to",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::ResolveLink,
+    },
+    Command {
+        aliases: &[],
+        name: "join",
+        help: "`join LINK`: join a {network} group by its invite link and open its room",
+        scope: Scope::Account,
+        level: Some(Level::User),
+        action: Action::Join,
+    },
+    Command {
+        aliases: &[],
+        name: "invite-link",
+        help: "in a group's room: its invite link (`invite-link reset`: a new one, admins only)",
+        scope: Scope::Portal,
+        level: Some(Level::User),
+        action: Action::InviteLink,
     },
     Command {
         aliases: &[],
@@ -194,6 +224,20 @@ pub(super) async fn run<N: Network>(
                 resolve_answer::<N>(N::resolve_identifier(bridge, sender, &identifier, chat).await);
             bridge.notice(room, &text).await;
         }
+        Action::InviteLink => {
+            let reset = line.split_whitespace().nth(1) == Some("reset");
+            let text = match N::invite_link(bridge, room, sender, reset).await {
+                Ok(link) => format!("This group's invite link: {link}"),
+                Err(e) => format!("Sorry, {e}."),
+            };
+            bridge.notice(room, &text).await;
+        }
+        Action::ResolveLink | Action::Join => {
+            let link = line.split_whitespace().nth(1).unwrap_or_default();
+            let join = command.action == Action::Join;
+            let text = link_answer(N::follow_link(bridge, sender, link, join).await);
+            bridge.notice(room, &text).await;
+        }
         Action::Ping => {
             let text = if super::login::in_progress(bridge, sender).await {
                 "A login is in progress (QR code shown).".to_owned()
@@ -228,6 +272,25 @@ fn resolve_answer<N: Network>(resolved: Result<Resolved, ResolveError>) -> Strin
     }
 }
 
+/// What `resolve-link` and `join` answer.
+fn link_answer(target: Result<LinkTarget, ResolveError>) -> String {
+    match target {
+        Ok(t) => {
+            let about = t
+                .topic
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            let what = format!("“{}”{about}, {} members", t.name, t.members);
+            match &t.room {
+                Some(room) => format!("You joined {what}: https://matrix.to/#/{room}"),
+                None => format!("The link points to {what}. Send `join` with it to join."),
+            }
+        }
+        Err(e) => format!("Sorry, {e}."),
+    }
+}
+
 /// Why `command` (typed as `name`) does not run for a sender of `level`
 /// in `place`, if it does not. `help` answers anyone anywhere.
 fn refusal(
@@ -251,10 +314,17 @@ fn refusal(
     {
         return Some("Sorry, you are not allowed to use this command.".to_owned());
     }
-    if command.scope != Scope::Anywhere && place == Place::Elsewhere {
-        return Some(format!(
-            "`{name}` works only in your management room: a direct chat with just you and me."
-        ));
+    match (command.scope, place) {
+        (Scope::Anywhere, _) | (Scope::Portal, Place::Elsewhere) => {}
+        (Scope::Portal, Place::Management) => {
+            return Some(format!("`{name}` works in a group's room, not here."));
+        }
+        (_, Place::Elsewhere) => {
+            return Some(format!(
+                "`{name}` works only in your management room: a direct chat with just you and me."
+            ));
+        }
+        (_, Place::Management) => {}
     }
     None
 }
@@ -318,6 +388,15 @@ mod tests {
             "only in your management room"
         ));
         assert_eq!(ask("cancel", user, Place::Management), None);
+        assert_eq!(ask("invite-link", user, Place::Elsewhere), None);
+        assert!(refused(
+            ask("invite-link", user, Place::Management),
+            "in a group's room"
+        ));
+        assert!(refused(
+            ask("join", user, Place::Elsewhere),
+            "only in your management room"
+        ));
         assert!(refused(
             ask("dance", user, Place::Management),
             "Unknown command `dance`"

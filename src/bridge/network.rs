@@ -79,6 +79,19 @@ pub struct Resolved {
     pub room: Option<OwnedRoomId>,
 }
 
+/// What a chat's invite link points to (`resolve-link`, `join`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The chat's name.
+    pub name: String,
+    /// Its description, if any.
+    pub topic: Option<String>,
+    /// How many members it has.
+    pub members: usize,
+    /// Its portal, once joined.
+    pub room: Option<OwnedRoomId>,
+}
+
 /// Why an identifier names no one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
@@ -148,6 +161,24 @@ pub trait Network: Send + Sync + Sized + 'static {
         identifier: &str,
         start_chat: bool,
     ) -> impl Future<Output = Result<Resolved, ResolveError>> + Send;
+
+    /// The invite link of the chat whose portal is `room`, for its user
+    /// (`reset`: a new one, the old one revoked).
+    fn invite_link(
+        bridge: &Arc<Bridge<Self>>,
+        room: &RoomId,
+        user: &UserId,
+        reset: bool,
+    ) -> impl Future<Output = Result<String, ResolveError>> + Send;
+
+    /// What invite `link` points to, for `user`'s login; with `join`, the
+    /// login joins the chat and its portal is opened.
+    fn follow_link(
+        bridge: &Arc<Bridge<Self>>,
+        user: &UserId,
+        link: &str,
+        join: bool,
+    ) -> impl Future<Output = Result<LinkTarget, ResolveError>> + Send;
 
     /// One line on the state of `user`'s login, for `ping`.
     fn status(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = String> + Send;

@@ -44,6 +44,7 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
     let mut includes_own = false;
     let people = match &change.kind {
         GroupChangeKind::Added(p)
+        | GroupChangeKind::JoinedByLink(p)
         | GroupChangeKind::Removed(p)
         | GroupChangeKind::Left(p)
         | GroupChangeKind::Promoted(p)
@@ -80,7 +81,7 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
             topic,
             by,
         }),
-        GroupChangeKind::Added(_) => {
+        GroupChangeKind::Added(_) | GroupChangeKind::JoinedByLink(_) => {
             if includes_own {
                 events.push(RemoteEvent::Back {
                     chat_id: chat_id.clone(),

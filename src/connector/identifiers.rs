@@ -40,11 +40,9 @@ pub(super) async fn resolve(
                 .to_owned(),
         )
     })?;
-    let (login_id, client) = {
-        let logins = bridge.network().logins.lock().await;
-        let handle = logins.get(user).ok_or(ResolveError::NotLoggedIn)?;
-        (handle.login_id.clone(), handle.client.clone())
-    };
+    let (login_id, client) = super::login::client_of(bridge, user)
+        .await
+        .ok_or(ResolveError::NotLoggedIn)?;
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let answers = client
         .on_whatsapp(&[&digits])

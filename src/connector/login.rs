@@ -207,6 +207,13 @@ pub async fn logged_in_as(bridge: &Bridge, user: &UserId) -> Option<String> {
     logins.get(user).map(|h| format!("+{}", h.phone))
 }
 
+/// The running client of `user`'s login, with the login's id.
+pub(super) async fn client_of(bridge: &Bridge, user: &UserId) -> Option<(String, Client)> {
+    let logins = bridge.network().logins.lock().await;
+    let handle = logins.get(user)?;
+    Some((handle.login_id.clone(), handle.client.clone()))
+}
+
 /// What the user is told when WhatsApp refuses the bridge's client
 /// version (405), after the log has named the setting that fixes it;
 /// `then` says what becomes of their login.

@@ -484,6 +484,7 @@ fn group_change_json(g: &GroupChange) -> Value {
             json!({"subject": subject, "participants": strings(participants)}),
         ),
         GroupChangeKind::Added(j) => ("added", json!(strings(j))),
+        GroupChangeKind::JoinedByLink(j) => ("joined_by_link", json!(strings(j))),
         GroupChangeKind::Removed(j) => ("removed", json!(strings(j))),
         GroupChangeKind::Left(j) => ("left", json!(strings(j))),
         GroupChangeKind::Promoted(j) => ("promoted", json!(strings(j))),

@@ -35,7 +35,9 @@ pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
-pub use groups::{Addressing, GroupInfo, GroupSetting, MemberChange, MemberOutcome};
+pub use groups::{
+    Addressing, GroupInfo, GroupSetting, INVITE_LINK_PREFIX, MemberChange, MemberOutcome,
+};
 pub use options::{Backoff, ClientOptions};
 pub(crate) use presence::unified_session_node;
 
@@ -670,6 +672,25 @@ impl Client {
     ) -> Result<(), SendError> {
         let conn = self.connection()?;
         groups::set_setting(&self.shared, &conn, group, setting).await
+    }
+
+    /// `group`'s invite link (admins only); with `reset` a new one, the
+    /// old one revoked.
+    pub async fn group_invite_link(&self, group: &Jid, reset: bool) -> Result<String, SendError> {
+        let conn = self.connection()?;
+        groups::invite_link(&conn, group, reset).await
+    }
+
+    /// The group an invite link (or its code) points to, without joining.
+    pub async fn group_info_from_link(&self, link: &str) -> Result<GroupInfo, SendError> {
+        let conn = self.connection()?;
+        groups::info_from_link(&conn, link).await
+    }
+
+    /// Joins the group an invite link (or its code) points to; returns it.
+    pub async fn join_group_with_link(&self, link: &str) -> Result<Jid, SendError> {
+        let conn = self.connection()?;
+        groups::join_with_link(&conn, link).await
     }
 
     /// Leaves `group` (the account stops being a member).

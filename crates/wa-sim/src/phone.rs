@@ -408,6 +408,30 @@ impl Phone {
         self.change_group(gid, node)
     }
 
+    /// The code of group `gid`'s invite link (this account must be an
+    /// admin); with `reset` a new one.
+    pub fn group_invite_code(&self, gid: &Jid, reset: bool) -> Option<String> {
+        let iq = Node::new("iq")
+            .attr("to", gid.clone())
+            .attr("type", if reset { "set" } else { "get" })
+            .attr("xmlns", "w:g2")
+            .children(vec![Node::new("invite")]);
+        let answer = crate::server::groups::iq(&self.shared, &self.pn, "phone", &iq);
+        Some(answer.child("invite")?.attr_str("code")?.to_owned())
+    }
+
+    /// Joins the group whose invite link has `code`, as WhatsApp's
+    /// `JoinGroupWithLink` does; whether it was joined.
+    pub fn join_group_by_link(&self, code: &str) -> bool {
+        let iq = Node::new("iq")
+            .attr("to", Jid::new("", wa_core::jid::Server::Group))
+            .attr("type", "set")
+            .attr("xmlns", "w:g2")
+            .children(vec![Node::new("invite").attr("code", code.to_owned())]);
+        let answer = crate::server::groups::iq(&self.shared, &self.pn, "phone", &iq);
+        answer.child("group").is_some()
+    }
+
     /// Turns a setting of group `gid` on or off: `announcement` (only
     /// admins send) or `locked` (only admins change its info); this
     /// account must be an admin.

@@ -242,6 +242,9 @@ pub enum GroupChangeKind {
     },
     /// Members added.
     Added(Vec<Jid>),
+    /// Members who joined by the group's invite link (`<add
+    /// reason="invite">`, whatsmeow's `JoinReason`).
+    JoinedByLink(Vec<Jid>),
     /// Members removed.
     Removed(Vec<Jid>),
     /// Members left.

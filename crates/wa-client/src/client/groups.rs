@@ -318,6 +318,68 @@ pub enum GroupSetting {
     Locked(bool),
 }
 
+/// What a group's invite link starts with; the rest is its code.
+pub const INVITE_LINK_PREFIX: &str = "https://chat.whatsapp.com/";
+
+/// The code of an invite link (or the code itself).
+fn link_code(link: &str) -> &str {
+    let link = link.trim();
+    link.strip_prefix(INVITE_LINK_PREFIX).unwrap_or(link)
+}
+
+/// `group`'s invite link: `<iq type=get|set to=GROUP><invite/>` (set: a
+/// new link, the old one revoked), answered `<invite code/>` (whatsmeow
+/// 33cfac51 `GetGroupInviteLink`).
+pub(crate) async fn invite_link(
+    conn: &Connection,
+    group: &Jid,
+    reset: bool,
+) -> Result<String, SendError> {
+    let kind = if reset { "set" } else { "get" };
+    let answer = conn
+        .iq(iq(group.clone(), kind, Node::new("invite")))
+        .await?;
+    let code = answer
+        .child("invite")
+        .and_then(|i| i.attr_str("code"))
+        .ok_or_else(|| SendError::Malformed("an invite link answer without a code".into()))?;
+    Ok(format!("{INVITE_LINK_PREFIX}{code}"))
+}
+
+/// The group an invite link points to, without joining it: `<iq type=get
+/// to=g.us><invite code/>`, answered with its `<group>` (whatsmeow
+/// `GetGroupInfoFromLink`; 410: the link was reset, 406: no such link).
+/// Not cached: we are not (yet) in it.
+pub(crate) async fn info_from_link(conn: &Connection, link: &str) -> Result<GroupInfo, SendError> {
+    let child = Node::new("invite").attr("code", link_code(link).to_owned());
+    let answer = conn
+        .iq(iq(Jid::new("", Server::Group), "get", child))
+        .await?;
+    answer
+        .child("group")
+        .and_then(parse)
+        .map(|(info, _)| info)
+        .ok_or_else(|| SendError::Malformed("a link's group info without a group".into()))
+}
+
+/// Joins the group an invite link points to: `<iq type=set to=g.us>
+/// <invite code/>`, answered `<group jid/>` (whatsmeow `JoinGroupWithLink`;
+/// a group that needs an admin's approval answers
+/// `<membership_approval_request jid/>` instead, which we report as the
+/// group too: the request is made).
+pub(crate) async fn join_with_link(conn: &Connection, link: &str) -> Result<Jid, SendError> {
+    let child = Node::new("invite").attr("code", link_code(link).to_owned());
+    let answer = conn
+        .iq(iq(Jid::new("", Server::Group), "set", child))
+        .await?;
+    answer
+        .child("group")
+        .or_else(|| answer.child("membership_approval_request"))
+        .and_then(|g| g.attr_jid("jid"))
+        .cloned()
+        .ok_or_else(|| SendError::Malformed("a join answer without the group".into()))
+}
+
 /// Leaves `group`: `<iq to=g.us><leave><group id=GROUP/></leave>` (whatsmeow
 /// `LeaveGroup`); the members left are told by the server.
 pub(crate) async fn leave(

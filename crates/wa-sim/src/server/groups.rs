@@ -36,6 +36,10 @@ pub struct Group {
     pub announce: bool,
     /// Only admins may change the subject and description (`<locked/>`).
     pub locked: bool,
+    /// The code of the group's invite link, once an admin asked for it.
+    pub invite_code: Option<String>,
+    /// Codes of links reset since (they answer "gone").
+    pub revoked_codes: Vec<String>,
 }
 
 /// How group stanzas name account `pn` (device `device`): its LID in a
@@ -255,6 +259,8 @@ pub(super) fn create(
         lid: state.lid_groups,
         announce: false,
         locked: false,
+        invite_code: None,
+        revoked_codes: Vec::new(),
     };
     let meta = group_node(state, &gid, &group);
     state.groups.insert(gid.user().to_owned(), group);
@@ -287,6 +293,10 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
             result(id, &Jid::new("", Server::Group), vec![meta])
         }
         "leave" => leave(&mut state, &ask),
+        // A link's code, sent to `g.us`: what it points to, or joining by it.
+        "invite" if to.user().is_empty() => {
+            by_link(&mut state, &ask, node.attr_str("type") == Some("set"))
+        }
         tag => {
             let Some(group) = state.groups.get(to.user()).cloned() else {
                 return error(id, &to, "404", "item-not-found");
@@ -309,6 +319,14 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                 }
                 "subject" => set_subject(&mut state, &ask, &group),
                 "description" => set_description(&mut state, &ask),
+                "invite" => {
+                    // whatsmeow `GetGroupInviteLink`: admins only (401).
+                    if !is_admin {
+                        return error(id, &to, "401", "not-authorized");
+                    }
+                    let reset = node.attr_str("type") == Some("set");
+                    invite_code(&mut state, &ask, reset)
+                }
                 "announcement" | "not_announcement" | "locked" | "unlocked" => {
                     if !is_admin {
                         return error(id, &to, "403", "forbidden");
@@ -435,6 +453,67 @@ fn set_subject(state: &mut State, ask: &Ask<'_>, group: &Group) -> Node {
         .attr("s_o", member_jids(state, me, 0, group.lid).0);
     notify(state, to, me, child, &[]);
     result(ask.id, to, Vec::new())
+}
+
+/// `<invite/>` to a group by an admin: its link's code (made on first
+/// ask), or with `reset` a new one, the old one revoked.
+fn invite_code(state: &mut State, ask: &Ask<'_>, reset: bool) -> Node {
+    let Some(g) = state.groups.get_mut(ask.to.user()) else {
+        return error(ask.id, ask.to, "404", "item-not-found");
+    };
+    if reset && let Some(old) = g.invite_code.take() {
+        g.revoked_codes.push(old);
+    }
+    let code = g.invite_code.get_or_insert_with(new_code).clone();
+    result(ask.id, ask.to, vec![Node::new("invite").attr("code", code)])
+}
+
+/// A link code as the server makes them: 22 letters and digits.
+fn new_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..22)
+        .map(|_| char::from(ALPHABET[usize::from(rand::random::<u8>()) % ALPHABET.len()]))
+        .collect()
+}
+
+/// `<invite code/>` to `g.us`: the group the code's link points to
+/// (whatsmeow `GetGroupInfoFromLink`), or with `join` the asker joins it
+/// (`JoinGroupWithLink`: the answer names the group, and the members are
+/// told of an `<add reason="invite">`). A reset link's code is gone (410),
+/// one never made is not acceptable (406).
+fn by_link(state: &mut State, ask: &Ask<'_>, join: bool) -> Node {
+    let code = ask.action.attr_str("code").unwrap_or_default();
+    let found = state
+        .groups
+        .iter()
+        .find(|(_, g)| g.invite_code.as_deref() == Some(code))
+        .map(|(gid, g)| (Jid::new(gid.clone(), Server::Group), g.clone()));
+    let Some((gid, group)) = found else {
+        let revoked = state
+            .groups
+            .values()
+            .any(|g| g.revoked_codes.iter().any(|c| c == code));
+        return match revoked {
+            true => error(ask.id, ask.to, "410", "gone"),
+            false => error(ask.id, ask.to, "406", "not-acceptable"),
+        };
+    };
+    if !join {
+        return result(ask.id, ask.to, vec![group_node(state, &gid, &group)]);
+    }
+    let me = ask.me.to_owned();
+    let added = state
+        .groups
+        .get_mut(gid.user())
+        .is_some_and(|g| g.members.insert(me.clone(), None).is_none());
+    if added {
+        let member = member_node(state, &me, group.lid);
+        let add = Node::new("add")
+            .attr("reason", "invite")
+            .children(vec![member]);
+        notify(state, &gid, &me, add, &[]);
+    }
+    result(ask.id, ask.to, vec![Node::new("group").attr("jid", gid)])
 }
 
 /// `<announcement>`, `<not_announcement>`, `<locked>` or `<unlocked>`

@@ -123,6 +123,9 @@ async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleEr
                     participants: g.map(jids).unwrap_or_default(),
                 }
             }
+            "add" if child.attr_str("reason") == Some("invite") => {
+                GroupChangeKind::JoinedByLink(jids(child))
+            }
             "add" => GroupChangeKind::Added(jids(child)),
             "remove" => GroupChangeKind::Removed(jids(child)),
             "leave" => GroupChangeKind::Left(jids(child)),
