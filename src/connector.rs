@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tracing::warn;
 
 use crate::appservice::{Event, Intent};
@@ -120,6 +120,15 @@ impl Network for WhatsApp {
         join: bool,
     ) -> Result<LinkTarget, ResolveError> {
         links::follow_link(bridge, user, link, join).await
+    }
+
+    async fn create_group(
+        bridge: &Arc<Bridge>,
+        user: &UserId,
+        room: Option<&RoomId>,
+        name_and_members: (&str, &[&str]),
+    ) -> Result<OwnedRoomId, ResolveError> {
+        groups::create_group(bridge, user, room, name_and_members).await
     }
 
     async fn status(bridge: &Arc<Bridge>, user: &UserId) -> String {

@@ -598,6 +598,122 @@ async fn chats_are_started_by_number_and_groups_joined_by_link() {
     logged_in.bridge.stop().await;
 }
 
+/// `create-group` (issue 20, point 3): in the management room with phone
+/// numbers, a new group and its new room; in a room Alice made with
+/// Carol's and Dave's ghosts invited, a group of them bound to that room
+/// (messages go both ways there). A room with another Matrix user in it is
+/// refused (they would read the group), and so is a number not on
+/// WhatsApp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_created_from_matrix() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    sim.account(DAVE_PN);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-create-group", false, WAIT).await;
+    let (alice, management) = (&logged_in.alice, logged_in.management.clone());
+    let said_in = |room: String, line: String, answer: &'static str| async move {
+        alice.send_text(&room, &line).await;
+        let (_, said) = alice
+            .sync_until(WAIT, |r, e| {
+                r == room && e["content"]["msgtype"] == "m.notice" && body(e).contains(answer)
+            })
+            .await;
+        body(&said).to_owned()
+    };
+    let members = |gid: &Jid| {
+        sim.group_members(gid)
+            .unwrap()
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+
+    // From the management room, by numbers.
+    said_in(
+        management.clone(),
+        "create-group Nobody +15557796099".into(),
+        "+15557796099 is not on WhatsApp",
+    )
+    .await;
+    let said = said_in(
+        management.clone(),
+        format!("create-group By numbers +{CAROL_PN}"),
+        "The group is made",
+    )
+    .await;
+    let made = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&made), "{said}");
+    let gid = sim.group_by_subject("By numbers").unwrap();
+    assert_eq!(members(&gid), [ALICE_PN, CAROL_PN]);
+
+    // In a room of Alice's with two ghosts invited: that room is bound.
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let room = alice
+        .create_room(&json!({
+            "name": "Made in Matrix",
+            "preset": "private_chat",
+            "invite": [logged_in.bot, ghost(CAROL_PN), ghost(DAVE_PN)],
+            // Room version 12: Alice, its creator, outranks everyone.
+            "power_level_content_override": {"users": {logged_in.bot.as_str(): 100}},
+        }))
+        .await;
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == logged_in.bot.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    let said = said_in(room.clone(), "!wa create-group".into(), "The group is made").await;
+    assert!(said.contains(&room), "this very room: {said}");
+    let gid = sim.group_by_subject("Made in Matrix").unwrap();
+    assert_eq!(members(&gid), [ALICE_PN, CAROL_PN, DAVE_PN]);
+    // The members' ghosts joined before the answer.
+    for pn in [CAROL_PN, DAVE_PN] {
+        let member = alice.get_state(&room, "m.room.member", &ghost(pn)).await;
+        assert_eq!(member.unwrap()["membership"], "join", "{pn}");
+    }
+    carol
+        .send_group_text(&gid, "hello, new group")
+        .await
+        .unwrap();
+    alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "hello, new group")
+        .await;
+    alice.send_text(&room, "hello from the room").await;
+    let got = carol.wait_received(1, WAIT).await;
+    assert_eq!(got[0].text.as_deref(), Some("hello from the room"));
+
+    // A room with another Matrix user in it is refused.
+    let bob = logged_in
+        .synapse
+        .register_user("bob", "secret-pw", false)
+        .await;
+    let shared = alice
+        .create_room(&json!({
+            "name": "Shared",
+            "preset": "private_chat",
+            "invite": [logged_in.bot, bob.user_id, ghost(CAROL_PN)],
+        }))
+        .await;
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == shared
+                && e["type"] == "m.room.member"
+                && e["state_key"] == logged_in.bot.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    said_in(shared, "!wa create-group".into(), "would read the group").await;
+    assert!(sim.group_by_subject("Shared").is_none());
+    logged_in.bridge.stop().await;
+}
+
 /// Waits until `check` holds (polling), or panics naming `what`.
 async fn eventually(what: &str, check: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + WAIT;

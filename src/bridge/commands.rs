@@ -41,6 +41,7 @@ enum Action {
     InviteLink,
     ResolveLink,
     Join,
+    CreateGroup,
 }
 
 /// One command of the bot.
@@ -116,6 +117,15 @@ const COMMANDS: &[Command] = &[
         scope: Scope::Account,
         level: Some(Level::User),
         action: Action::Join,
+    },
+    Command {
+        aliases: &[],
+        name: "create-group",
+        help: "`create-group NAME +NUMBER...`: a new {network} group with them; in a room of \
+               yours with contacts' ghosts invited, `create-group [NAME]` makes it that room's group",
+        scope: Scope::Anywhere,
+        level: Some(Level::User),
+        action: Action::CreateGroup,
     },
     Command {
         aliases: &[],
@@ -236,6 +246,24 @@ pub(super) async fn run<N: Network>(
             let link = line.split_whitespace().nth(1).unwrap_or_default();
             let join = command.action == Action::Join;
             let text = link_answer(N::follow_link(bridge, sender, link, join).await);
+            bridge.notice(room, &text).await;
+        }
+        Action::CreateGroup => {
+            let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let is_member = |a: &&str| a.starts_with('+');
+            let members: Vec<&str> = args.iter().copied().filter(is_member).collect();
+            let name = args
+                .iter()
+                .copied()
+                .filter(|a| !is_member(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let here = (place == Place::Elsewhere).then_some(room);
+            let made = N::create_group(bridge, sender, here, (&name, &members)).await;
+            let text = match made {
+                Ok(portal) => format!("The group is made: https://matrix.to/#/{portal}"),
+                Err(e) => format!("Sorry, {e}."),
+            };
             bridge.notice(room, &text).await;
         }
         Action::Ping => {

@@ -180,6 +180,18 @@ pub trait Network: Send + Sync + Sized + 'static {
         join: bool,
     ) -> impl Future<Output = Result<LinkTarget, ResolveError>> + Send;
 
+    /// Makes a new chat (a group) named `name` for `user`'s login. With
+    /// `room` (a room of the user's, not bridged yet) its ghosts are the
+    /// members and the room becomes the chat's portal; without, `members`
+    /// (network identifiers) are, and a new portal is made. Returns the
+    /// portal's room.
+    fn create_group(
+        bridge: &Arc<Bridge<Self>>,
+        user: &UserId,
+        room: Option<&RoomId>,
+        name_and_members: (&str, &[&str]),
+    ) -> impl Future<Output = Result<OwnedRoomId, ResolveError>> + Send;
+
     /// One line on the state of `user`'s login, for `ping`.
     fn status(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = String> + Send;
 

@@ -10,7 +10,7 @@
 //! have stopped in between: the room, if it was made, is among the rooms
 //! its creator is in, and is adopted instead of making a second one.
 
-use ruma::{OwnedRoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 use serde::Deserialize as _;
 use tracing::{debug, info};
 
@@ -79,6 +79,21 @@ impl<N: Network> Bridge<N> {
         Ok(())
     }
 
+    /// Marks an existing room (one the user made, now a chat's portal) as
+    /// bridged: the bridge info its state would have had from the start.
+    pub async fn mark_bridged(
+        &self,
+        room: &RoomId,
+        chat_id: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        let (info, key) = self.bridge_info(chat_id, name);
+        self.bot.send_state(room, &info, &key, None).await?;
+        let half_shot = HalfShotBridgeEventContent::from(info);
+        self.bot.send_state(room, &half_shot, &key, None).await?;
+        Ok(())
+    }
+
     /// The room's initial state: the bridge info (`m.bridge` and its older
     /// name) and the creation marker.
     fn initial_state(
@@ -87,6 +102,16 @@ impl<N: Network> Bridge<N> {
         name: &str,
         creation: &PortalCreationEventContent,
     ) -> Result<Vec<InitialState>, Error> {
+        let (info, key) = self.bridge_info(chat_id, name);
+        Ok(vec![
+            InitialState::of(&info, &key)?,
+            InitialState::of(&HalfShotBridgeEventContent::from(info), &key)?,
+            InitialState::of(creation, "")?,
+        ])
+    }
+
+    /// The bridge info of chat `chat_id` named `name`, with its state key.
+    fn bridge_info(&self, chat_id: &str, name: &str) -> (BridgeEventContent, String) {
         let bridgebot = self.bot.user_id().to_owned();
         let info = BridgeEventContent {
             bridgebot,
@@ -103,11 +128,7 @@ impl<N: Network> Bridge<N> {
             "{}/{}",
             self.config.homeserver.domain, self.config.appservice.id
         );
-        Ok(vec![
-            InitialState::of(&info, &key)?,
-            InitialState::of(&HalfShotBridgeEventContent::from(info), &key)?,
-            InitialState::of(creation, "")?,
-        ])
+        (info, key)
     }
 
     /// The room `creator` made for this creation in an earlier run, if

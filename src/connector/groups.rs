@@ -4,6 +4,7 @@
 //! WhatsApp (`from_matrix`, and `members` for who is in the group and who
 //! runs it).
 
+mod create;
 mod members;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::bridge::{MatrixEvent, RemoteEvent};
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, StoreError};
 
+pub(super) use create::create_group;
 pub(super) use members::{levels_from_matrix, member_from_matrix};
 
 /// A change to group `change.group`, as the core's events: name,

@@ -40,9 +40,7 @@ pub(super) async fn resolve(
                 .to_owned(),
         )
     })?;
-    let (login_id, client) = super::login::client_of(bridge, user)
-        .await
-        .ok_or(ResolveError::NotLoggedIn)?;
+    let (login, client) = super::login::account_of(bridge, user).await?;
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let answers = client
         .on_whatsapp(&[&digits])
@@ -56,7 +54,7 @@ pub(super) async fn resolve(
     let (network_id, _) = ghost_ids(bridge, &phone);
     let db = bridge.db();
     let saved = db
-        .contact_name(&login_id, &network_id)
+        .contact_name(&login.login_id, &network_id)
         .await
         .map_err(|e| failed(&e))?;
     let name = match saved {
@@ -69,7 +67,7 @@ pub(super) async fn resolve(
             .filter(|n| *n != id),
     };
     let room = match start_chat {
-        true => Some(open_chat(bridge, (user, &login_id), &client, &phone).await?),
+        true => Some(open_chat(bridge, (user, &login), &client, &phone).await?),
         false => None,
     };
     Ok(Resolved {
@@ -84,18 +82,12 @@ pub(super) async fn resolve(
 /// user is invited again if they are not in it.
 async fn open_chat(
     bridge: &Arc<Bridge>,
-    (user, login_id): (&UserId, &str),
+    (user, login): (&UserId, &crate::store::Login),
     client: &wa_client::Client,
     phone: &Jid,
 ) -> Result<ruma::OwnedRoomId, ResolveError> {
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
-    let login = bridge
-        .db()
-        .login(login_id)
-        .await
-        .map_err(|e| failed(&e))?
-        .ok_or(ResolveError::NotLoggedIn)?;
-    let portal = super::portal::portal(bridge, &login, client, phone, None)
+    let portal = super::portal::portal(bridge, login, client, phone, None)
         .await
         .map_err(|e| failed(&e))?;
     // Already in it, or invited: the invite is refused, which is fine.

@@ -8,7 +8,7 @@ use ruma::{RoomId, UserId};
 use wa_client::{Error as WaError, INVITE_LINK_PREFIX, SendError};
 use wa_core::jid::Jid;
 
-use super::login::client_of;
+use super::login::account_of;
 use crate::bridge::{LinkTarget, ResolveError};
 use crate::connector::Bridge;
 use crate::store::PortalKind;
@@ -58,9 +58,7 @@ pub(super) async fn invite_link(
             "only the user whose group this room bridges may ask for its link".to_owned(),
         ));
     }
-    let (_, client) = client_of(bridge, user)
-        .await
-        .ok_or(ResolveError::NotLoggedIn)?;
+    let (_, client) = account_of(bridge, user).await?;
     let chat = portal.chat_id.parse::<Jid>().map_err(|e| failed(&e))?;
     client
         .group_invite_link(&chat, reset)
@@ -88,9 +86,7 @@ pub(super) async fn follow_link(
         )));
     }
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
-    let (login_id, client) = client_of(bridge, user)
-        .await
-        .ok_or(ResolveError::NotLoggedIn)?;
+    let (login, client) = account_of(bridge, user).await?;
     if !join {
         let info = client.group_info_from_link(link).await.map_err(refused)?;
         return Ok(LinkTarget {
@@ -102,12 +98,6 @@ pub(super) async fn follow_link(
     }
     let group = client.join_group_with_link(link).await.map_err(refused)?;
     let info = client.group_info(&group).await.map_err(refused)?;
-    let login = bridge
-        .db()
-        .login(&login_id)
-        .await
-        .map_err(|e| failed(&e))?
-        .ok_or(ResolveError::NotLoggedIn)?;
     let portal = super::portal::portal(bridge, &login, &client, &group, None)
         .await
         .map_err(|e| failed(&e))?;

@@ -14,6 +14,7 @@ use wa_client::{
 use super::appstate;
 use super::backfill;
 use super::incoming;
+use crate::bridge::ResolveError;
 use crate::bridge::login::{LoginFailed, LoginStep, Steps};
 use crate::connector::Bridge;
 use crate::store::{Login, now_ms};
@@ -207,11 +208,20 @@ pub async fn logged_in_as(bridge: &Bridge, user: &UserId) -> Option<String> {
     logins.get(user).map(|h| format!("+{}", h.phone))
 }
 
-/// The running client of `user`'s login, with the login's id.
-pub(super) async fn client_of(bridge: &Bridge, user: &UserId) -> Option<(String, Client)> {
-    let logins = bridge.network().logins.lock().await;
-    let handle = logins.get(user)?;
-    Some((handle.login_id.clone(), handle.client.clone()))
+/// The login and running client of `user`, for a command that acts on
+/// their account.
+pub(super) async fn account_of(
+    bridge: &Bridge,
+    user: &UserId,
+) -> Result<(Login, Client), ResolveError> {
+    let (login_id, client) = {
+        let logins = bridge.network().logins.lock().await;
+        let handle = logins.get(user).ok_or(ResolveError::NotLoggedIn)?;
+        (handle.login_id.clone(), handle.client.clone())
+    };
+    let login = bridge.db().login(&login_id).await;
+    let login = login.map_err(|e| ResolveError::Failed(e.to_string()))?;
+    Ok((login.ok_or(ResolveError::NotLoggedIn)?, client))
 }
 
 /// What the user is told when WhatsApp refuses the bridge's client

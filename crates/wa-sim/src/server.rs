@@ -410,6 +410,13 @@ impl Sim {
         Some(state.groups.get(gid.user())?.members.clone())
     }
 
+    /// The group named `subject`, if there is one.
+    pub fn group_by_subject(&self, subject: &str) -> Option<Jid> {
+        let state = self.shared.state();
+        let (gid, _) = state.groups.iter().find(|(_, g)| g.subject == subject)?;
+        Some(Jid::new(gid.clone(), wa_core::jid::Server::Group))
+    }
+
     /// Group `gid`'s settings: (announcement, locked).
     pub fn group_settings(&self, gid: &Jid) -> Option<(bool, bool)> {
         let state = self.shared.state();
