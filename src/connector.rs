@@ -131,6 +131,15 @@ impl Network for WhatsApp {
         groups::create_group(bridge, user, room, name_and_members).await
     }
 
+    async fn direct_chat_invite(
+        bridge: &Arc<Bridge>,
+        room: &RoomId,
+        user: &UserId,
+        ghost: &UserId,
+    ) {
+        identifiers::direct_chat_invite(bridge, room, user, ghost).await;
+    }
+
     async fn status(bridge: &Arc<Bridge>, user: &UserId) -> String {
         login::status(bridge, user).await
     }

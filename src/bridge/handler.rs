@@ -231,6 +231,19 @@ async fn member_event<N: Network>(
     // order.
     let ghost_by_user = target.as_ref().is_some_and(|t| bridge.is_ghost(t))
         && (leaves || member.membership == MembershipState::Invite);
+    // A ghost invited to a direct chat: it may be a new chat with them (a
+    // portal room is the outbound queue's, below).
+    if let Some(ghost) = target.as_ref().filter(|t| bridge.is_ghost(t))
+        && member.membership == MembershipState::Invite
+        && member.is_direct == Some(true)
+    {
+        let chore = Chore::GhostInvited {
+            room: room.to_owned(),
+            sender: sender.to_owned(),
+            ghost: ghost.clone(),
+        };
+        bridge.chores.push(sender.as_str(), (bridge.clone(), chore));
+    }
     let user_leaves = target.as_deref() == Some(sender) && leaves;
     if ghost_by_user || user_leaves {
         queue_outbound(bridge, room, event).await;
@@ -260,6 +273,15 @@ pub enum Chore {
         /// Whether the invite is a direct chat's.
         is_direct: bool,
     },
+    /// `sender` invited `ghost` to `room`, a direct chat.
+    GhostInvited {
+        /// The room.
+        room: OwnedRoomId,
+        /// Who invited.
+        sender: OwnedUserId,
+        /// The ghost invited.
+        ghost: OwnedUserId,
+    },
 }
 
 /// How long one command or invite may take before its user's next one runs.
@@ -284,12 +306,38 @@ pub(super) fn run_chore<N: Network>(
                     sender,
                     is_direct,
                 } => bot_invited(&bridge, room, sender, *is_direct).await,
+                Chore::GhostInvited {
+                    room,
+                    sender,
+                    ghost,
+                } => ghost_invited(&bridge, room, sender, ghost).await,
             }
         };
         if tokio::time::timeout(CHORE_LIMIT, work).await.is_err() {
             warn!(?CHORE_LIMIT, "a command or invite took too long; given up");
         }
     })
+}
+
+/// `sender` invited `ghost` to the direct chat `room`: unless the room is
+/// a portal already, the network may make it the chat with that person
+/// (bridgev2's way of starting a chat), for users the bridge serves.
+async fn ghost_invited<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    room: &RoomId,
+    sender: &UserId,
+    ghost: &UserId,
+) {
+    let allowed = bridge
+        .config
+        .bridge
+        .permission_for(sender)
+        .is_some_and(|l| l >= crate::config::Level::User);
+    match bridge.db.portal_by_room(room).await {
+        Ok(None) if allowed => N::direct_chat_invite(bridge, room, sender, ghost).await,
+        Ok(_) => {}
+        Err(e) => warn!(%room, error = %e, "could not tell whether a room is a portal"),
+    }
 }
 
 /// The bot was invited into `room` by `sender`. Users the bridge does not

@@ -192,6 +192,17 @@ pub trait Network: Send + Sync + Sized + 'static {
         name_and_members: (&str, &[&str]),
     ) -> impl Future<Output = Result<OwnedRoomId, ResolveError>> + Send;
 
+    /// `user` invited `ghost` to `room`, a direct chat that is no portal:
+    /// the network makes it the chat with that person (the ghost joins),
+    /// points to the chat they have already, or declines; the user is told
+    /// in the room.
+    fn direct_chat_invite(
+        bridge: &Arc<Bridge<Self>>,
+        room: &RoomId,
+        user: &UserId,
+        ghost: &UserId,
+    ) -> impl Future<Output = ()> + Send;
+
     /// One line on the state of `user`'s login, for `ping`.
     fn status(bridge: &Arc<Bridge<Self>>, user: &UserId) -> impl Future<Output = String> + Send;
 

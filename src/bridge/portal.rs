@@ -80,17 +80,18 @@ impl<N: Network> Bridge<N> {
     }
 
     /// Marks an existing room (one the user made, now a chat's portal) as
-    /// bridged: the bridge info its state would have had from the start.
+    /// bridged, `by` one of ours with the power to: the bridge info its
+    /// state would have had from the start.
     pub async fn mark_bridged(
         &self,
+        by: &Intent,
         room: &RoomId,
-        chat_id: &str,
-        name: &str,
+        (chat_id, name): (&str, &str),
     ) -> Result<(), Error> {
         let (info, key) = self.bridge_info(chat_id, name);
-        self.bot.send_state(room, &info, &key, None).await?;
+        by.send_state(room, &info, &key, None).await?;
         let half_shot = HalfShotBridgeEventContent::from(info);
-        self.bot.send_state(room, &half_shot, &key, None).await?;
+        by.send_state(room, &half_shot, &key, None).await?;
         Ok(())
     }
 

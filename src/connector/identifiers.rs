@@ -1,15 +1,25 @@
 //! Phone numbers to people: `resolve-identifier` asks WhatsApp whether a
 //! number is on it (a contact lookup) and names their ghost; `pm` also
-//! opens the direct chat's portal, made like one a message would make.
+//! opens the direct chat's portal, made like one a message would make; and
+//! a ghost invited to a direct chat the user made makes that room the chat
+//! with them (bridgev2's way).
 
 use std::sync::Arc;
 
-use ruma::UserId;
+use ruma::events::room::member::MembershipState;
+use ruma::events::room::message::RoomMessageEventContent;
+use ruma::{RoomId, UserId};
+use tracing::debug;
+use wa_client::Client;
 use wa_core::jid::Jid;
 
 use super::incoming::{ghost, ghost_ids};
+use super::login::account_of;
+use super::relations::jid_of_mxid;
+use crate::appservice::Intent;
 use crate::bridge::{ResolveError, Resolved};
 use crate::connector::Bridge;
+use crate::store::{Login, Portal, PortalKind, now_ms};
 
 /// The shortest and longest numbers E.164 allows, country code included.
 const DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
@@ -40,7 +50,7 @@ pub(super) async fn resolve(
                 .to_owned(),
         )
     })?;
-    let (login, client) = super::login::account_of(bridge, user).await?;
+    let (login, client) = account_of(bridge, user).await?;
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let answers = client
         .on_whatsapp(&[&digits])
@@ -82,8 +92,8 @@ pub(super) async fn resolve(
 /// user is invited again if they are not in it.
 async fn open_chat(
     bridge: &Arc<Bridge>,
-    (user, login): (&UserId, &crate::store::Login),
-    client: &wa_client::Client,
+    (user, login): (&UserId, &Login),
+    client: &Client,
     phone: &Jid,
 ) -> Result<ruma::OwnedRoomId, ResolveError> {
     let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
@@ -95,6 +105,124 @@ async fn open_chat(
         tracing::debug!(error = %e, "the user was not invited to their chat again");
     }
     Ok(portal.room_id)
+}
+
+/// `user` invited `ghost_id` to `room`, a direct chat that is no portal:
+/// with someone on WhatsApp the user has no chat with yet, the room becomes
+/// that chat (the ghost joins and brings the bot in); with one they have,
+/// or with other people in the room, the ghost says so and leaves;
+/// otherwise it declines.
+pub(super) async fn direct_chat_invite(
+    bridge: &Arc<Bridge>,
+    room: &RoomId,
+    user: &UserId,
+    ghost_id: &UserId,
+) {
+    let Ok(ghost) = bridge.matrix().ghost_intent(ghost_id.localpart()) else {
+        return;
+    };
+    let bound = match account_of(bridge, user).await {
+        Ok((login, client)) => adopt_dm(bridge, (room, &ghost), &login, &client).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(why) = bound {
+        debug!(%why, "a ghost declines an invite to a direct chat");
+        if let Err(e) = ghost.leave(room).await {
+            debug!(error = %e, "a ghost did not decline an invite");
+        }
+    }
+}
+
+/// The chat with the person behind `ghost` made of `room`, or the way to
+/// the one there is; why not, if neither.
+async fn adopt_dm(
+    bridge: &Arc<Bridge>,
+    (room, ghost): (&RoomId, &Intent),
+    login: &Login,
+    client: &Client,
+) -> Result<(), String> {
+    let jid = jid_of_mxid(bridge, login, client, ghost.user_id()).ok_or("not a contact's ghost")?;
+    let phone = match jid.is_lid() {
+        true => client.pn_for_lid(&jid).await.map_err(|e| e.to_string())?,
+        false => Some(jid),
+    };
+    let phone = phone.ok_or("no phone number known for the LID")?;
+    let answers = client
+        .on_whatsapp(&[phone.user()])
+        .await
+        .map_err(|e| e.to_string())?;
+    if !answers.iter().any(|a| a.is_in) {
+        return Err("the number is not on WhatsApp".to_owned());
+    }
+    let chat_id = phone.to_string();
+    let _creating = bridge.creating_portal(&login.login_id, &chat_id).await;
+    let db = bridge.db();
+    ghost.join(room.into()).await.map_err(|e| e.to_string())?;
+    bridge.note_joined(room, ghost.user_id()).await;
+    let existing = db.portal(&login.login_id, &chat_id).await;
+    let existing = existing.map_err(|e| e.to_string())?;
+    // Anyone else in the room would read the chat.
+    let members = ghost.members(room).await.map_err(|e| e.to_string())?;
+    let shared = members.iter().any(|(who, membership)| {
+        matches!(membership, MembershipState::Join | MembershipState::Invite)
+            && *who != login.mxid
+            && !bridge.is_ours(who)
+    });
+    let pointer = match (&existing, shared) {
+        (Some(existing), _) => Some(format!(
+            "You have a chat with me already: https://matrix.to/#/{}",
+            existing.room_id
+        )),
+        (None, true) => Some(
+            "Others are in this room and would read our chat: start one with just me.".to_owned(),
+        ),
+        (None, false) => None,
+    };
+    if let Some(pointer) = pointer {
+        let there = RoomMessageEventContent::notice_plain(pointer);
+        let said = ghost
+            .send(room, &there, &crate::bridge::txn_id(), None)
+            .await;
+        let left = ghost.leave(room).await;
+        if let Some(e) = said.err().or(left.err()) {
+            debug!(error = %e, "a ghost did not point to the chat there is");
+        }
+        return Ok(());
+    }
+    let (network_id, _) = ghost_ids(bridge, &phone);
+    let saved = db.contact_name(&login.login_id, &network_id).await;
+    let name = saved
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| format!("+{}", phone.user()));
+    let portal = Portal {
+        login_id: login.login_id.clone(),
+        chat_id: chat_id.clone(),
+        room_id: room.to_owned(),
+        kind: PortalKind::Dm,
+        name: name.clone(),
+        topic: None,
+        created_at: now_ms(),
+    };
+    bridge
+        .save_portal(&portal, &login.mxid)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The bot in (for notices and statuses), invited by the ghost; then
+    // the room marked as bridged, as far as the ghost may.
+    let bot = bridge.bot();
+    let joined = match ghost.invite(room, bot.user_id()).await {
+        Ok(()) => bot.join(room.into()).await.map(drop),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = joined {
+        debug!(error = %e, "the bot is not in a direct chat made by the user");
+    }
+    if let Err(e) = bridge.mark_bridged(ghost, room, (&chat_id, &name)).await {
+        debug!(error = %e, "a direct chat made by the user was not marked as bridged");
+    }
+    super::incoming::contact_nick(bridge, login, room, (&phone, ghost)).await;
+    Ok(())
 }
 
 #[cfg(test)]

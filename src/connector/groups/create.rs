@@ -183,10 +183,8 @@ async fn bind(
             debug!(error = %e, "a new group's member did not join its room");
         }
     }
-    let mut managed = bridge
-        .mark_bridged(room, &chat_id, &info.subject)
-        .await
-        .is_ok();
+    let marked = bridge.mark_bridged(bridge.bot(), room, (&chat_id, &info.subject));
+    let mut managed = marked.await.is_ok();
     for event in super::state_events(client, info).await {
         managed &= bridge.handle_remote(login, event).await.is_ok();
     }

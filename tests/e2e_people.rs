@@ -1,0 +1,326 @@
+//! People and new chats from Matrix (issue 20, points 3 and 4): a chat
+//! started by phone number (`pm`, `resolve-identifier`) or by inviting a
+//! contact's ghost to a direct chat; groups joined by their invite link
+//! (`resolve-link`, `join`, `invite-link`) and made from Matrix
+//! (`create-group`). Against a real Synapse and wa-sim; Alice is on the
+//! bridge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::login::start_logged_in;
+use support::matrix::body;
+use wa_core::jid::Jid;
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557797001";
+const BOB_PN: &str = "15557797002";
+const CAROL_PN: &str = "15557797003";
+const DAVE_PN: &str = "15557797004";
+
+/// Starting a chat by phone number (issue 20, point 4): `resolve-identifier`
+/// says whether a number is on WhatsApp and names its ghost; `pm` (and its
+/// alias `start-chat`) opens the direct chat's room, where a message
+/// reaches the contact, and gives the same room again; a number not on
+/// WhatsApp and something that is no number get clear answers. Then a
+/// group by its invite link (issue 20, point 3): `resolve-link`, `join`,
+/// `invite-link` in its room (refused to a member, given to an admin), a
+/// reset link gone, and someone joining by the link shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chats_are_started_by_number_and_groups_joined_by_link() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-start-chat", false, WAIT).await;
+    let (alice, management) = (&logged_in.alice, logged_in.management.clone());
+    let ask = |line: String, answer: &'static str| {
+        let management = management.clone();
+        async move {
+            alice.send_text(&management, &line).await;
+            let (_, said) = alice
+                .sync_until(WAIT, |r, e| {
+                    r == management
+                        && e["content"]["msgtype"] == "m.notice"
+                        && body(e).contains(answer)
+                })
+                .await;
+            body(&said).to_owned()
+        }
+    };
+    let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
+    let said = ask(
+        "resolve-identifier +1 555 779 7003".into(),
+        "is on WhatsApp",
+    )
+    .await;
+    assert!(said.contains(&format!("+{CAROL_PN}")), "{said}");
+    assert!(said.contains(&carol_ghost), "{said}");
+    ask("pm +15557797099".into(), "+15557797099 is not on WhatsApp").await;
+    ask("pm hello".into(), "not a phone number").await;
+
+    let said = ask("start-chat +15557797003".into(), "is open").await;
+    let room = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&room), "the answer links the room: {said}");
+    alice.accept_invite(&room).await;
+    alice.send_text(&room, "hello from matrix").await;
+    let got = carol.wait_received(1, WAIT).await;
+    assert_eq!(got[0].text.as_deref(), Some("hello from matrix"));
+    let said = ask("pm +15557797003".into(), "is open").await;
+    assert!(said.contains(&room), "the same room: {said}");
+
+    // Bob's group by its link: what it is, then joined; in its room Alice
+    // (no admin) may not have its link; made an admin, she may. A link
+    // reset is gone; Dave joining by the link shows as his ghost joining.
+    let bob = sim.account(BOB_PN);
+    sim.account(DAVE_PN);
+    let gid = sim
+        .create_group(BOB_PN, "By link", &[CAROL_PN.to_owned()])
+        .unwrap();
+    let code = bob.group_invite_code(&gid, false).unwrap();
+    let link = format!("https://chat.whatsapp.com/{code}");
+    let resolve = format!("resolve-link {link}");
+    ask(resolve.clone(), "points to “By link”, 2 members").await;
+    let said = ask(format!("join {link}"), "You joined “By link”").await;
+    let group_room = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&group_room), "{said}");
+    assert!(sim.group_members(&gid).unwrap().contains_key(ALICE_PN));
+    alice.accept_invite(&group_room).await;
+    let in_group_room = |answer: &'static str| {
+        let group_room = group_room.clone();
+        async move {
+            alice.send_text(&group_room, "!wa invite-link").await;
+            let (_, said) = alice
+                .sync_until(WAIT, |r, e| {
+                    r == group_room
+                        && e["content"]["msgtype"] == "m.notice"
+                        && body(e).contains(answer)
+                })
+                .await;
+            body(&said).to_owned()
+        }
+    };
+    in_group_room("only the group's admins may").await;
+    assert!(bob.change_group_members(&gid, "promote", &[ALICE_PN]));
+    let said = in_group_room("invite link: https://chat.whatsapp.com/").await;
+    assert!(said.contains(&code), "the group's link: {said}");
+    let new_code = bob.group_invite_code(&gid, true).unwrap();
+    assert_ne!(new_code, code);
+    ask(resolve, "was reset").await;
+    assert!(sim.account(DAVE_PN).join_group_by_link(&new_code));
+    let dave_ghost = format!("@whatsapp_{DAVE_PN}:{}", logged_in.synapse.server_name());
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == group_room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == dave_ghost.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    logged_in.bridge.stop().await;
+}
+
+/// `create-group` (issue 20, point 3): in the management room with phone
+/// numbers, a new group and its new room; in a room Alice made with
+/// Carol's and Dave's ghosts invited, a group of them bound to that room
+/// (messages go both ways there). A room with another Matrix user in it is
+/// refused (they would read the group), and so is a number not on
+/// WhatsApp.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_are_created_from_matrix() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    sim.account(DAVE_PN);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-create-group", false, WAIT).await;
+    let (alice, management) = (&logged_in.alice, logged_in.management.clone());
+    let said_in = |room: String, line: String, answer: &'static str| async move {
+        alice.send_text(&room, &line).await;
+        let (_, said) = alice
+            .sync_until(WAIT, |r, e| {
+                r == room && e["content"]["msgtype"] == "m.notice" && body(e).contains(answer)
+            })
+            .await;
+        body(&said).to_owned()
+    };
+    let members = |gid: &Jid| {
+        sim.group_members(gid)
+            .unwrap()
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+
+    // From the management room, by numbers.
+    said_in(
+        management.clone(),
+        "create-group Nobody +15557797099".into(),
+        "+15557797099 is not on WhatsApp",
+    )
+    .await;
+    let said = said_in(
+        management.clone(),
+        format!("create-group By numbers +{CAROL_PN}"),
+        "The group is made",
+    )
+    .await;
+    let made = alice.wait_for_invite(WAIT).await;
+    assert!(said.contains(&made), "{said}");
+    let gid = sim.group_by_subject("By numbers").unwrap();
+    assert_eq!(members(&gid), [ALICE_PN, CAROL_PN]);
+
+    // In a room of Alice's with two ghosts invited: that room is bound.
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let room = alice
+        .create_room(&json!({
+            "name": "Made in Matrix",
+            "preset": "private_chat",
+            "invite": [logged_in.bot, ghost(CAROL_PN), ghost(DAVE_PN)],
+            // Room version 12: Alice, its creator, outranks everyone.
+            "power_level_content_override": {"users": {logged_in.bot.as_str(): 100}},
+        }))
+        .await;
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == logged_in.bot.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    let said = said_in(room.clone(), "!wa create-group".into(), "The group is made").await;
+    assert!(said.contains(&room), "this very room: {said}");
+    let gid = sim.group_by_subject("Made in Matrix").unwrap();
+    assert_eq!(members(&gid), [ALICE_PN, CAROL_PN, DAVE_PN]);
+    // The members' ghosts joined before the answer.
+    for pn in [CAROL_PN, DAVE_PN] {
+        let member = alice.get_state(&room, "m.room.member", &ghost(pn)).await;
+        assert_eq!(member.unwrap()["membership"], "join", "{pn}");
+    }
+    carol
+        .send_group_text(&gid, "hello, new group")
+        .await
+        .unwrap();
+    alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "hello, new group")
+        .await;
+    alice.send_text(&room, "hello from the room").await;
+    let got = carol.wait_received(1, WAIT).await;
+    assert_eq!(got[0].text.as_deref(), Some("hello from the room"));
+
+    // A room with another Matrix user in it is refused.
+    let bob = logged_in
+        .synapse
+        .register_user("bob", "secret-pw", false)
+        .await;
+    let shared = alice
+        .create_room(&json!({
+            "name": "Shared",
+            "preset": "private_chat",
+            "invite": [logged_in.bot, bob.user_id, ghost(CAROL_PN)],
+        }))
+        .await;
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == shared
+                && e["type"] == "m.room.member"
+                && e["state_key"] == logged_in.bot.as_str()
+                && e["content"]["membership"] == "join"
+        })
+        .await;
+    said_in(shared, "!wa create-group".into(), "would read the group").await;
+    assert!(sim.group_by_subject("Shared").is_none());
+    logged_in.bridge.stop().await;
+}
+
+/// A direct chat Alice makes in Matrix with a contact's ghost invited
+/// becomes the chat with them (issue 20, point 4, bridgev2's way): the
+/// ghost joins, messages go both ways there. A second such room gets a
+/// pointer to the first and the ghost leaves, as it does from a room with
+/// another Matrix user in it; a ghost of a number not on WhatsApp declines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_chat_made_in_matrix_becomes_the_chat() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-dm-invite", false, WAIT).await;
+    let alice = &logged_in.alice;
+    let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
+    let membership_of = |room: &str, user: &str, what: &'static str| {
+        let (room, user) = (room.to_owned(), user.to_owned());
+        move |r: &str, e: &serde_json::Value| {
+            r == room
+                && e["type"] == "m.room.member"
+                && e["state_key"] == user.as_str()
+                && e["content"]["membership"] == what
+        }
+    };
+
+    let carol_ghost = ghost(CAROL_PN);
+    let room = alice.create_dm(&carol_ghost).await;
+    alice
+        .sync_until(WAIT, membership_of(&room, &carol_ghost, "join"))
+        .await;
+    alice
+        .sync_until(WAIT, membership_of(&room, &logged_in.bot, "join"))
+        .await;
+    alice.send_text(&room, "hi from a chat I made").await;
+    let got = carol.wait_received(1, WAIT).await;
+    assert_eq!(got[0].text.as_deref(), Some("hi from a chat I made"));
+    carol.send_text(ALICE_PN, "hi back").await.unwrap();
+    alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "hi back")
+        .await;
+
+    let again = alice.create_dm(&carol_ghost).await;
+    let (_, pointer) = alice
+        .sync_until(WAIT, |r, e| r == again && body(e).contains("already"))
+        .await;
+    assert!(body(&pointer).contains(&room), "{pointer}");
+    alice
+        .sync_until(WAIT, membership_of(&again, &carol_ghost, "leave"))
+        .await;
+
+    // With someone else in the room: the ghost says so and leaves.
+    sim.account(DAVE_PN);
+    let dave_ghost = ghost(DAVE_PN);
+    let bob = logged_in
+        .synapse
+        .register_user("bob", "secret-pw", false)
+        .await;
+    let shared = alice
+        .create_room(&json!({
+            "is_direct": true,
+            "preset": "trusted_private_chat",
+            "invite": [bob.user_id, dave_ghost],
+        }))
+        .await;
+    alice
+        .sync_until(WAIT, |r, e| {
+            r == shared && body(e).contains("Others are in this room")
+        })
+        .await;
+    alice
+        .sync_until(WAIT, membership_of(&shared, &dave_ghost, "leave"))
+        .await;
+
+    let nobody = ghost("15557797099");
+    let declined = alice.create_dm(&nobody).await;
+    alice
+        .sync_until(WAIT, membership_of(&declined, &nobody, "leave"))
+        .await;
+    logged_in.bridge.stop().await;
+}
