@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::login::start_logged_in;
-use support::matrix::{body, redacts};
+use support::matrix::{body, membership, redacts};
 use wa_core::jid::Jid;
 use wa_core::proto::message::ProtocolMessage;
 use wa_core::proto::message::protocol_message::Type as ProtocolType;
@@ -163,12 +163,7 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
     let dave_ghost = ghost(DAVE_PN);
     assert!(bob.change_group_members(&gid, "add", &[DAVE_PN]));
     alice
-        .sync_until(WAIT, |r, e| {
-            r == room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == dave_ghost.as_str()
-                && e["content"]["membership"] == "join"
-        })
+        .sync_until(WAIT, membership(&room, &dave_ghost, "join"))
         .await;
     // Bob makes Dave an admin: a moderator in the room; then not again.
     let dave_level = |e: &serde_json::Value| e["content"]["users"][dave_ghost.as_str()].as_i64();
@@ -186,12 +181,7 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
         .await;
     assert!(bob.change_group_members(&gid, "remove", &[CAROL_PN]));
     let (_, removal) = alice
-        .sync_until(WAIT, |r, e| {
-            r == room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == carol_ghost.as_str()
-                && e["content"]["membership"] == "leave"
-        })
+        .sync_until(WAIT, membership(&room, &carol_ghost, "leave"))
         .await;
     let reason = removal["content"]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains(&format!("+{BOB_PN}")), "{removal}");
@@ -316,21 +306,12 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
             .flatten()
             .is_some()
     };
-    let membership = |user: &str, what: &'static str| {
-        let (room, user) = (room.clone(), user.to_owned());
-        move |r: &str, e: &serde_json::Value| {
-            r == room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == user.as_str()
-                && e["content"]["membership"] == what
-        }
-    };
 
     // Invited: Dave is added, and his ghost joins.
     alice.invite(&room, &dave_ghost).await;
     eventually("Dave is added", || in_group(&ours, DAVE_PN)).await;
     alice
-        .sync_until(WAIT, membership(&dave_ghost, "join"))
+        .sync_until(WAIT, membership(&room, &dave_ghost, "join"))
         .await;
 
     // A moderator: an admin; the default again: not.
@@ -372,7 +353,7 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
     let (_, said) = alice.sync_until(WAIT, notice(&room, "invite")).await;
     assert!(body(&said).contains("privacy"), "{said}");
     alice
-        .sync_until(WAIT, membership(&erin_ghost, "leave"))
+        .sync_until(WAIT, membership(&room, &erin_ghost, "leave"))
         .await;
     assert!(!in_group(&ours, ERIN_PN));
 

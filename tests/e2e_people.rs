@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::login::start_logged_in;
-use support::matrix::body;
+use support::matrix::{body, membership};
 use wa_core::jid::Jid;
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -116,12 +116,7 @@ async fn chats_are_started_by_number_and_groups_joined_by_link() {
     assert!(sim.account(DAVE_PN).join_group_by_link(&new_code));
     let dave_ghost = format!("@whatsapp_{DAVE_PN}:{}", logged_in.synapse.server_name());
     alice
-        .sync_until(WAIT, |r, e| {
-            r == group_room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == dave_ghost.as_str()
-                && e["content"]["membership"] == "join"
-        })
+        .sync_until(WAIT, membership(&group_room, &dave_ghost, "join"))
         .await;
     logged_in.bridge.stop().await;
 }
@@ -259,23 +254,14 @@ async fn a_direct_chat_made_in_matrix_becomes_the_chat() {
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-dm-invite", false, WAIT).await;
     let alice = &logged_in.alice;
     let ghost = |pn: &str| format!("@whatsapp_{pn}:{}", logged_in.synapse.server_name());
-    let membership_of = |room: &str, user: &str, what: &'static str| {
-        let (room, user) = (room.to_owned(), user.to_owned());
-        move |r: &str, e: &serde_json::Value| {
-            r == room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == user.as_str()
-                && e["content"]["membership"] == what
-        }
-    };
 
     let carol_ghost = ghost(CAROL_PN);
     let room = alice.create_dm(&carol_ghost).await;
     alice
-        .sync_until(WAIT, membership_of(&room, &carol_ghost, "join"))
+        .sync_until(WAIT, membership(&room, &carol_ghost, "join"))
         .await;
     alice
-        .sync_until(WAIT, membership_of(&room, &logged_in.bot, "join"))
+        .sync_until(WAIT, membership(&room, &logged_in.bot, "join"))
         .await;
     alice.send_text(&room, "hi from a chat I made").await;
     let got = carol.wait_received(1, WAIT).await;
@@ -291,7 +277,7 @@ async fn a_direct_chat_made_in_matrix_becomes_the_chat() {
         .await;
     assert!(body(&pointer).contains(&room), "{pointer}");
     alice
-        .sync_until(WAIT, membership_of(&again, &carol_ghost, "leave"))
+        .sync_until(WAIT, membership(&again, &carol_ghost, "leave"))
         .await;
 
     // With someone else in the room: the ghost says so and leaves.
@@ -314,13 +300,13 @@ async fn a_direct_chat_made_in_matrix_becomes_the_chat() {
         })
         .await;
     alice
-        .sync_until(WAIT, membership_of(&shared, &dave_ghost, "leave"))
+        .sync_until(WAIT, membership(&shared, &dave_ghost, "leave"))
         .await;
 
     let nobody = ghost("15557797099");
     let declined = alice.create_dm(&nobody).await;
     alice
-        .sync_until(WAIT, membership_of(&declined, &nobody, "leave"))
+        .sync_until(WAIT, membership(&declined, &nobody, "leave"))
         .await;
     logged_in.bridge.stop().await;
 }

@@ -21,6 +21,18 @@
 //        {"mute":<until ms>|null}, {"markRead":true,"lastMessages":[]},
 //        {"star":{"messages":[{"id":..,"fromMe":..}],"star":true}}
 //
+//   {"cmd":"group","action":..,"group":"<id@g.us>",..}        Baileys' own group
+//        calls (tests/e2e_baileys_groups.rs), answered by
+//        {"event":"group-done","action":..,"result":..}:
+//        subject (+"subject": groupUpdateSubject), description
+//        (+"description": groupUpdateDescription), add|remove|promote|demote
+//        (+"participants":[jid..]: groupParticipantsUpdate, result its
+//        [{status,jid}]), setting (+"setting": groupSettingUpdate), leave
+//        (groupLeave), invite-code (groupInviteCode, result the code),
+//        accept-invite (+"code": groupAcceptInvite, result the group),
+//        metadata (groupMetadata, result {subject,desc,announce,restrict,
+//        participants:[{id,phoneNumber,admin}]})
+//
 // Events (stdout):
 //   {"event":"qr","qr":".."}                  each QR shown
 //   {"event":"restart"}                       after the server's 515, reconnecting
@@ -539,6 +551,46 @@ const connect = () => {
   });
 };
 
+// Baileys' group calls, by action; answers what the call returned.
+const groupCommand = async (cmd) => {
+  const g = cmd.group;
+  switch (cmd.action) {
+    case 'subject':
+      return sock.groupUpdateSubject(g, cmd.subject);
+    case 'description':
+      return sock.groupUpdateDescription(g, cmd.description ?? undefined);
+    case 'add':
+    case 'remove':
+    case 'promote':
+    case 'demote':
+      return sock.groupParticipantsUpdate(g, cmd.participants, cmd.action);
+    case 'setting':
+      return sock.groupSettingUpdate(g, cmd.setting);
+    case 'leave':
+      return sock.groupLeave(g);
+    case 'invite-code':
+      return sock.groupInviteCode(g);
+    case 'accept-invite':
+      return sock.groupAcceptInvite(cmd.code);
+    case 'metadata': {
+      const m = await sock.groupMetadata(g);
+      return {
+        subject: m.subject,
+        desc: m.desc ?? null,
+        announce: !!m.announce,
+        restrict: !!m.restrict,
+        participants: m.participants.map((p) => ({
+          id: p.id,
+          phoneNumber: p.phoneNumber ?? null,
+          admin: p.admin ?? null,
+        })),
+      };
+    }
+    default:
+      throw new Error(`unknown group action ${cmd.action}`);
+  }
+};
+
 const run = async (cmd) => {
   if (cmd.cmd === 'send-text' || cmd.cmd === 'send-group-text') {
     const to = cmd.cmd === 'send-text' ? cmd.to : cmd.group;
@@ -550,6 +602,9 @@ const run = async (cmd) => {
     }
     const sent = await sock.sendMessage(to, { text: cmd.text });
     say({ event: 'sent', id: sent?.key?.id, to });
+  } else if (cmd.cmd === 'group') {
+    const result = await groupCommand(cmd);
+    say({ event: 'group-done', action: cmd.action, result: result ?? null });
   } else if (cmd.cmd === 'chat-modify') {
     if (typeof cmd.jid !== 'string' || typeof cmd.mod !== 'object' || cmd.mod === null) {
       throw new Error('chat-modify needs "jid" and "mod"');

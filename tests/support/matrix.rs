@@ -30,6 +30,18 @@ pub fn redacts(e: &Value) -> &str {
         .unwrap_or_default()
 }
 
+/// A predicate for [`MatrixUser::sync_until`]: `user`'s membership in
+/// `room` became `what` (`join`, `leave`, `invite`, ...).
+pub fn membership(room: &str, user: &str, what: &'static str) -> impl Fn(&str, &Value) -> bool {
+    let (room, user) = (room.to_owned(), user.to_owned());
+    move |r, e| {
+        r == room
+            && e["type"] == "m.room.member"
+            && e["state_key"] == user.as_str()
+            && e["content"]["membership"] == what
+    }
+}
+
 /// A logged-in Matrix user.
 #[derive(Debug)]
 pub struct MatrixUser {
