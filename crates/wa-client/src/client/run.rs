@@ -12,7 +12,7 @@ use super::recv::{STORE_RETRY_FIRST, STORE_RETRY_LAST};
 use super::{ClientEvent, Outgoing, SendError, Shared, appstate, lock, presence, recv, send};
 use crate::crypto::CryptoError;
 use crate::device_lists::DevicesError;
-use crate::error::AuthError;
+use crate::error::{AuthError, Error};
 use crate::login::{self, LoggedIn, LoginError, LoginOptions};
 
 /// Keeps the device online: handles each connection's nodes, and logs in
@@ -206,6 +206,20 @@ fn store_failed(e: &SendError) -> bool {
     )
 }
 
+/// Whether a send failed because the connection broke under it: while
+/// sending, or while looking up the devices to send to (a chaos run lost
+/// a message that way: the usync of a send met the break, and the send
+/// was failed for good).
+fn interrupted(e: &SendError) -> bool {
+    match e {
+        SendError::Connection(_) => true,
+        SendError::Devices(DevicesError::Connection(c)) => {
+            matches!(c, Error::Network(_) | Error::Closed)
+        }
+        _ => false,
+    }
+}
+
 /// Sends queued messages in order whenever online.
 pub(super) async fn run_outbox(shared: Arc<Shared>) {
     let mut conn_rx = shared.conn.subscribe();
@@ -257,7 +271,7 @@ pub(super) async fn run_outbox(shared: Arc<Shared>) {
                 tokio::time::sleep(store_delay).await;
                 store_delay *= 2;
             }
-            Err(SendError::Connection(e)) => {
+            Err(e) if interrupted(&e) => {
                 // Stays in flight: requeued when the connection task sees
                 // the break.
                 warn!(error = %e, %id, "send interrupted; will resend");
