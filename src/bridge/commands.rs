@@ -258,7 +258,8 @@ pub(super) async fn run<N: Network>(
                 .filter(|a| !is_member(a))
                 .collect::<Vec<_>>()
                 .join(" ");
-            let here = (place == Place::Elsewhere).then_some(room);
+            // Numbers name the members; without, the room's ghosts do.
+            let here = (place == Place::Elsewhere && members.is_empty()).then_some(room);
             let made = N::create_group(bridge, sender, here, (&name, &members)).await;
             let text = match made {
                 Ok(portal) => format!("The group is made: https://matrix.to/#/{portal}"),

@@ -333,8 +333,12 @@ async fn ghost_invited<N: Network>(
         .bridge
         .permission_for(sender)
         .is_some_and(|l| l >= crate::config::Level::User);
+    // The management room is the bot's, for commands: no chat there.
+    if !allowed || bridge.management_room(sender).await.as_deref() == Some(room) {
+        return;
+    }
     match bridge.db.portal_by_room(room).await {
-        Ok(None) if allowed => N::direct_chat_invite(bridge, room, sender, ghost).await,
+        Ok(None) => N::direct_chat_invite(bridge, room, sender, ghost).await,
         Ok(_) => {}
         Err(e) => warn!(%room, error = %e, "could not tell whether a room is a portal"),
     }

@@ -103,10 +103,11 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
             });
             // Removed by someone else, or left (from the phone or Matrix).
             if includes_own {
-                let someone_else = removed && change.actor.as_ref().is_some_and(|a| !own(a));
-                events.push(gone(match someone_else {
-                    true => Gone::Removed(by),
-                    false => Gone::Left,
+                let actor_is_own = change.actor.as_ref().map(&own);
+                events.push(gone(match (removed, actor_is_own) {
+                    (true, Some(false)) => Gone::Removed(by),
+                    (true, None) => Gone::Removed(None),
+                    _ => Gone::Left,
                 }));
             }
         }

@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use ruma::events::room::member::MembershipState;
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{RoomId, UserId};
 use tracing::debug;
@@ -161,22 +160,18 @@ async fn adopt_dm(
     bridge.note_joined(room, ghost.user_id()).await;
     let existing = db.portal(&login.login_id, &chat_id).await;
     let existing = existing.map_err(|e| e.to_string())?;
-    // Anyone else in the room would read the chat.
-    let members = ghost.members(room).await.map_err(|e| e.to_string())?;
-    let shared = members.iter().any(|(who, membership)| {
-        matches!(membership, MembershipState::Join | MembershipState::Invite)
-            && *who != login.mxid
-            && !bridge.is_ours(who)
-    });
-    let pointer = match (&existing, shared) {
-        (Some(existing), _) => Some(format!(
+    // A room others are in, may join or read would show them the chat
+    // (and the way to the one there is).
+    let shared = super::portal::not_private(bridge, ghost, room, &login.mxid).await;
+    let pointer = match (&existing, shared.map_err(|e| e.to_string())?) {
+        (_, Some(why)) => Some(format!(
+            "I cannot be your chat here: {why}. Start one with just me, invite-only."
+        )),
+        (Some(existing), None) => Some(format!(
             "You have a chat with me already: https://matrix.to/#/{}",
             existing.room_id
         )),
-        (None, true) => Some(
-            "Others are in this room and would read our chat: start one with just me.".to_owned(),
-        ),
-        (None, false) => None,
+        (None, None) => None,
     };
     if let Some(pointer) = pointer {
         let there = RoomMessageEventContent::notice_plain(pointer);

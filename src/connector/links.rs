@@ -96,7 +96,15 @@ pub(super) async fn follow_link(
             room: None,
         });
     }
-    let group = client.join_group_with_link(link).await.map_err(refused)?;
+    let joined = client.join_group_with_link(link).await.map_err(refused)?;
+    if joined.awaiting_approval {
+        return Err(ResolveError::Invalid(
+            "this group's admins approve who joins: your request was sent; once they accept \
+             it, the group's room opens with its next message"
+                .to_owned(),
+        ));
+    }
+    let group = joined.group;
     let info = client.group_info(&group).await.map_err(refused)?;
     let portal = super::portal::portal(bridge, &login, &client, &group, None)
         .await

@@ -4,7 +4,8 @@
 //! recorded exactly once by the core (`crate::bridge::portal`). A group's
 //! changes later are `groups.rs`'.
 
-use ruma::OwnedRoomId;
+use ruma::events::room::member::MembershipState;
+use ruma::{OwnedRoomId, RoomId, UserId};
 use std::sync::Arc;
 
 use tracing::debug;
@@ -12,7 +13,7 @@ use wa_client::{Client, GroupInfo};
 use wa_core::jid::Jid;
 
 use super::incoming::{IncomingError, ghost};
-use crate::appservice::{CreateRoom, RoomPreset};
+use crate::appservice::{ClientError, CreateRoom, Intent, RoomPreset};
 use crate::bridge::portal::NewPortal;
 use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, now_ms};
@@ -134,4 +135,43 @@ async fn dm_room(
     super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
     bridge.note_joined(&room, contact.user_id()).await;
     Ok((room, name))
+}
+
+/// Why `room`, a room the user made, may not become one of their chats'
+/// portals, if it may not: it must be invite-only, its history not
+/// world-readable, and nobody but `owner` and the bridge's own users may be
+/// in it, invited or knocking (they would read the chat, or let others
+/// in). Read as `by`, one of ours in the room.
+pub(super) async fn not_private(
+    bridge: &Bridge,
+    by: &Intent,
+    room: &RoomId,
+    owner: &UserId,
+) -> Result<Option<String>, ClientError> {
+    let join_rule = by.get_state_event(room, "m.room.join_rules", "").await?;
+    let join_rule = join_rule.as_ref().and_then(|c| c["join_rule"].as_str());
+    if !matches!(join_rule, Some("invite" | "private")) {
+        return Ok(Some("this room is not invite-only".to_owned()));
+    }
+    let history = by
+        .get_state_event(room, "m.room.history_visibility", "")
+        .await?;
+    let history = history
+        .as_ref()
+        .and_then(|c| c["history_visibility"].as_str());
+    if history == Some("world_readable") {
+        return Ok(Some("anyone may read this room's history".to_owned()));
+    }
+    for (who, membership) in by.members(room).await? {
+        let present = matches!(
+            membership,
+            MembershipState::Join | MembershipState::Invite | MembershipState::Knock
+        );
+        if present && who != owner && !bridge.is_ours(&who) {
+            return Ok(Some(format!(
+                "{who} is in this room too and would read the chat"
+            )));
+        }
+    }
+    Ok(None)
 }

@@ -36,7 +36,7 @@ pub use event::{
     IncomingMessage, MessageAck, Receipt, ReceiptKind,
 };
 pub use groups::{
-    Addressing, GroupInfo, GroupSetting, INVITE_LINK_PREFIX, MemberChange, MemberOutcome,
+    Addressing, GroupInfo, GroupSetting, INVITE_LINK_PREFIX, LinkJoin, MemberChange, MemberOutcome,
 };
 pub use options::{Backoff, ClientOptions};
 pub(crate) use presence::unified_session_node;
@@ -687,8 +687,9 @@ impl Client {
         groups::info_from_link(&conn, link).await
     }
 
-    /// Joins the group an invite link (or its code) points to; returns it.
-    pub async fn join_group_with_link(&self, link: &str) -> Result<Jid, SendError> {
+    /// Joins the group an invite link (or its code) points to (or asks to,
+    /// where its admins approve members).
+    pub async fn join_group_with_link(&self, link: &str) -> Result<LinkJoin, SendError> {
         let conn = self.connection()?;
         groups::join_with_link(&conn, link).await
     }

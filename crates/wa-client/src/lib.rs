@@ -22,8 +22,8 @@ pub mod store;
 pub use client::{
     Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
     ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
-    HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, MemberChange, MemberOutcome, MessageAck,
-    OnWhatsApp, PendingSend, Receipt, ReceiptKind, SendError, Sent,
+    HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, LinkJoin, MemberChange, MemberOutcome,
+    MessageAck, OnWhatsApp, PendingSend, Receipt, ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use error::{AuthError, Error, ProtocolError};

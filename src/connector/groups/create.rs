@@ -93,8 +93,8 @@ async fn on_whatsapp(client: &Client, numbers: &[&str]) -> Result<Vec<Jid>, Reso
 }
 
 /// The people whose ghosts are in `room` or invited to it. The room must
-/// not be bridged yet, and hold nobody else but the user and the bot: its
-/// members would read the group.
+/// not be bridged yet, and be private to the user (see
+/// `portal::not_private`): its members would read the group.
 async fn ghosts_in(
     bridge: &Bridge,
     (login, client): (&Login, &Client),
@@ -112,21 +112,25 @@ async fn ghosts_in(
             "this room is a chat's room already".to_owned(),
         ));
     }
-    let members = bridge.bot().members(room).await.map_err(|e| failed(&e))?;
+    let bot = bridge.bot();
+    let refused = super::super::portal::not_private(bridge, bot, room, &login.mxid).await;
+    if let Some(why) = refused.map_err(|e| failed(&e))? {
+        return Err(ResolveError::Invalid(format!(
+            "{why}: make the group in an invite-only room with just you, me and your \
+             contacts' ghosts"
+        )));
+    }
+    let members = bot.members(room).await.map_err(|e| failed(&e))?;
     let mut people = Vec::new();
     for (who, membership) in members {
         let present = matches!(membership, MembershipState::Join | MembershipState::Invite);
-        if !present || who == login.mxid || who == bridge.bot().user_id() {
+        if !present || who == login.mxid || !bridge.is_ghost(&who) {
             continue;
         }
-        match jid_of_mxid(bridge, login, client, &who).filter(|_| bridge.is_ghost(&who)) {
-            Some(jid) => people.push(jid),
-            None => {
-                return Err(ResolveError::Invalid(format!(
-                    "{who} is in this room too and would read the group: make it in a room \
-                     with just you, me and your contacts' ghosts"
-                )));
-            }
+        // The ghost of the user's own number is no one to add.
+        let jid = jid_of_mxid(bridge, login, client, &who);
+        if let Some(jid) = jid.filter(|j| !super::super::addressing::is_own(client, j)) {
+            people.push(jid);
         }
     }
     Ok(people)

@@ -57,7 +57,9 @@ pub(in crate::connector) async fn member_from_matrix(
     else {
         return Ok(());
     };
-    let Some(who) = jid_of_mxid(bridge, &login, &client, &target) else {
+    // The ghost of the user's own number is no member to add or remove.
+    let who = jid_of_mxid(bridge, &login, &client, &target);
+    let Some(who) = who.filter(|j| !super::super::addressing::is_own(&client, j)) else {
         return Ok(());
     };
     let Ok(chat) = portal.chat_id.parse::<Jid>() else {
@@ -119,8 +121,8 @@ fn was_joined(event: &Event) -> bool {
 }
 
 /// The user left a group's room: they leave the group. What WhatsApp
-/// refuses is said in the room they left (their other devices and the
-/// status show it).
+/// refuses is said in the room, to which they are invited back (they are
+/// still in the group).
 async fn user_leaves(
     bridge: &Arc<Bridge>,
     (room, sender): (&RoomId, &UserId),
@@ -136,14 +138,12 @@ async fn user_leaves(
     match client.leave_group(&chat).await {
         Ok(()) => info!(chat = %portal.chat_id, "the user left a group from Matrix"),
         Err(e) => {
-            refuse(
-                bridge,
-                room,
-                event,
-                what,
-                &format!("WhatsApp refused it: {e}"),
-            )
-            .await
+            // Still in the group: back into its room, where the notice is.
+            if let Err(e) = bridge.bot().invite(room, sender).await {
+                debug!(error = %e, "the user was not invited back after a refused leave");
+            }
+            let why = format!("WhatsApp refused it: {e}");
+            refuse(bridge, room, event, what, &why).await;
         }
     }
     Ok(())
@@ -192,7 +192,9 @@ pub(in crate::connector) async fn levels_from_matrix(
     };
     let refused = match client.group_info(&chat).await {
         Ok(info) => {
-            let (promote, demote) = admin_changes(bridge, &client, &info, &levels).await;
+            let before = previous(event);
+            let levels_now = (before.as_ref(), &levels);
+            let (promote, demote) = admin_changes(bridge, &client, &info, levels_now).await;
             let mut refused = None;
             for (change, who) in [
                 (MemberChange::Promote, promote),
@@ -257,15 +259,24 @@ async fn change_settings(
     None
 }
 
-/// Who of the group's members `levels` makes admins, and who it no longer
-/// does, against the group as the server has it (`info`).
+/// Who of the group's members the user made admins with `levels`, and
+/// who they no longer do: the ghosts whose level crossed a moderator's
+/// between `before` and `levels`, where the group (`info`) differs. An
+/// unrelated change of the levels changes no one, even where the room is
+/// behind the group; without the levels before, nobody changes.
 async fn admin_changes(
     bridge: &Bridge,
     client: &Client,
     info: &GroupInfo,
-    levels: &RoomPowerLevelsEventContent,
+    (before, levels): (
+        Option<&RoomPowerLevelsEventContent>,
+        &RoomPowerLevelsEventContent,
+    ),
 ) -> (Vec<Jid>, Vec<Jid>) {
     let (mut promote, mut demote) = (Vec::new(), Vec::new());
+    let Some(before) = before else {
+        return (promote, demote);
+    };
     let admin = Int::from(ADMIN_LEVEL);
     for member in &info.participants {
         if super::super::addressing::is_own(client, member) {
@@ -276,9 +287,10 @@ async fn admin_changes(
             continue;
         };
         let wanted = levels.users.get(&ghost).is_some_and(|l| *l >= admin);
-        match (wanted, info.admins.contains(member)) {
-            (true, false) => promote.push(member.clone()),
-            (false, true) => demote.push(member.clone()),
+        let was = before.users.get(&ghost).is_some_and(|l| *l >= admin);
+        match (was, wanted, info.admins.contains(member)) {
+            (false, true, false) => promote.push(member.clone()),
+            (true, false, true) => demote.push(member.clone()),
             _ => {}
         }
     }

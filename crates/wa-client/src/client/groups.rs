@@ -365,19 +365,33 @@ pub(crate) async fn info_from_link(conn: &Connection, link: &str) -> Result<Grou
 /// Joins the group an invite link points to: `<iq type=set to=g.us>
 /// <invite code/>`, answered `<group jid/>` (whatsmeow `JoinGroupWithLink`;
 /// a group that needs an admin's approval answers
-/// `<membership_approval_request jid/>` instead, which we report as the
-/// group too: the request is made).
-pub(crate) async fn join_with_link(conn: &Connection, link: &str) -> Result<Jid, SendError> {
+/// `<membership_approval_request jid/>` instead: the request is made).
+pub(crate) async fn join_with_link(conn: &Connection, link: &str) -> Result<LinkJoin, SendError> {
     let child = Node::new("invite").attr("code", link_code(link).to_owned());
     let answer = conn
         .iq(iq(Jid::new("", Server::Group), "set", child))
         .await?;
-    answer
-        .child("group")
-        .or_else(|| answer.child("membership_approval_request"))
+    let (node, awaiting_approval) = match answer.child("group") {
+        Some(group) => (Some(group), false),
+        None => (answer.child("membership_approval_request"), true),
+    };
+    let group = node
         .and_then(|g| g.attr_jid("jid"))
         .cloned()
-        .ok_or_else(|| SendError::Malformed("a join answer without the group".into()))
+        .ok_or_else(|| SendError::Malformed("a join answer without the group".into()))?;
+    Ok(LinkJoin {
+        group,
+        awaiting_approval,
+    })
+}
+
+/// What joining by a link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkJoin {
+    /// The group.
+    pub group: Jid,
+    /// The group's admins must approve first: only a request was made.
+    pub awaiting_approval: bool,
 }
 
 /// Leaves `group`: `<iq to=g.us><leave><group id=GROUP/></leave>` (whatsmeow
