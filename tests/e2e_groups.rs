@@ -2,7 +2,8 @@
 //! member's revoke of someone else's message deletes nothing in Matrix; a
 //! group admin's does, as WhatsApp lets admins delete for everyone. Then
 //! the group's changes on WhatsApp reach the room (issue 20): its name and
-//! description, a member added (their ghost joins), made admin and back
+//! description, its disappearing-messages timer (a notice from the
+//! changer's ghost), a member added (their ghost joins), made admin and back
 //! (a moderator's power level, then the default), and one removed (their
 //! ghost is removed, the reason naming who did it); the room is made with
 //! the group's description and admins, and a change the bridge missed is
@@ -157,6 +158,23 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
                 && e["content"]["topic"] == "Who may delete what"
         })
         .await;
+
+    // Bob turns disappearing messages on, then off: his ghost says so.
+    let bob_says = |text: &'static str| {
+        let (room, bob_ghost) = (room.clone(), bob_ghost.clone());
+        move |r: &str, e: &serde_json::Value| {
+            r == room
+                && e["sender"] == bob_ghost.as_str()
+                && e["content"]["msgtype"] == "m.notice"
+                && body(e) == text
+        }
+    };
+    assert!(bob.set_group_timer(&gid, Some(7 * 86_400)));
+    let turned_on = "Disappearing messages were turned on: 7 days.";
+    alice.sync_until(WAIT, bob_says(turned_on)).await;
+    assert!(bob.set_group_timer(&gid, None));
+    let turned_off = "Disappearing messages were turned off.";
+    alice.sync_until(WAIT, bob_says(turned_off)).await;
 
     // Bob adds Dave: his ghost joins. Bob removes Carol: hers is removed,
     // and the reason says who removed her.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ruma::events::StateEventContent;
 use ruma::events::TimelineEventType;
+use ruma::events::room::message::RoomMessageEventContent;
 use ruma::events::room::name::RoomNameEventContent;
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
 use ruma::events::room::topic::RoomTopicEventContent;
@@ -133,6 +134,17 @@ pub enum RemoteEvent {
         /// The chat's network id.
         chat_id: String,
     },
+    /// Something about the chat the room is told in words (a change the
+    /// room has no state for, say its disappearing-messages timer), from
+    /// `by`'s ghost if known, else the bot.
+    Notice {
+        /// The chat's network id.
+        chat_id: String,
+        /// What is said.
+        text: String,
+        /// Who did it.
+        by: Option<GhostId>,
+    },
     /// People left the chat; `removed_by` when someone else removed them.
     Left {
         /// The chat's network id.
@@ -188,6 +200,7 @@ impl<N: Network> Bridge<N> {
             | RemoteEvent::Settings { chat_id, .. }
             | RemoteEvent::Gone { chat_id, .. }
             | RemoteEvent::Back { chat_id }
+            | RemoteEvent::Notice { chat_id, .. }
             | RemoteEvent::Left { chat_id, .. } => chat_id,
         };
         let Some(portal) = self.db.portal(&login.login_id, chat_id).await? else {
@@ -256,11 +269,8 @@ impl<N: Network> Bridge<N> {
                     .await?;
             }
             RemoteEvent::Gone { why, .. } => self.user_gone(&portal, &login.mxid, &why).await?,
-            RemoteEvent::Back { .. } => {
-                if !self.is_in_room(&portal, &login.mxid).await? {
-                    self.bot.invite(&portal.room_id, &login.mxid).await?;
-                }
-            }
+            RemoteEvent::Notice { text, by, .. } => self.say(&portal, text, by.as_ref()).await?,
+            RemoteEvent::Back { .. } => self.user_back(&portal, &login.mxid).await?,
             // Unchanged names and topics, and presence (above).
             RemoteEvent::Renamed { .. }
             | RemoteEvent::Described { .. }
@@ -420,6 +430,29 @@ impl<N: Network> Bridge<N> {
         let said = why.notice::<N>();
         self.notice(&portal.room_id, &said).await;
         self.bot.kick(&portal.room_id, owner, &said).await?;
+        Ok(())
+    }
+
+    /// The login's own account is in the chat again: `owner` is invited
+    /// back into its room, unless they are there.
+    async fn user_back(&self, portal: &Portal, owner: &UserId) -> Result<(), Error> {
+        if !self.is_in_room(portal, owner).await? {
+            self.bot.invite(&portal.room_id, owner).await?;
+        }
+        Ok(())
+    }
+
+    /// Says `text` in `portal`'s room as a notice, from `by`'s ghost if
+    /// given, else the bot.
+    async fn say(&self, portal: &Portal, text: String, by: Option<&GhostId>) -> Result<(), Error> {
+        let content = RoomMessageEventContent::notice_plain(text);
+        let intent = match by {
+            Some(by) => self.joined_ghost(portal, by).await?,
+            None => self.bot.clone(),
+        };
+        intent
+            .send(&portal.room_id, &content, &super::txn_id(), None)
+            .await?;
         Ok(())
     }
 

@@ -42,24 +42,7 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
         Some(actor) => Some(person(client, actor).await),
         None => None,
     };
-    let mut others = Vec::new();
-    let mut includes_own = false;
-    let people = match &change.kind {
-        GroupChangeKind::Added(p)
-        | GroupChangeKind::JoinedByLink(p)
-        | GroupChangeKind::Removed(p)
-        | GroupChangeKind::Left(p)
-        | GroupChangeKind::Promoted(p)
-        | GroupChangeKind::Demoted(p) => p.as_slice(),
-        _ => &[],
-    };
-    for j in people {
-        if own(j) {
-            includes_own = true;
-            continue;
-        }
-        others.push(person(client, j).await);
-    }
+    let (others, includes_own) = people_of(client, &change.kind).await;
     let mut events = Vec::new();
     let settings = |send, edit| RemoteEvent::Settings {
         chat_id: chat_id.clone(),
@@ -122,12 +105,40 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
         GroupChangeKind::Announce(on) => events.push(settings(Some(on), None)),
         GroupChangeKind::Locked(on) => events.push(settings(None, Some(on))),
         GroupChangeKind::Deleted => events.push(gone(Gone::Deleted)),
+        GroupChangeKind::Timer(timer) => events.push(RemoteEvent::Notice {
+            chat_id: chat_id.clone(),
+            text: super::to_matrix::structured::timer_changed(timer.unwrap_or(0)),
+            by,
+        }),
         // The subject and members of a new group are the portal's when it
         // is made.
         GroupChangeKind::Created { .. } => {}
         GroupChangeKind::Other(tag) => debug!(%tag, "a group change not shown in Matrix yet"),
     }
     events
+}
+
+/// The people a member change names, as the core knows them, but for the
+/// login's own account: whether that is among them is said apart.
+async fn people_of(client: &Client, kind: &GroupChangeKind) -> (Vec<GhostId>, bool) {
+    let people = match kind {
+        GroupChangeKind::Added(p)
+        | GroupChangeKind::JoinedByLink(p)
+        | GroupChangeKind::Removed(p)
+        | GroupChangeKind::Left(p)
+        | GroupChangeKind::Promoted(p)
+        | GroupChangeKind::Demoted(p) => p.as_slice(),
+        _ => &[],
+    };
+    let (mut others, mut includes_own) = (Vec::new(), false);
+    for j in people {
+        if super::addressing::is_own(client, j) {
+            includes_own = true;
+            continue;
+        }
+        others.push(person(client, j).await);
+    }
+    (others, includes_own)
 }
 
 /// A group member as the core knows people: by phone number where the

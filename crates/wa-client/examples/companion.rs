@@ -494,6 +494,7 @@ fn group_change_json(g: &GroupChange) -> Value {
         GroupChangeKind::Announce(on) => ("announce", json!(on)),
         GroupChangeKind::Locked(on) => ("locked", json!(on)),
         GroupChangeKind::Deleted => ("deleted", json!(null)),
+        GroupChangeKind::Timer(t) => ("timer", json!(t)),
         GroupChangeKind::Other(tag) => ("other", json!(tag)),
     };
     json!({

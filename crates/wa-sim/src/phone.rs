@@ -432,6 +432,16 @@ impl Phone {
         answer.child("group").is_some()
     }
 
+    /// Sets group `gid`'s disappearing-messages timer (seconds), or turns
+    /// it off (`None`).
+    pub fn set_group_timer(&self, gid: &Jid, timer: Option<u32>) -> bool {
+        let node = match timer {
+            Some(t) => Node::new("ephemeral").attr("expiration", t.to_string()),
+            None => Node::new("not_ephemeral"),
+        };
+        self.change_group(gid, node)
+    }
+
     /// Turns a setting of group `gid` on or off: `announcement` (only
     /// admins send) or `locked` (only admins change its info); this
     /// account must be an admin.

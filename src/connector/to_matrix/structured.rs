@@ -84,11 +84,7 @@ pub(in crate::connector) fn content(m: &WaMessage) -> Option<Value> {
     if let Some(p) = &m.protocol_message
         && p.r#type == Some(ProtocolType::EphemeralSetting as i32)
     {
-        let body = match p.ephemeral_expiration.unwrap_or(0) {
-            0 => "Disappearing messages were turned off.".to_owned(),
-            s => format!("Disappearing messages were turned on: {}.", duration(s)),
-        };
-        return Some(notice(&body));
+        return Some(notice(&timer_changed(p.ephemeral_expiration.unwrap_or(0))));
     }
     None
 }
@@ -311,6 +307,14 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// What a chat's new disappearing-messages timer (seconds; 0: off) reads.
+pub(in crate::connector) fn timer_changed(seconds: u32) -> String {
+    match seconds {
+        0 => "Disappearing messages were turned off.".to_owned(),
+        s => format!("Disappearing messages were turned on: {}.", duration(s)),
+    }
 }
 
 fn duration(seconds: u32) -> String {

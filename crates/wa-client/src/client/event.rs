@@ -263,6 +263,9 @@ pub enum GroupChangeKind {
     Locked(bool),
     /// The group was deleted (its members are out of it).
     Deleted,
+    /// Disappearing messages turned on with this timer (seconds), or off
+    /// (`None`).
+    Timer(Option<u32>),
     /// Something else, by its wire tag.
     Other(String),
 }

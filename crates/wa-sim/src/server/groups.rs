@@ -36,6 +36,8 @@ pub struct Group {
     pub announce: bool,
     /// Only admins may change the subject and description (`<locked/>`).
     pub locked: bool,
+    /// The disappearing-messages timer (seconds), if on.
+    pub timer: Option<u32>,
     /// The code of the group's invite link, once an admin asked for it.
     pub invite_code: Option<String>,
     /// Codes of links reset since (they answer "gone").
@@ -112,6 +114,9 @@ pub(super) fn group_node(state: &State, gid: &Jid, g: &Group) -> Node {
         if on {
             children.push(Node::new(tag));
         }
+    }
+    if let Some(timer) = g.timer {
+        children.push(Node::new("ephemeral").attr("expiration", timer.to_string()));
     }
     let (creator, creator_alt) = member_jids(state, &g.creator, 0, g.lid);
     let (owner, owner_alt) = member_jids(state, &g.subject_owner, 0, g.lid);
@@ -259,6 +264,7 @@ pub(super) fn create(
         lid: state.lid_groups,
         announce: false,
         locked: false,
+        timer: None,
         invite_code: None,
         revoked_codes: Vec::new(),
     };
@@ -327,6 +333,11 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     let reset = node.attr_str("type") == Some("set");
                     invite_code(&mut state, &ask, reset)
                 }
+                // The timer is the group's info: a locked group's admins'.
+                "ephemeral" | "not_ephemeral" if group.locked && !is_admin => {
+                    error(id, &to, "403", "forbidden")
+                }
+                "ephemeral" | "not_ephemeral" => set_timer(&mut state, &ask),
                 "announcement" | "not_announcement" | "locked" | "unlocked" => {
                     if !is_admin {
                         return error(id, &to, "403", "forbidden");
@@ -453,6 +464,29 @@ fn set_subject(state: &mut State, ask: &Ask<'_>, group: &Group) -> Node {
         .attr("s_o", member_jids(state, me, 0, group.lid).0);
     notify(state, to, me, child, &[]);
     result(ask.id, to, Vec::new())
+}
+
+/// `<ephemeral expiration=N/>` or `<not_ephemeral/>` (whatsmeow
+/// `SetDisappearingTimer` for a group): the timer set and the members told
+/// with the same child.
+fn set_timer(state: &mut State, ask: &Ask<'_>) -> Node {
+    let timer = match ask.action.tag.as_ref() {
+        "ephemeral" => ask
+            .action
+            .attr_str("expiration")
+            .and_then(|e| e.parse::<u32>().ok())
+            .filter(|e| *e > 0),
+        _ => None,
+    };
+    if let Some(g) = state.groups.get_mut(ask.to.user()) {
+        g.timer = timer;
+    }
+    let child = match timer {
+        Some(t) => Node::new("ephemeral").attr("expiration", t.to_string()),
+        None => Node::new("not_ephemeral"),
+    };
+    notify(state, ask.to, ask.me, child, &[]);
+    result(ask.id, ask.to, Vec::new())
 }
 
 /// `<invite/>` to a group by an admin: its link's code (made on first

@@ -146,6 +146,14 @@ async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleEr
             "locked" => GroupChangeKind::Locked(true),
             "unlocked" => GroupChangeKind::Locked(false),
             "delete" => GroupChangeKind::Deleted,
+            // whatsmeow `parseGroupChange`: `<ephemeral expiration>`.
+            "ephemeral" => GroupChangeKind::Timer(
+                child
+                    .attr_str("expiration")
+                    .and_then(|e| e.parse::<u32>().ok())
+                    .filter(|e| *e > 0),
+            ),
+            "not_ephemeral" => GroupChangeKind::Timer(None),
             other => GroupChangeKind::Other(other.to_owned()),
         };
         if matches!(kind, GroupChangeKind::Removed(_) | GroupChangeKind::Left(_)) {
