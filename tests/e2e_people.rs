@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::login::start_logged_in;
-use support::matrix::{body, membership};
+use support::matrix::{MatrixUser, body, membership};
 use wa_core::jid::Jid;
 
 const WAIT: Duration = Duration::from_secs(40);
@@ -20,6 +20,18 @@ const ALICE_PN: &str = "15557797001";
 const BOB_PN: &str = "15557797002";
 const CAROL_PN: &str = "15557797003";
 const DAVE_PN: &str = "15557797004";
+
+/// Alice sends `line` in `room`; the text of the bot's notice there that
+/// contains `answer`.
+async fn said_back(alice: &MatrixUser, room: &str, line: &str, answer: &str) -> String {
+    alice.send_text(room, line).await;
+    let (_, said) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["content"]["msgtype"] == "m.notice" && body(e).contains(answer)
+        })
+        .await;
+    body(&said).to_owned()
+}
 
 /// Starting a chat by phone number (issue 20, point 4): `resolve-identifier`
 /// says whether a number is on WhatsApp and names its ghost; `pm` (and its
@@ -40,39 +52,33 @@ async fn chats_are_started_by_number_and_groups_joined_by_link() {
     let logged_in =
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-start-chat", false, WAIT).await;
     let (alice, management) = (&logged_in.alice, logged_in.management.clone());
-    let ask = |line: String, answer: &'static str| {
-        let management = management.clone();
-        async move {
-            alice.send_text(&management, &line).await;
-            let (_, said) = alice
-                .sync_until(WAIT, |r, e| {
-                    r == management
-                        && e["content"]["msgtype"] == "m.notice"
-                        && body(e).contains(answer)
-                })
-                .await;
-            body(&said).to_owned()
-        }
-    };
     let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
-    let said = ask(
-        "resolve-identifier +1 555 779 7003".into(),
+    let said = said_back(
+        alice,
+        &management,
+        "resolve-identifier +1 555 779 7003",
         "is on WhatsApp",
     )
     .await;
     assert!(said.contains(&format!("+{CAROL_PN}")), "{said}");
     assert!(said.contains(&carol_ghost), "{said}");
-    ask("pm +15557797099".into(), "+15557797099 is not on WhatsApp").await;
-    ask("pm hello".into(), "not a phone number").await;
+    said_back(
+        alice,
+        &management,
+        "pm +15557797099",
+        "+15557797099 is not on WhatsApp",
+    )
+    .await;
+    said_back(alice, &management, "pm hello", "not a phone number").await;
 
-    let said = ask("start-chat +15557797003".into(), "is open").await;
+    let said = said_back(alice, &management, "start-chat +15557797003", "is open").await;
     let room = alice.wait_for_invite(WAIT).await;
     assert!(said.contains(&room), "the answer links the room: {said}");
     alice.accept_invite(&room).await;
     alice.send_text(&room, "hello from matrix").await;
     let got = carol.wait_received(1, WAIT).await;
     assert_eq!(got[0].text.as_deref(), Some("hello from matrix"));
-    let said = ask("pm +15557797003".into(), "is open").await;
+    let said = said_back(alice, &management, "pm +15557797003", "is open").await;
     assert!(said.contains(&room), "the same room: {said}");
 
     // Bob's group by its link: what it is, then joined; in its room Alice
@@ -86,33 +92,43 @@ async fn chats_are_started_by_number_and_groups_joined_by_link() {
     let code = bob.group_invite_code(&gid, false).unwrap();
     let link = format!("https://chat.whatsapp.com/{code}");
     let resolve = format!("resolve-link {link}");
-    ask(resolve.clone(), "points to “By link”, 2 members").await;
-    let said = ask(format!("join {link}"), "You joined “By link”").await;
+    said_back(
+        alice,
+        &management,
+        &resolve,
+        "points to “By link”, 2 members",
+    )
+    .await;
+    let said = said_back(
+        alice,
+        &management,
+        &format!("join {link}"),
+        "You joined “By link”",
+    )
+    .await;
     let group_room = alice.wait_for_invite(WAIT).await;
     assert!(said.contains(&group_room), "{said}");
     assert!(sim.group_members(&gid).unwrap().contains_key(ALICE_PN));
     alice.accept_invite(&group_room).await;
-    let in_group_room = |answer: &'static str| {
-        let group_room = group_room.clone();
-        async move {
-            alice.send_text(&group_room, "!wa invite-link").await;
-            let (_, said) = alice
-                .sync_until(WAIT, |r, e| {
-                    r == group_room
-                        && e["content"]["msgtype"] == "m.notice"
-                        && body(e).contains(answer)
-                })
-                .await;
-            body(&said).to_owned()
-        }
-    };
-    in_group_room("only the group's admins may").await;
+    said_back(
+        alice,
+        &group_room,
+        "!wa invite-link",
+        "only the group's admins may",
+    )
+    .await;
     assert!(bob.change_group_members(&gid, "promote", &[ALICE_PN]));
-    let said = in_group_room("invite link: https://chat.whatsapp.com/").await;
+    let said = said_back(
+        alice,
+        &group_room,
+        "!wa invite-link",
+        "invite link: https://chat.whatsapp.com/",
+    )
+    .await;
     assert!(said.contains(&code), "the group's link: {said}");
     let new_code = bob.group_invite_code(&gid, true).unwrap();
     assert_ne!(new_code, code);
-    ask(resolve, "was reset").await;
+    said_back(alice, &management, &resolve, "was reset").await;
     assert!(sim.account(DAVE_PN).join_group_by_link(&new_code));
     let dave_ghost = format!("@whatsapp_{DAVE_PN}:{}", logged_in.synapse.server_name());
     alice
@@ -139,15 +155,6 @@ async fn groups_are_created_from_matrix() {
     let logged_in =
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-create-group", false, WAIT).await;
     let (alice, management) = (&logged_in.alice, logged_in.management.clone());
-    let said_in = |room: String, line: String, answer: &'static str| async move {
-        alice.send_text(&room, &line).await;
-        let (_, said) = alice
-            .sync_until(WAIT, |r, e| {
-                r == room && e["content"]["msgtype"] == "m.notice" && body(e).contains(answer)
-            })
-            .await;
-        body(&said).to_owned()
-    };
     let members = |gid: &Jid| {
         sim.group_members(gid)
             .unwrap()
@@ -156,15 +163,17 @@ async fn groups_are_created_from_matrix() {
     };
 
     // From the management room, by numbers.
-    said_in(
-        management.clone(),
-        "create-group Nobody +15557797099".into(),
+    said_back(
+        alice,
+        &management,
+        "create-group Nobody +15557797099",
         "+15557797099 is not on WhatsApp",
     )
     .await;
-    let said = said_in(
-        management.clone(),
-        format!("create-group By numbers +{CAROL_PN}"),
+    let said = said_back(
+        alice,
+        &management,
+        &format!("create-group By numbers +{CAROL_PN}"),
         "The group is made",
     )
     .await;
@@ -185,14 +194,9 @@ async fn groups_are_created_from_matrix() {
         }))
         .await;
     alice
-        .sync_until(WAIT, |r, e| {
-            r == room
-                && e["type"] == "m.room.member"
-                && e["state_key"] == logged_in.bot.as_str()
-                && e["content"]["membership"] == "join"
-        })
+        .sync_until(WAIT, membership(&room, &logged_in.bot, "join"))
         .await;
-    let said = said_in(room.clone(), "!wa create-group".into(), "The group is made").await;
+    let said = said_back(alice, &room, "!wa create-group", "The group is made").await;
     assert!(said.contains(&room), "this very room: {said}");
     let gid = sim.group_by_subject("Made in Matrix").unwrap();
     assert_eq!(members(&gid), [ALICE_PN, CAROL_PN, DAVE_PN]);
@@ -225,14 +229,9 @@ async fn groups_are_created_from_matrix() {
         }))
         .await;
     alice
-        .sync_until(WAIT, |r, e| {
-            r == shared
-                && e["type"] == "m.room.member"
-                && e["state_key"] == logged_in.bot.as_str()
-                && e["content"]["membership"] == "join"
-        })
+        .sync_until(WAIT, membership(&shared, &logged_in.bot, "join"))
         .await;
-    said_in(shared, "!wa create-group".into(), "would read the chat").await;
+    said_back(alice, &shared, "!wa create-group", "would read the chat").await;
     assert!(sim.group_by_subject("Shared").is_none());
     logged_in.bridge.stop().await;
 }

@@ -109,6 +109,13 @@ pub enum ResolveError {
     Failed(String),
 }
 
+impl ResolveError {
+    /// The network or homeserver failed with `e`.
+    pub fn failed(e: impl std::fmt::Display) -> Self {
+        ResolveError::Failed(e.to_string())
+    }
+}
+
 /// A chat network behind the bridge. Every function answers the user
 /// itself (notices, message statuses); what it returns is only what the
 /// core acts on.

@@ -253,8 +253,7 @@ pub(super) async fn from_matrix(
         _ => "topic change",
     };
     // A direct chat's room: nothing to tell WhatsApp, nor the user.
-    let is_group = bridge.db().portal_by_room(room).await?;
-    if is_group.is_none_or(|p| p.kind != PortalKind::Group) {
+    if !members::is_group(bridge, room).await? {
         return Ok(());
     }
     let Some((portal, _, client, _)) = user_event(bridge, room, sender, event, what).await? else {

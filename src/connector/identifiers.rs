@@ -50,28 +50,29 @@ pub(super) async fn resolve(
         )
     })?;
     let (login, client) = account_of(bridge, user).await?;
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let answers = client
         .on_whatsapp(&[&digits])
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     let id = format!("+{digits}");
     let Some(phone) = answers.into_iter().find(|a| a.is_in).and_then(|a| a.phone) else {
         return Err(ResolveError::NotFound(id, "WhatsApp"));
     };
-    let intent = ghost(bridge, &phone, None).await.map_err(|e| failed(&e))?;
+    let intent = ghost(bridge, &phone, None)
+        .await
+        .map_err(ResolveError::failed)?;
     let (network_id, _) = ghost_ids(bridge, &phone);
     let db = bridge.db();
     let saved = db
         .contact_name(&login.login_id, &network_id)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     let name = match saved {
         Some(name) => Some(name),
         None => db
             .ghost(&network_id)
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(ResolveError::failed)?
             .and_then(|g| g.display_name)
             .filter(|n| *n != id),
     };
@@ -95,10 +96,9 @@ async fn open_chat(
     client: &Client,
     phone: &Jid,
 ) -> Result<ruma::OwnedRoomId, ResolveError> {
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let portal = super::portal::portal(bridge, login, client, phone, None)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     // Already in it, or invited: the invite is refused, which is fine.
     if let Err(e) = bridge.bot().invite(&portal.room_id, user).await {
         tracing::debug!(error = %e, "the user was not invited to their chat again");

@@ -37,12 +37,11 @@ pub(super) async fn invite_link(
     user: &UserId,
     reset: bool,
 ) -> Result<String, ResolveError> {
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let portal = bridge
         .db()
         .portal_by_room(room)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     let Some(portal) = portal.filter(|p| p.kind == PortalKind::Group) else {
         return Err(ResolveError::Invalid(
             "this room is not a WhatsApp group's".to_owned(),
@@ -52,14 +51,17 @@ pub(super) async fn invite_link(
         .db()
         .login(&portal.login_id)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     if login.is_none_or(|l| l.mxid != user) {
         return Err(ResolveError::Invalid(
             "only the user whose group this room bridges may ask for its link".to_owned(),
         ));
     }
     let (_, client) = account_of(bridge, user).await?;
-    let chat = portal.chat_id.parse::<Jid>().map_err(|e| failed(&e))?;
+    let chat = portal
+        .chat_id
+        .parse::<Jid>()
+        .map_err(ResolveError::failed)?;
     client
         .group_invite_link(&chat, reset)
         .await
@@ -85,7 +87,6 @@ pub(super) async fn follow_link(
             "that is not a WhatsApp group link: they look like {INVITE_LINK_PREFIX}..."
         )));
     }
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let (login, client) = account_of(bridge, user).await?;
     if !join {
         let info = client.group_info_from_link(link).await.map_err(refused)?;
@@ -108,7 +109,7 @@ pub(super) async fn follow_link(
     let info = client.group_info(&group).await.map_err(refused)?;
     let portal = super::portal::portal(bridge, &login, &client, &group, None)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     // A portal made before (the user was in the group once) invites no one.
     if let Err(e) = bridge.bot().invite(&portal.room_id, user).await {
         tracing::debug!(error = %e, "the user was not invited to the group's room again");

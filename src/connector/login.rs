@@ -220,7 +220,7 @@ pub(super) async fn account_of(
         (handle.login_id.clone(), handle.client.clone())
     };
     let login = bridge.db().login(&login_id).await;
-    let login = login.map_err(|e| ResolveError::Failed(e.to_string()))?;
+    let login = login.map_err(ResolveError::failed)?;
     Ok((login.ok_or(ResolveError::NotLoggedIn)?, client))
 }
 

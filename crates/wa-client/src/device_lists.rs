@@ -317,6 +317,33 @@ fn signed_devices(user: &Listed, account_key: &[u8]) -> Vec<u16> {
     out
 }
 
+/// A `usync` IQ in query mode (whatsmeow `usync`): `<iq xmlns=usync
+/// type=get to=s.whatsapp.net><usync sid mode=query last=true index=0
+/// context><query>QUERY</query><list>USERS</list>`.
+pub(crate) fn usync_query(
+    conn: &Connection,
+    context: &'static str,
+    query: Vec<Node>,
+    users: Vec<Node>,
+) -> Node {
+    Node::new("iq")
+        .attr("to", Jid::server_jid())
+        .attr("type", "get")
+        .attr("xmlns", "usync")
+        .children(vec![
+            Node::new("usync")
+                .attr("sid", conn.new_id())
+                .attr("mode", "query")
+                .attr("last", "true")
+                .attr("index", "0")
+                .attr("context", context)
+                .children(vec![
+                    Node::new("query").children(query),
+                    Node::new("list").children(users),
+                ]),
+        ])
+}
+
 /// `usync` of `users` (devices and LID); records the LID mappings learned.
 async fn usync(
     conn: &Connection,
@@ -327,26 +354,8 @@ async fn usync(
         .iter()
         .map(|u| Node::new("user").attr("jid", u.clone()))
         .collect();
-    let iq = Node::new("iq")
-        .attr("to", Jid::server_jid())
-        .attr("type", "get")
-        .attr("xmlns", "usync")
-        .children(vec![
-            Node::new("usync")
-                .attr("sid", conn.new_id())
-                .attr("mode", "query")
-                .attr("last", "true")
-                .attr("index", "0")
-                .attr("context", "message")
-                .children(vec![
-                    Node::new("query").children(vec![
-                        Node::new("devices").attr("version", "2"),
-                        Node::new("lid"),
-                    ]),
-                    Node::new("list").children(list),
-                ]),
-        ]);
-    let answer = conn.iq(iq).await?;
+    let query = vec![Node::new("devices").attr("version", "2"), Node::new("lid")];
+    let answer = conn.iq(usync_query(conn, "message", query, list)).await?;
     let list = answer
         .child("usync")
         .and_then(|u| u.child("list"))

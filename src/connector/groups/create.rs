@@ -30,7 +30,6 @@ pub(in crate::connector) async fn create_group(
     room: Option<&RoomId>,
     (name, numbers): (&str, &[&str]),
 ) -> Result<OwnedRoomId, ResolveError> {
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let (login, client) = account_of(bridge, user).await?;
     let members = match room {
         Some(room) => ghosts_in(bridge, (&login, &client), room).await?,
@@ -55,12 +54,12 @@ pub(in crate::connector) async fn create_group(
     let info = client
         .create_group(&name, &members)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     let portal = match room {
         Some(room) => bind(bridge, (&login, &client), room, &info).await?,
         None => super::super::portal::portal(bridge, &login, &client, &info.jid, None)
             .await
-            .map_err(|e| failed(&e))?,
+            .map_err(ResolveError::failed)?,
     };
     Ok(portal.room_id)
 }
@@ -79,7 +78,7 @@ async fn on_whatsapp(client: &Client, numbers: &[&str]) -> Result<Vec<Jid>, Reso
     let answers = client
         .on_whatsapp(&asked)
         .await
-        .map_err(|e| ResolveError::Failed(e.to_string()))?;
+        .map_err(ResolveError::failed)?;
     let mut members = Vec::new();
     for number in &digits {
         let query = format!("+{number}");
@@ -100,12 +99,11 @@ async fn ghosts_in(
     (login, client): (&Login, &Client),
     room: &RoomId,
 ) -> Result<Vec<Jid>, ResolveError> {
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     if bridge
         .db()
         .portal_by_room(room)
         .await
-        .map_err(|e| failed(&e))?
+        .map_err(ResolveError::failed)?
         .is_some()
     {
         return Err(ResolveError::Invalid(
@@ -114,13 +112,13 @@ async fn ghosts_in(
     }
     let bot = bridge.bot();
     let refused = super::super::portal::not_private(bridge, bot, room, &login.mxid).await;
-    if let Some(why) = refused.map_err(|e| failed(&e))? {
+    if let Some(why) = refused.map_err(ResolveError::failed)? {
         return Err(ResolveError::Invalid(format!(
             "{why}: make the group in an invite-only room with just you, me and your \
              contacts' ghosts"
         )));
     }
-    let members = bot.members(room).await.map_err(|e| failed(&e))?;
+    let members = bot.members(room).await.map_err(ResolveError::failed)?;
     let mut people = Vec::new();
     for (who, membership) in members {
         let present = matches!(membership, MembershipState::Join | MembershipState::Invite);
@@ -157,7 +155,6 @@ async fn bind(
     room: &RoomId,
     info: &GroupInfo,
 ) -> Result<Portal, ResolveError> {
-    let failed = |e: &dyn std::fmt::Display| ResolveError::Failed(e.to_string());
     let chat_id = info.jid.to_string();
     let _creating = bridge.creating_portal(&login.login_id, &chat_id).await;
     let portal = Portal {
@@ -172,7 +169,7 @@ async fn bind(
     bridge
         .save_portal(&portal, &login.mxid)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(ResolveError::failed)?;
     let own = client.jid().user().to_owned();
     for member in info.participants.iter().filter(|m| m.user() != own) {
         let joined = match ghost(bridge, member, None).await {

@@ -43,23 +43,8 @@ pub(crate) async fn on_whatsapp(
             Node::new("user").children(vec![Node::new("contact").bytes(asked.to_string())])
         })
         .collect();
-    let iq = Node::new("iq")
-        .attr("to", Jid::server_jid())
-        .attr("type", "get")
-        .attr("xmlns", "usync")
-        .children(vec![
-            Node::new("usync")
-                .attr("sid", conn.new_id())
-                .attr("mode", "query")
-                .attr("last", "true")
-                .attr("index", "0")
-                .attr("context", "interactive")
-                .children(vec![
-                    Node::new("query")
-                        .children(vec![Node::new("contact").attr("addressing_mode", "lid")]),
-                    Node::new("list").children(list),
-                ]),
-        ]);
+    let query = vec![Node::new("contact").attr("addressing_mode", "lid")];
+    let iq = crate::device_lists::usync_query(conn, "interactive", query, list);
     let answer = conn.iq(iq).await?;
     let list = answer
         .child("usync")
