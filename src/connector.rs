@@ -17,6 +17,7 @@ mod login;
 mod media;
 mod ordering;
 mod outgoing;
+mod people;
 mod polls;
 mod portal;
 pub mod presence;

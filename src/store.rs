@@ -48,6 +48,7 @@ mod contacts;
 mod history;
 mod messages;
 mod outbound;
+mod people;
 mod polls;
 mod portals;
 mod prune;
@@ -58,9 +59,10 @@ mod tokens;
 
 pub use accounts::{Login, User};
 pub use chat_settings::ChatSettings;
-pub use client::ClientStore;
+pub use client::{ClientStore, LidLearned};
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
+pub use people::DirectChat;
 pub use polls::{MatrixPoll, Poll};
 pub use portals::{Ghost, Portal, PortalKind};
 pub use reactions::Reaction;
@@ -220,6 +222,21 @@ impl Database {
     /// `login_id`. Stores of different logins never see each other's rows.
     pub fn client_store(&self, login_id: &str) -> Arc<dyn wa_client::Store> {
         Arc::new(ClientStore::new(self.pool.clone(), login_id))
+    }
+
+    /// [`Database::client_store`], and the pairings of LIDs with phone
+    /// numbers it learns from then on, each once, as they are stored.
+    pub fn watched_client_store(
+        &self,
+        login_id: &str,
+    ) -> (
+        Arc<dyn wa_client::Store>,
+        tokio::sync::mpsc::UnboundedReceiver<LidLearned>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut store = ClientStore::new(self.pool.clone(), login_id);
+        store.learned = Some(tx);
+        (Arc::new(store), rx)
     }
 
     /// Closes every connection (waits for those in use).
@@ -396,6 +413,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "message secrets",
         include_str!("../migrations/sqlite/0017_message_secrets.sql"),
     ),
+    (
+        18,
+        "people merged from LID to phone number",
+        include_str!("../migrations/sqlite/0018_merged_people.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -484,6 +506,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         17,
         "message secrets",
         include_str!("../migrations/postgres/0017_message_secrets.sql"),
+    ),
+    (
+        18,
+        "people merged from LID to phone number",
+        include_str!("../migrations/postgres/0018_merged_people.sql"),
     ),
 ];
 

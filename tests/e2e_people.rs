@@ -309,3 +309,184 @@ async fn a_direct_chat_made_in_matrix_becomes_the_chat() {
         .await;
     logged_in.bridge.stop().await;
 }
+
+fn text(t: &str) -> wa_core::proto::Message {
+    wa_core::proto::Message {
+        conversation: Some(t.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// The membership `user` has in `room`, as Alice reads the room's state.
+async fn member(alice: &MatrixUser, room: &str, user: &str) -> String {
+    let state = alice.get_state(room, "m.room.member", user).await;
+    state.map_or_else(String::new, |s| {
+        s["membership"].as_str().unwrap_or_default().to_owned()
+    })
+}
+
+/// One person, one ghost, one chat (issue 20, point 5). Dave writes by
+/// number, then by LID: one room, one ghost, in his chat and in a
+/// LID-addressed group. Carol's number is hidden (as a community hides
+/// it): she shows as her LID's ghost, in the group and in a chat of her
+/// own; once she writes by number, WhatsApp pairs the two, and the same
+/// chat goes on under her number's ghost, which also takes the LID ghost's
+/// place in the group; `pm` finds that chat. Then a database as a bridge
+/// before this left it (Erin's pairing stored, her chat still under her
+/// LID): the next start moves her chat and ghost the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_is_one_ghost_however_whatsapp_names_them() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    const ERIN_PN: &str = "15557797005";
+    let sim = support::bridge::start_sim().await;
+    sim.address_groups_by_lid(true);
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    let dave = sim.account(DAVE_PN);
+    let erin = sim.account(ERIN_PN);
+    let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
+    let gid = sim
+        .create_group(DAVE_PN, "Numbers hidden", &members)
+        .unwrap();
+    sim.hide_number(CAROL_PN, true);
+    sim.hide_number(ERIN_PN, true);
+    let logged_in =
+        start_logged_in(&sim, &phone, ALICE_PN, "wabridge-one-ghost", false, WAIT).await;
+    let alice = &logged_in.alice;
+    let server = logged_in.synapse.server_name().to_owned();
+    let ghost = |local: &str| format!("@whatsapp_{local}:{server}");
+    let lid_ghost = |p: &wa_sim::Phone| ghost(&format!("lid-{}", p.lid().unwrap().user()));
+    let said = |room: String, text: &'static str| {
+        move |r: &str, e: &serde_json::Value| r == room && body(e) == text
+    };
+
+    // Dave: by number, then by LID, one chat and one ghost.
+    dave.send_text(ALICE_PN, "dave by number").await.unwrap();
+    let dm_dave = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm_dave).await;
+    let (_, e) = alice
+        .sync_until(WAIT, said(dm_dave.clone(), "dave by number"))
+        .await;
+    assert_eq!(e["sender"], ghost(DAVE_PN));
+    dave.send_message_by_lid(ALICE_PN, text("dave by LID"))
+        .await
+        .unwrap();
+    let (room, e) = alice
+        .sync_until(WAIT, |_, e| body(e) == "dave by LID")
+        .await;
+    assert_eq!(
+        (room.as_str(), &e["sender"]),
+        (dm_dave.as_str(), &json!(ghost(DAVE_PN)))
+    );
+
+    // The group names everyone by LID; Dave's number comes along, Carol's
+    // does not.
+    dave.send_group_text(&gid, "dave in the group")
+        .await
+        .unwrap();
+    let group = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&group).await;
+    let (_, e) = alice
+        .sync_until(WAIT, said(group.clone(), "dave in the group"))
+        .await;
+    assert_eq!(e["sender"], ghost(DAVE_PN));
+    carol
+        .send_group_text(&gid, "carol in the group")
+        .await
+        .unwrap();
+    let (_, e) = alice
+        .sync_until(WAIT, said(group.clone(), "carol in the group"))
+        .await;
+    assert_eq!(e["sender"], lid_ghost(&carol));
+
+    carol
+        .send_message_by_lid(ALICE_PN, text("carol by LID"))
+        .await
+        .unwrap();
+    let dm_carol = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm_carol).await;
+    let (_, e) = alice
+        .sync_until(WAIT, said(dm_carol.clone(), "carol by LID"))
+        .await;
+    assert_eq!(e["sender"], lid_ghost(&carol));
+
+    // By number: the same chat, her number's ghost, in both rooms.
+    carol.send_text(ALICE_PN, "carol by number").await.unwrap();
+    let (room, e) = alice
+        .sync_until(WAIT, |_, e| body(e) == "carol by number")
+        .await;
+    assert_eq!(room, dm_carol, "no second chat for Carol");
+    assert_eq!(e["sender"], ghost(CAROL_PN));
+    for room in [&dm_carol, &group] {
+        assert_eq!(
+            member(alice, room, &ghost(CAROL_PN)).await,
+            "join",
+            "{room}"
+        );
+        assert_eq!(
+            member(alice, room, &lid_ghost(&carol)).await,
+            "leave",
+            "{room}"
+        );
+    }
+    alice.send_text(&dm_carol, "one chat").await;
+    // (Dave's group message came to Carol before.)
+    let got = carol.wait_received(2, WAIT).await;
+    assert!(
+        got.iter().any(|m| m.text.as_deref() == Some("one chat")),
+        "{got:?}"
+    );
+    carol.send_group_text(&gid, "carol again").await.unwrap();
+    let (_, e) = alice
+        .sync_until(WAIT, said(group.clone(), "carol again"))
+        .await;
+    assert_eq!(e["sender"], ghost(CAROL_PN));
+    let answer = said_back(
+        alice,
+        &logged_in.management,
+        &format!("pm +{CAROL_PN}"),
+        "matrix.to",
+    )
+    .await;
+    assert!(answer.contains(&dm_carol), "{answer}");
+
+    // Erin's chat, under her LID when the bridge stops.
+    erin.send_message_by_lid(ALICE_PN, text("erin by LID"))
+        .await
+        .unwrap();
+    let dm_erin = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm_erin).await;
+    let (_, e) = alice
+        .sync_until(WAIT, said(dm_erin.clone(), "erin by LID"))
+        .await;
+    assert_eq!(e["sender"], lid_ghost(&erin));
+    logged_in.bridge.stop().await;
+    // The pairing stored as a bridge before this stored it, nothing moved.
+    let db = wabridge::store::Database::connect(&logged_in.config.database.uri)
+        .await
+        .unwrap();
+    let mxid = ruma::UserId::parse(alice.user_id.as_str()).unwrap();
+    let login = db.login_of_user(&mxid).await.unwrap().unwrap();
+    let erin_lid = erin.lid().unwrap();
+    db.client_store(&login.login_id)
+        .store_lid_mapping(ERIN_PN, erin_lid.user())
+        .await
+        .unwrap();
+    db.close().await;
+    let bridge = support::bridge::Bridge::start(&logged_in.config, logged_in.port).await;
+    alice
+        .sync_until(WAIT, membership(&dm_erin, &lid_ghost(&erin), "leave"))
+        .await;
+    assert_eq!(member(alice, &dm_erin, &ghost(ERIN_PN)).await, "join");
+    erin.send_text(ALICE_PN, "erin by number").await.unwrap();
+    let (room, e) = alice
+        .sync_until(WAIT, |_, e| body(e) == "erin by number")
+        .await;
+    assert_eq!(
+        (room.as_str(), &e["sender"]),
+        (dm_erin.as_str(), &json!(ghost(ERIN_PN)))
+    );
+    bridge.stop().await;
+}

@@ -20,6 +20,8 @@ use wabridge::store::{Database, Ghost, Login, Message, Portal, PortalKind, Store
 mod chat_settings;
 #[path = "store/history.rs"]
 mod history;
+#[path = "store/people.rs"]
+mod people;
 #[path = "store/polls.rs"]
 mod polls;
 #[path = "store/portal_creations.rs"]

@@ -265,7 +265,7 @@ impl<N: Network> Bridge<N> {
                 ..
             } => {
                 let settings = (only_admins_send, only_admins_edit);
-                self.change_levels(&portal, |levels| apply_settings(levels, settings))
+                self.change_levels(&portal.room_id, |levels| apply_settings(levels, settings))
                     .await?;
             }
             RemoteEvent::Gone { why, .. } => self.user_gone(&portal, &login.mxid, &why).await?,
@@ -331,7 +331,7 @@ impl<N: Network> Bridge<N> {
             };
             users.push(ghost.user_id().to_owned());
         }
-        self.change_levels(portal, |levels| {
+        self.change_levels(&portal.room_id, |levels| {
             let levels = &mut levels.users;
             let mut changed = false;
             for user in users {
@@ -382,7 +382,7 @@ impl<N: Network> Bridge<N> {
             .map(|who| self.ghost_user_id(who))
             .collect::<Result<Vec<_>, _>>()?;
         let (admin, owner_level) = (Int::from(ADMIN_LEVEL), Int::from(OWNER_LEVEL));
-        self.change_levels(portal, |levels| {
+        self.change_levels(&portal.room_id, |levels| {
             let levels = &mut levels.users;
             let before = levels.clone();
             levels.retain(|u, l| !(self.is_ghost(u) && *l >= admin && !admin_ids.contains(u)));
@@ -397,14 +397,13 @@ impl<N: Network> Bridge<N> {
         .await
     }
 
-    /// Changes the power levels of `portal`'s room with `change` (which
-    /// says whether it changed anything), as the bot.
-    async fn change_levels(
+    /// Changes the power levels of `room` with `change` (which says
+    /// whether it changed anything), as the bot.
+    pub async fn change_levels(
         &self,
-        portal: &Portal,
+        room: &ruma::RoomId,
         change: impl FnOnce(&mut RoomPowerLevelsEventContent) -> bool,
     ) -> Result<(), Error> {
-        let room = &portal.room_id;
         let Some(current) = self
             .bot
             .get_state_event(room, "m.room.power_levels", "")

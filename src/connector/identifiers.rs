@@ -58,6 +58,8 @@ pub(super) async fn resolve(
     let Some(phone) = answers.into_iter().find(|a| a.is_in).and_then(|a| a.phone) else {
         return Err(ResolveError::NotFound(id, "WhatsApp"));
     };
+    // The lookup may have paired a LID chat or ghost with this number.
+    super::people::merge_number(bridge, &login, &client, &phone).await;
     let intent = ghost(bridge, &phone, None)
         .await
         .map_err(ResolveError::failed)?;
@@ -153,6 +155,7 @@ async fn adopt_dm(
     if !answers.iter().any(|a| a.is_in) {
         return Err("the number is not on WhatsApp".to_owned());
     }
+    super::people::merge_number(bridge, login, client, &phone).await;
     let chat_id = phone.to_string();
     let _creating = bridge.creating_portal(&login.login_id, &chat_id).await;
     let db = bridge.db();

@@ -24,7 +24,7 @@ use crate::bridge::ghost::GhostId;
 use crate::bridge::message::RemoteMessage;
 use crate::bridge::{RemoteEvent, RemoteSender, mark_as_puppet};
 use crate::connector::Bridge;
-use crate::store::{Login, Portal, StoreError, now_ms};
+use crate::store::{LidLearned, Login, Portal, StoreError, now_ms};
 use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
 use ruma::events::room::message::RoomMessageEventContent;
 
@@ -33,11 +33,25 @@ pub(super) async fn run_events(
     bridge: Arc<Bridge>,
     login: Login,
     client: Client,
-    mut events: mpsc::Receiver<ClientEvent>,
+    (mut events, mut lids): (
+        mpsc::Receiver<ClientEvent>,
+        mpsc::UnboundedReceiver<LidLearned>,
+    ),
     history: Arc<backfill::Trigger>,
 ) {
     let inbound = super::ordering::Inbound::default();
-    while let Some(event) = events.recv().await {
+    loop {
+        // A pairing is stored before the message that taught it is
+        // emitted: merging first puts that message where it belongs.
+        let event = tokio::select! {
+            biased;
+            Some(pair) = lids.recv() => {
+                super::people::learned(&bridge, &login, &client, pair).await;
+                continue;
+            }
+            event = events.recv() => event,
+        };
+        let Some(event) = event else { break };
         match event {
             ClientEvent::Message(mut m) => {
                 super::addressing::message_by_number(&client, &mut m).await;
@@ -99,6 +113,7 @@ pub(super) async fn run_events(
             ClientEvent::Connected => {
                 debug!(login = %login.login_id, "connected");
                 super::presence::on_connected(&bridge, &login, &client).await;
+                super::people::merge_known(&bridge, &login, &client).await;
                 // On the event loop (one IQ per group): what comes
                 // meanwhile waits and is applied after.
                 super::groups::resync_groups(&bridge, &login, &client).await;

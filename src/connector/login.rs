@@ -54,7 +54,7 @@ fn connect_options(bridge: &Bridge) -> ConnectOptions {
 
 /// Starts the client of a stored login and its event task.
 async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle, ClientError> {
-    let store = bridge.db().client_store(&login.login_id);
+    let (store, lids) = bridge.db().watched_client_store(&login.login_id);
     let options = ClientOptions {
         connect: connect_options(bridge),
         // Acks go out once the Matrix event is sent and recorded.
@@ -86,7 +86,7 @@ async fn start_client(bridge: &Arc<Bridge>, login: &Login) -> Result<LoginHandle
         bridge.clone(),
         login.clone(),
         client.clone(),
-        events,
+        (events, lids),
         trigger,
     ));
     Ok(LoginHandle {

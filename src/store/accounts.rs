@@ -3,7 +3,9 @@
 
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
-use super::{Database, StoreError, chat_settings, client, contacts, history, matrix_id, now_ms};
+use super::{
+    Database, StoreError, chat_settings, client, contacts, history, matrix_id, now_ms, people,
+};
 
 /// A Matrix user known to the bridge (`users` table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,6 +192,7 @@ impl Database {
                 .chain(&history::TABLES)
                 .chain(&chat_settings::TABLES)
                 .chain(&contacts::TABLES)
+                .chain(&people::TABLES)
             {
                 // `table` comes from a fixed list, never from input.
                 let sql = format!("DELETE FROM {table} WHERE login_id = $1");

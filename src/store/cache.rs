@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use wa_client::store::{CachedDevices, DedupeStore, DeviceListStore, LidStore};
 
-use super::client::{ClientStore, WaError, backend};
+use super::client::{ClientStore, LidLearned, WaError, backend};
 use super::{StoreError, int_col, to_i64};
 
 /// Device ids as stored: comma-separated decimals.
@@ -88,6 +88,10 @@ impl DeviceListStore for ClientStore {
 #[async_trait]
 impl LidStore for ClientStore {
     async fn store_lid_mapping(&self, pn: &str, lid: &str) -> Result<(), WaError> {
+        // Most stanzas repeat a pairing already known: nothing to write.
+        if self.lid_for_pn(pn).await?.as_deref() == Some(lid) {
+            return Ok(());
+        }
         with_pool!(&self.pool, |p| {
             let mut tx = p.begin().await.map_err(backend)?;
             // Either side may have moved: forget both old pairings first.
@@ -108,7 +112,14 @@ impl LidStore for ClientStore {
                 .await
                 .map_err(backend)?;
             tx.commit().await.map_err(backend)
-        })
+        })?;
+        if let Some(learned) = &self.learned {
+            let _ = learned.send(LidLearned {
+                pn: pn.to_owned(),
+                lid: lid.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     async fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, WaError> {

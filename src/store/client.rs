@@ -24,6 +24,18 @@ pub(super) type WaError = wa_client::StoreError;
 pub struct ClientStore {
     pub(super) pool: Pool,
     pub(super) login_id: String,
+    /// Told each LID <-> phone-number pairing that was not stored before.
+    pub(super) learned: Option<tokio::sync::mpsc::UnboundedSender<LidLearned>>,
+}
+
+/// A pairing of a LID with a phone number the store had not known (both
+/// are the JIDs' user parts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LidLearned {
+    /// The phone number (digits).
+    pub pn: String,
+    /// The LID (digits).
+    pub lid: String,
 }
 
 impl std::fmt::Debug for ClientStore {
@@ -40,6 +52,7 @@ impl ClientStore {
         ClientStore {
             pool,
             login_id: login_id.to_owned(),
+            learned: None,
         }
     }
 

@@ -127,6 +127,10 @@ pub struct LoggedIn {
     pub bot: String,
     /// Alice's management room.
     pub management: String,
+    /// The bridge's config and port, to start it again.
+    pub config: wabridge::config::Config,
+    /// The port the bridge listens on.
+    pub port: u16,
 }
 
 /// [`start_logged_in_on`] with the bridge's database a SQLite file in the
@@ -188,5 +192,7 @@ pub async fn start_logged_in_on(
         alice,
         bot,
         management,
+        config,
+        port,
     }
 }

@@ -137,6 +137,10 @@ pub(crate) struct State {
     pub(crate) recorder: record::Recorder,
     /// New groups are addressed by LID (else by phone number).
     pub(crate) lid_groups: bool,
+    /// Accounts whose phone number the server leaves out of LID-addressed
+    /// stanzas to others (no `sender_pn`, `participant_pn`, member
+    /// `phone_number`).
+    pub(crate) hidden_numbers: std::collections::HashSet<String>,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -160,6 +164,12 @@ pub struct Routed {
 }
 
 impl State {
+    /// Whether LID-addressed stanzas to others may carry account `pn`'s
+    /// phone number.
+    pub(crate) fn number_shown(&self, pn: &str) -> bool {
+        !self.hidden_numbers.contains(pn)
+    }
+
     /// The account and device a JID (PN or LID form) names, if both exist.
     pub(crate) fn resolve(&self, jid: &Jid) -> Option<(String, u16)> {
         let pn = match jid.server() {
@@ -493,6 +503,20 @@ impl Sim {
     /// phone-number addressed (the default here).
     pub fn address_groups_by_lid(&self, on: bool) {
         self.shared.state().lid_groups = on;
+    }
+
+    /// With `true`, LID-addressed stanzas to others name account `pn` by
+    /// its LID alone: no `sender_pn`, `participant_pn` or member
+    /// `phone_number` (as for a member whose number a community hides).
+    /// What it sends by phone number still shows the number (with
+    /// `sender_lid`). `false` shows the number again.
+    pub fn hide_number(&self, pn: &str, on: bool) {
+        let mut state = self.shared.state();
+        if on {
+            state.hidden_numbers.insert(pn.to_owned());
+        } else {
+            state.hidden_numbers.remove(pn);
+        }
     }
 
     /// From now on, keeps every stanza a logged-in device sends, for

@@ -45,15 +45,17 @@ pub struct Group {
 }
 
 /// How group stanzas name account `pn` (device `device`): its LID in a
-/// LID-addressed group, else its phone number; the other form beside it.
+/// LID-addressed group, else its phone number; the other form beside it
+/// (not a hidden number: [`crate::Sim::hide_number`]).
 pub(crate) fn member_jids(state: &State, pn: &str, device: u16, lid: bool) -> (Jid, Option<Jid>) {
     let account = state.accounts.get(pn);
     let as_pn = Jid::with_device(pn.to_owned(), device, Server::User);
-    match account.map(|a| a.lid_jid(device)) {
+    let (jid, alt) = match account.map(|a| a.lid_jid(device)) {
         Some(as_lid) if lid => (as_lid, Some(as_pn)),
         Some(as_lid) => (as_pn, Some(as_lid)),
         None => (as_pn, None),
-    }
+    };
+    (jid, alt.filter(|_| !lid || state.number_shown(pn)))
 }
 
 /// A `<participant>` naming member `pn` in the group's addressing, with

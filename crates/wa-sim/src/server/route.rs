@@ -135,10 +135,10 @@ fn deliver_direct(
             }
         } else {
             out = out.attr("notify", notify.clone());
-            out = if lid_form {
-                out.attr("sender_pn", sender_pn_user.clone())
-            } else {
-                out.attr("sender_lid", sender_lid_user.clone())
+            out = match lid_form {
+                true if !state.number_shown(&me.0) => out,
+                true => out.attr("sender_pn", sender_pn_user.clone()),
+                false => out.attr("sender_lid", sender_lid_user.clone()),
             };
         }
         let mut children = vec![enc.clone()];
@@ -265,14 +265,18 @@ fn group_copy_head(
         .attr("id", id.to_owned())
         .attr("t", t.to_owned())
         .attr("type", kind.to_owned());
-    let out = if lid_group {
-        out.attr("participant", sender_lid.clone())
-            .attr("addressing_mode", "lid")
-            .attr("participant_pn", sender_pn.to_non_ad())
-    } else {
-        out.attr("participant", sender_pn.clone())
+    let out = match lid_group {
+        true => out
+            .attr("participant", sender_lid.clone())
+            .attr("addressing_mode", "lid"),
+        false => out
+            .attr("participant", sender_pn.clone())
             .attr("addressing_mode", "pn")
-            .attr("participant_lid", sender_lid.to_non_ad())
+            .attr("participant_lid", sender_lid.to_non_ad()),
+    };
+    let out = match lid_group && state.number_shown(&me.0) {
+        true => out.attr("participant_pn", sender_pn.to_non_ad()),
+        false => out,
     };
     Some((sender_pn, out.attr("notify", notify)))
 }
