@@ -14,6 +14,7 @@ use serde_json::json;
 use support::login::start_logged_in;
 use support::matrix::{MatrixUser, body, membership};
 use wa_core::jid::Jid;
+use wa_sim::{HistoryScript, ScriptChat, ScriptMessage, Sender};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557797001";
@@ -340,6 +341,7 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
         return;
     }
     const ERIN_PN: &str = "15557797005";
+    const FRANK_PN: &str = "15557797006";
     let sim = support::bridge::start_sim().await;
     sim.address_groups_by_lid(true);
     let phone = sim.account(ALICE_PN);
@@ -352,6 +354,17 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
         .unwrap();
     sim.hide_number(CAROL_PN, true);
     sim.hide_number(ERIN_PN, true);
+    // Frank's chat is in the phone's history under his LID (paired with
+    // his number in the chunk, as the phone sends chats moved to LIDs).
+    let frank = sim.account(FRANK_PN);
+    let history =
+        ScriptChat::direct_by_lid(FRANK_PN, &frank.lid().unwrap()).message(ScriptMessage::new(
+            "3EB0F1",
+            Sender::Pn(FRANK_PN.to_owned()),
+            "frank from history",
+            1_790_000_000,
+        ));
+    phone.set_history(HistoryScript::new().chat(history));
     let logged_in =
         start_logged_in(&sim, &phone, ALICE_PN, "wabridge-one-ghost", false, WAIT).await;
     let alice = &logged_in.alice;
@@ -361,6 +374,22 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
     let said = |room: String, text: &'static str| {
         move |r: &str, e: &serde_json::Value| r == room && body(e) == text
     };
+
+    // History by LID and a message by number: one chat, one ghost.
+    let done = |t: &str| t.contains("1 of 1");
+    support::history::wait_backfill_notice(alice, &logged_in.management, WAIT, done).await;
+    let dm_frank = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&dm_frank).await;
+    let (_, e) = alice
+        .sync_until(WAIT, said(dm_frank.clone(), "frank from history"))
+        .await;
+    assert_eq!(e["sender"], ghost(FRANK_PN));
+    frank.send_text(ALICE_PN, "frank live").await.unwrap();
+    let (room, e) = alice.sync_until(WAIT, |_, e| body(e) == "frank live").await;
+    assert_eq!(
+        (room.as_str(), &e["sender"]),
+        (dm_frank.as_str(), &json!(ghost(FRANK_PN)))
+    );
 
     // Dave: by number, then by LID, one chat and one ghost.
     dave.send_text(ALICE_PN, "dave by number").await.unwrap();
@@ -443,6 +472,19 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
         .sync_until(WAIT, said(group.clone(), "carol again"))
         .await;
     assert_eq!(e["sender"], ghost(CAROL_PN));
+    // Dave mentions Carol by her LID: the pill is her number's ghost.
+    let carol_lid = carol.lid().unwrap();
+    let mention = format!("@{} knows", carol_lid.user());
+    dave.send_rich_text(ALICE_PN, &mention, None, std::slice::from_ref(&carol_lid))
+        .await
+        .unwrap();
+    let (_, e) = alice
+        .sync_until(WAIT, |r, e| r == dm_dave && body(e).ends_with(" knows"))
+        .await;
+    assert_eq!(
+        e["content"]["m.mentions"]["user_ids"],
+        json!([ghost(CAROL_PN)])
+    );
     let answer = said_back(
         alice,
         &logged_in.management,

@@ -1,6 +1,7 @@
 //! History chunks from the phone into the bridge's store (before they are
 //! acknowledged), and the backfill told that more history is there.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -69,7 +70,9 @@ pub(super) async fn ingest(
         }
     }
     let Some(sync) = sync else { return };
-    let chunk = to_store(id, &sync, client.jid());
+    let mut chunk = to_store(id, &sync, client.jid());
+    // The mappings the chunk carried are stored by now (wa-client).
+    by_number(client, &mut chunk).await;
     let mut delay = Duration::from_millis(500);
     for attempt in 1..=ATTEMPTS {
         match bridge
@@ -94,6 +97,39 @@ pub(super) async fn ingest(
     }
     acknowledge(client, notice).await;
     trigger.chunk_stored(complete);
+}
+
+/// Chats and senders of `chunk` named by a LID whose number the login
+/// knows, named by that number, as live messages are (`addressing.rs`), so
+/// history lands in the same portal and under the same ghost.
+async fn by_number(client: &Client, chunk: &mut HistoryChunk) {
+    let mut known: HashMap<String, String> = HashMap::new();
+    let ids = chunk.chats.iter().map(|c| &c.chat_id);
+    let ids = ids.chain(
+        chunk
+            .messages
+            .iter()
+            .flat_map(|m| [&m.chat_id, &m.sender_id]),
+    );
+    let lids: HashSet<&String> = ids.filter(|id| id.ends_with("@lid")).collect();
+    for id in lids {
+        if let Ok(jid) = id.parse::<Jid>() {
+            let read = super::addressing::by_number(client, &jid).await;
+            known.insert(id.clone(), read.to_non_ad().to_string());
+        }
+    }
+    let rename = |id: &mut String| {
+        if let Some(number) = known.get(id.as_str()) {
+            id.clone_from(number);
+        }
+    };
+    for chat in &mut chunk.chats {
+        rename(&mut chat.chat_id);
+    }
+    for m in &mut chunk.messages {
+        rename(&mut m.chat_id);
+        rename(&mut m.sender_id);
+    }
 }
 
 /// Download failures that may pass: the connection, the host's own

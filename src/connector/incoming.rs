@@ -449,7 +449,7 @@ pub(super) async fn deliver(
             RoomMessageEventContent::notice_plain(format!("(sent from your phone) {body}"));
         content = serde_json::to_value(notice).map_err(|e| ClientError::Content(e.to_string()))?;
     }
-    relations::decorate(bridge, login, portal, m, &mut content).await?;
+    relations::decorate(bridge, (login, client), portal, m, &mut content).await?;
     if !puppet && bridge.ensure_joined(&portal.room_id, intent).await? && !m.from_me {
         contact_nick(bridge, login, &portal.room_id, (m.sender, intent)).await;
     }

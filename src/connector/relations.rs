@@ -146,7 +146,7 @@ fn text_of(m: &WaMessage) -> Option<&str> {
 /// A WhatsApp reply and mentions onto the Matrix `content` of `m`.
 pub(super) async fn decorate(
     bridge: &Bridge,
-    login: &Login,
+    (login, client): (&Login, &Client),
     portal: &Portal,
     m: &Incoming<'_>,
     content: &mut Value,
@@ -187,16 +187,15 @@ pub(super) async fn decorate(
         if people.contains_key(jid.user()) {
             continue;
         }
-        let own = login.phone.as_deref() == Some(jid.user())
-            || login
-                .jid
-                .as_deref()
-                .and_then(|j| j.parse::<Jid>().ok())
-                .is_some_and(|j| j.user() == jid.user());
+        // The text names the LID in a LID-addressed chat; the ghost is
+        // the number's where the login knows it.
+        let person = super::addressing::by_number(client, &jid).await;
+        let own = super::addressing::is_own(client, &person)
+            || login.phone.as_deref() == Some(person.user());
         let (mxid, name) = if own {
             (login.mxid.clone(), login.mxid.to_string())
         } else {
-            let (network_id, localpart) = ghost_ids(bridge, &jid);
+            let (network_id, localpart) = ghost_ids(bridge, &person);
             let Ok(mxid) = bridge.matrix().user_id(&localpart) else {
                 continue;
             };
@@ -205,7 +204,7 @@ pub(super) async fn decorate(
                 .ghost(&network_id)
                 .await?
                 .and_then(|g| g.display_name)
-                .unwrap_or_else(|| format!("+{}", jid.user()));
+                .unwrap_or_else(|| super::incoming::ghost_id(&person).fallback_name);
             (mxid, name)
         };
         people.insert(jid.user().to_owned(), (mxid.to_string(), name));

@@ -96,6 +96,19 @@ impl Database {
         let mut outcome = DirectChat::None;
         with_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
+            // A write first, so SQLite takes its write lock now (waiting its
+            // turn) rather than failing to upgrade a read later. The room
+            // id is unique: the LID's row parks its own while the number's
+            // row is added.
+            const PARKED: &str = "#moving";
+            sqlx::query(&format!(
+                "UPDATE portals SET room_id = room_id || '{PARKED}' \
+                 WHERE login_id = $1 AND chat_id = $2"
+            ))
+            .bind(login_id)
+            .bind(lid)
+            .execute(&mut *tx)
+            .await?;
             let room = |chat: &str| {
                 sqlx::query_as::<_, (String,)>(
                     "SELECT room_id FROM portals WHERE login_id = $1 AND chat_id = $2",
@@ -104,9 +117,10 @@ impl Database {
                 .bind(chat.to_owned())
             };
             let old = room(lid).fetch_optional(&mut *tx).await?;
+            let old = old.map(|(r,)| r.trim_end_matches(PARKED).to_owned());
             let new = room(pn).fetch_optional(&mut *tx).await?;
             match (old, new) {
-                (Some((old_room,)), Some((room_id,))) => {
+                (Some(old_room), Some((room_id,))) => {
                     // Cascades to the rows that hang off the portal.
                     sqlx::query("DELETE FROM portals WHERE login_id = $1 AND chat_id = $2")
                         .bind(login_id)
@@ -115,17 +129,9 @@ impl Database {
                         .await?;
                     outcome = DirectChat::Retired { old_room, room_id };
                 }
-                (Some((room_id,)), None) => {
-                    // The room id is unique: park the old row's, add the
-                    // new row, move what hangs off it, drop the old one.
-                    sqlx::query(
-                        "UPDATE portals SET room_id = room_id || '#moving' \
-                         WHERE login_id = $1 AND chat_id = $2",
-                    )
-                    .bind(login_id)
-                    .bind(lid)
-                    .execute(&mut *tx)
-                    .await?;
+                (Some(room_id), None) => {
+                    // The new row; what hangs off the old one moves below,
+                    // then the old row goes.
                     sqlx::query(
                         "INSERT INTO portals (login_id, chat_id, room_id, kind, name, topic, \
                          created_at) SELECT login_id, $3, $4, kind, name, topic, created_at \

@@ -79,3 +79,29 @@ pub(crate) async fn on_whatsapp(
     }
     Ok(out)
 }
+
+/// The phone-number <-> LID pairs a history chunk carries
+/// (`phoneNumberToLidMappings`), kept as LID mappings, as whatsmeow
+/// 33cfac51 does (`message.go` `storeHistoricalPNLIDMappings`; a legacy
+/// `c.us` number counts as `s.whatsapp.net`). Unparsable pairs are skipped.
+pub(super) async fn lids_from_history(
+    shared: &Shared,
+    history: &wa_core::proto::HistorySync,
+) -> Result<(), crate::StoreError> {
+    for pair in &history.phone_number_to_lid_mappings {
+        let parse = |s: Option<&str>| s.and_then(|s| s.parse::<Jid>().ok());
+        let (Some(pn), Some(lid)) = (
+            parse(pair.pn_jid.as_deref()),
+            parse(pair.lid_jid.as_deref()),
+        ) else {
+            continue;
+        };
+        if matches!(pn.server(), Server::User | Server::LegacyUser) && lid.is_lid() {
+            shared
+                .store
+                .store_lid_mapping(pn.user(), lid.user())
+                .await?;
+        }
+    }
+    Ok(())
+}

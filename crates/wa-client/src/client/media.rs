@@ -181,6 +181,10 @@ impl Client {
             .await
             .unwrap_or_else(|e| Err(HistoryError::Inflate(format!("decode task: {e}"))));
         let decoded = decoded?;
+        // The pairings first: the tokens are kept under the LIDs.
+        if let Err(e) = super::contacts::lids_from_history(&self.shared, &decoded).await {
+            warn!(error = %e, "LID mappings from history not kept");
+        }
         // The privacy tokens it carries are kept here, whoever reads the
         // rest; a store failure only costs a token the contact resends.
         if let Err(e) = super::tokens::from_history(&self.shared, &decoded).await {

@@ -19,7 +19,8 @@ use wa_core::media::{self, MediaKind};
 use wa_core::proto::history_sync::HistorySyncType;
 use wa_core::proto::message::{self as msg, HistorySyncNotification, ProtocolMessage};
 use wa_core::proto::{
-    Conversation, HistorySync, HistorySyncMsg, Message, MessageKey, Pushname, WebMessageInfo,
+    Conversation, HistorySync, HistorySyncMsg, Message, MessageKey, PhoneNumberToLidMapping,
+    Pushname, WebMessageInfo,
 };
 
 pub use script::{HistoryScript, ScriptChat, ScriptMessage, Sender};
@@ -123,6 +124,7 @@ pub(crate) async fn bootstrap(
     let bootstrap = HistorySync {
         sync_type: Some(HistorySyncType::InitialBootstrap as i32),
         conversations: first.iter().map(|c| conversation(pn, c)).collect(),
+        phone_number_to_lid_mappings: lid_pairs(first),
         chunk_order: Some(0),
         progress: Some(100 / total),
         ..Default::default()
@@ -142,6 +144,7 @@ pub(crate) async fn bootstrap(
         let sync = HistorySync {
             sync_type: Some(HistorySyncType::Recent as i32),
             conversations: chunk.iter().map(|c| conversation(pn, c)).collect(),
+            phone_number_to_lid_mappings: lid_pairs(chunk),
             chunk_order: Some(order),
             progress: Some(progress),
             ..Default::default()
@@ -245,6 +248,19 @@ fn upload(
         progress: Some(progress),
         ..Default::default()
     })
+}
+
+/// The number <-> LID pairs of the LID-keyed chats in `chats`.
+fn lid_pairs(chats: &[&ScriptChat]) -> Vec<PhoneNumberToLidMapping> {
+    chats
+        .iter()
+        .filter_map(|c| {
+            Some(PhoneNumberToLidMapping {
+                pn_jid: Some(Jid::user_jid(c.pn_of_lid.clone()?).to_string()),
+                lid_jid: Some(c.jid.to_string()),
+            })
+        })
+        .collect()
 }
 
 /// A scripted chat as history sync carries it, messages newest first.

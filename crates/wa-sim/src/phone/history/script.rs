@@ -65,12 +65,23 @@ pub struct ScriptChat {
     /// The contact's privacy token for this account, with when it was
     /// given (unix seconds), as history sync carries it.
     pub privacy_token: Option<(Vec<u8>, u64)>,
+    /// For a 1:1 chat keyed by the contact's LID: their phone number, which
+    /// the chunk pairs with the LID (`phoneNumberToLidMappings`).
+    pub pn_of_lid: Option<String>,
 }
 
 impl ScriptChat {
     /// A 1:1 chat with the account `pn`.
     pub fn direct(pn: &str) -> Self {
         Self::with_jid(Jid::user_jid(pn.to_owned()))
+    }
+
+    /// A 1:1 chat with account `pn` keyed by its LID `lid`, as the phone
+    /// keys chats moved to LIDs; the chunk pairs the two.
+    pub fn direct_by_lid(pn: &str, lid: &Jid) -> Self {
+        let mut chat = Self::with_jid(lid.to_non_ad());
+        chat.pn_of_lid = Some(pn.to_owned());
+        chat
     }
 
     /// A group chat (a JID from `Sim::create_group`).
@@ -88,6 +99,7 @@ impl ScriptChat {
             pinned: false,
             mute_end_ms: None,
             privacy_token: None,
+            pn_of_lid: None,
         }
     }
 
