@@ -318,6 +318,21 @@ fn text(t: &str) -> wa_core::proto::Message {
     }
 }
 
+/// The display name `user` has in `room`, as `reader` reads its state,
+/// once it is `want` (the address book comes with the app state, which
+/// may follow the first messages); what it is after `WAIT` otherwise.
+async fn member_name(reader: &MatrixUser, room: &str, user: &str, want: &str) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let state = reader.get_state(room, "m.room.member", user).await;
+        let name = state.and_then(|s| s["displayname"].as_str().map(str::to_owned));
+        if name.as_deref() == Some(want) || tokio::time::Instant::now() >= deadline {
+            return name;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The membership `user` has in `room`, as Alice reads the room's state.
 async fn member(alice: &MatrixUser, room: &str, user: &str) -> String {
     let state = alice.get_state(room, "m.room.member", user).await;
@@ -531,4 +546,104 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
         (dm_erin.as_str(), &json!(ghost(ERIN_PN)))
     );
     bridge.stop().await;
+}
+
+/// Names per user (issue 20, point 6): Alice and Bob are both on the
+/// bridge and both have Carol in their address book, under names of their
+/// own. Each sees their own name for her ghost in their rooms (her member
+/// event there), her ghost's own profile name is the one she chose (her
+/// push name), and neither's rooms show the other's name for her.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_see_their_own_names_for_a_shared_contact() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    use support::login::{Qr, Startup, login_by_qr, open_management_room, start_logged_in_on};
+    let sim = support::bridge::start_sim().await;
+    let alice_phone = sim.account(ALICE_PN);
+    let bob_phone = sim.account(BOB_PN);
+    let carol = sim.account(CAROL_PN);
+    sim.set_push_name(CAROL_PN, "Carol C.");
+    let named = |name: &str| {
+        HistoryScript::new().chat(ScriptChat::direct(CAROL_PN).name(name).message(
+            ScriptMessage::new(
+                "3EB0C0",
+                Sender::Pn(CAROL_PN.to_owned()),
+                "long ago",
+                1_790_000_000,
+            ),
+        ))
+    };
+    alice_phone.set_history(named("Caz from work"));
+    bob_phone.set_history(named("Carol next door"));
+    let startup = Startup {
+        configure: Some(|c| {
+            let bob = format!("@bob:{}", support::synapse::SERVER_NAME);
+            c.bridge
+                .permissions
+                .insert(bob, wabridge::config::Level::User);
+        }),
+        ..Startup::default()
+    };
+    let logged_in = start_logged_in_on(
+        &sim,
+        &alice_phone,
+        ALICE_PN,
+        "wabridge-two-users",
+        startup,
+        WAIT,
+    )
+    .await;
+    let alice = &logged_in.alice;
+    let bob = logged_in
+        .synapse
+        .register_user("bob", "secret-pw", false)
+        .await;
+    let bob_management = open_management_room(&bob, &logged_in.bot, WAIT).await;
+    login_by_qr(&bob, &bob_management, &bob_phone, BOB_PN, Qr::First, WAIT).await;
+    let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
+
+    carol.send_text(ALICE_PN, "hi alice").await.unwrap();
+    carol.send_text(BOB_PN, "hi bob").await.unwrap();
+    let mut rooms = Vec::new();
+    for (user, text) in [(alice, "hi alice"), (&bob, "hi bob")] {
+        let room = user.wait_for_invite(WAIT).await;
+        user.accept_invite(&room).await;
+        user.sync_until(WAIT, |r, e| r == room && body(e) == text)
+            .await;
+        rooms.push(room);
+    }
+    assert_eq!(
+        member_name(alice, &rooms[0], &carol_ghost, "Caz from work")
+            .await
+            .as_deref(),
+        Some("Caz from work")
+    );
+    assert_eq!(
+        member_name(&bob, &rooms[1], &carol_ghost, "Carol next door")
+            .await
+            .as_deref(),
+        Some("Carol next door")
+    );
+    let path = format!(
+        "/_matrix/client/v3/profile/{}/displayname",
+        support::matrix::enc(&carol_ghost)
+    );
+    assert_eq!(alice.get(&path).await["displayname"], "Carol C.");
+    for (user, room, other) in [
+        (alice, &rooms[0], "Carol next door"),
+        (&bob, &rooms[1], "Caz from work"),
+    ] {
+        let shown = user.room_messages(room).await;
+        let leaked: Vec<_> = shown
+            .iter()
+            .filter(|e| e.to_string().contains(other))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "{} sees {other:?}: {leaked:?}",
+            user.user_id
+        );
+    }
+    logged_in.bridge.stop().await;
 }
