@@ -18,6 +18,7 @@ mod media;
 mod ordering;
 mod outgoing;
 mod people;
+mod pictures;
 mod polls;
 mod portal;
 pub mod presence;
@@ -169,6 +170,7 @@ impl Network for WhatsApp {
             MatrixEvent::Name | MatrixEvent::Topic => {
                 groups::from_matrix(bridge, (room, sender), event, kind).await
             }
+            MatrixEvent::Avatar => pictures::from_matrix(bridge, (room, sender), event).await,
             MatrixEvent::Member => groups::member_from_matrix(bridge, (room, sender), event).await,
             MatrixEvent::PowerLevels => {
                 groups::levels_from_matrix(bridge, (room, sender), event).await

@@ -49,6 +49,7 @@ mod history;
 mod messages;
 mod outbound;
 mod people;
+mod pictures;
 mod polls;
 mod portals;
 mod prune;
@@ -418,6 +419,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "people merged from LID to phone number",
         include_str!("../migrations/sqlite/0018_merged_people.sql"),
     ),
+    (
+        19,
+        "portal pictures",
+        include_str!("../migrations/sqlite/0019_portal_pictures.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -511,6 +517,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         18,
         "people merged from LID to phone number",
         include_str!("../migrations/postgres/0018_merged_people.sql"),
+    ),
+    (
+        19,
+        "portal pictures",
+        include_str!("../migrations/postgres/0019_portal_pictures.sql"),
     ),
 ];
 

@@ -139,9 +139,9 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
     }
     match event.kind.as_str() {
         "m.room.member" => member_event(bridge, (room, sender), event).await,
-        // A user's change of a portal's name, topic or power levels (not
-        // a member's name: those have a state key).
-        "m.room.name" | "m.room.topic" | "m.room.power_levels"
+        // A user's change of a portal's name, topic, picture or power
+        // levels (not a member's: those have a state key).
+        "m.room.name" | "m.room.topic" | "m.room.avatar" | "m.room.power_levels"
             if event.state_key.as_deref() == Some("") =>
         {
             queue_outbound(bridge, room, event).await;

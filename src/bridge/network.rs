@@ -39,6 +39,8 @@ pub enum MatrixEvent {
     Name,
     /// `m.room.topic`: the room's topic changed.
     Topic,
+    /// `m.room.avatar`: the room's picture changed.
+    Avatar,
     /// `m.room.member`: a ghost invited or kicked by a user, or the user
     /// leaving.
     Member,
@@ -58,6 +60,7 @@ impl MatrixEvent {
             "org.matrix.msc3381.poll.end" | "m.poll.end" => MatrixEvent::PollEnd,
             "m.room.name" => MatrixEvent::Name,
             "m.room.topic" => MatrixEvent::Topic,
+            "m.room.avatar" => MatrixEvent::Avatar,
             "m.room.member" => MatrixEvent::Member,
             "m.room.power_levels" => MatrixEvent::PowerLevels,
             _ => return None,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ruma::events::StateEventContent;
 use ruma::events::TimelineEventType;
+use ruma::events::room::avatar::RoomAvatarEventContent;
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::events::room::name::RoomNameEventContent;
 use ruma::events::room::power_levels::RoomPowerLevelsEventContent;
@@ -79,6 +80,16 @@ pub enum RemoteEvent {
         chat_id: String,
         /// The new description.
         topic: Option<String>,
+        /// Who changed it.
+        by: Option<GhostId>,
+    },
+    /// The chat's picture changed: the room's avatar is `avatar` (`None`:
+    /// removed), set by `by` if known.
+    Pictured {
+        /// The chat's network id.
+        chat_id: String,
+        /// The picture, uploaded.
+        avatar: Option<ruma::OwnedMxcUri>,
         /// Who changed it.
         by: Option<GhostId>,
     },
@@ -194,6 +205,7 @@ impl<N: Network> Bridge<N> {
             | RemoteEvent::Typing { chat_id, .. }
             | RemoteEvent::Renamed { chat_id, .. }
             | RemoteEvent::Described { chat_id, .. }
+            | RemoteEvent::Pictured { chat_id, .. }
             | RemoteEvent::Joined { chat_id, .. }
             | RemoteEvent::Admins { chat_id, .. }
             | RemoteEvent::Members { chat_id, .. }
@@ -231,6 +243,11 @@ impl<N: Network> Bridge<N> {
                 self.set_state_as(&portal, by.as_ref(), &content).await?;
                 let (login, chat) = (&portal.login_id, &portal.chat_id);
                 self.db.set_portal_name(login, chat, &name).await?;
+            }
+            RemoteEvent::Pictured { avatar, by, .. } => {
+                let mut content = RoomAvatarEventContent::new();
+                content.url = avatar;
+                self.set_state_as(&portal, by.as_ref(), &content).await?;
             }
             RemoteEvent::Described { topic, by, .. } if portal.topic != topic => {
                 let content = RoomTopicEventContent::new(topic.clone().unwrap_or_default());

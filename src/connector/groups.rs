@@ -26,7 +26,7 @@ use crate::connector::Bridge;
 use crate::store::{Login, Portal, PortalKind, StoreError};
 
 pub(super) use create::create_group;
-pub(super) use members::{levels_from_matrix, member_from_matrix};
+pub(super) use members::{is_group, levels_from_matrix, member_from_matrix};
 
 /// A change to group `change.group`, as the core's events: name,
 /// description, who joined and who left, who is an admin, who may send and
@@ -235,6 +235,7 @@ pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Clien
                 debug!(error = %e, "a group not brought up to date");
             }
         }
+        super::pictures::group_picture(bridge, (login, client), &chat, (None, None)).await;
     }
 }
 

@@ -118,6 +118,10 @@ pub(super) async fn run_events(
                 // meanwhile waits and is applied after.
                 super::groups::resync_groups(&bridge, &login, &client).await;
             }
+            ClientEvent::Picture { of, author, id } => {
+                let said = (author.as_ref(), Some(id.as_deref()));
+                super::pictures::group_picture(&bridge, (&login, &client), &of, said).await;
+            }
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
             }

@@ -59,6 +59,13 @@ pub(super) async fn portal(
                 debug!(error = %e, "a new group's admins or settings not shown");
             }
         }
+        // Its picture, off the message's way.
+        let (bridge, login, client, chat) =
+            (bridge.clone(), login.clone(), client.clone(), chat.clone());
+        tokio::spawn(async move {
+            let no_notice = (None, None);
+            super::pictures::group_picture(&bridge, (&login, &client), &chat, no_notice).await;
+        });
     }
     super::appstate::on_new_portal(bridge, login, &portal).await;
     super::presence::subscribe(bridge, client, &portal).await;

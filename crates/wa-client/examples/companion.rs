@@ -454,6 +454,12 @@ fn emit_event(event: &ClientEvent) -> bool {
         ClientEvent::DevicesChanged { user } => {
             json!({"event": "devices_changed", "user": user.to_string()})
         }
+        ClientEvent::Picture { of, author, id } => json!({
+            "event": "picture",
+            "of": of.to_string(),
+            "author": author.as_ref().map(ToString::to_string),
+            "id": id,
+        }),
         ClientEvent::IdentityChanged { device } => {
             json!({"event": "identity_changed", "device": device.to_string()})
         }

@@ -21,6 +21,7 @@ mod event;
 mod groups;
 mod media;
 mod options;
+mod pictures;
 mod presence;
 mod recv;
 mod run;
@@ -39,6 +40,7 @@ pub use groups::{
     Addressing, GroupInfo, GroupSetting, INVITE_LINK_PREFIX, LinkJoin, MemberChange, MemberOutcome,
 };
 pub use options::{Backoff, ClientOptions};
+pub use pictures::Picture;
 pub(crate) use presence::unified_session_node;
 
 use std::collections::{HashMap, VecDeque};

@@ -23,7 +23,7 @@ pub use client::{
     Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
     ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
     HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, LinkJoin, MemberChange, MemberOutcome,
-    MessageAck, OnWhatsApp, PendingSend, Receipt, ReceiptKind, SendError, Sent,
+    MessageAck, OnWhatsApp, PendingSend, Picture, Receipt, ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use error::{AuthError, Error, ProtocolError};

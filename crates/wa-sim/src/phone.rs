@@ -392,6 +392,29 @@ impl Phone {
         answer.attr_str("type") == Some("result")
     }
 
+    /// Sets (or, with `None`, removes) the picture of this account (`of`:
+    /// `None`) or of group `of`, as the app does; true if the server took
+    /// it (it then tells those who see it).
+    pub fn set_picture(&self, of: Option<&Jid>, jpeg: Option<&[u8]>) -> bool {
+        let target = of
+            .cloned()
+            .unwrap_or_else(|| Jid::user_jid(self.pn.clone()));
+        let mut iq = Node::new("iq")
+            .attr("to", Jid::server_jid())
+            .attr("target", target)
+            .attr("type", "set")
+            .attr("xmlns", "w:profile:picture");
+        if let Some(jpeg) = jpeg {
+            iq = iq.children(vec![
+                Node::new("picture")
+                    .attr("type", "image")
+                    .bytes(jpeg.to_vec()),
+            ]);
+        }
+        let answer = crate::server::pictures::iq(&self.shared, &self.pn, "phone", &iq);
+        answer.attr_str("type") == Some("result")
+    }
+
     /// Renames group `gid` (see [`Phone::change_group`]).
     pub fn set_group_subject(&self, gid: &Jid, subject: &str) -> bool {
         self.change_group(gid, Node::new("subject").bytes(subject.as_bytes()))

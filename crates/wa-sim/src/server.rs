@@ -8,6 +8,7 @@ pub mod appstate;
 mod faults;
 pub(crate) mod groups;
 mod login;
+pub(crate) mod pictures;
 mod populate;
 pub(crate) mod record;
 pub use populate::POPULATED_PREKEYS;
@@ -28,7 +29,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{debug, info, warn};
 use wa_core::binary::{self, Node};
 use wa_core::frame::{self, ServerFrameDecoder};
-use wa_core::jid::Jid;
+use wa_core::jid::{Jid, Server};
 use wa_core::keys::KeyPair;
 use wa_core::noise::ServerHandshake;
 use wa_core::noise::cert::{self, ChainParams};
@@ -141,6 +142,8 @@ pub(crate) struct State {
     /// stanzas to others (no `sender_pn`, `participant_pn`, member
     /// `phone_number`).
     pub(crate) hidden_numbers: std::collections::HashSet<String>,
+    /// Profile and group pictures, by phone number or group JID string.
+    pub(crate) pictures: HashMap<String, pictures::Picture>,
     /// The last `<ib><unified_session id>` of each device.
     pub(crate) unified_sessions: HashMap<(String, u16), String>,
     /// The oldest WhatsApp Web version let in; `None`:
@@ -503,6 +506,16 @@ impl Sim {
     /// phone-number addressed (the default here).
     pub fn address_groups_by_lid(&self, on: bool) {
         self.shared.state().lid_groups = on;
+    }
+
+    /// The picture (JPEG) of an account or group, as WhatsApp has it.
+    pub fn picture(&self, jid: &Jid) -> Option<Vec<u8>> {
+        let key = match jid.server() {
+            Server::Group => jid.to_non_ad().to_string(),
+            _ => jid.user().to_owned(),
+        };
+        let path = self.shared.state().pictures.get(&key)?.direct_path.clone();
+        self.shared.media.get_blob(&path).map(|b| b.to_vec())
     }
 
     /// With `true`, LID-addressed stanzas to others name account `pn` by

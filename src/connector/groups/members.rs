@@ -315,7 +315,10 @@ async fn put_back_members(bridge: &Bridge, login: &Login, client: &Client, chat:
 }
 
 /// Whether `room` is a group's portal.
-pub(super) async fn is_group(bridge: &Bridge, room: &RoomId) -> Result<bool, StoreError> {
+pub(in crate::connector) async fn is_group(
+    bridge: &Bridge,
+    room: &RoomId,
+) -> Result<bool, StoreError> {
     let portal = bridge.db().portal_by_room(room).await?;
     Ok(portal.is_some_and(|p| p.kind == PortalKind::Group))
 }

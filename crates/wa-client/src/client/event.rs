@@ -83,6 +83,17 @@ pub enum ClientEvent {
     },
     /// A group changed (members, subject, ...).
     GroupChange(GroupChange),
+    /// A user's or a group's picture changed (`<notification
+    /// type="picture">`, whatsmeow 33cfac51 `handlePictureNotification`);
+    /// fetch it with [`Client::picture`](super::Client::picture).
+    Picture {
+        /// Whose picture: a user or a group.
+        of: Jid,
+        /// Who changed it, when said.
+        author: Option<Jid>,
+        /// The new picture's id; `None`: removed.
+        id: Option<String>,
+    },
     /// The device list of a user changed; the cache was dropped.
     DevicesChanged {
         /// Whose.

@@ -211,7 +211,7 @@ impl Shared {
         Ok(mc)
     }
 
-    fn media_http(&self) -> Result<Http, MediaError> {
+    pub(crate) fn media_http(&self) -> Result<Http, MediaError> {
         let mut http = lock(&self.media.http);
         if let Some(h) = http.as_ref() {
             return Ok(h.clone());

@@ -234,6 +234,10 @@ async fn answer_iq(
             Some(conn) => session.result(&id, vec![conn]).await,
             None => session.not_implemented(&id).await,
         },
+        (Some("get" | "set"), Some("w:profile:picture"), _) => {
+            let answer = super::pictures::iq(shared, pn, &id, node);
+            session.send(&answer).await
+        }
         (Some("get" | "set"), Some("w:g2"), _) => {
             let answer = groups::iq(shared, pn, &id, node);
             session.send(&answer).await

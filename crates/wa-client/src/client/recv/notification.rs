@@ -28,6 +28,10 @@ pub(super) async fn notification(
         }
         Some("encrypt") => prekeys_low(shared, conn, node).await,
         Some("w:gp2") => group_changed(shared, node).await,
+        Some("picture") => {
+            pictures_changed(shared, node).await;
+            Ok(())
+        }
         Some("privacy_token") => tokens::received(shared, node)
             .await
             .map_err(HandleError::from),
@@ -39,6 +43,26 @@ pub(super) async fn notification(
     };
     ack(conn, node, "notification").await?;
     result
+}
+
+/// `<notification type="picture"><set|add jid id author/>` (a new
+/// picture) or `<delete jid author/>`, one event per child.
+async fn pictures_changed(shared: &Arc<Shared>, node: &Node) {
+    for child in node.child_nodes() {
+        let id = match child.tag.as_ref() {
+            "set" | "add" => match child.attr_str("id") {
+                Some(id) => Some(id.to_owned()),
+                None => continue,
+            },
+            "delete" => None,
+            _ => continue,
+        };
+        let Some(of) = child.attr_jid("jid").map(Jid::to_non_ad) else {
+            continue;
+        };
+        let author = child.attr_jid("author").map(Jid::to_non_ad);
+        shared.emit(ClientEvent::Picture { of, author, id }).await;
+    }
 }
 
 async fn devices_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleError> {

@@ -1,0 +1,164 @@
+//! Groups' pictures as their rooms' avatars, both ways (issue 20, points
+//! 1, 2 and 7): a picture WhatsApp announces (or one the group has when
+//! the room is made or the login reconnects) is fetched, uploaded and set
+//! as `m.room.avatar`, by the ghost of whoever changed it; the picture's
+//! id is kept, so an unchanged one is neither fetched nor uploaded again.
+//! The portal's user setting the room's avatar sets the group's picture;
+//! WhatsApp refusing it (not an admin of a locked group) gets a failed
+//! status, a notice saying why, and the avatar put back.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ruma::events::room::avatar::RoomAvatarEventContent;
+use ruma::{OwnedMxcUri, RoomId, UserId};
+use tracing::debug;
+use wa_client::{Client, Picture};
+use wa_core::jid::{Jid, Server};
+
+use super::relations::{refuse, user_event};
+use crate::appservice::Event;
+use crate::bridge::RemoteEvent;
+use crate::connector::Bridge;
+use crate::store::{Login, Portal, StoreError};
+
+/// The largest room avatar sent to WhatsApp as a group picture.
+const MAX_AVATAR: usize = 5 << 20;
+
+/// Brings the room of group `group` (if it has one) up to the group's
+/// picture; `by` changed it, `announced` is the id a notification named
+/// (`None`: removed, or not said).
+pub(super) async fn group_picture(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    group: &Jid,
+    (by, announced): (Option<&Jid>, Option<Option<&str>>),
+) {
+    if group.server() != &Server::Group {
+        return;
+    }
+    if let Err(e) = sync(bridge, (login, client), group, (by, announced)).await {
+        debug!(error = %e, "a group's picture not brought to its room");
+    }
+}
+
+async fn sync(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    group: &Jid,
+    (by, announced): (Option<&Jid>, Option<Option<&str>>),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let chat_id = group.to_string();
+    let db = bridge.db();
+    if db.portal(&login.login_id, &chat_id).await?.is_none() {
+        return Ok(());
+    }
+    let known = db.portal_picture(&login.login_id, &chat_id).await?;
+    if announced.is_some_and(|id| id == known.as_deref()) {
+        return Ok(());
+    }
+    let (avatar, id) = match client.picture(group, known.as_deref()).await? {
+        Picture::Unchanged => return Ok(()),
+        Picture::None | Picture::Hidden if known.is_none() => return Ok(()),
+        Picture::None | Picture::Hidden => (None, None),
+        Picture::At { id, url } => {
+            let jpeg = client.download_picture(&url).await?;
+            let mxc = bridge
+                .bot()
+                .upload_media(Bytes::from(jpeg), "image/jpeg", Some("picture.jpg"))
+                .await?;
+            (Some(mxc), Some(id))
+        }
+    };
+    let by = match by.filter(|a| !super::addressing::is_own(client, a)) {
+        Some(a) => Some(super::incoming::ghost_id(
+            &super::addressing::by_number(client, a).await,
+        )),
+        None => None,
+    };
+    let event = RemoteEvent::Pictured {
+        chat_id: chat_id.clone(),
+        avatar,
+        by,
+    };
+    bridge.handle_remote(login, event).await?;
+    db.set_portal_picture(&login.login_id, &chat_id, id.as_deref())
+        .await?;
+    Ok(())
+}
+
+/// The portal's user set (or removed) the avatar of a group's room.
+pub(super) async fn from_matrix(
+    bridge: &Arc<Bridge>,
+    (room, sender): (&RoomId, &UserId),
+    event: &Event,
+) -> Result<(), StoreError> {
+    const WHAT: &str = "picture change";
+    if !super::groups::is_group(bridge, room).await? {
+        return Ok(());
+    }
+    let Some((portal, _, client, _)) = user_event(bridge, room, sender, event, WHAT).await? else {
+        return Ok(());
+    };
+    let Ok(group) = portal.chat_id.parse::<Jid>() else {
+        return Ok(());
+    };
+    let Ok(content) = serde_json::from_value::<RoomAvatarEventContent>(event.content.clone())
+    else {
+        refuse(bridge, room, event, WHAT, "it is not a valid room avatar").await;
+        return Ok(());
+    };
+    let jpeg = match content.url.as_deref() {
+        Some(mxc) => match bridge.bot().download_media(mxc).await {
+            Ok(b) if b.len() <= MAX_AVATAR => Some(b.to_vec()),
+            Ok(_) => {
+                let why = "the picture is larger than WhatsApp takes (5 MiB)";
+                return refused(bridge, &portal, event, why).await;
+            }
+            Err(e) => {
+                let why = format!("the picture could not be read from the homeserver: {e}");
+                return refused(bridge, &portal, event, &why).await;
+            }
+        },
+        None => None,
+    };
+    match client.set_picture(&group, jpeg).await {
+        // Kept, so WhatsApp's echo changes nothing.
+        Ok(id) => {
+            bridge
+                .db()
+                .set_portal_picture(&portal.login_id, &portal.chat_id, id.as_deref())
+                .await
+        }
+        Err(e) => {
+            let why = format!("WhatsApp refused it: {e}");
+            refused(bridge, &portal, event, &why).await
+        }
+    }
+}
+
+/// Says why, and puts the room's avatar back as it was before `event`.
+async fn refused(
+    bridge: &Bridge,
+    portal: &Portal,
+    event: &Event,
+    why: &str,
+) -> Result<(), StoreError> {
+    refuse(bridge, &portal.room_id, event, "picture change", why).await;
+    let before: Option<OwnedMxcUri> = event
+        .raw
+        .get("unsigned")
+        .and_then(|u| u.get("prev_content"))
+        .and_then(|c| serde_json::from_value::<RoomAvatarEventContent>(c.clone()).ok())
+        .and_then(|c| c.url);
+    let mut content = RoomAvatarEventContent::new();
+    content.url = before;
+    if let Err(e) = bridge
+        .bot()
+        .send_state(&portal.room_id, &content, "", None)
+        .await
+    {
+        debug!(error = %e, "the room's avatar was not put back");
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Groups' pictures as their rooms' avatars, both ways (issue 20, points
+//! 1, 2 and 7): the picture a group has when its room is made, Bob's new
+//! one (set by his ghost), Alice's avatar in Matrix becoming the group's
+//! picture, refused in a locked group where she is no admin (the avatar put
+//! back, a notice saying why), and Bob removing it. Against a real Synapse
+//! and wa-sim; Bob made the group, Alice is on the bridge.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::login::start_logged_in;
+use support::matrix::{MatrixUser, body};
+
+const WAIT: Duration = Duration::from_secs(40);
+const ALICE_PN: &str = "15557798001";
+const BOB_PN: &str = "15557798002";
+const CAROL_PN: &str = "15557798003";
+
+/// A made-up JPEG (the bridge passes the bytes on as they are).
+fn jpeg(tag: &str) -> Vec<u8> {
+    let mut bytes = vec![0xff, 0xd8, 0xff, 0xe0];
+    bytes.extend_from_slice(tag.as_bytes());
+    bytes
+}
+
+/// The room's avatar, downloaded, once `pred` holds of its state content.
+async fn avatar_when(
+    alice: &MatrixUser,
+    room: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let state = alice.get_state(room, "m.room.avatar", "").await;
+        if let Some(content) = state.filter(|c| pred(c)) {
+            return match content["url"].as_str() {
+                Some(url) => Some(alice.download_media(url).await),
+                None => None,
+            };
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such avatar in {room}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let bob = sim.account(BOB_PN);
+    sim.account(CAROL_PN);
+    let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
+    let gid = sim.create_group(BOB_PN, "Pictured", &members).unwrap();
+    assert!(bob.set_picture(Some(&gid), Some(&jpeg("first"))));
+    let logged_in = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-pictures", false, WAIT).await;
+    let alice = &logged_in.alice;
+    let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", logged_in.synapse.server_name());
+
+    bob.send_group_text(&gid, "hello").await.unwrap();
+    let room = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&room).await;
+    let shown = avatar_when(alice, &room, |c| c["url"].is_string()).await;
+    assert_eq!(
+        shown,
+        Some(jpeg("first")),
+        "the group's picture when the room is made"
+    );
+
+    // Bob's new picture, set by his ghost.
+    assert!(bob.set_picture(Some(&gid), Some(&jpeg("second"))));
+    let (_, e) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.avatar" && e["sender"] == bob_ghost.as_str()
+        })
+        .await;
+    let url = e["content"]["url"].as_str().unwrap();
+    assert_eq!(alice.download_media(url).await, jpeg("second"));
+
+    // Alice's avatar in Matrix is the group's picture.
+    let mxc = alice.upload_media("image/jpeg", jpeg("third")).await;
+    alice
+        .send_state(&room, "m.room.avatar", "", &json!({ "url": mxc }))
+        .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sim.picture(&gid) != Some(jpeg("third")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the group's picture did not change"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Locked, where she is no admin: refused, said, and put back.
+    assert!(bob.set_group_setting(&gid, "locked", true));
+    let fourth = alice.upload_media("image/jpeg", jpeg("fourth")).await;
+    alice
+        .send_state(&room, "m.room.avatar", "", &json!({ "url": fourth }))
+        .await;
+    let (_, notice) = alice
+        .sync_until(WAIT, |r, e| r == room && body(e).contains("refused"))
+        .await;
+    assert!(body(&notice).contains("picture"), "{notice}");
+    let back = avatar_when(alice, &room, |c| c["url"] != fourth.as_str()).await;
+    assert_eq!(back, Some(jpeg("third")), "the avatar is the group's again");
+    assert_eq!(sim.picture(&gid), Some(jpeg("third")));
+
+    // Bob removes it: so does the room.
+    assert!(bob.set_picture(Some(&gid), None));
+    assert_eq!(
+        avatar_when(alice, &room, |c| c["url"].is_null()).await,
+        None
+    );
+    logged_in.bridge.stop().await;
+}
