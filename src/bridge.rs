@@ -373,7 +373,7 @@ fn puppet_clients(config: &Config) -> Result<HashMap<String, MatrixClient>, Brid
     Ok(puppets)
 }
 
-/// Registers the bot and sets its name, then pings the homeserver so the
+/// Registers the bot and sets its name and avatar, then pings the homeserver so the
 /// transactions it queued while we were away flow now.
 async fn introduce<N: Network>(bridge: &Bridge<N>) {
     if let Err(e) = bridge.bot.ensure_registered().await {
@@ -385,6 +385,14 @@ async fn introduce<N: Network>(bridge: &Bridge<N>) {
         .await
     {
         warn!(error = %e, "could not set the bot's name");
+    }
+    // Validated as an mxc:// URI when the config was read.
+    let avatar = bridge.config.appservice.bot.avatar.as_deref();
+    if let Some(avatar) = avatar.filter(|a| !a.is_empty())
+        && let Ok(mxc) = <&ruma::MxcUri>::try_from(avatar)
+        && let Err(e) = bridge.bot.set_avatar_url(mxc).await
+    {
+        warn!(error = %e, "could not set the bot's avatar");
     }
     match bridge
         .matrix

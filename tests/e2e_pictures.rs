@@ -2,7 +2,8 @@
 //! 1, 2 and 7): the picture a group has when its room is made, Bob's new
 //! one (set by his ghost), Alice's avatar in Matrix becoming the group's
 //! picture, refused in a locked group where she is no admin (the avatar put
-//! back, a notice saying why), and Bob removing it. Against a real Synapse
+//! back, a notice saying why), and Bob removing it; the bot's avatar from
+//! the config. Against a real Synapse
 //! and wa-sim; Bob made the group, Alice is on the bridge.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,13 +12,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::login::start_logged_in;
-use support::matrix::{MatrixUser, body};
+use support::login::{Startup, start_logged_in_on};
+use support::matrix::{MatrixUser, body, enc};
 
 const WAIT: Duration = Duration::from_secs(40);
 const ALICE_PN: &str = "15557798001";
 const BOB_PN: &str = "15557798002";
 const CAROL_PN: &str = "15557798003";
+const BOT_AVATAR: &str = "mxc://synapse.test/wabridge-bot-avatar";
 
 /// A made-up JPEG (the bridge passes the bytes on as they are).
 fn jpeg(tag: &str) -> Vec<u8> {
@@ -61,8 +63,16 @@ async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
     let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
     let gid = sim.create_group(BOB_PN, "Pictured", &members).unwrap();
     assert!(bob.set_picture(Some(&gid), Some(&jpeg("first"))));
-    let logged_in = start_logged_in(&sim, &phone, ALICE_PN, "wabridge-pictures", false, WAIT).await;
+    let startup = Startup {
+        configure: Some(|c| c.appservice.bot.avatar = Some(BOT_AVATAR.to_owned())),
+        ..Startup::default()
+    };
+    let logged_in =
+        start_logged_in_on(&sim, &phone, ALICE_PN, "wabridge-pictures", startup, WAIT).await;
     let alice = &logged_in.alice;
+    // The bot's avatar, from the config.
+    let path = format!("/_matrix/client/v3/profile/{}", enc(&logged_in.bot));
+    assert_eq!(alice.get(&path).await["avatar_url"], BOT_AVATAR);
     let bob_ghost = format!("@whatsapp_{BOB_PN}:{}", logged_in.synapse.server_name());
 
     bob.send_group_text(&gid, "hello").await.unwrap();
