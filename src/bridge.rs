@@ -389,8 +389,10 @@ async fn introduce<N: Network>(bridge: &Bridge<N>) {
     // Validated as an mxc:// URI when the config was read.
     let avatar = bridge.config.appservice.bot.avatar.as_deref();
     if let Some(avatar) = avatar.filter(|a| !a.is_empty())
-        && let Ok(mxc) = <&ruma::MxcUri>::try_from(avatar)
-        && let Err(e) = bridge.bot.set_avatar_url(mxc).await
+        && let Err(e) = bridge
+            .bot
+            .set_avatar_url(<&ruma::MxcUri>::from(avatar))
+            .await
     {
         warn!(error = %e, "could not set the bot's avatar");
     }
