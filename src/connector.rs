@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ruma::events::room::member::RoomMemberEventContent;
 use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use tracing::warn;
 
@@ -131,6 +132,15 @@ impl Network for WhatsApp {
         name_and_members: (&str, &[&str]),
     ) -> Result<OwnedRoomId, ResolveError> {
         groups::create_group(bridge, user, room, name_and_members).await
+    }
+
+    async fn ghost_profile_in_room(
+        bridge: &Arc<Bridge>,
+        room: &RoomId,
+        ghost: &UserId,
+        member: &RoomMemberEventContent,
+    ) {
+        incoming::ghost_profile_in_room(bridge, room, ghost, member).await;
     }
 
     async fn direct_chat_invite(

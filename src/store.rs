@@ -64,6 +64,7 @@ pub use client::{ClientStore, LidLearned};
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use people::DirectChat;
+pub use pictures::ContactPicture;
 pub use polls::{MatrixPoll, Poll};
 pub use portals::{Ghost, Portal, PortalKind};
 pub use reactions::Reaction;
@@ -424,6 +425,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "portal pictures",
         include_str!("../migrations/sqlite/0019_portal_pictures.sql"),
     ),
+    (
+        20,
+        "contact pictures per login",
+        include_str!("../migrations/sqlite/0020_contact_pictures.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -522,6 +528,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         19,
         "portal pictures",
         include_str!("../migrations/postgres/0019_portal_pictures.sql"),
+    ),
+    (
+        20,
+        "contact pictures per login",
+        include_str!("../migrations/postgres/0020_contact_pictures.sql"),
     ),
 ];
 

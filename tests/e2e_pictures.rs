@@ -131,3 +131,91 @@ async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
     );
     logged_in.bridge.stop().await;
 }
+
+/// The avatar of `ghost`'s member event in `room`, downloaded, once `pred`
+/// holds of that event's content.
+async fn member_avatar_when(
+    alice: &MatrixUser,
+    (room, ghost): (&str, &str),
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let state = alice.get_state(room, "m.room.member", ghost).await;
+        if let Some(content) = state.filter(|c| pred(c)) {
+            return match content["avatar_url"].as_str() {
+                Some(url) => Some(alice.download_media(url).await),
+                None => None,
+            };
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no such member event in {room}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A contact's picture (issue 20, point 7) is their ghost's avatar in the
+/// rooms of a user who may see it, not on the ghost's profile (another
+/// user may not); a new one follows, one hidden from others is taken away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contacts_picture_shows_as_the_user_may_see_it() {
+    if support::synapse::venv().is_none() {
+        return;
+    }
+    let sim = support::bridge::start_sim().await;
+    let phone = sim.account(ALICE_PN);
+    let carol = sim.account(CAROL_PN);
+    assert!(carol.set_picture(None, Some(&jpeg("carol one"))));
+    let startup = Startup::default();
+    let logged_in = start_logged_in_on(
+        &sim,
+        &phone,
+        ALICE_PN,
+        "wabridge-contact-pics",
+        startup,
+        WAIT,
+    )
+    .await;
+    let alice = &logged_in.alice;
+    let ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
+
+    carol.send_text(ALICE_PN, "hi alice").await.unwrap();
+    let room = alice.wait_for_invite(WAIT).await;
+    alice.accept_invite(&room).await;
+    alice
+        .sync_until(WAIT, |r, e| r == room && body(e) == "hi alice")
+        .await;
+    let at = (room.as_str(), ghost.as_str());
+    let shown = member_avatar_when(alice, at, |c| c["avatar_url"].is_string()).await;
+    assert_eq!(shown, Some(jpeg("carol one")));
+    let profile = alice
+        .get(&format!("/_matrix/client/v3/profile/{}", enc(&ghost)))
+        .await;
+    assert!(
+        profile["avatar_url"].is_null(),
+        "not on the ghost's profile: {profile}"
+    );
+
+    let before = alice
+        .get_state(&room, "m.room.member", &ghost)
+        .await
+        .unwrap();
+    assert!(carol.set_picture(None, Some(&jpeg("carol two"))));
+    let changed =
+        |c: &Value| c["avatar_url"].is_string() && c["avatar_url"] != before["avatar_url"];
+    assert_eq!(
+        member_avatar_when(alice, at, changed).await,
+        Some(jpeg("carol two"))
+    );
+
+    // Hidden from everyone: gone from the room.
+    carol.set_privacy("profile", "none");
+    assert!(carol.set_picture(None, Some(&jpeg("carol three"))));
+    assert_eq!(
+        member_avatar_when(alice, at, |c| c["avatar_url"].is_null()).await,
+        None
+    );
+    logged_in.bridge.stop().await;
+}

@@ -125,6 +125,7 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
         return;
     };
     if bridge.is_ours(sender) {
+        ghost_profile_changed(bridge, (room, sender), event);
         return;
     }
     if event.content.get(PUPPET_SOURCE_KEY).is_some() {
@@ -187,6 +188,30 @@ async fn handle_event<N: Network>(bridge: &Arc<Bridge<N>>, event: &Event) {
             }
         }
         _ => {}
+    }
+}
+
+/// A ghost's own join over its join: its name or avatar changed in the
+/// room. The homeserver rewrites all of them after a profile change, after
+/// the bridge may have set room-specific ones: the network may show them
+/// again (off the transaction worker).
+fn ghost_profile_changed<N: Network>(
+    bridge: &Arc<Bridge<N>>,
+    (room, sender): (&RoomId, &UserId),
+    event: &Event,
+) {
+    let Some(member) = event.member() else {
+        return;
+    };
+    if bridge.is_ghost(sender)
+        && event.state_key.as_deref() == Some(sender.as_str())
+        && member.membership == MembershipState::Join
+        && event.raw["unsigned"]["prev_content"]["membership"] == "join"
+    {
+        let (bridge, room, ghost) = (bridge.clone(), room.to_owned(), sender.to_owned());
+        tokio::spawn(async move {
+            N::ghost_profile_in_room(&bridge, &room, &ghost, &member).await;
+        });
     }
 }
 

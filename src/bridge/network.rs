@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use ruma::events::room::member::RoomMemberEventContent;
 use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::Bridge;
@@ -201,6 +202,17 @@ pub trait Network: Send + Sync + Sized + 'static {
         room: Option<&RoomId>,
         name_and_members: (&str, &[&str]),
     ) -> impl Future<Output = Result<OwnedRoomId, ResolveError>> + Send;
+
+    /// `ghost`'s name or avatar in `room` changed (`member` is its member
+    /// event there): the homeserver rewrites every room's when a ghost's
+    /// profile changes, so the network shows the ghost there as the room's
+    /// user knows them again, if that differs.
+    fn ghost_profile_in_room(
+        bridge: &Arc<Bridge<Self>>,
+        room: &RoomId,
+        ghost: &UserId,
+        member: &RoomMemberEventContent,
+    ) -> impl Future<Output = ()> + Send;
 
     /// `user` invited `ghost` to `room`, a direct chat that is no portal:
     /// the network makes it the chat with that person (the ghost joins),

@@ -110,17 +110,10 @@ pub(super) async fn run_events(
                     }
                 }
             }
-            ClientEvent::Connected => {
-                debug!(login = %login.login_id, "connected");
-                super::presence::on_connected(&bridge, &login, &client).await;
-                super::people::merge_known(&bridge, &login, &client).await;
-                // On the event loop (one IQ per group): what comes
-                // meanwhile waits and is applied after.
-                super::groups::resync_groups(&bridge, &login, &client).await;
-            }
+            ClientEvent::Connected => connected(&bridge, &login, &client).await,
             ClientEvent::Picture { of, author, id } => {
-                let said = (author.as_ref(), Some(id.as_deref()));
-                super::pictures::group_picture(&bridge, (&login, &client), &of, said).await;
+                let said = (author.as_ref(), id.as_deref());
+                super::pictures::changed(&bridge, (&login, &client), &of, said).await;
             }
             ClientEvent::Disconnected { reason, .. } => {
                 debug!(login = %login.login_id, %reason, "disconnected");
@@ -128,6 +121,17 @@ pub(super) async fn run_events(
             _ => {}
         }
     }
+}
+
+/// Online (again): presence, people merged, contacts' pictures not looked
+/// at yet, groups brought up to date; on the event loop (one IQ per group),
+/// so what comes meanwhile waits and is applied after.
+async fn connected(bridge: &Bridge, login: &Login, client: &Client) {
+    debug!(login = %login.login_id, "connected");
+    super::presence::on_connected(bridge, login, client).await;
+    super::people::merge_known(bridge, login, client).await;
+    super::pictures::unseen_contacts(bridge, login, client).await;
+    super::groups::resync_groups(bridge, login, client).await;
 }
 
 /// Tells the portal of `chat`, if it has one, that a message could not be
@@ -245,6 +249,53 @@ pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &In
     }
 }
 
+/// `ghost`'s member event in `room` says `member`: if the room's user
+/// knows them by another name or picture (the homeserver just rewrote it
+/// with the ghost's own), [`contact_nick`] shows theirs again.
+pub(super) async fn ghost_profile_in_room(
+    bridge: &Bridge,
+    room: &RoomId,
+    ghost: &ruma::UserId,
+    member: &RoomMemberEventContent,
+) {
+    let db = bridge.db();
+    let found = async {
+        let Some(portal) = db.portal_by_room(room).await? else {
+            return Ok(None);
+        };
+        let login = db.login(&portal.login_id).await?;
+        let row = db.ghost_by_localpart(ghost.localpart()).await?;
+        let Some((login, row)) = login.zip(row) else {
+            return Ok(None);
+        };
+        let name = db.contact_name(&login.login_id, &row.network_id).await?;
+        let picture = db.contact_picture(&login.login_id, &row.network_id).await?;
+        Ok::<_, StoreError>(Some((login, row, name, picture.and_then(|p| p.avatar_url))))
+    };
+    let (login, row, name, avatar) = match found.await {
+        Ok(Some(found)) => found,
+        Ok(None) => return,
+        Err(e) => {
+            debug!(error = %e, "how the user knows a ghost not read");
+            return;
+        }
+    };
+    if name.is_none() && avatar.is_none() {
+        return;
+    }
+    let want = name.or(row.display_name);
+    if member.displayname == want && member.avatar_url == avatar {
+        return;
+    }
+    let (Ok(user), Ok(intent)) = (
+        row.network_id.parse::<Jid>(),
+        bridge.matrix().ghost_intent(ghost.localpart()),
+    ) else {
+        return;
+    };
+    contact_nick(bridge, &login, room, (&user, &intent)).await;
+}
+
 /// [`contact_nick`] in each of `login`'s portals the ghost is in.
 pub(super) async fn contact_nick_everywhere(
     bridge: &Bridge,
@@ -252,7 +303,11 @@ pub(super) async fn contact_nick_everywhere(
     user: &Jid,
     intent: &Intent,
 ) {
-    let present = bridge.rooms_joined_by(intent.user_id()).await;
+    // The homeserver knows them all (the bridge's own list starts empty).
+    let present = match intent.joined_rooms().await {
+        Ok(rooms) => rooms,
+        Err(_) => bridge.rooms_joined_by(intent.user_id()).await,
+    };
     let portals = match bridge.db().portals_of_login(&login.login_id).await {
         Ok(p) => p,
         Err(e) => {
@@ -267,39 +322,62 @@ pub(super) async fn contact_nick_everywhere(
     }
 }
 
-/// Shows the name `login`'s user gave `user` in their address book as the
-/// ghost's name in `room` (a room of that login): a member event of the
-/// ghost's own with that display name. Nothing when the user has none.
+/// Shows `user` in `room` (a room of `login`) as `login`'s user knows
+/// them: the name they gave them in their address book and the picture
+/// they may see, as a member event of the ghost's own. Nothing when the
+/// user has neither (the ghost's own name shows).
 pub(super) async fn contact_nick(
     bridge: &Bridge,
     login: &Login,
     room: &RoomId,
     (user, intent): (&Jid, &Intent),
 ) {
+    show_as_known(bridge, login, room, (user, intent), false).await;
+}
+
+/// [`contact_nick`]; with `always`, also when the user has neither (a
+/// picture just taken away is taken away in the room too).
+pub(super) async fn show_as_known(
+    bridge: &Bridge,
+    login: &Login,
+    room: &RoomId,
+    (user, intent): (&Jid, &Intent),
+    always: bool,
+) {
     let (network_id, _) = ghost_ids(bridge, user);
-    let name = match bridge.db().contact_name(&login.login_id, &network_id).await {
-        Ok(Some(name)) => name,
-        Ok(None) => return,
+    let db = bridge.db();
+    let known = async {
+        let name = db.contact_name(&login.login_id, &network_id).await?;
+        let picture = db.contact_picture(&login.login_id, &network_id).await?;
+        Ok::<_, StoreError>((name, picture.and_then(|p| p.avatar_url)))
+    };
+    let (name, avatar) = match known.await {
+        Ok(known) => known,
         Err(e) => {
-            debug!(error = %e, "contact name not read");
+            debug!(error = %e, "contact name and picture not read");
             return;
         }
     };
-    let avatar = bridge
-        .db()
-        .ghost(&network_id)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|g| g.avatar_url);
+    if name.is_none() && avatar.is_none() && !always {
+        return;
+    }
+    let name = match name {
+        Some(name) => Some(name),
+        None => db
+            .ghost(&network_id)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|g| g.display_name),
+    };
     let mut content = RoomMemberEventContent::new(MembershipState::Join);
-    content.displayname = Some(name);
+    content.displayname = name;
     content.avatar_url = avatar;
     if let Err(e) = intent
         .send_state(room, &content, intent.user_id().as_str(), None)
         .await
     {
-        debug!(error = %e, "contact name not shown in the room");
+        debug!(error = %e, "contact name and picture not shown in the room");
     }
 }
 

@@ -1,17 +1,29 @@
-//! Groups' pictures as their rooms' avatars, both ways (issue 20, points
-//! 1, 2 and 7): a picture WhatsApp announces (or one the group has when
-//! the room is made or the login reconnects) is fetched, uploaded and set
-//! as `m.room.avatar`, by the ghost of whoever changed it; the picture's
-//! id is kept, so an unchanged one is neither fetched nor uploaded again.
-//! The portal's user setting the room's avatar sets the group's picture;
-//! WhatsApp refusing it (not an admin of a locked group) gets a failed
-//! status, a notice saying why, and the avatar put back.
+//! Pictures (issue 20, points 1, 2 and 7).
+//!
+//! Groups' pictures are their rooms' avatars, both ways: a picture
+//! WhatsApp announces (or one the group has when the room is made or the
+//! login reconnects) is fetched, uploaded and set as `m.room.avatar`, by
+//! the ghost of whoever changed it; the picture's id is kept, so an
+//! unchanged one is neither fetched nor uploaded again. The portal's user
+//! setting the room's avatar sets the group's picture; WhatsApp refusing
+//! it (not an admin of a locked group) gets a failed status, a notice
+//! saying why, and the avatar put back.
+//!
+//! Contacts' pictures are per login, as WhatsApp shows them: one user may
+//! see a picture its owner hides from another. So a contact's picture is
+//! the avatar of their ghost's member event in the rooms of the logins
+//! that see it (with the name each user gave them, see
+//! `incoming::show_as_known`), never the ghost's own profile avatar. It is
+//! looked at when a direct chat's room is made, for a direct chat without
+//! a look yet at each connect, and on picture notifications; a picture
+//! taken away or hidden is taken away in the rooms too.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ruma::events::room::avatar::RoomAvatarEventContent;
-use ruma::{OwnedMxcUri, RoomId, UserId};
+use ruma::{OwnedMxcUri, OwnedRoomId, RoomId, UserId};
 use tracing::debug;
 use wa_client::{Client, Picture};
 use wa_core::jid::{Jid, Server};
@@ -20,7 +32,7 @@ use super::relations::{refuse, user_event};
 use crate::appservice::Event;
 use crate::bridge::RemoteEvent;
 use crate::connector::Bridge;
-use crate::store::{Login, Portal, StoreError};
+use crate::store::{ContactPicture, Login, Portal, PortalKind, StoreError};
 
 /// The largest room avatar sent to WhatsApp as a group picture.
 const MAX_AVATAR: usize = 5 << 20;
@@ -47,7 +59,7 @@ async fn sync(
     (login, client): (&Login, &Client),
     group: &Jid,
     (by, announced): (Option<&Jid>, Option<Option<&str>>),
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(), Failure> {
     let chat_id = group.to_string();
     let db = bridge.db();
     if db.portal(&login.login_id, &chat_id).await?.is_none() {
@@ -85,6 +97,131 @@ async fn sync(
     db.set_portal_picture(&login.login_id, &chat_id, id.as_deref())
         .await?;
     Ok(())
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+/// WhatsApp says `of`'s picture changed: by `author`, to `id` (`None`:
+/// removed).
+pub(super) async fn changed(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    of: &Jid,
+    (author, id): (Option<&Jid>, Option<&str>),
+) {
+    match of.is_group() {
+        true => group_picture(bridge, (login, client), of, (author, Some(id))).await,
+        false => contact_picture(bridge, (login, client), of, Some(id)).await,
+    }
+}
+
+/// Brings what `login` shows of contact `user`'s picture up to date (see
+/// the module's notes); `announced` is the id a notification named
+/// (`Some(None)`: removed).
+pub(super) async fn contact_picture(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    user: &Jid,
+    announced: Option<Option<&str>>,
+) {
+    if !matches!(user.server(), Server::User | Server::Lid)
+        || super::addressing::is_own(client, user)
+    {
+        return;
+    }
+    if let Err(e) = refresh(bridge, (login, client), user, announced).await {
+        debug!(error = %e, "a contact's picture not brought to the rooms");
+    }
+}
+
+async fn refresh(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    user: &Jid,
+    announced: Option<Option<&str>>,
+) -> Result<(), Failure> {
+    let person = super::addressing::by_number(client, &user.to_non_ad()).await;
+    let who = super::incoming::ghost_id(&person);
+    let db = bridge.db();
+    // Someone the bridge shows nowhere: nothing to show it on.
+    if db.ghost(&who.network_id).await?.is_none() {
+        return Ok(());
+    }
+    let known = db.contact_picture(&login.login_id, &who.network_id).await?;
+    let known_id = known
+        .as_ref()
+        .map(|k| k.picture_id.as_str())
+        .filter(|id| !id.is_empty());
+    if announced.is_some_and(|id| known.is_some() && id == known_id) {
+        return Ok(());
+    }
+    let now = match client.picture(&person, known_id).await? {
+        Picture::Unchanged => return Ok(()),
+        Picture::None | Picture::Hidden => ContactPicture {
+            picture_id: String::new(),
+            avatar_url: None,
+        },
+        Picture::At { id, url } => {
+            let mxc = match db.uploaded_picture(&who.network_id, &id).await? {
+                Some(mxc) => mxc,
+                None => {
+                    let jpeg = client.download_picture(&url).await?;
+                    let bot = bridge.bot();
+                    bot.upload_media(Bytes::from(jpeg), "image/jpeg", Some("picture.jpg"))
+                        .await?
+                }
+            };
+            ContactPicture {
+                picture_id: id,
+                avatar_url: Some(mxc),
+            }
+        }
+    };
+    db.set_contact_picture(&login.login_id, &who.network_id, &now)
+        .await?;
+    if known.and_then(|k| k.avatar_url) == now.avatar_url {
+        return Ok(());
+    }
+    let intent = bridge
+        .matrix()
+        .ghost_intent(&bridge.ghost_localpart(&who))?;
+    let ours: HashSet<OwnedRoomId> = db
+        .portals_of_login(&login.login_id)
+        .await?
+        .into_iter()
+        .map(|p| p.room_id)
+        .collect();
+    for room in intent.joined_rooms().await? {
+        if ours.contains(&room) {
+            super::incoming::show_as_known(bridge, login, &room, (&person, &intent), true).await;
+        }
+    }
+    Ok(())
+}
+
+/// At a connect: the contacts of the login's direct chats it has not
+/// looked at yet (those made before pictures were bridged).
+pub(super) async fn unseen_contacts(bridge: &Bridge, login: &Login, client: &Client) {
+    let portals = match bridge.db().portals_of_login(&login.login_id).await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!(error = %e, "portals not read; contacts' pictures not looked at");
+            return;
+        }
+    };
+    for portal in portals.iter().filter(|p| p.kind == PortalKind::Dm) {
+        let Ok(contact) = portal.chat_id.parse::<Jid>() else {
+            continue;
+        };
+        let network_id = super::incoming::ghost_id(&contact).network_id;
+        if let Ok(None) = bridge
+            .db()
+            .contact_picture(&login.login_id, &network_id)
+            .await
+        {
+            contact_picture(bridge, (login, client), &contact, None).await;
+        }
+    }
 }
 
 /// The portal's user set (or removed) the avatar of a group's room.

@@ -67,6 +67,14 @@ pub(super) async fn portal(
             super::pictures::group_picture(&bridge, (&login, &client), &chat, no_notice).await;
         });
     }
+    if group.is_none() {
+        // The contact's picture as this user may see it, off the way.
+        let (bridge, login, client, chat) =
+            (bridge.clone(), login.clone(), client.clone(), chat.clone());
+        tokio::spawn(async move {
+            super::pictures::contact_picture(&bridge, (&login, &client), &chat, None).await;
+        });
+    }
     super::appstate::on_new_portal(bridge, login, &portal).await;
     super::presence::subscribe(bridge, client, &portal).await;
     Ok(portal)
@@ -139,8 +147,9 @@ async fn dm_room(
     };
     let room = bridge.make_portal_room(new).await?;
     bridge.bot().join((&*room).into()).await?;
-    super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
+    // Noted first: a contact name stored meanwhile finds the room.
     bridge.note_joined(&room, contact.user_id()).await;
+    super::incoming::contact_nick(bridge, login, &room, (chat, &contact)).await;
     Ok((room, name))
 }
 

@@ -5,6 +5,7 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Database, StoreError, chat_settings, client, contacts, history, matrix_id, now_ms, people,
+    pictures,
 };
 
 /// A Matrix user known to the bridge (`users` table).
@@ -193,6 +194,7 @@ impl Database {
                 .chain(&chat_settings::TABLES)
                 .chain(&contacts::TABLES)
                 .chain(&people::TABLES)
+                .chain(&pictures::TABLES)
             {
                 // `table` comes from a fixed list, never from input.
                 let sql = format!("DELETE FROM {table} WHERE login_id = $1");

@@ -59,10 +59,14 @@ impl Database {
     /// The logins whose users gave the contact `network_id` a name.
     pub async fn logins_naming(&self, network_id: &str) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = with_pool!(&self.pool, |p| {
-            sqlx::query_as("SELECT login_id FROM contact_names WHERE network_id = $1")
-                .bind(network_id)
-                .fetch_all(p)
-                .await?
+            sqlx::query_as(
+                "SELECT login_id FROM contact_names WHERE network_id = $1 UNION \
+                 SELECT login_id FROM contact_pictures WHERE network_id = $1 \
+                 AND avatar_url IS NOT NULL",
+            )
+            .bind(network_id)
+            .fetch_all(p)
+            .await?
         });
         Ok(rows.into_iter().map(|(l,)| l).collect())
     }

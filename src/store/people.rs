@@ -66,6 +66,7 @@ const ID_COLUMNS: &[IdColumn] = &[
     col("starred_messages", "chat_id", &["message_id"]),
     col("portal_creations", "chat_id", &[]),
     col("contact_names", "network_id", &[]),
+    col("contact_pictures", "network_id", &[]),
 ];
 
 /// What moving a person's rows did to their direct chat.
