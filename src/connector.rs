@@ -138,9 +138,9 @@ impl Network for WhatsApp {
         bridge: &Arc<Bridge>,
         room: &RoomId,
         ghost: &UserId,
-        member: &RoomMemberEventContent,
+        before_now: (&RoomMemberEventContent, &RoomMemberEventContent),
     ) {
-        incoming::ghost_profile_in_room(bridge, room, ghost, member).await;
+        incoming::ghost_profile_in_room(bridge, room, ghost, before_now).await;
     }
 
     async fn direct_chat_invite(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ruma::events::room::member::MembershipState;
+use ruma::events::room::member::{MembershipState, RoomMemberEventContent};
 use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, TransactionId, UserId};
 use tracing::{debug, info, warn};
 
@@ -203,14 +203,18 @@ fn ghost_profile_changed<N: Network>(
     let Some(member) = event.member() else {
         return;
     };
+    let before = event.raw["unsigned"]["prev_content"].clone();
+    let Ok(before) = serde_json::from_value::<RoomMemberEventContent>(before) else {
+        return;
+    };
     if bridge.is_ghost(sender)
         && event.state_key.as_deref() == Some(sender.as_str())
         && member.membership == MembershipState::Join
-        && event.raw["unsigned"]["prev_content"]["membership"] == "join"
+        && before.membership == MembershipState::Join
     {
         let (bridge, room, ghost) = (bridge.clone(), room.to_owned(), sender.to_owned());
         tokio::spawn(async move {
-            N::ghost_profile_in_room(&bridge, &room, &ghost, &member).await;
+            N::ghost_profile_in_room(&bridge, &room, &ghost, (&before, &member)).await;
         });
     }
 }

@@ -203,15 +203,15 @@ pub trait Network: Send + Sync + Sized + 'static {
         name_and_members: (&str, &[&str]),
     ) -> impl Future<Output = Result<OwnedRoomId, ResolveError>> + Send;
 
-    /// `ghost`'s name or avatar in `room` changed (`member` is its member
-    /// event there): the homeserver rewrites every room's when a ghost's
-    /// profile changes, so the network shows the ghost there as the room's
-    /// user knows them again, if that differs.
+    /// `ghost`'s member event in `room` changed from `before` to `now`:
+    /// the homeserver rewrites every room's when a ghost's profile
+    /// changes, so where it overwrote how the room's user knows the ghost,
+    /// the network shows that again.
     fn ghost_profile_in_room(
         bridge: &Arc<Bridge<Self>>,
         room: &RoomId,
         ghost: &UserId,
-        member: &RoomMemberEventContent,
+        before_now: (&RoomMemberEventContent, &RoomMemberEventContent),
     ) -> impl Future<Output = ()> + Send;
 
     /// `user` invited `ghost` to `room`, a direct chat that is no portal:

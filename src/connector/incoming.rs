@@ -249,14 +249,17 @@ pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &In
     }
 }
 
-/// `ghost`'s member event in `room` says `member`: if the room's user
-/// knows them by another name or picture (the homeserver just rewrote it
-/// with the ghost's own), [`contact_nick`] shows theirs again.
+/// `ghost`'s member event in `room` went from `before` to `now`: if
+/// `before` showed the ghost as the room's user knows them (their name,
+/// the picture they see) and `now` does not, the homeserver overwrote it
+/// (its profile propagation): [`contact_nick`] shows theirs again. Only
+/// then: anything else (the bridge's own event, a homeserver that allows
+/// no per-room names) ends here, so this never loops.
 pub(super) async fn ghost_profile_in_room(
     bridge: &Bridge,
     room: &RoomId,
     ghost: &ruma::UserId,
-    member: &RoomMemberEventContent,
+    (before, now): (&RoomMemberEventContent, &RoomMemberEventContent),
 ) {
     let db = bridge.db();
     let found = async {
@@ -280,11 +283,14 @@ pub(super) async fn ghost_profile_in_room(
             return;
         }
     };
-    if name.is_none() && avatar.is_none() {
-        return;
-    }
-    let want = name.or(row.display_name);
-    if member.displayname == want && member.avatar_url == avatar {
+    let shows_view = |m: &RoomMemberEventContent| {
+        name.as_ref()
+            .is_none_or(|n| m.displayname.as_ref() == Some(n))
+            && avatar
+                .as_ref()
+                .is_none_or(|a| m.avatar_url.as_ref() == Some(a))
+    };
+    if name.is_none() && avatar.is_none() || !shows_view(before) || shows_view(now) {
         return;
     }
     let (Ok(user), Ok(intent)) = (

@@ -102,8 +102,16 @@ async fn try_merge(
         .await;
     let known = db.ghost(&ghost_id(lid).network_id).await?;
     let chat = db.portal(&login.login_id, &lid_id).await?;
-    if known.is_none() && chat.is_none() {
+    // History kept under the LID would make its own room when backfilled.
+    let history = db.history_chat(&login.login_id, &lid_id).await?;
+    if known.is_none() && chat.is_none() && history.is_none() {
         return Ok(false);
+    }
+    // A chat under both keys: the LID's room says where the chat goes on
+    // before anything moves, so a failure leaves all for the next try.
+    let number_chat = db.portal(&login.login_id, &pn.to_string()).await?;
+    if let (Some(old), Some(new)) = (&chat, &number_chat) {
+        retire(bridge, &old.room_id, &new.room_id).await?;
     }
     let moved = db
         .merge_person(&login.login_id, &lid_id, &pn.to_string())
@@ -124,14 +132,6 @@ async fn try_merge(
                 swap(bridge, login, &room, (&old_intent, &old), (lid, pn)).await?;
             }
         }
-    }
-    if let DirectChat::Retired { old_room, room_id } = moved
-        && let (Ok(old_room), Ok(room_id)) = (
-            old_room.parse::<OwnedRoomId>(),
-            room_id.parse::<OwnedRoomId>(),
-        )
-    {
-        retire(bridge, &old_room, &room_id).await?;
     }
     db.merged_person(&login.login_id, &lid_id, &pn.to_string())
         .await?;
@@ -168,8 +168,10 @@ async fn swap(
     Ok(())
 }
 
-/// Gives `new` the power level `old` had in `room` (if it had one of its
-/// own), and drops `old`'s.
+/// Gives `new` the power level `old` had in `room`, if it had one of its
+/// own. `old`'s stays: in rooms before version 12 the LID ghost that made
+/// a direct chat is at the bot's level, which the bot may not lower (it
+/// leaves the room next, so its level is moot).
 async fn move_level(
     bridge: &Bridge,
     room: &RoomId,
@@ -178,11 +180,10 @@ async fn move_level(
 ) -> Result<(), crate::bridge::Error> {
     bridge
         .change_levels(room, |levels| {
-            let Some(level) = levels.users.remove(old.user_id()) else {
+            let Some(level) = levels.users.get(old.user_id()).copied() else {
                 return false;
             };
-            levels.users.insert(new.user_id().to_owned(), level);
-            true
+            levels.users.insert(new.user_id().to_owned(), level) != Some(level)
         })
         .await
 }
