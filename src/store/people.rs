@@ -185,15 +185,18 @@ impl Database {
     }
 
     /// The LIDs (JID strings) login `login_id` may still keep rows under:
-    /// its chats keyed by a LID and every ghost keyed by one (ghosts are
-    /// shared; whether this login shows one is for the caller to see),
-    /// less those [merged](Database::merged_person) for it.
+    /// its chats keyed by a LID, and the ghosts keyed by a LID whose number
+    /// the login knows (ghosts are shared; whether this login shows one is
+    /// for the caller to see), less those [merged](Database::merged_person)
+    /// for it. Read through the login's own pairings, so a start does not
+    /// walk every LID ghost of the bridge.
     pub async fn lid_keyed(&self, login_id: &str) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = with_pool!(&self.pool, |p| {
             sqlx::query_as(
                 "SELECT chat_id FROM portals WHERE login_id = $1 AND chat_id LIKE '%@lid' \
-                 UNION SELECT network_id FROM ghosts WHERE network_id LIKE '%@lid' \
-                 AND network_id NOT IN (SELECT lid FROM merged_people WHERE login_id = $1)",
+                 UNION SELECT g.network_id FROM wa_lid_mappings m \
+                 JOIN ghosts g ON g.network_id = m.lid || '@lid' WHERE m.login_id = $1 \
+                 AND g.network_id NOT IN (SELECT lid FROM merged_people WHERE login_id = $1)",
             )
             .bind(login_id)
             .fetch_all(p)

@@ -94,6 +94,10 @@ async fn merge_table(db: &Database) -> Result<()> {
         contact_name: None,
     })
     .await?;
+    // Listed for L1 once it knows her number (and for L2 by its chat).
+    db.client_store("L1")
+        .store_lid_mapping("15550004242", "100000000000042")
+        .await?;
     assert_eq!(db.lid_keyed("L1").await?, vec![LID.to_owned()]);
 
     let moved = db.merge_person("L1", LID, PN).await?;
