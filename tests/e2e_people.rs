@@ -462,6 +462,23 @@ async fn one_person_is_one_ghost_however_whatsapp_names_them() {
         .sync_until(WAIT, |_, e| body(e) == "carol by number")
         .await;
     assert_eq!(room, dm_carol, "no second chat for Carol");
+    let state = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/state",
+            support::matrix::enc(&dm_carol)
+        ))
+        .await;
+    let info = state
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["type"] == "m.bridge");
+    let channel = info.map(|e| e["content"]["channel"]["id"].clone());
+    assert_eq!(
+        channel,
+        Some(json!(format!("{CAROL_PN}@s.whatsapp.net"))),
+        "{state}"
+    );
     assert_eq!(e["sender"], ghost(CAROL_PN));
     for room in [&dm_carol, &group] {
         assert_eq!(

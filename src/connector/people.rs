@@ -116,6 +116,14 @@ async fn try_merge(
     let moved = db
         .merge_person(&login.login_id, &lid_id, &pn.to_string())
         .await?;
+    // The room's bridge info names the chat by its new key.
+    if let (DirectChat::Moved { room_id }, Some(old)) = (&moved, &chat)
+        && let Err(e) = bridge
+            .mark_bridged(bridge.bot(), &old.room_id, (&pn.to_string(), &old.name))
+            .await
+    {
+        debug!(error = %e, %room_id, "a moved chat's bridge info not renamed");
+    }
     if let Some(old) = known {
         let mut ours: HashSet<OwnedRoomId> = db
             .portals_of_login(&login.login_id)
