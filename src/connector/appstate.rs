@@ -169,7 +169,7 @@ async fn contact_name(
         .set_contact_name(&login.login_id, &network_id, Some(name))
         .await?;
     let ghost = bridge.matrix().ghost_intent(&localpart)?;
-    incoming::contact_nick_everywhere(bridge, login, jid, &ghost).await;
+    incoming::contact_nick_everywhere(bridge, login, (jid, &ghost), false).await;
     // A one-to-one portal carries the contact's name too.
     let chat = jid.to_non_ad().to_string();
     if let Some(mut portal) = bridge.db().portal(&login.login_id, &chat).await?

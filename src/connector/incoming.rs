@@ -242,7 +242,9 @@ pub(super) async fn renew_contact_nicks(bridge: &Bridge, user: &Jid, intent: &In
     };
     for login_id in logins {
         match bridge.db().login(&login_id).await {
-            Ok(Some(login)) => contact_nick_everywhere(bridge, &login, user, intent).await,
+            Ok(Some(login)) => {
+                contact_nick_everywhere(bridge, &login, (user, intent), false).await;
+            }
             Ok(None) => {}
             Err(e) => debug!(error = %e, "contact names not renewed"),
         }
@@ -271,9 +273,8 @@ pub(super) async fn ghost_profile_in_room(
         let Some((login, row)) = login.zip(row) else {
             return Ok(None);
         };
-        let name = db.contact_name(&login.login_id, &row.network_id).await?;
-        let picture = db.contact_picture(&login.login_id, &row.network_id).await?;
-        Ok::<_, StoreError>(Some((login, row, name, picture.and_then(|p| p.avatar_url))))
+        let (name, avatar) = known_as(bridge, &login, &row.network_id).await?;
+        Ok::<_, StoreError>(Some((login, row, name, avatar)))
     };
     let (login, row, name, avatar) = match found.await {
         Ok(Some(found)) => found,
@@ -302,12 +303,12 @@ pub(super) async fn ghost_profile_in_room(
     contact_nick(bridge, &login, room, (&user, &intent)).await;
 }
 
-/// [`contact_nick`] in each of `login`'s portals the ghost is in.
+/// [`show_as_known`] in each of `login`'s portals the ghost is in.
 pub(super) async fn contact_nick_everywhere(
     bridge: &Bridge,
     login: &Login,
-    user: &Jid,
-    intent: &Intent,
+    (user, intent): (&Jid, &Intent),
+    always: bool,
 ) {
     // The homeserver knows them all (the bridge's own list starts empty).
     let present = match intent.joined_rooms().await {
@@ -323,7 +324,7 @@ pub(super) async fn contact_nick_everywhere(
     };
     for portal in portals {
         if present.contains(&portal.room_id) {
-            contact_nick(bridge, login, &portal.room_id, (user, intent)).await;
+            show_as_known(bridge, login, &portal.room_id, (user, intent), always).await;
         }
     }
 }
@@ -341,6 +342,19 @@ pub(super) async fn contact_nick(
     show_as_known(bridge, login, room, (user, intent), false).await;
 }
 
+/// How `login`'s user knows contact `network_id`: the name they gave
+/// them, the picture they may see.
+async fn known_as(
+    bridge: &Bridge,
+    login: &Login,
+    network_id: &str,
+) -> Result<(Option<String>, Option<ruma::OwnedMxcUri>), StoreError> {
+    let db = bridge.db();
+    let name = db.contact_name(&login.login_id, network_id).await?;
+    let picture = db.contact_picture(&login.login_id, network_id).await?;
+    Ok((name, picture.and_then(|p| p.avatar_url)))
+}
+
 /// [`contact_nick`]; with `always`, also when the user has neither (a
 /// picture just taken away is taken away in the room too).
 pub(super) async fn show_as_known(
@@ -352,12 +366,7 @@ pub(super) async fn show_as_known(
 ) {
     let (network_id, _) = ghost_ids(bridge, user);
     let db = bridge.db();
-    let known = async {
-        let name = db.contact_name(&login.login_id, &network_id).await?;
-        let picture = db.contact_picture(&login.login_id, &network_id).await?;
-        Ok::<_, StoreError>((name, picture.and_then(|p| p.avatar_url)))
-    };
-    let (name, avatar) = match known.await {
+    let (name, avatar) = match known_as(bridge, login, &network_id).await {
         Ok(known) => known,
         Err(e) => {
             debug!(error = %e, "contact name and picture not read");

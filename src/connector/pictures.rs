@@ -18,12 +18,11 @@
 //! a look yet at each connect, and on picture notifications; a picture
 //! taken away or hidden is taken away in the rooms too.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ruma::events::room::avatar::RoomAvatarEventContent;
-use ruma::{OwnedMxcUri, OwnedRoomId, RoomId, UserId};
+use ruma::{OwnedMxcUri, RoomId, UserId};
 use tracing::debug;
 use wa_client::{Client, Picture};
 use wa_core::jid::{Jid, Server};
@@ -32,7 +31,7 @@ use super::relations::{refuse, user_event};
 use crate::appservice::Event;
 use crate::bridge::RemoteEvent;
 use crate::connector::Bridge;
-use crate::store::{ContactPicture, Login, Portal, PortalKind, StoreError};
+use crate::store::{ContactPicture, Login, Portal, StoreError};
 
 /// The largest room avatar sent to WhatsApp as a group picture.
 const MAX_AVATAR: usize = 5 << 20;
@@ -185,42 +184,26 @@ async fn refresh(
     let intent = bridge
         .matrix()
         .ghost_intent(&bridge.ghost_localpart(&who))?;
-    let ours: HashSet<OwnedRoomId> = db
-        .portals_of_login(&login.login_id)
-        .await?
-        .into_iter()
-        .map(|p| p.room_id)
-        .collect();
-    for room in intent.joined_rooms().await? {
-        if ours.contains(&room) {
-            super::incoming::show_as_known(bridge, login, &room, (&person, &intent), true).await;
-        }
-    }
+    super::incoming::contact_nick_everywhere(bridge, login, (&person, &intent), true).await;
     Ok(())
 }
 
 /// At a connect: the contacts of the login's direct chats it has not
 /// looked at yet (those made before pictures were bridged).
 pub(super) async fn unseen_contacts(bridge: &Bridge, login: &Login, client: &Client) {
-    let portals = match bridge.db().portals_of_login(&login.login_id).await {
-        Ok(p) => p,
+    let unseen = match bridge
+        .db()
+        .dm_contacts_without_picture(&login.login_id)
+        .await
+    {
+        Ok(chats) => chats,
         Err(e) => {
-            debug!(error = %e, "portals not read; contacts' pictures not looked at");
+            debug!(error = %e, "direct chats not read; contacts' pictures not looked at");
             return;
         }
     };
-    for portal in portals.iter().filter(|p| p.kind == PortalKind::Dm) {
-        let Ok(contact) = portal.chat_id.parse::<Jid>() else {
-            continue;
-        };
-        let network_id = super::incoming::ghost_id(&contact).network_id;
-        if let Ok(None) = bridge
-            .db()
-            .contact_picture(&login.login_id, &network_id)
-            .await
-        {
-            contact_picture(bridge, (login, client), &contact, None).await;
-        }
+    for contact in unseen.iter().filter_map(|c| c.parse::<Jid>().ok()) {
+        contact_picture(bridge, (login, client), &contact, None).await;
     }
 }
 

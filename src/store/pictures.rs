@@ -138,4 +138,24 @@ impl Database {
         });
         Ok(row.map(|(u,)| OwnedMxcUri::from(u)))
     }
+
+    /// The chats (JID strings) of login `login_id`'s direct chats whose
+    /// contact's picture it never looked at (a direct chat is keyed by its
+    /// contact's network id).
+    pub async fn dm_contacts_without_picture(
+        &self,
+        login_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = with_pool!(&self.pool, |p| {
+            sqlx::query_as(
+                "SELECT chat_id FROM portals p WHERE login_id = $1 AND kind = 'dm' \
+                 AND NOT EXISTS (SELECT 1 FROM contact_pictures c \
+                 WHERE c.login_id = p.login_id AND c.network_id = p.chat_id)",
+            )
+            .bind(login_id)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(c,)| c).collect())
+    }
 }
