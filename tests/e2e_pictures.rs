@@ -28,27 +28,38 @@ fn jpeg(tag: &str) -> Vec<u8> {
     bytes
 }
 
-/// The room's avatar, downloaded, once `pred` holds of its state content.
-async fn avatar_when(
+/// The picture a state event of `room` names in `field` (`kind` with
+/// `key`: the room's `m.room.avatar`, a member's `m.room.member`),
+/// downloaded, once `pred` holds of its content.
+async fn picture_when(
     alice: &MatrixUser,
-    room: &str,
+    (room, kind, key, field): (&str, &str, &str, &str),
     pred: impl Fn(&Value) -> bool,
 ) -> Option<Vec<u8>> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let state = alice.get_state(room, "m.room.avatar", "").await;
+        let state = alice.get_state(room, kind, key).await;
         if let Some(content) = state.filter(|c| pred(c)) {
-            return match content["url"].as_str() {
+            return match content[field].as_str() {
                 Some(url) => Some(alice.download_media(url).await),
                 None => None,
             };
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no such avatar in {room}"
+            "no such {kind} in {room}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The room's avatar ([`picture_when`]).
+async fn avatar_when(
+    alice: &MatrixUser,
+    room: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Option<Vec<u8>> {
+    picture_when(alice, (room, "m.room.avatar", "", "url"), pred).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,28 +143,13 @@ async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
     logged_in.bridge.stop().await;
 }
 
-/// The avatar of `ghost`'s member event in `room`, downloaded, once `pred`
-/// holds of that event's content.
+/// The avatar of `ghost`'s member event in `room` ([`picture_when`]).
 async fn member_avatar_when(
     alice: &MatrixUser,
     (room, ghost): (&str, &str),
     pred: impl Fn(&Value) -> bool,
 ) -> Option<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let state = alice.get_state(room, "m.room.member", ghost).await;
-        if let Some(content) = state.filter(|c| pred(c)) {
-            return match content["avatar_url"].as_str() {
-                Some(url) => Some(alice.download_media(url).await),
-                None => None,
-            };
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no such member event in {room}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    picture_when(alice, (room, "m.room.member", ghost, "avatar_url"), pred).await
 }
 
 /// A contact's picture (issue 20, point 7) is their ghost's avatar in the

@@ -69,7 +69,7 @@ fn member_node(state: &State, pn: &str, lid: bool) -> Node {
     }
 }
 
-fn error(id: &str, from: &Jid, code: &'static str, text: &'static str) -> Node {
+pub(super) fn error(id: &str, from: &Jid, code: &'static str, text: &'static str) -> Node {
     Node::new("iq")
         .attr("from", from.clone())
         .attr("type", "error")
@@ -79,7 +79,7 @@ fn error(id: &str, from: &Jid, code: &'static str, text: &'static str) -> Node {
         ])
 }
 
-fn result(id: &str, from: &Jid, children: Vec<Node>) -> Node {
+pub(super) fn result(id: &str, from: &Jid, children: Vec<Node>) -> Node {
     let iq = Node::new("iq")
         .attr("from", from.clone())
         .attr("type", "result")

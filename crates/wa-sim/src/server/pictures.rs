@@ -169,15 +169,10 @@ pub(crate) fn announce(state: &mut State, target: &Jid, author: &str, id: Option
     }
 }
 
-fn answer(id: &str, result: Answer) -> Node {
-    let iq = Node::new("iq")
-        .attr("from", Jid::server_jid())
-        .attr("id", id.to_owned());
-    match result {
-        Ok(children) if children.is_empty() => iq.attr("type", "result"),
-        Ok(children) => iq.attr("type", "result").children(children),
-        Err((code, text)) => iq.attr("type", "error").children(vec![
-            Node::new("error").attr("code", code).attr("text", text),
-        ]),
+fn answer(id: &str, answer: Answer) -> Node {
+    let server = Jid::server_jid();
+    match answer {
+        Ok(children) => super::groups::result(id, &server, children),
+        Err((code, text)) => super::groups::error(id, &server, code, text),
     }
 }
