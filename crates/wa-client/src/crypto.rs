@@ -2,7 +2,9 @@
 //! needs into a scratch in-memory store, runs the library there, and writes
 //! the changed records back before its result is used. So a ciphertext never
 //! leaves before the session it came from is stored, and records are waived
-//! from the library's counter lease (see `wa_core::signal`).
+//! from the library's counter lease (see `wa_core::signal`). Receiving is
+//! the exception: an [`Opening`] writes only once the caller has kept what
+//! it read.
 //!
 //! Pairwise encryption for many devices runs on blocking threads, one chunk
 //! per core: a first message to a large group means thousands of X3DH
@@ -15,12 +17,14 @@ use tokio::sync::Mutex;
 use wa_core::jid::Jid;
 use wa_core::keys::KeyPair;
 use wa_core::signal::libsignal::{
-    self as lib, IdentityKeyStore as _, PreKeySignalMessage, SenderKeyRecord, SenderKeyStore as _,
-    SessionRecord, SessionStore as _,
+    self as lib, SenderKeyRecord, SenderKeyStore as _, SessionRecord, SessionStore as _,
 };
 use wa_core::signal::{self, EncType, PreKeyBundle, SignalAddress, SignalError};
 
 use crate::store::{Store, StoreError};
+
+mod opening;
+pub(crate) use opening::Opening;
 
 /// Why a Signal operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -228,82 +232,6 @@ impl Crypto {
         Ok((outs, changed))
     }
 
-    /// Decrypts a `pkmsg` or `msg` from device `sender`. The session is
-    /// stored, then a used one-time prekey removed.
-    pub(crate) async fn decrypt(
-        &self,
-        sender: &Jid,
-        kind: EncType,
-        ciphertext: &[u8],
-        signed_prekey: &signal::SignedPreKey,
-    ) -> Result<Decrypted, CryptoError> {
-        let _guard = self.lock.lock().await;
-        let addr = address(sender)?;
-        let name = addr.to_string();
-        let mut store = scratch(&self.identity, self.registration_id)?;
-        let remote = addr.protocol_address();
-        if let Some(Some(bytes)) = self
-            .store
-            .load_sessions(std::slice::from_ref(&name))
-            .await?
-            .pop()
-        {
-            store
-                .sessions
-                .store_session(remote, load_record(&bytes)?)
-                .await?;
-        }
-        let known = self.store.load_identity(&name).await?;
-        if let Some(key) = known {
-            let key = identity_key(&key)?;
-            store.identity.save_identity(remote, &key).await?;
-        }
-        let mut prekey_id = None;
-        if kind == EncType::Pkmsg {
-            let message = PreKeySignalMessage::try_from(ciphertext).map_err(SignalError::from)?;
-            if let Some(id) = message.pre_key_id() {
-                let id = u32::from(id);
-                if let Some(k) = self.store.load_prekey(id).await? {
-                    store.prekeys.insert(&k)?;
-                    prekey_id = Some(id);
-                }
-            }
-            let spk_id = u32::from(message.signed_pre_key_id());
-            let spk = if spk_id == signed_prekey.id() {
-                Some(signed_prekey.clone())
-            } else {
-                self.store.load_signed_prekey(spk_id).await?
-            };
-            if let Some(spk) = spk {
-                store.signed_prekeys.insert(&spk, 0)?;
-            }
-        }
-        let mut rng = rand::make_rng::<rand::rngs::StdRng>();
-        let plaintext = signal::decrypt(&mut store, &addr, kind, ciphertext, &mut rng).await?;
-
-        if let Some(record) = store.sessions.load_session(remote).await? {
-            self.store
-                .store_sessions(&[(name.clone(), record.serialize()?)])
-                .await?;
-        }
-        let mut identity_changed = false;
-        if let Some(key) = store.identity.identity_of(&addr) {
-            identity_changed = known.is_some_and(|k| k != key);
-            if known != Some(key) {
-                self.store.save_identities(&[(name, key)]).await?;
-            }
-        }
-        if let Some(id) = prekey_id
-            && !store.prekeys.contains(id)
-        {
-            self.store.remove_prekey(id).await?;
-        }
-        Ok(Decrypted {
-            plaintext,
-            identity_changed,
-        })
-    }
-
     /// Our sender key for `group` (created if there is none): the
     /// distribution message to send members that lack it, and `plaintext`
     /// encrypted as an `skmsg`.
@@ -347,39 +275,6 @@ impl Crypto {
         Ok(skdm)
     }
 
-    /// Stores the sender key `sender` distributed for `group`.
-    pub(crate) async fn process_sender_key(
-        &self,
-        group: &Jid,
-        sender: &Jid,
-        distribution: &[u8],
-    ) -> Result<(), CryptoError> {
-        let _guard = self.lock.lock().await;
-        let addr = address(sender)?;
-        let mut store = scratch(&self.identity, self.registration_id)?;
-        self.load_sender_key(&mut store, group, &addr).await?;
-        signal::process_sender_key_distribution(&mut store, group, &addr, distribution).await?;
-        self.save_sender_key(&store, group, &addr, &group.to_string(), &addr.to_string())
-            .await
-    }
-
-    /// Decrypts an `skmsg` from `sender` in `group`.
-    pub(crate) async fn group_decrypt(
-        &self,
-        group: &Jid,
-        sender: &Jid,
-        ciphertext: &[u8],
-    ) -> Result<Vec<u8>, CryptoError> {
-        let _guard = self.lock.lock().await;
-        let addr = address(sender)?;
-        let mut store = scratch(&self.identity, self.registration_id)?;
-        self.load_sender_key(&mut store, group, &addr).await?;
-        let plaintext = signal::group_decrypt(&mut store, group, &addr, ciphertext).await?;
-        self.save_sender_key(&store, group, &addr, &group.to_string(), &addr.to_string())
-            .await?;
-        Ok(plaintext)
-    }
-
     /// Drops our sender key for `group` and who holds it: the next message
     /// starts a new key (a member left and must not read on).
     pub(crate) async fn rotate_sender_key(
@@ -401,15 +296,12 @@ impl Crypto {
         group: &Jid,
         sender: &SignalAddress,
     ) -> Result<(), CryptoError> {
-        let name = signal::sender_key_name(group, sender);
         if let Some(bytes) = self
             .store
             .load_sender_key(&group.to_string(), &sender.to_string())
             .await?
         {
-            let mut record = SenderKeyRecord::deserialize(&bytes)?;
-            record.waive_counter_lease()?;
-            store.sender_keys.store_sender_key(&name, record).await?;
+            put_sender_key(store, group, sender, &bytes).await?;
         }
         Ok(())
     }
@@ -430,6 +322,21 @@ impl Crypto {
         }
         Ok(())
     }
+}
+
+/// Puts a stored sender-key record into a scratch store, waived from the
+/// counter lease.
+async fn put_sender_key(
+    scratch: &mut signal::MemoryStore,
+    group: &Jid,
+    sender: &SignalAddress,
+    bytes: &[u8],
+) -> Result<(), CryptoError> {
+    let mut record = SenderKeyRecord::deserialize(bytes)?;
+    record.waive_counter_lease()?;
+    let name = signal::sender_key_name(group, sender);
+    scratch.sender_keys.store_sender_key(&name, record).await?;
+    Ok(())
 }
 
 fn identity_key(raw: &[u8; 32]) -> Result<lib::IdentityKey, SignalError> {

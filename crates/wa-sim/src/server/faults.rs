@@ -177,6 +177,15 @@ impl Sim {
         true
     }
 
+    /// Whether the device has a logged-in connection. Once false after a
+    /// [`Sim::cut`], what the connection was not confirmed is queued again.
+    pub fn is_connected(&self, pn: &str, device: u16) -> bool {
+        self.shared
+            .state()
+            .online
+            .contains_key(&(pn.to_owned(), device))
+    }
+
     /// Fault: cut the device's socket now, with no stream error. False if it
     /// was not connected.
     pub fn cut(&self, pn: &str, device: u16) -> bool {

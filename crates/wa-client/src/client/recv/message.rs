@@ -18,7 +18,7 @@ use super::{
     HandleError, STORE_RETRY_FIRST, STORE_RETRY_LAST, ack, hist_sync_receipt, kept_key, nack,
     receipt_node, unix_now,
 };
-use crate::crypto::CryptoError;
+use crate::crypto::{CryptoError, Opening};
 use crate::socket::Connection;
 
 /// The nack code for a bot reply whose message secret we do not hold
@@ -137,21 +137,26 @@ pub(super) async fn message(
     let redelivered = kept.is_some();
     let opened = match kept {
         Some(bytes) => s.read_kept(&bytes).await?,
-        None => s.decrypt(&sender_lid).await?,
+        None => {
+            // The copy is kept before the moved ratchet is stored: stopped
+            // in between, the redelivery is read from the copy; the other
+            // way round it would meet an "old counter" and be lost.
+            let mut opening = shared.crypto.opening().await;
+            let mut opened = s.decrypt(&mut opening, &sender_lid).await?;
+            if keep && let Some(m) = opened.as_mut().and_then(|o| o.content.as_mut()) {
+                s.keep_copy(m).await?;
+            }
+            opening.commit().await?;
+            opened
+        }
     };
     let Some(Opened {
-        mut content,
+        content,
         identity_changed,
     }) = opened
     else {
         return Ok(());
     };
-    if keep
-        && !redelivered
-        && let Some(m) = content.as_mut()
-    {
-        s.keep_copy(m).await?;
-    }
     lock(&shared.retries).remove(&s.id);
     if identity_changed {
         shared
@@ -303,7 +308,11 @@ impl<'a> Stanza<'a> {
     /// Decrypts the stanza's `enc` children in turn, storing the sender
     /// keys they carry. `None` when the stanza is answered already: a
     /// duplicate, a bot reply we cannot open, or one we could not decrypt.
-    async fn decrypt(&self, sender_lid: &Jid) -> Result<Option<Opened>, HandleError> {
+    async fn decrypt(
+        &self,
+        opening: &mut Opening<'_>,
+        sender_lid: &Jid,
+    ) -> Result<Option<Opened>, HandleError> {
         let shared = self.shared;
         let mut opened = Opened {
             content: None,
@@ -330,7 +339,7 @@ impl<'a> Stanza<'a> {
                         continue;
                     };
                     let spk = shared.state.lock().await.signed_prekey.clone();
-                    match shared.crypto.decrypt(sender_lid, t, ciphertext, &spk).await {
+                    match opening.decrypt(sender_lid, t, ciphertext, &spk).await {
                         Ok(d) => {
                             opened.identity_changed |= d.identity_changed;
                             Ok(d.plaintext)
@@ -342,8 +351,7 @@ impl<'a> Stanza<'a> {
                     if !self.group {
                         continue;
                     }
-                    shared
-                        .crypto
+                    opening
                         .group_decrypt(&self.from, sender_lid, ciphertext)
                         .await
                 }
@@ -352,7 +360,7 @@ impl<'a> Stanza<'a> {
             let Some(m) = self.unpack(result).await? else {
                 return Ok(None);
             };
-            self.process_sender_key(&m, sender_lid).await;
+            self.process_sender_key(opening, &m, sender_lid).await?;
             if !is_only_key_distribution(&m) {
                 opened.content = Some(m);
             }
@@ -424,8 +432,13 @@ impl<'a> Stanza<'a> {
     }
 
     /// Stores the sender key a decrypted message distributes, if any; a bad
-    /// one is only logged.
-    async fn process_sender_key(&self, m: &Message, sender_lid: &Jid) {
+    /// one is only logged, a failing store is an error.
+    async fn process_sender_key(
+        &self,
+        opening: &mut Opening<'_>,
+        m: &Message,
+        sender_lid: &Jid,
+    ) -> Result<(), HandleError> {
         if let Some(skdm) = m
             .sender_key_distribution_message
             .as_ref()
@@ -437,15 +450,13 @@ impl<'a> Stanza<'a> {
                 .and_then(|d| d.group_id.as_deref())
                 .and_then(|g| g.parse::<Jid>().ok())
                 .unwrap_or_else(|| self.from.clone());
-            if let Err(e) = self
-                .shared
-                .crypto
-                .process_sender_key(&gid, sender_lid, skdm)
-                .await
-            {
-                warn!(error = %e, "bad sender key distribution");
+            match opening.process_sender_key(&gid, sender_lid, skdm).await {
+                Ok(()) => {}
+                Err(CryptoError::Store(e)) => return Err(e.into()),
+                Err(e) => warn!(error = %e, "bad sender key distribution"),
             }
         }
+        Ok(())
     }
 
     /// Keeps a copy of the decrypted message until the user acknowledges it.
