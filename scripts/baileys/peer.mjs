@@ -31,7 +31,15 @@
 //        (groupLeave), invite-code (groupInviteCode, result the code),
 //        accept-invite (+"code": groupAcceptInvite, result the group),
 //        metadata (groupMetadata, result {subject,desc,announce,restrict,
-//        participants:[{id,phoneNumber,admin}]})
+//        participants:[{id,phoneNumber,admin}]});
+//        communities (Baileys' communities.js): community-create (+"subject",
+//        "description": communityCreate), community-create-group (+"subject",
+//        "participants": communityCreateGroup in community "group"), both with
+//        result {id,metadata} (the new group's id and Baileys' groupMetadata of
+//        it, null if it found none), community-link / community-unlink
+//        (+"child": communityLinkGroup / communityUnlinkGroup of group "child"
+//        to community "group"), community-linked (communityFetchLinkedGroups,
+//        result {communityJid,isCommunity,linkedGroups:[{id,subject,..}]})
 //
 // Events (stdout):
 //   {"event":"qr","qr":".."}                  each QR shown
@@ -586,6 +594,21 @@ const groupCommand = async (cmd) => {
         })),
       };
     }
+    case 'community-create':
+    case 'community-create-group': {
+      // Both answer with parseGroupResult: groupMetadata of the new group.
+      const m =
+        cmd.action === 'community-create'
+          ? await sock.communityCreate(cmd.subject, cmd.description ?? '')
+          : await sock.communityCreateGroup(cmd.subject, cmd.participants ?? [], g);
+      return { id: m?.id ?? null, metadata: m ?? null };
+    }
+    case 'community-link':
+      return sock.communityLinkGroup(cmd.child, g);
+    case 'community-unlink':
+      return sock.communityUnlinkGroup(cmd.child, g);
+    case 'community-linked':
+      return sock.communityFetchLinkedGroups(g);
     default:
       throw new Error(`unknown group action ${cmd.action}`);
   }

@@ -18,6 +18,7 @@ use crate::server::{PairRequest, Push, Shared, unix_now};
 
 pub(crate) mod appstate;
 mod bot;
+mod communities;
 pub(crate) mod device;
 pub(crate) mod history;
 mod peer;

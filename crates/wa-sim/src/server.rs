@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod appstate;
+mod communities;
 mod faults;
 pub(crate) mod groups;
 mod login;
@@ -423,10 +424,14 @@ impl Sim {
         Some(state.groups.get(gid.user())?.members.clone())
     }
 
-    /// The group named `subject`, if there is one.
+    /// The group named `subject`, if there is one; of a community, its
+    /// parent group (its announcement group has the same subject).
     pub fn group_by_subject(&self, subject: &str) -> Option<Jid> {
         let state = self.shared.state();
-        let (gid, _) = state.groups.iter().find(|(_, g)| g.subject == subject)?;
+        let (gid, _) = state
+            .groups
+            .iter()
+            .find(|(_, g)| g.subject == subject && !g.default_sub)?;
         Some(Jid::new(gid.clone(), wa_core::jid::Server::Group))
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
 
+use super::communities::{self, Community};
 use super::{Shared, State, unix_now};
 
 /// A group's state on the server.
@@ -42,6 +43,12 @@ pub struct Group {
     pub invite_code: Option<String>,
     /// Codes of links reset since (they answer "gone").
     pub revoked_codes: Vec<String>,
+    /// The community (its parent group's id) this group is linked to.
+    pub parent: Option<String>,
+    /// Set on a community's parent group (`<parent/>`).
+    pub community: Option<Community>,
+    /// The community's announcement group (`<default_sub_group/>`).
+    pub default_sub: bool,
 }
 
 /// How group stanzas name account `pn` (device `device`): its LID in a
@@ -60,7 +67,7 @@ pub(crate) fn member_jids(state: &State, pn: &str, device: u16, lid: bool) -> (J
 
 /// A `<participant>` naming member `pn` in the group's addressing, with
 /// its other address (`phone_number` in LID groups, `lid` in others).
-fn member_node(state: &State, pn: &str, lid: bool) -> Node {
+pub(super) fn member_node(state: &State, pn: &str, lid: bool) -> Node {
     let (jid, alt) = member_jids(state, pn, 0, lid);
     let node = Node::new("participant").attr("jid", jid);
     match alt {
@@ -120,6 +127,7 @@ pub(super) fn group_node(state: &State, gid: &Jid, g: &Group) -> Node {
     if let Some(timer) = g.timer {
         children.push(Node::new("ephemeral").attr("expiration", timer.to_string()));
     }
+    children.extend(communities::children(g));
     let (creator, creator_alt) = member_jids(state, &g.creator, 0, g.lid);
     let (owner, owner_alt) = member_jids(state, &g.subject_owner, 0, g.lid);
     let mut node = Node::new("group")
@@ -145,7 +153,7 @@ pub(super) fn group_node(state: &State, gid: &Jid, g: &Group) -> Node {
 
 /// Sends `<notification type="w:gp2">` with `child` to every device of every
 /// member of `gid` (and of `extra`, e.g. someone just removed).
-fn notify(state: &mut State, gid: &Jid, actor: &str, child: Node, extra: &[String]) {
+pub(super) fn notify(state: &mut State, gid: &Jid, actor: &str, child: Node, extra: &[String]) {
     let Some(g) = state.groups.get(gid.user()) else {
         return;
     };
@@ -234,28 +242,22 @@ pub(super) fn resolve(state: &State, users: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// Creates a group of `creator` (its super admin) and `members` (phone
-/// numbers of existing accounts; duplicates and the creator are ignored) and
-/// returns its id and metadata node. Sends no notification.
-pub(super) fn create(
-    state: &mut State,
+/// A new group of `creator` (its super admin) and `members` (phone numbers
+/// of existing accounts; duplicates and the creator are ignored), not
+/// stored yet.
+fn new_group(
+    state: &State,
     creator: &str,
     subject: &str,
     members: impl IntoIterator<Item = String>,
-) -> (Jid, Node) {
+) -> Group {
     let now = unix_now();
-    let gid = loop {
-        let user = format!("120363{:012}", rand::random::<u64>() % 1_000_000_000_000);
-        if !state.groups.contains_key(&user) {
-            break Jid::new(user, Server::Group);
-        }
-    };
     let mut roles = BTreeMap::new();
     roles.insert(creator.to_owned(), Some("superadmin"));
     for pn in members {
         roles.entry(pn).or_insert(None);
     }
-    let group = Group {
+    Group {
         subject: subject.to_owned(),
         subject_time: now,
         subject_owner: creator.to_owned(),
@@ -269,10 +271,80 @@ pub(super) fn create(
         timer: None,
         invite_code: None,
         revoked_codes: Vec::new(),
+        parent: None,
+        community: None,
+        default_sub: false,
+    }
+}
+
+/// Stores `group` under a new id, which it returns.
+fn insert(state: &mut State, group: Group) -> Jid {
+    let gid = loop {
+        let user = format!("120363{:012}", rand::random::<u64>() % 1_000_000_000_000);
+        if !state.groups.contains_key(&user) {
+            break Jid::new(user, Server::Group);
+        }
     };
-    let meta = group_node(state, &gid, &group);
     state.groups.insert(gid.user().to_owned(), group);
+    gid
+}
+
+/// Creates a group of `creator` (its super admin) and `members` (phone
+/// numbers of existing accounts; duplicates and the creator are ignored) and
+/// returns its id and metadata node. Sends no notification.
+pub(super) fn create(
+    state: &mut State,
+    creator: &str,
+    subject: &str,
+    members: impl IntoIterator<Item = String>,
+) -> (Jid, Node) {
+    let group = new_group(state, creator, subject, members);
+    let gid = insert(state, group);
+    let meta = state
+        .groups
+        .get(gid.user())
+        .map_or_else(|| Node::new("group"), |g| group_node(state, &gid, g));
     (gid, meta)
+}
+
+/// The group a `<create subject>` IQ asks for: the asker (super admin) and
+/// its `<participant>`s, with the `<description id><body>` it may carry
+/// (Baileys' `communityCreate` sends one; an empty body is none), shaped by
+/// `shape`, stored and told to its members with `<create>`.
+pub(super) fn create_asked(
+    state: &mut State,
+    ask: &Ask<'_>,
+    shape: impl FnOnce(&mut Group),
+) -> Jid {
+    let action = ask.action;
+    let members = resolve(state, participants_of(action));
+    let subject = action.attr_str("subject").unwrap_or_default();
+    let mut group = new_group(state, ask.me, subject, members);
+    group.description = action.child("description").and_then(|d| {
+        let body = d.child("body")?.content_bytes().filter(|b| !b.is_empty())?;
+        let id = d.attr_str("id").unwrap_or_default().to_owned();
+        Some((id, String::from_utf8_lossy(body).into_owned()))
+    });
+    shape(&mut group);
+    let gid = insert(state, group);
+    if let Some(g) = state.groups.get(gid.user()) {
+        let create = Node::new("create").children(vec![group_node(state, &gid, g)]);
+        notify(state, &gid, ask.me, create, &[]);
+    }
+    gid
+}
+
+/// The answer to a create: the new group's `<group>`.
+pub(super) fn created(state: &State, ask: &Ask<'_>, gid: &Jid) -> Node {
+    let meta = state
+        .groups
+        .get(gid.user())
+        .map(|g| group_node(state, gid, g));
+    result(
+        ask.id,
+        &Jid::new("", Server::Group),
+        meta.into_iter().collect(),
+    )
 }
 
 /// Answers a `w:g2` IQ from the account `me`.
@@ -292,13 +364,13 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
         action,
     };
     match action.tag.as_ref() {
+        // A community, or a group in one: `communities`.
+        "create" if action.child("parent").is_some() || action.child("linked_parent").is_some() => {
+            communities::create(&mut state, &ask)
+        }
         "create" => {
-            let members = resolve(&state, participants_of(action));
-            let subject = action.attr_str("subject").unwrap_or_default();
-            let (gid, meta) = create(&mut state, me, subject, members);
-            let create = Node::new("create").children(vec![meta.clone()]);
-            notify(&mut state, &gid, me, create, &[]);
-            result(id, &Jid::new("", Server::Group), vec![meta])
+            let gid = create_asked(&mut state, &ask, |_| {});
+            created(&state, &ask, &gid)
         }
         "leave" => leave(&mut state, &ask),
         // A link's code, sent to `g.us`: what it points to, or joining by it.
@@ -340,6 +412,9 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
                     error(id, &to, "403", "forbidden")
                 }
                 "ephemeral" | "not_ephemeral" => set_timer(&mut state, &ask),
+                "links" | "unlink" | "sub_groups" => {
+                    communities::iq(&mut state, &ask, &group, is_admin)
+                }
                 "announcement" | "not_announcement" | "locked" | "unlocked" => {
                     if !is_admin {
                         return error(id, &to, "403", "forbidden");
@@ -354,11 +429,11 @@ pub(crate) fn iq(shared: &Arc<Shared>, me: &str, id: &str, node: &Node) -> Node 
 
 /// A `w:g2` IQ being answered: who asked, the IQ's id, the group it is
 /// sent to, and its one action child.
-struct Ask<'a> {
-    me: &'a str,
-    id: &'a str,
-    to: &'a Jid,
-    action: &'a Node,
+pub(super) struct Ask<'a> {
+    pub(super) me: &'a str,
+    pub(super) id: &'a str,
+    pub(super) to: &'a Jid,
+    pub(super) action: &'a Node,
 }
 
 /// `<leave>`: the asker leaves each group named, and the members left are
@@ -445,6 +520,10 @@ fn change_members(state: &mut State, ask: &Ask<'_>, group: &Group, tag: &str) ->
             Vec::new()
         };
         notify(state, to, me, child, &extra);
+        if tag == "add" {
+            // A linked group's members are the community's.
+            communities::join(state, me, to.user(), &changed);
+        }
     }
     result(id, to, vec![Node::new(tag.to_owned()).children(answers)])
 }
@@ -548,6 +627,7 @@ fn by_link(state: &mut State, ask: &Ask<'_>, join: bool) -> Node {
             .attr("reason", "invite")
             .children(vec![member]);
         notify(state, &gid, &me, add, &[]);
+        communities::join(state, &me, gid.user(), std::slice::from_ref(&me));
     }
     result(ask.id, ask.to, vec![Node::new("group").attr("jid", gid)])
 }

@@ -1,7 +1,7 @@
-//! Baileys rc14 as a peer: one `node scripts/baileys/link.mjs` process per
-//! client, driven by JSON lines (see the script's header for commands and
-//! events). The simulator's media CA is trusted and mmg.whatsapp.net is
-//! redirected to its media host.
+//! Baileys rc14 as a peer: one `node scripts/baileys/link.mjs` (or
+//! `peer.mjs`) process per client, driven by JSON lines (see the script's
+//! header for commands and events). The simulator's media CA is trusted
+//! and mmg.whatsapp.net is redirected to its media host.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -53,8 +53,14 @@ pub fn short(v: &serde_json::Value) -> String {
 
 impl Baileys {
     pub fn start(dir: &PathBuf, sim: &Sim) -> Baileys {
+        Baileys::start_script(dir, sim, "link.mjs")
+    }
+
+    /// A client run by `script` of the folder (`link.mjs`, or `peer.mjs`
+    /// for its `group` commands), which takes the same arguments.
+    pub fn start_script(dir: &PathBuf, sim: &Sim, script: &str) -> Baileys {
         let mut child = Command::new("node")
-            .arg("link.mjs")
+            .arg(script)
             .arg(sim.url())
             .arg(hex::encode(sim.root_public_key()))
             .env("NODE_EXTRA_CA_CERTS", sim.media_ca_pem_path())
