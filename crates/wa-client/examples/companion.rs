@@ -501,6 +501,18 @@ fn group_change_json(g: &GroupChange) -> Value {
         GroupChangeKind::Locked(on) => ("locked", json!(on)),
         GroupChangeKind::Deleted => ("deleted", json!(null)),
         GroupChangeKind::Timer(t) => ("timer", json!(t)),
+        GroupChangeKind::Linked { kind, group } => (
+            "linked",
+            json!({"kind": format!("{kind:?}"), "group": group.jid.to_string()}),
+        ),
+        GroupChangeKind::Unlinked {
+            kind,
+            group,
+            reason,
+        } => (
+            "unlinked",
+            json!({"kind": format!("{kind:?}"), "group": group.jid.to_string(), "reason": reason}),
+        ),
         GroupChangeKind::Other(tag) => ("other", json!(tag)),
     };
     json!({

@@ -16,6 +16,7 @@
 //! store continues the same device.
 
 mod appstate;
+mod communities;
 mod contacts;
 mod event;
 mod groups;
@@ -31,6 +32,7 @@ mod tokens;
 
 pub use appstate::AppStateSyncError;
 pub(crate) use appstate::now_ms;
+pub use communities::{LinkKind, LinkedGroup};
 pub use contacts::OnWhatsApp;
 pub use event::{
     AppStateChange, ChatState, ClientEvent, GroupChange, GroupChangeKind, HistoryNotice,
@@ -694,6 +696,12 @@ impl Client {
     pub async fn join_group_with_link(&self, link: &str) -> Result<LinkJoin, SendError> {
         let conn = self.connection()?;
         groups::join_with_link(&conn, link).await
+    }
+
+    /// The groups linked to `community` (those we are not in too).
+    pub async fn sub_groups(&self, community: &Jid) -> Result<Vec<LinkedGroup>, SendError> {
+        let conn = self.connection()?;
+        communities::sub_groups(&conn, community).await
     }
 
     /// Leaves `group` (the account stops being a member).

@@ -22,8 +22,9 @@ pub mod store;
 pub use client::{
     Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
     ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
-    HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, LinkJoin, MemberChange, MemberOutcome,
-    MessageAck, OnWhatsApp, PendingSend, Picture, Receipt, ReceiptKind, SendError, Sent,
+    HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, LinkJoin, LinkKind, LinkedGroup,
+    MemberChange, MemberOutcome, MessageAck, OnWhatsApp, PendingSend, Picture, Receipt,
+    ReceiptKind, SendError, Sent,
 };
 pub use crypto::CryptoError;
 pub use error::{AuthError, Error, ProtocolError};

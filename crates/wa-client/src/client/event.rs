@@ -7,6 +7,7 @@ use wa_core::jid::Jid;
 use wa_core::proto::Message;
 use wa_core::proto::message::HistorySyncNotification;
 
+use super::communities::{LinkKind, LinkedGroup};
 use crate::error::AuthError;
 
 /// One thing that happened.
@@ -277,6 +278,26 @@ pub enum GroupChangeKind {
     /// Disappearing messages turned on with this timer (seconds), or off
     /// (`None`).
     Timer(Option<u32>),
+    /// Linked to another group (`<link link_type><group/></link>`): to its
+    /// community (`kind` [`LinkKind::Parent`]), or, told to a community,
+    /// a group linked to it ([`LinkKind::Sub`]).
+    Linked {
+        /// Which way the link goes.
+        kind: LinkKind,
+        /// The other group.
+        group: LinkedGroup,
+    },
+    /// A link undone (`<unlink unlink_type unlink_reason><group/>`); the
+    /// community deleted when `reason` is `delete_parent`.
+    Unlinked {
+        /// Which way the link went.
+        kind: LinkKind,
+        /// The other group.
+        group: LinkedGroup,
+        /// `unlink_group` or `delete_parent` (whatsmeow
+        /// `GroupUnlinkReason`).
+        reason: String,
+    },
     /// Something else, by its wire tag.
     Other(String),
 }

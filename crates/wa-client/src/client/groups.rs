@@ -44,6 +44,14 @@ pub struct GroupInfo {
     /// Only admins may change the group's name, description and picture
     /// (`<locked/>`).
     pub locked: bool,
+    /// The community this group belongs to (`<linked_parent jid/>`).
+    pub parent: Option<Jid>,
+    /// This is a community (`<parent/>`): the group that holds the
+    /// community's groups, with no chat of its own.
+    pub is_community: bool,
+    /// This is its community's announcement group
+    /// (`<default_sub_group/>`).
+    pub is_announcements: bool,
 }
 
 /// A `<group>` node, and the (phone number, LID) pairs it names.
@@ -106,6 +114,15 @@ fn parse(node: &Node) -> Option<(GroupInfo, Vec<(Jid, Jid)>)> {
         // whatsmeow `parseGroupNode`: flags as empty children.
         announce: node.child("announcement").is_some(),
         locked: node.child("locked").is_some(),
+        // whatsmeow `parseGroupNode` (`linked_parent`, `parent`,
+        // `default_sub_group`).
+        parent: node
+            .child("linked_parent")
+            .and_then(|p| p.attr_jid("jid"))
+            .filter(|j| j.is_group())
+            .cloned(),
+        is_community: node.child("parent").is_some(),
+        is_announcements: node.child("default_sub_group").is_some(),
     };
     Some((info, pairs))
 }
@@ -127,7 +144,7 @@ async fn learn(shared: &Shared, answer: &Node, what: &str) -> Result<GroupInfo, 
     Ok(info)
 }
 
-fn iq(to: Jid, kind: &'static str, child: Node) -> Node {
+pub(super) fn iq(to: Jid, kind: &'static str, child: Node) -> Node {
     Node::new("iq")
         .attr("to", to)
         .attr("type", kind)

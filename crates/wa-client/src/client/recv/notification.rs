@@ -7,6 +7,7 @@ use tracing::info;
 use wa_core::binary::Node;
 use wa_core::jid::{Jid, Server};
 
+use super::super::communities::{LinkKind, linked_group};
 use super::super::event::{ClientEvent, GroupChange, GroupChangeKind};
 use super::super::{Shared, appstate, lock, tokens};
 use super::{HandleError, ack};
@@ -129,6 +130,23 @@ fn jids(node: &Node) -> Vec<Jid> {
         .collect()
 }
 
+/// A `<link>` or `<unlink>` group change; `None` when it names no group
+/// or an unknown kind of link.
+fn link_change(child: &Node) -> Option<GroupChangeKind> {
+    let group = child.child("group").and_then(linked_group)?;
+    if child.tag == "link" {
+        let kind = LinkKind::parse(child.attr_str("link_type")?)?;
+        return Some(GroupChangeKind::Linked { kind, group });
+    }
+    let kind = LinkKind::parse(child.attr_str("unlink_type")?)?;
+    let reason = child.attr_str("unlink_reason").unwrap_or("unlink_group");
+    Some(GroupChangeKind::Unlinked {
+        kind,
+        group,
+        reason: reason.to_owned(),
+    })
+}
+
 async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleError> {
     let Some(group) = node.attr_jid("from").cloned() else {
         return Ok(());
@@ -178,6 +196,12 @@ async fn group_changed(shared: &Arc<Shared>, node: &Node) -> Result<(), HandleEr
                     .filter(|e| *e > 0),
             ),
             "not_ephemeral" => GroupChangeKind::Timer(None),
+            // whatsmeow `parseGroupChange`: `<link link_type><group/>`,
+            // `<unlink unlink_type unlink_reason><group/>`.
+            "link" | "unlink" => match link_change(child) {
+                Some(kind) => kind,
+                None => GroupChangeKind::Other(child.tag.to_string()),
+            },
             other => GroupChangeKind::Other(other.to_owned()),
         };
         if matches!(kind, GroupChangeKind::Removed(_) | GroupChangeKind::Left(_)) {
