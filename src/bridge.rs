@@ -22,6 +22,7 @@ pub mod portal;
 pub mod qr;
 pub mod queue;
 pub mod remote;
+pub mod space;
 pub mod status;
 
 pub use change::{Actor, Change, RemoteSender};

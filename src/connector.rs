@@ -6,6 +6,7 @@ pub mod acks;
 mod addressing;
 mod appstate;
 mod backfill;
+mod communities;
 pub mod ephemeral;
 mod from_matrix;
 mod groups;

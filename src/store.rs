@@ -44,6 +44,7 @@ mod appstate;
 mod cache;
 mod chat_settings;
 mod client;
+mod communities;
 mod contacts;
 mod history;
 mod messages;
@@ -61,6 +62,7 @@ mod tokens;
 pub use accounts::{Login, User};
 pub use chat_settings::ChatSettings;
 pub use client::{ClientStore, LidLearned};
+pub use communities::Space;
 pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use people::DirectChat;
@@ -430,6 +432,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "contact pictures per login",
         include_str!("../migrations/sqlite/0020_contact_pictures.sql"),
     ),
+    (
+        21,
+        "communities as spaces",
+        include_str!("../migrations/sqlite/0021_community_spaces.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -533,6 +540,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         20,
         "contact pictures per login",
         include_str!("../migrations/postgres/0020_contact_pictures.sql"),
+    ),
+    (
+        21,
+        "communities as spaces",
+        include_str!("../migrations/postgres/0021_community_spaces.sql"),
     ),
 ];
 

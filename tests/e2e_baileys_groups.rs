@@ -26,23 +26,6 @@ const BOB_PN: &str = "15557820002";
 const CAROL_PN: &str = "15557820003";
 const DAVE_PN: &str = "15557820004";
 
-/// Bob (Baileys) makes one group call; its answer's result. A call Baileys
-/// fails is the test's failure.
-async fn group(peer: &mut Peer, gid: &str, action: &str, mut extra: Value) -> Value {
-    extra["cmd"] = json!("group");
-    extra["action"] = json!(action);
-    extra["group"] = json!(gid);
-    peer.command(extra).await;
-    let answer = peer
-        .wait(&format!("the answer to group {action}"), |e| {
-            (e["event"] == "group-done" && e["action"] == action)
-                || (e["event"] == "error" && e["cmd"] == "group")
-        })
-        .await;
-    assert_eq!(answer["event"], "group-done", "Baileys' {action}: {answer}");
-    answer["result"].clone()
-}
-
 /// `pn`'s entry in Baileys' metadata of the group, if they are in it.
 fn participant<'m>(metadata: &'m Value, pn: &str) -> Option<&'m Value> {
     let jid = format!("{pn}@s.whatsapp.net");
@@ -106,19 +89,13 @@ async fn group_changes_between_baileys_and_matrix() {
         .await;
 
     // Baileys -> Matrix.
-    group(
-        &mut peer,
-        &g,
-        "subject",
-        json!({"subject": "Renamed by Baileys"}),
-    )
-    .await;
+    peer.group(&g, "subject", json!({"subject": "Renamed by Baileys"}))
+        .await;
     state(alice, &room, "m.room.name", |c| {
         c["name"] == "Renamed by Baileys"
     })
     .await;
-    group(
-        &mut peer,
+    peer.group(
         &g,
         "description",
         json!({"description": "Described by Baileys"}),
@@ -128,53 +105,35 @@ async fn group_changes_between_baileys_and_matrix() {
         c["topic"] == "Described by Baileys"
     })
     .await;
-    let added = group(
-        &mut peer,
-        &g,
-        "add",
-        json!({"participants": [jid(DAVE_PN)]}),
-    )
-    .await;
+    let added = peer
+        .group(&g, "add", json!({"participants": [jid(DAVE_PN)]}))
+        .await;
     assert_eq!(added[0]["status"], "200", "{added}");
     let dave = ghost(DAVE_PN);
     alice
         .sync_until(WAIT, membership(&room, &dave, "join"))
         .await;
-    group(
-        &mut peer,
-        &g,
-        "promote",
-        json!({"participants": [jid(DAVE_PN)]}),
-    )
-    .await;
+    peer.group(&g, "promote", json!({"participants": [jid(DAVE_PN)]}))
+        .await;
     state(alice, &room, "m.room.power_levels", |c| {
         c["users"][dave.as_str()] == 50
     })
     .await;
-    group(&mut peer, &g, "setting", json!({"setting": "announcement"})).await;
+    peer.group(&g, "setting", json!({"setting": "announcement"}))
+        .await;
     state(alice, &room, "m.room.power_levels", |c| {
         c["events_default"] == 50
     })
     .await;
-    group(
-        &mut peer,
-        &g,
-        "remove",
-        json!({"participants": [jid(DAVE_PN)]}),
-    )
-    .await;
+    peer.group(&g, "remove", json!({"participants": [jid(DAVE_PN)]}))
+        .await;
     alice
         .sync_until(WAIT, membership(&room, &dave, "leave"))
         .await;
 
     // Matrix -> Baileys, once Bob has made Alice an admin.
-    group(
-        &mut peer,
-        &g,
-        "promote",
-        json!({"participants": [jid(ALICE_PN)]}),
-    )
-    .await;
+    peer.group(&g, "promote", json!({"participants": [jid(ALICE_PN)]}))
+        .await;
     alice
         .send_state(
             &room,
@@ -203,7 +162,7 @@ async fn group_changes_between_baileys_and_matrix() {
     alice.invite(&room, &ghost(DAVE_PN)).await;
     let deadline = std::time::Instant::now() + WAIT;
     let metadata = loop {
-        let m = group(&mut peer, &g, "metadata", json!({})).await;
+        let m = peer.group(&g, "metadata", json!({})).await;
         let done = m["subject"] == "Renamed in Matrix"
             && m["desc"] == "Described in Matrix"
             && participant(&m, CAROL_PN).is_some_and(|p| p["admin"] == "admin")
@@ -221,7 +180,7 @@ async fn group_changes_between_baileys_and_matrix() {
 
     // Links: Baileys' code resolves from Matrix; Bob leaves, then joins
     // again by the link Alice gets in the room.
-    let code = group(&mut peer, &g, "invite-code", json!({})).await;
+    let code = peer.group(&g, "invite-code", json!({})).await;
     let code = code.as_str().unwrap().to_owned();
     let management = logged_in.management.clone();
     alice
@@ -241,12 +200,12 @@ async fn group_changes_between_baileys_and_matrix() {
         .await;
     let link = body(&said).rsplit(' ').next().unwrap().to_owned();
     let bob = ghost(BOB_PN);
-    group(&mut peer, &g, "leave", json!({})).await;
+    peer.group(&g, "leave", json!({})).await;
     alice
         .sync_until(WAIT, membership(&room, &bob, "leave"))
         .await;
     let code = link.trim_start_matches("https://chat.whatsapp.com/");
-    let joined = group(&mut peer, &g, "accept-invite", json!({"code": code})).await;
+    let joined = peer.group(&g, "accept-invite", json!({"code": code})).await;
     assert_eq!(
         joined,
         g.as_str(),

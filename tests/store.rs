@@ -18,6 +18,8 @@ use wabridge::store::{Database, Ghost, Login, Message, Portal, PortalKind, Store
 
 #[path = "store/chat_settings.rs"]
 mod chat_settings;
+#[path = "store/communities.rs"]
+mod communities;
 #[path = "store/history.rs"]
 mod history;
 #[path = "store/people.rs"]

@@ -35,6 +35,14 @@ pub const OWNER_LEVEL: i32 = 100;
 /// Something that happened in one of a login's chats, or to a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteEvent {
+    /// The chat belongs to `community` (a space holding its room, made on
+    /// first use), or to none.
+    Parent {
+        /// The chat's network id.
+        chat_id: String,
+        /// Its community.
+        community: Option<super::space::Community>,
+    },
     /// `reader` read messages of `chat_id` that the login's own account
     /// (`own_id`, a network id) sent: their ghost's read receipt goes on
     /// the newest of them that has a Matrix event.
@@ -178,6 +186,29 @@ pub enum Gone {
     Deleted,
 }
 
+impl RemoteEvent {
+    /// The chat it happened in (none for a contact's presence).
+    fn chat_id(&self) -> Option<&str> {
+        match self {
+            RemoteEvent::Presence { .. } => None,
+            RemoteEvent::Read { chat_id, .. }
+            | RemoteEvent::Typing { chat_id, .. }
+            | RemoteEvent::Renamed { chat_id, .. }
+            | RemoteEvent::Described { chat_id, .. }
+            | RemoteEvent::Pictured { chat_id, .. }
+            | RemoteEvent::Joined { chat_id, .. }
+            | RemoteEvent::Admins { chat_id, .. }
+            | RemoteEvent::Members { chat_id, .. }
+            | RemoteEvent::Settings { chat_id, .. }
+            | RemoteEvent::Gone { chat_id, .. }
+            | RemoteEvent::Back { chat_id }
+            | RemoteEvent::Notice { chat_id, .. }
+            | RemoteEvent::Parent { chat_id, .. }
+            | RemoteEvent::Left { chat_id, .. } => Some(chat_id),
+        }
+    }
+}
+
 impl Gone {
     /// What the room is told.
     fn notice<N: Network>(&self) -> String {
@@ -201,21 +232,13 @@ impl<N: Network> Bridge<N> {
     pub async fn handle_remote(&self, login: &Login, event: RemoteEvent) -> Result<(), Error> {
         let chat_id = match &event {
             RemoteEvent::Presence { who, online } => return self.presence(who, *online).await,
-            RemoteEvent::Read { chat_id, .. }
-            | RemoteEvent::Typing { chat_id, .. }
-            | RemoteEvent::Renamed { chat_id, .. }
-            | RemoteEvent::Described { chat_id, .. }
-            | RemoteEvent::Pictured { chat_id, .. }
-            | RemoteEvent::Joined { chat_id, .. }
-            | RemoteEvent::Admins { chat_id, .. }
-            | RemoteEvent::Members { chat_id, .. }
-            | RemoteEvent::Settings { chat_id, .. }
-            | RemoteEvent::Gone { chat_id, .. }
-            | RemoteEvent::Back { chat_id }
-            | RemoteEvent::Notice { chat_id, .. }
-            | RemoteEvent::Left { chat_id, .. } => chat_id,
+            other => other.chat_id().unwrap_or_default(),
         };
         let Some(portal) = self.db.portal(&login.login_id, chat_id).await? else {
+            // A community has a space rather than a portal.
+            if let RemoteEvent::Renamed { chat_id, name, .. } = &event {
+                return self.space_renamed(login, chat_id, name).await;
+            }
             return Ok(());
         };
         match event {
@@ -285,7 +308,13 @@ impl<N: Network> Bridge<N> {
                 self.change_levels(&portal.room_id, |levels| apply_settings(levels, settings))
                     .await?;
             }
-            RemoteEvent::Gone { why, .. } => self.user_gone(&portal, &login.mxid, &why).await?,
+            RemoteEvent::Gone { why, .. } => {
+                self.set_parent(login, &portal, None).await?;
+                self.user_gone(&portal, &login.mxid, &why).await?;
+            }
+            RemoteEvent::Parent { community, .. } => {
+                self.set_parent(login, &portal, community.as_ref()).await?;
+            }
             RemoteEvent::Notice { text, by, .. } => self.say(&portal, text, by.as_ref()).await?,
             RemoteEvent::Back { .. } => self.user_back(&portal, &login.mxid).await?,
             // Unchanged names and topics, and presence (above).

@@ -113,6 +113,9 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
         // The subject and members of a new group are the portal's when it
         // is made.
         GroupChangeKind::Created { .. } => {}
+        GroupChangeKind::Linked { .. } | GroupChangeKind::Unlinked { .. } => {
+            events.extend(super::communities::link_event(client, &change).await);
+        }
         GroupChangeKind::Other(tag) => debug!(%tag, "a group change not shown in Matrix yet"),
     }
     events
@@ -181,7 +184,7 @@ pub(super) async fn members_event(client: &Client, info: &GroupInfo) -> RemoteEv
 /// group now (name, description, members, admins), for what changed while
 /// the bridge was away. Run on the login's event loop, so the group
 /// changes that come meanwhile are applied after it, not undone by it.
-pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Client) {
+pub(super) async fn resync_groups(bridge: &Arc<Bridge>, login: &Login, client: &Client) {
     let portals = match bridge.db().portals_of_login(&login.login_id).await {
         Ok(p) => p,
         Err(e) => {
@@ -236,7 +239,10 @@ pub(super) async fn resync_groups(bridge: &Bridge, login: &Login, client: &Clien
             }
         }
         super::pictures::group_picture(bridge, (login, client), &chat, (None, None)).await;
+        let parent = info.parent.as_ref();
+        super::communities::place(bridge, (login, client), &chat, parent).await;
     }
+    super::communities::refill(bridge, login, client).await;
 }
 
 /// The user renamed a group's room or changed its topic: the group's

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
-use wa_client::{ChatState, Client, ClientEvent, IncomingMessage, Receipt, ReceiptKind};
+use wa_client::{
+    ChatState, Client, ClientEvent, GroupChangeKind, IncomingMessage, Receipt, ReceiptKind,
+};
 use wa_core::jid::{Jid, Server};
 use wa_core::proto::Message as WaMessage;
 
@@ -104,10 +106,14 @@ pub(super) async fn run_events(
             | ClientEvent::ChatState { .. }
             | ClientEvent::Presence { .. }
             | ClientEvent::GroupChange(_)) => {
+                let joined = own_joined(&client, &event);
                 for remote in remote_events(&client, event).await {
                     if let Err(e) = bridge.handle_remote(&login, remote).await {
                         debug!(error = %e, "a WhatsApp event not bridged");
                     }
+                }
+                if let Some(group) = joined {
+                    super::communities::joined(&bridge, (&login, &client), &group).await;
                 }
             }
             ClientEvent::Connected => connected(&bridge, &login, &client).await,
@@ -126,7 +132,7 @@ pub(super) async fn run_events(
 /// Online (again): presence, people merged, contacts' pictures not looked
 /// at yet, groups brought up to date; on the event loop (one IQ per group),
 /// so what comes meanwhile waits and is applied after.
-async fn connected(bridge: &Bridge, login: &Login, client: &Client) {
+async fn connected(bridge: &Arc<Bridge>, login: &Login, client: &Client) {
     debug!(login = %login.login_id, "connected");
     super::presence::on_connected(bridge, login, client).await;
     super::people::merge_known(bridge, login, client).await;
@@ -570,6 +576,22 @@ pub(super) async fn send_and_record(
         .send_remote(&portal.room_id, intent, &remote, (event_type, content))
         .await?;
     Ok(sent)
+}
+
+/// The group the login's own account is now in, if `event` says so: made
+/// with it, or it added (or joined by link).
+fn own_joined(client: &Client, event: &ClientEvent) -> Option<Jid> {
+    let ClientEvent::GroupChange(change) = event else {
+        return None;
+    };
+    let own = match &change.kind {
+        GroupChangeKind::Created { .. } => true,
+        GroupChangeKind::Added(who) | GroupChangeKind::JoinedByLink(who) => {
+            who.iter().any(|j| super::addressing::is_own(client, j))
+        }
+        _ => false,
+    };
+    own.then(|| change.group.clone())
 }
 
 /// What the core shows of a client event: a contact's read receipt,

@@ -59,6 +59,10 @@ pub(super) async fn portal(
                 debug!(error = %e, "a new group's admins or settings not shown");
             }
         }
+        if let Some(parent) = &info.parent {
+            let on = (login, client);
+            super::communities::place(bridge, on, chat, Some(parent)).await;
+        }
         // Its picture, off the message's way.
         let (bridge, login, client, chat) =
             (bridge.clone(), login.clone(), client.clone(), chat.clone());

@@ -185,6 +185,24 @@ impl Peer {
         );
     }
 
+    /// Runs one of Baileys' own group calls (`action` on group `gid`, with
+    /// the fields of `extra`, as in peer.mjs' header); its result. A call
+    /// Baileys fails is the test's failure.
+    pub async fn group(&mut self, gid: &str, action: &str, mut extra: Value) -> Value {
+        extra["cmd"] = serde_json::json!("group");
+        extra["action"] = serde_json::json!(action);
+        extra["group"] = serde_json::json!(gid);
+        self.command(extra).await;
+        let answer = self
+            .wait(&format!("the answer to group {action}"), |e| {
+                (e["event"] == "group-done" && e["action"] == action)
+                    || (e["event"] == "error" && e["cmd"] == "group")
+            })
+            .await;
+        assert_eq!(answer["event"], "group-done", "Baileys' {action}: {answer}");
+        answer["result"].clone()
+    }
+
     /// The `chats.update` fields Baileys reported per chat, merged in
     /// order, until every chat in `want` has every field it names.
     pub async fn chat_updates(
