@@ -218,7 +218,13 @@ async fn a_client_killed_before_keeping_a_copy_reads_the_message_again() {
     );
     client.ack(&m.ack).await.unwrap();
 
-    // A group message (sender key ratchet), the same way.
+    // A group message, the same way: after one that brought Bob's sender
+    // key (acknowledged), so this one is a bare skmsg and only the sender
+    // key's ratchet moves.
+    let warm = bob.send_group_text(&group.jid, "the key").await.unwrap();
+    let m = next_message(&mut events).await;
+    assert_eq!((m.id.as_str(), m.text()), (warm.as_str(), Some("the key")));
+    client.ack(&m.ack).await.unwrap();
     second.armed.store(true, Ordering::SeqCst);
     let two = bob
         .send_group_text(&group.jid, "in the group")

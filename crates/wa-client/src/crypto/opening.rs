@@ -145,7 +145,9 @@ impl Opening<'_> {
 
     /// Stores the sender key `sender` distributed for `group`, at once: a
     /// kept copy does not carry the distribution, and storing it twice (a
-    /// redelivery decrypted again) is harmless.
+    /// redelivery decrypted again) is harmless. It is added to the stored
+    /// record; a record this opening moved on gets it too, in memory only,
+    /// so nothing moved on is stored before the copy is kept.
     pub(crate) async fn process_sender_key(
         &mut self,
         group: &Jid,
@@ -154,14 +156,28 @@ impl Opening<'_> {
     ) -> Result<(), CryptoError> {
         let addr = address(sender)?;
         let (gname, sname) = (group.to_string(), addr.to_string());
-        let mut scratch = scratch(&self.crypto.identity, self.crypto.registration_id)?;
-        self.load_sender_key(&mut scratch, group, &addr).await?;
-        signal::process_sender_key_distribution(&mut scratch, group, &addr, distribution).await?;
-        self.sender_keys
-            .retain(|(g, s, _)| (g, s) != (&gname, &sname));
+        let mut stored = scratch(&self.crypto.identity, self.crypto.registration_id)?;
         self.crypto
-            .save_sender_key(&scratch, group, &addr, &gname, &sname)
-            .await
+            .load_sender_key(&mut stored, group, &addr)
+            .await?;
+        signal::process_sender_key_distribution(&mut stored, group, &addr, distribution).await?;
+        self.crypto
+            .save_sender_key(&stored, group, &addr, &gname, &sname)
+            .await?;
+        let pending = self
+            .sender_keys
+            .iter()
+            .position(|(g, s, _)| (g, s) == (&gname, &sname));
+        if let Some(i) = pending {
+            let mut moved = scratch(&self.crypto.identity, self.crypto.registration_id)?;
+            put_sender_key(&mut moved, group, &addr, &self.sender_keys[i].2).await?;
+            signal::process_sender_key_distribution(&mut moved, group, &addr, distribution).await?;
+            let key = signal::sender_key_name(group, &addr);
+            if let Some(record) = moved.sender_keys.load_sender_key(&key).await? {
+                self.sender_keys[i].2 = record.serialize()?;
+            }
+        }
+        Ok(())
     }
 
     /// Decrypts an `skmsg` from `sender` in `group`.
@@ -205,18 +221,21 @@ impl Opening<'_> {
         }
     }
 
-    /// Writes what the decryptions changed: sessions, identities, sender
-    /// keys, then removes the one-time prekeys they used up.
+    /// Writes what the decryptions changed: sessions and sender keys,
+    /// then the identities (last: a commit that fails before them is read
+    /// again from the kept copy, and the identity change is still told
+    /// when the next message meets it), then removes the one-time prekeys
+    /// they used up.
     pub(crate) async fn commit(self) -> Result<(), CryptoError> {
         let store = &self.crypto.store;
-        if !self.identities.is_empty() {
-            store.save_identities(&self.identities).await?;
-        }
         if !self.sessions.is_empty() {
             store.store_sessions(&self.sessions).await?;
         }
         for (group, sender, record) in &self.sender_keys {
             store.store_sender_key(group, sender, record).await?;
+        }
+        if !self.identities.is_empty() {
+            store.save_identities(&self.identities).await?;
         }
         for id in &self.used_prekeys {
             store.remove_prekey(*id).await?;

@@ -14,10 +14,7 @@ use wa_core::signal::{self, EncType, SignalError};
 
 use super::super::event::{ClientEvent, HistoryNotice, IncomingMessage, MessageAck};
 use super::super::{Shared, appstate, lock, secrets, send};
-use super::{
-    HandleError, STORE_RETRY_FIRST, STORE_RETRY_LAST, ack, hist_sync_receipt, kept_key, nack,
-    receipt_node, unix_now,
-};
+use super::{HandleError, ack, hist_sync_receipt, kept_key, nack, receipt_node, unix_now};
 use crate::crypto::{CryptoError, Opening};
 use crate::socket::Connection;
 
@@ -460,32 +457,17 @@ impl<'a> Stanza<'a> {
     }
 
     /// Keeps a copy of the decrypted message until the user acknowledges it.
+    /// Nothing of the decryption is stored yet, so a failing store fails
+    /// the stanza, which is then read again from the start (`recv.rs`).
     async fn keep_copy(&self, m: &mut Message) -> Result<(), HandleError> {
-        let id = &self.id;
         let (kept_chat, kept_sender) = kept_key(&self.message_ack);
         // Its sender key is stored already; only the content is kept.
         m.sender_key_distribution_message = None;
-        // The ratchet has moved on: this copy is now the only way to read
-        // the message, so a failing store is waited out here rather than
-        // leaving the message to a redelivery that can no longer decrypt.
         let bytes = m.encode_to_vec();
-        let mut delay = STORE_RETRY_FIRST;
-        loop {
-            let kept = self
-                .shared
-                .store
-                .keep_unacked(&kept_chat, &kept_sender, id, &bytes, unix_now())
-                .await;
-            match kept {
-                Ok(()) => break,
-                Err(e) if delay <= STORE_RETRY_LAST => {
-                    warn!(%id, error = %e, retry_in = ?delay, "could not keep a decrypted message yet");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.shared
+            .store
+            .keep_unacked(&kept_chat, &kept_sender, &self.id, &bytes, unix_now())
+            .await?;
         Ok(())
     }
 
