@@ -215,6 +215,15 @@ impl<N: Network> Bridge<N> {
         Ok(true)
     }
 
+    /// Whether `user` is known to be in `room` (joined through the bridge
+    /// since it started, or noted).
+    pub async fn is_joined(&self, room: &RoomId, user: &UserId) -> bool {
+        self.joined
+            .lock()
+            .await
+            .contains(&(room.to_owned(), user.to_owned()))
+    }
+
     /// Records that `user` is in `room` (it joined by other means).
     pub async fn note_joined(&self, room: &RoomId, user: &UserId) {
         self.joined

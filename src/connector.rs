@@ -60,6 +60,9 @@ pub struct WhatsApp {
     ephemeral: ephemeral::State,
     /// Who shows online on WhatsApp.
     presence: presence::State,
+    /// When each picture was last fetched, so a contact or group changing
+    /// theirs over and over is fetched at a bounded rate.
+    pictures: pictures::Throttle,
     /// Events whose WhatsApp send is queued and not yet acknowledged by
     /// the server (see [`acks`]): their rows stay until then.
     awaiting_ack: std::sync::Mutex<HashSet<OwnedEventId>>,

@@ -211,8 +211,10 @@ async fn group_changes_between_baileys_and_matrix() {
         g.as_str(),
         "Baileys joined the group by Alice's link"
     );
-    alice
+    let (_, join) = alice
         .sync_until(WAIT, membership(&room, &bob, "join"))
         .await;
+    let reason = join["content"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("invite link"), "joined by the link: {join}");
     logged_in.bridge.stop().await;
 }

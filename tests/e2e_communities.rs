@@ -5,7 +5,7 @@
 //! it holding the group's room and the announcement group's. A group Bob
 //! links into the community joins the space, and leaves it when he unlinks
 //! it; the community renamed renames the space; Alice removed from a group
-//! takes its room out of the space.
+//! takes its room out of the space, and added back puts it in again.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -179,4 +179,17 @@ async fn a_community_is_a_space_of_its_groups() {
     assert_eq!(removed[0]["status"], "200", "{removed}");
     child_of(alice, space, garden_room, false).await;
     child_of(alice, space, announcements_room, true).await;
+
+    // Added back: the room is hers again, and in the space again.
+    let added = peer
+        .group(&garden, "add", json!({"participants": [alice_jid]}))
+        .await;
+    assert_eq!(added[0]["status"], "200", "{added}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !alice.invites().await.contains(garden_room) {
+        assert!(tokio::time::Instant::now() < deadline, "invited back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    alice.accept_invite(garden_room).await;
+    child_of(alice, space, garden_room, true).await;
 }

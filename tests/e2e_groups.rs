@@ -176,10 +176,18 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
     let turned_off = "Disappearing messages were turned off.";
     alice.sync_until(WAIT, bob_says(turned_off)).await;
 
-    // Bob adds Dave: his ghost joins. Bob removes Carol: hers is removed,
-    // and the reason says who removed her.
+    // Bob adds Dave: Bob's ghost invites his, which joins. Bob removes
+    // Carol: hers is removed, and the reason says who removed her.
     let dave_ghost = ghost(DAVE_PN);
     assert!(bob.change_group_members(&gid, "add", &[DAVE_PN]));
+    let (_, invite) = alice
+        .sync_until(WAIT, membership(&room, &dave_ghost, "invite"))
+        .await;
+    assert_eq!(
+        invite["sender"],
+        ghost(BOB_PN).as_str(),
+        "the adder: {invite}"
+    );
     alice
         .sync_until(WAIT, membership(&room, &dave_ghost, "join"))
         .await;
@@ -261,12 +269,14 @@ async fn deletions_by_whom_may_and_group_changes_reach_the_room() {
 }
 
 const ERIN_PN: &str = "15557796005";
+const FAY_PN: &str = "15557796006";
 
 /// Alice runs a group from Matrix (issue 20, point 2). In the group Bob
 /// made her an admin of, she invites Dave's ghost (Dave is added), makes
 /// him a moderator and back (admin, then not), kicks Carol's ghost (Carol
 /// is removed), invites Erin, whose privacy lets only an invite link add
-/// her (refused: a notice says why and her ghost declines), and leaves
+/// her, and Fay when the group is full (both refused: a notice says why
+/// and the ghost declines), and leaves
 /// the room (she leaves the group). In Bob's other group, where she is no
 /// admin, her kick of Bob's ghost and her making Carol a moderator are
 /// refused: notices say why and the room is put back as the group has it.
@@ -286,6 +296,7 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
     sim.account(DAVE_PN);
     let erin = sim.account(ERIN_PN);
     erin.set_privacy("groupadd", "none");
+    sim.account(FAY_PN);
     let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
     let ours = sim.create_group(BOB_PN, "Alice's too", &members).unwrap();
     assert!(bob.change_group_members(&ours, "promote", &[ALICE_PN]));
@@ -374,6 +385,19 @@ async fn the_user_runs_a_group_from_matrix_as_far_as_whatsapp_lets_them() {
         .sync_until(WAIT, membership(&room, &erin_ghost, "leave"))
         .await;
     assert!(!in_group(&ours, ERIN_PN));
+
+    // The group is full: Fay's add is refused (500), said, and her ghost
+    // declines.
+    let members = sim.group_members(&ours).unwrap().len();
+    sim.limit_group_size(members);
+    let fay_ghost = ghost(FAY_PN);
+    alice.invite(&room, &fay_ghost).await;
+    let (_, said) = alice.sync_until(WAIT, notice(&room, "invite")).await;
+    assert!(body(&said).contains("the group is full"), "{said}");
+    alice
+        .sync_until(WAIT, membership(&room, &fay_ghost, "leave"))
+        .await;
+    assert!(!in_group(&ours, FAY_PN));
 
     // In Bob's group she is no admin: the kick is refused and Bob's ghost
     // is back; Carol made a moderator is refused and put back.

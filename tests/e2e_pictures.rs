@@ -1,5 +1,6 @@
 //! Groups' pictures as their rooms' avatars, both ways (issue 20, points
-//! 1, 2 and 7): the picture a group has when its room is made, Bob's new
+//! 1, 2 and 7): the picture a group has when its room is made (and a
+//! member's, as her ghost's avatar in the room), Bob's new
 //! one (set by his ghost), Alice's avatar in Matrix becoming the group's
 //! picture, refused in a locked group where she is no admin (the avatar put
 //! back, a notice saying why), and Bob removing it; the bot's avatar from
@@ -70,7 +71,8 @@ async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
     let sim = support::bridge::start_sim().await;
     let phone = sim.account(ALICE_PN);
     let bob = sim.account(BOB_PN);
-    sim.account(CAROL_PN);
+    let carol = sim.account(CAROL_PN);
+    assert!(carol.set_picture(None, Some(&jpeg("carol"))));
     let members = [ALICE_PN.to_owned(), CAROL_PN.to_owned()];
     let gid = sim.create_group(BOB_PN, "Pictured", &members).unwrap();
     assert!(bob.set_picture(Some(&gid), Some(&jpeg("first"))));
@@ -95,6 +97,13 @@ async fn a_groups_picture_is_its_rooms_avatar_both_ways() {
         Some(jpeg("first")),
         "the group's picture when the room is made"
     );
+    // A member's picture is her ghost's avatar in the room.
+    let carol_ghost = format!("@whatsapp_{CAROL_PN}:{}", logged_in.synapse.server_name());
+    let carols = member_avatar_when(alice, (&room, &carol_ghost), |c| {
+        c["avatar_url"].is_string()
+    })
+    .await;
+    assert_eq!(carols, Some(jpeg("carol")), "a member's picture");
 
     // Bob's new picture, set by his ghost.
     assert!(bob.set_picture(Some(&gid), Some(&jpeg("second"))));

@@ -340,7 +340,19 @@ impl Intent {
 
     /// Invites `user_id` to `room_id`. Already invited or joined is fine.
     pub async fn invite(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), ClientError> {
-        let invitee = InvitationRecipient::UserId(InviteUserId::new(user_id.to_owned()));
+        self.invite_saying(room_id, user_id, None).await
+    }
+
+    /// [`Intent::invite`] with a reason in the member event.
+    pub async fn invite_saying(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let mut invitee = InviteUserId::new(user_id.to_owned());
+        invitee.reason = reason.map(str::to_owned);
+        let invitee = InvitationRecipient::UserId(invitee);
         let request = invite_user::v3::Request::new(room_id.to_owned(), invitee);
         match self.call(request, Idempotent::Yes).await {
             Ok(_) => Ok(()),
@@ -358,7 +370,17 @@ impl Intent {
 
     /// Joins a room by id or alias; returns the room id.
     pub async fn join(&self, room: &RoomOrAliasId) -> Result<OwnedRoomId, ClientError> {
-        let request = join_room_by_id_or_alias::v3::Request::new(room.to_owned());
+        self.join_saying(room, None).await
+    }
+
+    /// [`Intent::join`] with a reason in the member event.
+    pub async fn join_saying(
+        &self,
+        room: &RoomOrAliasId,
+        reason: Option<&str>,
+    ) -> Result<OwnedRoomId, ClientError> {
+        let mut request = join_room_by_id_or_alias::v3::Request::new(room.to_owned());
+        request.reason = reason.map(str::to_owned);
         let joined = self.call(request, Idempotent::Yes).await?;
         Ok(joined.room_id)
     }

@@ -101,12 +101,17 @@ pub enum RemoteEvent {
         /// Who changed it.
         by: Option<GhostId>,
     },
-    /// People joined the chat (added, or by its link).
+    /// People joined the chat: added by `by` (their ghost invites them),
+    /// or by the chat's invite link (`by_link`: their join says so).
     Joined {
         /// The chat's network id.
         chat_id: String,
         /// Who joined.
         who: Vec<GhostId>,
+        /// Who added them, if known.
+        by: Option<GhostId>,
+        /// They joined by the chat's invite link.
+        by_link: bool,
     },
     /// People were made admins of the chat, or no longer are.
     Admins {
@@ -280,11 +285,9 @@ impl<N: Network> Bridge<N> {
                     .set_portal_topic(login, chat, topic.as_deref())
                     .await?;
             }
-            RemoteEvent::Joined { who, .. } => {
-                for who in &who {
-                    self.joined_ghost(&portal, who).await?;
-                }
-            }
+            RemoteEvent::Joined {
+                who, by, by_link, ..
+            } => self.joined(&portal, &who, by.as_ref(), by_link).await?,
             RemoteEvent::Admins { who, admin, .. } => self.set_admins(&portal, &who, admin).await?,
             RemoteEvent::Members {
                 members, admins, ..
@@ -309,7 +312,11 @@ impl<N: Network> Bridge<N> {
                     .await?;
             }
             RemoteEvent::Gone { why, .. } => {
-                self.set_parent(login, &portal, None).await?;
+                // Out of its space while the user still sees the room; a
+                // failure there does not keep them in it.
+                if let Err(e) = self.set_parent(login, &portal, None).await {
+                    debug!(error = %e, "a room gone not taken out of its space");
+                }
                 self.user_gone(&portal, &login.mxid, &why).await?;
             }
             RemoteEvent::Parent { community, .. } => {
@@ -502,7 +509,7 @@ impl<N: Network> Bridge<N> {
     }
 
     /// Whether `user` is in `portal`'s room or invited to it.
-    async fn is_in_room(&self, portal: &Portal, user: &UserId) -> Result<bool, Error> {
+    pub(super) async fn is_in_room(&self, portal: &Portal, user: &UserId) -> Result<bool, Error> {
         let member = self
             .bot
             .get_state_event(&portal.room_id, "m.room.member", user.as_str())
@@ -566,6 +573,44 @@ impl<N: Network> Bridge<N> {
         let ghost = self.network_ghost(who).await?;
         self.ensure_joined(&portal.room_id, &ghost).await?;
         Ok(ghost)
+    }
+
+    /// `who` joined `portal`'s chat: each ghost not in the room yet is
+    /// invited by the ghost of `by` where it may (else the bot) and joins;
+    /// one who came by the chat's link says so in their join.
+    async fn joined(
+        &self,
+        portal: &Portal,
+        who: &[GhostId],
+        by: Option<&GhostId>,
+        by_link: bool,
+    ) -> Result<(), Error> {
+        let room = &portal.room_id;
+        let inviter = match by {
+            Some(by) => Some(self.joined_ghost(portal, by).await?),
+            None => None,
+        };
+        let reason = by_link.then(|| format!("joined by the chat's invite link on {}", N::NAME));
+        for who in who {
+            let ghost = self.network_ghost(who).await?;
+            if self.is_joined(room, ghost.user_id()).await {
+                continue;
+            }
+            let invited = match &inviter {
+                Some(inviter) => inviter.invite(room, ghost.user_id()).await,
+                None => Err(ClientError::Content("no inviter".to_owned())),
+            };
+            if invited.is_err() {
+                self.bot
+                    .invite_saying(room, ghost.user_id(), reason.as_deref())
+                    .await?;
+            }
+            ghost
+                .join_saying((&**room).into(), reason.as_deref())
+                .await?;
+            self.note_joined(room, ghost.user_id()).await;
+        }
+        Ok(())
     }
 
     /// The ghost of `who` (its name as it was); the network hears of a

@@ -30,7 +30,8 @@ pub struct Community {
 impl<N: Network> Bridge<N> {
     /// Puts `portal`'s room in the space of `community` (made on first
     /// use), taking it out of the one it was in; with `None`, out of any.
-    /// Returns whether the space was made now.
+    /// A room the user is no longer in (they left the chat) goes into no
+    /// space. Returns whether the space was made now.
     pub async fn set_parent(
         &self,
         login: &Login,
@@ -40,6 +41,9 @@ impl<N: Network> Bridge<N> {
         let (login_id, chat_id) = (&login.login_id, &portal.chat_id);
         let current = self.db.community_of(login_id, chat_id).await?;
         if current.as_ref().map(|s| &s.community_id) == community.map(|c| &c.id) {
+            return Ok(false);
+        }
+        if community.is_some() && !self.is_in_room(portal, &login.mxid).await? {
             return Ok(false);
         }
         if let Some(old) = &current {
@@ -128,7 +132,9 @@ impl<N: Network> Bridge<N> {
         Ok(vec![server])
     }
 
-    /// `child` in `space`, and `space` as `child`'s parent.
+    /// `child` in `space`, and `space` as `child`'s parent. The parent
+    /// link is best effort: in a room the user made (bound to a chat
+    /// later) the bot may lack the power, and the space holds it anyway.
     async fn link_rooms(&self, space: &RoomId, child: &RoomId) -> Result<(), Error> {
         let via = self.via()?;
         let content = SpaceChildEventContent::new(via.clone());
@@ -137,9 +143,10 @@ impl<N: Network> Bridge<N> {
             .await?;
         let mut parent = SpaceParentEventContent::new(via);
         parent.canonical = true;
-        self.bot
-            .send_state(child, &parent, space.as_str(), None)
-            .await?;
+        let linked = self.bot.send_state(child, &parent, space.as_str(), None);
+        if let Err(e) = linked.await {
+            debug!(error = %e, "the room does not name its space");
+        }
         Ok(())
     }
 

@@ -72,9 +72,12 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
                     chat_id: chat_id.clone(),
                 });
             }
+            let by_link = matches!(change.kind, GroupChangeKind::JoinedByLink(_));
             events.push(RemoteEvent::Joined {
                 chat_id: chat_id.clone(),
                 who: others,
+                by: by.clone().filter(|_| !by_link),
+                by_link,
             });
         }
         GroupChangeKind::Removed(_) | GroupChangeKind::Left(_) => {
@@ -113,9 +116,8 @@ pub(super) async fn group_change(client: &Client, change: GroupChange) -> Vec<Re
         // The subject and members of a new group are the portal's when it
         // is made.
         GroupChangeKind::Created { .. } => {}
-        GroupChangeKind::Linked { .. } | GroupChangeKind::Unlinked { .. } => {
-            events.extend(super::communities::link_event(client, &change).await);
-        }
+        // A community's links are the connector's (`communities.rs`).
+        GroupChangeKind::Linked { .. } | GroupChangeKind::Unlinked { .. } => {}
         GroupChangeKind::Other(tag) => debug!(%tag, "a group change not shown in Matrix yet"),
     }
     events
@@ -239,7 +241,7 @@ pub(super) async fn resync_groups(bridge: &Arc<Bridge>, login: &Login, client: &
             }
         }
         super::pictures::group_picture(bridge, (login, client), &chat, (None, None)).await;
-        let parent = info.parent.as_ref();
+        let parent = info.parent.as_ref().map(|p| (p, None));
         super::communities::place(bridge, (login, client), &chat, parent).await;
     }
     super::communities::refill(bridge, login, client).await;

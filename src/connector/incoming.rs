@@ -105,17 +105,7 @@ pub(super) async fn run_events(
             event @ (ClientEvent::Receipt(_)
             | ClientEvent::ChatState { .. }
             | ClientEvent::Presence { .. }
-            | ClientEvent::GroupChange(_)) => {
-                let joined = own_joined(&client, &event);
-                for remote in remote_events(&client, event).await {
-                    if let Err(e) = bridge.handle_remote(&login, remote).await {
-                        debug!(error = %e, "a WhatsApp event not bridged");
-                    }
-                }
-                if let Some(group) = joined {
-                    super::communities::joined(&bridge, (&login, &client), &group).await;
-                }
-            }
+            | ClientEvent::GroupChange(_)) => shown(&bridge, (&login, &client), event).await,
             ClientEvent::Connected => connected(&bridge, &login, &client).await,
             ClientEvent::Picture { of, author, id } => {
                 let said = (author.as_ref(), id.as_deref());
@@ -576,6 +566,28 @@ pub(super) async fn send_and_record(
         .send_remote(&portal.room_id, intent, &remote, (event_type, content))
         .await?;
     Ok(sent)
+}
+
+/// A client event the core shows (receipt, typing, presence, a group's
+/// change), then what a group change means for the user's community
+/// spaces.
+async fn shown(bridge: &Arc<Bridge>, (login, client): (&Login, &Client), event: ClientEvent) {
+    let joined = own_joined(client, &event);
+    let link = match &event {
+        ClientEvent::GroupChange(change) => super::communities::link_of(change),
+        _ => None,
+    };
+    for remote in remote_events(client, event).await {
+        if let Err(e) = bridge.handle_remote(login, remote).await {
+            debug!(error = %e, "a WhatsApp event not bridged");
+        }
+    }
+    if let Some(group) = joined {
+        super::communities::joined(bridge, (login, client), &group).await;
+    }
+    if let Some(link) = link {
+        super::communities::apply_link(bridge, (login, client), link).await;
+    }
 }
 
 /// The group the login's own account is now in, if `event` says so: made

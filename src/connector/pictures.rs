@@ -14,11 +14,14 @@
 //! the avatar of their ghost's member event in the rooms of the logins
 //! that see it (with the name each user gave them, see
 //! `incoming::show_as_known`), never the ghost's own profile avatar. It is
-//! looked at when a direct chat's room is made, for a direct chat without
-//! a look yet at each connect, and on picture notifications; a picture
+//! looked at when a direct chat's room is made (a group's: for its first
+//! members), for a direct chat without a look yet at each connect, and on
+//! picture notifications; a picture
 //! taken away or hidden is taken away in the rooms too.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ruma::events::room::avatar::RoomAvatarEventContent;
@@ -100,18 +103,86 @@ async fn sync(
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The least time between two fetches of one picture for one login: a
+/// contact (or group admin) changing theirs over and over costs the
+/// homeserver one upload per this, the last one shown in the end.
+const PICTURE_SPACING: Duration = Duration::from_secs(20);
+
+/// When each (login, contact or group) picture was fetched last, and
+/// whether a fetch is waiting for its turn.
+#[derive(Debug, Default)]
+pub struct Throttle(Mutex<HashMap<(String, String), (Instant, bool)>>);
+
+impl Throttle {
+    /// Whether to fetch now (`Ok(None)`, noted as fetched), after a wait
+    /// (`Ok(Some(wait))`: the caller fetches then), or not at all (`Err`:
+    /// a fetch already waits, and will bring the newest picture).
+    fn turn(&self, key: (String, String)) -> Result<Option<Duration>, ()> {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        map.retain(|_, (at, waiting)| *waiting || now.duration_since(*at) < PICTURE_SPACING);
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, (now, false));
+                Ok(None)
+            }
+            Some((_, true)) => Err(()),
+            Some((at, waiting)) => {
+                let next = *at + PICTURE_SPACING;
+                *at = next;
+                *waiting = true;
+                Ok(Some(next.saturating_duration_since(now)))
+            }
+        }
+    }
+
+    /// The fetch that waited has run.
+    fn done(&self, key: &(String, String)) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, waiting)) = map.get_mut(key) {
+            *waiting = false;
+        }
+    }
+}
+
 /// WhatsApp says `of`'s picture changed: by `author`, to `id` (`None`:
-/// removed).
+/// removed). At most one fetch per [`PICTURE_SPACING`] per login and
+/// picture: a change inside it is fetched when its turn comes (then the
+/// newest picture is shown, by no one in particular).
 pub(super) async fn changed(
-    bridge: &Bridge,
+    bridge: &Arc<Bridge>,
     (login, client): (&Login, &Client),
     of: &Jid,
     (author, id): (Option<&Jid>, Option<&str>),
 ) {
-    match of.is_group() {
-        true => group_picture(bridge, (login, client), of, (author, Some(id))).await,
-        false => contact_picture(bridge, (login, client), of, Some(id)).await,
-    }
+    let key = (login.login_id.clone(), of.to_non_ad().to_string());
+    let wait = match bridge.network().pictures.turn(key.clone()) {
+        Ok(None) => {
+            return match of.is_group() {
+                true => group_picture(bridge, (login, client), of, (author, Some(id))).await,
+                false => contact_picture(bridge, (login, client), of, Some(id)).await,
+            };
+        }
+        Ok(Some(wait)) => wait,
+        Err(()) => return,
+    };
+    debug!(?wait, "a picture changed again soon; fetched later");
+    let (bridge, login, client, of) = (bridge.clone(), login.clone(), client.clone(), of.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        bridge.network().pictures.done(&key);
+        let on = (&login, &client);
+        match of.is_group() {
+            true => group_picture(&bridge, on, &of, (None, None)).await,
+            false => contact_picture(&bridge, on, &of, None).await,
+        }
+    });
 }
 
 /// Brings what `login` shows of contact `user`'s picture up to date (see
@@ -186,6 +257,42 @@ async fn refresh(
         .ghost_intent(&bridge.ghost_localpart(&who))?;
     super::incoming::contact_nick_everywhere(bridge, login, (&person, &intent), true).await;
     Ok(())
+}
+
+/// How many members of a new group's room get their picture looked at
+/// when it is made: the rest as they change it (a thousand-member group
+/// would otherwise cost a thousand queries at once).
+const MEMBERS_LOOKED_AT: usize = 64;
+
+/// A group's room was made: the pictures of its members the login has
+/// not looked at yet (up to [`MEMBERS_LOOKED_AT`]).
+pub(super) async fn group_members(
+    bridge: &Bridge,
+    (login, client): (&Login, &Client),
+    members: &[Jid],
+) {
+    let mut looked = 0;
+    for member in members {
+        if looked == MEMBERS_LOOKED_AT {
+            break;
+        }
+        let person = super::addressing::by_number(client, &member.to_non_ad()).await;
+        let who = super::incoming::ghost_id(&person);
+        match bridge
+            .db()
+            .contact_picture(&login.login_id, &who.network_id)
+            .await
+        {
+            Ok(None) => {}
+            Ok(Some(_)) => continue,
+            Err(e) => {
+                debug!(error = %e, "a member's picture not looked at");
+                continue;
+            }
+        }
+        looked += 1;
+        contact_picture(bridge, (login, client), member, None).await;
+    }
 }
 
 /// At a connect: the contacts of the login's direct chats it has not
@@ -281,4 +388,34 @@ async fn refused(
         debug!(error = %e, "the room's avatar was not put back");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picture_changed_over_and_over_is_fetched_at_a_bounded_rate() {
+        let throttle = Throttle::default();
+        let key = |of: &str| ("login".to_owned(), of.to_owned());
+        assert_eq!(throttle.turn(key("carol")), Ok(None), "the first: now");
+        let Ok(Some(wait)) = throttle.turn(key("carol")) else {
+            panic!("the second soon after waits");
+        };
+        assert!(wait > PICTURE_SPACING - Duration::from_secs(1) && wait <= PICTURE_SPACING);
+        assert_eq!(throttle.turn(key("carol")), Err(()), "one waits already");
+        assert_eq!(
+            throttle.turn(key("dave")),
+            Ok(None),
+            "others are not held up"
+        );
+        throttle.done(&key("carol"));
+        let Ok(Some(wait)) = throttle.turn(key("carol")) else {
+            panic!("after the waited fetch, the next waits its turn again");
+        };
+        assert!(
+            wait > PICTURE_SPACING,
+            "counted from the waited fetch: {wait:?}"
+        );
+    }
 }

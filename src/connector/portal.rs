@@ -61,14 +61,16 @@ pub(super) async fn portal(
         }
         if let Some(parent) = &info.parent {
             let on = (login, client);
-            super::communities::place(bridge, on, chat, Some(parent)).await;
+            super::communities::place(bridge, on, chat, Some((parent, None))).await;
         }
-        // Its picture, off the message's way.
+        // Its picture and its members', off the message's way.
         let (bridge, login, client, chat) =
             (bridge.clone(), login.clone(), client.clone(), chat.clone());
+        let members = info.participants.clone();
         tokio::spawn(async move {
-            let no_notice = (None, None);
-            super::pictures::group_picture(&bridge, (&login, &client), &chat, no_notice).await;
+            let (no_notice, on) = ((None, None), (&login, &client));
+            super::pictures::group_picture(&bridge, on, &chat, no_notice).await;
+            super::pictures::group_members(&bridge, on, &members).await;
         });
     }
     if group.is_none() {
@@ -94,6 +96,11 @@ async fn group_room(
     chat: &Jid,
 ) -> Result<(OwnedRoomId, GroupInfo), IncomingError> {
     let info = client.group_info(chat).await?;
+    if info.is_community {
+        // Its groups are the chats; it is their space.
+        let why = "a community has no chat of its own".to_owned();
+        return Err(IncomingError::WhatsApp(wa_client::SendError::Refused(why)));
+    }
     let chat_id = chat.to_string();
     let new = NewPortal {
         login_id: &login.login_id,

@@ -139,6 +139,9 @@ pub(crate) struct State {
     pub(crate) recorder: record::Recorder,
     /// New groups are addressed by LID (else by phone number).
     pub(crate) lid_groups: bool,
+    /// How many members a group may have, if not the service's
+    /// ([`groups::MAX_MEMBERS`]).
+    pub(crate) group_size_limit: Option<usize>,
     /// Accounts whose phone number the server leaves out of LID-addressed
     /// stanzas to others (no `sender_pn`, `participant_pn`, member
     /// `phone_number`).
@@ -511,6 +514,12 @@ impl Sim {
     /// phone-number addressed (the default here).
     pub fn address_groups_by_lid(&self, on: bool) {
         self.shared.state().lid_groups = on;
+    }
+
+    /// Lets groups have at most `limit` members (the service's is
+    /// 1024): adding more is refused (`error="500"`, group full).
+    pub fn limit_group_size(&self, limit: usize) {
+        self.shared.state().group_size_limit = Some(limit);
     }
 
     /// The picture (JPEG) of an account or group, as WhatsApp has it.

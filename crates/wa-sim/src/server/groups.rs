@@ -14,6 +14,11 @@ use wa_core::jid::{Jid, Server};
 use super::communities::{self, Community};
 use super::{Shared, State, unix_now};
 
+/// How many members a group may have: 1024, WhatsApp's published limit.
+/// A member more is refused with `error="500"` (open-wa
+/// `AddParticipantErrorStatusCode::GROUP_FULL`).
+pub const MAX_MEMBERS: usize = 1024;
+
 /// A group's state on the server.
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -486,10 +491,16 @@ fn change_members(state: &mut State, ask: &Ask<'_>, group: &Group, tag: &str) ->
             .collect(),
         _ => Vec::new(),
     };
+    let limit = state.group_size_limit.unwrap_or(MAX_MEMBERS);
     if let Some(g) = state.groups.get_mut(to.user()) {
         for pn in users {
             if refused.contains(&pn) {
                 answers.push(invite_instead(&pn));
+                continue;
+            }
+            if tag == "add" && !g.members.contains_key(&pn) && g.members.len() >= limit {
+                let full = Node::new("participant").attr("jid", Jid::user_jid(pn.clone()));
+                answers.push(full.attr("error", "500"));
                 continue;
             }
             let ok = match tag {
