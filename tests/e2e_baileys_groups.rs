@@ -6,7 +6,10 @@
 //! `groupParticipantsUpdate`, `groupSettingUpdate`) shows in Alice's room;
 //! what Alice changes in Matrix shows in Baileys' `groupMetadata`; a link
 //! Baileys makes (`groupInviteCode`) resolves from Matrix, and Baileys joins
-//! by the link Alice gets (`groupAcceptInvite`). So wa-sim answers
+//! by the link Alice gets (`groupAcceptInvite`); a group picture Baileys
+//! sets (`updateProfilePicture`) is the room's avatar, and the room's
+//! avatar Alice sets is what Baileys fetches (`profilePictureUrl`). So
+//! wa-sim answers
 //! Baileys' stanzas for these as it answers ours.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,6 +17,7 @@ mod support;
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde_json::{Value, json};
 use support::baileys::baileys_dir;
 use support::login::start_logged_in;
@@ -177,6 +181,37 @@ async fn group_changes_between_baileys_and_matrix() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(metadata["announce"], true, "{metadata}");
+
+    // Pictures: Baileys' updateProfilePicture is the room's avatar, set by
+    // Bob's ghost (the bytes the server keeps: Baileys re-encodes them);
+    // Alice's avatar in Matrix is what Baileys fetches as the group's.
+    peer.group(&g, "picture", json!({"color": 0x3366_99ff_u32}))
+        .await;
+    let bob_ghost = ghost(BOB_PN);
+    let (_, set) = alice
+        .sync_until(WAIT, |r, e| {
+            r == room && e["type"] == "m.room.avatar" && e["sender"] == bob_ghost.as_str()
+        })
+        .await;
+    let shown = alice
+        .download_media(set["content"]["url"].as_str().unwrap())
+        .await;
+    assert_eq!(Some(shown), sim.picture(&gid), "Baileys' picture");
+    let ours = b"\xff\xd8\xff\xe0set in Matrix".to_vec();
+    let mxc = alice.upload_media("image/jpeg", ours.clone()).await;
+    alice
+        .send_state(&room, "m.room.avatar", "", &json!({ "url": mxc }))
+        .await;
+    let want = base64::engine::general_purpose::STANDARD.encode(&ours);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let seen = peer.group(&g, "picture-of", json!({})).await;
+        if seen == want.as_str() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "Baileys sees {seen}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 
     // Links: Baileys' code resolves from Matrix; Bob leaves, then joins
     // again by the link Alice gets in the room.

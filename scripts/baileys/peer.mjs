@@ -39,7 +39,10 @@
 //        it, null if it found none), community-link / community-unlink
 //        (+"child": communityLinkGroup / communityUnlinkGroup of group "child"
 //        to community "group"), community-linked (communityFetchLinkedGroups,
-//        result {communityJid,isCommunity,linkedGroups:[{id,subject,..}]})
+//        result {communityJid,isCommunity,linkedGroups:[{id,subject,..}]});
+//        pictures: picture (+"color": updateProfilePicture of the group with
+//        a one-colour JPEG made with jimp), picture-of (profilePictureUrl,
+//        result the picture's bytes in base64, null when it has none)
 //
 // Events (stdout):
 //   {"event":"qr","qr":".."}                  each QR shown
@@ -609,6 +612,23 @@ const groupCommand = async (cmd) => {
       return sock.communityUnlinkGroup(cmd.child, g);
     case 'community-linked':
       return sock.communityFetchLinkedGroups(g);
+    case 'picture': {
+      // A real JPEG (Baileys re-encodes it with jimp): one colour, 64x64.
+      const { Jimp } = await import('jimp');
+      const image = new Jimp({ width: 64, height: 64, color: cmd.color ?? 0x336699ff });
+      const jpeg = await image.getBuffer('image/jpeg');
+      await sock.updateProfilePicture(g, jpeg);
+      return null;
+    }
+    case 'picture-of': {
+      // The group's picture as Baileys sees it: its URL, then its bytes.
+      const url = await sock.profilePictureUrl(g, 'image').catch(() => null);
+      if (!url) {
+        return null;
+      }
+      const res = await fetch(url);
+      return Buffer.from(await res.arrayBuffer()).toString('base64');
+    }
     default:
       throw new Error(`unknown group action ${cmd.action}`);
   }
