@@ -18,6 +18,7 @@ pub mod login;
 pub mod message;
 mod network;
 mod outbound;
+pub mod placeholder;
 pub mod portal;
 pub mod qr;
 pub mod queue;

@@ -26,6 +26,7 @@ pub mod presence;
 mod relations;
 pub mod settings;
 mod to_matrix;
+mod unreadable;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -51,6 +51,7 @@ mod messages;
 mod outbound;
 mod people;
 mod pictures;
+mod placeholders;
 mod polls;
 mod portals;
 mod prune;
@@ -67,6 +68,7 @@ pub use history::{HistoryChat, HistoryChunk, HistoryMessage};
 pub use messages::Message;
 pub use people::DirectChat;
 pub use pictures::ContactPicture;
+pub use placeholders::Placeholder;
 pub use polls::{MatrixPoll, Poll};
 pub use portals::{Ghost, Portal, PortalKind};
 pub use reactions::Reaction;
@@ -437,6 +439,11 @@ const SQLITE_MIGRATIONS: MigrationList = &[
         "communities as spaces",
         include_str!("../migrations/sqlite/0021_community_spaces.sql"),
     ),
+    (
+        22,
+        "placeholders of unreadable messages",
+        include_str!("../migrations/sqlite/0022_placeholders.sql"),
+    ),
 ];
 
 /// `migrations/postgres`, compiled in.
@@ -545,6 +552,11 @@ const POSTGRES_MIGRATIONS: MigrationList = &[
         21,
         "communities as spaces",
         include_str!("../migrations/postgres/0021_community_spaces.sql"),
+    ),
+    (
+        22,
+        "placeholders of unreadable messages",
+        include_str!("../migrations/postgres/0022_placeholders.sql"),
     ),
 ];
 

@@ -24,6 +24,8 @@ mod communities;
 mod history;
 #[path = "store/people.rs"]
 mod people;
+#[path = "store/placeholders.rs"]
+mod placeholders;
 #[path = "store/polls.rs"]
 mod polls;
 #[path = "store/portal_creations.rs"]

@@ -55,7 +55,9 @@ impl RemoteMessage {
 impl<N: Network> Bridge<N> {
     /// Sends `m`'s converted event (`event_type`, `content`) into `room`
     /// as `intent`, with the message's own time, and records it; returns
-    /// the event id. A record already there is fine (a repeat).
+    /// the event id. A record already there is fine (a repeat). A
+    /// placeholder standing in its place is replaced (see
+    /// [`super::placeholder`]).
     pub async fn send_remote(
         &self,
         room: &RoomId,
@@ -63,6 +65,11 @@ impl<N: Network> Bridge<N> {
         m: &RemoteMessage,
         (event_type, content): (&str, &Value),
     ) -> Result<OwnedEventId, Error> {
+        // A notice stood in its place while it could not be read.
+        let replaced = self.replace_placeholder(room, intent, m, (event_type, content));
+        if let Some(event_id) = replaced.await? {
+            return Ok(event_id);
+        }
         let event_id = intent
             .send_message_event(room, event_type, content, &m.txn_id(""), Some(m.ts_ms))
             .await?;

@@ -107,6 +107,9 @@ pub(super) async fn run_events(
             | ClientEvent::Presence { .. }
             | ClientEvent::GroupChange(_)) => shown(&bridge, (&login, &client), event).await,
             ClientEvent::Connected => connected(&bridge, &login, &client).await,
+            event @ ClientEvent::Undecryptable { .. } => {
+                super::unreadable::undecryptable(&bridge, (&login, &client), event).await;
+            }
             ClientEvent::Picture { of, author, id } => {
                 let said = (author.as_ref(), id.as_deref());
                 super::pictures::changed(&bridge, (&login, &client), &of, said).await;

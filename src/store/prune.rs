@@ -4,7 +4,8 @@
 //! - `appservice_transactions`: 7 days (the homeserver retries a
 //!   transaction for hours, not weeks).
 //! - `wa_seen_messages` and `wa_unacked_messages` (decrypted messages whose
-//!   receipt never went out): 30 days, about as long as WhatsApp's server
+//!   receipt never went out), and `placeholders` (notices in place of
+//!   messages not read yet): 30 days, about as long as WhatsApp's server
 //!   keeps a message for a device that is away.
 //! - `history_messages`: as soon as their chat's backfill has bridged
 //!   past them (messages older than the newest bridged are never bridged
@@ -22,7 +23,8 @@ pub const SEEN_KEPT_SECONDS: u64 = 30 * 24 * 3600;
 pub struct Pruned {
     /// Handled transaction ids.
     pub transactions: u64,
-    /// Seen message ids and kept unacked messages, over all logins.
+    /// Seen message ids, kept unacked messages and placeholders, over all
+    /// logins.
     pub seen: u64,
     /// Bridged history messages.
     pub history: u64,
@@ -42,6 +44,7 @@ impl Database {
         for sql in [
             "DELETE FROM wa_seen_messages WHERE seen_at < $1",
             "DELETE FROM wa_unacked_messages WHERE kept_at < $1",
+            "DELETE FROM placeholders WHERE created_at < $1",
         ] {
             let n = with_pool!(&self.pool, |p| {
                 sqlx::query(sql)

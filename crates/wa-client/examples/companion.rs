@@ -413,12 +413,15 @@ fn emit_event(event: &ClientEvent) -> bool {
             chat,
             sender,
             error,
+            gave_up,
+            ..
         } => json!({
             "event": "undecryptable",
             "id": id,
             "chat": chat.to_string(),
             "sender": sender.to_string(),
             "error": error,
+            "gave_up": gave_up,
         }),
         ClientEvent::Receipt(r) => json!({
             "event": "receipt",

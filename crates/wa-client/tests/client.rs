@@ -432,7 +432,10 @@ async fn a_message_we_cannot_decrypt_is_recovered_by_a_retry_receipt() {
     sim.corrupt_next("15554440060", client.jid().device(), 1);
     let id = bob.send_text("15554440060", "second try").await.unwrap();
     let failed = wait_for(&mut events, |e| match e {
-        ClientEvent::Undecryptable { id, .. } => Some(id.clone()),
+        ClientEvent::Undecryptable { id, gave_up, .. } => {
+            assert!(!gave_up, "the first failure is asked for again");
+            Some(id.clone())
+        }
         ClientEvent::Message(m) => panic!("a damaged message decrypted: {m:?}"),
         _ => None,
     })

@@ -61,6 +61,10 @@ pub enum ClientEvent {
         sender: Jid,
         /// Why decryption failed.
         error: String,
+        /// When it was sent (unix seconds; now if the stanza does not say).
+        timestamp: u64,
+        /// The retries are used up: it is not asked for again.
+        gave_up: bool,
     },
     /// Receipts for messages we sent (or, from our own devices, read).
     Receipt(Receipt),

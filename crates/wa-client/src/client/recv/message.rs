@@ -624,16 +624,23 @@ impl<'a> Stanza<'a> {
             *c
         };
         warn!(%id, %sender, count, %error, "could not decrypt a message");
-        if count <= wa_core::retry::MAX_COUNT {
+        let gave_up = count > wa_core::retry::MAX_COUNT;
+        if !gave_up {
             let receipt = send::retry_receipt(shared, node, count).await?;
             self.conn.send(&receipt).await?;
         }
+        let timestamp = node
+            .attr_str("t")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(unix_now);
         shared
             .emit(ClientEvent::Undecryptable {
                 id,
                 chat: self.chat.clone(),
                 sender: sender.clone(),
                 error,
+                timestamp,
+                gave_up,
             })
             .await;
         Ok(())

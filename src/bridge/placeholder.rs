@@ -1,0 +1,167 @@
+//! Placeholders: a network message that cannot be read yet (WhatsApp: not
+//! decrypted, asked for again) gets a notice in its place at once, from
+//! its sender, so the conversation is not silent. When the message comes,
+//! it replaces the notice in place (an edit of the same event, which then
+//! stands for the message: replies, reactions and receipts find it); when
+//! the network gives up, the notice says the message was lost. A message
+//! that cannot be an edit of a notice (a poll, a sticker, a reply: an edit
+//! cannot change the type or add a relation) takes the notice away and
+//! comes as an event of its own.
+
+use ruma::events::room::message::RoomMessageEventContent;
+use ruma::{OwnedEventId, RoomId};
+use serde_json::{Value, json};
+use tracing::debug;
+
+use super::message::RemoteMessage;
+use super::{Bridge, Error, Network};
+use crate::appservice::{ClientError, Intent};
+use crate::store::Placeholder;
+
+impl RemoteMessage {
+    /// Its key in the store.
+    fn key(&self) -> (&str, &str, &str, &str) {
+        (
+            &self.login_id,
+            &self.chat_id,
+            &self.sender_id,
+            &self.message_id,
+        )
+    }
+}
+
+impl<N: Network> Bridge<N> {
+    /// `m` cannot be read yet: a notice in its place, from `intent`, once
+    /// (then kept). With `lost`, the network gave up: the notice says so
+    /// (it is edited if it was shown waiting).
+    pub async fn placeholder(
+        &self,
+        room: &RoomId,
+        intent: &Intent,
+        m: &RemoteMessage,
+        lost: bool,
+    ) -> Result<(), Error> {
+        let key = m.key();
+        if self
+            .db
+            .message_by_network_id(key.0, key.1, key.2, key.3)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let waiting = format!(
+            "Waiting for this message; it may take a while. Opening {} on your phone can help.",
+            N::NAME
+        );
+        let lost_text = format!(
+            "This message could not be decrypted. Open {} on your phone to read it.",
+            N::NAME
+        );
+        let event_id = match self.db.placeholder(key).await? {
+            None => {
+                let text = if lost { lost_text } else { waiting };
+                let content = RoomMessageEventContent::notice_plain(text);
+                let txn = m.txn_id("-waiting");
+                intent.send(room, &content, &txn, Some(m.ts_ms)).await?
+            }
+            Some(p) if lost && !p.failed && p.room_id == room => {
+                let content = RoomMessageEventContent::notice_plain(lost_text);
+                let content = serde_json::to_value(content)
+                    .map_err(|e| ClientError::Content(e.to_string()))?;
+                let edit = replacing(&p.event_id, &content);
+                let txn = m.txn_id("-lost");
+                intent
+                    .send_message_event(room, "m.room.message", &edit, &txn, None)
+                    .await?;
+                p.event_id
+            }
+            Some(_) => return Ok(()),
+        };
+        let placeholder = Placeholder {
+            room_id: room.to_owned(),
+            event_id,
+            failed: lost,
+        };
+        let now = crate::store::now_ms() / 1000;
+        self.db.save_placeholder(key, &placeholder, now).await?;
+        Ok(())
+    }
+
+    /// Sends `m` in place of its placeholder, if one stands in `room`:
+    /// `Some(event)` (the placeholder's, which now stands for `m`, or a new
+    /// one); `None` when there is none and `m` is sent as usual.
+    pub(super) async fn replace_placeholder(
+        &self,
+        room: &RoomId,
+        intent: &Intent,
+        m: &RemoteMessage,
+        (event_type, content): (&str, &Value),
+    ) -> Result<Option<OwnedEventId>, Error> {
+        let Some(p) = self.db.placeholder(m.key()).await? else {
+            return Ok(None);
+        };
+        if p.room_id != room {
+            return Ok(None);
+        }
+        if event_type != "m.room.message" || content.get("m.relates_to").is_some() {
+            // Not an edit of a notice (another type, or a reply: an edit
+            // cannot add the relation): the notice goes, the message comes.
+            let txn = m.txn_id("-unwait");
+            if let Err(e) = intent.redact(room, &p.event_id, None, &txn).await {
+                debug!(error = %e, "a placeholder not taken away");
+            }
+            self.db.drop_placeholder(m.key()).await?;
+            return Ok(None);
+        }
+        let edit = replacing(&p.event_id, content);
+        intent
+            .send_message_event(room, event_type, &edit, &m.txn_id("-read"), None)
+            .await?;
+        self.record_remote(room, m, &p.event_id).await?;
+        self.db.drop_placeholder(m.key()).await?;
+        Ok(Some(p.event_id))
+    }
+}
+
+/// An edit (`m.replace`) of `event` to `content`: the new content under
+/// `m.new_content` (without relations: an edit cannot change them), with a
+/// fallback body marked as an edit for clients that show edits as
+/// messages.
+fn replacing(event: &ruma::EventId, content: &Value) -> Value {
+    let mut new_content = content.clone();
+    if let Some(obj) = new_content.as_object_mut() {
+        obj.remove("m.relates_to");
+    }
+    let mut edit = new_content.clone();
+    let body = content["body"].as_str().unwrap_or_default();
+    edit["body"] = json!(format!("* {body}"));
+    if let Some(formatted) = content["formatted_body"].as_str() {
+        edit["formatted_body"] = json!(format!("* {formatted}"));
+    }
+    edit["m.new_content"] = new_content;
+    edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": event });
+    edit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_carries_the_new_content_without_its_relations() {
+        let event = ruma::event_id!("$placeholder:x");
+        let content = json!({
+            "msgtype": "m.text",
+            "body": "hello",
+            "m.relates_to": { "m.in_reply_to": { "event_id": "$other:x" } },
+        });
+        let edit = replacing(event, &content);
+        assert_eq!(edit["body"], "* hello");
+        assert_eq!(edit["msgtype"], "m.text");
+        assert_eq!(edit["m.new_content"]["body"], "hello");
+        assert!(edit["m.new_content"]["m.relates_to"].is_null());
+        assert_eq!(edit["m.relates_to"]["rel_type"], "m.replace");
+        assert_eq!(edit["m.relates_to"]["event_id"], "$placeholder:x");
+    }
+}
