@@ -454,6 +454,13 @@ fn emit_event(event: &ClientEvent) -> bool {
             "state": format!("{state:?}").to_lowercase(),
         }),
         ClientEvent::GroupChange(g) => group_change_json(g),
+        ClientEvent::Call(c) => json!({
+            "event": "call",
+            "id": c.id,
+            "creator": c.creator.to_string(),
+            "group": c.group.as_ref().map(ToString::to_string),
+            "action": format!("{:?}", c.action),
+        }),
         ClientEvent::DevicesChanged { user } => {
             json!({"event": "devices_changed", "user": user.to_string()})
         }

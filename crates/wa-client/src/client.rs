@@ -16,6 +16,7 @@
 //! store continues the same device.
 
 mod appstate;
+mod calls;
 mod communities;
 mod contacts;
 mod event;
@@ -32,6 +33,7 @@ mod tokens;
 
 pub use appstate::AppStateSyncError;
 pub(crate) use appstate::now_ms;
+pub use calls::{Call, CallAction};
 pub use communities::{LinkKind, LinkedGroup};
 pub use contacts::OnWhatsApp;
 pub use event::{

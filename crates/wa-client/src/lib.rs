@@ -20,8 +20,8 @@ pub mod socket;
 pub mod store;
 
 pub use client::{
-    Addressing, AppStateChange, AppStateSyncError, Backoff, ChatState, Client, ClientError,
-    ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
+    Addressing, AppStateChange, AppStateSyncError, Backoff, Call, CallAction, ChatState, Client,
+    ClientError, ClientEvent, ClientOptions, GroupChange, GroupChangeKind, GroupInfo, GroupSetting,
     HistoryNotice, INVITE_LINK_PREFIX, IncomingMessage, LinkJoin, LinkKind, LinkedGroup,
     MemberChange, MemberOutcome, MessageAck, OnWhatsApp, PendingSend, Picture, Receipt,
     ReceiptKind, SendError, Sent,

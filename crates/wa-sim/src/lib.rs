@@ -18,8 +18,8 @@ pub mod server;
 pub use media::MediaFault;
 pub use phone::{
     AppStateView, HistoryFault, HistoryScript, PatchFault, PeerReceipt, Phone, PhoneError,
-    PhoneUpload, ReadReceipt, Received, ScanError, ScriptChat, ScriptMessage, SeenChatState,
-    Sender, SentHistory,
+    PhoneUpload, ReadReceipt, Received, Ringing, ScanError, ScriptChat, ScriptMessage,
+    SeenChatState, Sender, SentHistory,
 };
 pub use server::appstate::PushOutcome;
 pub use server::{Registration, Routed, Sim};

@@ -18,6 +18,7 @@ use crate::server::{PairRequest, Push, Shared, unix_now};
 
 pub(crate) mod appstate;
 mod bot;
+mod calls;
 mod communities;
 pub(crate) mod device;
 pub(crate) mod history;
@@ -27,6 +28,7 @@ mod rich;
 pub(crate) mod seen;
 
 pub use appstate::{AppStateView, PatchFault};
+pub use calls::Ringing;
 pub use device::{PhoneError, Received};
 pub use history::{
     HistoryFault, HistoryScript, PeerReceipt, ScriptChat, ScriptMessage, Sender, SentHistory,

@@ -77,6 +77,9 @@ pub enum ClientEvent {
         /// Last seen (unix seconds), when given.
         last_seen: Option<u64>,
     },
+    /// A call rang, was taken, declined or ended (see
+    /// [`super::calls`]); the stanza was acknowledged.
+    Call(super::calls::Call),
     /// Typing state in a chat.
     ChatState {
         /// The chat.

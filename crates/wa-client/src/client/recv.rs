@@ -169,6 +169,9 @@ async fn handle(shared: &Arc<Shared>, conn: &Connection, node: &Node) -> Result<
         }
         "call" => {
             ack(conn, node, "call").await?;
+            if let Some(call) = super::calls::parse(node) {
+                shared.emit(ClientEvent::Call(call)).await;
+            }
             Ok(())
         }
         _ => {
