@@ -189,6 +189,10 @@ pub struct Bridge {
     /// Matrix), not as text; clients that do not know polls show nothing.
     #[serde(default)]
     pub polls_as_events: bool,
+    /// A notice in the chat when a WhatsApp call rings, then how it ended
+    /// (missed, taken on another device, over). The bridge takes no calls.
+    #[serde(default = "default_true")]
+    pub call_notices: bool,
 }
 
 /// `bridge.presence`.
@@ -521,6 +525,7 @@ impl Default for Bridge {
             max_media_bytes: default_max_media_bytes(),
             presence: Presence::default(),
             polls_as_events: false,
+            call_notices: true,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod acks;
 mod addressing;
 mod appstate;
 mod backfill;
+mod calls;
 mod communities;
 pub mod ephemeral;
 mod from_matrix;
@@ -61,6 +62,8 @@ pub struct WhatsApp {
     ephemeral: ephemeral::State,
     /// Who shows online on WhatsApp.
     presence: presence::State,
+    /// The calls shown ringing, until they end.
+    calls: calls::Ringing,
     /// When each picture was last fetched, so a contact or group changing
     /// theirs over and over is fetched at a bounded rate.
     pictures: pictures::Throttle,

@@ -5,7 +5,7 @@
 //! redactions and receipts.
 
 use ruma::{EventId, OwnedEventId, RoomId};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Bridge, Error, Network};
 use crate::appservice::Intent;
@@ -98,5 +98,47 @@ impl<N: Network> Bridge<N> {
             Ok(()) | Err(StoreError::Duplicate { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// An edit (`m.replace`) of `event` to `content`: the new content under
+/// `m.new_content` (without relations: an edit cannot change them), with a
+/// fallback body marked as an edit for clients that show edits as
+/// messages.
+pub fn replacement(event: &ruma::EventId, content: &Value) -> Value {
+    let mut new_content = content.clone();
+    if let Some(obj) = new_content.as_object_mut() {
+        obj.remove("m.relates_to");
+    }
+    let mut edit = new_content.clone();
+    let body = content["body"].as_str().unwrap_or_default();
+    edit["body"] = json!(format!("* {body}"));
+    if let Some(formatted) = content["formatted_body"].as_str() {
+        edit["formatted_body"] = json!(format!("* {formatted}"));
+    }
+    edit["m.new_content"] = new_content;
+    edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": event });
+    edit
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_carries_the_new_content_without_its_relations() {
+        let event = ruma::event_id!("$placeholder:x");
+        let content = json!({
+            "msgtype": "m.text",
+            "body": "hello",
+            "m.relates_to": { "m.in_reply_to": { "event_id": "$other:x" } },
+        });
+        let edit = replacement(event, &content);
+        assert_eq!(edit["body"], "* hello");
+        assert_eq!(edit["msgtype"], "m.text");
+        assert_eq!(edit["m.new_content"]["body"], "hello");
+        assert!(edit["m.new_content"]["m.relates_to"].is_null());
+        assert_eq!(edit["m.relates_to"]["rel_type"], "m.replace");
+        assert_eq!(edit["m.relates_to"]["event_id"], "$placeholder:x");
     }
 }

@@ -10,10 +10,10 @@
 
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedEventId, RoomId};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tracing::debug;
 
-use super::message::RemoteMessage;
+use super::message::{RemoteMessage, replacement};
 use super::{Bridge, Error, Network};
 use crate::appservice::{ClientError, Intent};
 use crate::store::Placeholder;
@@ -69,7 +69,7 @@ impl<N: Network> Bridge<N> {
                 let content = RoomMessageEventContent::notice_plain(lost_text);
                 let content = serde_json::to_value(content)
                     .map_err(|e| ClientError::Content(e.to_string()))?;
-                let edit = replacing(&p.event_id, &content);
+                let edit = replacement(&p.event_id, &content);
                 let txn = m.txn_id("-lost");
                 intent
                     .send_message_event(room, "m.room.message", &edit, &txn, None)
@@ -114,54 +114,12 @@ impl<N: Network> Bridge<N> {
             self.db.drop_placeholder(m.key()).await?;
             return Ok(None);
         }
-        let edit = replacing(&p.event_id, content);
+        let edit = replacement(&p.event_id, content);
         intent
             .send_message_event(room, event_type, &edit, &m.txn_id("-read"), None)
             .await?;
         self.record_remote(room, m, &p.event_id).await?;
         self.db.drop_placeholder(m.key()).await?;
         Ok(Some(p.event_id))
-    }
-}
-
-/// An edit (`m.replace`) of `event` to `content`: the new content under
-/// `m.new_content` (without relations: an edit cannot change them), with a
-/// fallback body marked as an edit for clients that show edits as
-/// messages.
-fn replacing(event: &ruma::EventId, content: &Value) -> Value {
-    let mut new_content = content.clone();
-    if let Some(obj) = new_content.as_object_mut() {
-        obj.remove("m.relates_to");
-    }
-    let mut edit = new_content.clone();
-    let body = content["body"].as_str().unwrap_or_default();
-    edit["body"] = json!(format!("* {body}"));
-    if let Some(formatted) = content["formatted_body"].as_str() {
-        edit["formatted_body"] = json!(format!("* {formatted}"));
-    }
-    edit["m.new_content"] = new_content;
-    edit["m.relates_to"] = json!({ "rel_type": "m.replace", "event_id": event });
-    edit
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_edit_carries_the_new_content_without_its_relations() {
-        let event = ruma::event_id!("$placeholder:x");
-        let content = json!({
-            "msgtype": "m.text",
-            "body": "hello",
-            "m.relates_to": { "m.in_reply_to": { "event_id": "$other:x" } },
-        });
-        let edit = replacing(event, &content);
-        assert_eq!(edit["body"], "* hello");
-        assert_eq!(edit["msgtype"], "m.text");
-        assert_eq!(edit["m.new_content"]["body"], "hello");
-        assert!(edit["m.new_content"]["m.relates_to"].is_null());
-        assert_eq!(edit["m.relates_to"]["rel_type"], "m.replace");
-        assert_eq!(edit["m.relates_to"]["event_id"], "$placeholder:x");
     }
 }

@@ -107,6 +107,9 @@ pub(super) async fn run_events(
             | ClientEvent::Presence { .. }
             | ClientEvent::GroupChange(_)) => shown(&bridge, (&login, &client), event).await,
             ClientEvent::Connected => connected(&bridge, &login, &client).await,
+            ClientEvent::Call(call) => {
+                super::calls::call(&bridge, (&login, &client), call).await;
+            }
             event @ ClientEvent::Undecryptable { .. } => {
                 super::unreadable::undecryptable(&bridge, (&login, &client), event).await;
             }

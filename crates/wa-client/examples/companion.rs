@@ -454,13 +454,7 @@ fn emit_event(event: &ClientEvent) -> bool {
             "state": format!("{state:?}").to_lowercase(),
         }),
         ClientEvent::GroupChange(g) => group_change_json(g),
-        ClientEvent::Call(c) => json!({
-            "event": "call",
-            "id": c.id,
-            "creator": c.creator.to_string(),
-            "group": c.group.as_ref().map(ToString::to_string),
-            "action": format!("{:?}", c.action),
-        }),
+        ClientEvent::Call(c) => call_json(c),
         ClientEvent::DevicesChanged { user } => {
             json!({"event": "devices_changed", "user": user.to_string()})
         }
@@ -487,6 +481,17 @@ fn emit_event(event: &ClientEvent) -> bool {
         }),
     };
     emit_json(&value)
+}
+
+/// The `call` event line.
+fn call_json(c: &wa_client::Call) -> Value {
+    json!({
+        "event": "call",
+        "id": c.id,
+        "creator": c.creator.to_string(),
+        "group": c.group.as_ref().map(ToString::to_string),
+        "action": format!("{:?}", c.action),
+    })
 }
 
 /// The `group` event line for a group change.
