@@ -14,11 +14,9 @@ use ruma::events::room::message::RoomMessageEventContent;
 use tracing::debug;
 use wa_client::{Call, CallAction, Client};
 use wa_core::jid::Jid;
-use wa_core::proto::Message as WaMessage;
 
-use super::incoming::{Incoming, IncomingError, already_bridged, ghost_id};
+use super::incoming::{IncomingError, ghost_id, stand_in};
 use crate::appservice::ClientError;
-use crate::bridge::change::RemoteSender;
 use crate::bridge::message::replacement;
 use crate::connector::Bridge;
 use crate::store::{Login, now_ms};
@@ -100,28 +98,14 @@ async fn ring(
     } else {
         format!("Incoming {group}{}: answer it on your phone.", kind(video))
     };
-    let nothing = WaMessage::default();
     let message_id = format!("call-{}", call.id);
-    let m = Incoming {
-        chat: &chat,
-        sender: &creator,
-        id: &message_id,
-        from_me: false,
-        push_name: None,
-        message: &nothing,
-        ts_ms: call.timestamp.saturating_mul(1000),
-    };
-    if already_bridged(bridge, login, &m).await? {
+    let (key, ts_ms) = (
+        (&chat, &creator, message_id.as_str()),
+        call.timestamp.saturating_mul(1000),
+    );
+    let Some((portal, remote, actor)) = stand_in(bridge, (login, client), key, ts_ms).await? else {
         return Ok(());
-    }
-    let portal = super::portal::portal(bridge, login, client, &chat, None).await?;
-    let remote = m.remote(login);
-    let who = RemoteSender {
-        ghost: ghost_id(&creator),
-        name: None,
     };
-    let actor = bridge.actor(&login.mxid, &remote, &who).await?;
-    bridge.ensure_joined(&portal.room_id, &actor.intent).await?;
     let content = serde_json::to_value(RoomMessageEventContent::notice_plain(text))
         .map_err(|e| ClientError::Content(e.to_string()))?;
     let sent = bridge.send_remote(

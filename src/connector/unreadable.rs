@@ -9,10 +9,8 @@ use std::sync::Arc;
 use tracing::debug;
 use wa_client::{Client, ClientEvent};
 use wa_core::jid::Jid;
-use wa_core::proto::Message as WaMessage;
 
-use super::incoming::{Incoming, IncomingError, already_bridged, ghost_id};
-use crate::bridge::change::RemoteSender;
+use super::incoming::{IncomingError, stand_in};
 use crate::connector::Bridge;
 use crate::store::Login;
 
@@ -66,30 +64,13 @@ async fn placeholder(
         .await
         .to_non_ad();
     let sender = super::addressing::by_number(client, &u.sender).await;
-    let from_me = super::addressing::is_own(client, &sender);
-    let nothing = WaMessage::default();
-    let m = Incoming {
-        chat: &chat,
-        sender: &sender,
-        id: &u.id,
-        from_me,
-        push_name: None,
-        message: &nothing,
-        ts_ms: u.timestamp.saturating_mul(1000),
-    };
-    if already_bridged(bridge, login, &m).await? {
+    let ts_ms = u.timestamp.saturating_mul(1000);
+    let on = (login, client);
+    let Some((portal, remote, actor)) =
+        stand_in(bridge, on, (&chat, &sender, &u.id), ts_ms).await?
+    else {
         return Ok(());
-    }
-    let portal = super::portal::portal(bridge, login, client, &chat, None).await?;
-    let remote = m.remote(login);
-    let who = RemoteSender {
-        ghost: ghost_id(&sender),
-        name: None,
     };
-    let actor = bridge.actor(&login.mxid, &remote, &who).await?;
-    if !actor.as_user {
-        bridge.ensure_joined(&portal.room_id, &actor.intent).await?;
-    }
     bridge
         .placeholder(&portal.room_id, &actor.intent, &remote, u.gave_up)
         .await?;
