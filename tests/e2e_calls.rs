@@ -1,8 +1,9 @@
 //! Calls are not silent (issue 21, point 1), against a real Synapse and
 //! wa-sim: Bob's video call rings as a notice from his ghost in the chat
 //! (the chat's room made by the call), edited when Alice takes it on her
-//! phone and again when it is over; a voice call that rings out is edited
-//! to missed; a group call rings in the group's room.
+//! phone and again when it is over; one she declines says so (and stays
+//! so when it ends); a voice call that rings out is edited to missed; a
+//! group call rings in the group's room.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -69,6 +70,14 @@ async fn calls_ring_in_the_chat_and_say_how_they_ended() {
     edited(alice, &room, (&bob_ghost, &rang), taken).await;
     bob.end_call(&ringing, None);
     edited(alice, &room, (&bob_ghost, &rang), "The video call is over.").await;
+
+    // A call Alice declines on her phone.
+    let ringing = bob.call(ALICE_PN, false);
+    let rang = bob_says(&room, "Incoming voice call: answer it on your phone.").await;
+    phone.decline_call(&ringing);
+    let declined = "Incoming voice call, declined on another device.";
+    edited(alice, &room, (&bob_ghost, &rang), declined).await;
+    bob.end_call(&ringing, None);
 
     // A voice call nobody takes.
     let ringing = bob.call(ALICE_PN, false);

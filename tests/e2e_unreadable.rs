@@ -3,8 +3,9 @@
 //! bridge shows at once as a placeholder from its sender's ghost; the
 //! retry brings it, and it replaces the placeholder in place (an edit of
 //! the same event, which then stands for the message: Bob's reaction to it
-//! lands there). A message damaged on every try ends as a notice saying it
-//! could not be decrypted.
+//! lands there). A damaged reaction's placeholder is taken away when the
+//! reaction is read. A message damaged on every try ends as a notice
+//! saying it could not be decrypted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -71,13 +72,37 @@ async fn a_message_not_decrypted_shows_a_placeholder_that_it_replaces() {
         })
         .await;
     assert_eq!(edit["sender"], bob_ghost.as_str(), "{edit}");
-    // The placeholder's event is the message's now.
+    // The placeholder's event is the message's now: Bob's reaction lands
+    // there, and the message came as the edit only, not again.
     bob.send_reaction(ALICE_PN, &id, true, "👍").await.unwrap();
     alice
         .sync_until(WAIT, |r, e| {
             r == room
                 && e["type"] == "m.reaction"
                 && e["content"]["m.relates_to"]["event_id"] == waiting_id.as_str()
+        })
+        .await;
+    let again = alice
+        .room_messages(&room)
+        .await
+        .into_iter()
+        .filter(|e| body(e) == "second try" && e["content"]["m.relates_to"].is_null());
+    assert_eq!(again.count(), 0, "the message came once, as the edit");
+
+    // A reaction damaged once: its placeholder goes when it is read.
+    sim.corrupt_next(ALICE_PN, device, 1);
+    bob.send_reaction(ALICE_PN, &id, true, "❤").await.unwrap();
+    let waiting = placeholder(alice, &room, &bob_ghost).await;
+    let waiting_id = waiting["event_id"].as_str().unwrap().to_owned();
+    let (mut gone, mut reacted) = (false, false);
+    alice
+        .sync_until(WAIT, |r, e| {
+            gone |=
+                r == room && e["type"] == "m.room.redaction" && e["redacts"] == waiting_id.as_str();
+            reacted |= r == room
+                && e["type"] == "m.reaction"
+                && e["content"]["m.relates_to"]["key"] == "❤";
+            gone && reacted
         })
         .await;
 

@@ -13,6 +13,7 @@ use ruma::{OwnedEventId, RoomId};
 use serde_json::Value;
 use tracing::debug;
 
+use super::ghost::GhostId;
 use super::message::{RemoteMessage, replacement};
 use super::{Bridge, Error, Network};
 use crate::appservice::{ClientError, Intent};
@@ -88,6 +89,33 @@ impl<N: Network> Bridge<N> {
         Ok(())
     }
 
+    /// `m` was read and shown (or applied) in some other way: a
+    /// placeholder still standing for it is taken away by its sender `by`
+    /// (who sent it, so may redact it).
+    pub async fn clear_placeholder(&self, m: &RemoteMessage, by: &GhostId) -> Result<(), Error> {
+        let Some(p) = self.db.placeholder(m.key()).await? else {
+            return Ok(());
+        };
+        let ghost = self.network_ghost(by).await?;
+        self.take_away(m, &p, &ghost).await
+    }
+
+    /// Redacts placeholder `p` of `m` as `intent` (best effort) and forgets
+    /// it.
+    async fn take_away(
+        &self,
+        m: &RemoteMessage,
+        p: &Placeholder,
+        intent: &Intent,
+    ) -> Result<(), Error> {
+        let txn = m.txn_id("-unwait");
+        if let Err(e) = intent.redact(&p.room_id, &p.event_id, None, &txn).await {
+            debug!(error = %e, "a placeholder not taken away");
+        }
+        self.db.drop_placeholder(m.key()).await?;
+        Ok(())
+    }
+
     /// Sends `m` in place of its placeholder, if one stands in `room`:
     /// `Some(event)` (the placeholder's, which now stands for `m`, or a new
     /// one); `None` when there is none and `m` is sent as usual.
@@ -101,17 +129,12 @@ impl<N: Network> Bridge<N> {
         let Some(p) = self.db.placeholder(m.key()).await? else {
             return Ok(None);
         };
-        if p.room_id != room {
-            return Ok(None);
-        }
-        if event_type != "m.room.message" || content.get("m.relates_to").is_some() {
-            // Not an edit of a notice (another type, or a reply: an edit
-            // cannot add the relation): the notice goes, the message comes.
-            let txn = m.txn_id("-unwait");
-            if let Err(e) = intent.redact(room, &p.event_id, None, &txn).await {
-                debug!(error = %e, "a placeholder not taken away");
-            }
-            self.db.drop_placeholder(m.key()).await?;
+        // The chat moved (a merged contact), or the message is not an edit
+        // of a notice (another type, or a reply: an edit cannot add the
+        // relation): the notice goes, the message comes on its own.
+        let moved = p.room_id != room;
+        if moved || event_type != "m.room.message" || content.get("m.relates_to").is_some() {
+            self.take_away(m, &p, intent).await?;
             return Ok(None);
         }
         let edit = replacement(&p.event_id, content);

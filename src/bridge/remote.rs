@@ -508,6 +508,21 @@ impl<N: Network> Bridge<N> {
         Ok(())
     }
 
+    /// Whether `user`'s membership of `room` is `membership`, as the room
+    /// says (the joined cache is empty after a restart).
+    async fn is_in_room_as(
+        &self,
+        room: &ruma::RoomId,
+        user: &UserId,
+        membership: &str,
+    ) -> Result<bool, Error> {
+        let member = self
+            .bot
+            .get_state_event(room, "m.room.member", user.as_str())
+            .await?;
+        Ok(member.as_ref().and_then(|m| m["membership"].as_str()) == Some(membership))
+    }
+
     /// Whether `user` is in `portal`'s room or invited to it.
     pub(super) async fn is_in_room(&self, portal: &Portal, user: &UserId) -> Result<bool, Error> {
         let member = self
@@ -586,14 +601,19 @@ impl<N: Network> Bridge<N> {
         by_link: bool,
     ) -> Result<(), Error> {
         let room = &portal.room_id;
+        // The adder's ghost invites where it is in the room; not joined for
+        // it (the adder may be no member), and any failure is the bot's.
         let inviter = match by {
-            Some(by) => Some(self.joined_ghost(portal, by).await?),
+            Some(by) => self.network_ghost(by).await.ok(),
             None => None,
         };
         let reason = by_link.then(|| format!("joined by the chat's invite link on {}", N::NAME));
         for who in who {
             let ghost = self.network_ghost(who).await?;
-            if self.is_joined(room, ghost.user_id()).await {
+            if self.is_joined(room, ghost.user_id()).await
+                || self.is_in_room_as(room, ghost.user_id(), "join").await?
+            {
+                self.note_joined(room, ghost.user_id()).await;
                 continue;
             }
             let invited = match &inviter {

@@ -466,6 +466,12 @@ pub(super) async fn to_matrix(
     };
     let portal = super::portal::portal(bridge, login, client, &m.chat, push_name).await?;
     deliver(bridge, login, client, &portal, &incoming).await?;
+    // Read, but not as a message of its own (a reaction, an edit, a vote):
+    // a placeholder it left is taken away.
+    let sender = ghost_id(&m.sender);
+    bridge
+        .clear_placeholder(&incoming.remote(login), &sender)
+        .await?;
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //! client asks the sender for them again; meanwhile the core's placeholder
 //! stands in the chat, from the sender, and the message replaces it when
 //! a retry brings it; when the retries are used up, it says the message
-//! was lost. Nothing is silent.
+//! was lost. A message that turns out to be no chat message of its own (a
+//! reaction, an edit, a vote) takes the placeholder away. The user's own
+//! messages from their phone get none. Nothing is silent.
 
 use std::sync::Arc;
 
@@ -64,6 +66,13 @@ async fn placeholder(
         .await
         .to_non_ad();
     let sender = super::addressing::by_number(client, &u.sender).await;
+    // The user's own, from their phone: they know what they sent, and not
+    // every such stanza is a chat message (key shares, history notices);
+    // a stand-in shown as theirs could even go back out with double
+    // puppeting.
+    if super::addressing::is_own(client, &sender) {
+        return Ok(());
+    }
     let ts_ms = u.timestamp.saturating_mul(1000);
     let on = (login, client);
     let Some((portal, remote, actor)) =

@@ -625,7 +625,11 @@ impl<'a> Stanza<'a> {
         };
         warn!(%id, %sender, count, %error, "could not decrypt a message");
         let gave_up = count > wa_core::retry::MAX_COUNT;
-        if !gave_up {
+        if gave_up {
+            // Not asked for again: forgotten, so ids that never decrypt do
+            // not pile up.
+            lock(&shared.retries).remove(&id);
+        } else {
             let receipt = send::retry_receipt(shared, node, count).await?;
             self.conn.send(&receipt).await?;
         }
