@@ -10,3 +10,4 @@ pub(super) mod media;
 pub(super) mod mentions;
 pub(super) mod polls;
 pub(super) mod text;
+pub(super) mod vcard;

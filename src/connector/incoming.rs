@@ -580,7 +580,10 @@ pub(super) async fn deliver(
             "org.matrix.msc3381.poll.start",
             polls::start_event(poll, &text_content(m.text(), m.message)),
         ),
-        (None, None) => ("m.room.message", text_content(m.text(), m.message)),
+        (None, None) => match crate::connector::to_matrix::vcard::card(m.message) {
+            Some(card) => media::card_to_matrix(intent, card).await?,
+            None => ("m.room.message", text_content(m.text(), m.message)),
+        },
     };
     if puppet {
         mark_as_puppet(&mut content);

@@ -17,7 +17,7 @@ mod incoming;
 mod outgoing;
 pub(super) mod thumbnail;
 
-pub(super) use incoming::to_matrix;
+pub(super) use incoming::{card_to_matrix, to_matrix};
 pub(super) use outgoing::to_whatsapp;
 
 use crate::appservice::ClientError;

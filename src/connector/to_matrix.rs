@@ -9,6 +9,7 @@ pub(super) mod mentions;
 pub(super) mod polls;
 pub(super) mod structured;
 pub(super) mod text;
+pub(super) mod vcard;
 
 use serde::Serialize;
 use serde_json::Value;

@@ -13,7 +13,13 @@ use crate::appservice::Intent;
 use crate::bridge::error::matrix_is_transient;
 use crate::connector::Bridge;
 use crate::connector::incoming::IncomingError;
+use crate::connector::to_matrix::json_of;
 use crate::connector::to_matrix::media::{Attachment, UploadedThumbnail, content, failure_notice};
+use crate::connector::to_matrix::vcard::Card;
+use ruma::UInt;
+use ruma::events::room::message::{
+    FileInfo, FileMessageEventContent, MessageType, RoomMessageEventContent,
+};
 
 /// The Matrix event for attachment `a`: downloaded through `client`, stored
 /// in the media repository as `intent`. What cannot be bridged becomes a
@@ -85,6 +91,36 @@ async fn transfer(
         None => None,
     };
     Ok(content(a, &mxc, size, thumbnail.as_ref()))
+}
+
+/// A contact card as a file in the chat: its vCard stored as `intent`,
+/// the readable card as the caption; only text when the homeserver refuses
+/// the file (down or busy: the message is tried again).
+pub(in crate::connector) async fn card_to_matrix(
+    intent: &Intent,
+    card: Card,
+) -> Result<(&'static str, Value), IncomingError> {
+    let size = card.vcard.len() as u64;
+    let stored = intent
+        .upload_media(Bytes::from(card.vcard), "text/vcard", Some(&card.filename))
+        .await;
+    let mxc = match stored {
+        Ok(mxc) => mxc,
+        Err(e) if matrix_is_transient(&e) => return Err(e.into()),
+        Err(e) => {
+            warn!(error = %e, "a contact card's file not stored; text only");
+            let text = RoomMessageEventContent::text_plain(card.caption);
+            return Ok(("m.room.message", json_of(&text)));
+        }
+    };
+    let mut file = FileMessageEventContent::plain(card.caption, mxc);
+    file.filename = Some(card.filename);
+    let mut info = FileInfo::new();
+    info.mimetype = Some("text/vcard".to_owned());
+    info.size = UInt::new(size);
+    file.info = Some(Box::new(info));
+    let content = RoomMessageEventContent::new(MessageType::File(file));
+    Ok(("m.room.message", json_of(&content)))
 }
 
 /// Stores the inline thumbnail; a failure only costs the thumbnail.

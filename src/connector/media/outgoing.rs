@@ -10,6 +10,7 @@ use super::{MediaError, thumbnail};
 use crate::appservice::ClientError;
 use crate::connector::Bridge;
 use crate::connector::from_matrix::media::{Outgoing, whatsapp_message};
+use crate::connector::from_matrix::vcard;
 
 // A downloaded file is sealed for WhatsApp in the buffer it arrived in.
 const _: () = assert!(crate::appservice::DOWNLOAD_HEADROOM >= wa_core::media::SEAL_ROOM);
@@ -38,6 +39,13 @@ pub(in crate::connector) async fn to_whatsapp(
             ClientError::TooLarge { limit } => MediaError::TooLarge { size: None, limit },
             e => MediaError::Matrix(e),
         })?;
+    // A vCard file is a contact card on WhatsApp, as the phone shares one.
+    if matches!(o.kind, MediaKind::Document)
+        && vcard::is_vcard(o)
+        && let Some(card) = vcard::contact_message(&data, &o.filename)
+    {
+        return Ok(card);
+    }
     let mut o = o.clone();
     let thumbnail = if matches!(o.kind, MediaKind::Image) {
         // `Bytes` clones share the buffer.

@@ -144,6 +144,11 @@ fn location(lat: f64, long: f64, name: Option<&str>, address: Option<&str>, live
     content
 }
 
+/// A contact card as text (see [`contact_lines`]).
+pub(in crate::connector) fn contact_text(c: &ContactMessage) -> String {
+    contact_lines(c).join("\n")
+}
+
 /// "Contact: name" and its phone numbers, read from the vCard's TEL lines.
 fn contact_lines(c: &ContactMessage) -> Vec<String> {
     let mut lines = vec![format!(
