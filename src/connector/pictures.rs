@@ -109,9 +109,20 @@ type Failure = Box<dyn std::error::Error + Send + Sync>;
 const PICTURE_SPACING: Duration = Duration::from_secs(20);
 
 /// When each (login, contact or group) picture was fetched last, and
-/// whether a fetch is waiting for its turn.
-#[derive(Debug, Default)]
-pub struct Throttle(Mutex<HashMap<(String, String), (Instant, bool)>>);
+/// whether a fetch is waiting for its turn; and the one look at a new
+/// group's members' pictures that may run at a time (many rooms made at
+/// once, as when a community's space is filled, look one after another).
+#[derive(Debug)]
+pub struct Throttle(
+    Mutex<HashMap<(String, String), (Instant, bool)>>,
+    tokio::sync::Semaphore,
+);
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle(Mutex::default(), tokio::sync::Semaphore::new(1))
+    }
+}
 
 impl Throttle {
     /// Whether to fetch now (`Ok(None)`, noted as fetched), after a wait
@@ -271,6 +282,9 @@ pub(super) async fn group_members(
     (login, client): (&Login, &Client),
     members: &[Jid],
 ) {
+    let Ok(_turn) = bridge.network().pictures.1.acquire().await else {
+        return;
+    };
     let mut looked = 0;
     for member in members {
         if looked == MEMBERS_LOOKED_AT {
