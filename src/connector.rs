@@ -44,6 +44,12 @@ use crate::bridge::{LinkTarget, MatrixEvent, Network, ResolveError, Resolved};
 use crate::store::StoreError;
 pub use login::LoginHandle;
 
+/// Locks `m`, going on with what a task that panicked while holding it
+/// left (the connector's maps stay usable).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The bridge with WhatsApp as its network: what every connector function
 /// is handed.
 pub type Bridge = crate::bridge::Bridge<WhatsApp>;

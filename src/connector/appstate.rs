@@ -30,7 +30,7 @@ use wa_core::jid::Jid;
 use super::incoming::{self, IncomingError};
 use super::settings::{self, Change, Known, MARKED_UNREAD};
 use crate::appservice::Intent;
-use crate::connector::Bridge;
+use crate::connector::{Bridge, lock};
 use crate::store::{ChatSettings, Login, Portal, now_ms};
 
 /// The reaction key that shows a starred message.
@@ -480,11 +480,7 @@ fn note(
     room: &RoomId,
     f: impl FnOnce(&mut settings::RoomSettings),
 ) {
-    let mut all = bridge
-        .network()
-        .room_settings
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut all = lock(&bridge.network().room_settings);
     all.entry(mxid.to_owned()).or_default().set(room, f);
 }
 
@@ -515,11 +511,7 @@ pub(super) async fn run_settings_sync(bridge: Arc<Bridge>, login: Login, client:
         let baseline = since.is_none();
         since = sync["next_batch"].as_str().map(str::to_owned);
         let changes = {
-            let mut all = bridge
-                .network()
-                .room_settings
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut all = lock(&bridge.network().room_settings);
             let known: &mut Known = all.entry(login.mxid.clone()).or_default();
             known.apply(&sync, baseline)
         };

@@ -27,7 +27,7 @@ use wa_core::jid::Jid;
 use super::incoming::{IncomingError, ghost_id};
 use crate::appservice::ClientError;
 use crate::bridge::message::replacement;
-use crate::connector::Bridge;
+use crate::connector::{Bridge, lock};
 use crate::store::{Login, now_ms};
 
 /// How long a call rings at most: an offer older than this is over.
@@ -59,10 +59,6 @@ struct Shown {
     event: OwnedEventId,
     /// When it rang (unix seconds).
     at: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// "video call" or "voice call".

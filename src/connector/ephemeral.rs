@@ -17,7 +17,7 @@ use wa_client::{ChatState, Client};
 use wa_core::jid::Jid;
 
 use crate::appservice::Event;
-use crate::connector::Bridge;
+use crate::connector::{Bridge, lock};
 use crate::store::{Portal, StoreError};
 
 /// The most messages one read receipt marks read.
@@ -30,10 +30,6 @@ pub struct State {
     read_up_to: Mutex<HashMap<(String, String), i64>>,
     /// (login, chat) pairs the user is typing in.
     typing: Mutex<HashSet<(String, String)>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Handles one ephemeral event; failures are logged, never fatal.
@@ -108,11 +104,7 @@ async fn receipts(bridge: &Bridge, room: &RoomId, event: &Event) -> Result<(), S
 /// Whether the bridge itself moved this marker (a read from WhatsApp, set
 /// through double puppeting).
 fn echo_of_ours(bridge: &Bridge, user: &UserId, room: &RoomId, event_id: &EventId) -> bool {
-    let all = bridge
-        .network()
-        .room_settings
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let all = lock(&bridge.network().room_settings);
     all.get(user)
         .is_some_and(|k| k.get(room).read_up_to.as_deref() == Some(event_id))
 }

@@ -33,7 +33,7 @@ use wa_core::jid::{Jid, Server};
 use super::relations::{refuse, user_event};
 use crate::appservice::Event;
 use crate::bridge::RemoteEvent;
-use crate::connector::Bridge;
+use crate::connector::{Bridge, lock};
 use crate::store::{ContactPicture, Login, Portal, StoreError};
 
 /// The largest room avatar sent to WhatsApp as a group picture.
@@ -129,10 +129,7 @@ impl Throttle {
     /// (`Ok(Some(wait))`: the caller fetches then), or not at all (`Err`:
     /// a fetch already waits, and will bring the newest picture).
     fn turn(&self, key: (String, String)) -> Result<Option<Duration>, ()> {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.0);
         let now = Instant::now();
         map.retain(|_, (at, waiting)| *waiting || now.duration_since(*at) < PICTURE_SPACING);
         match map.get_mut(&key) {
@@ -152,10 +149,7 @@ impl Throttle {
 
     /// The fetch that waited has run.
     fn done(&self, key: &(String, String)) {
-        let mut map = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.0);
         if let Some((_, waiting)) = map.get_mut(key) {
             *waiting = false;
         }

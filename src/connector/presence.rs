@@ -21,7 +21,7 @@ use tracing::debug;
 use wa_client::Client;
 use wa_core::jid::Jid;
 
-use crate::connector::Bridge;
+use crate::connector::{Bridge, lock};
 use crate::store::{Login, Portal, PortalKind};
 
 /// Who shows online on WhatsApp, and until when.
@@ -29,10 +29,6 @@ use crate::store::{Login, Portal, PortalKind};
 pub struct State {
     /// Matrix user -> the end of their current activity.
     online_until: Arc<Mutex<HashMap<OwnedUserId, Instant>>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A connection is up: tell WhatsApp whether the user is active, and
