@@ -232,7 +232,7 @@ async fn bridged(bridge: &Arc<Bridge>, (login, client): (&Login, &Client), info:
         bridge.db().portal(&login.login_id, &chat_id).await,
         Ok(Some(_))
     );
-    if let Err(e) = super::portal::portal(bridge, login, client, &info.jid, None).await {
+    if let Err(e) = super::portal::group_portal(bridge, (login, client), info).await {
         return debug!(error = %e, "a community's group not bridged");
     }
     if existed {

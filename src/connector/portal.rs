@@ -26,6 +26,26 @@ pub(super) async fn portal(
     chat: &Jid,
     push_name: Option<&str>,
 ) -> Result<Portal, IncomingError> {
+    open(bridge, (login, client), chat, (push_name, None)).await
+}
+
+/// [`portal`] of a group whose info the caller has just read: the room, if
+/// made, is made of it without asking the server again.
+pub(super) async fn group_portal(
+    bridge: &Arc<Bridge>,
+    (login, client): (&Login, &Client),
+    info: &GroupInfo,
+) -> Result<Portal, IncomingError> {
+    open(bridge, (login, client), &info.jid, (None, Some(info))).await
+}
+
+/// [`portal`], with the group's info when it is known already.
+async fn open(
+    bridge: &Arc<Bridge>,
+    (login, client): (&Login, &Client),
+    chat: &Jid,
+    (push_name, known): (Option<&str>, Option<&GroupInfo>),
+) -> Result<Portal, IncomingError> {
     let chat_id = chat.to_string();
     if let Some(p) = bridge.db().portal(&login.login_id, &chat_id).await? {
         return Ok(p);
@@ -35,7 +55,7 @@ pub(super) async fn portal(
         return Ok(p);
     }
     let (room, kind, name, group) = if chat.is_group() {
-        let (room, info) = group_room(bridge, login, client, chat).await?;
+        let (room, info) = group_room(bridge, (login, client), chat, known).await?;
         (room, PortalKind::Group, info.subject.clone(), Some(info))
     } else {
         let (room, name) = dm_room(bridge, login, chat, push_name).await?;
@@ -91,11 +111,14 @@ pub(super) async fn portal(
 /// said of the group.
 async fn group_room(
     bridge: &Bridge,
-    login: &Login,
-    client: &Client,
+    (login, client): (&Login, &Client),
     chat: &Jid,
+    known: Option<&GroupInfo>,
 ) -> Result<(OwnedRoomId, GroupInfo), IncomingError> {
-    let info = client.group_info(chat).await?;
+    let info = match known {
+        Some(info) => info.clone(),
+        None => client.group_info(chat).await?,
+    };
     if info.is_community {
         // Its groups are the chats; it is their space.
         let why = "a community has no chat of its own".to_owned();
