@@ -475,42 +475,6 @@ pub(super) async fn to_matrix(
     Ok(())
 }
 
-/// Where the bridge's own stand-in for a message goes (a placeholder, a
-/// call's notice), keyed as a message `id` of `sender` in `chat` sent at
-/// `ts_ms`: `None` when it has its event already; else the chat's portal
-/// (made if need be), the message's key, and who shows it (joined).
-pub(super) async fn stand_in(
-    bridge: &Arc<Bridge>,
-    (login, client): (&Login, &Client),
-    (chat, sender, id): (&Jid, &Jid, &str),
-    ts_ms: u64,
-) -> Result<Option<(Portal, RemoteMessage, crate::bridge::Actor)>, IncomingError> {
-    let nothing = WaMessage::default();
-    let m = Incoming {
-        chat,
-        sender,
-        id,
-        from_me: super::addressing::is_own(client, sender),
-        push_name: None,
-        message: &nothing,
-        ts_ms,
-    };
-    if already_bridged(bridge, login, &m).await? {
-        return Ok(None);
-    }
-    let portal = super::portal::portal(bridge, login, client, chat, None).await?;
-    let remote = m.remote(login);
-    let who = RemoteSender {
-        ghost: ghost_id(sender),
-        name: None,
-    };
-    let actor = bridge.actor(&login.mxid, &remote, &who).await?;
-    if !actor.as_user {
-        bridge.ensure_joined(&portal.room_id, &actor.intent).await?;
-    }
-    Ok(Some((portal, remote, actor)))
-}
-
 /// Whether this message already has its Matrix event.
 pub(super) async fn already_bridged(
     bridge: &Bridge,

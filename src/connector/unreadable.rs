@@ -12,9 +12,10 @@ use tracing::debug;
 use wa_client::{Client, ClientEvent};
 use wa_core::jid::Jid;
 
-use super::incoming::{IncomingError, stand_in};
+use super::incoming::{Incoming, IncomingError, ghost_id};
 use crate::connector::Bridge;
 use crate::store::Login;
+use wa_core::proto::Message as WaMessage;
 
 /// Shows the placeholder of the message an `Undecryptable` event names
 /// (made once; said lost when the client gave up), in the chat's portal
@@ -73,15 +74,24 @@ async fn placeholder(
     if super::addressing::is_own(client, &sender) {
         return Ok(());
     }
-    let ts_ms = u.timestamp.saturating_mul(1000);
-    let on = (login, client);
-    let Some((portal, remote, actor)) =
-        stand_in(bridge, on, (&chat, &sender, &u.id), ts_ms).await?
-    else {
-        return Ok(());
+    // Keyed as the message will be when it comes; the core shows nothing
+    // if it has come already.
+    let nothing = WaMessage::default();
+    let m = Incoming {
+        chat: &chat,
+        sender: &sender,
+        id: &u.id,
+        from_me: false,
+        push_name: None,
+        message: &nothing,
+        ts_ms: u.timestamp.saturating_mul(1000),
     };
+    let portal = super::portal::portal(bridge, login, client, &chat, None).await?;
+    let remote = m.remote(login);
+    let ghost = bridge.network_ghost(&ghost_id(&sender)).await?;
+    bridge.ensure_joined(&portal.room_id, &ghost).await?;
     bridge
-        .placeholder(&portal.room_id, &actor.intent, &remote, u.gave_up)
+        .placeholder(&portal.room_id, &ghost, &remote, u.gave_up)
         .await?;
     Ok(())
 }
