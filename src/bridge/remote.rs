@@ -508,29 +508,24 @@ impl<N: Network> Bridge<N> {
         Ok(())
     }
 
-    /// Whether `user`'s membership of `room` is `membership`, as the room
-    /// says (the joined cache is empty after a restart).
-    async fn is_in_room_as(
+    /// `user`'s membership of `room` as the room says it (`join`,
+    /// `invite`, ...; the joined cache is empty after a restart).
+    async fn membership(
         &self,
         room: &ruma::RoomId,
         user: &UserId,
-        membership: &str,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<String>, Error> {
         let member = self
             .bot
             .get_state_event(room, "m.room.member", user.as_str())
             .await?;
-        Ok(member.as_ref().and_then(|m| m["membership"].as_str()) == Some(membership))
+        Ok(member.and_then(|m| m["membership"].as_str().map(str::to_owned)))
     }
 
     /// Whether `user` is in `portal`'s room or invited to it.
     pub(super) async fn is_in_room(&self, portal: &Portal, user: &UserId) -> Result<bool, Error> {
-        let member = self
-            .bot
-            .get_state_event(&portal.room_id, "m.room.member", user.as_str())
-            .await?;
-        let membership = member.as_ref().and_then(|m| m["membership"].as_str());
-        Ok(matches!(membership, Some("join" | "invite")))
+        let membership = self.membership(&portal.room_id, user).await?;
+        Ok(matches!(membership.as_deref(), Some("join" | "invite")))
     }
 
     /// `who` is no longer in the chat: their ghost leaves the room, or is
@@ -611,7 +606,7 @@ impl<N: Network> Bridge<N> {
         for who in who {
             let ghost = self.network_ghost(who).await?;
             if self.is_joined(room, ghost.user_id()).await
-                || self.is_in_room_as(room, ghost.user_id(), "join").await?
+                || self.membership(room, ghost.user_id()).await?.as_deref() == Some("join")
             {
                 self.note_joined(room, ghost.user_id()).await;
                 continue;
