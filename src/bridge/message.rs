@@ -4,6 +4,7 @@
 //! record maps the message to its event for replies, edits, reactions,
 //! redactions and receipts.
 
+use ruma::events::room::message::{MessageType, ReplacementMetadata, RoomMessageEventContent};
 use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::{Value, json};
 
@@ -99,6 +100,18 @@ impl<N: Network> Bridge<N> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// An edit of the notice `original` to say `text`, plain (ruma's fallback
+/// would carry an empty HTML body, "* ", which reads worse where edits are
+/// not understood).
+pub fn notice_edit(original: &EventId, text: String) -> RoomMessageEventContent {
+    let metadata = ReplacementMetadata::new(original.to_owned(), None);
+    let mut content = RoomMessageEventContent::notice_plain(text).make_replacement(metadata);
+    if let MessageType::Notice(notice) = &mut content.msgtype {
+        notice.formatted = None;
+    }
+    content
 }
 
 /// An edit (`m.replace`) of `event` to `content`: the new content under

@@ -14,9 +14,9 @@ use serde_json::Value;
 use tracing::debug;
 
 use super::ghost::GhostId;
-use super::message::{RemoteMessage, replacement};
+use super::message::{RemoteMessage, notice_edit, replacement};
 use super::{Bridge, Error, Network};
-use crate::appservice::{ClientError, Intent};
+use crate::appservice::Intent;
 use crate::store::Placeholder;
 
 impl RemoteMessage {
@@ -67,14 +67,8 @@ impl<N: Network> Bridge<N> {
                 intent.send(room, &content, &txn, Some(m.ts_ms)).await?
             }
             Some(p) if lost && !p.failed && p.room_id == room => {
-                let content = RoomMessageEventContent::notice_plain(lost_text);
-                let content = serde_json::to_value(content)
-                    .map_err(|e| ClientError::Content(e.to_string()))?;
-                let edit = replacement(&p.event_id, &content);
-                let txn = m.txn_id("-lost");
-                intent
-                    .send_message_event(room, "m.room.message", &edit, &txn, None)
-                    .await?;
+                let edit = notice_edit(&p.event_id, lost_text);
+                intent.send(room, &edit, &m.txn_id("-lost"), None).await?;
                 p.event_id
             }
             Some(_) => return Ok(()),

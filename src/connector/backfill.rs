@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use ruma::OwnedEventId;
-use ruma::events::room::message::{MessageType, ReplacementMetadata, RoomMessageEventContent};
+use ruma::events::room::message::RoomMessageEventContent;
 use tokio::sync::Notify;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use wa_client::Client;
@@ -195,15 +195,10 @@ async fn show_progress(
             done.chats, done.messages
         )
     };
-    let mut content = RoomMessageEventContent::notice_plain(text);
-    if let Some(original) = shown {
-        content = content.make_replacement(ReplacementMetadata::new(original.to_owned(), None));
-        // ruma gives the fallback an empty HTML body ("* "): plain text
-        // reads better where the edit is not understood.
-        if let MessageType::Notice(notice) = &mut content.msgtype {
-            notice.formatted = None;
-        }
-    }
+    let content = match shown {
+        Some(original) => crate::bridge::message::notice_edit(original, text),
+        None => RoomMessageEventContent::notice_plain(text),
+    };
     match bridge.bot().send(room, &content, &txn_id(), None).await {
         Ok(id) => Some(shown.map_or(id, ToOwned::to_owned)),
         Err(e) => {

@@ -25,8 +25,7 @@ use wa_client::{Call, CallAction, Client};
 use wa_core::jid::Jid;
 
 use super::incoming::{IncomingError, ghost_id};
-use crate::appservice::ClientError;
-use crate::bridge::message::replacement;
+use crate::bridge::message::notice_edit;
 use crate::connector::{Bridge, lock};
 use crate::store::{Login, now_ms};
 
@@ -125,12 +124,10 @@ async fn ring(
     };
     let ghost = bridge.network_ghost(&ghost_id(caller)).await?;
     bridge.ensure_joined(&portal.room_id, &ghost).await?;
-    let content = notice(text)?;
+    let content = RoomMessageEventContent::notice_plain(text);
     let txn = format!("call-{}-{}-ring", login.login_id, call.id);
     let ts = Some(call.timestamp.saturating_mul(1000));
-    let event = ghost
-        .send_message_event(&portal.room_id, "m.room.message", &content, &txn, ts)
-        .await?;
+    let event = ghost.send(&portal.room_id, &content, &txn, ts).await?;
     if !missed {
         let shown = Shown {
             caller: caller.clone(),
@@ -153,11 +150,6 @@ async fn ring(
         ringing.insert((login.login_id.clone(), call.id.clone()), shown);
     }
     Ok(())
-}
-
-fn notice(text: String) -> Result<serde_json::Value, ClientError> {
-    serde_json::to_value(RoomMessageEventContent::notice_plain(text))
-        .map_err(|e| ClientError::Content(e.to_string()))
 }
 
 /// One of the user's own devices took or declined a call shown ringing.
@@ -224,10 +216,8 @@ async fn edit(
     (text, step): (String, &str),
 ) -> Result<(), IncomingError> {
     let ghost = bridge.network_ghost(&ghost_id(&shown.caller)).await?;
-    let content = replacement(&shown.event, &notice(text)?);
+    let content = notice_edit(&shown.event, text);
     let txn = format!("call-{}-{}-{step}", login.login_id, call.id);
-    ghost
-        .send_message_event(&shown.room, "m.room.message", &content, &txn, None)
-        .await?;
+    ghost.send(&shown.room, &content, &txn, None).await?;
     Ok(())
 }
